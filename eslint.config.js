@@ -1,0 +1,22 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/', 'node_modules/', 'var/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-restricted-imports': 'off',
+    },
+  },
+  {
+    // The slide reader and the toolbox are pure libraries shared by the server, CLI and jobs.
+    files: ['server/wsi/**', 'server/toolbox/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: ['koa', 'koa-*', '@koa/*', 'knex', '**/http/**', '**/db/**'] }],
+    },
+  },
+);

@@ -1,0 +1,22 @@
+import { Command, Option } from 'commander';
+import { version } from '../package-info.js';
+import { configCommand } from './commands/config.js';
+import { migrateCommand } from './commands/migrate.js';
+import { serveCommand } from './commands/serve.js';
+
+export function buildProgram(): Command {
+  const program = new Command('slidebank')
+    .description('Slidebank: share de-identified, annotated pathology slides with researchers')
+    .version(version, '-v, --version')
+    .addOption(
+      new Option('--config-dir <dir>', 'folder with default.json and <NODE_ENV>.json').env('SLIDEBANK_CONFIG_DIR'),
+    )
+    .showHelpAfterError('(run with --help for usage)')
+    .enablePositionalOptions();
+  program.addCommand(serveCommand());
+  program.addCommand(migrateCommand());
+  program.addCommand(configCommand());
+  return program;
+}
+
+await buildProgram().parseAsync(process.argv);

@@ -1,0 +1,24 @@
+import type { LoadedConfig } from './load.js';
+import { maskDatabaseUrl } from './database-url.js';
+
+const SECRET_KEY = /(secret|password|token|privateKey)$/i;
+
+export interface ConfigEntry {
+  key: string;
+  value: unknown;
+  source: string;
+}
+
+/** The effective configuration, key by key in sorted order, with secrets masked. */
+export function effectiveConfig({ config, sources }: LoadedConfig): ConfigEntry[] {
+  return [...sources.keys()].sort().map((key) => {
+    const value = key === 'databaseUrl' ? maskDatabaseUrl(config.database.url) : valueAt(config, key);
+    return { key, value: SECRET_KEY.test(key) && value !== '' ? '****' : value, source: sources.get(key) ?? '' };
+  });
+}
+
+function valueAt(config: object, key: string): unknown {
+  let node: unknown = config;
+  for (const part of key.split('.')) node = (node as Record<string, unknown> | undefined)?.[part];
+  return node;
+}

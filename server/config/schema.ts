@@ -1,0 +1,48 @@
+import { z } from 'zod';
+
+/**
+ * The shape of `config/*.json` after layering, before paths are resolved.
+ * Every key has a default in `config/default.json`; `SLIDEBANK_*` environment
+ * variables are derived from these key paths (see env.ts).
+ */
+const PORT_RULE = 'must be a whole number from 0 to 65535 (0 picks a free port)';
+const port = z.number({ error: PORT_RULE }).int(PORT_RULE).min(0, PORT_RULE).max(65535, PORT_RULE);
+const seconds = (max: number) =>
+  z.number({ error: `must be a number of seconds` }).min(0, 'must not be negative').max(max, `must be at most ${max} seconds`);
+const folder = z.string({ error: 'must be a folder path' }).min(1, 'must not be empty');
+
+export const configSchema = z.strictObject({
+  port,
+  host: z.string().min(1, 'must name an address to listen on, such as 0.0.0.0 or 127.0.0.1'),
+  /** Empty means SQLite at `<paths.data>/slidebank.sqlite`. */
+  databaseUrl: z.string({ error: 'must be a URL string' }),
+  database: z.strictObject({
+    connectTimeoutSeconds: seconds(3600),
+    poolMax: z.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(200, 'must be at most 200'),
+  }),
+  paths: z.strictObject({
+    /** Relative to the working directory; the other paths are relative to this one. */
+    data: folder,
+    slides: folder,
+    quarantine: folder,
+    cache: folder,
+    outbox: folder,
+  }),
+  log: z.strictObject({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+      error: 'must be one of fatal, error, warn, info, debug, trace, silent',
+    }),
+  }),
+  http: z.strictObject({
+    bodyLimit: z
+      .string()
+      .regex(/^\d+(\.\d+)?\s*(b|kb|mb)$/i, 'must be a size such as 512kb or 1mb'),
+    shutdownTimeoutSeconds: seconds(600),
+    trustProxy: z.boolean({ error: 'must be true or false' }),
+  }),
+  initialAdmin: z.strictObject({
+    email: z.email({ error: 'must be an e-mail address' }),
+  }),
+});
+
+export type ConfigFile = z.infer<typeof configSchema>;

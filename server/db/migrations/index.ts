@@ -1,0 +1,16 @@
+import type { Knex } from 'knex';
+import type { DialectName } from '../dialect.js';
+import * as accounts from './2026-11-29-01-accounts.js';
+
+export interface Migration {
+  name: string;
+  up(knex: Knex, dialect: DialectName): Promise<void>;
+  down(knex: Knex, dialect: DialectName): Promise<void>;
+}
+
+/**
+ * Every migration, oldest first. Listed here rather than discovered on disk so
+ * that the same list runs under tsx and from compiled JavaScript. Names are
+ * dated and never change once released.
+ */
+export const migrations: readonly Migration[] = [{ name: '2026-11-29-01-accounts', ...accounts }];

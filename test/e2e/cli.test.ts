@@ -1,0 +1,159 @@
+import { mkdtemp, readFile, stat, writeFile, mkdir } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import test from 'ava';
+import { collect, freePort, runCli, spawnCli, waitForHttp } from '../support/cli.js';
+import { createTestDatabase, testDialect } from '../support/database.js';
+
+const tempDir = () => mkdtemp(path.join(os.tmpdir(), 'slidebank-e2e-'));
+
+test('--help works on the program and on every command', async (t) => {
+  const top = await runCli(['--help']);
+  t.is(top.code, 0);
+  for (const command of ['serve', 'migrate', 'config']) t.regex(top.stdout, new RegExp(`^  ${command}\\b`, 'm'));
+  for (const args of [['serve', '--help'], ['migrate', '--help'], ['config', 'check', '--help']]) {
+    const result = await runCli(args);
+    t.is(result.code, 0, args.join(' '));
+    t.regex(result.stdout, /^Usage: slidebank /m);
+  }
+});
+
+test('config check prints each effective value with its source and masks the database password', async (t) => {
+  const result = await runCli(['config', 'check'], {
+    cwd: await tempDir(),
+    env: { DATABASE_URL: 'mariadb://slidebank:s3cret-pw@db.hospital.local:3306/slidebank', PORT: '9090' },
+  });
+  t.is(result.code, 0, result.stderr);
+  t.false(result.stdout.includes('s3cret-pw'));
+  t.regex(result.stdout, /^databaseUrl\s+"mariadb:\/\/slidebank:\*\*\*\*@db\.hospital\.local:3306\/slidebank"\s+\(env DATABASE_URL\)$/m);
+  t.regex(result.stdout, /^port\s+9090\s+\(env PORT\)$/m);
+  t.regex(result.stdout, /^paths\.slides\s+".*\/var\/slides"\s+\(config\/default\.json|.*default\.json\)$/m);
+
+  const json = await runCli(['config', 'check', '--json'], { env: { PORT: '9090' } });
+  t.is(json.code, 0, json.stderr);
+  t.like(JSON.parse(json.stdout), { port: { value: 9090, source: 'env PORT' } });
+});
+
+test('a bad configuration stops with exit code 2 and one line per problem', async (t) => {
+  for (const command of [['config', 'check'], ['serve'], ['migrate']]) {
+    const result = await runCli(command, { env: { PORT: 'http', DATABASE_URL: 'postgres://x@y/z' } });
+    t.is(result.code, 2, command.join(' '));
+    t.is(result.stdout, '');
+    t.is(
+      result.stderr,
+      [
+        'slidebank: configuration is invalid:',
+        '  - port (env PORT): must be a whole number from 0 to 65535 (0 picks a free port), got "http"',
+        '',
+      ].join('\n'),
+      'type errors come first; the URL is checked once the types are right',
+    );
+  }
+  const url = await runCli(['serve'], { env: { DATABASE_URL: 'postgres://x@y/z' } });
+  t.is(url.code, 2);
+  t.regex(url.stderr, /databaseUrl \(env DATABASE_URL\): unsupported scheme "postgres:"; use sqlite:path\/file\.sqlite or mariadb:/);
+});
+
+test(`serve: first start migrates, creates the administrator, answers /healthz, and stops cleanly on SIGTERM (${testDialect})`, async (t) => {
+  const cwd = await tempDir();
+  const database = testDialect === 'mariadb' ? await createTestDatabase() : undefined;
+  if (database) t.teardown(database.drop);
+  const port = await freePort();
+  const env = { PORT: String(port), SLIDEBANK_HOST: '127.0.0.1', DATABASE_URL: database?.url };
+
+  const server = spawnCli(['serve'], { cwd, env });
+  const finished = collect(server, 60_000);
+  const health = await waitForHttp(`http://127.0.0.1:${port}/healthz`, 30_000, server);
+  t.is(health.status, 200);
+  t.like(await health.json(), { status: 'ok', database: { status: 'up', dialect: testDialect } });
+  server.kill('SIGTERM');
+  const first = await finished;
+  t.is(first.code, 0, first.stderr);
+
+  const printed = /password: (\S+)/.exec(first.stdout)?.[1];
+  t.truthy(printed, 'the password is printed once');
+  const file = path.join(cwd, 'var', 'initial-admin.txt');
+  t.is((await stat(file)).mode & 0o777, 0o600);
+  t.true((await readFile(file, 'utf8')).includes(`password: ${printed}`));
+  if (!database) t.true((await stat(path.join(cwd, 'var', 'slidebank.sqlite'))).isFile(), 'SQLite lives in var/');
+  for (const folder of ['slides', 'quarantine', 'cache', 'outbox']) t.true((await stat(path.join(cwd, 'var', folder))).isDirectory());
+  const logs = first.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; step?: string });
+  t.deepEqual(
+    logs.filter((l) => l.step).map((l) => l.step),
+    ['folders', 'database', 'migrations', 'first start', 'http'],
+    'each boot step is logged with its time',
+  );
+  t.true(logs.some((l) => l.msg === 'stopped'));
+
+  const again = spawnCli(['serve'], { cwd, env });
+  const second = collect(again, 60_000);
+  t.is((await waitForHttp(`http://127.0.0.1:${port}/healthz`, 30_000, again)).status, 200);
+  again.kill('SIGINT');
+  const result = await second;
+  t.is(result.code, 0);
+  t.false(result.stdout.includes('password:'), 'the second start creates no administrator');
+});
+
+test('serve on a port in use exits with code 4 and says which port', async (t) => {
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => void blocker.close());
+  const { port } = blocker.address() as { port: number };
+  const result = await runCli(['serve'], { cwd: await tempDir(), env: { PORT: String(port), SLIDEBANK_HOST: '127.0.0.1' } });
+  t.is(result.code, 4);
+  t.regex(result.stderr, new RegExp(`^slidebank: http: port ${port} on 127\\.0\\.0\\.1 is already in use\\. Stop the other process or choose another port with PORT$`, 'm'));
+});
+
+test('serve on a corrupt SQLite file exits with code 3, says what to do, and keeps the file', async (t) => {
+  const cwd = await tempDir();
+  await mkdir(path.join(cwd, 'var'));
+  const file = path.join(cwd, 'var', 'slidebank.sqlite');
+  const garbage = Buffer.alloc(8192, 'not sqlite ');
+  await writeFile(file, garbage);
+  const result = await runCli(['serve'], { cwd, env: { PORT: String(await freePort()) } });
+  t.is(result.code, 3);
+  t.regex(result.stderr, /^slidebank: database: .*var\/slidebank\.sqlite is not a usable SQLite database \(file is not a database\)\. Restore it from a backup, or move it aside to start with an empty database$/m);
+  t.deepEqual(await readFile(file), garbage);
+});
+
+test('serve with MariaDB unreachable retries for the configured bound, then exits with code 3', async (t) => {
+  const dbPort = await freePort();
+  const result = await runCli(['serve'], {
+    cwd: await tempDir(),
+    env: {
+      PORT: String(await freePort()),
+      DATABASE_URL: `mariadb://root@127.0.0.1:${dbPort}/slidebank`,
+      SLIDEBANK_DATABASE_CONNECT_TIMEOUT_SECONDS: '2',
+    },
+  });
+  t.is(result.code, 3);
+  t.regex(result.stderr, new RegExp(`^slidebank: database: cannot reach MariaDB at 127\\.0\\.0\\.1:${dbPort} \\(.*ECONNREFUSED.*\\) after \\d+ s\\. Start MariaDB, or correct DATABASE_URL$`, 'm'));
+  t.regex(result.stdout, /database not reachable yet; retrying/);
+});
+
+test(`migrate applies, reports and previews on ${testDialect}`, async (t) => {
+  const database = await createTestDatabase();
+  t.teardown(database.drop);
+  const env = { DATABASE_URL: database.url };
+  const cwd = await tempDir();
+
+  const preview = await runCli(['migrate', '--dry-run'], { cwd, env });
+  t.is(preview.code, 0, preview.stderr);
+  t.regex(preview.stdout, /^would apply {2}2026-11-29-01-accounts$/m);
+  t.false(await database.db.knex.schema.hasTable('users'), '--dry-run changes nothing');
+
+  const apply = await runCli(['migrate'], { cwd, env });
+  t.is(apply.code, 0, apply.stderr);
+  t.regex(apply.stdout, /^applied {2}2026-11-29-01-accounts$/m);
+  t.true(await database.db.knex.schema.hasTable('users'));
+
+  const status = await runCli(['migrate', '--status'], { cwd, env });
+  t.regex(status.stdout, /: 1 applied, 0 pending$/m);
+  const again = await runCli(['migrate'], { cwd, env });
+  t.regex(again.stdout, /up to date$/m);
+
+  const rollbackPreview = await runCli(['migrate', '--rollback', '--dry-run'], { cwd, env });
+  t.regex(rollbackPreview.stdout, /would roll back the latest batch/);
+  t.true(await database.db.knex.schema.hasTable('users'));
+});
