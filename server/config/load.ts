@@ -92,27 +92,31 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
 
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) problems.push(...parsed.error.issues.map((issue) => describeIssue(issue, merged, sources)));
-  if (problems.length > 0 || !parsed.success) throw configError(problems);
+
+  // The URL is checked even when other keys failed, so that one run reports everything.
+  const dataDir = path.resolve(cwd, String(getPath(merged, 'paths.data') ?? 'var'));
+  const givenUrl = getPath(merged, 'databaseUrl');
+  const url = givenUrl === '' ? `sqlite:${path.join(dataDir, 'slidebank.sqlite')}` : givenUrl;
+  let target: DatabaseTarget | undefined;
+  if (typeof url === 'string') {
+    try {
+      target = parseDatabaseUrl(url, cwd);
+    } catch (error) {
+      if (!(error instanceof DatabaseUrlError)) throw error;
+      problems.push(`databaseUrl (${sources.get('databaseUrl')}): ${error.message}`);
+    }
+  }
+  if (problems.length > 0 || !parsed.success || target === undefined || typeof url !== 'string') throw configError(problems);
+  if (givenUrl === '') sources.set('databaseUrl', 'derived from paths.data');
 
   const file = parsed.data;
-  const data = path.resolve(cwd, file.paths.data);
-  const under = (p: string) => path.resolve(data, p);
-  const url = file.databaseUrl === '' ? `sqlite:${path.join(data, 'slidebank.sqlite')}` : file.databaseUrl;
-  let target: DatabaseTarget;
-  try {
-    target = parseDatabaseUrl(url, cwd);
-  } catch (error) {
-    if (!(error instanceof DatabaseUrlError)) throw error;
-    throw configError([`databaseUrl (${sources.get('databaseUrl')}): ${error.message}`]);
-  }
-  if (file.databaseUrl === '') sources.set('databaseUrl', `derived from paths.data`);
-
+  const under = (p: string) => path.resolve(dataDir, p);
   const { databaseUrl: _omitted, ...rest } = file;
   const config: Config = {
     ...rest,
     database: { ...file.database, url, target },
     paths: {
-      data,
+      data: dataDir,
       slides: under(file.paths.slides),
       quarantine: under(file.paths.quarantine),
       cache: under(file.paths.cache),

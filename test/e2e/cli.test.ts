@@ -35,7 +35,7 @@ test('config check prints each effective value with its source and masks the dat
   t.like(JSON.parse(json.stdout), { port: { value: 9090, source: 'env PORT' } });
 });
 
-test('a bad configuration stops with exit code 2 and one line per problem', async (t) => {
+test('a bad configuration stops every command with exit code 2 and one line per problem', async (t) => {
   for (const command of [['config', 'check'], ['serve'], ['migrate']]) {
     const result = await runCli(command, { env: { PORT: 'http', DATABASE_URL: 'postgres://x@y/z' } });
     t.is(result.code, 2, command.join(' '));
@@ -45,14 +45,11 @@ test('a bad configuration stops with exit code 2 and one line per problem', asyn
       [
         'slidebank: configuration is invalid:',
         '  - port (env PORT): must be a whole number from 0 to 65535 (0 picks a free port), got "http"',
+        '  - databaseUrl (env DATABASE_URL): unsupported scheme "postgres:"; use sqlite:path/file.sqlite or mariadb://user:password@host:port/database',
         '',
       ].join('\n'),
-      'type errors come first; the URL is checked once the types are right',
     );
   }
-  const url = await runCli(['serve'], { env: { DATABASE_URL: 'postgres://x@y/z' } });
-  t.is(url.code, 2);
-  t.regex(url.stderr, /databaseUrl \(env DATABASE_URL\): unsupported scheme "postgres:"; use sqlite:path\/file\.sqlite or mariadb:/);
 });
 
 test(`serve: first start migrates, creates the administrator, answers /healthz, and stops cleanly on SIGTERM (${testDialect})`, async (t) => {
