@@ -8,6 +8,7 @@ import { createApp } from './http/app.js';
 import { listen, type HttpServer } from './http/server.js';
 import type { Logger } from './logging.js';
 import { version } from './package-info.js';
+import { createServices } from './services.js';
 
 export interface Appliance {
   db: Database;
@@ -47,7 +48,8 @@ export async function startAppliance(config: Config, log: Logger): Promise<Appli
         log,
       }),
     );
-    const app = createApp({ config, log, db, startedAt });
+    const services = createServices(config, db, log);
+    const app = createApp({ config, log, db, startedAt, tiles: services.tiles, slideAccess: services.slideAccess });
     const http = await step('http', () => listen(app, { port: config.port, host: config.host, log }));
     log.info({ url: http.url, database: db.description }, `slidebank ${version} listening on ${http.url}`);
 
@@ -56,6 +58,7 @@ export async function startAppliance(config: Config, log: Logger): Promise<Appli
       (stopping ??= (async () => {
         log.info({ reason }, 'shutting down: draining requests');
         const { cut } = await http.close(config.http.shutdownTimeoutSeconds * 1000);
+        await services.close();
         await db.close();
         log.info({ cut }, 'stopped');
       })());

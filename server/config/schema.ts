@@ -40,6 +40,17 @@ export const configSchema = z.strictObject({
     shutdownTimeoutSeconds: seconds(600),
     trustProxy: z.boolean({ error: 'must be true or false' }),
   }),
+  tiles: z.strictObject({
+    /** native: the slide's own tile size and no overlap where its tiles can pass through; openslide: 254/1; custom: tileSize/overlap. */
+    grid: z.enum(['native', 'openslide', 'custom'], { error: 'must be native, openslide or custom' }),
+    tileSize: z.number().int('must be a whole number').min(16, 'must be at least 16').max(4096, 'must be at most 4096'),
+    overlap: z.number().int('must be a whole number').min(0, 'must not be negative').max(64, 'must be at most 64'),
+    format: z.enum(['jpeg', 'png', 'webp'], { error: 'must be jpeg, png or webp' }),
+    quality: z.number().int('must be a whole number').min(1, 'must be 1–100').max(100, 'must be 1–100'),
+    encodedCacheMegabytes: z.number().min(0, 'must not be negative'),
+    decodedCacheMegabytes: z.number().min(0, 'must not be negative'),
+    openSlides: z.number().int('must be a whole number').min(1, 'must be at least 1'),
+  }),
   initialAdmin: z.strictObject({
     email: z.email({ error: 'must be an e-mail address' }),
   }),

@@ -7,16 +7,21 @@ import { errorHandler } from './middleware/error-handler.js';
 import { requestContext } from './middleware/request-context.js';
 import { securityHeaders } from './middleware/security-headers.js';
 import { healthRoutes } from './routes/health.js';
+import { tileRoutes } from './routes/tiles.js';
+import type { TilesService } from '../tiles/tiles.service.js';
+import type { SlideAccessPolicy } from '../access/slide-access.js';
 
 export interface AppDependencies {
   config: Config;
   log: Logger;
   db: Database;
+  tiles: TilesService;
+  slideAccess: SlideAccessPolicy;
   startedAt?: Date;
 }
 
 /** The Koa application: shared middleware, then each area's routes. */
-export function createApp({ config, log, db, startedAt = new Date() }: AppDependencies): Koa {
+export function createApp({ config, log, db, tiles, slideAccess, startedAt = new Date() }: AppDependencies): Koa {
   const app = new Koa({ proxy: config.http.trustProxy });
   // Errors are answered and logged by errorHandler; Koa's own stderr printing would duplicate them.
   app.silent = true;
@@ -26,7 +31,7 @@ export function createApp({ config, log, db, startedAt = new Date() }: AppDepend
   app.use(errorHandler());
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: config.http.bodyLimit, encoding: 'utf-8' }));
 
-  for (const router of [healthRoutes(db, startedAt)]) {
+  for (const router of [healthRoutes(db, startedAt), tileRoutes(tiles, slideAccess)]) {
     app.use(router.routes());
     app.use(router.allowedMethods());
   }

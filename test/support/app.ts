@@ -5,6 +5,7 @@ import { migrateToLatest } from '../../server/db/index.js';
 import { createApp } from '../../server/http/app.js';
 import { listen, type HttpServer } from '../../server/http/server.js';
 import { packageRoot } from '../../server/package-info.js';
+import { createServices, type Services } from '../../server/services.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { memoryLogger, type LogLine } from './logs.js';
 
@@ -12,6 +13,7 @@ export interface TestApp {
   app: Koa;
   http: HttpServer;
   database: TestDatabase;
+  services: Services;
   config: Config;
   logs: LogLine[];
   url(pathname: string): string;
@@ -33,12 +35,14 @@ export async function startTestApp(
     env: { DATABASE_URL: database.url, PORT: '0', SLIDEBANK_HOST: '127.0.0.1', ...env },
   });
   const { log, lines } = memoryLogger();
-  const app = createApp({ config, log, db: database.db });
+  const services = createServices(config, database.db, log);
+  const app = createApp({ config, log, db: database.db, tiles: services.tiles, slideAccess: services.slideAccess });
   extend?.(app);
   const http = await listen(app, { port: 0, host: '127.0.0.1', log });
   t.teardown(async () => {
     await http.close(1000);
+    await services.close();
     await database.drop();
   });
-  return { app, http, database, config, logs: lines, url: (pathname) => `${http.url}${pathname}` };
+  return { app, http, database, services, config, logs: lines, url: (pathname) => `${http.url}${pathname}` };
 }

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { DialectName } from '../dialect.js';
 import * as accounts from './2026-11-29-01-accounts.js';
+import * as slides from './2026-11-29-02-slides.js';
 
 export interface Migration {
   name: string;
@@ -13,4 +14,7 @@ export interface Migration {
  * that the same list runs under tsx and from compiled JavaScript. Names are
  * dated and never change once released.
  */
-export const migrations: readonly Migration[] = [{ name: '2026-11-29-01-accounts', ...accounts }];
+export const migrations: readonly Migration[] = [
+  { name: '2026-11-29-01-accounts', ...accounts },
+  { name: '2026-11-29-02-slides', ...slides },
+];

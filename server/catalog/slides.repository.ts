@@ -1,0 +1,89 @@
+import type { Knex } from 'knex';
+import { toDbTime } from '../db/index.js';
+
+export interface SlideRecord {
+  id: number;
+  name: string;
+  filePath: string;
+  fileSize: number;
+  sha256: string | null;
+  vendor: string;
+  width: number;
+  height: number;
+  levelCount: number;
+  mppX: number | null;
+  mppY: number | null;
+  objectivePower: number | null;
+  status: string;
+}
+
+export type NewSlide = Omit<SlideRecord, 'id' | 'status'> & { status?: string };
+
+interface SlideRow {
+  id: number;
+  name: string;
+  file_path: string;
+  file_size: number | string;
+  sha256: string | null;
+  vendor: string;
+  width: number;
+  height: number;
+  level_count: number;
+  mpp_x: number | null;
+  mpp_y: number | null;
+  objective_power: number | null;
+  status: string;
+}
+
+/** Every query on the slides table. */
+export class SlidesRepository {
+  constructor(private readonly knex: Knex) {}
+
+  async create(slide: NewSlide, now = new Date()): Promise<SlideRecord> {
+    const [inserted] = await this.knex('slides')
+      .insert({
+        name: slide.name,
+        file_path: slide.filePath,
+        file_size: slide.fileSize,
+        sha256: slide.sha256,
+        vendor: slide.vendor,
+        width: slide.width,
+        height: slide.height,
+        level_count: slide.levelCount,
+        mpp_x: slide.mppX,
+        mpp_y: slide.mppY,
+        objective_power: slide.objectivePower,
+        status: slide.status ?? 'published',
+        created_at: toDbTime(now),
+        updated_at: toDbTime(now),
+      })
+      .returning('id');
+    const id = typeof inserted === 'object' ? (inserted as { id: number }).id : (inserted as number);
+    const created = await this.findById(id);
+    if (!created) throw new Error(`slide ${id} vanished after insert`);
+    return created;
+  }
+
+  async findById(id: number): Promise<SlideRecord | undefined> {
+    const row = await this.knex<SlideRow>('slides').where({ id }).first();
+    return row ? toRecord(row) : undefined;
+  }
+}
+
+function toRecord(row: SlideRow): SlideRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    filePath: row.file_path,
+    fileSize: Number(row.file_size),
+    sha256: row.sha256,
+    vendor: row.vendor,
+    width: row.width,
+    height: row.height,
+    levelCount: row.level_count,
+    mppX: row.mpp_x,
+    mppY: row.mpp_y,
+    objectivePower: row.objective_power,
+    status: row.status,
+  };
+}

@@ -1,0 +1,48 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type { SlideAccessPolicy } from '../../access/slide-access.js';
+import { parseTilePath } from '../../tiles/tile-path.js';
+import type { TileResponse, TilesService } from '../../tiles/tiles.service.js';
+
+/** Deep Zoom descriptors and tiles, and associated images, under /tiles/ (see tile-path.ts for the shapes). */
+export function tileRoutes(tiles: TilesService, access: SlideAccessPolicy): Router {
+  const router = new Router();
+  router.get(/^\/tiles\/(.+)$/, async (ctx) => {
+    const request = parseTilePath(ctx.path.slice('/tiles/'.length));
+    await access.assertCanView(ctx, request.slideId);
+    switch (request.kind) {
+      case 'descriptor':
+        return send(ctx, await tiles.descriptor(request.slideId));
+      case 'tile': {
+        const { slideId, level, col, row, format } = request;
+        if (notModified(ctx, await tiles.tileEtag(slideId, level, col, row, format))) return;
+        return send(ctx, await tiles.tile(slideId, level, col, row, format));
+      }
+      case 'associated':
+        await access.assertCanViewAssociated(ctx, request.slideId, request.name);
+        return send(ctx, await tiles.associated(request.slideId, request.name));
+    }
+  });
+  return router;
+}
+
+/** Access-controlled, so `private`; a published slide never changes, so cacheable for a year. */
+const CACHE_CONTROL = 'private, max-age=31536000, immutable';
+
+function notModified(ctx: Context, etag: string): boolean {
+  const match = ctx.get('If-None-Match');
+  if (!match || !match.split(/\s*,\s*/).some((tag) => tag === etag || tag === '*')) return false;
+  ctx.status = 304;
+  ctx.set('ETag', etag);
+  ctx.set('Cache-Control', CACHE_CONTROL);
+  return true;
+}
+
+function send(ctx: Context, response: TileResponse): void {
+  if (notModified(ctx, response.etag)) return;
+  ctx.set('ETag', response.etag);
+  ctx.set('Cache-Control', CACHE_CONTROL);
+  if (response.passthrough !== undefined) ctx.set('X-Tile-Source', response.passthrough ? 'stored' : 'rendered');
+  ctx.type = response.contentType;
+  ctx.body = response.body;
+}

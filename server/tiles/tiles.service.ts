@@ -1,0 +1,159 @@
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { LRUCache } from 'lru-cache';
+import sharp from 'sharp';
+import type { SlideRecord, SlidesRepository } from '../catalog/slides.repository.js';
+import type { Config } from '../config/index.js';
+import { AppError } from '../errors.js';
+import type { Logger } from '../logging.js';
+import { DeepZoom, OPENSLIDE_GRID, SlidePool, WsiError, type AssociatedName, type DeepZoomGrid, type Slide, type TileFormat } from '../wsi/index.js';
+
+export interface TileResponse {
+  body: Buffer;
+  contentType: string;
+  etag: string;
+  passthrough?: boolean;
+}
+
+const CONTENT_TYPES: Record<TileFormat, string> = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp' };
+const THUMBNAIL_MAX = 1024;
+
+/**
+ * Tiles for the viewer: finds a slide's file through the catalog, keeps it
+ * open in the pool, renders Deep Zoom tiles and associated images, and keeps
+ * encoded results in an LRU by bytes. A published slide file never changes, so
+ * every answer has a strong ETag derived from the file's identity.
+ */
+export class TilesService {
+  private readonly encoded: LRUCache<string, TileResponse>;
+  readonly pool: SlidePool;
+  private readonly settings: Config['tiles'];
+
+  constructor(
+    private readonly slides: SlidesRepository,
+    private readonly slideStore: string,
+    settings: Config['tiles'],
+    private readonly log: Logger,
+  ) {
+    this.settings = settings;
+    const mib = 1024 * 1024;
+    this.pool = new SlidePool({ maxOpen: settings.openSlides, decodedCacheBytes: settings.decodedCacheMegabytes * mib });
+    this.encoded = new LRUCache<string, TileResponse>({
+      maxSize: Math.max(1, settings.encodedCacheMegabytes * mib),
+      sizeCalculation: (entry) => Math.max(1, entry.body.length),
+    });
+  }
+
+  /** The Deep Zoom grid a slide is served with. */
+  gridFor(slide: Slide): DeepZoomGrid {
+    if (this.settings.grid === 'openslide') return OPENSLIDE_GRID;
+    if (this.settings.grid === 'custom') return { tileSize: this.settings.tileSize, overlap: this.settings.overlap };
+    return DeepZoom.nativeGrid(slide) ?? OPENSLIDE_GRID;
+  }
+
+  async descriptor(slideId: number): Promise<TileResponse> {
+    return this.withSlide(slideId, async (slide, record) => {
+      const grid = this.gridFor(slide);
+      const body = Buffer.from(new DeepZoom(slide, grid).descriptor(this.settings.format));
+      return { body, contentType: 'application/xml; charset=utf-8', etag: etag(record, 'dzi', grid.tileSize, grid.overlap, this.settings.format) };
+    });
+  }
+
+  /** The ETag a tile will have, so a conditional request can be answered without rendering. */
+  async tileEtag(slideId: number, level: number, col: number, row: number, format: TileFormat): Promise<string> {
+    const record = await this.record(slideId);
+    return this.tileKey(record, level, col, row, format);
+  }
+
+  async tile(slideId: number, level: number, col: number, row: number, format: TileFormat): Promise<TileResponse> {
+    const record = await this.record(slideId);
+    const key = this.tileKey(record, level, col, row, format);
+    const cached = this.encoded.get(key);
+    if (cached) return cached;
+    return this.withSlide(slideId, async (slide) => {
+      const deepZoom = new DeepZoom(slide, this.gridFor(slide));
+      const { body, passthrough } = await deepZoom.tile({ level, col, row }, format, this.settings.quality);
+      const response = { body, contentType: CONTENT_TYPES[format], etag: key, passthrough };
+      this.encoded.set(key, response);
+      return response;
+    }, record);
+  }
+
+  async associated(slideId: number, name: AssociatedName): Promise<TileResponse> {
+    return this.withSlide(slideId, async (slide, record) => {
+      const key = etag(record, name, this.settings.quality);
+      const cached = this.encoded.get(key);
+      if (cached) return cached;
+      let image;
+      if (slide.associatedImages.includes(name)) image = await slide.readAssociated(name);
+      else if (name === 'thumbnail') image = await renderThumbnail(slide);
+      else throw new AppError(404, 'image_not_found', `Slide ${slideId} has no ${name} image`);
+      let pipeline = sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } });
+      if (Math.max(image.width, image.height) > THUMBNAIL_MAX) {
+        pipeline = pipeline.resize(THUMBNAIL_MAX, THUMBNAIL_MAX, { fit: 'inside', kernel: 'lanczos3' });
+      }
+      const response = { body: await pipeline.jpeg({ quality: this.settings.quality }).toBuffer(), contentType: 'image/jpeg', etag: key };
+      this.encoded.set(key, response);
+      return response;
+    });
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+
+  private tileKey(record: SlideRecord, level: number, col: number, row: number, format: TileFormat): string {
+    const { grid, tileSize, overlap, quality } = this.settings;
+    return etag(record, 'tile', grid, tileSize, overlap, format, quality, level, col, row);
+  }
+
+  private async record(slideId: number): Promise<SlideRecord> {
+    const record = await this.slides.findById(slideId);
+    if (!record || record.status !== 'published') throw new AppError(404, 'slide_not_found', `No slide ${slideId}`);
+    return record;
+  }
+
+  private async withSlide<T>(slideId: number, work: (slide: Slide, record: SlideRecord) => Promise<T>, known?: SlideRecord): Promise<T> {
+    const record = known ?? (await this.record(slideId));
+    const file = path.resolve(this.slideStore, record.filePath);
+    try {
+      return await this.pool.use(file, (slide) => work(slide, record));
+    } catch (error) {
+      throw this.explain(error, record);
+    }
+  }
+
+  /** WsiErrors become answers that name the slide but never a server path; the details go to the log. */
+  private explain(error: unknown, record: SlideRecord): unknown {
+    if (!(error instanceof WsiError)) return error;
+    switch (error.code) {
+      case 'out_of_range':
+        return new AppError(404, 'tile_not_found', error.message);
+      case 'not_found':
+        this.log.error({ slide: record.id, err: error }, 'slide file missing');
+        return new AppError(500, 'slide_file_missing', `The file of slide ${record.id} is missing on the server`, { expose: true });
+      case 'unsupported_compression':
+      case 'unsupported_format':
+        this.log.error({ slide: record.id, err: error }, 'slide not supported');
+        return new AppError(500, 'slide_unsupported', `Slide ${record.id} is stored in a form the viewer cannot read`, { expose: true });
+      default:
+        this.log.error({ slide: record.id, err: error }, 'slide unreadable');
+        return new AppError(500, 'slide_unreadable', `Slide ${record.id} is damaged and cannot be displayed`, { expose: true });
+    }
+  }
+}
+
+function etag(record: SlideRecord, ...parts: (string | number)[]): string {
+  const hash = createHash('sha256')
+    .update([record.id, record.sha256 ?? '', record.fileSize, record.filePath, ...parts].join('\u0000'))
+    .digest('base64url')
+    .slice(0, 27);
+  return `"${hash}"`;
+}
+
+/** For slides without a stored thumbnail: the smallest level, which the caller scales to size. */
+async function renderThumbnail(slide: Slide) {
+  const level = slide.levels.length - 1;
+  const { width, height } = slide.levels[level]!;
+  return slide.readRegion(level, 0, 0, width, height);
+}

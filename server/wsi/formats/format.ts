@@ -1,0 +1,55 @@
+import type { TiffDirectory } from '../tiff/directory.js';
+
+export interface LevelLayout {
+  directory: TiffDirectory;
+  width: number;
+  height: number;
+  /** Level-0 size over this level's size, averaged over both axes (OpenSlide's definition). */
+  downsample: number;
+}
+
+export type AssociatedName = 'thumbnail' | 'label' | 'macro';
+
+export interface SlideLayout {
+  vendor: string;
+  levels: LevelLayout[];
+  associated: Map<AssociatedName, TiffDirectory>;
+  properties: Record<string, string>;
+}
+
+/**
+ * A slide format driver: `detect` says why it declines a file (undefined when
+ * it accepts), `layout` classifies the directories. Drivers are tried from the
+ * most specific to the most generic.
+ */
+export interface SlideFormat {
+  name: string;
+  detect(directories: TiffDirectory[]): string | undefined;
+  layout(directories: TiffDirectory[]): SlideLayout;
+}
+
+/** Tiled directories as pyramid levels, largest first, with their downsamples. */
+export function levelsFrom(directories: TiffDirectory[]): LevelLayout[] {
+  const tiled = directories.filter((d) => d.tiled).sort((a, b) => b.width - a.width || b.height - a.height);
+  const base = tiled[0];
+  if (!base) return [];
+  return tiled.map((directory) => ({
+    directory,
+    width: directory.width,
+    height: directory.height,
+    downsample: (base.width / directory.width + base.height / directory.height) / 2,
+  }));
+}
+
+/** OpenSlide's standard per-level properties, so tools built for it find what they expect. */
+export function levelProperties(levels: LevelLayout[]): Record<string, string> {
+  const out: Record<string, string> = { 'openslide.level-count': String(levels.length) };
+  levels.forEach((level, i) => {
+    out[`openslide.level[${i}].width`] = String(level.width);
+    out[`openslide.level[${i}].height`] = String(level.height);
+    out[`openslide.level[${i}].downsample`] = String(level.downsample);
+    out[`openslide.level[${i}].tile-width`] = String(level.directory.tileWidth);
+    out[`openslide.level[${i}].tile-height`] = String(level.directory.tileHeight);
+  });
+  return out;
+}

@@ -1,0 +1,8 @@
+/** The slide engine: a pure library (no HTTP, no database) shared by the server, the CLI and the jobs. */
+export { Slide, type SlideLevel, type OpenSlideOptions } from './slide.js';
+export { SlidePool } from './slide-pool.js';
+export { DecodedTileCache } from './tile-cache.js';
+export { DeepZoom, OPENSLIDE_GRID, type DeepZoomGrid, type TileFormat, type TileRequest, type TileSource } from './deepzoom.js';
+export { WsiError, type WsiErrorCode } from './errors.js';
+export type { AssociatedName } from './formats/format.js';
+export type { RgbImage } from './decode/pixels.js';

@@ -1,0 +1,149 @@
+// Reads ../shared/fixtures: the tile routes on real slides.
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { Slide } from '../../server/wsi/index.js';
+import { startTestApp } from '../support/app.js';
+import { fixture, fixtureTest } from '../support/fixtures.js';
+import { registerSlide } from '../support/slides.js';
+
+async function pixels(body: ArrayBuffer | Buffer) {
+  return sharp(Buffer.from(body as ArrayBuffer)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+}
+
+fixtureTest('the descriptor uses the native grid, and interior tiles pass through with the decoded pixels', async (t) => {
+  const app = await startTestApp(t);
+  const slide = await registerSlide(app.database.db, fixture('CMU-1-Small-Region.svs'));
+
+  const dzi = await fetch(app.url(`/tiles/${slide.id}.dzi`));
+  t.is(dzi.status, 200);
+  t.regex(dzi.headers.get('content-type') ?? '', /^application\/xml/);
+  const xml = await dzi.text();
+  t.regex(xml, /<Image xmlns="http:\/\/schemas\.microsoft\.com\/deepzoom\/2008" Format="jpeg" Overlap="0" TileSize="240">/);
+  t.regex(xml, /<Size Height="2967" Width="2220"\/>/);
+
+  // Deep Zoom level 12 is full resolution (ceil(log2(2967)) = 12).
+  const tile = await fetch(app.url(`/tiles/${slide.id}_files/12/3_4.jpeg`));
+  t.is(tile.status, 200);
+  t.is(tile.headers.get('content-type'), 'image/jpeg');
+  t.is(tile.headers.get('x-tile-source'), 'stored');
+  t.is(tile.headers.get('cache-control'), 'private, max-age=31536000, immutable');
+  const served = await pixels(await tile.arrayBuffer());
+  t.deepEqual([served.info.width, served.info.height], [240, 240]);
+
+  const reader = await Slide.open(fixture('CMU-1-Small-Region.svs'));
+  t.teardown(() => reader.close());
+  const decoded = await reader.readRegion(0, 3 * 240, 4 * 240, 240, 240);
+  t.true(served.data.equals(decoded.data), 'the passed-through JPEG decodes to the decoded path’s pixels');
+
+  const edge = await fetch(app.url(`/tiles/${slide.id}_files/12/9_12.jpeg`));
+  t.is(edge.status, 200);
+  t.is(edge.headers.get('x-tile-source'), 'rendered', 'edge tiles are cropped, so rendered');
+  const edgePixels = await pixels(await edge.arrayBuffer());
+  t.deepEqual([edgePixels.info.width, edgePixels.info.height], [2220 - 9 * 240, 2967 - 12 * 240]);
+});
+
+fixtureTest('conditional requests get 304 with the same ETag', async (t) => {
+  const app = await startTestApp(t);
+  const slide = await registerSlide(app.database.db, fixture('CMU-1-Small-Region.svs'));
+  const url = app.url(`/tiles/${slide.id}_files/10/1_1.png`);
+  const first = await fetch(url);
+  t.is(first.status, 200);
+  t.is(first.headers.get('content-type'), 'image/png');
+  const etag = first.headers.get('etag');
+  t.regex(etag ?? '', /^"[\w-]{27}"$/);
+  const second = await fetch(url, { headers: { 'If-None-Match': etag! } });
+  t.is(second.status, 304);
+  t.is(second.headers.get('etag'), etag);
+  t.is((await second.arrayBuffer()).byteLength, 0);
+  const other = await fetch(url, { headers: { 'If-None-Match': '"something-else"' } });
+  t.is(other.status, 200);
+});
+
+fixtureTest('the OpenSlide grid is available by configuration', async (t) => {
+  const app = await startTestApp(t, { env: { SLIDEBANK_TILES_GRID: 'openslide', SLIDEBANK_TILES_FORMAT: 'webp' } });
+  const slide = await registerSlide(app.database.db, fixture('CMU-1-Small-Region.svs'));
+  const xml = await (await fetch(app.url(`/tiles/${slide.id}.dzi`))).text();
+  t.regex(xml, /Format="webp" Overlap="1" TileSize="254"/);
+  const tile = await fetch(app.url(`/tiles/${slide.id}_files/12/1_1.webp`));
+  t.is(tile.headers.get('content-type'), 'image/webp');
+  const { info } = await pixels(await tile.arrayBuffer());
+  t.deepEqual([info.width, info.height], [256, 256], 'interior tiles carry one pixel of overlap on each side');
+});
+
+fixtureTest('bad tile paths are answered precisely', async (t) => {
+  const app = await startTestApp(t);
+  const slide = await registerSlide(app.database.db, fixture('CMU-1-Small-Region.svs'));
+  const cases: [string, number, string][] = [
+    [`/tiles/${slide.id}_files/13/0_0.jpeg`, 404, 'tile_not_found'],
+    [`/tiles/${slide.id}_files/12/10_0.jpeg`, 404, 'tile_not_found'],
+    [`/tiles/${slide.id}_files/12/0_13.jpeg`, 404, 'tile_not_found'],
+    [`/tiles/${slide.id}_files/-1/0_0.jpeg`, 400, 'invalid_tile_path'],
+    [`/tiles/${slide.id}_files/12/a_0.jpeg`, 400, 'invalid_tile_path'],
+    [`/tiles/${slide.id}_files/12/0_1.5.jpeg`, 404, 'not_found'],
+    [`/tiles/${slide.id}_files/12/0_0.gif`, 400, 'unsupported_tile_format'],
+    ['/tiles/abc.dzi', 400, 'invalid_slide_id'],
+    ['/tiles/0.dzi', 400, 'invalid_slide_id'],
+    ['/tiles/999.dzi', 404, 'slide_not_found'],
+    ['/tiles/999_files/0/0_0.jpeg', 404, 'slide_not_found'],
+    [`/tiles/${slide.id}/overview`, 404, 'not_found'],
+  ];
+  for (const [url, status, code] of cases) {
+    const response = await fetch(app.url(url));
+    t.is(response.status, status, url);
+    t.like(await response.json(), { error: { code } }, url);
+  }
+});
+
+fixtureTest('the thumbnail is public to viewers; label and macro are refused until staff can log in', async (t) => {
+  const app = await startTestApp(t);
+  const slide = await registerSlide(app.database.db, fixture('CMU-1-Small-Region.svs'));
+  const thumbnail = await fetch(app.url(`/tiles/${slide.id}/thumbnail`));
+  t.is(thumbnail.status, 200);
+  t.deepEqual((await pixels(await thumbnail.arrayBuffer())).info.width, 574);
+  for (const name of ['label', 'macro']) {
+    const response = await fetch(app.url(`/tiles/${slide.id}/${name}`));
+    t.is(response.status, 403);
+    t.like(await response.json(), { error: { code: 'staff_only' } });
+  }
+  const tcga = await registerSlide(app.database.db, fixture('tcga-cr-7395-01a-01-ts1.svs'));
+  t.is((await fetch(app.url(`/tiles/${tcga.id}/thumbnail`))).status, 200);
+});
+
+fixtureTest('a damaged slide answers 500 with a reason, every time, and other slides keep working', async (t) => {
+  const app = await startTestApp(t);
+  const bad = await registerSlide(app.database.db, fixture('unreadable.svs'));
+  const good = await registerSlide(app.database.db, fixture('small.svs'));
+  for (let i = 0; i < 2; i++) {
+    const response = await fetch(app.url(`/tiles/${bad.id}_files/4/0_0.jpeg`));
+    t.is(response.status, 500);
+    const { error } = (await response.json()) as { error: { code: string; message: string } };
+    t.is(error.code, 'slide_unreadable');
+    t.is(error.message, `Slide ${bad.id} is damaged and cannot be displayed`);
+  }
+  t.is((await fetch(app.url(`/tiles/${good.id}_files/4/0_0.jpeg`))).status, 200);
+  t.true(app.logs.some((l) => l.msg === 'slide unreadable' && /Bogus marker length/.test(JSON.stringify(l.err))));
+});
+
+fixtureTest('a slide whose file vanished answers 500 slide_file_missing without the server path', async (t) => {
+  const app = await startTestApp(t);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'slidebank-vanish-'));
+  const file = path.join(dir, 'soon-gone.svs');
+  await copyFile(fixture('small.svs'), file);
+  const slide = await registerSlide(app.database.db, file);
+  await rm(dir, { recursive: true });
+  const response = await fetch(app.url(`/tiles/${slide.id}.dzi`));
+  t.is(response.status, 500);
+  const text = await response.text();
+  t.false(text.includes(dir));
+  t.like(JSON.parse(text), { error: { code: 'slide_file_missing' } });
+});
+
+fixtureTest('an unsupported slide answers 500 slide_unsupported', async (t) => {
+  const app = await startTestApp(t);
+  const slide = await registerSlide(app.database.db, fixture('unopenable.tiff'));
+  const response = await fetch(app.url(`/tiles/${slide.id}.dzi`));
+  t.is(response.status, 500);
+  t.like(await response.json(), { error: { code: 'slide_unsupported' } });
+});
