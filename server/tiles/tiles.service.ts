@@ -6,7 +6,8 @@ import type { SlideRecord, SlidesRepository } from '../catalog/slides.repository
 import type { Config } from '../config/index.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logging.js';
-import { DeepZoom, OPENSLIDE_GRID, SlidePool, WsiError, type AssociatedName, type DeepZoomGrid, type Slide, type TileFormat } from '../wsi/index.js';
+import { DeepZoom, MAX_RENDER_PIXELS, OPENSLIDE_GRID, renderRegion, SlidePool, WsiError, type AssociatedName, type DeepZoomGrid, type Slide, type TileFormat } from '../wsi/index.js';
+import { iiifInfo, parseIiifRequest } from './iiif.js';
 
 export interface TileResponse {
   body: Buffer;
@@ -17,6 +18,7 @@ export interface TileResponse {
 
 const CONTENT_TYPES: Record<TileFormat, string> = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp' };
 const THUMBNAIL_MAX = 1024;
+const IIIF_TILE = 512;
 
 /**
  * Tiles for the viewer: finds a slide's file through the catalog, keeps it
@@ -96,6 +98,36 @@ export class TilesService {
       this.encoded.set(key, response);
       return response;
     });
+  }
+
+  /** The IIIF info.json; `id` is the service's absolute URL. */
+  async iiifInfo(slideId: number, id: string): Promise<object> {
+    const record = await this.record(slideId);
+    // Powers of two down to the factor at which the whole image fits in one tile.
+    const scaleFactors = [1];
+    while (Math.max(record.width, record.height) / scaleFactors.at(-1)! > IIIF_TILE) scaleFactors.push(scaleFactors.at(-1)! * 2);
+    return iiifInfo(id, record, IIIF_TILE, scaleFactors, MAX_RENDER_PIXELS);
+  }
+
+  async iiifImage(slideId: number, parts: { region: string; size: string; rotation: string; quality: string; format: string }): Promise<TileResponse> {
+    const record = await this.record(slideId);
+    const request = parseIiifRequest(parts, record, MAX_RENDER_PIXELS);
+    const key = etag(record, 'iiif', parts.region, parts.size, parts.rotation, parts.quality, parts.format, this.settings.quality);
+    const cached = this.encoded.get(key);
+    if (cached) return cached;
+    return this.withSlide(
+      slideId,
+      async (slide) => {
+        const image = await renderRegion(slide, request.region, request.width, request.height);
+        const q = this.settings.quality;
+        const body =
+          request.format === 'png' ? await image.png().toBuffer() : request.format === 'webp' ? await image.webp({ quality: q }).toBuffer() : await image.jpeg({ quality: q }).toBuffer();
+        const response = { body, contentType: CONTENT_TYPES[request.format], etag: key };
+        this.encoded.set(key, response);
+        return response;
+      },
+      record,
+    );
   }
 
   close(): Promise<void> {

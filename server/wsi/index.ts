@@ -4,5 +4,6 @@ export { SlidePool } from './slide-pool.js';
 export { DecodedTileCache } from './tile-cache.js';
 export { DeepZoom, OPENSLIDE_GRID, type DeepZoomGrid, type TileFormat, type TileRequest, type TileSource } from './deepzoom.js';
 export { WsiError, type WsiErrorCode } from './errors.js';
+export { renderRegion, MAX_RENDER_PIXELS, type Level0Region } from './render.js';
 export type { AssociatedName } from './formats/format.js';
 export type { RgbImage } from './decode/pixels.js';

@@ -1,10 +1,14 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { SlideAccessPolicy } from '../../access/slide-access.js';
+import { AppError } from '../../errors.js';
 import { parseTilePath } from '../../tiles/tile-path.js';
 import type { TileResponse, TilesService } from '../../tiles/tiles.service.js';
 
-/** Deep Zoom descriptors and tiles, and associated images, under /tiles/ (see tile-path.ts for the shapes). */
+/**
+ * Deep Zoom descriptors and tiles, and associated images, under /tiles/ (see
+ * tile-path.ts for the shapes); the IIIF Image API under /iiif/.
+ */
 export function tileRoutes(tiles: TilesService, access: SlideAccessPolicy): Router {
   const router = new Router();
   router.get(/^\/tiles\/(.+)$/, async (ctx) => {
@@ -22,6 +26,25 @@ export function tileRoutes(tiles: TilesService, access: SlideAccessPolicy): Rout
         await access.assertCanViewAssociated(ctx, request.slideId, request.name);
         return send(ctx, await tiles.associated(request.slideId, request.name));
     }
+  });
+  router.get('/iiif/:slide', (ctx) => {
+    ctx.status = 303;
+    ctx.redirect(`/iiif/${ctx.params.slide}/info.json`);
+  });
+  router.get('/iiif/:slide/info.json', async (ctx) => {
+    const slideId = parseTilePath(`${ctx.params.slide}.dzi`).slideId;
+    await access.assertCanView(ctx, slideId);
+    ctx.set('Cache-Control', 'private, max-age=3600');
+    ctx.type = 'application/ld+json;profile="http://iiif.io/api/image/3/context.json"';
+    ctx.body = await tiles.iiifInfo(slideId, `${ctx.protocol}://${ctx.host}/iiif/${slideId}`);
+  });
+  router.get('/iiif/:slide/:region/:size/:rotation/:file', async (ctx) => {
+    const slideId = parseTilePath(`${ctx.params.slide}.dzi`).slideId;
+    const file = /^([a-z]+)\.([a-z]+)$/.exec(ctx.params.file ?? '');
+    if (!file) throw new AppError(400, 'invalid_iiif_request', `"${ctx.params.file}" is not {quality}.{format}`);
+    await access.assertCanView(ctx, slideId);
+    const { region = '', size = '', rotation = '' } = ctx.params;
+    send(ctx, await tiles.iiifImage(slideId, { region, size, rotation, quality: file[1]!, format: file[2]! }));
   });
   return router;
 }

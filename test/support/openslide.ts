@@ -1,0 +1,64 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import test, { type ImplementationFn } from 'ava';
+import { packageRoot } from '../../server/package-info.js';
+
+/**
+ * OpenSlide as the reference reader, through Debian's python3-openslide
+ * (`/usr/bin/python3`, not the python3 first on PATH). Cross-check tests skip
+ * with a message where it is missing, and fail when SLIDEBANK_REQUIRE_FIXTURES=1
+ * (CI installs it).
+ */
+const PYTHON = '/usr/bin/python3';
+
+function available(): boolean {
+  try {
+    execFileSync(PYTHON, ['-c', 'import openslide'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const openslideAvailable = available();
+
+export function openslideTest(title: string, implementation: ImplementationFn<[]>): void {
+  if (openslideAvailable) test(title, implementation);
+  else if (process.env.SLIDEBANK_REQUIRE_FIXTURES === '1') {
+    test(title, (t) => t.fail(`${PYTHON} cannot import openslide: install Debian's python3-openslide`));
+  } else test.skip(`${title} (skipped: ${PYTHON} cannot import openslide)`, implementation);
+}
+
+export interface OracleResult {
+  vendor: string;
+  properties: Record<string, string>;
+  levels: [number, number, number][];
+  associated: Record<string, [number, number]>;
+  dz: { dims: [number, number][]; tiles: [number, number][] };
+  tiles: { request: [number, number, number]; size: [number, number]; file: string }[];
+  regions: { request: [number, number, number, number, number]; file: string }[];
+}
+
+export async function askOpenSlide(
+  slide: string,
+  requests: { tiles?: [number, number, number][]; regions?: [number, number, number, number, number][] },
+): Promise<OracleResult> {
+  const outdir = await mkdtemp(path.join(os.tmpdir(), 'slidebank-openslide-'));
+  const script = path.join(packageRoot, 'test', 'support', 'openslide_oracle.py');
+  const { stdout } = await promisify(execFile)(PYTHON, [script, slide, outdir, JSON.stringify(requests)], { maxBuffer: 64 * 1024 * 1024 });
+  return JSON.parse(stdout) as OracleResult;
+}
+
+/** Peak signal-to-noise ratio of two equally sized 8-bit buffers, in dB (Infinity when identical). */
+export function psnr(a: Buffer, b: Buffer): number {
+  if (a.length !== b.length) throw new Error(`sizes differ: ${a.length} vs ${b.length}`);
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = a[i]! - b[i]!;
+    sum += d * d;
+  }
+  return sum === 0 ? Infinity : 10 * Math.log10((255 * 255 * a.length) / sum);
+}
