@@ -1,0 +1,12 @@
+import { tilesBenchmark } from './tiles.js';
+
+/** `npm run bench [-- NAME…]`: runs the named benchmarks, or all of them. */
+const BENCHMARKS: Record<string, () => Promise<void>> = { tiles: tilesBenchmark };
+
+const names = process.argv.slice(2);
+const unknown = names.filter((n) => !(n in BENCHMARKS));
+if (unknown.length > 0) {
+  console.error(`unknown benchmark(s): ${unknown.join(', ')}; known: ${Object.keys(BENCHMARKS).join(', ')}`);
+  process.exit(2);
+}
+for (const name of names.length > 0 ? names : Object.keys(BENCHMARKS)) await BENCHMARKS[name]!();

@@ -1,0 +1,212 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SlidesRepository } from '../server/catalog/slides.repository.js';
+import { parseDatabaseUrl } from '../server/config/index.js';
+import { migrateToLatest, openDatabase } from '../server/db/index.js';
+import { packageRoot } from '../server/package-info.js';
+import { makeSlide } from '../server/wsi/generate/index.js';
+import { DeepZoom, OPENSLIDE_GRID, Slide, type DeepZoomGrid } from '../server/wsi/index.js';
+import { runLoad, type LoadResult, type LoadTarget } from './load.js';
+
+const WIDTH = 60_000;
+const HEIGHT = 40_000;
+const SEED = 1;
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 3000);
+const CONCURRENCY = 16;
+const DEEPZOOM_SERVER = '/usr/share/doc/python-openslide-examples/examples/deepzoom/deepzoom_server.py';
+
+/**
+ * The tile benchmark: a generated 60000×40000 slide served by Slidebank
+ * (native grid with passthrough, and OpenSlide's 254/1 grid) and, where
+ * installed, by OpenSlide's deepzoom_server.py, all with the same random
+ * tiles across all levels at concurrency 16; cold (fresh process) and warm.
+ */
+export async function tilesBenchmark(): Promise<void> {
+  const slideFile = await benchSlide();
+  const work = await mkdtemp(path.join(os.tmpdir(), 'slidebank-bench-'));
+  try {
+    const databaseUrl = `sqlite:${path.join(work, 'bench.sqlite')}`;
+    const slideId = await register(databaseUrl, slideFile);
+    const slide = await Slide.open(slideFile);
+    const rows: Row[] = [];
+    try {
+      for (const [name, grid] of [['slidebank (native grid)', 'native'], ['slidebank (254/1 grid)', 'openslide']] as const) {
+        const deepZoom = new DeepZoom(slide, grid === 'native' ? DeepZoom.nativeGrid(slide) ?? OPENSLIDE_GRID : OPENSLIDE_GRID);
+        const port = 20_000 + Math.floor(Math.random() * 20_000);
+        const server = spawn(process.execPath, [path.join(packageRoot, 'bin', 'slidebank.js'), 'serve'], {
+          env: { ...process.env, PORT: String(port), SLIDEBANK_HOST: '127.0.0.1', DATABASE_URL: databaseUrl, SLIDEBANK_PATHS_DATA: work, SLIDEBANK_LOG_LEVEL: 'warn', SLIDEBANK_TILES_GRID: grid },
+          stdio: ['ignore', 'ignore', 'inherit'],
+        });
+        try {
+          await waitFor(`http://127.0.0.1:${port}/healthz`, server);
+          const targets = tileTargets(deepZoom, slide, (l, c, r) => `http://127.0.0.1:${port}/tiles/${slideId}_files/${l}/${c}_${r}.jpeg`);
+          const cold = await runLoad(targets, CONCURRENCY);
+          const warm = await runLoad(targets, CONCURRENCY);
+          rows.push({ name, grid: deepZoom.grid, cold, warm, peakRssMiB: peakRss(server) });
+        } finally {
+          await stop(server);
+        }
+      }
+      const reference = await openslideServer(slideFile, slide);
+      if (reference) rows.push(reference);
+    } finally {
+      await slide.close();
+    }
+    report(rows);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+interface Row {
+  name: string;
+  grid: DeepZoomGrid;
+  cold: LoadResult;
+  warm?: LoadResult;
+  peakRssMiB: number;
+}
+
+async function benchSlide(): Promise<string> {
+  const dir = path.join(packageRoot, 'var', 'bench');
+  const name = `bench-${WIDTH}x${HEIGHT}-seed${SEED}`;
+  const file = path.join(dir, `${name}.svs`);
+  if (existsSync(file)) return file;
+  await mkdir(dir, { recursive: true });
+  process.stdout.write(`generating a ${WIDTH}×${HEIGHT} slide (once; kept in ${dir}) … `);
+  const t0 = performance.now();
+  await makeSlide({ width: WIDTH, height: HEIGHT, seed: SEED, out: dir, name });
+  process.stdout.write(`${((performance.now() - t0) / 1000).toFixed(1)} s, ${((await stat(file)).size / 2 ** 20).toFixed(0)} MiB\n`);
+  return file;
+}
+
+async function register(databaseUrl: string, file: string): Promise<number> {
+  const db = openDatabase(parseDatabaseUrl(databaseUrl, process.cwd()));
+  try {
+    await migrateToLatest(db);
+    const slide = await Slide.open(file);
+    const record = await new SlidesRepository(db.knex).create({
+      name: path.basename(file),
+      filePath: file,
+      fileSize: (await stat(file)).size,
+      sha256: null,
+      vendor: slide.vendor,
+      width: slide.width,
+      height: slide.height,
+      levelCount: slide.levels.length,
+      mppX: slide.mpp?.x ?? null,
+      mppY: slide.mpp?.y ?? null,
+      objectivePower: slide.objectivePower ?? null,
+    });
+    await slide.close();
+    return record.id;
+  } finally {
+    await db.close();
+  }
+}
+
+/** A deterministic random set of distinct tiles: a level drawn uniformly, then a tile in it. */
+function tileTargets(deepZoom: DeepZoom, slide: Slide, url: (level: number, col: number, row: number) => string): LoadTarget[] {
+  let state = 0x9e3779b9;
+  const random = () => {
+    state = (state + 0x6d2b79f5) | 0;
+    let x = Math.imul(state ^ (state >>> 15), 1 | state);
+    x ^= x + Math.imul(x ^ (x >>> 7), 61 | x);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+  const seen = new Set<string>();
+  const targets: LoadTarget[] = [];
+  const levels = deepZoom.levels;
+  for (let attempt = 0; targets.length < REQUESTS && attempt < REQUESTS * 20; attempt++) {
+    const level = Math.floor(random() * levels.length);
+    const l = levels[level]!;
+    const col = Math.floor(random() * l.cols);
+    const row = Math.floor(random() * l.rows);
+    const key = `${level}/${col}/${row}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    targets.push({ url: url(level, col, row), group: levelKind(l, slide) });
+  }
+  return targets;
+}
+
+/** native: a stored level at this resolution; overview: the whole slide in at most four tiles; resampled: the rest. */
+function levelKind(level: { width: number; height: number; cols: number; rows: number }, slide: Slide): string {
+  if (level.cols * level.rows <= 4) return 'overview';
+  if (slide.levels.some((s) => Math.abs(s.width - level.width) <= 1 && Math.abs(s.height - level.height) <= 1)) return 'native';
+  return 'resampled';
+}
+
+async function openslideServer(slideFile: string, slide: Slide): Promise<Row | undefined> {
+  if (!existsSync(DEEPZOOM_SERVER)) {
+    console.log(`(OpenSlide's deepzoom_server.py is not installed: apt-get install python-openslide-examples python3-flask for the ratio)`);
+    return undefined;
+  }
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const server = spawn('/usr/bin/python3', [DEEPZOOM_SERVER, '-B', '-Q', '80', '-l', '127.0.0.1', '-p', String(port), slideFile], {
+    stdio: ['ignore', 'ignore', 'ignore'],
+  });
+  try {
+    await waitFor(`http://127.0.0.1:${port}/slide.dzi`, server);
+    const deepZoom = new DeepZoom(slide, OPENSLIDE_GRID);
+    const targets = tileTargets(deepZoom, slide, (l, c, r) => `http://127.0.0.1:${port}/slide_files/${l}/${c}_${r}.jpeg`);
+    const cold = await runLoad(targets, CONCURRENCY);
+    return { name: 'OpenSlide deepzoom_server.py', grid: OPENSLIDE_GRID, cold, peakRssMiB: peakRss(server) };
+  } finally {
+    await stop(server);
+  }
+}
+
+async function waitFor(url: string, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${url}: the server exited with code ${child.exitCode}`);
+    try {
+      const response = await fetch(url);
+      await response.arrayBuffer();
+      if (response.ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${url} did not answer within 60 s`);
+    await sleep(200);
+  }
+}
+
+/** Peak resident set size of a running process, from /proc (VmHWM). */
+function peakRss(child: ChildProcess): number {
+  const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+  const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
+  return kb / 1024;
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await Promise.race([exited, sleep(15_000).then(() => child.kill('SIGKILL'))]);
+}
+
+function report(rows: Row[]): void {
+  const ms = (v: number) => v.toFixed(1).padStart(7);
+  console.log(`\ntiles: ${WIDTH}×${HEIGHT} generated slide, ${REQUESTS} distinct random tiles over all Deep Zoom levels, concurrency ${CONCURRENCY}, ${os.cpus().length} cores`);
+  console.log('server                          grid     run    tiles/s   p50 ms  p99 ms  p99 native  p99 overview  errors  peak RSS MiB');
+  for (const row of rows) {
+    for (const [run, result] of [['cold', row.cold], ['warm', row.warm]] as const) {
+      if (!result) continue;
+      const g = result.byGroup;
+      console.log(
+        `${row.name.padEnd(31)} ${`${row.grid.tileSize}/${row.grid.overlap}`.padEnd(8)} ${run.padEnd(5)} ${result.perSecond.toFixed(0).padStart(8)} ${ms(result.latency.p50)} ${ms(result.latency.p99)} ${ms(g.native?.p99 ?? 0).padStart(11)} ${ms(g.overview?.p99 ?? 0).padStart(13)} ${String(result.errors).padStart(7)} ${row.peakRssMiB.toFixed(0).padStart(13)}`,
+      );
+    }
+  }
+  const reference = rows.find((r) => r.name.startsWith('OpenSlide'));
+  if (reference) {
+    for (const row of rows.filter((r) => r !== reference)) {
+      console.log(`ratio ${row.name} / OpenSlide, cold tiles/s: ${(row.cold.perSecond / reference.cold.perSecond).toFixed(1)}×`);
+    }
+  }
+}

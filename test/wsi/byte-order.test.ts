@@ -1,0 +1,53 @@
+// Reads ../shared/fixtures, rewritten here with libtiff's tiffcp (Debian's libtiff-tools) into
+// big-endian, BigTIFF and big-endian BigTIFF variants: each must read like libvips reads it.
+import { execFileSync } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import test from 'ava';
+import sharp from 'sharp';
+import { Slide } from '../../server/wsi/index.js';
+import { fixture, fixtureTest, type FixtureName } from '../support/fixtures.js';
+import { psnr } from '../support/openslide.js';
+
+const tiffcp = (() => {
+  try {
+    execFileSync('tiffcp', [], { stdio: 'ignore' });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+  }
+  return 'tiffcp';
+})();
+
+const variants: [FixtureName, string[], string][] = [
+  ['boxes.tiff', ['-B'], 'big-endian TIFF'],
+  ['boxes.tiff', ['-8'], 'little-endian BigTIFF'],
+  ['CropBreastSlide.tiff', ['-8', '-B'], 'big-endian BigTIFF with YCbCr JPEG tiles'],
+];
+
+for (const [name, flags, what] of variants) {
+  const title = `${name} as a ${what} reads the same pixels as libvips`;
+  if (!tiffcp && process.env.SLIDEBANK_REQUIRE_FIXTURES === '1') {
+    test(title, (t) => t.fail('tiffcp is missing: install Debian\'s libtiff-tools'));
+    continue;
+  }
+  if (!tiffcp) {
+    test.skip(`${title} (skipped: tiffcp is missing)`, () => {});
+    continue;
+  }
+  fixtureTest(title, async (t) => {
+    const file = path.join(await mkdtemp(path.join(os.tmpdir(), 'slidebank-order-')), `variant-${flags.join('')}.tiff`);
+    execFileSync('tiffcp', [...flags, fixture(name), file]);
+    const slide = await Slide.open(file);
+    t.teardown(() => slide.close());
+    const original = await Slide.open(fixture(name));
+    t.teardown(() => original.close());
+    t.deepEqual(slide.levels.map((l) => [l.width, l.height]), original.levels.map((l) => [l.width, l.height]));
+    for (const [page, level] of slide.levels.entries()) {
+      const mine = await slide.readRegion(page, 0, 0, level.width, level.height);
+      const reference = await sharp(file, { page, limitInputPixels: false }).removeAlpha().raw().toBuffer();
+      const quality = psnr(mine.data, reference);
+      t.true(quality >= 40, `level ${page}: PSNR ${quality.toFixed(1)} dB against libvips`);
+    }
+  });
+}
