@@ -50,6 +50,8 @@ export const configSchema = z.strictObject({
     encodedCacheMegabytes: z.number().min(0, 'must not be negative'),
     decodedCacheMegabytes: z.number().min(0, 'must not be negative'),
     openSlides: z.number().int('must be a whole number').min(1, 'must be at least 1'),
+    /** Decode-and-encode jobs at once; 0 means as many as libuv has threads (UV_THREADPOOL_SIZE, default 4). */
+    renderConcurrency: z.number().int('must be a whole number').min(0, 'must not be negative').max(256, 'must be at most 256'),
   }),
   initialAdmin: z.strictObject({
     email: z.email({ error: 'must be an e-mail address' }),

@@ -6,7 +6,7 @@ import type { SlideRecord, SlidesRepository } from '../catalog/slides.repository
 import type { Config } from '../config/index.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logging.js';
-import { DeepZoom, MAX_RENDER_PIXELS, OPENSLIDE_GRID, renderRegion, SlidePool, WsiError, type AssociatedName, type DeepZoomGrid, type Slide, type TileFormat } from '../wsi/index.js';
+import { DeepZoom, encode, MAX_RENDER_PIXELS, OPENSLIDE_GRID, renderLevel0Region, SlidePool, WsiError, type AssociatedName, type DeepZoomGrid, type Slide, type TileFormat } from '../wsi/index.js';
 import { iiifInfo, parseIiifRequest } from './iiif.js';
 
 export interface TileResponse {
@@ -19,6 +19,7 @@ export interface TileResponse {
 const CONTENT_TYPES: Record<TileFormat, string> = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp' };
 const THUMBNAIL_MAX = 1024;
 const IIIF_TILE = 512;
+const RECORD_TTL_MS = 5000;
 
 /**
  * Tiles for the viewer: finds a slide's file through the catalog, keeps it
@@ -28,6 +29,13 @@ const IIIF_TILE = 512;
  */
 export class TilesService {
   private readonly encoded: LRUCache<string, TileResponse>;
+  /**
+   * Catalog rows, briefly: a burst of tile requests would otherwise ask the
+   * database the same question hundreds of times a second. A withdrawn slide
+   * stops being served within RECORD_TTL_MS.
+   */
+  private readonly records = new LRUCache<number, SlideRecord>({ max: 10_000, ttl: RECORD_TTL_MS });
+  private readonly deepZooms = new WeakMap<Slide, DeepZoom>();
   readonly pool: SlidePool;
   private readonly settings: Config['tiles'];
 
@@ -39,11 +47,25 @@ export class TilesService {
   ) {
     this.settings = settings;
     const mib = 1024 * 1024;
-    this.pool = new SlidePool({ maxOpen: settings.openSlides, decodedCacheBytes: settings.decodedCacheMegabytes * mib });
+    this.pool = new SlidePool({
+      maxOpen: settings.openSlides,
+      decodedCacheBytes: settings.decodedCacheMegabytes * mib,
+      renderConcurrency: settings.renderConcurrency,
+    });
     this.encoded = new LRUCache<string, TileResponse>({
       maxSize: Math.max(1, settings.encodedCacheMegabytes * mib),
       sizeCalculation: (entry) => Math.max(1, entry.body.length),
     });
+  }
+
+  /** The Deep Zoom geometry a slide is served with, computed once per open slide. */
+  private deepZoomFor(slide: Slide): DeepZoom {
+    let deepZoom = this.deepZooms.get(slide);
+    if (!deepZoom) {
+      deepZoom = new DeepZoom(slide, this.gridFor(slide));
+      this.deepZooms.set(slide, deepZoom);
+    }
+    return deepZoom;
   }
 
   /** The Deep Zoom grid a slide is served with. */
@@ -55,8 +77,9 @@ export class TilesService {
 
   async descriptor(slideId: number): Promise<TileResponse> {
     return this.withSlide(slideId, async (slide, record) => {
-      const grid = this.gridFor(slide);
-      const body = Buffer.from(new DeepZoom(slide, grid).descriptor(this.settings.format));
+      const deepZoom = this.deepZoomFor(slide);
+      const grid = deepZoom.grid;
+      const body = Buffer.from(deepZoom.descriptor(this.settings.format));
       return { body, contentType: 'application/xml; charset=utf-8', etag: etag(record, 'dzi', grid.tileSize, grid.overlap, this.settings.format) };
     });
   }
@@ -73,8 +96,7 @@ export class TilesService {
     const cached = this.encoded.get(key);
     if (cached) return cached;
     return this.withSlide(slideId, async (slide) => {
-      const deepZoom = new DeepZoom(slide, this.gridFor(slide));
-      const { body, passthrough } = await deepZoom.tile({ level, col, row }, format, this.settings.quality);
+      const { body, passthrough } = await this.deepZoomFor(slide).tile({ level, col, row }, format, this.settings.quality);
       const response = { body, contentType: CONTENT_TYPES[format], etag: key, passthrough };
       this.encoded.set(key, response);
       return response;
@@ -118,10 +140,9 @@ export class TilesService {
     return this.withSlide(
       slideId,
       async (slide) => {
-        const image = await renderRegion(slide, request.region, request.width, request.height);
-        const q = this.settings.quality;
-        const body =
-          request.format === 'png' ? await image.png().toBuffer() : request.format === 'webp' ? await image.webp({ quality: q }).toBuffer() : await image.jpeg({ quality: q }).toBuffer();
+        const body = await renderLevel0Region(slide, request.region, request.width, request.height, (image) =>
+          encode(image, request.format, this.settings.quality),
+        );
         const response = { body, contentType: CONTENT_TYPES[request.format], etag: key };
         this.encoded.set(key, response);
         return response;
@@ -140,7 +161,10 @@ export class TilesService {
   }
 
   private async record(slideId: number): Promise<SlideRecord> {
+    const cached = this.records.get(slideId);
+    if (cached) return cached;
     const record = await this.slides.findById(slideId);
+    if (record) this.records.set(slideId, record);
     if (!record || record.status !== 'published') throw new AppError(404, 'slide_not_found', `No slide ${slideId}`);
     return record;
   }

@@ -1,4 +1,4 @@
-import sharp from 'sharp';
+import type { Sharp } from 'sharp';
 import { outOfRange } from './errors.js';
 import type { Slide } from './slide.js';
 
@@ -141,17 +141,20 @@ export class DeepZoom {
     if (source.stored && format === 'jpeg') {
       return { body: await this.slide.readStoredJpeg(source.slideLevel, source.stored.col, source.stored.row), passthrough: true };
     }
-    const region = await this.slide.readRegion(source.slideLevel, source.x, source.y, source.width, source.height);
-    let image = sharp(region.data, { raw: { width: region.width, height: region.height, channels: 3 } });
-    if (region.width !== source.outWidth || region.height !== source.outHeight) {
-      image = image.resize(source.outWidth, source.outHeight, { fit: 'fill', kernel: 'lanczos3' });
-    }
-    const body =
-      format === 'png'
-        ? await image.png({ compressionLevel: 6 }).toBuffer()
-        : format === 'webp'
-          ? await image.webp({ quality }).toBuffer()
-          : await image.jpeg({ quality }).toBuffer();
+    const body = await this.slide.renderRegion(source.slideLevel, source.x, source.y, source.width, source.height, (image) => {
+      const sized =
+        source.width === source.outWidth && source.height === source.outHeight
+          ? image
+          : image.resize(source.outWidth, source.outHeight, { fit: 'fill', kernel: 'lanczos3' });
+      return encode(sized, format, quality);
+    });
     return { body, passthrough: false };
   }
+}
+
+export function encode(image: Sharp, format: TileFormat, quality: number): Promise<Buffer> {
+  if (format === 'png') return image.png({ compressionLevel: 6 }).toBuffer();
+  if (format === 'webp') return image.webp({ quality }).toBuffer();
+  // Two-pass Huffman optimisation saves ~5% of the bytes for ~10% more CPU: on an intranet, CPU is dearer.
+  return image.jpeg({ quality, optimiseCoding: false }).toBuffer();
 }

@@ -1,4 +1,4 @@
-import sharp, { type Sharp } from 'sharp';
+import type { Sharp } from 'sharp';
 import { outOfRange } from './errors.js';
 import type { Slide } from './slide.js';
 
@@ -13,23 +13,25 @@ export interface Level0Region {
 export const MAX_RENDER_PIXELS = 16 * 1024 * 1024;
 
 /**
- * A level-0 rectangle scaled to `outWidth`×`outHeight`, read from the stored
+ * A level-0 rectangle scaled to `outWidth`×`outHeight`: read from the stored
  * level closest above the needed resolution (never the full-resolution level
- * when a smaller one suffices), resized with Lanczos. Returns a sharp pipeline
- * for the caller to encode.
+ * when a smaller one suffices), resized with Lanczos, then handed to `encode`.
  */
-export async function renderRegion(slide: Slide, region: Level0Region, outWidth: number, outHeight: number): Promise<Sharp> {
+export async function renderLevel0Region<T>(
+  slide: Slide,
+  region: Level0Region,
+  outWidth: number,
+  outHeight: number,
+  encode: (image: Sharp) => Promise<T>,
+): Promise<T> {
   if (outWidth < 1 || outHeight < 1 || outWidth * outHeight > MAX_RENDER_PIXELS) {
     throw outOfRange(`output ${outWidth}×${outHeight} is empty or larger than ${MAX_RENDER_PIXELS} pixels`);
   }
-  const downsample = Math.min(region.width / outWidth, region.height / outHeight);
-  const level = slide.bestLevelForDownsample(downsample);
+  const level = slide.bestLevelForDownsample(Math.min(region.width / outWidth, region.height / outHeight));
   const ds = slide.levels[level]!.downsample;
-  const x = Math.floor(region.x / ds);
-  const y = Math.floor(region.y / ds);
   const width = Math.max(1, Math.round(region.width / ds));
   const height = Math.max(1, Math.round(region.height / ds));
-  const pixels = await slide.readRegion(level, x, y, width, height);
-  const image = sharp(pixels.data, { raw: { width, height, channels: 3 } });
-  return width === outWidth && height === outHeight ? image : image.resize(outWidth, outHeight, { fit: 'fill', kernel: 'lanczos3' });
+  return slide.renderRegion(level, Math.floor(region.x / ds), Math.floor(region.y / ds), width, height, (image) =>
+    encode(width === outWidth && height === outHeight ? image : image.resize(outWidth, outHeight, { fit: 'fill', kernel: 'lanczos3' })),
+  );
 }

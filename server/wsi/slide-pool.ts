@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import pLimit, { type LimitFunction } from 'p-limit';
 import { Slide } from './slide.js';
 import { DecodedTileCache } from './tile-cache.js';
 
@@ -16,9 +17,12 @@ interface Entry {
 export class SlidePool {
   private readonly open: LRUCache<string, Entry>;
   readonly tileCache: DecodedTileCache;
+  private readonly renderLimit: LimitFunction;
 
-  constructor({ maxOpen, decodedCacheBytes }: { maxOpen: number; decodedCacheBytes: number }) {
+  /** `renderConcurrency` 0 means as many as libuv has threads (UV_THREADPOOL_SIZE, default 4). */
+  constructor({ maxOpen, decodedCacheBytes, renderConcurrency = 0 }: { maxOpen: number; decodedCacheBytes: number; renderConcurrency?: number }) {
     this.tileCache = new DecodedTileCache(decodedCacheBytes);
+    this.renderLimit = pLimit(renderConcurrency > 0 ? renderConcurrency : Number(process.env.UV_THREADPOOL_SIZE) || 4);
     this.open = new LRUCache<string, Entry>({
       max: Math.max(1, maxOpen),
       dispose: (entry) => {
@@ -32,7 +36,10 @@ export class SlidePool {
   async use<T>(path: string, work: (slide: Slide) => Promise<T>): Promise<T> {
     let entry = this.open.get(path);
     if (!entry) {
-      entry = { slide: Slide.open(path, { tileCache: this.tileCache }), users: 0, evicted: false };
+      entry = { slide: Slide.open(path, { tileCache: this.tileCache, renderLimit: this.renderLimit }), users: 0, evicted: false };
+      // Every overview level of the Deep Zoom pyramid is drawn from the smallest stored
+      // level: decode it now, in the background, so the viewer's first tiles find it ready.
+      entry.slide.then((slide) => slide.warmOverview()).catch(() => undefined);
       this.open.set(path, entry);
       entry.slide.catch(() => {
         if (this.open.peek(path) === entry) this.open.delete(path);

@@ -1,7 +1,9 @@
 import { stat } from 'node:fs/promises';
-import sharp from 'sharp';
+import type { LimitFunction } from 'p-limit';
+import sharp, { type Sharp } from 'sharp';
 import { blank, paint, type RgbImage } from './decode/pixels.js';
-import { decodeTile, storedJpeg, undecodableReason } from './decode/tile.js';
+import { tileBlock } from './decode/libtiff.js';
+import { decodeTiles, explainFailure, isJpeg2000, storedJpeg, undecodableReason } from './decode/tile.js';
 import { outOfRange, WsiError } from './errors.js';
 import type { AssociatedName, LevelLayout, SlideLayout } from './formats/format.js';
 import { detectFormat } from './formats/registry.js';
@@ -9,6 +11,9 @@ import { readDirectories, type TiffDirectory } from './tiff/directory.js';
 import { RandomAccessFile } from './tiff/file.js';
 import { Compression } from './tiff/tags.js';
 import { DecodedTileCache } from './tile-cache.js';
+
+/** The smallest level is decoded ahead of need up to this size (about 12 MB of RGB). */
+const OVERVIEW_WARM_PIXELS = 4096 * 1024;
 
 export interface SlideLevel {
   width: number;
@@ -25,6 +30,11 @@ export interface SlideLevel {
 export interface OpenSlideOptions {
   /** Shared decoded-tile cache; a small private one when absent. */
   tileCache?: DecodedTileCache;
+  /**
+   * Bounds how many decode-and-encode jobs run at once; the rest wait in
+   * order. They run on libuv's thread pool, which file reads share.
+   */
+  renderLimit?: LimitFunction;
 }
 
 /**
@@ -43,6 +53,7 @@ export class Slide {
     private readonly layout: SlideLayout,
     private readonly cacheKey: string,
     private readonly tileCache: DecodedTileCache,
+    private readonly renderLimit: LimitFunction | undefined,
   ) {
     this.levels = layout.levels.map((l) => describeLevel(l));
   }
@@ -65,7 +76,7 @@ export class Slide {
       }
       const info = await stat(path);
       const cacheKey = `${path}:${info.size}:${info.mtimeMs}`;
-      return new Slide(path, file, layout, cacheKey, options.tileCache ?? new DecodedTileCache(32 * 1024 * 1024));
+      return new Slide(path, file, layout, cacheKey, options.tileCache ?? new DecodedTileCache(32 * 1024 * 1024), options.renderLimit);
     } catch (error) {
       await file.close();
       throw error;
@@ -126,10 +137,21 @@ export class Slide {
   }
 
   /** One stored tile, decoded, at its full stored size (edge tiles include the padding beyond the image). */
-  readTile(level: number, col: number, row: number): Promise<RgbImage> {
+  async readTile(level: number, col: number, row: number): Promise<RgbImage> {
+    const [tile] = await this.readTiles(level, [[col, row]]);
+    return tile!;
+  }
+
+  /** Several stored tiles of one level, decoded; those not cached are decoded in one batch. */
+  readTiles(level: number, positions: [col: number, row: number][]): Promise<RgbImage[]> {
     const dir = this.directory(level);
+    for (const [col, row] of positions) this.checkTile(dir, level, col, row);
+    const keys = positions.map(([col, row]) => `${this.cacheKey}:${level}:${col}:${row}`);
     return this.guard(() =>
-      this.tileCache.get(`${this.cacheKey}:${level}:${col}:${row}`, async () => decodeTile(dir, await this.readRaw(dir, level, col, row))),
+      this.tileCache.getMany(keys, async (missing) => {
+        const data = await Promise.all(missing.map((i) => this.readRaw(dir, level, ...positions[i]!)));
+        return decodeTiles(dir, data, missing.map((i) => `tile (${positions[i]![0]}, ${positions[i]![1]}) at level ${level}`));
+      }),
     );
   }
 
@@ -138,33 +160,71 @@ export class Slide {
    * `level`. Only the stored tiles that intersect it are decoded; what lies
    * outside the image is white.
    */
-  async readRegion(level: number, x: number, y: number, width: number, height: number): Promise<RgbImage> {
+  async readRegion(level: number, x: number, y: number, width: number, height: number, viaTileCache = false): Promise<RgbImage> {
     const info = this.levels[level];
     if (!info) throw outOfRange(`no level ${level}; the slide has ${this.levels.length}`);
     if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1 || width * height > 64 * 1024 * 1024) {
       throw outOfRange(`region ${width}×${height} is empty or too large`);
     }
-    const out = blank(width, height);
-    const { tileWidth: tw, tileHeight: th } = info;
-    const col0 = Math.max(0, Math.floor(x / tw));
-    const row0 = Math.max(0, Math.floor(y / th));
-    const col1 = Math.min(info.tilesAcross - 1, Math.floor((x + width - 1) / tw));
-    const row1 = Math.min(info.tilesDown - 1, Math.floor((y + height - 1) / th));
-    const jobs: Promise<void>[] = [];
-    for (let row = row0; row <= row1; row++) {
-      for (let col = col0; col <= col1; col++) {
-        jobs.push(
-          this.readTile(level, col, row).then((tile) => {
-            // Clip the tile to the image: stored edge tiles carry padding.
-            const validW = Math.min(tw, info.width - col * tw);
-            const validH = Math.min(th, info.height - row * th);
-            paint(out, tile, col * tw - x, row * th - y, validW, validH);
-          }),
-        );
-      }
+    const inside = clip(info, x, y, width, height);
+    if (inside && !viaTileCache && !isJpeg2000(this.directory(level))) {
+      const data = await this.renderRegion(level, inside.x, inside.y, inside.width, inside.height, (image) => image.raw().toBuffer());
+      const pixels = { width: inside.width, height: inside.height, data };
+      if (inside.width === width && inside.height === height) return pixels;
+      const out = blank(width, height);
+      paint(out, pixels, inside.x - x, inside.y - y);
+      return out;
     }
-    await Promise.all(jobs);
+    const out = blank(width, height);
+    if (!inside) return out;
+    const { tileWidth: tw, tileHeight: th } = info;
+    const positions = tilesCovering(info, inside);
+    const tiles = await this.readTiles(level, positions);
+    positions.forEach(([col, row], i) => {
+      // Clip each tile to the image: stored edge tiles carry padding.
+      paint(out, tiles[i]!, col * tw - x, row * th - y, Math.min(tw, info.width - col * tw), Math.min(th, info.height - row * th));
+    });
     return out;
+  }
+
+  /**
+   * Hand `finish` a sharp pipeline that holds the rectangle (x, y, width,
+   * height) of `level`, clipped to the image, for it to resize and encode.
+   * For JPEG and the other libtiff codecs the stored tiles are decoded,
+   * cropped, resized and encoded in that one call; JPEG 2000 tiles come
+   * through the decoded-tile cache.
+   */
+  async renderRegion<T>(level: number, x: number, y: number, width: number, height: number, finish: (image: Sharp) => Promise<T>): Promise<T> {
+    const info = this.levels[level];
+    if (!info) throw outOfRange(`no level ${level}; the slide has ${this.levels.length}`);
+    const inside = clip(info, x, y, width, height);
+    if (!inside) throw outOfRange(`region ${width}×${height} at (${x}, ${y}) lies outside level ${level}`);
+    const dir = this.directory(level);
+    if (isJpeg2000(dir) || level === this.levels.length - 1) {
+      // Through the decoded-tile cache: JPEG 2000 tiles are dear to decode, and the
+      // smallest level serves every overview level of the Deep Zoom pyramid.
+      const pixels = await this.readRegion(level, inside.x, inside.y, inside.width, inside.height, true);
+      return this.limited(() => finish(sharp(pixels.data, { raw: { width: pixels.width, height: pixels.height, channels: 3 } })));
+    }
+    const positions = tilesCovering(info, inside);
+    const [col0, row0] = positions[0]!;
+    const across = positions.filter(([, row]) => row === row0).length;
+    return this.guard(async () => {
+      const tiles = await Promise.all(positions.map(([col, row]) => this.readRaw(dir, level, col, row)));
+      const reason = undecodableReason(dir);
+      if (reason) throw new WsiError('unsupported_compression', reason);
+      try {
+        const image = tileBlock(dir, tiles, across).extract({
+          left: inside.x - col0 * info.tileWidth,
+          top: inside.y - row0 * info.tileHeight,
+          width: inside.width,
+          height: inside.height,
+        });
+        return await this.limited(() => finish(image));
+      } catch (error) {
+        throw await explainFailure(dir, tiles, positions.map(([col, row]) => `tile (${col}, ${row}) at level ${level}`), error);
+      }
+    });
   }
 
   /** An associated image (thumbnail, label, macro) as RGB pixels. */
@@ -189,16 +249,31 @@ export class Slide {
     return this.file.close();
   }
 
+  /** Decode the smallest level into the decoded-tile cache, when it is small enough to keep. */
+  async warmOverview(): Promise<void> {
+    const last = this.levels.length - 1;
+    const { width, height } = this.levels[last]!;
+    if (width * height <= OVERVIEW_WARM_PIXELS) await this.readRegion(last, 0, 0, width, height, true);
+  }
+
+  private limited<T>(work: () => Promise<T>): Promise<T> {
+    return this.renderLimit ? this.renderLimit(work) : work();
+  }
+
   private directory(level: number): TiffDirectory {
     const layout = this.layout.levels[level];
     if (!layout) throw outOfRange(`no level ${level}; the slide has ${this.levels.length}`);
     return layout.directory;
   }
 
-  private async readRaw(dir: TiffDirectory, level: number, col: number, row: number): Promise<Buffer> {
+  private checkTile(dir: TiffDirectory, level: number, col: number, row: number): void {
     if (!Number.isInteger(col) || !Number.isInteger(row) || col < 0 || row < 0 || col >= dir.tilesAcross || row >= dir.tilesDown) {
       throw outOfRange(`no tile (${col}, ${row}) at level ${level}; it has ${dir.tilesAcross}×${dir.tilesDown}`);
     }
+  }
+
+  private async readRaw(dir: TiffDirectory, level: number, col: number, row: number): Promise<Buffer> {
+    this.checkTile(dir, level, col, row);
     const index = row * dir.tilesAcross + col;
     const length = dir.byteCounts[index]!;
     if (length === 0) throw new WsiError('decode_failed', `${this.path}: tile (${col}, ${row}) at level ${level} has no data`);
@@ -217,6 +292,24 @@ export class Slide {
       throw error;
     }
   }
+}
+
+/** The part of a rectangle that lies inside the level, or undefined when none does. */
+function clip(level: SlideLevel, x: number, y: number, width: number, height: number) {
+  const x0 = Math.max(0, x);
+  const y0 = Math.max(0, y);
+  const x1 = Math.min(level.width, x + width);
+  const y1 = Math.min(level.height, y + height);
+  return x1 > x0 && y1 > y0 ? { x: x0, y: y0, width: x1 - x0, height: y1 - y0 } : undefined;
+}
+
+/** The stored tiles a rectangle inside the level touches, row by row. */
+function tilesCovering(level: SlideLevel, r: { x: number; y: number; width: number; height: number }): [number, number][] {
+  const positions: [number, number][] = [];
+  for (let row = Math.floor(r.y / level.tileHeight); row <= Math.floor((r.y + r.height - 1) / level.tileHeight); row++) {
+    for (let col = Math.floor(r.x / level.tileWidth); col <= Math.floor((r.x + r.width - 1) / level.tileWidth); col++) positions.push([col, row]);
+  }
+  return positions;
 }
 
 function describeLevel(layout: LevelLayout): SlideLevel {

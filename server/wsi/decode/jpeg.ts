@@ -1,6 +1,4 @@
-import sharp from 'sharp';
 import { WsiError } from '../errors.js';
-import type { RgbImage } from './pixels.js';
 
 const SOI = Buffer.from([0xff, 0xd8]);
 /**
@@ -40,15 +38,4 @@ function hasMarker(jpeg: Buffer, marker: number): boolean {
     i += 2 + jpeg.readUInt16BE(i + 2);
   }
   return false;
-}
-
-/** Decode a complete JPEG to RGB with libjpeg through sharp. */
-export async function decodeJpeg(jpeg: Buffer): Promise<RgbImage> {
-  try {
-    const { data, info } = await sharp(jpeg, { failOn: 'error' }).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
-    return { width: info.width, height: info.height, data };
-  } catch (error) {
-    throw new WsiError('decode_failed', `JPEG tile cannot be decoded (${(error as Error).message.split('\n')[0]})`, { cause: error });
-  }
 }
