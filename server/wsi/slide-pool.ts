@@ -4,7 +4,7 @@ import { Slide } from './slide.js';
 import { DecodedTileCache } from './tile-cache.js';
 
 interface Entry {
-  slide: Promise<Slide>;
+  slide: Slide;
   users: number;
   evicted: boolean;
 }
@@ -12,10 +12,11 @@ interface Entry {
 /**
  * Open slides (parsed directories and a file handle each), kept for reuse up
  * to `maxOpen`. A slide pushed out while requests are using it is closed when
- * the last of them finishes. Failed opens are not kept.
+ * the last of them finishes. A file that fails to open takes no place.
  */
 export class SlidePool {
   private readonly open: LRUCache<string, Entry>;
+  private readonly opening = new Map<string, Promise<Entry>>();
   readonly tileCache: DecodedTileCache;
   private readonly renderLimit: LimitFunction;
 
@@ -27,48 +28,57 @@ export class SlidePool {
       max: Math.max(1, maxOpen),
       dispose: (entry) => {
         entry.evicted = true;
-        if (entry.users === 0) void closeQuietly(entry);
+        if (entry.users === 0) void closeQuietly(entry.slide);
       },
     });
   }
 
   /** Run `work` with the open slide at `path`, opening it if needed. */
   async use<T>(path: string, work: (slide: Slide) => Promise<T>): Promise<T> {
-    let entry = this.open.get(path);
-    if (!entry) {
-      entry = { slide: Slide.open(path, { tileCache: this.tileCache, renderLimit: this.renderLimit }), users: 0, evicted: false };
-      // Every overview level of the Deep Zoom pyramid is drawn from the smallest stored
-      // level: decode it now, in the background, so the viewer's first tiles find it ready.
-      entry.slide.then((slide) => slide.warmOverview()).catch(() => undefined);
-      this.open.set(path, entry);
-      entry.slide.catch(() => {
-        if (this.open.peek(path) === entry) this.open.delete(path);
-      });
-    }
+    const entry = this.open.get(path) ?? (await this.openEntry(path));
     entry.users++;
     try {
-      return await work(await entry.slide);
+      return await work(entry.slide);
     } finally {
       entry.users--;
-      if (entry.evicted && entry.users === 0) void closeQuietly(entry);
+      if (entry.evicted && entry.users === 0) void closeQuietly(entry.slide);
     }
   }
 
   async close(): Promise<void> {
     const entries = [...this.open.values()];
     this.open.clear();
-    await Promise.all(entries.map(closeQuietly));
+    await Promise.all(entries.map((entry) => closeQuietly(entry.slide)));
   }
 
   get openCount(): number {
     return this.open.size;
   }
+
+  /** One open per file however many requests arrive together. */
+  private openEntry(path: string): Promise<Entry> {
+    let opening = this.opening.get(path);
+    if (!opening) {
+      opening = Slide.open(path, { tileCache: this.tileCache, renderLimit: this.renderLimit })
+        .then((slide) => {
+          const entry: Entry = { slide, users: 0, evicted: false };
+          this.open.set(path, entry);
+          // Every overview level of the Deep Zoom pyramid is drawn from the smallest stored
+          // level: decode it now, in the background, so the viewer's first tiles find it ready.
+          slide.warmOverview().catch(() => undefined);
+          return entry;
+        })
+        .finally(() => this.opening.delete(path));
+      this.opening.set(path, opening);
+    }
+    return opening;
+  }
 }
 
-async function closeQuietly(entry: Entry): Promise<void> {
+async function closeQuietly(slide: Slide): Promise<void> {
   try {
-    await (await entry.slide).close();
+    await slide.close();
   } catch {
-    // a slide that failed to open has nothing to close
+    // already closed
   }
 }
