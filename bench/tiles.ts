@@ -4,6 +4,7 @@ import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { readSlideFacts } from '../server/catalog/slide-facts.js';
 import { SlidesRepository } from '../server/catalog/slides.repository.js';
 import { parseDatabaseUrl } from '../server/config/index.js';
 import { migrateToLatest, openDatabase } from '../server/db/index.js';
@@ -113,21 +114,7 @@ async function register(databaseUrl: string, file: string): Promise<number> {
   const db = openDatabase(parseDatabaseUrl(databaseUrl, process.cwd()));
   try {
     await migrateToLatest(db);
-    const slide = await Slide.open(file);
-    const record = await new SlidesRepository(db.knex).create({
-      name: path.basename(file),
-      filePath: file,
-      fileSize: (await stat(file)).size,
-      sha256: null,
-      vendor: slide.vendor,
-      width: slide.width,
-      height: slide.height,
-      levelCount: slide.levels.length,
-      mppX: slide.mpp?.x ?? null,
-      mppY: slide.mpp?.y ?? null,
-      objectivePower: slide.objectivePower ?? null,
-    });
-    await slide.close();
+    const record = await new SlidesRepository(db.knex).create({ name: path.basename(file), filePath: file, sha256: null, ...(await readSlideFacts(file)) });
     return record.id;
   } finally {
     await db.close();

@@ -293,7 +293,7 @@ test('tiff writer: a stripped RGB image reads back pixel for pixel, as classic T
   for (const bigtiff of [false, true]) {
     const file = path.join(dir, `plain-${bigtiff}.tif`);
     const writer = await TiffWriter.create(file, { bigtiff });
-    const image = writer.beginImage({ width, height, rowsPerStrip: 8, compression: Compression.none, photometric: Photometric.rgb, description: 'odd' });
+    const image = writer.beginImage({ width, height, rowsPerStrip: 8, compression: Compression.None, photometric: Photometric.RGB, description: 'odd' });
     for (let y = 0; y < height; y += 8) await image.write(pixels.subarray(y * width * 3, Math.min(height, y + 8) * width * 3));
     image.end();
     await writer.close();
@@ -323,7 +323,7 @@ test('tiff writer: LZW with the horizontal predictor round-trips through libtiff
   const rows = 100;
   const file = path.join(dir, 'lzw.tif');
   const writer = await TiffWriter.create(file);
-  const image = writer.beginImage({ width, height, rowsPerStrip: rows, compression: Compression.lzw, photometric: Photometric.rgb, predictor: 2 });
+  const image = writer.beginImage({ width, height, rowsPerStrip: rows, compression: Compression.LZW, photometric: Photometric.RGB, predictor: 2 });
   for (let y = 0; y < height; y += rows) {
     const strip = Buffer.from(pixels.subarray(y * width * 3, (y + rows) * width * 3));
     await image.write(lzwEncode(horizontalDifference(strip, width)));
@@ -339,7 +339,7 @@ test('tiff writer: switches to BigTIFF by itself when an offset would not fit in
   const dir = await tempDir();
   const file = path.join(dir, 'auto.tif');
   const writer = await TiffWriter.create(file, { classicLimit: 200 });
-  const image = writer.beginImage({ width: 16, height: 16, compression: Compression.none, photometric: Photometric.rgb });
+  const image = writer.beginImage({ width: 16, height: 16, compression: Compression.None, photometric: Photometric.RGB });
   await image.write(Buffer.alloc(16 * 16 * 3, 200));
   image.end();
   await writer.close();
@@ -355,7 +355,7 @@ test('tiff writer: refuses tiles that are not multiples of 16, extra chunks, and
   t.throws(() => writer.beginImage({ width: 100, height: 100, tile: { width: 250, height: 250 }, compression: 7, photometric: 6 }), {
     message: /multiples of 16/,
   });
-  const image = writer.beginImage({ width: 16, height: 16, compression: Compression.none, photometric: Photometric.rgb });
+  const image = writer.beginImage({ width: 16, height: 16, compression: Compression.None, photometric: Photometric.RGB });
   t.throws(() => image.end(), { message: /after 0 of 1/ });
   await image.write(Buffer.alloc(768));
   await t.throwsAsync(image.write(Buffer.alloc(768)), { message: /already has all/ });

@@ -461,7 +461,7 @@ async function writeJpegChunks(
 }
 
 function jpegImage(base: Omit<TiffImageOptions, 'compression' | 'photometric'>): TiffImageOptions {
-  return { ...base, compression: Compression.jpeg, photometric: Photometric.ycbcr, ycbcrSubsampling: [2, 2] };
+  return { ...base, compression: Compression.JPEG, photometric: Photometric.YCbCr, ycbcrSubsampling: [2, 2] };
 }
 
 /** Write `<name>.svs`, `<name>.xml` and `<name>.truth.json` into `out`; see the module comment. */
@@ -587,8 +587,8 @@ export async function makeSlide(options: MakeSlideOptions): Promise<MakeSlideRes
       width: label.width,
       height: label.height,
       rowsPerStrip: labelRows,
-      compression: Compression.lzw,
-      photometric: Photometric.rgb,
+      compression: Compression.LZW,
+      photometric: Photometric.RGB,
       predictor: 2,
       newSubfileType: 1,
       description: `${LIBRARY} \nlabel ${label.width}x${label.height}`,

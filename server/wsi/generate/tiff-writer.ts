@@ -10,39 +10,12 @@
  * abbreviated streams per tile/strip).
  */
 import { open, type FileHandle } from 'node:fs/promises';
+import { Compression, Photometric, Tag, TYPE_SIZE } from '../tiff/tags.js';
 
-/** TIFF tag numbers this writer emits. */
-const Tag = {
-  NewSubfileType: 254,
-  ImageWidth: 256,
-  ImageLength: 257,
-  BitsPerSample: 258,
-  Compression: 259,
-  Photometric: 262,
-  ImageDescription: 270,
-  StripOffsets: 273,
-  SamplesPerPixel: 277,
-  RowsPerStrip: 278,
-  StripByteCounts: 279,
-  XResolution: 282,
-  YResolution: 283,
-  PlanarConfig: 284,
-  ResolutionUnit: 296,
-  Predictor: 317,
-  TileWidth: 322,
-  TileLength: 323,
-  TileOffsets: 324,
-  TileByteCounts: 325,
-  JPEGTables: 347,
-  YCbCrSubSampling: 530,
-} as const;
+export { Compression, Photometric };
 
 const Type = { ASCII: 2, SHORT: 3, LONG: 4, RATIONAL: 5, UNDEFINED: 7, LONG8: 16 } as const;
 type FieldType = (typeof Type)[keyof typeof Type];
-const TYPE_SIZE: Record<FieldType, number> = { 2: 1, 3: 2, 4: 4, 5: 8, 7: 1, 16: 8 };
-
-export const Compression = { none: 1, lzw: 5, jpeg: 7 } as const;
-export const Photometric = { rgb: 2, ycbcr: 6 } as const;
 
 /** Header bytes reserved at offset 0: enough for a BigTIFF header. */
 const HEADER_SIZE = 16;
@@ -131,7 +104,7 @@ export class TiffImageWriter {
     if (this.record.offsets.length !== this.record.chunkCount) {
       throw new Error(`image ended after ${this.record.offsets.length} of ${this.record.chunkCount} tiles or strips`);
     }
-    if (this.record.options.compression === Compression.jpeg && this.record.jpegTables === undefined) {
+    if (this.record.options.compression === Compression.JPEG && this.record.jpegTables === undefined) {
       throw new Error('a JPEG image needs its JPEGTables before it ends');
     }
     this.writer.endImage(this);
@@ -347,7 +320,7 @@ function rational(value: number): number[] {
 
 function valueBytes(entry: Entry): Buffer {
   if (Buffer.isBuffer(entry.values)) return entry.values;
-  const size = TYPE_SIZE[entry.type];
+  const size = TYPE_SIZE[entry.type]!;
   const count = entry.type === Type.RATIONAL ? entry.values.length / 2 : entry.values.length;
   const buf = Buffer.alloc(count * size);
   entry.values.forEach((value, i) => {
