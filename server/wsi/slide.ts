@@ -12,7 +12,7 @@ import { RandomAccessFile } from './tiff/file.js';
 import { Compression } from './tiff/tags.js';
 import { DecodedTileCache } from './tile-cache.js';
 
-/** The smallest level is decoded ahead of need up to this size (about 12 MB of RGB). */
+/** The smallest level is kept decoded whole up to this size (about 12 MB of RGB). */
 const OVERVIEW_WARM_PIXELS = 4096 * 1024;
 
 export interface SlideLevel {
@@ -194,15 +194,29 @@ export class Slide {
    * cropped, resized and encoded in that one call; JPEG 2000 tiles come
    * through the decoded-tile cache.
    */
-  async renderRegion<T>(level: number, x: number, y: number, width: number, height: number, finish: (image: Sharp) => Promise<T>): Promise<T> {
+  async renderRegion<T>(
+    level: number,
+    x: number,
+    y: number,
+    width: number,
+    height: number,
+    finish: (image: Sharp) => Promise<T>,
+    { viaOverview = true, queued = true }: { viaOverview?: boolean; queued?: boolean } = {},
+  ): Promise<T> {
     const info = this.levels[level];
     if (!info) throw outOfRange(`no level ${level}; the slide has ${this.levels.length}`);
     const inside = clip(info, x, y, width, height);
     if (!inside) throw outOfRange(`region ${width}×${height} at (${x}, ${y}) lies outside level ${level}`);
     const dir = this.directory(level);
-    if (isJpeg2000(dir) || level === this.levels.length - 1) {
-      // Through the decoded-tile cache: JPEG 2000 tiles are dear to decode, and the
-      // smallest level serves every overview level of the Deep Zoom pyramid.
+    if (viaOverview && this.keepsOverview(level)) {
+      // The smallest level serves every overview level of the Deep Zoom pyramid: kept whole.
+      // Its renders are small and the first a viewer asks for, so they skip the queue.
+      const overview = await this.overview();
+      const raw = sharp(overview.data, { raw: { width: overview.width, height: overview.height, channels: 3 } });
+      return finish(raw.extract({ left: inside.x, top: inside.y, width: inside.width, height: inside.height }));
+    }
+    if (isJpeg2000(dir)) {
+      // JPEG 2000 tiles are dear to decode: through the decoded-tile cache.
       const pixels = await this.readRegion(level, inside.x, inside.y, inside.width, inside.height, true);
       return this.limited(() => finish(sharp(pixels.data, { raw: { width: pixels.width, height: pixels.height, channels: 3 } })));
     }
@@ -220,7 +234,7 @@ export class Slide {
           width: inside.width,
           height: inside.height,
         });
-        return await this.limited(() => finish(image));
+        return await (queued ? this.limited(() => finish(image)) : finish(image));
       } catch (error) {
         throw await explainFailure(dir, tiles, positions.map(([col, row]) => `tile (${col}, ${row}) at level ${level}`), error);
       }
@@ -251,9 +265,25 @@ export class Slide {
 
   /** Decode the smallest level into the decoded-tile cache, when it is small enough to keep. */
   async warmOverview(): Promise<void> {
-    const last = this.levels.length - 1;
-    const { width, height } = this.levels[last]!;
-    if (width * height <= OVERVIEW_WARM_PIXELS) await this.readRegion(last, 0, 0, width, height, true);
+    if (this.keepsOverview(this.levels.length - 1)) await this.overview();
+  }
+
+  /** Whether `level` is the smallest level and small enough to keep decoded as a whole. */
+  private keepsOverview(level: number): boolean {
+    const info = this.levels[level]!;
+    return level === this.levels.length - 1 && info.width * info.height <= OVERVIEW_WARM_PIXELS;
+  }
+
+  /** The smallest level, decoded whole, in the decoded-tile cache (which bounds it with everything else). */
+  private async overview(): Promise<RgbImage> {
+    const level = this.levels.length - 1;
+    const { width, height } = this.levels[level]!;
+    const [image] = await this.tileCache.getMany([`${this.cacheKey}:overview`], async () => {
+      if (isJpeg2000(this.directory(level))) return [await this.readRegion(level, 0, 0, width, height, true)];
+      const data = await this.renderRegion(level, 0, 0, width, height, (whole) => whole.raw().toBuffer(), { viaOverview: false, queued: false });
+      return [{ width, height, data }];
+    });
+    return image!;
   }
 
   private limited<T>(work: () => Promise<T>): Promise<T> {
