@@ -160,30 +160,20 @@ export class Slide {
    * `level`. Only the stored tiles that intersect it are decoded; what lies
    * outside the image is white.
    */
-  async readRegion(level: number, x: number, y: number, width: number, height: number, viaTileCache = false): Promise<RgbImage> {
+  async readRegion(level: number, x: number, y: number, width: number, height: number): Promise<RgbImage> {
     const info = this.levels[level];
     if (!info) throw outOfRange(`no level ${level}; the slide has ${this.levels.length}`);
     if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1 || width * height > 64 * 1024 * 1024) {
       throw outOfRange(`region ${width}×${height} is empty or too large`);
     }
     const inside = clip(info, x, y, width, height);
-    if (inside && !viaTileCache && !isJpeg2000(this.directory(level))) {
-      const data = await this.renderRegion(level, inside.x, inside.y, inside.width, inside.height, (image) => image.raw().toBuffer());
-      const pixels = { width: inside.width, height: inside.height, data };
-      if (inside.width === width && inside.height === height) return pixels;
-      const out = blank(width, height);
-      paint(out, pixels, inside.x - x, inside.y - y);
-      return out;
-    }
+    if (!inside) return blank(width, height);
+    if (isJpeg2000(this.directory(level))) return this.composeFromTiles(level, x, y, width, height);
+    const data = await this.renderRegion(level, inside.x, inside.y, inside.width, inside.height, (image) => image.raw().toBuffer());
+    const pixels = { width: inside.width, height: inside.height, data };
+    if (inside.width === width && inside.height === height) return pixels;
     const out = blank(width, height);
-    if (!inside) return out;
-    const { tileWidth: tw, tileHeight: th } = info;
-    const positions = tilesCovering(info, inside);
-    const tiles = await this.readTiles(level, positions);
-    positions.forEach(([col, row], i) => {
-      // Clip each tile to the image: stored edge tiles carry padding.
-      paint(out, tiles[i]!, col * tw - x, row * th - y, Math.min(tw, info.width - col * tw), Math.min(th, info.height - row * th));
-    });
+    paint(out, pixels, inside.x - x, inside.y - y);
     return out;
   }
 
@@ -217,7 +207,7 @@ export class Slide {
     }
     if (isJpeg2000(dir)) {
       // JPEG 2000 tiles are dear to decode: through the decoded-tile cache.
-      const pixels = await this.readRegion(level, inside.x, inside.y, inside.width, inside.height, true);
+      const pixels = await this.composeFromTiles(level, inside.x, inside.y, inside.width, inside.height);
       return this.limited(() => finish(sharp(pixels.data, { raw: { width: pixels.width, height: pixels.height, channels: 3 } })));
     }
     const positions = tilesCovering(info, inside);
@@ -279,11 +269,27 @@ export class Slide {
     const level = this.levels.length - 1;
     const { width, height } = this.levels[level]!;
     const [image] = await this.tileCache.getMany([`${this.cacheKey}:overview`], async () => {
-      if (isJpeg2000(this.directory(level))) return [await this.readRegion(level, 0, 0, width, height, true)];
+      if (isJpeg2000(this.directory(level))) return [await this.composeFromTiles(level, 0, 0, width, height)];
       const data = await this.renderRegion(level, 0, 0, width, height, (whole) => whole.raw().toBuffer(), { viaOverview: false, queued: false });
       return [{ width, height, data }];
     });
     return image!;
+  }
+
+  /** The rectangle painted from decoded stored tiles (kept in the decoded-tile cache); white outside the image. */
+  private async composeFromTiles(level: number, x: number, y: number, width: number, height: number): Promise<RgbImage> {
+    const info = this.levels[level]!;
+    const out = blank(width, height);
+    const inside = clip(info, x, y, width, height);
+    if (!inside) return out;
+    const { tileWidth: tw, tileHeight: th } = info;
+    const positions = tilesCovering(info, inside);
+    const tiles = await this.readTiles(level, positions);
+    positions.forEach(([col, row], i) => {
+      // Clip each tile to the image: stored edge tiles carry padding.
+      paint(out, tiles[i]!, col * tw - x, row * th - y, Math.min(tw, info.width - col * tw), Math.min(th, info.height - row * th));
+    });
+    return out;
   }
 
   private limited<T>(work: () => Promise<T>): Promise<T> {
