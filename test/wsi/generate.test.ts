@@ -6,7 +6,8 @@ import path from 'node:path';
 import test from 'ava';
 import sharp from 'sharp';
 import { makeSlide, SlideOptionsError, type MakeSlideOptions, type SlideTruth } from '../../server/wsi/generate/index.js';
-import { abbreviateJpeg, renderLabel } from '../../server/wsi/generate/make-slide.js';
+import { abbreviateJpeg } from '../../server/wsi/generate/jpeg-tables.js';
+import { renderLabel } from '../../server/wsi/generate/label.js';
 import { PixelClass, TissueRenderer, generateLayout, type Point } from '../../server/wsi/generate/tissue.js';
 import { Compression, Photometric, TiffWriter, horizontalDifference, lzwEncode } from '../../server/wsi/generate/tiff-writer.js';
 

@@ -23,8 +23,10 @@
  */
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import sharp from 'sharp';
 import { aperioXml } from './aperio-xml.js';
+import { identity, type Identity } from './identity.js';
+import { encodeJpeg, type AbbreviatedJpeg } from './jpeg-tables.js';
+import { MACRO_SIZE, renderLabel, renderMacro } from './label.js';
 import { Compression, Photometric, TiffWriter, chunkCount, horizontalDifference, lzwEncode, type TiffImageOptions, type TiffImageWriter } from './tiff-writer.js';
 import { TissueRenderer, generateLayout, mulberry32, ringArea, type ClassName, type Point, type Rgb, type TumourRegion } from './tissue.js';
 
@@ -33,8 +35,6 @@ export const OBJECTIVE_POWER = 20;
 const LIBRARY = 'Aperio Image Library v12.0.15';
 const THUMBNAIL_SIZE = 1024;
 const STRIP_ROWS = 16;
-export const LABEL_SIZE = { width: 400, height: 400 } as const;
-export const MACRO_SIZE = { width: 1280, height: 431 } as const;
 /** JPEG encodes kept in flight while the next tiles are rendered. */
 const IN_FLIGHT = 8;
 
@@ -189,45 +189,6 @@ function settings(options: MakeSlideOptions): Settings {
   return { width, height, tileSize, levels, seed, quality, out: options.out, name, bigtiff: options.bigtiff === true };
 }
 
-// ---------------------------------------------------------------------------
-// Fake identifying values
-
-const SURNAMES = ['KIM', 'LEE', 'PARK', 'CHOI', 'JUNG', 'KANG', 'CHO', 'YOON', 'JANG', 'LIM', 'HAN', 'OH', 'SEO', 'SHIN', 'KWON', 'HWANG', 'AHN', 'SONG'];
-const GIVEN = ['MINJI', 'JIHOON', 'SEOYEON', 'DONGHYUN', 'HAEUN', 'JUNHO', 'YUNA', 'SUNGMIN', 'EUNJI', 'TAEYANG', 'SOYEON', 'HYUNWOO', 'JIWON', 'MINSEO'];
-
-interface Identity {
-  patientName: string;
-  barcode: string;
-  /** Aperio key → value, in the order they are written. */
-  fields: Record<string, string>;
-  labelText: string[];
-}
-
-function identity(seed: number): Identity {
-  const rand = mulberry32(seed ^ 0x1d872b41);
-  const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)]!;
-  const digits = (n: number) => Array.from({ length: n }, () => Math.floor(rand() * 10)).join('');
-  const pad = (n: number) => String(n).padStart(2, '0');
-  const hex = (n: number) => Array.from({ length: n }, () => Math.floor(rand() * 16).toString(16)).join('');
-  const surname = pick(SURNAMES);
-  const given = pick(GIVEN);
-  const year = 15 + Math.floor(rand() * 10);
-  const date = `${pad(1 + Math.floor(rand() * 12))}/${pad(1 + Math.floor(rand() * 28))}/${pad(year)}`;
-  const time = `${pad(7 + Math.floor(rand() * 12))}:${pad(Math.floor(rand() * 60))}:${pad(Math.floor(rand() * 60))}`;
-  const barcode = `S${pad(year)}-${digits(5)}`;
-  const fields: Record<string, string> = {
-    'ScanScope ID': `SS${1000 + Math.floor(rand() * 9000)}`,
-    Filename: `${surname}_${given}`,
-    Date: date,
-    Time: time,
-    'Time Zone': 'GMT+09:00',
-    User: `${hex(8)}-${hex(4)}-4${hex(3)}-${'89ab'[Math.floor(rand() * 4)]}${hex(3)}-${hex(12)}`,
-    Barcode: barcode,
-    ImageID: String(100000 + Math.floor(rand() * 900000)),
-  };
-  return { patientName: `${surname} ${given}`, barcode, fields, labelText: [barcode, `${surname} ${given}`, date] };
-}
-
 /** `|key = value|…` as in an Aperio ImageDescription (identifying and safe keys). */
 function keyValues(s: Settings, id: Identity): string {
   const rand = mulberry32(s.seed ^ 0x3c6ef372);
@@ -254,178 +215,6 @@ function keyValues(s: Settings, id: Identity): string {
     ['OriginalHeight', String(s.height)],
   ];
   return pairs.map(([k, v]) => `|${k} = ${v}`).join('');
-}
-
-// ---------------------------------------------------------------------------
-// Label and macro: a 5×7 bitmap font, a barcode-like pattern
-
-/** 5×7 glyphs, rows top to bottom, '#' = ink. */
-const GLYPHS: Record<string, string> = {
-  A: '.###. #...# #...# ##### #...# #...# #...#',
-  B: '####. #...# #...# ####. #...# #...# ####.',
-  C: '.###. #...# #.... #.... #.... #...# .###.',
-  D: '###.. #..#. #...# #...# #...# #..#. ###..',
-  E: '##### #.... #.... ####. #.... #.... #####',
-  F: '##### #.... #.... ####. #.... #.... #....',
-  G: '.###. #...# #.... #.### #...# #...# .####',
-  H: '#...# #...# #...# ##### #...# #...# #...#',
-  I: '.###. ..#.. ..#.. ..#.. ..#.. ..#.. .###.',
-  J: '..### ...#. ...#. ...#. ...#. #..#. .##..',
-  K: '#...# #..#. #.#.. ##... #.#.. #..#. #...#',
-  L: '#.... #.... #.... #.... #.... #.... #####',
-  M: '#...# ##.## #.#.# #.#.# #...# #...# #...#',
-  N: '#...# #...# ##..# #.#.# #..## #...# #...#',
-  O: '.###. #...# #...# #...# #...# #...# .###.',
-  P: '####. #...# #...# ####. #.... #.... #....',
-  Q: '.###. #...# #...# #...# #.#.# #..#. .##.#',
-  R: '####. #...# #...# ####. #.#.. #..#. #...#',
-  S: '.#### #.... #.... .###. ....# ....# ####.',
-  T: '##### ..#.. ..#.. ..#.. ..#.. ..#.. ..#..',
-  U: '#...# #...# #...# #...# #...# #...# .###.',
-  V: '#...# #...# #...# #...# #...# .#.#. ..#..',
-  W: '#...# #...# #...# #.#.# #.#.# #.#.# .#.#.',
-  X: '#...# #...# .#.#. ..#.. .#.#. #...# #...#',
-  Y: '#...# #...# .#.#. ..#.. ..#.. ..#.. ..#..',
-  Z: '##### ....# ...#. ..#.. .#... #.... #####',
-  '0': '.###. #...# #..## #.#.# ##..# #...# .###.',
-  '1': '..#.. .##.. ..#.. ..#.. ..#.. ..#.. .###.',
-  '2': '.###. #...# ....# ...#. ..#.. .#... #####',
-  '3': '##### ...#. ..#.. ...#. ....# #...# .###.',
-  '4': '...#. ..##. .#.#. #..#. ##### ...#. ...#.',
-  '5': '##### #.... ####. ....# ....# #...# .###.',
-  '6': '..##. .#... #.... ####. #...# #...# .###.',
-  '7': '##### ....# ...#. ..#.. .#... .#... .#...',
-  '8': '.###. #...# #...# .###. #...# #...# .###.',
-  '9': '.###. #...# #...# .#### ....# ...#. .##..',
-  '-': '..... ..... ..... ##### ..... ..... .....',
-  '/': '..... ....# ...#. ..#.. .#... #.... .....',
-  ':': '..... .##.. .##.. ..... .##.. .##.. .....',
-  ' ': '..... ..... ..... ..... ..... ..... .....',
-};
-
-/** An RGB canvas. */
-interface Canvas {
-  width: number;
-  height: number;
-  data: Buffer;
-}
-
-function canvas(width: number, height: number, colour: Rgb): Canvas {
-  const data = Buffer.alloc(width * height * 3);
-  for (let i = 0; i < data.length; i += 3) [data[i], data[i + 1], data[i + 2]] = colour;
-  return { width, height, data };
-}
-
-function fillRect(c: Canvas, x: number, y: number, w: number, h: number, colour: Rgb): void {
-  for (let yy = Math.max(0, y); yy < Math.min(c.height, y + h); yy++) {
-    for (let xx = Math.max(0, x); xx < Math.min(c.width, x + w); xx++) {
-      const i = (yy * c.width + xx) * 3;
-      [c.data[i], c.data[i + 1], c.data[i + 2]] = colour;
-    }
-  }
-}
-
-/** Draw text in the 5×7 font, each font pixel `scale` px square, 1 font pixel between letters. */
-function drawText(c: Canvas, text: string, x: number, y: number, scale: number, colour: Rgb): void {
-  [...text].forEach((ch, n) => {
-    const glyph = GLYPHS[ch];
-    if (glyph === undefined) throw new Error(`the label font has no glyph for "${ch}"`);
-    glyph.split(' ').forEach((row, gy) => {
-      [...row].forEach((bit, gx) => {
-        if (bit === '#') fillRect(c, x + (n * 6 + gx) * scale, y + gy * scale, scale, scale, colour);
-      });
-    });
-  });
-}
-
-/** A barcode-like pattern: guard bars, then 3 bars and 3 spaces of width 1–3 per character. */
-function drawBarcode(c: Canvas, text: string, x: number, y: number, width: number, height: number): void {
-  const modules: number[] = [1, 1, 1, 1]; // bar, space, bar, space
-  for (const ch of text) {
-    const code = ch.charCodeAt(0) * 2654435761;
-    for (let k = 0; k < 6; k++) modules.push(1 + ((code >>> (k * 3)) % 3));
-    modules.push(1);
-  }
-  modules.push(1, 1, 1);
-  const total = modules.reduce((a, b) => a + b, 0);
-  const unit = Math.max(1, Math.floor(width / total));
-  let at = x + Math.floor((width - unit * total) / 2);
-  modules.forEach((m, i) => {
-    if (i % 2 === 0) fillRect(c, at, y, m * unit, height, [0, 0, 0]);
-    at += m * unit;
-  });
-}
-
-/** The label image: barcode number, patient-like name and date in the bitmap font, and a barcode. */
-export function renderLabel(text: readonly string[]): Canvas {
-  const { width, height } = LABEL_SIZE;
-  const label = canvas(width, height, [255, 255, 255]);
-  const ink: Rgb = [0, 0, 0];
-  text.forEach((line, i) => {
-    const scale = Math.max(1, Math.min(5, Math.floor((width - 32) / (line.length * 6))));
-    drawText(label, line, 16, 20 + i * 56, scale, ink);
-  });
-  drawBarcode(label, text[0] ?? '', 16, 20 + text.length * 56 + 16, width - 32, height - (20 + text.length * 56 + 16) - 24);
-  return label;
-}
-
-/** The macro: the glass slide photographed whole, label on the left, tissue on the right. */
-function renderMacro(renderer: TissueRenderer, label: Canvas): Canvas {
-  const { width, height } = MACRO_SIZE;
-  const macro = canvas(width, height, [214, 219, 222]);
-  const top = Math.floor((height - label.height) / 2);
-  for (let y = 0; y < label.height; y++) {
-    label.data.copy(macro.data, ((top + y) * width + 16) * 3, y * label.width * 3, (y + 1) * label.width * 3);
-  }
-  const box = { x: 16 + label.width + 24, y: 16, width: width - (16 + label.width + 24) - 16, height: height - 32 };
-  const { width: W, height: H } = renderer.layout;
-  const scale = Math.max(W / box.width, H / box.height);
-  const w = Math.max(1, Math.min(box.width, Math.round(W / scale)));
-  const h = Math.max(1, Math.min(box.height, Math.round(H / scale)));
-  const pixels = Buffer.alloc(w * h * 3);
-  renderer.render({ x: 0, y: 0, width: w, height: h, scaleX: W / w, scaleY: H / h }, pixels);
-  const ox = box.x + Math.floor((box.width - w) / 2);
-  const oy = box.y + Math.floor((box.height - h) / 2);
-  for (let y = 0; y < h; y++) pixels.copy(macro.data, ((oy + y) * width + ox) * 3, y * w * 3, (y + 1) * w * 3);
-  return macro;
-}
-
-// ---------------------------------------------------------------------------
-// JPEG
-
-interface AbbreviatedJpeg {
-  /** SOI, the DQT and DHT segments, EOI: the JPEGTables tag. */
-  tables: Buffer;
-  /** SOI, SOF, SOS, entropy-coded data, EOI: one tile or strip. */
-  stream: Buffer;
-}
-
-/** Split a complete JPEG into its tables and an abbreviated stream; APPn and COM are dropped. */
-export function abbreviateJpeg(jpeg: Buffer): AbbreviatedJpeg {
-  if (jpeg[0] !== 0xff || jpeg[1] !== 0xd8) throw new Error('not a JPEG stream');
-  const tables: Buffer[] = [];
-  const kept: Buffer[] = [];
-  let i = 2;
-  for (;;) {
-    if (i + 4 > jpeg.length || jpeg[i] !== 0xff) throw new Error('malformed JPEG stream');
-    const marker = jpeg[i + 1]!;
-    if (marker === 0xda) break;
-    const end = i + 2 + jpeg.readUInt16BE(i + 2);
-    const segment = jpeg.subarray(i, end);
-    if (marker === 0xdb || marker === 0xc4) tables.push(segment);
-    else if (!(marker >= 0xe0 && marker <= 0xef) && marker !== 0xfe) kept.push(segment);
-    i = end;
-  }
-  const SOI = Buffer.from([0xff, 0xd8]);
-  const EOI = Buffer.from([0xff, 0xd9]);
-  return { tables: Buffer.concat([SOI, ...tables, EOI]), stream: Buffer.concat([SOI, ...kept, jpeg.subarray(i)]) };
-}
-
-async function encodeJpeg(raw: Buffer, width: number, height: number, quality: number): Promise<AbbreviatedJpeg> {
-  const jpeg = await sharp(raw, { raw: { width, height, channels: 3 } })
-    .jpeg({ quality, optimiseCoding: false, chromaSubsampling: '4:2:0' })
-    .toBuffer();
-  return abbreviateJpeg(jpeg);
 }
 
 // ---------------------------------------------------------------------------
