@@ -36,7 +36,7 @@ export class TilesService {
    */
   private readonly records = new LRUCache<number, SlideRecord>({ max: 10_000, ttl: RECORD_TTL_MS });
   private readonly deepZooms = new WeakMap<Slide, DeepZoom>();
-  readonly pool: SlidePool;
+  private readonly pool: SlidePool;
   private readonly settings: Config['tiles'];
 
   constructor(
@@ -69,7 +69,7 @@ export class TilesService {
   }
 
   /** The Deep Zoom grid a slide is served with. */
-  gridFor(slide: Slide): DeepZoomGrid {
+  private gridFor(slide: Slide): DeepZoomGrid {
     if (this.settings.grid === 'openslide') return OPENSLIDE_GRID;
     if (this.settings.grid === 'custom') return { tileSize: this.settings.tileSize, overlap: this.settings.overlap };
     return DeepZoom.nativeGrid(slide) ?? OPENSLIDE_GRID;
@@ -161,10 +161,11 @@ export class TilesService {
   }
 
   private async record(slideId: number): Promise<SlideRecord> {
-    const cached = this.records.get(slideId);
-    if (cached) return cached;
-    const record = await this.slides.findById(slideId);
-    if (record) this.records.set(slideId, record);
+    let record = this.records.get(slideId);
+    if (!record) {
+      record = await this.slides.findById(slideId);
+      if (record) this.records.set(slideId, record);
+    }
     if (!record || record.status !== 'published') throw new AppError(404, 'slide_not_found', `No slide ${slideId}`);
     return record;
   }

@@ -3,6 +3,8 @@ import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
+import { SlidesRepository } from '../../server/catalog/slides.repository.js';
+import { readSlideFacts } from '../../server/catalog/slide-facts.js';
 import { Slide } from '../../server/wsi/index.js';
 import { startTestApp } from '../support/app.js';
 import { fixture, fixtureTest } from '../support/fixtures.js';
@@ -146,4 +148,21 @@ fixtureTest('an unsupported slide answers 500 slide_unsupported', async (t) => {
   const response = await fetch(app.url(`/tiles/${slide.id}.dzi`));
   t.is(response.status, 500);
   t.like(await response.json(), { error: { code: 'slide_unsupported' } });
+});
+
+fixtureTest('a slide that is in the catalog but not published is not served', async (t) => {
+  const app = await startTestApp(t);
+  const file = fixture('small.svs');
+  const withdrawn = await new SlidesRepository(app.database.db.knex).create({
+    name: 'withdrawn.svs',
+    filePath: file,
+    sha256: null,
+    status: 'withdrawn',
+    ...(await readSlideFacts(file)),
+  });
+  for (const url of [`/tiles/${withdrawn.id}.dzi`, `/tiles/${withdrawn.id}_files/4/0_0.jpeg`, `/iiif/${withdrawn.id}/info.json`]) {
+    const response = await fetch(app.url(url));
+    t.is(response.status, 404, url);
+    t.like(await response.json(), { error: { code: 'slide_not_found' } }, url);
+  }
 });

@@ -59,3 +59,16 @@ test('the slide pool keeps at most maxOpen slides open, closes the others, and f
   await t.throwsAsync(pool.use(bad, async () => undefined), { instanceOf: WsiError });
   t.is(pool.openCount, 2, 'failed opens are not kept');
 });
+
+test('opening a slide through the pool decodes its smallest level ahead of the first overview tile', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'slidebank-warm-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const { svs } = await makeSlide({ width: 3000, height: 2000, levels: 2, seed: 4, out: dir });
+  const pool = new SlidePool({ maxOpen: 2, decodedCacheBytes: 64 << 20 });
+  t.teardown(() => pool.close());
+  t.is(pool.tileCache.size.entries, 0);
+  await pool.use(svs, async () => undefined);
+  for (let i = 0; i < 200 && pool.tileCache.size.entries === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  // The smallest level here is 750×500: kept whole, as one entry of 750 × 500 × 3 bytes.
+  t.deepEqual(pool.tileCache.size, { entries: 1, bytes: 750 * 500 * 3 });
+});
