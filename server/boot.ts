@@ -40,7 +40,7 @@ export async function startAppliance(config: Config, log: Logger): Promise<Appli
     await step('database', () =>
       waitForDatabase(db, { timeoutMs: config.database.connectTimeoutSeconds * 1000, log }),
     );
-    await step('migrations', () => migrateToLatest(db, log));
+    await step('migrations', () => migrateToLatest(db, { log }));
     const initialAdmin = await step('first start', () =>
       ensureInitialAdmin(new UsersRepository(db.knex), {
         email: config.initialAdmin.email,

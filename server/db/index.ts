@@ -1,4 +1,12 @@
 export { openDatabase, waitForDatabase, type Database } from './connect.js';
-export { migrateToLatest, migrationStatus, rollbackLatest, type MigrationStatus } from './migrate.js';
+export {
+  migrateToLatest,
+  migrationStatus,
+  rollbackLatest,
+  migrationLockHeld,
+  releaseMigrationLock,
+  type MigrationStatus,
+  type MigrateOptions,
+} from './migrate.js';
 export { checkDatabase, type DatabaseHealth } from './health.js';
 export { toDbTime, fromDbTime, fromDbJson, isUniqueViolation, type DialectName } from './dialect.js';

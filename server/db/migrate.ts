@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { FatalError, ExitCode } from '../errors.js';
 import type { Logger } from '../logging.js';
 import type { Database } from './connect.js';
 import { migrations, type Migration } from './migrations/index.js';
@@ -15,14 +16,27 @@ function sourceFor(db: Database): Knex.MigrationSource<Migration> {
 }
 
 const TABLE = 'knex_migrations';
+const LOCK_TABLE = `${TABLE}_lock`;
+const LOCK_ROW = 1;
+
+export interface MigrateOptions {
+  log?: Logger;
+  /** How long to wait for another node that holds the migration lock. */
+  lockTimeoutMs?: number;
+}
 
 /**
- * Bring the schema up to date. knex holds a lock row while it works, so app
- * nodes that start together migrate once.
+ * Bring the schema up to date. Nodes that start together migrate once: one
+ * takes knex's lock row, the others wait for it to be released and then find
+ * nothing left to do.
  */
-export async function migrateToLatest(db: Database, log?: Logger): Promise<string[]> {
-  const [, applied] = (await db.knex.migrate.latest({ migrationSource: sourceFor(db), tableName: TABLE })) as [number, string[]];
-  if (applied.length > 0) log?.info({ migrations: applied }, `applied ${applied.length} migration(s)`);
+export async function migrateToLatest(db: Database, options: MigrateOptions = {}): Promise<string[]> {
+  await ensureMigrationTables(db.knex);
+  const applied = await withLockWait(db, options, async () => {
+    const [, names] = (await db.knex.migrate.latest({ migrationSource: sourceFor(db), tableName: TABLE })) as [number, string[]];
+    return names;
+  });
+  if (applied.length > 0) options.log?.info({ migrations: applied }, `applied ${applied.length} migration(s)`);
   return applied;
 }
 
@@ -40,8 +54,84 @@ export async function migrationStatus(db: Database): Promise<MigrationStatus> {
 }
 
 /** Undo the most recent batch (for operators rolling back a release). */
-export async function rollbackLatest(db: Database, log?: Logger): Promise<string[]> {
-  const [, undone] = (await db.knex.migrate.rollback({ migrationSource: sourceFor(db), tableName: TABLE })) as [number, string[]];
-  if (undone.length > 0) log?.info({ migrations: undone }, `rolled back ${undone.length} migration(s)`);
+export async function rollbackLatest(db: Database, options: MigrateOptions = {}): Promise<string[]> {
+  await ensureMigrationTables(db.knex);
+  const undone = await withLockWait(db, options, async () => {
+    const [, names] = (await db.knex.migrate.rollback({ migrationSource: sourceFor(db), tableName: TABLE })) as [number, string[]];
+    return names;
+  });
+  if (undone.length > 0) options.log?.info({ migrations: undone }, `rolled back ${undone.length} migration(s)`);
   return undone;
+}
+
+/** Whether a node holds the migration lock (or one died holding it). */
+export async function migrationLockHeld(db: Database): Promise<boolean> {
+  if (!(await db.knex.schema.hasTable(LOCK_TABLE))) return false;
+  const rows = (await db.knex(LOCK_TABLE).where('is_locked', 1).count({ n: '*' })) as { n: number | string }[];
+  return Number(rows[0]?.n ?? 0) > 0;
+}
+
+/** Release a lock left by a node that died while migrating. Only for operators who know no node is migrating. */
+export async function releaseMigrationLock(db: Database): Promise<boolean> {
+  await ensureMigrationTables(db.knex);
+  const released = await db.knex(LOCK_TABLE).where('is_locked', 1).update({ is_locked: 0 });
+  return released > 0;
+}
+
+/**
+ * Create knex's bookkeeping tables ourselves before knex does. knex checks
+ * for its lock row and inserts one when there is none; two nodes doing that
+ * at once leave two rows, and from then on every lock attempt fails because
+ * it expects to flip exactly one. A fixed primary key makes the row unique.
+ */
+async function ensureMigrationTables(knex: Knex): Promise<void> {
+  await createTableOnce(knex, TABLE, (t) => {
+    t.increments();
+    t.string('name');
+    t.integer('batch');
+    t.timestamp('migration_time');
+  });
+  await createTableOnce(knex, LOCK_TABLE, (t) => {
+    t.increments('index').primary();
+    t.integer('is_locked');
+  });
+  await knex(LOCK_TABLE).insert({ index: LOCK_ROW, is_locked: 0 }).onConflict('index').ignore();
+  // A database set up by the old race has extra rows; nobody can hold a lock on it, so dropping them is safe.
+  await knex(LOCK_TABLE).where('index', '<>', LOCK_ROW).del();
+}
+
+async function createTableOnce(knex: Knex, name: string, build: (t: Knex.CreateTableBuilder) => void): Promise<void> {
+  if (await knex.schema.hasTable(name)) return;
+  try {
+    await knex.schema.createTable(name, build);
+  } catch (error) {
+    if (!(await knex.schema.hasTable(name))) throw error; // another node created it between our check and our create
+  }
+}
+
+const DEFAULT_LOCK_TIMEOUT_MS = 120_000;
+
+async function withLockWait<T>(db: Database, options: MigrateOptions, run: () => Promise<T>): Promise<T> {
+  const timeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+  const deadline = Date.now() + timeoutMs;
+  let delayMs = 100;
+  let told = false;
+  for (;;) {
+    try {
+      return await run();
+    } catch (error) {
+      if (!(error instanceof Error) || error.name !== 'MigrationLocked') throw error;
+      if (Date.now() >= deadline) {
+        throw new FatalError(
+          ExitCode.database,
+          `the migration lock on ${db.description} has been held for over ${Math.round(timeoutMs / 1000)} s. ` +
+            'If no other node is migrating (one may have died mid-way), release it with `slidebank migrate --unlock` and start again.',
+        );
+      }
+      if (!told) options.log?.info('another node is migrating the database; waiting for it to finish');
+      told = true;
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      delayMs = Math.min(delayMs * 2, 2000);
+    }
+  }
 }

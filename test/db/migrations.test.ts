@@ -1,6 +1,15 @@
 import test from 'ava';
-import { migrateToLatest, migrationStatus, openDatabase, rollbackLatest } from '../../server/db/index.js';
+import {
+  migrateToLatest,
+  migrationLockHeld,
+  migrationStatus,
+  openDatabase,
+  releaseMigrationLock,
+  rollbackLatest,
+} from '../../server/db/index.js';
+import { ExitCode, FatalError } from '../../server/errors.js';
 import { migrations } from '../../server/db/migrations/index.js';
+import { runCli } from '../support/cli.js';
 import { createTestDatabase, testDialect } from '../support/database.js';
 
 test(`migrations apply, report, roll back and re-apply on ${testDialect}`, async (t) => {
@@ -28,15 +37,69 @@ test(`migration names are dated, unique and in order`, (t) => {
   t.is(new Set(names).size, names.length);
 });
 
+// Nodes are processes: better-sqlite3 waits for a busy database synchronously,
+// so two connections in one process would only wait on each other.
 test(`nodes starting together migrate once on ${testDialect}`, async (t) => {
-  const { db, target, drop } = await createTestDatabase();
-  const otherNode = openDatabase(target);
-  t.teardown(async () => {
-    await otherNode.close();
-    await drop();
-  });
-  const results = await Promise.allSettled([migrateToLatest(db), migrateToLatest(otherNode)]);
-  const applied = results.flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
-  t.deepEqual(applied, migrations.map((m) => m.name), 'each migration ran exactly once');
-  t.deepEqual((await migrationStatus(db)).pending, []);
+  for (let round = 0; round < 3; round++) {
+    const { db, url, drop } = await createTestDatabase();
+    try {
+      const runs = await Promise.all([1, 2, 3].map(() => runCli(['migrate', '--database-url', url])));
+      for (const run of runs) t.is(run.code, 0, `round ${round}: ${run.stderr}`);
+      const applied = runs.flatMap((run) => [...run.stdout.matchAll(/^applied {2}(\S+)$/gm)].map((m) => m[1]));
+      t.deepEqual(applied.sort(), migrations.map((m) => m.name), `round ${round}: each migration ran exactly once`);
+      t.deepEqual((await migrationStatus(db)).pending, []);
+      const lockRows = await db.knex('knex_migrations_lock').select('index', 'is_locked');
+      t.deepEqual(lockRows, [{ index: 1, is_locked: 0 }], 'one lock row, released');
+    } finally {
+      await drop();
+    }
+  }
+});
+
+// SQLite connections in one process block each other (see above), so this race is MariaDB's alone.
+const mariadbOnly = testDialect === 'mariadb' ? test : test.skip;
+
+mariadbOnly(`connections racing from one process migrate once on mariadb`, async (t) => {
+  for (let round = 0; round < 5; round++) {
+    const { db, target, drop } = await createTestDatabase();
+    const others = [openDatabase(target), openDatabase(target)];
+    try {
+      const results = await Promise.allSettled([db, ...others].map((node) => migrateToLatest(node)));
+      t.deepEqual(results.flatMap((r) => (r.status === 'rejected' ? [String(r.reason)] : [])), [], `round ${round}: no node failed`);
+      const applied = results.flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
+      t.deepEqual(applied.sort(), migrations.map((m) => m.name), `round ${round}: each migration ran exactly once`);
+    } finally {
+      await Promise.all(others.map((node) => node.close()));
+      await drop();
+    }
+  }
+});
+
+test(`a lock left by a dead node stops migration with advice, and --unlock releases it, on ${testDialect}`, async (t) => {
+  const { db, drop } = await createTestDatabase();
+  t.teardown(drop);
+  await migrateToLatest(db);
+  await db.knex('knex_migrations_lock').update({ is_locked: 1 });
+  t.true(await migrationLockHeld(db));
+
+  const error = await t.throwsAsync(migrateToLatest(db, { lockTimeoutMs: 300 }));
+  t.true(error instanceof FatalError);
+  t.is((error as FatalError).exitCode, ExitCode.database);
+  t.regex(error!.message, /slidebank migrate --unlock/);
+
+  t.true(await releaseMigrationLock(db));
+  t.false(await migrationLockHeld(db));
+  t.false(await releaseMigrationLock(db), 'nothing left to release');
+  t.deepEqual(await migrateToLatest(db), []);
+});
+
+test(`a database with the duplicate lock rows of the old start-up race migrates again on ${testDialect}`, async (t) => {
+  const { db, drop } = await createTestDatabase();
+  t.teardown(drop);
+  await migrateToLatest(db);
+  await db.knex('knex_migrations_lock').insert({ is_locked: 0 });
+  t.is((await db.knex('knex_migrations_lock').select()).length, 2);
+  t.deepEqual(await rollbackLatest(db), [...migrations.map((m) => m.name)].reverse());
+  t.deepEqual(await migrateToLatest(db), migrations.map((m) => m.name));
+  t.is((await db.knex('knex_migrations_lock').select()).length, 1);
 });
