@@ -121,7 +121,11 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
       quarantine: under(file.paths.quarantine),
       cache: under(file.paths.cache),
       outbox: under(file.paths.outbox),
+      originals: under(file.paths.originals),
+      thumbnails: under(file.paths.thumbnails),
+      inbox: under(file.paths.inbox),
     },
+    ingest: { ...file.ingest, vocabularies: path.resolve(configDir, file.ingest.vocabularies) },
   };
   return { config, sources };
 }

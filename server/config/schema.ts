@@ -27,6 +27,11 @@ export const configSchema = z.strictObject({
     quarantine: folder,
     cache: folder,
     outbox: folder,
+    /** Originals kept after ingest (when ingest.keepOriginals); never served. */
+    originals: folder,
+    thumbnails: folder,
+    /** Files dropped here are ingested by the inbox job (ingest.inboxSchedule). */
+    inbox: folder,
   }),
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
@@ -52,6 +57,30 @@ export const configSchema = z.strictObject({
     openSlides: z.number().int('must be a whole number').min(1, 'must be at least 1'),
     /** Decode-and-encode jobs at once; 0 means as many as libuv has threads (UV_THREADPOOL_SIZE, default 4). */
     renderConcurrency: z.number().int('must be a whole number').min(0, 'must not be negative').max(256, 'must be at most 256'),
+  }),
+  /** Generate and ingest demo slides on the first start with an empty catalog. */
+  demo: z.boolean({ error: 'must be true or false' }),
+  ingest: z.strictObject({
+    /** The controlled vocabularies, relative to the configuration folder. */
+    vocabularies: z.string().min(1, 'must name a JSON file'),
+    keepOriginals: z.boolean({ error: 'must be true or false' }),
+    /** A cron expression for the inbox job; empty turns it off. */
+    inboxSchedule: z.string(),
+    /** Specimens collected from this month on need a recorded donation consent (YYYY-MM); empty turns the rule off. */
+    consentRequiredFrom: z.string().regex(/^(\d{4}-(0[1-9]|1[0-2]))?$/, 'must be a month as YYYY-MM, or empty'),
+    /** Regular expressions: matches in annotation Text fields are replaced before publishing. */
+    scrubTextPatterns: z.array(
+      z.string().refine((source) => {
+        try {
+          new RegExp(source, 'g');
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'must be a valid regular expression'),
+    ),
+    /** 64 hex digits: an AES-256 key that turns on the encrypted table linking new names to original ones. Empty: no linkage is kept. */
+    linkageKey: z.string().regex(/^([0-9a-fA-F]{64})?$/, 'must be 64 hex digits (a 256-bit key), or empty'),
   }),
   initialAdmin: z.strictObject({
     email: z.email({ error: 'must be an e-mail address' }),

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { DialectName } from '../dialect.js';
 import * as accounts from './2026-11-29-01-accounts.js';
 import * as slides from './2026-11-29-02-slides.js';
+import * as catalog from './2026-11-29-03-catalog.js';
 
 export interface Migration {
   name: string;
@@ -17,4 +18,5 @@ export interface Migration {
 export const migrations: readonly Migration[] = [
   { name: '2026-11-29-01-accounts', ...accounts },
   { name: '2026-11-29-02-slides', ...slides },
+  { name: '2026-11-29-03-catalog', ...catalog },
 ];
