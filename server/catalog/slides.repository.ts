@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { toDbTime } from '../db/index.js';
+import type { SlideMetadata } from '../ingest/types.js';
 
 export interface SlideRecord {
   id: number;
@@ -18,6 +19,14 @@ export interface SlideRecord {
 }
 
 export type NewSlide = Omit<SlideRecord, 'id' | 'status'> & { status?: string };
+
+/** What ingest adds to a slide: its diagnostic metadata, where its annotation is, and the original's hash. */
+export interface IngestedSlideFields {
+  metadata: SlideMetadata;
+  originalSha256: string;
+  annotationPath: string | null;
+  annotationSummary: unknown;
+}
 
 interface SlideRow {
   id: number;
@@ -39,9 +48,10 @@ interface SlideRow {
 export class SlidesRepository {
   constructor(private readonly knex: Knex) {}
 
-  async create(slide: NewSlide, now = new Date()): Promise<SlideRecord> {
+  async create(slide: NewSlide, now = new Date(), ingested?: IngestedSlideFields): Promise<SlideRecord> {
     const [inserted] = await this.knex('slides')
       .insert({
+        ...(ingested ? ingestColumns(ingested) : {}),
         name: slide.name,
         file_path: slide.filePath,
         file_size: slide.fileSize,
@@ -62,6 +72,19 @@ export class SlidesRepository {
     const created = await this.findById(id);
     if (!created) throw new Error(`slide ${id} vanished after insert`);
     return created;
+  }
+
+  async findByOriginalSha256(sha256: string): Promise<{ id: number; name: string } | undefined> {
+    return this.knex('slides').where('original_sha256', sha256).first<{ id: number; name: string } | undefined>('id', 'name');
+  }
+
+  async nameExists(name: string): Promise<boolean> {
+    return (await this.knex('slides').where({ name }).first('id')) !== undefined;
+  }
+
+  async count(): Promise<number> {
+    const [row] = (await this.knex('slides').count({ n: '*' })) as { n: number | string }[];
+    return Number(row?.n ?? 0);
   }
 
   async findById(id: number): Promise<SlideRecord | undefined> {
@@ -85,5 +108,21 @@ function toRecord(row: SlideRow): SlideRecord {
     mppY: row.mpp_y,
     objectivePower: row.objective_power,
     status: row.status,
+  };
+}
+
+function ingestColumns({ metadata, originalSha256, annotationPath, annotationSummary }: IngestedSlideFields): Record<string, unknown> {
+  return {
+    organ: metadata.organ,
+    histology: metadata.histology,
+    stain: metadata.stain,
+    marker: metadata.marker,
+    differentiation: metadata.differentiation,
+    pathology_info: metadata.pathologyInfo,
+    annotation_method: metadata.annotationMethod,
+    dataset: metadata.dataset,
+    original_sha256: originalSha256,
+    annotation_path: annotationPath,
+    annotation_summary: annotationSummary === null || annotationSummary === undefined ? null : JSON.stringify(annotationSummary),
   };
 }

@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { version } from '../package-info.js';
 import { configCommand } from './commands/config.js';
 import { makeSlideCommand } from './commands/make-slide.js';
+import { ingestCommand } from './commands/ingest.js';
 import { migrateCommand } from './commands/migrate.js';
 import { serveCommand } from './commands/serve.js';
 
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
     .enablePositionalOptions();
   program.addCommand(serveCommand());
   program.addCommand(migrateCommand());
+  program.addCommand(ingestCommand());
   program.addCommand(configCommand());
   program.addCommand(makeSlideCommand());
   return program;

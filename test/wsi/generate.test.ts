@@ -9,7 +9,7 @@ import { makeSlide, SlideOptionsError, type MakeSlideOptions, type SlideTruth } 
 import { abbreviateJpeg } from '../../server/wsi/generate/jpeg-tables.js';
 import { renderLabel } from '../../server/wsi/generate/label.js';
 import { PixelClass, TissueRenderer, generateLayout, type Point } from '../../server/wsi/generate/tissue.js';
-import { Compression, Photometric, TiffWriter, horizontalDifference, lzwEncode } from '../../server/wsi/generate/tiff-writer.js';
+import { Compression, Photometric, TiffWriter, horizontalDifference, lzwEncode } from '../../server/wsi/tiff/writer.js';
 
 const tempDirs: string[] = [];
 const tempDir = async () => {

@@ -27,7 +27,7 @@ import { aperioXml } from './aperio-xml.js';
 import { identity, type Identity } from './identity.js';
 import { encodeJpeg, type AbbreviatedJpeg } from './jpeg-tables.js';
 import { MACRO_SIZE, renderLabel, renderMacro } from './label.js';
-import { Compression, Photometric, TiffWriter, chunkCount, horizontalDifference, lzwEncode, type TiffImageOptions, type TiffImageWriter } from './tiff-writer.js';
+import { Compression, Photometric, TiffWriter, chunkCount, horizontalDifference, lzwEncode, type TiffImageOptions, type TiffImageWriter } from '../tiff/writer.js';
 import { TissueRenderer, generateLayout, mulberry32, ringArea, type ClassName, type Point, type Rgb, type TumourRegion } from './tissue.js';
 
 export const MPP = 0.499;

@@ -32,6 +32,8 @@ export interface TiffDirectory {
   byteCounts: Float64Array;
   /** Every tag as read, for properties and de-identification. */
   tags: Map<number, TagValue>;
+  /** Each tag's field type as stored (TIFF 6.0 §2), so that a rewriter can keep it. */
+  tagTypes: Map<number, number>;
 }
 
 export interface TiffHeader {
@@ -74,8 +76,8 @@ export async function readDirectories(file: RandomAccessFile): Promise<TiffDirec
     if (seen.has(offset)) throw corrupt(`${file.path}: the directory chain loops back to offset ${offset}`);
     if (directories.length >= MAX_DIRECTORIES) throw corrupt(`${file.path}: more than ${MAX_DIRECTORIES} directories`);
     seen.add(offset);
-    const { tags, next } = await readIfd(file, header, offset, directories.length);
-    directories.push(toDirectory(file.path, directories.length, offset, tags));
+    const { tags, types, next } = await readIfd(file, header, offset, directories.length);
+    directories.push(toDirectory(file.path, directories.length, offset, tags, types));
     offset = next;
   }
   if (directories.length === 0) throw corrupt(`${file.path}: the TIFF has no image directories`);
@@ -87,7 +89,7 @@ async function readIfd(
   { littleEndian: le, bigTiff }: TiffHeader,
   offset: number,
   index: number,
-): Promise<{ tags: Map<number, TagValue>; next: number }> {
+): Promise<{ tags: Map<number, TagValue>; types: Map<number, number>; next: number }> {
   const where = `directory ${index} at offset ${offset}`;
   const countSize = bigTiff ? 8 : 2;
   const entrySize = bigTiff ? 20 : 12;
@@ -101,6 +103,7 @@ async function readIfd(
   const u64 = (b: Buffer, o: number) => toSafe(le ? b.readBigUInt64LE(o) : b.readBigUInt64BE(o), file.path);
 
   const tags = new Map<number, TagValue>();
+  const types = new Map<number, number>();
   for (let i = 0; i < count; i++) {
     const e = i * entrySize;
     const tag = u16(body, e);
@@ -117,9 +120,10 @@ async function readIfd(
         ? body.subarray(valueField, valueField + bytes)
         : await file.read(bigTiff ? u64(body, valueField) : u32(body, valueField), bytes, `tag ${tag} of ${where}`);
     tags.set(tag, decodeValues(data, type, n, le, file.path));
+    types.set(tag, type);
   }
   const next = bigTiff ? u64(body, count * entrySize) : u32(body, count * entrySize);
-  return { tags, next };
+  return { tags, types, next };
 }
 
 function decodeValues(data: Buffer, type: number, n: number, le: boolean, path: string): TagValue {
@@ -162,7 +166,7 @@ function decodeValues(data: Buffer, type: number, n: number, le: boolean, path: 
   return out;
 }
 
-function toDirectory(path: string, index: number, offset: number, tags: Map<number, TagValue>): TiffDirectory {
+function toDirectory(path: string, index: number, offset: number, tags: Map<number, TagValue>, tagTypes: Map<number, number>): TiffDirectory {
   const where = `${path}: directory ${index}`;
   const num = (tag: number, fallback?: number): number => {
     const value = tags.get(tag);
@@ -219,6 +223,7 @@ function toDirectory(path: string, index: number, offset: number, tags: Map<numb
     offsets: Float64Array.from(offsets),
     byteCounts: Float64Array.from(byteCounts),
     tags,
+    tagTypes,
   };
 }
 

@@ -10,16 +10,14 @@
  * abbreviated streams per tile/strip).
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import { Compression, Photometric, Tag, TYPE_SIZE } from '../tiff/tags.js';
+import { FieldType as Type, MAX_CLASSIC_OFFSET, asciiValue, rationalValue, serializeIfds, tiffHeader, type IfdEntry } from './ifd-writer.js';
+import { Compression, Photometric, Tag } from './tags.js';
 
 export { Compression, Photometric };
 
-const Type = { ASCII: 2, SHORT: 3, LONG: 4, RATIONAL: 5, UNDEFINED: 7, LONG8: 16 } as const;
-type FieldType = (typeof Type)[keyof typeof Type];
 
 /** Header bytes reserved at offset 0: enough for a BigTIFF header. */
 const HEADER_SIZE = 16;
-const MAX_CLASSIC_OFFSET = 0xffff_ffff;
 
 export interface TiffImageOptions {
   width: number;
@@ -213,14 +211,15 @@ export class TiffWriter {
     const ifdStart = this.position;
     const limit = this.options.classicLimit ?? MAX_CLASSIC_OFFSET;
     let big = this.options.bigtiff === true;
-    let ifds = serializeIfds(this.images, ifdStart, big);
+    let ifds = serializeIfds(this.images.map((image) => entries(image, big)), ifdStart, big);
     if (!big && ifdStart + ifds.length > limit) {
       big = true;
-      ifds = serializeIfds(this.images, ifdStart, big);
+      ifds = serializeIfds(this.images.map((image) => entries(image, big)), ifdStart, big);
     }
     this.queue(ifds);
     await this.flush();
-    await this.handle.write(header(big, ifdStart), 0, HEADER_SIZE, 0);
+    const head = tiffHeader(big, ifdStart);
+    await this.handle.write(head, 0, head.length, 0);
     this.kind = big ? 'bigtiff' : 'classic';
     this.closed = true;
     await this.handle.close();
@@ -248,31 +247,10 @@ function validateImage(options: TiffImageOptions): void {
   }
 }
 
-function header(big: boolean, firstIfd: number): Buffer {
-  const buf = Buffer.alloc(HEADER_SIZE);
-  buf.write('II', 0, 'latin1');
-  if (big) {
-    buf.writeUInt16LE(43, 2);
-    buf.writeUInt16LE(8, 4); // bytes per offset
-    buf.writeUInt16LE(0, 6);
-    buf.writeBigUInt64LE(BigInt(firstIfd), 8);
-  } else {
-    buf.writeUInt16LE(42, 2);
-    buf.writeUInt32LE(firstIfd, 4);
-  }
-  return buf;
-}
-
-interface Entry {
-  tag: number;
-  type: FieldType;
-  values: number[] | Buffer;
-}
-
-function entries(image: ImageRecord, big: boolean): Entry[] {
+function entries(image: ImageRecord, big: boolean): IfdEntry[] {
   const o = image.options;
   const offsetType = big ? Type.LONG8 : Type.LONG;
-  const list: Entry[] = [
+  const list: IfdEntry[] = [
     { tag: Tag.NewSubfileType, type: Type.LONG, values: [o.newSubfileType ?? 0] },
     { tag: Tag.ImageWidth, type: Type.LONG, values: [o.width] },
     { tag: Tag.ImageLength, type: Type.LONG, values: [o.height] },
@@ -283,7 +261,7 @@ function entries(image: ImageRecord, big: boolean): Entry[] {
     { tag: Tag.PlanarConfig, type: Type.SHORT, values: [1] },
   ];
   if (o.description !== undefined) {
-    list.push({ tag: Tag.ImageDescription, type: Type.ASCII, values: Buffer.from(`${o.description}\0`, 'latin1') });
+    list.push({ tag: Tag.ImageDescription, type: Type.ASCII, values: asciiValue(o.description) });
   }
   if (o.tile) {
     list.push(
@@ -301,8 +279,8 @@ function entries(image: ImageRecord, big: boolean): Entry[] {
   }
   if (o.pixelsPerCm) {
     list.push(
-      { tag: Tag.XResolution, type: Type.RATIONAL, values: rational(o.pixelsPerCm.x) },
-      { tag: Tag.YResolution, type: Type.RATIONAL, values: rational(o.pixelsPerCm.y) },
+      { tag: Tag.XResolution, type: Type.RATIONAL, values: rationalValue(o.pixelsPerCm.x) },
+      { tag: Tag.YResolution, type: Type.RATIONAL, values: rationalValue(o.pixelsPerCm.y) },
       { tag: Tag.ResolutionUnit, type: Type.SHORT, values: [3] },
     );
   }
@@ -312,95 +290,6 @@ function entries(image: ImageRecord, big: boolean): Entry[] {
   return list.sort((a, b) => a.tag - b.tag);
 }
 
-/** A positive number as a RATIONAL (numerator, denominator), to 1/10000. */
-function rational(value: number): number[] {
-  const denominator = 10_000;
-  return [Math.round(value * denominator), denominator];
-}
-
-function valueBytes(entry: Entry): Buffer {
-  if (Buffer.isBuffer(entry.values)) return entry.values;
-  const size = TYPE_SIZE[entry.type]!;
-  const count = entry.type === Type.RATIONAL ? entry.values.length / 2 : entry.values.length;
-  const buf = Buffer.alloc(count * size);
-  entry.values.forEach((value, i) => {
-    switch (entry.type) {
-      case Type.SHORT:
-        buf.writeUInt16LE(value, i * 2);
-        break;
-      case Type.LONG:
-      case Type.RATIONAL:
-        buf.writeUInt32LE(value, i * 4);
-        break;
-      case Type.LONG8:
-        buf.writeBigUInt64LE(BigInt(value), i * 8);
-        break;
-      default:
-        throw new Error(`cannot write numbers as TIFF type ${entry.type}`);
-    }
-  });
-  return buf;
-}
-
-function count(entry: Entry): number {
-  if (Buffer.isBuffer(entry.values)) return entry.values.length;
-  return entry.type === Type.RATIONAL ? entry.values.length / 2 : entry.values.length;
-}
-
-/**
- * Every IFD, each followed by its out-of-line values, laid out from `start`
- * (an even offset). Each IFD links to the next; the last links to 0.
- */
-function serializeIfds(images: ImageRecord[], start: number, big: boolean): Buffer {
-  const inline = big ? 8 : 4;
-  const entrySize = big ? 20 : 12;
-  const countSize = big ? 8 : 2;
-  const nextSize = big ? 8 : 4;
-  const even = (n: number) => n + (n % 2);
-
-  const plans = images.map((image) => {
-    const list = entries(image, big);
-    const values = list.map(valueBytes);
-    const ifdSize = countSize + list.length * entrySize + nextSize;
-    let extra = 0;
-    for (const v of values) if (v.length > inline) extra += even(v.length);
-    return { list, values, ifdSize, size: even(ifdSize) + extra };
-  });
-  const total = plans.reduce((sum, p) => sum + p.size, 0);
-  const out = Buffer.alloc(total);
-
-  let cursor = 0;
-  plans.forEach((plan, index) => {
-    const ifdOffset = start + cursor;
-    const nextOffset = index + 1 < plans.length ? ifdOffset + plan.size : 0;
-    let dataCursor = cursor + even(plan.ifdSize);
-    let p = cursor;
-    if (big) out.writeBigUInt64LE(BigInt(plan.list.length), p);
-    else out.writeUInt16LE(plan.list.length, p);
-    p += countSize;
-    plan.list.forEach((entry, i) => {
-      const bytes = plan.values[i]!;
-      out.writeUInt16LE(entry.tag, p);
-      out.writeUInt16LE(entry.type, p + 2);
-      if (big) out.writeBigUInt64LE(BigInt(count(entry)), p + 4);
-      else out.writeUInt32LE(count(entry), p + 4);
-      const field = p + 4 + (big ? 8 : 4);
-      if (bytes.length <= inline) {
-        bytes.copy(out, field);
-      } else {
-        if (big) out.writeBigUInt64LE(BigInt(start + dataCursor), field);
-        else out.writeUInt32LE(start + dataCursor, field);
-        bytes.copy(out, dataCursor);
-        dataCursor += even(bytes.length);
-      }
-      p += entrySize;
-    });
-    if (big) out.writeBigUInt64LE(BigInt(nextOffset), p);
-    else out.writeUInt32LE(nextOffset, p);
-    cursor += plan.size;
-  });
-  return out;
-}
 
 /**
  * TIFF LZW (compression 5): MSB-first codes of 9 to 12 bits, starting with a

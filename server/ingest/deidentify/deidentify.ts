@@ -1,0 +1,122 @@
+/**
+ * Write a de-identified copy of a slide: pyramid levels and thumbnail only
+ * (label, macro and anything unrecognised are not copied, so their pixels
+ * never reach the new file), each directory with allow-listed tags and a
+ * rebuilt description, tiles copied byte for byte.
+ */
+import { detectFormat } from '../../wsi/formats/registry.js';
+import type { TiffDirectory } from '../../wsi/tiff/directory.js';
+import { readDirectories, readHeader } from '../../wsi/tiff/directory.js';
+import { RandomAccessFile } from '../../wsi/tiff/file.js';
+import { asciiValue, FieldType, type IfdEntry } from '../../wsi/tiff/ifd-writer.js';
+import { carryTag, LAYOUT_TAGS, rewriteTiff, type RewriteDirectory } from '../../wsi/tiff/rewrite.js';
+import { Tag } from '../../wsi/tiff/tags.js';
+import { sanitizeAperioDescription } from './aperio-description.js';
+import { collectIdentifiers, type IdentifierSet } from './identifiers.js';
+import { SAFE_TIFF_TAGS } from './policy.js';
+
+export interface DirectoryReport {
+  /** Position in the original. */
+  index: number;
+  role: 'level' | 'thumbnail' | 'label' | 'macro' | 'unrecognised';
+  width: number;
+  height: number;
+  action: 'copied' | 'removed';
+  droppedTags: number[];
+  keptDescriptionKeys: string[];
+  droppedDescriptionKeys: string[];
+  droppedHeaderLines: number;
+}
+
+export interface DeidentifyResult {
+  vendor: string;
+  size: number;
+  sha256: string;
+  tiffFormat: 'classic' | 'bigtiff';
+  directories: DirectoryReport[];
+  identifiers: IdentifierSet;
+  /** What the output must look like: the levels' sizes, largest first. */
+  expectedLevels: { width: number; height: number }[];
+}
+
+export interface DeidentifyOptions {
+  /** The original's file name, itself an identifier to search for. */
+  originalName: string;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export class DeidentifyError extends Error {
+  override readonly name = 'DeidentifyError';
+}
+
+export async function deidentifySlide(input: string, output: string, options: DeidentifyOptions): Promise<DeidentifyResult> {
+  const file = await RandomAccessFile.open(input);
+  try {
+    const header = await readHeader(file);
+    const directories = await readDirectories(file);
+    const { format, declined } = detectFormat(directories);
+    if (!format) throw new DeidentifyError(`not a supported slide (${declined.map((d) => `${d.format}: ${d.reason}`).join('; ')})`);
+    const layout = format.layout(directories);
+    if (layout.levels.length === 0) throw new DeidentifyError('the file has no tiled pyramid levels');
+
+    const roles = new Map<TiffDirectory, DirectoryReport['role']>();
+    for (const level of layout.levels) roles.set(level.directory, 'level');
+    for (const [name, directory] of layout.associated) roles.set(directory, name);
+
+    const reports: DirectoryReport[] = [];
+    const kept: RewriteDirectory[] = [];
+    for (const directory of directories) {
+      const role = roles.get(directory) ?? 'unrecognised';
+      const report: DirectoryReport = {
+        index: directory.index,
+        role,
+        width: directory.width,
+        height: directory.height,
+        action: role === 'level' || role === 'thumbnail' ? 'copied' : 'removed',
+        droppedTags: [],
+        keptDescriptionKeys: [],
+        droppedDescriptionKeys: [],
+        droppedHeaderLines: 0,
+      };
+      reports.push(report);
+      if (report.action === 'removed') continue;
+      kept.push({ source: directory, entries: safeEntries(directory, layout.vendor, report) });
+    }
+
+    const result = await rewriteTiff(file, header.littleEndian, kept, output, { onProgress: options.onProgress });
+    return {
+      vendor: layout.vendor,
+      size: result.size,
+      sha256: result.sha256,
+      tiffFormat: result.format,
+      directories: reports,
+      identifiers: collectIdentifiers(directories, options.originalName),
+      expectedLevels: layout.levels.map((l) => ({ width: l.width, height: l.height })),
+    };
+  } finally {
+    await file.close();
+  }
+}
+
+function safeEntries(directory: TiffDirectory, vendor: string, report: DirectoryReport): IfdEntry[] {
+  const entries: IfdEntry[] = [];
+  for (const tag of directory.tags.keys()) {
+    if (LAYOUT_TAGS.has(tag) || tag === Tag.ImageDescription) continue;
+    const entry = SAFE_TIFF_TAGS.has(tag) ? carryTag(directory, tag) : undefined;
+    if (entry) entries.push(entry);
+    else report.droppedTags.push(tag);
+  }
+  if (directory.description !== '') {
+    if (vendor === 'aperio') {
+      const sanitized = sanitizeAperioDescription(directory.description);
+      entries.push({ tag: Tag.ImageDescription, type: FieldType.ASCII, values: asciiValue(sanitized.text) });
+      report.keptDescriptionKeys = sanitized.keptKeys;
+      report.droppedDescriptionKeys = sanitized.droppedKeys;
+      report.droppedHeaderLines = sanitized.droppedHeaderLines;
+    } else {
+      // A generic TIFF's description is free text with no convention to keep.
+      report.droppedTags.push(Tag.ImageDescription);
+    }
+  }
+  return entries;
+}

@@ -1,0 +1,127 @@
+/**
+ * Check a de-identified file without trusting the code that wrote it: read it
+ * back with the slide reader, look at every directory, and search every byte
+ * for each identifying value found in the original.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { detectFormat } from '../../wsi/formats/registry.js';
+import { Slide } from '../../wsi/slide.js';
+import { readDirectories } from '../../wsi/tiff/directory.js';
+import { RandomAccessFile } from '../../wsi/tiff/file.js';
+import { LAYOUT_TAGS } from '../../wsi/tiff/rewrite.js';
+import { Tag } from '../../wsi/tiff/tags.js';
+import { descriptionProblem } from './aperio-description.js';
+import type { IdentifierSet } from './identifiers.js';
+import { SAFE_TIFF_TAGS } from './policy.js';
+
+export interface Check {
+  name: string;
+  passed: boolean;
+  detail: string;
+}
+
+export interface VerifyExpectations {
+  identifiers: IdentifierSet;
+  levels: { width: number; height: number }[];
+  sha256: string;
+  size: number;
+}
+
+export interface Verification {
+  passed: boolean;
+  checks: Check[];
+  bytesScanned: number;
+}
+
+export async function verifyDeidentified(file: string, expected: VerifyExpectations): Promise<Verification> {
+  const checks: Check[] = [];
+  const add = (name: string, problem: string | undefined, ok: string) => checks.push({ name, passed: problem === undefined, detail: problem ?? ok });
+
+  let structureRead = false;
+  const handle = await RandomAccessFile.open(file);
+  try {
+    const directories = await readDirectories(handle);
+    const { format } = detectFormat(directories);
+    const layout = format?.layout(directories);
+    structureRead = true;
+
+    const associated = layout ? [...layout.associated.keys()] : [];
+    const forbidden = associated.filter((name) => name === 'label' || name === 'macro');
+    const unaccounted = directories.length - (layout?.levels.length ?? 0) - associated.length;
+    add(
+      'no label or macro image',
+      forbidden.length > 0 ? `the output still has: ${forbidden.join(', ')}` : unaccounted > 0 ? `${unaccounted} directories are neither levels nor the thumbnail` : undefined,
+      `${directories.length} directories: ${layout?.levels.length ?? 0} levels${associated.length ? `, ${associated.join(', ')}` : ''}`,
+    );
+
+    const tagProblems: string[] = [];
+    const descriptionProblems: string[] = [];
+    for (const directory of directories) {
+      for (const tag of directory.tags.keys()) {
+        if (!SAFE_TIFF_TAGS.has(tag) && !LAYOUT_TAGS.has(tag) && tag !== Tag.ImageDescription) tagProblems.push(`directory ${directory.index} has tag ${tag}`);
+      }
+      if (directory.description !== '') {
+        const problem = format?.name === 'aperio' ? descriptionProblem(directory.description) : 'a generic TIFF keeps no description';
+        if (problem) descriptionProblems.push(`directory ${directory.index}: ${problem}`);
+      }
+    }
+    add('only allow-listed TIFF tags', tagProblems.length ? tagProblems.join('; ') : undefined, 'every tag describes pixels or layout');
+    add(
+      'descriptions hold only allow-listed fields',
+      descriptionProblems.length ? descriptionProblems.join('; ') : undefined,
+      'every ImageDescription passed the allow-list',
+    );
+  } catch (error) {
+    if (!structureRead) add('readable TIFF structure', (error as Error).message, '');
+  } finally {
+    await handle.close();
+  }
+
+  try {
+    const slide = await Slide.open(file);
+    try {
+      const levels = slide.levels.map((l) => `${l.width}×${l.height}`).join(', ');
+      const want = expected.levels.map((l) => `${l.width}×${l.height}`).join(', ');
+      add('opens with the same pyramid', levels === want ? undefined : `levels ${levels}, expected ${want}`, `levels ${levels}`);
+    } finally {
+      await slide.close();
+    }
+  } catch (error) {
+    add('opens with the same pyramid', `cannot be opened: ${(error as Error).message}`, '');
+  }
+
+  const scan = await scanBytes(file, expected.identifiers);
+  add(
+    'no identifying value anywhere in the file',
+    scan.found.length ? `found the original's ${scan.found.join(', ')}` : undefined,
+    `searched ${scan.bytes} bytes for ${expected.identifiers.scanned.length} values (Latin-1 and UTF-16)` +
+      (expected.identifiers.tooShort.length ? `; too short to search for: ${expected.identifiers.tooShort.join(', ')}` : ''),
+  );
+  add(
+    'checksum matches what was written',
+    scan.sha256 !== expected.sha256 || scan.bytes !== expected.size ? `read back ${scan.bytes} bytes with SHA-256 ${scan.sha256}, wrote ${expected.size} with ${expected.sha256}` : undefined,
+    `SHA-256 ${scan.sha256}`,
+  );
+  return { passed: checks.every((c) => c.passed), checks, bytesScanned: scan.bytes };
+}
+
+async function scanBytes(file: string, identifiers: IdentifierSet): Promise<{ found: string[]; bytes: number; sha256: string }> {
+  const needles = identifiers.scanned.flatMap(({ source, value }) => [
+    { source, bytes: Buffer.from(value, 'latin1') },
+    { source, bytes: Buffer.from(value, 'utf16le') },
+  ]);
+  const overlap = Math.max(0, ...needles.map((n) => n.bytes.length)) - 1;
+  const found = new Set<string>();
+  const hash = createHash('sha256');
+  let bytes = 0;
+  let tail = Buffer.alloc(0);
+  for await (const chunk of createReadStream(file, { highWaterMark: 4 * 1024 * 1024 }) as AsyncIterable<Buffer>) {
+    hash.update(chunk);
+    bytes += chunk.length;
+    const window = tail.length ? Buffer.concat([tail, chunk]) : chunk;
+    for (const needle of needles) if (!found.has(needle.source) && window.includes(needle.bytes)) found.add(needle.source);
+    tail = overlap > 0 ? Buffer.from(window.subarray(Math.max(0, window.length - overlap))) : Buffer.alloc(0);
+  }
+  return { found: [...found], bytes, sha256: hash.digest('hex') };
+}

@@ -1,0 +1,79 @@
+import type { Config } from '../config/index.js';
+import type { Logger } from '../logging.js';
+import { compileTextPatterns } from '../annotations/index.js';
+import { discoverFolder, type Folder } from './discover.js';
+import type { IngestRepository, IngestSource } from './ingest.repository.js';
+import { ingestSlide, type IngestProgress, type IngestResult, type IngestSettings } from './ingest-slide.js';
+import { readMetadataSheet, type MetadataSheet, type SheetProblem } from './metadata-sheet.js';
+import type { SlideMetadata, Vocabulary } from './types.js';
+
+export interface FolderIngest {
+  results: IngestResult[];
+  /** Problems of the sheet as a whole (bad header, repeated rows); each also refuses the slides it concerns. */
+  sheetProblems: SheetProblem[];
+  ignored: string[];
+  orphanXml: string[];
+}
+
+export interface IngestFolderOptions {
+  source: IngestSource;
+  /** Metadata for slides without a row in metadata.csv. */
+  fallback?: SlideMetadata;
+  /** Move originals out of the folder when done (the inbox does; a curator's folder is left alone). */
+  takeOriginals?: boolean;
+  onProgress?: (progress: IngestProgress) => void;
+  onResult?: (result: IngestResult) => void;
+}
+
+/** Ingest every slide of a folder, one after the other; one slide's failure never stops the rest. */
+export class IngestService {
+  constructor(
+    private readonly config: Config,
+    readonly vocabulary: Vocabulary,
+    private readonly repository: IngestRepository,
+    private readonly log: Logger,
+  ) {}
+
+  async discover(dir: string): Promise<Folder> {
+    return discoverFolder(dir);
+  }
+
+  async ingestFolder(dir: string, options: IngestFolderOptions): Promise<FolderIngest> {
+    const folder = await discoverFolder(dir);
+    const sheet: MetadataSheet = folder.sheet
+      ? await readMetadataSheet(folder.sheet, this.vocabulary, { consentRequiredFrom: this.config.ingest.consentRequiredFrom })
+      : { rows: new Map(), problems: [] };
+    const settings = this.settings(options.takeOriginals ?? false);
+    const results: IngestResult[] = [];
+    for (const candidate of folder.candidates) {
+      const result = await ingestSlide(
+        candidate,
+        sheet.rows.get(candidate.key),
+        options.fallback,
+        settings,
+        this.repository,
+        options.source,
+        options.onProgress,
+      );
+      this.log.info(
+        { outcome: result.outcome, slideId: result.slideId, name: result.name, record: result.recordId, ms: result.durationMs },
+        result.reason ? `ingest ${result.outcome}: ${result.reason}` : `ingest ${result.outcome}`,
+      );
+      options.onResult?.(result);
+      results.push(result);
+    }
+    return { results, sheetProblems: sheet.problems, ignored: folder.ignored, orphanXml: folder.orphanXml };
+  }
+
+  private settings(takeOriginals: boolean): IngestSettings {
+    const { paths, ingest } = this.config;
+    return {
+      paths: { slides: paths.slides, quarantine: paths.quarantine, originals: paths.originals, thumbnails: paths.thumbnails },
+      keepOriginals: ingest.keepOriginals,
+      takeOriginals,
+      linkageKey: ingest.linkageKey,
+      textPatterns: compileTextPatterns(ingest.scrubTextPatterns),
+      vocabulary: this.vocabulary,
+    };
+  }
+}
