@@ -8,6 +8,9 @@ import { createApp } from './http/app.js';
 import { listen, type HttpServer } from './http/server.js';
 import type { Logger } from './logging.js';
 import { version } from './package-info.js';
+import { createIngestService } from './ingest/create.js';
+import { seedDemoSlides } from './ingest/demo.js';
+import { IngestRepository } from './ingest/ingest.repository.js';
 import { createServices } from './services.js';
 
 export interface Appliance {
@@ -21,7 +24,7 @@ export interface Appliance {
 
 /**
  * The boot sequence, in order: folders → database → migrations → first-start
- * data → HTTP. Each step's duration is logged; the first failure stops the
+ * data (initial admin, demo slides) → HTTP. Each step's duration is logged; the first failure stops the
  * boot with a FatalError that says what to do.
  */
 export async function startAppliance(config: Config, log: Logger): Promise<Appliance> {
@@ -48,6 +51,12 @@ export async function startAppliance(config: Config, log: Logger): Promise<Appli
         log,
       }),
     );
+    if (config.demo) {
+      await step('demo data', async () => {
+        const service = createIngestService(config, db, log);
+        return seedDemoSlides(service, new IngestRepository(db.knex), log);
+      });
+    }
     const services = createServices(config, db, log);
     const app = createApp({ config, log, db, startedAt, tiles: services.tiles, slideAccess: services.slideAccess });
     const http = await step('http', () => listen(app, { port: config.port, host: config.host, log }));
