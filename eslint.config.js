@@ -13,8 +13,8 @@ export default tseslint.config(
     },
   },
   {
-    // The slide reader and the toolbox are pure libraries shared by the server, CLI and jobs.
-    files: ['server/wsi/**', 'server/toolbox/**'],
+    // The slide reader, the annotation library and the toolbox are pure libraries shared by the server, CLI and jobs.
+    files: ['server/wsi/**', 'server/annotations/**', 'server/toolbox/**'],
     rules: {
       'no-restricted-imports': ['error', { patterns: ['koa', 'koa-*', '@koa/*', 'knex', '**/http/**', '**/db/**'] }],
     },

@@ -58,7 +58,7 @@ export async function startAppliance(config: Config, log: Logger): Promise<Appli
       });
     }
     const services = createServices(config, db, log);
-    const app = createApp({ config, log, db, startedAt, tiles: services.tiles, slideAccess: services.slideAccess });
+    const app = createApp({ config, log, db, startedAt, tiles: services.tiles, slideAccess: services.slideAccess, catalog: services.catalog });
     const http = await step('http', () => listen(app, { port: config.port, host: config.host, log }));
     log.info({ url: http.url, database: db.description }, `slidebank ${version} listening on ${http.url}`);
 

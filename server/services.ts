@@ -1,7 +1,10 @@
 import { interimSlideAccess, type SlideAccessPolicy } from './access/slide-access.js';
+import { CatalogRepository } from './catalog/catalog.repository.js';
+import { CatalogService } from './catalog/catalog.service.js';
 import { SlidesRepository } from './catalog/slides.repository.js';
 import type { Config } from './config/index.js';
 import type { Database } from './db/index.js';
+import { loadVocabulary } from './ingest/vocabulary.js';
 import type { Logger } from './logging.js';
 import { TilesService } from './tiles/tiles.service.js';
 
@@ -9,6 +12,7 @@ import { TilesService } from './tiles/tiles.service.js';
 export interface Services {
   tiles: TilesService;
   slideAccess: SlideAccessPolicy;
+  catalog: CatalogService;
   close(): Promise<void>;
 }
 
@@ -17,6 +21,11 @@ export function createServices(config: Config, db: Database, log: Logger): Servi
   return {
     tiles,
     slideAccess: interimSlideAccess,
+    catalog: createCatalogService(config, db),
     close: () => tiles.close(),
   };
+}
+
+export function createCatalogService(config: Config, db: Database): CatalogService {
+  return new CatalogService(new CatalogRepository(db.knex), loadVocabulary(config.ingest.vocabularies), config.paths.thumbnails);
 }

@@ -10,6 +10,8 @@ import { healthRoutes } from './routes/health.js';
 import { tileRoutes } from './routes/tiles.js';
 import type { TilesService } from '../tiles/tiles.service.js';
 import type { SlideAccessPolicy } from '../access/slide-access.js';
+import type { CatalogService } from '../catalog/catalog.service.js';
+import { slideRoutes } from './routes/slides.js';
 
 export interface AppDependencies {
   config: Config;
@@ -17,11 +19,12 @@ export interface AppDependencies {
   db: Database;
   tiles: TilesService;
   slideAccess: SlideAccessPolicy;
+  catalog: CatalogService;
   startedAt?: Date;
 }
 
 /** The Koa application: shared middleware, then each area's routes. */
-export function createApp({ config, log, db, tiles, slideAccess, startedAt = new Date() }: AppDependencies): Koa {
+export function createApp({ config, log, db, tiles, slideAccess, catalog, startedAt = new Date() }: AppDependencies): Koa {
   const app = new Koa({ proxy: config.http.trustProxy });
   // Errors are answered and logged by errorHandler; Koa's own stderr printing would duplicate them.
   app.silent = true;
@@ -31,7 +34,7 @@ export function createApp({ config, log, db, tiles, slideAccess, startedAt = new
   app.use(errorHandler());
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: config.http.bodyLimit, encoding: 'utf-8' }));
 
-  for (const router of [healthRoutes(db, startedAt), tileRoutes(tiles, slideAccess)]) {
+  for (const router of [healthRoutes(db, startedAt), tileRoutes(tiles, slideAccess), slideRoutes(catalog, slideAccess)]) {
     app.use(router.routes());
     app.use(router.allowedMethods());
   }

@@ -16,8 +16,8 @@ import {
   summarizeAnnotations,
   type AnnotationSummary,
 } from '../annotations/index.js';
+import { readSlideFacts, type SlideFacts } from '../catalog/slide-facts.js';
 import { removeThumbnails, writeThumbnails } from '../catalog/thumbnails.js';
-import { Slide } from '../wsi/index.js';
 import { deidentifySlide, type DeidentifyResult } from './deidentify/deidentify.js';
 import { verifyDeidentified, type Verification } from './deidentify/verify.js';
 import type { Candidate } from './discover.js';
@@ -247,35 +247,11 @@ function metadataFor(row: SheetRow | undefined, fallback: SlideMetadata | undefi
   throw new Refusal('refused', 'no metadata: add a row for it to metadata.csv (or give --organ, --histology and --stain for the whole folder)');
 }
 
-interface SlideFacts {
-  vendor: string;
-  width: number;
-  height: number;
-  levelCount: number;
-  mppX: number | null;
-  mppY: number | null;
-  objectivePower: number | null;
-}
-
 async function readable(file: string): Promise<SlideFacts> {
-  let slide: Slide;
   try {
-    slide = await Slide.open(file);
+    return await readSlideFacts(file);
   } catch (error) {
     throw new Refusal('quarantined', `cannot be read as a slide: ${stripPath((error as Error).message, file)}`);
-  }
-  try {
-    return {
-      vendor: slide.vendor,
-      width: slide.width,
-      height: slide.height,
-      levelCount: slide.levels.length,
-      mppX: slide.mpp?.x ?? null,
-      mppY: slide.mpp?.y ?? null,
-      objectivePower: slide.objectivePower ?? null,
-    };
-  } finally {
-    await slide.close();
   }
 }
 
@@ -285,7 +261,14 @@ interface CheckedAnnotation {
   summary: AnnotationSummary;
 }
 
+/** ImageScope files of real slides are at most a few MB; parsing costs about 15× the file size in memory. */
+const MAX_ANNOTATION_BYTES = 64 * 1024 * 1024;
+
 async function checkAnnotation(file: string, slide: SlideFacts, textPatterns: RegExp[]): Promise<CheckedAnnotation> {
+  const size = (await stat(file)).size;
+  if (size > MAX_ANNOTATION_BYTES) {
+    throw new Refusal('quarantined', `annotation XML is ${(size / 1e6).toFixed(0)} MB; at most ${MAX_ANNOTATION_BYTES / 1024 / 1024} MiB is taken in`);
+  }
   let doc;
   try {
     doc = parseAperioXml(await readFile(file, 'utf8'));

@@ -36,7 +36,7 @@ export async function startTestApp(
   });
   const { log, lines } = memoryLogger();
   const services = createServices(config, database.db, log);
-  const app = createApp({ config, log, db: database.db, tiles: services.tiles, slideAccess: services.slideAccess });
+  const app = createApp({ config, log, db: database.db, tiles: services.tiles, slideAccess: services.slideAccess, catalog: services.catalog });
   extend?.(app);
   const http = await listen(app, { port: 0, host: '127.0.0.1', log });
   t.teardown(async () => {

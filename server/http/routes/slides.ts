@@ -1,0 +1,54 @@
+import { createReadStream } from 'node:fs';
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type { SlideAccessPolicy } from '../../access/slide-access.js';
+import { parseSlideId, type CatalogService, type ThumbnailFile } from '../../catalog/catalog.service.js';
+
+/**
+ * The catalog: `GET /api/slides` (search with facets), `/api/slides/summary`,
+ * `/api/slides/:id` and `/api/slides/:id/thumbnail?size=small|large`.
+ *
+ * Access: the catalog is for L1+ (DESIGN.md). One slide and its thumbnail ask
+ * the SlideAccessPolicy, like the tiles; the search and the summary are open
+ * until the accounts issue adds a catalog-wide hook to the policy and gates
+ * them with it.
+ */
+export function slideRoutes(catalog: CatalogService, access: SlideAccessPolicy): Router {
+  const router = new Router({ prefix: '/api/slides' });
+  const viewable = async (ctx: Context) => {
+    const id = parseSlideId(ctx.params.id);
+    await access.assertCanView(ctx, id);
+    return id;
+  };
+
+  router.get('/', async (ctx) => {
+    ctx.body = await catalog.search(ctx.query);
+  });
+  router.get('/summary', async (ctx) => {
+    ctx.body = await catalog.summary();
+  });
+  router.get('/:id', async (ctx) => {
+    ctx.body = await catalog.get(await viewable(ctx));
+  });
+  router.get('/:id/thumbnail', async (ctx) => {
+    sendThumbnail(ctx, await catalog.thumbnail(await viewable(ctx), ctx.query));
+  });
+  return router;
+}
+
+/** Access-controlled, so `private`; a thumbnail can be made again, so revalidated after an hour. */
+const CACHE_CONTROL = 'private, max-age=3600';
+
+function sendThumbnail(ctx: Context, thumbnail: ThumbnailFile): void {
+  ctx.set('ETag', thumbnail.etag);
+  ctx.set('Cache-Control', CACHE_CONTROL);
+  const match = ctx.get('If-None-Match');
+  // If-None-Match compares weakly: W/"x" matches "x".
+  if (match && match.split(/\s*,\s*/).some((tag) => tag === '*' || tag.replace(/^W\//, '') === thumbnail.etag)) {
+    ctx.status = 304;
+    return;
+  }
+  ctx.type = 'image/jpeg';
+  ctx.length = thumbnail.length;
+  ctx.body = createReadStream(thumbnail.file);
+}
