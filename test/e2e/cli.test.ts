@@ -53,7 +53,7 @@ test('a bad configuration stops every command with exit code 2 and one line per 
   }
 });
 
-test(`serve: first start migrates, creates the administrator, answers /healthz, and stops cleanly on SIGTERM (${testDialect})`, async (t) => {
+test(`serve: first start migrates, creates the administrator, publishes the demo slides, answers /healthz, and stops cleanly on SIGTERM (${testDialect})`, async (t) => {
   const cwd = await tempDir();
   const database = testDialect === 'mariadb' ? await createTestDatabase() : undefined;
   if (database) t.teardown(database.drop);
@@ -65,6 +65,14 @@ test(`serve: first start migrates, creates the administrator, answers /healthz, 
   const health = await waitForHttp(`http://127.0.0.1:${port}/healthz`, 30_000, server);
   t.is(health.status, 200);
   t.like(await health.json(), { status: 'ok', database: { status: 'up', dialect: testDialect } });
+  const catalog = (await (await fetch(`http://127.0.0.1:${port}/api/slides?pageSize=50`)).json()) as {
+    total: number;
+    items: { name: string; organ: string; stain: string }[];
+    facets: { organ: { value: string; count: number }[] };
+  };
+  t.is(catalog.total, 8, 'the demo slides are in the catalog');
+  t.deepEqual(catalog.facets.organ.map((f) => f.value).sort(), ['CO', 'KI', 'LV', 'PB', 'PR']);
+  t.true(catalog.items.some((i) => i.stain === 'IHC') && catalog.items.some((i) => i.stain === 'HE'));
   server.kill('SIGTERM');
   const first = await finished;
   t.is(first.code, 0, first.stderr);
@@ -79,10 +87,11 @@ test(`serve: first start migrates, creates the administrator, answers /healthz, 
   const logs = first.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; step?: string });
   t.deepEqual(
     logs.filter((l) => l.step).map((l) => l.step),
-    ['folders', 'database', 'migrations', 'first start', 'http'],
+    ['folders', 'database', 'migrations', 'first start', 'demo data', 'http'],
     'each boot step is logged with its time',
   );
   t.true(logs.some((l) => l.msg === 'stopped'));
+  t.true(logs.some((l) => l.msg.startsWith('demo data: 8 generated slides published')));
 
   const again = spawnCli(['serve'], { cwd, env });
   const second = collect(again, 60_000);
@@ -91,6 +100,7 @@ test(`serve: first start migrates, creates the administrator, answers /healthz, 
   const result = await second;
   t.is(result.code, 0);
   t.false(result.stdout.includes('password:'), 'the second start creates no administrator');
+  t.false(result.stdout.includes('demo data: '), 'nor demo slides');
 });
 
 test('serve on a port in use exits with code 4 and says which port', async (t) => {
@@ -98,7 +108,7 @@ test('serve on a port in use exits with code 4 and says which port', async (t) =
   await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
   t.teardown(() => void blocker.close());
   const { port } = blocker.address() as { port: number };
-  const result = await runCli(['serve'], { cwd: await tempDir(), env: { PORT: String(port), SLIDEBANK_HOST: '127.0.0.1' } });
+  const result = await runCli(['serve'], { cwd: await tempDir(), env: { PORT: String(port), SLIDEBANK_HOST: '127.0.0.1', SLIDEBANK_DEMO: '0' } });
   t.is(result.code, 4);
   t.regex(result.stderr, new RegExp(`^slidebank: http: port ${port} on 127\\.0\\.0\\.1 is already in use\\. Stop the other process or choose another port with PORT$`, 'm'));
 });
