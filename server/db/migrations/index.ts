@@ -3,6 +3,9 @@ import type { DialectName } from '../dialect.js';
 import * as accounts from './2026-11-29-01-accounts.js';
 import * as slides from './2026-11-29-02-slides.js';
 import * as catalog from './2026-11-29-03-catalog.js';
+import * as jobs from './2026-11-29-04-jobs.js';
+import * as sessions from './2026-11-29-05-sessions.js';
+import * as audit from './2026-11-29-06-audit.js';
 
 export interface Migration {
   name: string;
@@ -19,4 +22,7 @@ export const migrations: readonly Migration[] = [
   { name: '2026-11-29-01-accounts', ...accounts },
   { name: '2026-11-29-02-slides', ...slides },
   { name: '2026-11-29-03-catalog', ...catalog },
+  { name: '2026-11-29-04-jobs', ...jobs },
+  { name: '2026-11-29-05-sessions', ...sessions },
+  { name: '2026-11-29-06-audit', ...audit },
 ];
