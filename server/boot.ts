@@ -9,6 +9,7 @@ import { listen, type HttpServer } from './http/server.js';
 import type { Logger } from './logging.js';
 import { version } from './package-info.js';
 import { createIngestService } from './ingest/create.js';
+import { createJobs, JobsRepository, startScheduler } from './jobs/index.js';
 import { seedDemoSlides } from './ingest/demo.js';
 import { IngestRepository } from './ingest/ingest.repository.js';
 import { createServices } from './services.js';
@@ -61,12 +62,14 @@ export async function startAppliance(config: Config, log: Logger): Promise<Appli
     const app = createApp({ config, log, db, startedAt, tiles: services.tiles, slideAccess: services.slideAccess, catalog: services.catalog });
     const http = await step('http', () => listen(app, { port: config.port, host: config.host, log }));
     log.info({ url: http.url, database: db.description }, `slidebank ${version} listening on ${http.url}`);
+    const scheduler = startScheduler(createJobs(config, db, log), new JobsRepository(db.knex), config.jobs.timeZone, log);
 
     let stopping: Promise<void> | undefined;
     const stop = (reason: string) =>
       (stopping ??= (async () => {
         log.info({ reason }, 'shutting down: draining requests');
         const { cut } = await http.close(config.http.shutdownTimeoutSeconds * 1000);
+        await scheduler.stop();
         await services.close();
         await db.close();
         log.info({ cut }, 'stopped');

@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { version } from '../package-info.js';
 import { configCommand } from './commands/config.js';
 import { makeSlideCommand } from './commands/make-slide.js';
+import { cronCommand } from './commands/cron.js';
 import { ingestCommand } from './commands/ingest.js';
 import { migrateCommand } from './commands/migrate.js';
 import { serveCommand } from './commands/serve.js';
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   program.addCommand(serveCommand());
   program.addCommand(migrateCommand());
   program.addCommand(ingestCommand());
+  program.addCommand(cronCommand());
   program.addCommand(configCommand());
   program.addCommand(makeSlideCommand());
   return program;

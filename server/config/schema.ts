@@ -1,4 +1,14 @@
+import cron from 'node-cron';
 import { z } from 'zod';
+
+function isTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * The shape of `config/*.json` after layering, before paths are resolved.
@@ -64,8 +74,8 @@ export const configSchema = z.strictObject({
     /** The controlled vocabularies, relative to the configuration folder. */
     vocabularies: z.string().min(1, 'must name a JSON file'),
     keepOriginals: z.boolean({ error: 'must be true or false' }),
-    /** A cron expression for the inbox job; empty turns it off. */
-    inboxSchedule: z.string(),
+    // A cron expression for the inbox job (every five minutes: "*/5 * * * *"); empty turns it off.
+    inboxSchedule: z.string().refine((expr) => expr === '' || cron.validate(expr), 'must be a cron expression such as "*/5 * * * *", or empty'),
     /** Specimens collected from this month on need a recorded donation consent (YYYY-MM); empty turns the rule off. */
     consentRequiredFrom: z.string().regex(/^(\d{4}-(0[1-9]|1[0-2]))?$/, 'must be a month as YYYY-MM, or empty'),
     /** Regular expressions: matches in annotation Text fields are replaced before publishing. */
@@ -81,6 +91,10 @@ export const configSchema = z.strictObject({
     ),
     /** 64 hex digits: an AES-256 key that turns on the encrypted table linking new names to original ones. Empty: no linkage is kept. */
     linkageKey: z.string().regex(/^([0-9a-fA-F]{64})?$/, 'must be 64 hex digits (a 256-bit key), or empty'),
+  }),
+  jobs: z.strictObject({
+    /** The time zone cron expressions are read in, e.g. "Asia/Seoul" or "Europe/Berlin". */
+    timeZone: z.string().refine(isTimeZone, 'must be an IANA time zone such as UTC or Asia/Seoul'),
   }),
   initialAdmin: z.strictObject({
     email: z.email({ error: 'must be an e-mail address' }),

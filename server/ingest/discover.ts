@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { sheetKey } from './metadata-sheet.js';
 
@@ -23,10 +23,18 @@ export interface Folder {
   ignored: string[];
   /** XML files without a slide of the same base name. */
   orphanXml: string[];
+  /** Slides left for a later run because they (or their XML) changed too recently: still being copied in. */
+  unsettled: string[];
+}
+
+export interface DiscoverOptions {
+  /** Leave slides whose file or XML changed less than this long ago (a scanner may still be writing them). */
+  minAgeMs?: number;
+  now?: Date;
 }
 
 /** The slides in a folder (not its subfolders), each with the XML of the same base name. */
-export async function discoverFolder(dir: string): Promise<Folder> {
+export async function discoverFolder(dir: string, options: DiscoverOptions = {}): Promise<Folder> {
   const entries = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile() && !e.name.startsWith('.'));
   const xmlByKey = new Map<string, string>();
   for (const e of entries) if (/\.xml$/i.test(e.name)) xmlByKey.set(e.name.replace(/\.xml$/i, '').toLowerCase(), e.name);
@@ -52,6 +60,17 @@ export async function discoverFolder(dir: string): Promise<Folder> {
           : null,
     };
   });
+  const unsettled: string[] = [];
+  if (options.minAgeMs) {
+    const cutoff = (options.now ?? new Date()).getTime() - options.minAgeMs;
+    const recent = async (file: string | null) => file !== null && (await stat(file)).mtimeMs > cutoff;
+    for (const candidate of [...candidates]) {
+      if ((await recent(candidate.file)) || (await recent(candidate.xml))) {
+        unsettled.push(candidate.fileName);
+        candidates.splice(candidates.indexOf(candidate), 1);
+      }
+    }
+  }
   const sheet = entries.find((e) => e.name.toLowerCase() === SHEET_NAME)?.name;
   const used = new Set([...slides.map((e) => e.name), ...xmlByKey.values(), ...(sheet ? [sheet] : [])]);
   return {
@@ -59,5 +78,6 @@ export async function discoverFolder(dir: string): Promise<Folder> {
     sheet: sheet ? path.join(dir, sheet) : null,
     ignored: entries.filter((e) => !used.has(e.name)).map((e) => e.name),
     orphanXml: [...xmlByKey.entries()].filter(([key]) => !byKey.has(key)).map(([, name]) => name),
+    unsettled,
   };
 }

@@ -233,7 +233,10 @@ export async function ingestSlide(
       const quarantinePath = await quarantine(candidate, error.message, error.report, settings).catch(() => null);
       return finish('quarantined', error.message, error.report, { quarantinePath });
     }
-    if (error.outcome === 'duplicate' && settings.takeOriginals) await rm(candidate.file, { force: true });
+    if (error.outcome === 'duplicate' && settings.takeOriginals) {
+      await rm(candidate.file, { force: true });
+      if (candidate.xml) await rm(candidate.xml, { force: true });
+    }
     return finish(error.outcome, error.message, error.report);
   }
 }

@@ -1,7 +1,7 @@
 import type { Config } from '../config/index.js';
 import type { Logger } from '../logging.js';
 import { compileTextPatterns } from '../annotations/index.js';
-import { discoverFolder, type Folder } from './discover.js';
+import { discoverFolder } from './discover.js';
 import type { IngestRepository, IngestSource } from './ingest.repository.js';
 import { ingestSlide, type IngestProgress, type IngestResult, type IngestSettings } from './ingest-slide.js';
 import { readMetadataSheet, type MetadataSheet, type SheetProblem } from './metadata-sheet.js';
@@ -13,6 +13,7 @@ export interface FolderIngest {
   sheetProblems: SheetProblem[];
   ignored: string[];
   orphanXml: string[];
+  unsettled: string[];
 }
 
 export interface IngestFolderOptions {
@@ -21,6 +22,8 @@ export interface IngestFolderOptions {
   fallback?: SlideMetadata;
   /** Move originals out of the folder when done (the inbox does; a curator's folder is left alone). */
   takeOriginals?: boolean;
+  /** Leave slides modified more recently than this (the inbox: files still being copied in). */
+  minAgeMs?: number;
   onProgress?: (progress: IngestProgress) => void;
   onResult?: (result: IngestResult) => void;
 }
@@ -34,12 +37,8 @@ export class IngestService {
     private readonly log: Logger,
   ) {}
 
-  async discover(dir: string): Promise<Folder> {
-    return discoverFolder(dir);
-  }
-
   async ingestFolder(dir: string, options: IngestFolderOptions): Promise<FolderIngest> {
-    const folder = await discoverFolder(dir);
+    const folder = await discoverFolder(dir, { ...(options.minAgeMs ? { minAgeMs: options.minAgeMs } : {}) });
     const sheet: MetadataSheet = folder.sheet
       ? await readMetadataSheet(folder.sheet, this.vocabulary, { consentRequiredFrom: this.config.ingest.consentRequiredFrom })
       : { rows: new Map(), problems: [] };
@@ -62,7 +61,7 @@ export class IngestService {
       options.onResult?.(result);
       results.push(result);
     }
-    return { results, sheetProblems: sheet.problems, ignored: folder.ignored, orphanXml: folder.orphanXml };
+    return { results, sheetProblems: sheet.problems, ignored: folder.ignored, orphanXml: folder.orphanXml, unsettled: folder.unsettled };
   }
 
   private settings(takeOriginals: boolean): IngestSettings {

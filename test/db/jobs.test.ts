@@ -1,0 +1,61 @@
+import test from 'ava';
+import { migrateToLatest } from '../../server/db/index.js';
+import { JobsRepository, NODE_ID, runJob, type ScheduledJob } from '../../server/jobs/index.js';
+import { createTestDatabase, testDialect } from '../support/database.js';
+import { memoryLogger } from '../support/logs.js';
+
+async function repository(t: { teardown(fn: () => Promise<void>): void }) {
+  const { db, drop } = await createTestDatabase();
+  t.teardown(drop);
+  await migrateToLatest(db);
+  return new JobsRepository(db.knex);
+}
+
+const at = (iso: string) => new Date(iso);
+
+test(`a lease is held by one node until it expires or is released on ${testDialect}`, async (t) => {
+  const jobs = await repository(t);
+  t.true(await jobs.acquireLease('reminders', 'node-a', at('2027-01-01T00:00:00Z'), at('2027-01-01T01:00:00Z')));
+  t.false(await jobs.acquireLease('reminders', 'node-b', at('2027-01-01T00:30:00Z'), at('2027-01-01T01:30:00Z')), 'node b waits');
+  t.true(await jobs.acquireLease('other-job', 'node-b', at('2027-01-01T00:30:00Z'), at('2027-01-01T01:30:00Z')), 'leases are per job');
+  t.true(await jobs.acquireLease('reminders', 'node-b', at('2027-01-01T01:00:01Z'), at('2027-01-01T02:00:00Z')), 'an expired lease is taken over');
+  await jobs.releaseLease('reminders', 'node-a');
+  t.false(await jobs.acquireLease('reminders', 'node-a', at('2027-01-01T01:10:00Z'), at('2027-01-01T02:10:00Z')), 'a stale holder cannot release the new holder’s lease');
+  await jobs.releaseLease('reminders', 'node-b');
+  t.true(await jobs.acquireLease('reminders', 'node-a', at('2027-01-01T01:10:00Z'), at('2027-01-01T02:10:00Z')));
+});
+
+test(`runJob records each run, passes the clock it was given, and skips while another node holds the lease on ${testDialect}`, async (t) => {
+  const jobs = await repository(t);
+  const { log } = memoryLogger();
+  const seen: Date[] = [];
+  const job: ScheduledJob = {
+    name: 'probe',
+    description: 'records the clock',
+    schedule: '',
+    async run({ now }) {
+      seen.push(now);
+      return { checked: 3 };
+    },
+  };
+  const now = at('2028-02-29T12:00:00Z');
+  const first = await runJob(job, jobs, { now, trigger: 'cli', log });
+  t.like(first, { status: 'succeeded', summary: { checked: 3 } });
+  t.deepEqual(seen, [now]);
+
+  t.true(await jobs.acquireLease('probe', 'another-node', new Date(), new Date(Date.now() + 60_000)));
+  const second = await runJob(job, jobs, { now, trigger: 'schedule', log });
+  t.is(second.status, 'skipped');
+  t.is(seen.length, 1, 'the job did not run while another node held it');
+  await jobs.releaseLease('probe', 'another-node');
+
+  const failing: ScheduledJob = { ...job, async run() { throw new Error('mail server down'); } };
+  const third = await runJob(failing, jobs, { now, trigger: 'cli', log });
+  t.like(third, { status: 'failed', summary: { error: 'mail server down' } });
+  t.true(await jobs.acquireLease('probe', NODE_ID, new Date(), new Date(Date.now() + 1000)), 'a failed run releases its lease');
+
+  const runs = await jobs.recentRuns('probe');
+  t.deepEqual(runs.map((r) => r.status), ['failed', 'skipped', 'succeeded']);
+  t.deepEqual(runs.map((r) => r.asOf.toISOString()), Array(3).fill(now.toISOString()));
+  t.true(runs.every((r) => r.finishedAt !== null));
+});
