@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -9,13 +9,10 @@ import { SlidesRepository } from '../server/catalog/slides.repository.js';
 import { parseDatabaseUrl } from '../server/config/index.js';
 import { migrateToLatest, openDatabase } from '../server/db/index.js';
 import { packageRoot } from '../server/package-info.js';
-import { makeSlide } from '../server/wsi/generate/index.js';
 import { DeepZoom, OPENSLIDE_GRID, Slide, type DeepZoomGrid } from '../server/wsi/index.js';
 import { runLoad, type LoadResult, type LoadTarget } from './load.js';
+import { benchSlide, HEIGHT, WIDTH } from './slide.js';
 
-const WIDTH = 60_000;
-const HEIGHT = 40_000;
-const SEED = 1;
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 3000);
 const CONCURRENCY = 16;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -130,19 +127,6 @@ async function openLikeAViewer(base: string, slideId: number, deepZoom: DeepZoom
 /** The round whose cold throughput is the median. */
 function median(rows: Row[]): Row {
   return [...rows].sort((a, b) => a.cold.perSecond - b.cold.perSecond)[Math.floor(rows.length / 2)]!;
-}
-
-async function benchSlide(): Promise<string> {
-  const dir = path.join(packageRoot, 'var', 'bench');
-  const name = `bench-${WIDTH}x${HEIGHT}-seed${SEED}`;
-  const file = path.join(dir, `${name}.svs`);
-  if (existsSync(file)) return file;
-  await mkdir(dir, { recursive: true });
-  process.stdout.write(`generating a ${WIDTH}×${HEIGHT} slide (once; kept in ${dir}) … `);
-  const t0 = performance.now();
-  await makeSlide({ width: WIDTH, height: HEIGHT, seed: SEED, out: dir, name });
-  process.stdout.write(`${((performance.now() - t0) / 1000).toFixed(1)} s, ${((await stat(file)).size / 2 ** 20).toFixed(0)} MiB\n`);
-  return file;
 }
 
 async function register(databaseUrl: string, file: string): Promise<number> {

@@ -107,21 +107,66 @@ export async function verifyDeidentified(file: string, expected: VerifyExpectati
 }
 
 async function scanBytes(file: string, identifiers: IdentifierSet): Promise<{ found: string[]; bytes: number; sha256: string }> {
-  const needles = identifiers.scanned.flatMap(({ source, value }) => [
-    { source, bytes: Buffer.from(value, 'latin1') },
-    { source, bytes: Buffer.from(value, 'utf16le') },
-  ]);
-  const overlap = Math.max(0, ...needles.map((n) => n.bytes.length)) - 1;
-  const found = new Set<string>();
+  const scanner = new NeedleScanner(
+    identifiers.scanned.flatMap(({ source, value }) => [
+      { source, bytes: Buffer.from(value, 'latin1') },
+      { source, bytes: Buffer.from(value, 'utf16le') },
+    ]),
+  );
   const hash = createHash('sha256');
   let bytes = 0;
-  let tail = Buffer.alloc(0);
   for await (const chunk of createReadStream(file, { highWaterMark: 4 * 1024 * 1024 }) as AsyncIterable<Buffer>) {
     hash.update(chunk);
     bytes += chunk.length;
-    const window = tail.length ? Buffer.concat([tail, chunk]) : chunk;
-    for (const needle of needles) if (!found.has(needle.source) && window.includes(needle.bytes)) found.add(needle.source);
-    tail = overlap > 0 ? Buffer.from(window.subarray(Math.max(0, window.length - overlap))) : Buffer.alloc(0);
+    scanner.push(chunk);
   }
-  return { found: [...found], bytes, sha256: hash.digest('hex') };
+  return { found: scanner.found(), bytes, sha256: hash.digest('hex') };
+}
+
+/**
+ * Finds any of many byte strings in a stream in one pass: a table of their
+ * first two bytes flags the few places worth comparing, so the cost does not
+ * grow with the number of values searched for.
+ */
+class NeedleScanner {
+  private readonly table = new Uint8Array(65536);
+  private readonly byPrefix = new Map<number, { source: string; bytes: Buffer }[]>();
+  private readonly hits = new Set<string>();
+  private readonly overlap: number;
+  private tail = Buffer.alloc(0);
+
+  constructor(needles: { source: string; bytes: Buffer }[]) {
+    for (const needle of needles) {
+      if (needle.bytes.length < 2) continue;
+      const key = (needle.bytes[0]! << 8) | needle.bytes[1]!;
+      this.table[key] = 1;
+      this.byPrefix.set(key, [...(this.byPrefix.get(key) ?? []), needle]);
+    }
+    this.overlap = Math.max(1, ...needles.map((n) => n.bytes.length)) - 1;
+  }
+
+  push(chunk: Buffer): void {
+    const window = this.tail.length > 0 ? Buffer.concat([this.tail, chunk]) : chunk;
+    const { table } = this;
+    const end = window.length - 1;
+    let previous = window[0] ?? 0;
+    for (let i = 0; i < end; i++) {
+      const next = window[i + 1]!;
+      const key = (previous << 8) | next;
+      if (table[key] === 1) {
+        for (const needle of this.byPrefix.get(key)!) {
+          if (i + needle.bytes.length <= window.length && window.compare(needle.bytes, 0, needle.bytes.length, i, i + needle.bytes.length) === 0) {
+            this.hits.add(needle.source);
+          }
+        }
+      }
+      previous = next;
+    }
+    // Keep enough of the end to find a value that straddles this chunk and the next.
+    this.tail = Buffer.from(window.subarray(Math.max(0, window.length - this.overlap)));
+  }
+
+  found(): string[] {
+    return [...this.hits];
+  }
 }

@@ -202,32 +202,44 @@ function layoutEntries(d: TiffDirectory, offsets: number[], counts: number[], bi
   return list;
 }
 
-/** Consecutive chunks that lie back to back in the source, read as one block of at most `limit` bytes. */
+/** Gaps (alignment padding, unrelated bytes) this small are read along with their neighbours and dropped. */
+const MAX_GAP = 64 * 1024;
+
+/** Consecutive chunks that lie in order and close together in the source, read as one span of at most `limit` bytes. */
 function contiguousRuns(chunks: Chunk[], limit: number): Chunk[][] {
   const runs: Chunk[][] = [];
   let run: Chunk[] = [];
-  let runBytes = 0;
   for (const chunk of chunks) {
+    const first = run[0];
     const last = run.at(-1);
-    const joins = last !== undefined && last.sourceOffset + last.length === chunk.sourceOffset && runBytes + chunk.length <= limit;
+    const end = last ? last.sourceOffset + last.length : 0;
+    const joins =
+      first !== undefined &&
+      chunk.length > 0 &&
+      chunk.sourceOffset >= end &&
+      chunk.sourceOffset - end <= MAX_GAP &&
+      chunk.sourceOffset + chunk.length - first.sourceOffset <= limit;
     if (!joins && run.length > 0) {
       runs.push(run);
       run = [];
-      runBytes = 0;
     }
     run.push(chunk);
-    runBytes += chunk.length;
   }
   if (run.length > 0) runs.push(run);
   return runs;
 }
 
+/** The run's chunks, back to back: one read of the span they lie in, gaps left out. */
 async function readRun(source: RandomAccessFile, run: Chunk[]): Promise<Buffer> {
   const first = run[0]!;
   const last = run.at(-1)!;
-  const contiguous = run.length === 1 || last.sourceOffset + last.length - first.sourceOffset === run.reduce((s, c) => s + c.length, 0);
-  if (contiguous) return source.read(first.sourceOffset, last.sourceOffset + last.length - first.sourceOffset, 'image data');
-  return Buffer.concat(await Promise.all(run.map((c) => source.read(c.sourceOffset, c.length, 'image data'))));
+  const span = await source.read(first.sourceOffset, last.sourceOffset + last.length - first.sourceOffset, 'image data');
+  const payload = run.reduce((sum, c) => sum + c.length, 0);
+  if (payload === span.length) return span;
+  return Buffer.concat(
+    run.map((c) => span.subarray(c.sourceOffset - first.sourceOffset, c.sourceOffset - first.sourceOffset + c.length)),
+    payload,
+  );
 }
 
 async function writeAll(handle: FileHandle, data: Buffer, position: number): Promise<void> {

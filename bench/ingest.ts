@@ -1,0 +1,111 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { loadConfig } from '../server/config/index.js';
+import { migrateToLatest, openDatabase } from '../server/db/index.js';
+import { createIngestService } from '../server/ingest/create.js';
+import type { IngestStage } from '../server/ingest/ingest-slide.js';
+import { createLogger } from '../server/logging.js';
+import { packageRoot } from '../server/package-info.js';
+import { benchSlide, HEIGHT, WIDTH } from './slide.js';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+
+interface Round {
+  copyFileMBps: number;
+  streamCopyMBps: number;
+  ingestMBps: number;
+  ingestSeconds: number;
+  stages: Partial<Record<IngestStage, number>>;
+}
+
+/**
+ * The ingest benchmark: the whole way in for a 60000×40000 generated slide
+ * (hash of the original, reading it, XML check and scrub, de-identified copy,
+ * independent verification, thumbnails, catalog row), against copying the
+ * same file in the same run: with copyFile (in-kernel) and with a stream
+ * (read and write through Node, as the rewriter does). Warm page cache for
+ * all; median of the rounds.
+ */
+export async function ingestBenchmark(): Promise<void> {
+  const source = await benchSlide();
+  const xml = source.replace(/\.svs$/, '.xml');
+  const bytes = (await stat(source)).size;
+  const rounds: Round[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const work = await mkdtemp(path.join(os.tmpdir(), 'slidebank-bench-ingest-'));
+    try {
+      const inbox = path.join(work, 'in');
+      await mkdir(inbox);
+      const copyTarget = path.join(inbox, 'case.svs');
+      let t0 = performance.now();
+      await copyFile(source, copyTarget);
+      const copySeconds = (performance.now() - t0) / 1000;
+      await copyFile(xml, path.join(inbox, 'case.xml'));
+
+      t0 = performance.now();
+      await pipeline(createReadStream(source, { highWaterMark: 8 << 20 }), createWriteStream(path.join(work, 'stream-copy.svs')));
+      const streamSeconds = (performance.now() - t0) / 1000;
+      await rm(path.join(work, 'stream-copy.svs'));
+
+      const { config } = loadConfig({
+        configDir: path.join(packageRoot, 'config'),
+        env: { SLIDEBANK_PATHS_DATA: path.join(work, 'var'), SLIDEBANK_INGEST_KEEP_ORIGINALS: 'false' },
+      });
+      const log = createLogger('warn');
+      const db = openDatabase(config.database.target, { log });
+      try {
+        await migrateToLatest(db);
+        const service = createIngestService(config, db, log);
+        const stages: Partial<Record<IngestStage, number>> = {};
+        let stage: IngestStage | undefined;
+        let stageStart = 0;
+        t0 = performance.now();
+        const { results } = await service.ingestFolder(inbox, {
+          source: 'cli',
+          fallback: { organ: 'LV', histology: 'HCC', stain: 'HE', marker: null, differentiation: 'MD', pathologyInfo: null, annotationMethod: 'M', dataset: 'bench' },
+          onProgress: (p) => {
+            if (p.stage === stage) return;
+            const now = performance.now();
+            if (stage) stages[stage] = (stages[stage] ?? 0) + (now - stageStart) / 1000;
+            stage = p.stage;
+            stageStart = now;
+          },
+        });
+        const ingestSeconds = (performance.now() - t0) / 1000;
+        if (results[0]?.outcome !== 'published') throw new Error(`the bench slide was not published: ${results[0]?.reason}`);
+        rounds.push({
+          copyFileMBps: bytes / 1e6 / copySeconds,
+          streamCopyMBps: bytes / 1e6 / streamSeconds,
+          ingestMBps: bytes / 1e6 / ingestSeconds,
+          ingestSeconds,
+          stages,
+        });
+        console.log(`round ${round + 1}/${ROUNDS}: ingest ${(bytes / 1e6 / ingestSeconds).toFixed(0)} MB/s, copyFile ${(bytes / 1e6 / copySeconds).toFixed(0)} MB/s`);
+      } finally {
+        await db.close();
+      }
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  }
+  const median = [...rounds].sort((a, b) => a.ingestMBps - b.ingestMBps)[Math.floor(rounds.length / 2)]!;
+  const mid = (pick: (r: Round) => number) => [...rounds].map(pick).sort((a, b) => a - b)[Math.floor(rounds.length / 2)]!;
+  const copyFileMBps = mid((r) => r.copyFileMBps);
+  const streamCopyMBps = mid((r) => r.streamCopyMBps);
+  console.log(`\ningest: ${WIDTH}×${HEIGHT} generated slide, ${(bytes / 2 ** 20).toFixed(0)} MiB with its XML; warm page cache; median of ${ROUNDS} rounds`);
+  console.log(`| what | MB/s | vs copyFile | vs stream copy |`);
+  console.log(`| --- | --- | --- | --- |`);
+  console.log(`| copyFile (in-kernel copy) | ${copyFileMBps.toFixed(0)} | 1.00× | |`);
+  console.log(`| stream copy (read + write through Node) | ${streamCopyMBps.toFixed(0)} | ${(streamCopyMBps / copyFileMBps).toFixed(2)}× | 1.00× |`);
+  console.log(
+    `| slidebank ingest (all stages) | ${median.ingestMBps.toFixed(0)} | ${(median.ingestMBps / copyFileMBps).toFixed(2)}× | ${(median.ingestMBps / streamCopyMBps).toFixed(2)}× |`,
+  );
+  console.log(
+    `stages of the median run (s): ${Object.entries(median.stages)
+      .map(([name, seconds]) => `${name} ${seconds.toFixed(2)}`)
+      .join(', ')}; total ${median.ingestSeconds.toFixed(2)} s; peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`,
+  );
+}

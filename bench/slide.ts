@@ -1,0 +1,23 @@
+import { existsSync } from 'node:fs';
+import { mkdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { packageRoot } from '../server/package-info.js';
+import { makeSlide } from '../server/wsi/generate/index.js';
+
+export const WIDTH = 60_000;
+export const HEIGHT = 40_000;
+const SEED = 1;
+
+/** The benchmarks' slide: a generated 60000×40000 SVS with its XML, made once and kept in var/bench. */
+export async function benchSlide(): Promise<string> {
+  const dir = path.join(packageRoot, 'var', 'bench');
+  const name = `bench-${WIDTH}x${HEIGHT}-seed${SEED}`;
+  const file = path.join(dir, `${name}.svs`);
+  if (existsSync(file)) return file;
+  await mkdir(dir, { recursive: true });
+  process.stdout.write(`generating a ${WIDTH}×${HEIGHT} slide (once; kept in ${dir}) … `);
+  const t0 = performance.now();
+  await makeSlide({ width: WIDTH, height: HEIGHT, seed: SEED, out: dir, name });
+  process.stdout.write(`${((performance.now() - t0) / 1000).toFixed(1)} s, ${((await stat(file)).size / 2 ** 20).toFixed(0)} MiB\n`);
+  return file;
+}
