@@ -1,8 +1,9 @@
+import { downloadsBenchmark } from './downloads.js';
 import { ingestBenchmark } from './ingest.js';
 import { tilesBenchmark } from './tiles.js';
 
 /** `npm run bench [-- NAME…]`: runs the named benchmarks, or all of them. */
-const BENCHMARKS: Record<string, () => Promise<void>> = { tiles: tilesBenchmark, ingest: ingestBenchmark };
+const BENCHMARKS: Record<string, () => Promise<void>> = { tiles: tilesBenchmark, ingest: ingestBenchmark, downloads: downloadsBenchmark };
 
 const names = process.argv.slice(2);
 const unknown = names.filter((n) => !(n in BENCHMARKS));

@@ -12,6 +12,8 @@ import { createIngestService } from './ingest/create.js';
 import { createJobs, JobsRepository, startScheduler } from './jobs/index.js';
 import { seedDemoSlides } from './ingest/demo.js';
 import { IngestRepository } from './ingest/ingest.repository.js';
+import { ensureDefaultGuide } from './pages/index.js';
+import { PagesRepository } from './pages/pages.repository.js';
 import { createServices } from './services.js';
 
 export interface Appliance {
@@ -52,6 +54,7 @@ export async function startAppliance(config: Config, log: Logger): Promise<Appli
         log,
       }),
     );
+    await step('user guide', () => ensureDefaultGuide(new PagesRepository(db.knex)));
     if (config.demo) {
       await step('demo data', async () => {
         const service = createIngestService(config, db, log);
@@ -59,7 +62,7 @@ export async function startAppliance(config: Config, log: Logger): Promise<Appli
       });
     }
     const services = createServices(config, db, log);
-    const app = createApp({ config, log, db, startedAt, tiles: services.tiles, slideAccess: services.slideAccess, catalog: services.catalog });
+    const app = createApp({ config, log, db: db, services, startedAt });
     const http = await step('http', () => listen(app, { port: config.port, host: config.host, log }));
     log.info({ url: http.url, database: db.description }, `slidebank ${version} listening on ${http.url}`);
     const scheduler = startScheduler(createJobs(config, db, log), new JobsRepository(db.knex), config.jobs.timeZone, log);

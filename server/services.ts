@@ -1,28 +1,124 @@
-import { interimSlideAccess, type SlideAccessPolicy } from './access/slide-access.js';
+import { AccessTokensRepository } from './access/access-tokens.repository.js';
+import { AgreementsRepository } from './agreements/agreements.repository.js';
+import { AgreementsService } from './agreements/agreements.service.js';
+import { AccountsService } from './access/accounts.service.js';
+import { AuthTokensRepository } from './access/auth-tokens.repository.js';
+import { LoginThrottleRepository } from './access/login-throttle.repository.js';
+import { resolveSessionKeys } from './access/session-secret.js';
+import { DatabaseSessionStore } from './access/session-store.js';
+import { SessionsRepository } from './access/sessions.repository.js';
+import { levelSlideAccess, type SlideAccessPolicy } from './access/slide-access.js';
+import { TokensService } from './access/tokens.service.js';
+import { UsersAdminService, type AdministrativeApproval } from './access/users-admin.service.js';
+import { UsersRepository } from './access/users.repository.js';
+import type { AuditLog } from './audit/audit-log.js';
+import { AuditRepository } from './audit/audit.repository.js';
+import { AuditService } from './audit/audit.service.js';
 import { CatalogRepository } from './catalog/catalog.repository.js';
 import { CatalogService } from './catalog/catalog.service.js';
 import { SlidesRepository } from './catalog/slides.repository.js';
 import type { Config } from './config/index.js';
 import type { Database } from './db/index.js';
+import { IngestRecordsService } from './ingest/ingest-records.service.js';
+import { IngestRepository } from './ingest/ingest.repository.js';
 import { loadVocabulary } from './ingest/vocabulary.js';
 import type { Logger } from './logging.js';
+import { createMailer, mailSiteFrom, type Mailer } from './mail/index.js';
+import { PagesRepository } from './pages/pages.repository.js';
+import { PagesService } from './pages/pages.service.js';
 import { TilesService } from './tiles/tiles.service.js';
+import { createDownloadsService, type DownloadsService } from './downloads/index.js';
 
 /** The services the HTTP layer (and later the jobs) call, each given only the repositories it uses. */
 export interface Services {
   tiles: TilesService;
   slideAccess: SlideAccessPolicy;
   catalog: CatalogService;
+  /** The audit log as administrators read and export it. */
+  audit: AuditService;
+  /** News and the user guide. */
+  pages: PagesService;
+  /** Accounts, sessions, tokens and user management. */
+  access: AccessServices;
+  /** Slide and annotation files, ZIP bundles and manifests for L2/L3 researchers; every delivery audited. */
+  downloads: DownloadsService;
+  /** Data use agreements, usage reports and partner institutions. */
+  agreements: AgreementsService;
+  /** What each ingest did, for curators. */
+  ingestRecords: IngestRecordsService;
   close(): Promise<void>;
 }
 
-export function createServices(config: Config, db: Database, log: Logger): Services {
+export interface AccessServices {
+  accounts: AccountsService;
+  tokens: TokensService;
+  users: UsersAdminService;
+  sessionStore: DatabaseSessionStore;
+  /** Sign the session cookies: `auth.sessionSecret`, or the secret generated at first start in `<paths.data>/session-secret`. */
+  sessionKeys: string[];
+}
+
+/** What createServices takes from outside the database: tests pass recording doubles. */
+export interface ExternalDependencies {
+  mailer?: Mailer;
+  audit?: AuditLog;
+}
+
+export function createServices(config: Config, db: Database, log: Logger, external: ExternalDependencies = {}): Services {
   const tiles = new TilesService(new SlidesRepository(db.knex), config.paths.slides, config.tiles, log);
+  const auditLog = new AuditRepository(db.knex);
+  const mailer = external.mailer ?? createMailer(config, log);
+  const catalog = createCatalogService(config, db);
+  const agreements = new AgreementsService({
+    repository: new AgreementsRepository(db.knex),
+    audit: external.audit ?? auditLog,
+    mailer,
+    site: mailSiteFrom(config),
+    dataDir: config.paths.data,
+    log,
+  });
   return {
     tiles,
-    slideAccess: interimSlideAccess,
-    catalog: createCatalogService(config, db),
+    slideAccess: levelSlideAccess,
+    catalog,
+    audit: new AuditService(auditLog),
+    pages: new PagesService(new PagesRepository(db.knex), auditLog),
+    access: createAccessServices(config, db, log, { mailer, audit: external.audit ?? auditLog, administrativeApproval: agreements }),
+    downloads: createDownloadsService(config, db, log, {
+      catalog,
+      audit: external.audit ?? auditLog,
+      duaReference: (userId) => agreements.referenceFor(userId),
+    }),
+    agreements,
+    ingestRecords: new IngestRecordsService(new IngestRepository(db.knex)),
     close: () => tiles.close(),
+  };
+}
+
+export function createAccessServices(
+  config: Config,
+  db: Database,
+  log: Logger,
+  { mailer, audit, administrativeApproval }: Required<ExternalDependencies> & { administrativeApproval?: AdministrativeApproval },
+): AccessServices {
+  const users = new UsersRepository(db.knex);
+  const sessions = new SessionsRepository(db.knex);
+  const { auth } = config;
+  return {
+    accounts: new AccountsService(
+      users,
+      new AuthTokensRepository(db.knex),
+      sessions,
+      new LoginThrottleRepository(db.knex),
+      mailer,
+      audit,
+      { site: mailSiteFrom(config), confirmationHours: auth.confirmationHours, resetMinutes: auth.resetMinutes, lockout: auth.lockout },
+      log,
+    ),
+    tokens: new TokensService(new AccessTokensRepository(db.knex), users, audit),
+    users: new UsersAdminService(users, sessions, audit, () => new Date(), administrativeApproval),
+    sessionStore: new DatabaseSessionStore(sessions),
+    sessionKeys: resolveSessionKeys(auth.sessionSecret, config.paths.data, log),
   };
 }
 

@@ -1,11 +1,11 @@
 import type { Context } from 'koa';
-import { AppError } from '../errors.js';
 import type { AssociatedName } from '../wsi/index.js';
+import { AppError } from '../errors.js';
+import { ANONYMOUS, assertLevel, isStaff, type Requester } from './levels.js';
 
 /**
  * Who may see a slide's pixels. Every tile, descriptor and associated image
- * route asks this before touching the file. The accounts issue replaces the
- * interim policy with one based on levels (L1+ view) and staff roles.
+ * route asks this before touching the file.
  */
 export interface SlideAccessPolicy {
   /** Throws a 401/403 AppError when the requester may not view the slide. */
@@ -14,15 +14,25 @@ export interface SlideAccessPolicy {
   assertCanViewAssociated(ctx: Context, slideId: number, name: AssociatedName): Promise<void> | void;
 }
 
+/** The requester the authenticate middleware resolved; anonymous if it did not run, so a miswired app fails closed. */
+function requester(ctx: Context): Requester {
+  return (ctx.state as { requester?: Requester }).requester ?? ANONYMOUS;
+}
+
 /**
- * Until accounts exist there is nobody to identify: slides are viewable, and
- * label and macro images are refused to everyone, since no one can yet prove
- * to be staff.
+ * The access levels of DESIGN.md: viewing slides (descriptor, tiles, IIIF,
+ * thumbnails) needs L1 — a confirmed account — or a staff role; the label and
+ * macro images, which can identify a patient, are for staff only. Every
+ * published slide is viewable at L1; per-dataset restrictions would go here.
  */
-export const interimSlideAccess: SlideAccessPolicy = {
-  assertCanView() {},
-  assertCanViewAssociated(_ctx, _slideId, name) {
-    if (name === 'label' || name === 'macro') {
+export const levelSlideAccess: SlideAccessPolicy = {
+  assertCanView(ctx) {
+    assertLevel(requester(ctx), 'L1');
+  },
+  assertCanViewAssociated(ctx, _slideId, name) {
+    const who = requester(ctx);
+    assertLevel(who, 'L1');
+    if ((name === 'label' || name === 'macro') && !isStaff(who)) {
       throw new AppError(403, 'staff_only', `The ${name} image may identify a patient; only staff may see it`);
     }
   },

@@ -18,3 +18,9 @@ export interface AuditEvent {
 export interface AuditLog {
   record(event: AuditEvent, trx?: Knex): Promise<void>;
 }
+
+/** Who is acting and from where: what a service needs to record an event for a request. */
+export interface AuditActor {
+  actorId: number | null;
+  ip?: string | null;
+}

@@ -3,9 +3,11 @@ import { version } from '../package-info.js';
 import { configCommand } from './commands/config.js';
 import { makeSlideCommand } from './commands/make-slide.js';
 import { cronCommand } from './commands/cron.js';
+import { fetchCommand } from './commands/fetch.js';
 import { ingestCommand } from './commands/ingest.js';
 import { migrateCommand } from './commands/migrate.js';
 import { serveCommand } from './commands/serve.js';
+import { userCommand } from './commands/user.js';
 
 export function buildProgram(): Command {
   const program = new Command('slidebank')
@@ -22,6 +24,8 @@ export function buildProgram(): Command {
   program.addCommand(cronCommand());
   program.addCommand(configCommand());
   program.addCommand(makeSlideCommand());
+  program.addCommand(fetchCommand());
+  program.addCommand(userCommand());
   return program;
 }
 

@@ -12,7 +12,9 @@ export interface ConfigEntry {
 /** The effective configuration, key by key in sorted order, with secrets masked. */
 export function effectiveConfig({ config, sources }: LoadedConfig): ConfigEntry[] {
   return [...sources.keys()].sort().map((key) => {
-    const value = key === 'databaseUrl' ? maskDatabaseUrl(config.database.url) : valueAt(config, key);
+    const raw = key === 'databaseUrl' ? config.database.url : valueAt(config, key);
+    // Any URL may carry user:password (DATABASE_URL, mail.smtp.url); mask that part wherever it appears.
+    const value = typeof raw === 'string' ? maskDatabaseUrl(raw) : raw;
     return { key, value: SECRET_KEY.test(key) && value !== '' ? '****' : value, source: sources.get(key) ?? '' };
   });
 }

@@ -11,7 +11,15 @@ const WELL_KNOWN: Record<string, string> = {
 };
 
 /** `SLIDEBANK_*` variables that steer the process or the tests rather than name a key. */
-export const NON_CONFIG_VARIABLES = new Set(['SLIDEBANK_CONFIG_DIR', 'SLIDEBANK_REQUIRE_FIXTURES', 'SLIDEBANK_FIXTURES_DIR']);
+export const NON_CONFIG_VARIABLES = new Set([
+  'SLIDEBANK_CONFIG_DIR',
+  'SLIDEBANK_REQUIRE_FIXTURES',
+  'SLIDEBANK_FIXTURES_DIR',
+  // `slidebank fetch` reads these for its options.
+  'SLIDEBANK_SERVER',
+  'SLIDEBANK_TOKEN',
+  'SLIDEBANK_FETCH_PARALLEL',
+]);
 
 export function envNameFor(keyPath: string): string {
   const known = WELL_KNOWN[keyPath];

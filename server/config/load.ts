@@ -28,6 +28,8 @@ export interface LoadConfigOptions {
   overrides?: Record<string, unknown>;
   /** How an override is named in messages, by key path (`--port`). */
   overrideNames?: Record<string, string>;
+  /** `SLIDEBANK_*` variables the running command reads for its own options (`SLIDEBANK_USER_PASSWORD`); not settings. */
+  commandVariables?: readonly string[];
 }
 
 type Tree = { [key: string]: unknown };
@@ -78,7 +80,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
     if (key !== undefined) {
       setPath(merged, key, coerceEnvValue(text, leaves.get(key)));
       sources.set(key, `env ${name}`);
-    } else if (name.startsWith('SLIDEBANK_') && !NON_CONFIG_VARIABLES.has(name)) {
+    } else if (name.startsWith('SLIDEBANK_') && !NON_CONFIG_VARIABLES.has(name) && !options.commandVariables?.includes(name)) {
       problems.push(`${name} (env): unknown setting; the README lists the SLIDEBANK_* variables`);
     }
   }

@@ -1,6 +1,8 @@
 import cron from 'node-cron';
 import { z } from 'zod';
 
+const cronExpression = z.string().refine((expr) => expr === '' || cron.validate(expr), 'must be a cron expression such as "0 8 * * *", or empty');
+
 function isTimeZone(name: string): boolean {
   try {
     new Intl.DateTimeFormat('en', { timeZone: name });
@@ -20,6 +22,11 @@ const port = z.number({ error: PORT_RULE }).int(PORT_RULE).min(0, PORT_RULE).max
 const seconds = (max: number) =>
   z.number({ error: `must be a number of seconds` }).min(0, 'must not be negative').max(max, `must be at most ${max} seconds`);
 const folder = z.string({ error: 'must be a folder path' }).min(1, 'must not be empty');
+const wholeCount = z
+  .number({ error: 'must be a number' })
+  .int('must be a whole number')
+  .min(0, 'must not be negative (0 turns the limit off)')
+  .max(Number.MAX_SAFE_INTEGER, 'is too large');
 
 export const configSchema = z.strictObject({
   port,
@@ -54,6 +61,11 @@ export const configSchema = z.strictObject({
       .regex(/^\d+(\.\d+)?\s*(b|kb|mb)$/i, 'must be a size such as 512kb or 1mb'),
     shutdownTimeoutSeconds: seconds(600),
     trustProxy: z.boolean({ error: 'must be true or false' }),
+    /** The Secure flag of cookies: "auto" sets it on HTTPS requests (behind a proxy only with trustProxy), true and false always and never. */
+    secureCookies: z.preprocess(
+      (value) => (value === 'true' ? true : value === 'false' ? false : value),
+      z.union([z.literal('auto'), z.boolean()], { error: 'must be "auto", true or false' }),
+    ),
   }),
   tiles: z.strictObject({
     /** native: the slide's own tile size and no overlap where its tiles can pass through; openslide: 254/1; custom: tileSize/overlap. */
@@ -75,7 +87,7 @@ export const configSchema = z.strictObject({
     vocabularies: z.string().min(1, 'must name a JSON file'),
     keepOriginals: z.boolean({ error: 'must be true or false' }),
     // A cron expression for the inbox job (every five minutes: "*/5 * * * *"); empty turns it off.
-    inboxSchedule: z.string().refine((expr) => expr === '' || cron.validate(expr), 'must be a cron expression such as "*/5 * * * *", or empty'),
+    inboxSchedule: cronExpression,
     /** Specimens collected from this month on need a recorded donation consent (YYYY-MM); empty turns the rule off. */
     consentRequiredFrom: z.string().regex(/^(\d{4}-(0[1-9]|1[0-2]))?$/, 'must be a month as YYYY-MM, or empty'),
     /** Regular expressions: matches in annotation Text fields are replaced before publishing. */
@@ -95,10 +107,85 @@ export const configSchema = z.strictObject({
   jobs: z.strictObject({
     /** The time zone cron expressions are read in, e.g. "Asia/Seoul" or "Europe/Berlin". */
     timeZone: z.string().refine(isTimeZone, 'must be an IANA time zone such as UTC or Asia/Seoul'),
+    // When DUA and membership reminders go out (daily at 08:00) and when lapsed levels are lowered (hourly); empty turns a job off.
+    remindersSchedule: cronExpression,
+    expirySchedule: cronExpression,
+    // Nightly clean-up of expired sessions, links and throttling records, and of never-confirmed accounts.
+    cleanupSchedule: cronExpression,
+  }),
+  auth: z.strictObject({
+    /** Signs session cookies; several comma-separated rotate (the first signs). Empty: generated at first start into <paths.data>/session-secret. */
+    sessionSecret: z.string().refine(
+      (text) => text.trim() === '' || text.split(',').every((key) => key.trim().length >= 32),
+      'must be empty or keys of at least 32 characters each, comma-separated',
+    ),
+    sessionHours: z.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(720, 'must be at most 720'),
+    /** How long a confirmation link works. */
+    confirmationHours: z.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(720, 'must be at most 720'),
+    /** How long a password reset link works. */
+    resetMinutes: z.number({ error: 'must be a number' }).int('must be a whole number').min(5, 'must be at least 5').max(1440, 'must be at most 1440'),
+    /** Accounts whose address was never confirmed are removed by the clean-up job after this many days. */
+    unconfirmedDays: z.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(3650, 'must be at most 3650'),
+    lockout: z.strictObject({
+      /** Failed logins for one e-mail address before it is locked for `minutes`. */
+      maxFailures: z.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(1000, 'must be at most 1000'),
+      minutes: z.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(1440, 'must be at most 1440'),
+      /** Failed logins from one client address before it is locked. */
+      maxFailuresPerAddress: z.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(100000, 'must be at most 100000'),
+    }),
   }),
   initialAdmin: z.strictObject({
     email: z.email({ error: 'must be an e-mail address' }),
   }),
+  downloads: z.strictObject({
+    /** "" serves files from the app; an nginx `internal` location prefix such as "/protected-slides/" answers with X-Accel-Redirect instead. */
+    nginxAccelRedirect: z
+      .string({ error: 'must be a text' })
+      .regex(/^(\/([A-Za-z0-9._~-]+\/)+)?$/, 'must be empty or an internal location prefix that starts and ends with "/", such as "/protected-slides/"'),
+    /** Slides in one ZIP bundle; 0 = the manifests' bound of 10,000. */
+    maxBundleSlides: wholeCount,
+    /** Bytes of files in one ZIP bundle; 0 = no bound. */
+    maxBundleBytes: wholeCount,
+    /** Downloads (files and bundles) one user may have running at once; 0 = no bound. */
+    concurrentPerUser: wholeCount,
+    /** Bytes one user may download per UTC day; 0 = no bound. */
+    bytesPerDay: wholeCount,
+  }),
+  mail: z
+    .strictObject({
+      /** The From of every message, e.g. "Slidebank <no-reply@hospital.example>". */
+      from: z.string().min(3, 'must be an address such as "Slidebank <no-reply@hospital.example>"'),
+      /** The address users reach the appliance at; links in mails start with it. */
+      publicUrl: z.string().refine(isHttpUrl, 'must be an http:// or https:// URL such as https://slidebank.hospital.example'),
+      /** With neither url nor host set, mail is written to paths.outbox as .eml files instead of sent. */
+      smtp: z.strictObject({
+        /** smtp://user:password@host:587 or smtps://…:465; use either this or host/port/…. */
+        url: z.string().regex(/^(smtps?:\/\/.+)?$/, 'must be an smtp:// or smtps:// URL, or empty'),
+        host: z.string(),
+        port: z.number({ error: 'must be a port number' }).int('must be a whole number').min(1, 'must be 1–65535').max(65535, 'must be 1–65535'),
+        /** true: TLS from the start (port 465); false: STARTTLS when the server offers it (port 587 or 25). */
+        secure: z.boolean({ error: 'must be true or false' }),
+        user: z.string(),
+        password: z.string(),
+      }),
+    })
+    .superRefine((mail, ctx) => {
+      if (mail.smtp.url !== '' && mail.smtp.host !== '') {
+        ctx.addIssue({ code: 'custom', path: ['smtp', 'host'], message: 'give either mail.smtp.url or mail.smtp.host, not both' });
+      }
+      if (mail.smtp.password !== '' && mail.smtp.user === '') {
+        ctx.addIssue({ code: 'custom', path: ['smtp', 'user'], message: 'must be set when mail.smtp.password is' });
+      }
+    }),
 });
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.search === '' && url.hash === '';
+  } catch {
+    return false;
+  }
+}
 
 export type ConfigFile = z.infer<typeof configSchema>;

@@ -8,23 +8,33 @@ import { requestContext } from './middleware/request-context.js';
 import { securityHeaders } from './middleware/security-headers.js';
 import { healthRoutes } from './routes/health.js';
 import { tileRoutes } from './routes/tiles.js';
-import type { TilesService } from '../tiles/tiles.service.js';
-import type { SlideAccessPolicy } from '../access/slide-access.js';
-import type { CatalogService } from '../catalog/catalog.service.js';
 import { slideRoutes } from './routes/slides.js';
+import { auditRoutes } from './routes/audit.js';
+import { pageRoutes } from './routes/pages.js';
+import type { Services } from '../services.js';
+import { requireAdmin, requireLevel, requireStaff } from './middleware/permissions.js';
+import { agreementRoutes } from './routes/agreements.js';
+import { ingestRoutes } from './routes/ingest.js';
+import { createAuthentication } from './middleware/authenticate.js';
+import { csrfProtection } from './middleware/csrf.js';
+import { sessions } from './middleware/session.js';
+import { accountRoutes } from './routes/account.js';
+import { adminUserRoutes } from './routes/admin-users.js';
+import { authRoutes } from './routes/auth.js';
+import { tokenRoutes } from './routes/tokens.js';
+import { downloadRoutes } from './routes/downloads.js';
 
 export interface AppDependencies {
   config: Config;
   log: Logger;
   db: Database;
-  tiles: TilesService;
-  slideAccess: SlideAccessPolicy;
-  catalog: CatalogService;
+  services: Services;
   startedAt?: Date;
 }
 
-/** The Koa application: shared middleware, then each area's routes. */
-export function createApp({ config, log, db, tiles, slideAccess, catalog, startedAt = new Date() }: AppDependencies): Koa {
+/** The Koa application: shared middleware, then each area's routes, each declaring who may call it. */
+export function createApp({ config, log, db, services, startedAt = new Date() }: AppDependencies): Koa {
+  const { access } = services;
   const app = new Koa({ proxy: config.http.trustProxy });
   // Errors are answered and logged by errorHandler; Koa's own stderr printing would duplicate them.
   app.silent = true;
@@ -33,8 +43,27 @@ export function createApp({ config, log, db, tiles, slideAccess, catalog, starte
   app.use(securityHeaders());
   app.use(errorHandler());
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: config.http.bodyLimit, encoding: 'utf-8' }));
+  // Who is asking: the session (from the database) or a bearer token, resolved once; then CSRF checks on cookie-authenticated writes.
+  app.use(sessions(app, access.sessionStore, { keys: access.sessionKeys, maxAgeMs: config.auth.sessionHours * 3_600_000, secureCookies: config.http.secureCookies }));
+  const authentication = createAuthentication(access.accounts, access.tokens);
+  app.use(authentication.middleware);
+  app.use(csrfProtection({ publicUrl: config.mail.publicUrl }));
 
-  for (const router of [healthRoutes(db, startedAt), tileRoutes(tiles, slideAccess), slideRoutes(catalog, slideAccess)]) {
+  const routers = [
+    healthRoutes(db, startedAt),
+    tileRoutes(services.tiles, services.slideAccess),
+    slideRoutes(services.catalog, services.slideAccess),
+    authRoutes(access.accounts, authentication),
+    accountRoutes(access.accounts),
+    tokenRoutes(access.tokens),
+    adminUserRoutes(access.users),
+    agreementRoutes(services.agreements),
+    downloadRoutes(services.downloads, { requireDownloader: requireLevel('L2') }),
+    ingestRoutes(services.ingestRecords, requireStaff()),
+    auditRoutes(services.audit, requireAdmin),
+    pageRoutes(services.pages, requireAdmin),
+  ];
+  for (const router of routers) {
     app.use(router.routes());
     app.use(router.allowedMethods());
   }

@@ -1,5 +1,13 @@
 import type { Config } from '../config/index.js';
 import type { Database } from '../db/index.js';
+import { AuthTokensRepository } from '../access/auth-tokens.repository.js';
+import { cleanupJob } from '../access/cleanup.job.js';
+import { LoginThrottleRepository } from '../access/login-throttle.repository.js';
+import { SessionsRepository } from '../access/sessions.repository.js';
+import { UsersRepository } from '../access/users.repository.js';
+import { agreementJobs } from '../agreements/agreements.jobs.js';
+import { AuditRepository } from '../audit/index.js';
+import { createAgreementsService } from '../agreements/create.js';
 import { createIngestService } from '../ingest/create.js';
 import { inboxJob } from '../ingest/inbox.job.js';
 import type { Logger } from '../logging.js';
@@ -12,5 +20,17 @@ export type { ScheduledJob, JobContext, JobSummary } from './job.js';
 
 /** Every scheduled job of the appliance, in the order `cron list` shows them. */
 export function createJobs(config: Config, db: Database, log: Logger): ScheduledJob[] {
-  return [inboxJob(config, createIngestService(config, db, log))];
+  return [
+    inboxJob(config, createIngestService(config, db, log)),
+    ...agreementJobs(createAgreementsService(config, db, log), { reminders: config.jobs.remindersSchedule, expiry: config.jobs.expirySchedule }),
+    cleanupJob({
+      users: new UsersRepository(db.knex),
+      sessions: new SessionsRepository(db.knex),
+      authTokens: new AuthTokensRepository(db.knex),
+      throttle: new LoginThrottleRepository(db.knex),
+      audit: new AuditRepository(db.knex),
+      unconfirmedDays: config.auth.unconfirmedDays,
+      schedule: config.jobs.cleanupSchedule,
+    }),
+  ];
 }

@@ -46,3 +46,64 @@ test(`a second account with the same address (any case) is refused and nothing i
   t.true(isUniqueViolation(error));
   t.is(await users.countWithRole('admin'), 0, 'the roles of the refused account were rolled back');
 });
+
+test(`levels, their expiry, confirmation, roles and disabling are stored and read back on ${testDialect}`, async (t) => {
+  const users = await setup(t);
+  const now = new Date('2026-11-29T10:00:00.000Z');
+  const user = await users.create({ email: 'r@example.org', passwordHash: 'scrypt$old', level: 'L0', roles: [], emailConfirmedAt: null }, now);
+  t.like(user, { level: 'L0', levelExpiresAt: null, lastLoginAt: null, emailConfirmedAt: null });
+
+  t.true(await users.confirmEmail(user.id, now));
+  t.false(await users.confirmEmail(user.id, now), 'a second confirmation changes nothing');
+  t.like(await users.findById(user.id), { level: 'L1', emailConfirmedAt: now }, 'confirming raises L0 to L1');
+
+  const expires = new Date('2027-11-29T10:00:00.000Z');
+  await users.setLevel(user.id, 'L2', expires, now);
+  t.like(await users.findById(user.id), { level: 'L2', levelExpiresAt: expires });
+  t.false(await users.confirmEmail(user.id, now), 'confirming again does not lower or raise anything');
+  t.is((await users.findById(user.id))?.level, 'L2');
+
+  await users.setRoles(user.id, ['pathologist', 'admin'], now);
+  t.deepEqual((await users.findById(user.id))?.roles, ['admin', 'pathologist']);
+  t.is(await users.countActiveWithRole('admin'), 1);
+  await users.setDisabled(user.id, now, now);
+  t.is(await users.countActiveWithRole('admin'), 0, 'a disabled administrator does not count');
+  t.is(await users.countWithRole('admin'), 1);
+  t.deepEqual((await users.findById(user.id))?.disabledAt, now);
+
+  await users.setPassword(user.id, 'scrypt$new', now);
+  t.is(await users.passwordHash(user.id), 'scrypt$new');
+  const credentials = await users.findCredentials('R@EXAMPLE.ORG');
+  t.is(credentials?.passwordHash, 'scrypt$new');
+  t.is(credentials?.user.id, user.id);
+  t.is(await users.findCredentials('nobody@example.org'), undefined);
+
+  await users.recordLogin(user.id, now);
+  await users.setProfile(user.id, { name: 'New Name', institution: 'New Place' }, now);
+  t.like(await users.findById(user.id), { lastLoginAt: now, name: 'New Name', institution: 'New Place' });
+});
+
+test(`users are searched by text, level, role and status, in pages, on ${testDialect}`, async (t) => {
+  const users = await setup(t);
+  const base = { passwordHash: null, emailConfirmedAt: new Date() };
+  await users.create({ ...base, roles: [], email: 'ana@lab.example', name: 'Ana 50% Kim', institution: 'Lab_One', level: 'L1' });
+  await users.create({ ...base, roles: ['curator'], email: 'bo@hospital.example', name: 'Bo', institution: 'Hospital', level: 'L3' });
+  await users.create({ ...base, roles: [], email: 'cy@lab.example', name: 'Cy', institution: 'LabXOne', level: 'L0', emailConfirmedAt: null });
+  const emails = async (criteria: Parameters<UsersRepository['search']>[0]) => (await users.search(criteria)).items.map((u) => u.email);
+  const all = { limit: 10, offset: 0 };
+
+  t.deepEqual(await emails(all), ['ana@lab.example', 'bo@hospital.example', 'cy@lab.example']);
+  t.deepEqual(await emails({ ...all, q: 'LAB.' }), ['ana@lab.example', 'cy@lab.example'], 'case-insensitive');
+  t.deepEqual(await emails({ ...all, q: '50%' }), ['ana@lab.example'], '% is literal');
+  t.deepEqual(await emails({ ...all, q: 'lab_o' }), ['ana@lab.example'], '_ is literal (LabXOne does not match)');
+  t.deepEqual(await emails({ ...all, q: 'a!b' }), [], '! is literal too');
+  t.deepEqual(await emails({ ...all, level: 'L3' }), ['bo@hospital.example']);
+  t.deepEqual(await emails({ ...all, role: 'curator' }), ['bo@hospital.example']);
+  t.deepEqual(await emails({ ...all, status: 'unconfirmed' }), ['cy@lab.example']);
+  t.deepEqual(await emails({ ...all, status: 'active' }), ['ana@lab.example', 'bo@hospital.example']);
+  const page = await users.search({ limit: 2, offset: 2 });
+  t.is(page.total, 3);
+  t.deepEqual(page.items.map((u) => u.email), ['cy@lab.example']);
+  t.deepEqual((await users.search({ ...all, role: 'curator' })).items[0]?.roles, ['curator']);
+  t.deepEqual((await users.all()).map((u) => u.email), ['ana@lab.example', 'bo@hospital.example', 'cy@lab.example']);
+});

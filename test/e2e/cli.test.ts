@@ -23,10 +23,16 @@ test('--help works on the program and on every command', async (t) => {
 test('config check prints each effective value with its source and masks the database password', async (t) => {
   const result = await runCli(['config', 'check'], {
     cwd: await tempDir(),
-    env: { DATABASE_URL: 'mariadb://slidebank:s3cret-pw@db.hospital.local:3306/slidebank', PORT: '9090' },
+    env: {
+      DATABASE_URL: 'mariadb://slidebank:s3cret-pw@db.hospital.local:3306/slidebank',
+      PORT: '9090',
+      SLIDEBANK_MAIL_SMTP_URL: 'smtp://mailer:m41l-pw@smtp.hospital.local:587',
+    },
   });
   t.is(result.code, 0, result.stderr);
   t.false(result.stdout.includes('s3cret-pw'));
+  t.false(result.stdout.includes('m41l-pw'), 'a password inside any URL is masked');
+  t.regex(result.stdout, /^mail\.smtp\.url\s+"smtp:\/\/mailer:\*\*\*\*@smtp\.hospital\.local:587"/m);
   t.regex(result.stdout, /^databaseUrl\s+"mariadb:\/\/slidebank:\*\*\*\*@db\.hospital\.local:3306\/slidebank"\s+\(env DATABASE_URL\)$/m);
   t.regex(result.stdout, /^port\s+9090\s+\(env PORT\)$/m);
   t.regex(result.stdout, /^paths\.slides\s+".*\/var\/slides"\s+\(config\/default\.json|.*default\.json\)$/m);
@@ -65,7 +71,17 @@ test(`serve: first start migrates, creates the administrator, publishes the demo
   const health = await waitForHttp(`http://127.0.0.1:${port}/healthz`, 30_000, server);
   t.is(health.status, 200);
   t.like(await health.json(), { status: 'ok', database: { status: 'up', dialect: testDialect } });
-  const catalog = (await (await fetch(`http://127.0.0.1:${port}/api/slides?pageSize=50`)).json()) as {
+  // The catalog is for logged-in viewers: the initial administrator logs in with the password from its file.
+  t.is((await fetch(`http://127.0.0.1:${port}/api/slides`)).status, 401, 'not without logging in');
+  const adminFile = await readFile(path.join(cwd, 'var', 'initial-admin.txt'), 'utf8');
+  const login = await fetch(`http://127.0.0.1:${port}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: /email: (\S+)/.exec(adminFile)?.[1], password: /password: (\S+)/.exec(adminFile)?.[1] }),
+  });
+  t.is(login.status, 200);
+  const cookie = login.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  const catalog = (await (await fetch(`http://127.0.0.1:${port}/api/slides?pageSize=50`, { headers: { cookie } })).json()) as {
     total: number;
     items: { name: string; organ: string; stain: string }[];
     facets: { organ: { value: string; count: number }[] };
@@ -87,7 +103,7 @@ test(`serve: first start migrates, creates the administrator, publishes the demo
   const logs = first.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; step?: string });
   t.deepEqual(
     logs.filter((l) => l.step).map((l) => l.step),
-    ['folders', 'database', 'migrations', 'first start', 'demo data', 'http'],
+    ['folders', 'database', 'migrations', 'first start', 'user guide', 'demo data', 'http'],
     'each boot step is logged with its time',
   );
   t.true(logs.some((l) => l.msg === 'stopped'));

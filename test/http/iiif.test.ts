@@ -1,6 +1,7 @@
 // Reads ../shared/fixtures: the IIIF Image API 3.0 (level 1) on a real slide.
 import sharp from 'sharp';
 import { Slide } from '../../server/wsi/index.js';
+import { viewerFetch } from '../support/accounts.js';
 import { startTestApp } from '../support/app.js';
 import { fixture, fixtureTest } from '../support/fixtures.js';
 import { registerSlide } from '../support/slides.js';
@@ -8,10 +9,10 @@ import { registerSlide } from '../support/slides.js';
 fixtureTest('info.json describes the slide as a level-1 ImageService3', async (t) => {
   const app = await startTestApp(t);
   const slide = await registerSlide(app.database.db, fixture('CMU-1-Small-Region.svs'));
-  const redirect = await fetch(app.url(`/iiif/${slide.id}`), { redirect: 'manual' });
+  const redirect = await viewerFetch(app, `/iiif/${slide.id}`, { redirect: 'manual' });
   t.is(redirect.status, 303);
   t.is(redirect.headers.get('location'), `/iiif/${slide.id}/info.json`);
-  const response = await fetch(app.url(`/iiif/${slide.id}/info.json`));
+  const response = await viewerFetch(app, `/iiif/${slide.id}/info.json`);
   t.is(response.status, 200);
   t.regex(response.headers.get('content-type') ?? '', /^application\/ld\+json/);
   t.like(await response.json(), {
@@ -30,7 +31,7 @@ fixtureTest('regions and sizes render what they name, with the slide’s own pix
   const app = await startTestApp(t);
   const slide = await registerSlide(app.database.db, fixture('CMU-1-Small-Region.svs'));
   const size = async (url: string) => {
-    const response = await fetch(app.url(url));
+    const response = await viewerFetch(app, url);
     t.is(response.status, 200, url);
     const { info } = await sharp(Buffer.from(await response.arrayBuffer())).toBuffer({ resolveWithObject: true });
     return [info.width, info.height, info.format];
@@ -42,7 +43,7 @@ fixtureTest('regions and sizes render what they name, with the slide’s own pix
   t.deepEqual(await size(`/iiif/${slide.id}/2000,2900,1000,1000/max/0/default.jpg`), [220, 67, 'jpeg'], 'cropped at the edge');
   t.deepEqual(await size(`/iiif/${slide.id}/0,0,100,100/^200,200/0/default.jpg`), [200, 200, 'jpeg']);
 
-  const png = await fetch(app.url(`/iiif/${slide.id}/300,400,128,96/max/0/default.png`));
+  const png = await viewerFetch(app, `/iiif/${slide.id}/300,400,128,96/max/0/default.png`);
   const served = await sharp(Buffer.from(await png.arrayBuffer())).raw().toBuffer();
   const reader = await Slide.open(fixture('CMU-1-Small-Region.svs'));
   t.teardown(() => reader.close());
@@ -64,9 +65,9 @@ fixtureTest('requests beyond level 1 or outside the image are refused with 400',
     ['full/max/0/default', 'invalid_iiif_request'],
   ];
   for (const [path, code] of cases) {
-    const response = await fetch(app.url(`/iiif/${slide.id}/${path}`));
+    const response = await viewerFetch(app, `/iiif/${slide.id}/${path}`);
     t.is(response.status, 400, path);
     t.like(await response.json(), { error: { code } }, path);
   }
-  t.is((await fetch(app.url('/iiif/999/info.json'))).status, 404);
+  t.is((await viewerFetch(app, '/iiif/999/info.json')).status, 404);
 });

@@ -5,6 +5,7 @@ import test, { type ExecutionContext } from 'ava';
 import sharp from 'sharp';
 import { thumbnailPath } from '../../server/catalog/thumbnails.js';
 import { toDbTime } from '../../server/db/index.js';
+import { viewerFetch } from '../support/accounts.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 
 /** The catalog API through HTTP, on a handful of slides whose every answer is written out below. */
@@ -78,8 +79,9 @@ async function start(t: ExecutionContext): Promise<TestApp> {
   return app;
 }
 
+/** The catalog is for L1 viewers: every request here carries the token of an L1 account. */
 async function get(app: TestApp, pathname: string, headers: Record<string, string> = {}) {
-  const response = await fetch(app.url(pathname), { headers });
+  const response = await viewerFetch(app, pathname, { headers });
   const type = response.headers.get('content-type') ?? '';
   const body = type.startsWith('application/json') ? ((await response.json()) as Record<string, unknown>) : Buffer.from(await response.arrayBuffer());
   return { status: response.status, headers: response.headers, body: body as never };

@@ -6,6 +6,7 @@ import sharp from 'sharp';
 import { SlidesRepository } from '../../server/catalog/slides.repository.js';
 import { readSlideFacts } from '../../server/catalog/slide-facts.js';
 import { Slide } from '../../server/wsi/index.js';
+import { bearerHeaders, viewerFetch } from '../support/accounts.js';
 import { startTestApp } from '../support/app.js';
 import { fixture, fixtureTest } from '../support/fixtures.js';
 import { registerSlide } from '../support/slides.js';
@@ -18,7 +19,7 @@ fixtureTest('the descriptor uses the native grid, and interior tiles pass throug
   const app = await startTestApp(t);
   const slide = await registerSlide(app.database.db, fixture('CMU-1-Small-Region.svs'));
 
-  const dzi = await fetch(app.url(`/tiles/${slide.id}.dzi`));
+  const dzi = await viewerFetch(app, `/tiles/${slide.id}.dzi`);
   t.is(dzi.status, 200);
   t.regex(dzi.headers.get('content-type') ?? '', /^application\/xml/);
   const xml = await dzi.text();
@@ -26,7 +27,7 @@ fixtureTest('the descriptor uses the native grid, and interior tiles pass throug
   t.regex(xml, /<Size Height="2967" Width="2220"\/>/);
 
   // Deep Zoom level 12 is full resolution (ceil(log2(2967)) = 12).
-  const tile = await fetch(app.url(`/tiles/${slide.id}_files/12/3_4.jpeg`));
+  const tile = await viewerFetch(app, `/tiles/${slide.id}_files/12/3_4.jpeg`);
   t.is(tile.status, 200);
   t.is(tile.headers.get('content-type'), 'image/jpeg');
   t.is(tile.headers.get('x-tile-source'), 'stored');
@@ -39,7 +40,7 @@ fixtureTest('the descriptor uses the native grid, and interior tiles pass throug
   const decoded = await reader.readRegion(0, 3 * 240, 4 * 240, 240, 240);
   t.true(served.data.equals(decoded.data), 'the passed-through JPEG decodes to the decoded path’s pixels');
 
-  const edge = await fetch(app.url(`/tiles/${slide.id}_files/12/9_12.jpeg`));
+  const edge = await viewerFetch(app, `/tiles/${slide.id}_files/12/9_12.jpeg`);
   t.is(edge.status, 200);
   t.is(edge.headers.get('x-tile-source'), 'rendered', 'edge tiles are cropped, so rendered');
   const edgePixels = await pixels(await edge.arrayBuffer());
@@ -49,26 +50,26 @@ fixtureTest('the descriptor uses the native grid, and interior tiles pass throug
 fixtureTest('conditional requests get 304 with the same ETag', async (t) => {
   const app = await startTestApp(t);
   const slide = await registerSlide(app.database.db, fixture('CMU-1-Small-Region.svs'));
-  const url = app.url(`/tiles/${slide.id}_files/10/1_1.png`);
-  const first = await fetch(url);
+  const url = `/tiles/${slide.id}_files/10/1_1.png`;
+  const first = await viewerFetch(app, url);
   t.is(first.status, 200);
   t.is(first.headers.get('content-type'), 'image/png');
   const etag = first.headers.get('etag');
   t.regex(etag ?? '', /^"[\w-]{27}"$/);
-  const second = await fetch(url, { headers: { 'If-None-Match': etag! } });
+  const second = await viewerFetch(app, url, { headers: { 'If-None-Match': etag! } });
   t.is(second.status, 304);
   t.is(second.headers.get('etag'), etag);
   t.is((await second.arrayBuffer()).byteLength, 0);
-  const other = await fetch(url, { headers: { 'If-None-Match': '"something-else"' } });
+  const other = await viewerFetch(app, url, { headers: { 'If-None-Match': '"something-else"' } });
   t.is(other.status, 200);
 });
 
 fixtureTest('the OpenSlide grid is available by configuration', async (t) => {
   const app = await startTestApp(t, { env: { SLIDEBANK_TILES_GRID: 'openslide', SLIDEBANK_TILES_FORMAT: 'webp' } });
   const slide = await registerSlide(app.database.db, fixture('CMU-1-Small-Region.svs'));
-  const xml = await (await fetch(app.url(`/tiles/${slide.id}.dzi`))).text();
+  const xml = await (await viewerFetch(app, `/tiles/${slide.id}.dzi`)).text();
   t.regex(xml, /Format="webp" Overlap="1" TileSize="254"/);
-  const tile = await fetch(app.url(`/tiles/${slide.id}_files/12/1_1.webp`));
+  const tile = await viewerFetch(app, `/tiles/${slide.id}_files/12/1_1.webp`);
   t.is(tile.headers.get('content-type'), 'image/webp');
   const { info } = await pixels(await tile.arrayBuffer());
   t.deepEqual([info.width, info.height], [256, 256], 'interior tiles carry one pixel of overlap on each side');
@@ -92,25 +93,29 @@ fixtureTest('bad tile paths are answered precisely', async (t) => {
     [`/tiles/${slide.id}/overview`, 404, 'not_found'],
   ];
   for (const [url, status, code] of cases) {
-    const response = await fetch(app.url(url));
+    const response = await viewerFetch(app, url);
     t.is(response.status, status, url);
     t.like(await response.json(), { error: { code } }, url);
   }
 });
 
-fixtureTest('the thumbnail is public to viewers; label and macro are refused until staff can log in', async (t) => {
+fixtureTest('the thumbnail is for viewers; label and macro are for staff only', async (t) => {
   const app = await startTestApp(t);
   const slide = await registerSlide(app.database.db, fixture('CMU-1-Small-Region.svs'));
-  const thumbnail = await fetch(app.url(`/tiles/${slide.id}/thumbnail`));
+  const thumbnail = await viewerFetch(app, `/tiles/${slide.id}/thumbnail`);
   t.is(thumbnail.status, 200);
   t.deepEqual((await pixels(await thumbnail.arrayBuffer())).info.width, 574);
+  const staff = await bearerHeaders(app, { level: 'L1', roles: ['curator'] });
   for (const name of ['label', 'macro']) {
-    const response = await fetch(app.url(`/tiles/${slide.id}/${name}`));
+    const response = await viewerFetch(app, `/tiles/${slide.id}/${name}`);
     t.is(response.status, 403);
     t.like(await response.json(), { error: { code: 'staff_only' } });
+    const forStaff = await fetch(app.url(`/tiles/${slide.id}/${name}`), { headers: staff });
+    t.is(forStaff.status, 200, `${name}: staff see it`);
+    t.is(forStaff.headers.get('content-type'), 'image/jpeg');
   }
   const tcga = await registerSlide(app.database.db, fixture('tcga-cr-7395-01a-01-ts1.svs'));
-  t.is((await fetch(app.url(`/tiles/${tcga.id}/thumbnail`))).status, 200);
+  t.is((await viewerFetch(app, `/tiles/${tcga.id}/thumbnail`)).status, 200);
 });
 
 fixtureTest('a damaged slide answers 500 with a reason, every time, and other slides keep working', async (t) => {
@@ -118,13 +123,13 @@ fixtureTest('a damaged slide answers 500 with a reason, every time, and other sl
   const bad = await registerSlide(app.database.db, fixture('unreadable.svs'));
   const good = await registerSlide(app.database.db, fixture('small.svs'));
   for (let i = 0; i < 2; i++) {
-    const response = await fetch(app.url(`/tiles/${bad.id}_files/4/0_0.jpeg`));
+    const response = await viewerFetch(app, `/tiles/${bad.id}_files/4/0_0.jpeg`);
     t.is(response.status, 500);
     const { error } = (await response.json()) as { error: { code: string; message: string } };
     t.is(error.code, 'slide_unreadable');
     t.is(error.message, `Slide ${bad.id} is damaged and cannot be displayed`);
   }
-  t.is((await fetch(app.url(`/tiles/${good.id}_files/4/0_0.jpeg`))).status, 200);
+  t.is((await viewerFetch(app, `/tiles/${good.id}_files/4/0_0.jpeg`)).status, 200);
   t.true(app.logs.some((l) => l.msg === 'slide unreadable' && /Bogus marker length/.test(JSON.stringify(l.err))));
 });
 
@@ -135,7 +140,7 @@ fixtureTest('a slide whose file vanished answers 500 slide_file_missing without 
   await copyFile(fixture('small.svs'), file);
   const slide = await registerSlide(app.database.db, file);
   await rm(dir, { recursive: true });
-  const response = await fetch(app.url(`/tiles/${slide.id}.dzi`));
+  const response = await viewerFetch(app, `/tiles/${slide.id}.dzi`);
   t.is(response.status, 500);
   const text = await response.text();
   t.false(text.includes(dir));
@@ -145,7 +150,7 @@ fixtureTest('a slide whose file vanished answers 500 slide_file_missing without 
 fixtureTest('an unsupported slide answers 500 slide_unsupported', async (t) => {
   const app = await startTestApp(t);
   const slide = await registerSlide(app.database.db, fixture('unopenable.tiff'));
-  const response = await fetch(app.url(`/tiles/${slide.id}.dzi`));
+  const response = await viewerFetch(app, `/tiles/${slide.id}.dzi`);
   t.is(response.status, 500);
   t.like(await response.json(), { error: { code: 'slide_unsupported' } });
 });
@@ -161,7 +166,7 @@ fixtureTest('a slide that is in the catalog but not published is not served', as
     ...(await readSlideFacts(file)),
   });
   for (const url of [`/tiles/${withdrawn.id}.dzi`, `/tiles/${withdrawn.id}_files/4/0_0.jpeg`, `/iiif/${withdrawn.id}/info.json`]) {
-    const response = await fetch(app.url(url));
+    const response = await viewerFetch(app, url);
     t.is(response.status, 404, url);
     t.like(await response.json(), { error: { code: 'slide_not_found' } }, url);
   }

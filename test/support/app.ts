@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type Koa from 'koa';
 import { loadConfig, type Config } from '../../server/config/index.js';
@@ -8,6 +9,8 @@ import { packageRoot } from '../../server/package-info.js';
 import { createServices, type Services } from '../../server/services.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { memoryLogger, type LogLine } from './logs.js';
+import { RecordingAudit } from './recording-audit.js';
+import { RecordingMailer } from './recording-mailer.js';
 
 export interface TestApp {
   app: Koa;
@@ -16,13 +19,18 @@ export interface TestApp {
   services: Services;
   config: Config;
   logs: LogLine[];
+  /** What the accounts services mailed and audited (test doubles; see recording-*.ts). */
+  mailer: RecordingMailer;
+  audit: RecordingAudit;
   url(pathname: string): string;
 }
 
 /**
  * The real application on a migrated test database, listening on a free
  * loopback port. `extend` may add middleware after the routes (tests use it to
- * raise errors the product's routes cannot be made to raise).
+ * raise errors the product's routes cannot be made to raise). Mail and the
+ * accounts' audit events are recorded in memory (`mailer`, `audit`); the
+ * session cookies are signed with a random key of the test's own.
  */
 export async function startTestApp(
   t: { teardown(fn: () => Promise<void> | void): void },
@@ -32,11 +40,19 @@ export async function startTestApp(
   await migrateToLatest(database.db);
   const { config } = loadConfig({
     configDir: path.join(packageRoot, 'config'),
-    env: { DATABASE_URL: database.url, PORT: '0', SLIDEBANK_HOST: '127.0.0.1', ...env },
+    env: {
+      DATABASE_URL: database.url,
+      PORT: '0',
+      SLIDEBANK_HOST: '127.0.0.1',
+      SLIDEBANK_AUTH_SESSION_SECRET: randomBytes(32).toString('hex'),
+      ...env,
+    },
   });
   const { log, lines } = memoryLogger();
-  const services = createServices(config, database.db, log);
-  const app = createApp({ config, log, db: database.db, tiles: services.tiles, slideAccess: services.slideAccess, catalog: services.catalog });
+  const mailer = new RecordingMailer();
+  const audit = new RecordingAudit();
+  const services = createServices(config, database.db, log, { mailer, audit });
+  const app = createApp({ config, log, db: database.db, services });
   extend?.(app);
   const http = await listen(app, { port: 0, host: '127.0.0.1', log });
   t.teardown(async () => {
@@ -44,5 +60,5 @@ export async function startTestApp(
     await services.close();
     await database.drop();
   });
-  return { app, http, database, services, config, logs: lines, url: (pathname) => `${http.url}${pathname}` };
+  return { app, http, database, services, config, logs: lines, mailer, audit, url: (pathname) => `${http.url}${pathname}` };
 }

@@ -61,6 +61,11 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       const cleanup = openDatabase(parseDatabaseUrl(serverUrl, process.cwd()));
       try {
         await cleanup.knex.raw(`DROP DATABASE IF EXISTS \`${name}\``);
+      } catch (error) {
+        // MariaDB 10.11 now and then leaves the backup of a table's trigger file
+        // (audit_log.TRG-) behind when several sessions change schemas at once;
+        // the tables are gone, only a non-empty directory remains (errno 1010).
+        if ((error as { errno?: number }).errno !== 1010) throw error;
       } finally {
         await cleanup.close();
       }

@@ -6,6 +6,7 @@ import * as catalog from './2026-11-29-03-catalog.js';
 import * as jobs from './2026-11-29-04-jobs.js';
 import * as sessions from './2026-11-29-05-sessions.js';
 import * as audit from './2026-11-29-06-audit.js';
+import * as agreements from './2026-11-29-07-agreements.js';
 
 export interface Migration {
   name: string;
@@ -25,4 +26,5 @@ export const migrations: readonly Migration[] = [
   { name: '2026-11-29-04-jobs', ...jobs },
   { name: '2026-11-29-05-sessions', ...sessions },
   { name: '2026-11-29-06-audit', ...audit },
+  { name: '2026-11-29-07-agreements', ...agreements },
 ];

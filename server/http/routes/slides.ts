@@ -3,34 +3,35 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { SlideAccessPolicy } from '../../access/slide-access.js';
 import { parseSlideId, type CatalogService, type ThumbnailFile } from '../../catalog/catalog.service.js';
+import { requireLevel } from '../middleware/permissions.js';
 
 /**
  * The catalog: `GET /api/slides` (search with facets), `/api/slides/summary`,
  * `/api/slides/:id` and `/api/slides/:id/thumbnail?size=small|large`.
  *
- * Access: the catalog is for L1+ (DESIGN.md). One slide and its thumbnail ask
- * the SlideAccessPolicy, like the tiles; the search and the summary are open
- * until the accounts issue adds a catalog-wide hook to the policy and gates
- * them with it.
+ * Access: the catalog is for L1+ or staff (DESIGN.md), declared on each
+ * route; one slide and its thumbnail also ask the SlideAccessPolicy, like the
+ * tiles.
  */
 export function slideRoutes(catalog: CatalogService, access: SlideAccessPolicy): Router {
   const router = new Router({ prefix: '/api/slides' });
+  const viewer = requireLevel('L1');
   const viewable = async (ctx: Context) => {
     const id = parseSlideId(ctx.params.id);
     await access.assertCanView(ctx, id);
     return id;
   };
 
-  router.get('/', async (ctx) => {
+  router.get('/', viewer, async (ctx) => {
     ctx.body = await catalog.search(ctx.query);
   });
-  router.get('/summary', async (ctx) => {
+  router.get('/summary', viewer, async (ctx) => {
     ctx.body = await catalog.summary();
   });
-  router.get('/:id', async (ctx) => {
+  router.get('/:id', viewer, async (ctx) => {
     ctx.body = await catalog.get(await viewable(ctx));
   });
-  router.get('/:id/thumbnail', async (ctx) => {
+  router.get('/:id/thumbnail', viewer, async (ctx) => {
     sendThumbnail(ctx, await catalog.thumbnail(await viewable(ctx), ctx.query));
   });
   return router;

@@ -4,14 +4,20 @@ import type { SlideAccessPolicy } from '../../access/slide-access.js';
 import { AppError } from '../../errors.js';
 import { parseTilePath } from '../../tiles/tile-path.js';
 import type { TileResponse, TilesService } from '../../tiles/tiles.service.js';
+import { requireLevel } from '../middleware/permissions.js';
 
 /**
  * Deep Zoom descriptors and tiles, and associated images, under /tiles/ (see
  * tile-path.ts for the shapes); the IIIF Image API under /iiif/.
+ *
+ * Access: L1 (a confirmed account) or staff, declared on each route; the
+ * SlideAccessPolicy then decides per slide and per associated image (label
+ * and macro: staff only).
  */
 export function tileRoutes(tiles: TilesService, access: SlideAccessPolicy): Router {
   const router = new Router();
-  router.get(/^\/tiles\/(.+)$/, async (ctx) => {
+  const viewer = requireLevel('L1');
+  router.get(/^\/tiles\/(.+)$/, viewer, async (ctx) => {
     const request = parseTilePath(ctx.path.slice('/tiles/'.length));
     await access.assertCanView(ctx, request.slideId);
     switch (request.kind) {
@@ -27,18 +33,18 @@ export function tileRoutes(tiles: TilesService, access: SlideAccessPolicy): Rout
         return send(ctx, await tiles.associated(request.slideId, request.name));
     }
   });
-  router.get('/iiif/:slide', (ctx) => {
+  router.get('/iiif/:slide', viewer, (ctx) => {
     ctx.status = 303;
     ctx.redirect(`/iiif/${ctx.params.slide}/info.json`);
   });
-  router.get('/iiif/:slide/info.json', async (ctx) => {
+  router.get('/iiif/:slide/info.json', viewer, async (ctx) => {
     const slideId = parseTilePath(`${ctx.params.slide}.dzi`).slideId;
     await access.assertCanView(ctx, slideId);
     ctx.set('Cache-Control', 'private, max-age=3600');
     ctx.type = 'application/ld+json;profile="http://iiif.io/api/image/3/context.json"';
     ctx.body = await tiles.iiifInfo(slideId, `${ctx.protocol}://${ctx.host}/iiif/${slideId}`);
   });
-  router.get('/iiif/:slide/:region/:size/:rotation/:file', async (ctx) => {
+  router.get('/iiif/:slide/:region/:size/:rotation/:file', viewer, async (ctx) => {
     const slideId = parseTilePath(`${ctx.params.slide}.dzi`).slideId;
     const file = /^([a-z]+)\.([a-z]+)$/.exec(ctx.params.file ?? '');
     if (!file) throw new AppError(400, 'invalid_iiif_request', `"${ctx.params.file}" is not {quality}.{format}`);

@@ -1,0 +1,489 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, type Stats } from 'node:fs';
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import pLimit from 'p-limit';
+import type { AuditEvent, AuditLog } from '../audit/audit-log.js';
+import type { CatalogService } from '../catalog/catalog.service.js';
+import { FACETS, type CatalogFilter, type QueryParameters } from '../catalog/filter.js';
+import { AppError, badRequest, notFound } from '../errors.js';
+import type { Vocabulary } from '../ingest/types.js';
+import type { Logger } from '../logging.js';
+import {
+  BUNDLE_PATHS,
+  bundlePath,
+  LICENCE,
+  metadataCsv,
+  metadataJson,
+  metadataRecords,
+  readme,
+  sha256Manifest,
+  type BundleDescription,
+  type SelectedFile,
+  type SelectedSlide,
+} from './bundle-contents.js';
+import { FileChecksums } from './checksums.js';
+import type { DownloadableSlide, DownloadsRepository } from './downloads.repository.js';
+import { attachment, digestHeaders, DOWNLOAD_CACHE_CONTROL, etagFor, normalizeSha256 } from './file-headers.js';
+import { DownloadLimitError, type DownloadLimits } from './limits.js';
+import { manifestTsv, MANIFEST_FORMAT, MANIFEST_VERSION, type FileKind, type Manifest } from './manifest.js';
+import { contentRange, decideRange, unsatisfiedRange } from './range.js';
+import { describeSelection, parseBundleRequest, parseManifestQuery, type Selection } from './selection.js';
+import { streamZip, type ZipEntry } from './zip.js';
+
+/** Who asks for a download: the user id (for the audit log and the limits) and the client address. */
+export interface DownloadRequester {
+  userId: number | null;
+  ip: string | null;
+}
+
+/** What of a GET or HEAD the service needs. */
+export interface FileRequest {
+  method: string;
+  range?: string;
+  ifRange?: string;
+}
+
+/** How a response ended, as the HTTP layer saw it: `finished` when every byte was handed to the connection. */
+export type Settle = (finished: boolean) => Promise<void>;
+
+/** The answer to a single-file request, for the HTTP layer to send as it is. */
+export interface FileDelivery {
+  status: 200 | 206 | 416;
+  headers: Record<string, string>;
+  /** The bytes, for a GET answered by this process. Absent for HEAD, 416 and nginx offload. */
+  body?: Readable;
+  /** For 416: the error to put in the body. */
+  problem?: { code: string; message: string };
+  /** Call exactly once when the response is over (finished or cut off). */
+  settle: Settle;
+}
+
+export interface BundleDelivery {
+  headers: Record<string, string>;
+  body: Readable;
+  settle: Settle;
+}
+
+export type ManifestResponse = { format: 'json'; body: Manifest } | { format: 'tsv'; body: string; manifest: Manifest };
+
+/** The text the README gives as the data use agreement a download falls under. The DUA work supplies the real one. */
+export type DuaReference = (userId: number | null) => string | Promise<string>;
+
+export const placeholderDuaReference: DuaReference = (userId) =>
+  userId === null
+    ? 'the data use agreement of the requesting user (not identified)'
+    : `the data use agreement of Slidebank user #${userId} (see your account page for its reference and validity)`;
+
+export interface DownloadsServiceOptions {
+  slides: DownloadsRepository;
+  /** For selections by catalog filter: the same slides the catalog search shows. */
+  catalog: Pick<CatalogService, 'search'>;
+  vocabulary: Vocabulary;
+  audit: AuditLog;
+  limits: DownloadLimits;
+  /** The slide store (config paths.slides): relative file paths are under it. */
+  slidesDir: string;
+  /** config downloads.nginxAccelRedirect: '' serves files from this process; an internal location prefix hands them to nginx. */
+  nginxAccelRedirect: string;
+  log: Logger;
+  duaReference?: DuaReference;
+  clock?: () => Date;
+}
+
+/** A manifest lists at most this many slides; beyond, narrow the filter (a bundle's bound is configured). */
+export const MAX_MANIFEST_SLIDES = 10_000;
+/** Catalog pages read while resolving a filter. */
+const PAGE = 200;
+/** Files read from this process are read in chunks this large. */
+const READ_CHUNK = 1 << 20;
+
+const CONTENT_TYPES: Record<FileKind, string> = {
+  // SVS is TIFF inside, but no viewer should try to open a multi-gigabyte pyramid inline.
+  slide: 'application/octet-stream',
+  annotation: 'application/xml',
+};
+
+/**
+ * Downloads of published slides for L2/L3 researchers (the routes check the
+ * level): single files with HTTP ranges, streamed ZIP bundles of a
+ * selection, and manifests for the fetch client. Every delivery is audited
+ * with the bytes it sent and whether it was complete, and counted against
+ * the user's limits.
+ */
+export class DownloadsService {
+  private readonly checksums = new FileChecksums();
+  private readonly slidesDir: string;
+  private readonly duaReference: DuaReference;
+  private readonly clock: () => Date;
+
+  constructor(private readonly options: DownloadsServiceOptions) {
+    this.slidesDir = path.resolve(options.slidesDir);
+    this.duaReference = options.duaReference ?? placeholderDuaReference;
+    this.clock = options.clock ?? (() => new Date());
+  }
+
+  /** `GET`/`HEAD /api/slides/:id/files/slide|annotation`. */
+  async file(who: DownloadRequester, slideId: number, kind: FileKind, request: FileRequest): Promise<FileDelivery> {
+    const slide = await this.options.slides.findPublished(slideId);
+    if (!slide) throw notFound('slide_not_found', `There is no published slide ${slideId}`);
+    if (kind === 'annotation' && slide.annotationPath === null) {
+      throw notFound('annotation_not_found', `Slide ${slideId} has no annotation file`);
+    }
+    const stored = kind === 'slide' ? slide.filePath : slide.annotationPath!;
+    const file = this.resolve(stored, slide.id);
+    const offload = this.offloadUri(stored);
+    const opens = request.method === 'GET' && offload === null;
+
+    let handle: FileHandle | undefined;
+    try {
+      let stats: Stats;
+      try {
+        handle = opens ? await open(file, 'r') : undefined;
+        stats = handle ? await handle.stat() : await stat(file);
+      } catch (error) {
+        throw this.fileProblem(slide, kind, error);
+      }
+      const sha256 = kind === 'slide' ? this.slideChecksum(slide, stats) : await this.checksums.sha256(file, stats, handle);
+      const size = stats.size;
+      const etag = sha256 === null ? null : etagFor(sha256);
+      const headers: Record<string, string> = {
+        'Accept-Ranges': 'bytes',
+        'Content-Type': CONTENT_TYPES[kind],
+        'Content-Disposition': attachment(path.posix.basename(bundlePath(slide, kind))),
+        'Cache-Control': DOWNLOAD_CACHE_CONTROL,
+        'Last-Modified': stats.mtime.toUTCString(),
+        ...(etag ? { ETag: etag } : {}),
+        ...(sha256 ? digestHeaders(sha256) : {}),
+      };
+
+      const decision = decideRange(request, size, { etag, lastModified: stats.mtime });
+      if (decision.kind === 'unsatisfiable') {
+        await handle?.close();
+        handle = undefined;
+        return {
+          status: 416,
+          headers: { 'Accept-Ranges': 'bytes', 'Content-Range': unsatisfiedRange(size), 'Cache-Control': DOWNLOAD_CACHE_CONTROL },
+          problem: { code: 'range_not_satisfiable', message: decision.message },
+          settle: async () => undefined,
+        };
+      }
+      const partial = decision.kind === 'partial';
+      const start = partial ? decision.start : 0;
+      const end = partial ? decision.end : size - 1;
+      const length = partial ? end - start + 1 : size;
+      const status = partial ? 206 : 200;
+      if (request.method !== 'GET') {
+        return {
+          status,
+          headers: { ...headers, 'Content-Length': String(length), ...(partial ? { 'Content-Range': contentRange(start, end, size) } : {}) },
+          settle: async () => undefined,
+        };
+      }
+
+      const ticket = this.options.limits.admit(limitKey(who), length);
+      const record = (bytes: number, complete: boolean | null, via: 'app' | 'nginx') =>
+        this.audit({
+          action: kind === 'slide' ? 'download.slide' : 'download.annotation',
+          actorId: who.userId,
+          subjectType: 'slide',
+          subjectId: slide.id,
+          ip: who.ip,
+          details: {
+            slideIds: [slide.id],
+            file: bundlePath(slide, kind),
+            size,
+            range: partial ? `${start}-${end}` : null,
+            status,
+            bytes,
+            complete,
+            via,
+          },
+        });
+
+      if (offload !== null) {
+        // nginx sends the bytes (and answers Range itself): the app has checked access; what nginx then sends it cannot see.
+        ticket.settle(length);
+        await record(length, null, 'nginx');
+        return { status: 200, headers: { ...headers, 'X-Accel-Redirect': offload }, settle: async () => undefined };
+      }
+
+      // An empty file has no byte range to read (a read stream cannot end before it starts).
+      const body = length === 0 ? Readable.from([]) : handle!.createReadStream({ start, end, highWaterMark: READ_CHUNK, autoClose: true });
+      if (length > 0) handle = undefined; // the stream owns it now and closes it when it ends or is destroyed
+      return {
+        status,
+        headers: { ...headers, 'Content-Length': String(length), ...(partial ? { 'Content-Range': contentRange(start, end, size) } : {}) },
+        body,
+        settle: once(async (finished) => {
+          const bytes = Math.max(0, ((body as { bytesRead?: number }).bytesRead ?? 0) - body.readableLength);
+          body.destroy();
+          ticket.settle(bytes);
+          await record(bytes, finished && bytes === length, 'app');
+        }),
+      };
+    } finally {
+      await handle?.close();
+    }
+  }
+
+  /** `POST /api/downloads`: a ZIP of the selected slides, their annotations, metadata, checksums and README. */
+  async bundle(who: DownloadRequester, body: unknown, origin: string): Promise<BundleDelivery> {
+    const selection = parseBundleRequest(body);
+    const { limits } = this.options;
+    const slides = await this.select(selection, limits.settings.maxBundleSlides > 0 ? limits.settings.maxBundleSlides : MAX_MANIFEST_SLIDES, 'bundle');
+    const selected = await this.gather(slides, { statSlides: true });
+    const files = selected.flatMap((s) => s.files);
+    const payloadBytes = files.reduce((sum, f) => sum + f.size, 0);
+    limits.checkBundle(selected.length, payloadBytes);
+    const ticket = limits.admit(limitKey(who), payloadBytes);
+
+    let entries: ZipEntry[];
+    const createdAt = this.clock();
+    try {
+      const description: BundleDescription = {
+        selection: describeSelection(selection),
+        createdAt,
+        userId: who.userId,
+        duaReference: await this.duaReference(who.userId),
+        origin,
+      };
+      entries = this.bundleEntries(selected, description);
+    } catch (error) {
+      ticket.settle(0);
+      throw error;
+    }
+
+    const zip = streamZip(entries);
+    const stamp = createdAt.toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-');
+    const slideIds = selected.map((s) => s.slide.id);
+    return {
+      headers: {
+        'Content-Type': 'application/zip',
+        'Content-Disposition': attachment(`slidebank-${stamp}-${selected.length}-slides.zip`),
+        'Cache-Control': DOWNLOAD_CACHE_CONTROL,
+      },
+      body: zip.stream,
+      settle: once(async (finished) => {
+        if (!finished) zip.abort();
+        const outcome = await zip.done;
+        ticket.settle(outcome.bytes);
+        await this.audit({
+          action: 'download.bundle',
+          actorId: who.userId,
+          subjectType: 'bundle',
+          subjectId: stamp,
+          ip: who.ip,
+          details: {
+            selection: describeSelection(selection),
+            slideIds: slideIds.length > 2000 ? [...slideIds.slice(0, 2000), `… ${slideIds.length - 2000} more`] : slideIds,
+            slides: selected.length,
+            files: files.length,
+            payloadBytes,
+            entries: outcome.entries,
+            totalEntries: entries.length,
+            bytes: outcome.bytes,
+            complete: finished && outcome.complete,
+            ...(outcome.error ? { error: outcome.error.message } : {}),
+          },
+        });
+        if (outcome.error) this.options.log.error({ err: outcome.error, slideIds }, 'download bundle failed part-way');
+      }),
+    };
+  }
+
+  /** `GET /api/downloads/manifest`: every file of a selection with its URL, size and SHA-256. */
+  async manifest(query: QueryParameters, origin: string): Promise<ManifestResponse> {
+    const { selection, format } = parseManifestQuery(query);
+    const slides = await this.select(selection, MAX_MANIFEST_SLIDES, 'manifest');
+    const selected = await this.gather(slides, { statSlides: false });
+    const files = selected.flatMap(({ slide, files: own }) =>
+      own.map((f) => {
+        const href = `/api/slides/${slide.id}/files/${f.kind}`;
+        return { slideId: slide.id, slide: slide.name, kind: f.kind, path: f.path, href, url: `${origin}${href}`, size: f.size, sha256: f.sha256 };
+      }),
+    );
+    const manifest: Manifest = {
+      format: MANIFEST_FORMAT,
+      version: MANIFEST_VERSION,
+      generatedAt: this.clock().toISOString(),
+      selection: describeSelection(selection),
+      licence: `${LICENCE.name}, ${LICENCE.url}; use is bound by your data use agreement`,
+      slides: selected.length,
+      totalBytes: files.reduce((sum, f) => sum + f.size, 0),
+      files,
+    };
+    return format === 'tsv' ? { format, body: manifestTsv(manifest), manifest } : { format, body: manifest };
+  }
+
+  private bundleEntries(selected: SelectedSlide[], description: BundleDescription): ZipEntry[] {
+    const files = selected.flatMap((s) => s.files);
+    const records = metadataRecords(selected, this.options.vocabulary);
+    const small = [
+      { path: BUNDLE_PATHS.readme, data: Buffer.from(readme(selected, description)) },
+      { path: BUNDLE_PATHS.csv, data: Buffer.from(metadataCsv(records)) },
+      { path: BUNDLE_PATHS.json, data: Buffer.from(metadataJson(records, description)) },
+    ];
+    const unchecked = files.filter((f) => f.sha256 === null);
+    if (unchecked.length > 0) {
+      this.options.log.warn({ files: unchecked.map((f) => f.path) }, 'bundle: files without a catalog checksum are left out of manifest-sha256.txt');
+    }
+    const checksums = [
+      ...small.map((s) => ({ path: s.path, sha256: sha256Hex(s.data) })),
+      ...files.filter((f): f is SelectedFile & { sha256: string } => f.sha256 !== null).map((f) => ({ path: f.path, sha256: f.sha256 })),
+    ];
+    return [
+      ...small.map((s) => ({ name: s.path, source: s.data, date: description.createdAt })),
+      { name: BUNDLE_PATHS.manifest, source: Buffer.from(sha256Manifest(checksums)), date: description.createdAt },
+      ...files.map((f) => ({ name: f.path, source: () => openForBundle(f.file), date: f.mtime })),
+    ];
+  }
+
+  /** The published slides a selection means, at most `max` of them (413 beyond), none missing (404), at least one (400). */
+  private async select(selection: Selection, max: number, what: 'bundle' | 'manifest'): Promise<DownloadableSlide[]> {
+    const tooMany = (count: number) =>
+      new DownloadLimitError(
+        413,
+        what === 'bundle' ? 'bundle_too_large' : 'manifest_too_large',
+        `The selection has ${count} slides; a ${what} holds at most ${max}. Narrow the selection${what === 'bundle' ? ', or fetch it file by file with the manifest (slidebank fetch)' : ''}`,
+        null,
+        { slides: count, max },
+      );
+    let ids: number[];
+    if (selection.kind === 'slides') {
+      ids = selection.ids;
+      if (ids.length > max) throw tooMany(ids.length);
+    } else {
+      ids = await this.matching(selection.filter, max, tooMany);
+    }
+    if (ids.length === 0) throw badRequest('empty_selection', 'No published slide matches the selection; nothing to download');
+    const slides = await this.options.slides.findPublishedMany(ids);
+    if (selection.kind === 'slides' && slides.length < ids.length) {
+      const found = new Set(slides.map((s) => s.id));
+      const missing = ids.filter((id) => !found.has(id));
+      throw new AppError(404, 'slide_not_found', `No published slide ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ` (and ${missing.length - 20} more)` : ''}`, {
+        details: { missing },
+      });
+    }
+    if (slides.length === 0) throw badRequest('empty_selection', 'No published slide matches the selection; nothing to download');
+    return slides;
+  }
+
+  /** The ids of the slides the catalog search shows for a filter, page by page. */
+  private async matching(filter: CatalogFilter, max: number, tooMany: (count: number) => Error): Promise<number[]> {
+    const query: QueryParameters = { sort: 'name', limit: String(PAGE) };
+    for (const facet of FACETS) {
+      const values = filter[facet];
+      if (!values) continue;
+      // The catalog's query parameters split values at commas; such a value cannot be searched for by parameters either.
+      if (values.some((v) => v.includes(','))) throw badRequest('invalid_filter', `A ${facet} value containing "," cannot be used to select downloads`);
+      query[facet] = values;
+    }
+    if (filter.q) query.q = filter.q;
+    const ids: number[] = [];
+    for (let offset = 0; ; offset += PAGE) {
+      const page = await this.options.catalog.search({ ...query, offset: String(offset) });
+      if (page.total > max) throw tooMany(page.total);
+      ids.push(...page.items.map((item) => item.id));
+      if (page.items.length < PAGE || ids.length >= page.total) return ids;
+    }
+  }
+
+  /**
+   * Each slide's files with sizes and checksums. Annotation files are stat'ed
+   * and hashed (cached); slide files are stat'ed for a bundle, so that a
+   * missing or changed file fails the request before its first byte, while a
+   * manifest takes their size from the catalog.
+   */
+  private async gather(slides: DownloadableSlide[], { statSlides }: { statSlides: boolean }): Promise<SelectedSlide[]> {
+    const limit = pLimit(8);
+    return Promise.all(
+      slides.map((slide) =>
+        limit(async () => {
+          const files: SelectedFile[] = [];
+          const slideFile = this.resolve(slide.filePath, slide.id);
+          if (statSlides) {
+            const stats = await stat(slideFile).catch((error: unknown) => {
+              throw this.fileProblem(slide, 'slide', error);
+            });
+            const sha256 = this.slideChecksum(slide, stats);
+            files.push({ slide, kind: 'slide', path: bundlePath(slide, 'slide'), file: slideFile, size: stats.size, sha256, mtime: stats.mtime });
+          } else {
+            files.push({ slide, kind: 'slide', path: bundlePath(slide, 'slide'), file: slideFile, size: slide.fileSize, sha256: normalizeSha256(slide.sha256), mtime: new Date(0) });
+          }
+          if (slide.annotationPath !== null) {
+            const xml = this.resolve(slide.annotationPath, slide.id);
+            const stats = await stat(xml).catch((error: unknown) => {
+              throw this.fileProblem(slide, 'annotation', error);
+            });
+            const sha256 = await this.checksums.sha256(xml, stats);
+            files.push({ slide, kind: 'annotation', path: bundlePath(slide, 'annotation'), file: xml, size: stats.size, sha256, mtime: stats.mtime });
+          }
+          return { slide, files };
+        }),
+      ),
+    );
+  }
+
+  /** The catalog's checksum of a slide file, after checking that the file on disk is the size the catalog says. */
+  private slideChecksum(slide: DownloadableSlide, stats: Stats): string | null {
+    if (stats.size !== slide.fileSize) {
+      this.options.log.error({ slideId: slide.id, catalogSize: slide.fileSize, fileSize: stats.size }, 'slide file does not match the catalog');
+      throw new AppError(500, 'slide_file_mismatch', `The stored file of slide ${slide.id} does not match the catalog; the operator has been told`, { expose: true });
+    }
+    return normalizeSha256(slide.sha256);
+  }
+
+  private fileProblem(slide: DownloadableSlide, kind: FileKind, error: unknown): AppError {
+    const code = (error as NodeJS.ErrnoException).code;
+    this.options.log.error({ slideId: slide.id, kind, err: error }, `the ${kind} file of a published slide cannot be read`);
+    return new AppError(500, code === 'ENOENT' ? 'file_missing' : 'file_unreadable', `The ${kind} file of slide ${slide.id} cannot be read; the operator has been told`, {
+      expose: true,
+      cause: error,
+    });
+  }
+
+  /** A stored path as a file on disk: relative paths must stay inside the slide store. */
+  private resolve(stored: string, slideId: number): string {
+    if (path.isAbsolute(stored)) return stored;
+    const full = path.resolve(this.slidesDir, stored);
+    if (!full.startsWith(this.slidesDir + path.sep)) {
+      throw new AppError(500, 'file_outside_store', `The file of slide ${slideId} is recorded outside the slide store`, { expose: true });
+    }
+    return full;
+  }
+
+  /** The nginx URI of a stored file, or null when this process sends it (offload off, or an absolute path nginx cannot map). */
+  private offloadUri(stored: string): string | null {
+    const prefix = this.options.nginxAccelRedirect;
+    if (prefix === '' || path.isAbsolute(stored)) return null;
+    return `${prefix}${stored.split(/[\\/]/).map(encodeURIComponent).join('/')}`;
+  }
+
+  /** Record an event; a failing audit log is reported, never the client's problem once the bytes have gone. */
+  private async audit(event: AuditEvent): Promise<void> {
+    try {
+      await this.options.audit.record(event);
+    } catch (error) {
+      this.options.log.error({ err: error, event }, 'audit: could not record a download');
+    }
+  }
+}
+
+function limitKey(who: DownloadRequester): string {
+  return who.userId === null ? `ip:${who.ip ?? 'unknown'}` : `user:${who.userId}`;
+}
+
+function once(settle: Settle): Settle {
+  let done: Promise<void> | undefined;
+  return (finished) => (done ??= settle(finished));
+}
+
+function sha256Hex(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+function openForBundle(file: string): Readable {
+  return createReadStream(file, { highWaterMark: READ_CHUNK });
+}

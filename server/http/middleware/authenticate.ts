@@ -1,0 +1,113 @@
+import type { Context, Middleware } from 'koa';
+import koaPassport from 'koa-passport';
+import passportLocal from 'passport-local';
+import type { AccountsService, RequestMeta } from '../../access/accounts.service.js';
+import { ANONYMOUS, requesterFor, type Requester } from '../../access/levels.js';
+import type { TokensService } from '../../access/tokens.service.js';
+import type { User } from '../../access/users.repository.js';
+import type { AccountView } from '../../access/views.js';
+import { AppError } from '../../errors.js';
+import { csrfTokenOf, renewCsrfToken } from './csrf.js';
+import { requesterOf } from './permissions.js';
+import { destroySession, sessionOf } from './session.js';
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+export interface Authentication {
+  /** App-level, after the session middleware: resolves `ctx.state.requester` from a bearer token or the session. */
+  middleware: Middleware;
+  /** `POST /api/auth/login` with JSON {email, password}. */
+  login: Middleware;
+  /** `POST /api/auth/logout`. */
+  logout: Middleware;
+  /** The body of `GET /api/auth/me` and of a successful login. */
+  me(ctx: Context): Promise<AccountView & { via: Requester['via']; csrfToken?: string }>;
+}
+
+export function requestMeta(ctx: Context): RequestMeta {
+  return { ip: ctx.ip || null };
+}
+
+/**
+ * Who is asking. A request with `Authorization: Bearer <token>` is that
+ * token's owner and nothing else (a bad token is a 401, never a fall-back to
+ * the session). Otherwise passport restores the session's user. The user is
+ * read from the database on every request, so a changed level, a lapsed L2 or
+ * a disabled account takes effect at once. Anonymous is L0.
+ *
+ * Passport (koa-passport's own instance per app, not the shared singleton)
+ * does the password login through passport-local and regenerates the
+ * session id when someone logs in.
+ */
+export function createAuthentication(accounts: AccountsService, tokens: TokensService, clock: () => Date = () => new Date()): Authentication {
+  const passport = new koaPassport.KoaPassport();
+  passport.use(
+    new passportLocal.Strategy({ usernameField: 'email', passwordField: 'password', passReqToCallback: true }, (req, email, password, done) => {
+      const ctx = (req as unknown as { ctx: Context }).ctx;
+      accounts.verifyLogin(email, password, requestMeta(ctx)).then((user) => done(null, user), done);
+    }),
+  );
+  passport.serializeUser((user, done) => done(null, (user as User).id));
+  passport.deserializeUser((id, done) => {
+    accounts.sessionUser(id).then((user) => done(null, user ?? false), done);
+  });
+  const restoreSession = passport.session();
+
+  const resolve: Middleware = async (ctx, next) => {
+    const authorization = ctx.get('Authorization');
+    if (authorization !== '') {
+      const bearer = /^Bearer +([^\s]+) *$/i.exec(authorization)?.[1];
+      try {
+        if (!bearer) throw new AppError(401, 'invalid_authorization', 'Authorization must be "Bearer <personal access token>"');
+        ctx.state.requester = await tokens.resolve(bearer);
+      } catch (error) {
+        ctx.set('WWW-Authenticate', 'Bearer realm="slidebank", error="invalid_token"');
+        throw error;
+      }
+      if (ctx.state.requester.token?.scope === 'read' && !SAFE_METHODS.has(ctx.method)) {
+        throw new AppError(403, 'token_scope', 'This token may only read (GET); make one with scope "all" to change things');
+      }
+      return next();
+    }
+    await restoreSession(ctx, async () => {});
+    const user = ctx.state.user as User | undefined;
+    ctx.state.requester = user ? requesterFor(user, 'session', clock()) : ANONYMOUS;
+    return next();
+  };
+
+  const me: Authentication['me'] = async (ctx) => {
+    const requester = requesterOf(ctx);
+    const view = await accounts.profile(requester);
+    return { ...view, via: requester.via, ...(requester.via === 'session' ? { csrfToken: csrfTokenOf(ctx) } : {}) };
+  };
+
+  const login: Middleware = async (ctx, next) => {
+    const authenticate = passport.authenticate('local', { session: true }, async (error: unknown, user: User | false, info: unknown) => {
+      if (error) throw error;
+      if (!user) throw new AppError(400, 'invalid_request', `Send JSON {"email", "password"} (${(info as { message?: string } | undefined)?.message ?? 'missing credentials'})`);
+      await ctx.login(user);
+      ctx.state.requester = requesterFor(user, 'session', clock());
+      renewCsrfToken(ctx);
+      ctx.body = await me(ctx);
+    });
+    try {
+      await authenticate(ctx, next);
+    } catch (error) {
+      const retry = (error as AppError).details as { retryAfterSeconds?: number } | undefined;
+      if (error instanceof AppError && error.status === 429 && retry?.retryAfterSeconds) ctx.set('Retry-After', String(retry.retryAfterSeconds));
+      throw error;
+    }
+  };
+
+  const logout: Middleware = async (ctx) => {
+    await accounts.recordLogout(requesterOf(ctx), requestMeta(ctx));
+    if (sessionOf(ctx)) destroySession(ctx);
+    ctx.state.user = undefined;
+    ctx.state.requester = ANONYMOUS;
+    ctx.status = 204;
+  };
+
+  const initialize = passport.initialize();
+  const middleware: Middleware = (ctx, next) => initialize(ctx, () => resolve(ctx, next));
+  return { middleware, login, logout, me };
+}
