@@ -7,6 +7,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
+import { evict } from './page-cache.js';
 import { bodyParser } from '@koa/bodyparser';
 import Koa, { type Middleware } from 'koa';
 import type { AuditEvent, AuditLog } from '../server/audit/audit-log.js';
@@ -186,11 +187,6 @@ async function readFromDisk(files: string[]): Promise<Measured> {
     );
   }
   return { bytes, seconds: (performance.now() - t0) / 1000 };
-}
-
-/** Drop these files' pages from the page cache (GNU dd: `iflag=nocache count=0` advises the kernel for the whole file). */
-async function evict(files: string[]): Promise<void> {
-  for (const file of files) await run('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none']);
 }
 
 /** curl into /dev/null; its own timing (from the request to the last byte). */
