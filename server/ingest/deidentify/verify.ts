@@ -106,7 +106,8 @@ export async function verifyDeidentified(file: string, expected: VerifyExpectati
   return { passed: checks.every((c) => c.passed), checks, bytesScanned: scan.bytes };
 }
 
-async function scanBytes(file: string, identifiers: IdentifierSet): Promise<{ found: string[]; bytes: number; sha256: string }> {
+/** Every byte of `file` searched for each identifying value (Latin-1 and UTF-16), with the file's SHA-256 computed on the way. */
+export async function scanBytes(file: string, identifiers: IdentifierSet): Promise<{ found: string[]; bytes: number; sha256: string }> {
   const scanner = new NeedleScanner(
     identifiers.scanned.flatMap(({ source, value }) => [
       { source, bytes: Buffer.from(value, 'latin1') },

@@ -1,0 +1,51 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import test from 'ava';
+import { scanBytes } from '../../../server/ingest/deidentify/verify.js';
+
+const MiB = 1024 * 1024;
+
+async function fileWith(t: { teardown(fn: () => Promise<void>): void }, size: number, plants: [number, Buffer][]): Promise<{ file: string; bytes: Buffer }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'slidebank-scan-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  // Random bytes, as compressed tiles look.
+  const bytes = randomBytes(size);
+  for (const [at, value] of plants) value.copy(bytes, at);
+  const file = path.join(dir, 'copy.svs');
+  await writeFile(file, bytes);
+  return { file, bytes };
+}
+
+const identifiers = {
+  scanned: [
+    { source: 'Aperio Filename', value: 'KIM_MINJI' },
+    { source: 'Aperio User', value: '0b1e2c3d-0000-4000-8000-00000000beef' },
+    { source: 'TIFF DateTime', value: '2024:01:02 10:11:12' },
+  ],
+  tooShort: [],
+};
+
+test('a value straddling the boundary between two read chunks is found', async (t) => {
+  const { file } = await fileWith(t, 9 * MiB, [[4 * MiB - 4, Buffer.from('KIM_MINJI', 'latin1')]]);
+  t.deepEqual((await scanBytes(file, identifiers)).found, ['Aperio Filename']);
+});
+
+test('values at the very start and the very end, and in UTF-16, are found; the hash and size are the file’s', async (t) => {
+  const user = Buffer.from('0b1e2c3d-0000-4000-8000-00000000beef', 'utf16le');
+  const date = Buffer.from('2024:01:02 10:11:12', 'latin1');
+  const { file, bytes } = await fileWith(t, 5 * MiB + 17, [
+    [0, date],
+    [5 * MiB + 17 - user.length, user],
+  ]);
+  const result = await scanBytes(file, identifiers);
+  t.deepEqual(result.found.sort(), ['Aperio User', 'TIFF DateTime']);
+  t.is(result.bytes, bytes.length);
+  t.is(result.sha256, createHash('sha256').update(bytes).digest('hex'));
+});
+
+test('a clean file reports nothing, and a value cut short is not a match', async (t) => {
+  const { file } = await fileWith(t, 3 * MiB, [[MiB, Buffer.from('KIM_MINJ', 'latin1')]]);
+  t.deepEqual((await scanBytes(file, identifiers)).found, []);
+});
