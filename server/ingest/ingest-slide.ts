@@ -17,6 +17,7 @@ import {
   type AnnotationSummary,
 } from '../annotations/index.js';
 import { readSlideFacts, type SlideFacts } from '../catalog/slide-facts.js';
+import { isUniqueViolation } from '../db/index.js';
 import { removeThumbnails, writeThumbnails } from '../catalog/thumbnails.js';
 import { deidentifySlide, type DeidentifyResult } from './deidentify/deidentify.js';
 import { verifyDeidentified, type Verification } from './deidentify/verify.js';
@@ -194,7 +195,8 @@ export async function ingestSlide(
       annotationPath = path.basename(finalXml);
     }
 
-    const { slide, recordId } = await repository.publish(
+    const hash = originalSha256;
+    const { slide, recordId } = await publishOnce(() => repository.publish(
       {
         name,
         filePath: path.basename(finalSlide),
@@ -208,10 +210,10 @@ export async function ingestSlide(
         mppY: slideFacts.mppY,
         objectivePower: slideFacts.objectivePower,
       },
-      { metadata, originalSha256, annotationPath, annotationSummary: annotation?.summary ?? null },
-      { reason: null, originalSha256, quarantinePath: null, report, source },
+      { metadata, originalSha256: hash, annotationPath, annotationSummary: annotation?.summary ?? null },
+      { reason: null, originalSha256: hash, quarantinePath: null, report, source },
       settings.linkageKey ? sealOriginalName(candidate.fileName, settings.linkageKey) : null,
-    );
+    ));
 
     progress('thumbnails');
     try {
@@ -238,6 +240,16 @@ export async function ingestSlide(
       if (candidate.xml) await rm(candidate.xml, { force: true });
     }
     return finish(error.outcome, error.message, error.report);
+  }
+}
+
+/** Two ingests of one original at once (the CLI and the inbox job): the second finds the first's row when it publishes. */
+async function publishOnce<T>(publish: () => Promise<T>): Promise<T> {
+  try {
+    return await publish();
+  } catch (error) {
+    if (isUniqueViolation(error)) throw new Refusal('duplicate', 'another ingest published the same original at the same moment; nothing was changed');
+    throw error;
   }
 }
 

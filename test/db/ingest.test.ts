@@ -238,3 +238,22 @@ test(`a full disk while writing fails the slide with ENOSPC, publishes nothing a
   t.true((await stat(small.svs)).isFile());
   t.is(await bench.repository.slideCount(), 1);
 });
+
+test(`two ingests of the same original at once publish it once; the other reports a duplicate and leaves nothing behind on ${testDialect}`, async (t) => {
+  const bench = await ingestBench(t);
+  const other = path.join(bench.inbox, '..', 'other');
+  await mkdir(other);
+  const { svs } = await generated(bench.inbox, 'twice', 31);
+  await copyFile(svs, path.join(other, 'twice.svs'));
+  for (const dir of [bench.inbox, other]) await writeSheet(dir, [{ file: 'twice', ...GOOD_ROW }]);
+
+  const [a, b] = await Promise.all([bench.service.ingestFolder(bench.inbox, { source: 'cli' }), bench.service.ingestFolder(other, { source: 'inbox' })]);
+  const outcomes = [a.results[0]!, b.results[0]!];
+  t.deepEqual(outcomes.map((r) => r.outcome).sort(), ['duplicate', 'published']);
+  t.regex(outcomes.find((r) => r.outcome === 'duplicate')!.reason!, /already published as|at the same moment/);
+  t.is(await bench.repository.slideCount(), 1);
+  const published = outcomes.find((r) => r.outcome === 'published')!;
+  const store = await readdir(bench.config.paths.slides);
+  t.true(store.includes(`${published.name}.svs`));
+  t.true(store.every((f) => f.startsWith(`${published.name}.`) && !f.endsWith('.partial')), `only the published slide is in the store: ${store.join(', ')}`);
+});
