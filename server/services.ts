@@ -14,6 +14,7 @@ import { UsersRepository } from './access/users.repository.js';
 import type { AuditLog } from './audit/audit-log.js';
 import { AuditRepository } from './audit/audit.repository.js';
 import { AuditService } from './audit/audit.service.js';
+import { AnnotationsService } from './catalog/annotations.service.js';
 import { CatalogRepository } from './catalog/catalog.repository.js';
 import { CatalogService } from './catalog/catalog.service.js';
 import { SlidesRepository } from './catalog/slides.repository.js';
@@ -34,6 +35,8 @@ export interface Services {
   tiles: TilesService;
   slideAccess: SlideAccessPolicy;
   catalog: CatalogService;
+  /** Annotations as GeoJSON for the viewer. */
+  annotations: AnnotationsService;
   /** The audit log as administrators read and export it. */
   audit: AuditService;
   /** News and the user guide. */
@@ -81,6 +84,7 @@ export function createServices(config: Config, db: Database, log: Logger, extern
     tiles,
     slideAccess: levelSlideAccess,
     catalog,
+    annotations: new AnnotationsService(new SlidesRepository(db.knex), config.paths.slides),
     audit: new AuditService(auditLog),
     pages: new PagesService(new PagesRepository(db.knex), auditLog),
     access: createAccessServices(config, db, log, { mailer, audit: external.audit ?? auditLog, administrativeApproval: agreements }),

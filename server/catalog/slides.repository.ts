@@ -91,6 +91,12 @@ export class SlidesRepository {
     const row = await this.knex<SlideRow>('slides').where({ id }).first();
     return row ? toRecord(row) : undefined;
   }
+
+  /** A published slide's stored annotation path (null when it has none); undefined when there is no such published slide. */
+  async findPublishedAnnotationPath(id: number): Promise<{ annotationPath: string | null } | undefined> {
+    const row = await this.knex('slides').where({ id, status: 'published' }).first<{ annotation_path: string | null } | undefined>('annotation_path');
+    return row ? { annotationPath: row.annotation_path } : undefined;
+  }
 }
 
 function toRecord(row: SlideRow): SlideRecord {

@@ -23,6 +23,9 @@ import { adminUserRoutes } from './routes/admin-users.js';
 import { authRoutes } from './routes/auth.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { downloadRoutes } from './routes/downloads.js';
+import { webApp } from './middleware/web-app.js';
+import { packageRoot } from '../package-info.js';
+import path from 'node:path';
 
 export interface AppDependencies {
   config: Config;
@@ -30,10 +33,12 @@ export interface AppDependencies {
   db: Database;
   services: Services;
   startedAt?: Date;
+  /** The built web portal (default `web/dist` in the package). */
+  webRoot?: string;
 }
 
 /** The Koa application: shared middleware, then each area's routes, each declaring who may call it. */
-export function createApp({ config, log, db, services, startedAt = new Date() }: AppDependencies): Koa {
+export function createApp({ config, log, db, services, startedAt = new Date(), webRoot = path.join(packageRoot, 'web', 'dist') }: AppDependencies): Koa {
   const { access } = services;
   const app = new Koa({ proxy: config.http.trustProxy });
   // Errors are answered and logged by errorHandler; Koa's own stderr printing would duplicate them.
@@ -52,7 +57,7 @@ export function createApp({ config, log, db, services, startedAt = new Date() }:
   const routers = [
     healthRoutes(db, startedAt),
     tileRoutes(services.tiles, services.slideAccess),
-    slideRoutes(services.catalog, services.slideAccess),
+    slideRoutes(services.catalog, services.slideAccess, services.annotations),
     authRoutes(access.accounts, authentication),
     accountRoutes(access.accounts),
     tokenRoutes(access.tokens),
@@ -67,5 +72,7 @@ export function createApp({ config, log, db, services, startedAt = new Date() }:
     app.use(router.routes());
     app.use(router.allowedMethods());
   }
+  // The web portal last: it only answers what no API router did.
+  app.use(webApp(webRoot, log));
   return app;
 }

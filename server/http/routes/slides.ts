@@ -2,18 +2,20 @@ import { createReadStream } from 'node:fs';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { SlideAccessPolicy } from '../../access/slide-access.js';
+import type { AnnotationsService } from '../../catalog/annotations.service.js';
 import { parseSlideId, type CatalogService, type ThumbnailFile } from '../../catalog/catalog.service.js';
 import { requireLevel } from '../middleware/permissions.js';
 
 /**
  * The catalog: `GET /api/slides` (search with facets), `/api/slides/summary`,
- * `/api/slides/:id` and `/api/slides/:id/thumbnail?size=small|large`.
+ * `/api/slides/:id`, `/api/slides/:id/thumbnail?size=small|large` and
+ * `/api/slides/:id/annotation.geojson` (the viewer's overlay).
  *
  * Access: the catalog is for L1+ or staff (DESIGN.md), declared on each
  * route; one slide and its thumbnail also ask the SlideAccessPolicy, like the
  * tiles.
  */
-export function slideRoutes(catalog: CatalogService, access: SlideAccessPolicy): Router {
+export function slideRoutes(catalog: CatalogService, access: SlideAccessPolicy, annotations: AnnotationsService): Router {
   const router = new Router({ prefix: '/api/slides' });
   const viewer = requireLevel('L1');
   const viewable = async (ctx: Context) => {
@@ -33,6 +35,11 @@ export function slideRoutes(catalog: CatalogService, access: SlideAccessPolicy):
   });
   router.get('/:id/thumbnail', viewer, async (ctx) => {
     sendThumbnail(ctx, await catalog.thumbnail(await viewable(ctx), ctx.query));
+  });
+  router.get('/:id/annotation.geojson', viewer, async (ctx) => {
+    ctx.body = await annotations.geoJson(await viewable(ctx));
+    ctx.type = 'application/geo+json';
+    ctx.set('Cache-Control', CACHE_CONTROL);
   });
   return router;
 }

@@ -1,0 +1,52 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import test, { type ImplementationFn } from 'ava';
+import { chromium, type Browser } from 'playwright-core';
+import { packageRoot } from '../../server/package-info.js';
+
+/**
+ * Debian's chromium driven by playwright-core (which downloads no browser).
+ * Browser tests skip with a message where it cannot start, and fail when
+ * SLIDEBANK_REQUIRE_FIXTURES=1 (CI installs it with apt).
+ */
+export const CHROMIUM = '/usr/bin/chromium';
+export const artifactsDir = path.join(packageRoot, 'test', 'artifacts');
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-background-networking'] });
+}
+
+async function probe(): Promise<string | null> {
+  if (!existsSync(CHROMIUM)) return `${CHROMIUM} is missing: apt-get install chromium`;
+  try {
+    const browser = await launchChromium();
+    await browser.close();
+    return null;
+  } catch (error) {
+    return `${CHROMIUM} does not start: ${(error as Error).message.split('\n')[0]}`;
+  }
+}
+
+const problem = await probe();
+
+export function browserTest(title: string, implementation: ImplementationFn<[]>): void {
+  if (problem === null) test.serial(title, implementation);
+  else if (process.env.SLIDEBANK_REQUIRE_FIXTURES === '1') test(title, (t) => t.fail(problem));
+  else test.skip(`${title} (skipped: ${problem})`, implementation);
+}
+
+/**
+ * The web portal as built by `npm run build` (which `npm ci` runs through
+ * `prepare`). A checkout without web/dist gets it built here, so the test also
+ * runs straight after editing the web sources — it then tests the sources as
+ * they are now. A stale web/dist is not detected: run `npm run build:web`.
+ */
+export async function ensureWebBuilt(): Promise<void> {
+  if (existsSync(path.join(packageRoot, 'web', 'dist', 'index.html'))) return;
+  await promisify(execFile)(process.execPath, [path.join(packageRoot, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', 'web', '--logLevel', 'warn'], {
+    cwd: packageRoot,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+}

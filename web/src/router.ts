@@ -1,0 +1,58 @@
+import { createRouter, createWebHistory, type RouteLocationNormalized } from 'vue-router';
+import { hasLevel, isAdmin, loadSession, session, type Level } from './session';
+import Home from './pages/HomePage.vue';
+
+declare module 'vue-router' {
+  interface RouteMeta {
+    /** The level a page needs (the server checks again on every request). */
+    level?: Level;
+    admin?: boolean;
+    title?: string;
+  }
+}
+
+export const router = createRouter({
+  history: createWebHistory(),
+  routes: [
+    { path: '/', name: 'home', component: Home, meta: { title: 'Home' } },
+    { path: '/guide/:slug?', name: 'guide', component: () => import('./pages/GuidePage.vue'), meta: { title: 'User guide' } },
+    { path: '/account/register', name: 'register', component: () => import('./pages/RegisterPage.vue'), meta: { title: 'Register' } },
+    { path: '/account/confirm', name: 'confirm', component: () => import('./pages/ConfirmPage.vue'), meta: { title: 'Confirm e-mail' } },
+    { path: '/account/login', name: 'login', component: () => import('./pages/LoginPage.vue'), meta: { title: 'Log in' } },
+    { path: '/account/forgot-password', name: 'forgot-password', component: () => import('./pages/ForgotPasswordPage.vue'), meta: { title: 'Forgot password' } },
+    { path: '/account/reset-password', name: 'reset-password', component: () => import('./pages/ResetPasswordPage.vue'), meta: { title: 'Reset password' } },
+    { path: '/account', name: 'account', component: () => import('./pages/AccountPage.vue'), meta: { level: 'L0', title: 'Account' } },
+    // The mails link to these; they are sections of the account page.
+    { path: '/account/dua', redirect: { name: 'account', hash: '#dua' } },
+    { path: '/account/reports', redirect: { name: 'account', hash: '#reports' } },
+    { path: '/catalog', name: 'catalog', component: () => import('./pages/CatalogPage.vue'), meta: { level: 'L1', title: 'Catalog' } },
+    { path: '/slides/:id', name: 'slide', component: () => import('./pages/SlidePage.vue'), meta: { level: 'L1', title: 'Slide' } },
+    { path: '/admin', name: 'admin', component: () => import('./pages/AdminPage.vue'), meta: { admin: true, title: 'Administration' } },
+    { path: '/:rest(.*)*', name: 'not-found', component: () => import('./pages/NotFoundPage.vue'), meta: { title: 'Not found' } },
+  ],
+  scrollBehavior(to, _from, saved) {
+    if (saved) return saved;
+    if (to.hash && !to.hash.startsWith('#token=')) return { el: to.hash };
+    return to.path === _from.path ? false : { top: 0 };
+  },
+});
+
+/** Pages behind a login send the user to it and back; a page beyond the user's level says why instead. */
+router.beforeEach(async (to: RouteLocationNormalized) => {
+  if (!session.loaded) {
+    try {
+      await loadSession();
+    } catch {
+      // The layout shows the server problem; public pages still work.
+    }
+  }
+  const needsLogin = to.meta.level !== undefined || to.meta.admin;
+  if (needsLogin && !session.user) return { name: 'login', query: { next: to.fullPath } };
+  if (to.meta.level && !hasLevel(to.meta.level)) return true; // the page renders a "not allowed" notice
+  if (to.meta.admin && !isAdmin()) return true;
+  return true;
+});
+
+router.afterEach((to) => {
+  document.title = to.meta.title ? `${to.meta.title} · Slidebank` : 'Slidebank';
+});

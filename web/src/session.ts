@@ -1,0 +1,78 @@
+import { reactive } from 'vue';
+import { ApiError, get, post, setCsrfToken } from './api';
+
+export type Level = 'L0' | 'L1' | 'L2' | 'L3';
+
+export interface Me {
+  id: number;
+  email: string;
+  name: string;
+  institution: string;
+  level: Level;
+  storedLevel: Level;
+  levelExpiresAt: string | null;
+  roles: string[];
+  emailConfirmed: boolean;
+  csrfToken?: string;
+}
+
+const ORDER: Level[] = ['L0', 'L1', 'L2', 'L3'];
+
+/** Who is using the portal; `loaded` once the first `GET /api/auth/me` answered. */
+export const session = reactive<{ user: Me | null; loaded: boolean }>({ user: null, loaded: false });
+
+let loading: Promise<void> | null = null;
+
+export function loadSession(force = false): Promise<void> {
+  if (loading && !force) return loading;
+  loading = (async () => {
+    try {
+      const me = await get<Me>('/api/auth/me', { expect401: true });
+      setCsrfToken(me.csrfToken);
+      session.user = me;
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.status !== 401) throw error;
+      session.user = null;
+    } finally {
+      session.loaded = true;
+    }
+  })();
+  return loading;
+}
+
+export async function logIn(email: string, password: string): Promise<Me> {
+  const me = await post<Me>('/api/auth/login', { email, password }, { expect401: true });
+  setCsrfToken(me.csrfToken);
+  session.user = me;
+  loading = Promise.resolve();
+  return me;
+}
+
+export async function logOut(): Promise<void> {
+  try {
+    await post('/api/auth/logout', {}, { expect401: true });
+  } finally {
+    session.user = null;
+    setCsrfToken(null);
+  }
+}
+
+export function forgetSession(): void {
+  session.user = null;
+  setCsrfToken(null);
+}
+
+/** The user's level is at least `level` (L0 for everybody). */
+export function hasLevel(level: Level): boolean {
+  const mine = session.user?.level ?? 'L0';
+  return ORDER.indexOf(mine) >= ORDER.indexOf(level);
+}
+
+export function isAdmin(): boolean {
+  return session.user?.roles.includes('admin') ?? false;
+}
+
+/** L2 and L3 may download (roles do not count). */
+export function canDownload(): boolean {
+  return hasLevel('L2');
+}

@@ -1,0 +1,65 @@
+/** The API's answers as the portal reads them (see docs/api.md). */
+
+export const FACETS = ['organ', 'histology', 'stain', 'marker', 'differentiation', 'annotationMethod', 'dataset'] as const;
+export type Facet = (typeof FACETS)[number];
+
+export const FACET_LABELS: Record<Facet, string> = {
+  organ: 'Organ',
+  histology: 'Histology',
+  stain: 'Stain',
+  marker: 'IHC marker',
+  differentiation: 'Differentiation',
+  annotationMethod: 'Annotation method',
+  dataset: 'Dataset',
+};
+
+export interface FacetCount {
+  value: string;
+  name: string;
+  count: number;
+}
+
+export interface AnnotationLayerSummary {
+  id: number;
+  name: string;
+  colour?: string;
+}
+
+export interface SlideItem {
+  id: number;
+  name: string;
+  organ: string | null;
+  organName: string | null;
+  histology: string | null;
+  histologyName: string | null;
+  stain: string | null;
+  stainName: string | null;
+  marker: string | null;
+  markerName: string | null;
+  differentiation: string | null;
+  differentiationName: string | null;
+  annotationMethod: string | null;
+  annotationMethodName: string | null;
+  dataset: string | null;
+  pathologyInfo: string | null;
+  width: number;
+  height: number;
+  levelCount: number;
+  mpp: { x: number | null; y: number | null } | null;
+  objectivePower: number | null;
+  fileSize: number;
+  sha256: string | null;
+  hasAnnotation: boolean;
+  annotation: { layers?: AnnotationLayerSummary[]; regionCount?: number; tumourAreaMm2?: number } | null;
+  createdAt: string;
+  thumbnails: { small: string; large: string };
+  tiles: string;
+}
+
+export interface SearchResult {
+  items: SlideItem[];
+  total: number;
+  page: number | null;
+  pageSize: number;
+  facets: Record<Facet, FacetCount[]>;
+}
