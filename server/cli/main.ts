@@ -7,6 +7,7 @@ import { fetchCommand } from './commands/fetch.js';
 import { ingestCommand } from './commands/ingest.js';
 import { migrateCommand } from './commands/migrate.js';
 import { serveCommand } from './commands/serve.js';
+import { toolboxCommand } from './commands/toolbox.js';
 import { userCommand } from './commands/user.js';
 
 export function buildProgram(): Command {
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   program.addCommand(makeSlideCommand());
   program.addCommand(fetchCommand());
   program.addCommand(userCommand());
+  program.addCommand(toolboxCommand());
   return program;
 }
 

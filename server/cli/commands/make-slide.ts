@@ -1,8 +1,8 @@
 import { Command } from 'commander';
-import { SingleBar } from 'cli-progress';
 import { stat } from 'node:fs/promises';
 import { ExitCode, FatalError } from '../../errors.js';
 import type { MakeSlideOptions } from '../../wsi/generate/index.js';
+import { progressReporter } from '../progress.js';
 import { runCommand } from '../run.js';
 
 interface MakeSlideCliOptions {
@@ -35,38 +35,6 @@ function whole(flag: string, raw: string | undefined): number | undefined {
   return Number(raw);
 }
 
-/** Progress on stderr: a bar on a terminal, otherwise a line at every tenth. */
-function progressReporter(): { update: (done: number, total: number) => void; stop: () => void } {
-  if (process.stderr.isTTY) {
-    const bar = new SingleBar({
-      format: 'make-slide [{bar}] {percentage}% | {value}/{total} tiles and strips | {duration_formatted}',
-      hideCursor: true,
-      clearOnComplete: true,
-      stream: process.stderr,
-    });
-    let started = false;
-    return {
-      update: (done, total) => {
-        if (!started) bar.start(total, 0);
-        started = true;
-        bar.update(done);
-      },
-      stop: () => {
-        if (started) bar.stop();
-      },
-    };
-  }
-  let reported = -1;
-  return {
-    update: (done, total) => {
-      const tenth = Math.floor((done * 10) / total);
-      if (tenth === reported) return;
-      reported = tenth;
-      process.stderr.write(`make-slide: ${tenth * 10}% (${done}/${total} tiles and strips)\n`);
-    },
-    stop: () => undefined,
-  };
-}
 
 function megabytes(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
@@ -102,7 +70,7 @@ export function makeSlideCommand(): Command {
         const interrupt = () => controller.abort();
         process.once('SIGINT', interrupt);
         process.once('SIGTERM', interrupt);
-        const progress = progressReporter();
+        const progress = progressReporter('make-slide', 'tiles and strips');
         const started = Date.now();
         try {
           const result = await makeSlide({

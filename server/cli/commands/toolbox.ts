@@ -1,0 +1,342 @@
+import { Command } from 'commander';
+import { mkdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { ExitCode, FatalError } from '../../errors.js';
+import type { LayerName } from '../../toolbox/index.js';
+import type { Slide as SlideType } from '../../wsi/index.js';
+import { progressReporter } from '../progress.js';
+import { runCommand } from '../run.js';
+
+/** The command-line flag of each library parameter, for error messages. */
+const FLAGS: Record<string, string> = {
+  downsample: '--downsample',
+  mpp: '--mpp',
+  method: '--method',
+  areaUnit: '--area-unit',
+  minObjectArea: '--min-object',
+  minHoleArea: '--min-hole',
+  width: '--width',
+  height: '--height',
+  layers: '--layers',
+  level: '--level',
+  magnification: '--magnification',
+  size: '--size',
+  stride: '--stride',
+  tissueThreshold: '--tissue-threshold',
+  tumourThreshold: '--tumour-threshold',
+  tumourLayer: '--tumour-layer',
+  labels: '--labels',
+  maskDownsample: '--mask-downsample',
+  'tissue.downsample': '--tissue-downsample',
+  'tissue.mpp': '--tissue-downsample',
+  'tissue.method': '--tissue-method',
+  format: '--format',
+  quality: '--quality',
+  limit: '--limit',
+  out: '--out',
+};
+
+const INPUT_HELP =
+  'INPUT is a slide file (Aperio SVS or tiled pyramidal TIFF). Slide ids from the catalog are not accepted yet: they come with the toolbox jobs.';
+const EXIT_HELP = 'Exit codes: 0 written, 1 the work failed (unreadable slide or XML), 2 bad option (nothing is written).';
+
+function bad(message: string): FatalError {
+  return new FatalError(ExitCode.config, message);
+}
+
+function number(flag: string, raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(value)) throw bad(`${flag} must be a number, got "${raw}"`);
+  return value;
+}
+
+function whole(flag: string, raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  if (!/^\s*[+-]?\d+\s*$/.test(raw)) throw bad(`${flag} must be a whole number, got "${raw}"`);
+  return Number(raw);
+}
+
+function oneOf<T extends string>(flag: string, raw: string | undefined, values: readonly T[]): T | undefined {
+  if (raw === undefined) return undefined;
+  if (!(values as readonly string[]).includes(raw)) throw bad(`${flag} must be one of ${values.join(', ')}, got "${raw}"`);
+  return raw as T;
+}
+
+/** The library's refusal as a one-line reason naming the flag (exit code 2); anything else passes through. */
+async function translated<T>(work: () => Promise<T>): Promise<T> {
+  const { ToolboxError } = await import('../../toolbox/index.js');
+  const { AnnotationError } = await import('../../annotations/index.js');
+  const { WsiError } = await import('../../wsi/index.js');
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof ToolboxError) throw bad(`${FLAGS[error.parameter] ?? error.parameter} ${error.problem}`);
+    if (error instanceof AnnotationError) throw new FatalError(ExitCode.failure, error.message);
+    if (error instanceof WsiError) throw new FatalError(ExitCode.failure, error.message);
+    throw error;
+  }
+}
+
+async function requireFile(what: string, file: string): Promise<void> {
+  const info = await stat(file).catch(() => undefined);
+  if (!info) {
+    if (/^\d+$/.test(file)) throw bad(`${what} ${file}: slide ids are not supported yet (they come with the toolbox jobs); give a slide file`);
+    throw bad(`${what} ${file} does not exist`);
+  }
+  if (!info.isFile()) throw bad(`${what} ${file} is not a file`);
+}
+
+async function prepareOut(out: string | undefined): Promise<string> {
+  if (out === undefined || out === '') throw bad('--out is required: the folder to write into');
+  const info = await stat(out).catch(() => undefined);
+  if (info && !info.isDirectory()) throw bad(`--out must be a folder, but ${out} is a file`);
+  return out;
+}
+
+async function openSlide(file: string): Promise<SlideType> {
+  await requireFile('INPUT', file);
+  const { Slide } = await import('../../wsi/index.js');
+  return translated(() => Slide.open(file));
+}
+
+interface TissueCliOptions {
+  out?: string;
+  method?: string;
+  downsample?: string;
+  mpp?: string;
+  areaUnit?: string;
+  minObject?: string;
+  minHole?: string;
+  name?: string;
+}
+
+function tissueOptionsFrom(o: TissueCliOptions) {
+  if (o.downsample !== undefined && o.mpp !== undefined) throw bad('--downsample and --mpp exclude each other; give one');
+  return {
+    method: oneOf('--method', o.method, ['grey', 'saturation'] as const),
+    downsample: number('--downsample', o.downsample),
+    mpp: number('--mpp', o.mpp),
+    areaUnit: oneOf('--area-unit', o.areaUnit, ['um2', 'px2'] as const),
+    minObjectArea: number('--min-object', o.minObject),
+    minHoleArea: number('--min-hole', o.minHole),
+  };
+}
+
+function tissueMaskCommand(): Command {
+  return new Command('tissue-mask')
+    .description('segment the tissue of a slide at low resolution (Otsu on grey or saturation) and write a PNG mask with a JSON sidecar')
+    .argument('<input>', 'slide file')
+    .option('--out <dir>', 'folder for <name>.png (0/255, 8-bit grey) and <name>.json (made if missing)')
+    .option('--method <m>', 'grey: tissue is grey <= T (Otsu); saturation: tissue is HSV saturation > T', 'grey')
+    .option('--downsample <n>', 'level-0 pixels per mask pixel, >= 1 (default: about 8 um/px when the slide records its mpp, else the longer side at most 4096)')
+    .option('--mpp <um>', 'microns per mask pixel instead of --downsample (the slide must record its mpp)')
+    .option('--area-unit <u>', 'unit of --min-object and --min-hole: um2 (level-0 square microns; default when the slide records its mpp) or px2 (level-0 square pixels)')
+    .option('--min-object <area>', 'clear tissue objects smaller than this (default 50000 um2, or 200000 px2); 0 keeps all')
+    .option('--min-hole <area>', 'fill holes in tissue smaller than this (same default); 0 fills none')
+    .option('--name <name>', 'base file name', 'tissue-mask')
+    .addHelpText('after', `\n${INPUT_HELP}\n\nExample:\n  slidebank toolbox tissue-mask slide.svs --out /tmp/masks --mpp 8\n\n${EXIT_HELP}`)
+    .action(async (input: string, o: TissueCliOptions) =>
+      runCommand(async () => {
+        const out = await prepareOut(o.out);
+        if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(o.name ?? '')) throw bad(`--name must be letters, digits, '.', '_' or '-', got "${o.name}"`);
+        const options = tissueOptionsFrom(o);
+        const slide = await openSlide(input);
+        const { tissueMask, tissueMaskGeometry, saveTissueMask } = await import('../../toolbox/index.js');
+        const progress = progressReporter('tissue-mask', 'rows');
+        try {
+          await translated(async () => tissueMaskGeometry(slide, options));
+          const started = Date.now();
+          const mask = await translated(() => tissueMask(slide, { ...options, onProgress: progress.update }));
+          progress.stop();
+          await mkdir(out, { recursive: true });
+          const files = await saveTissueMask(mask, out, o.name, { slide: path.resolve(input) });
+          process.stderr.write(
+            `tissue-mask: ${mask.width}x${mask.height} (downsample ${mask.downsample.x.toFixed(3)}x${mask.downsample.y.toFixed(3)}), ${mask.rule}, ` +
+              `${((100 * mask.tissuePixels) / (mask.width * mask.height)).toFixed(1)}% tissue in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+          );
+          process.stdout.write(`${files.png}\n${files.json}\n`);
+        } finally {
+          progress.stop();
+          await slide.close();
+        }
+      }),
+    );
+}
+
+interface XmlCliOptions {
+  out?: string;
+  width?: string;
+  height?: string;
+  slide?: string;
+  downsample?: string;
+  layers?: string;
+}
+
+function xmlMasksCommand(): Command {
+  return new Command('xml-masks')
+    .description('rasterise an Aperio ImageScope XML into one 0/255 PNG mask per layer, NegativeROA regions cut out, with a JSON sidecar')
+    .argument('<input>', 'Aperio ImageScope XML file')
+    .option('--out <dir>', 'folder for mask-<id>-<name>.png and xml-masks.json (made if missing)')
+    .option('--width <px>', 'level-0 width of the slide (with --height, instead of --slide)')
+    .option('--height <px>', 'level-0 height of the slide')
+    .option('--slide <file>', 'the slide file, to read its level-0 size')
+    .option('--downsample <n>', 'level-0 pixels per mask pixel, >= 1; masks over 16384x16384 pixels are refused (use a larger one)', '16')
+    .option('--layers <spec>', 'layers to rasterise and their names: a preset (paip2019 = 1=whole,2=viable) or ID=NAME pairs such as 1=whole,2=viable (default: every layer with a shape, named from the XML)')
+    .addHelpText(
+      'after',
+      '\nPolygons, rectangles and ellipses are filled at pixel centres (even-odd); a layer\'s NegativeROA="1" regions are cut out of it; rulers and arrows are ignored.\n' +
+        'The sidecar lists per layer the pixel count and the area in level-0 px² (count × downsample²).\n\n' +
+        `Example:\n  slidebank toolbox xml-masks slide.xml --slide slide.svs --layers paip2019 --out /tmp/masks\n\n${EXIT_HELP}`,
+    )
+    .action(async (input: string, o: XmlCliOptions) =>
+      runCommand(async () => {
+        const out = await prepareOut(o.out);
+        await requireFile('INPUT', input);
+        const { loadAnnotations, parseLayerMapping, saveXmlMasks, xmlMaskGrid, xmlMasks } = await import('../../toolbox/index.js');
+        let width: number;
+        let height: number;
+        if (o.slide !== undefined) {
+          if (o.width !== undefined || o.height !== undefined) throw bad('--slide and --width/--height exclude each other; give one');
+          const slide = await openSlide(o.slide);
+          ({ width, height } = slide);
+          await slide.close();
+        } else {
+          if (o.width === undefined || o.height === undefined) throw bad('give the slide\'s level-0 size with --width and --height, or --slide');
+          width = whole('--width', o.width)!;
+          height = whole('--height', o.height)!;
+        }
+        const downsample = number('--downsample', o.downsample)!;
+        let layers: LayerName[] | undefined;
+        await translated(async () => {
+          xmlMaskGrid(width, height, downsample);
+          layers = o.layers === undefined ? undefined : parseLayerMapping(o.layers);
+        });
+        const annotations = await translated(() => loadAnnotations(input));
+        const started = Date.now();
+        const masks = await translated(async () => xmlMasks(annotations, { width, height, downsample, layers }));
+        await mkdir(out, { recursive: true });
+        const files = await saveXmlMasks(masks, out, {
+          xml: path.resolve(input),
+          ...(o.slide ? { slide: path.resolve(o.slide) } : {}),
+          level0: { width, height },
+          parameters: { downsample, layers: layers ?? null },
+        });
+        for (const m of masks) {
+          process.stderr.write(`xml-masks: layer ${m.layerId} (${m.name}): ${m.shapes} shape(s), ${m.holes} hole(s), ${m.pixels} px, ${m.area} level-0 px²\n`);
+        }
+        process.stderr.write(`xml-masks: ${masks.length} mask(s) of ${masks[0]?.width ?? 0}x${masks[0]?.height ?? 0} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+        process.stdout.write([...files.pngs, files.json].map((f) => `${f}\n`).join(''));
+      }),
+    );
+}
+
+interface PatchesCliOptions extends TissueCliOptions {
+  level?: string;
+  magnification?: string;
+  size?: string;
+  stride?: string;
+  tissueThreshold?: string;
+  xml?: string;
+  labels?: boolean;
+  tumourLayer?: string;
+  layers?: string;
+  tumourThreshold?: string;
+  maskDownsample?: string;
+  format?: string;
+  quality?: string;
+  limit?: string;
+  tissueDownsample?: string;
+  tissueMethod?: string;
+}
+
+function patchesCommand(): Command {
+  return new Command('patches')
+    .description('cut a slide into patches on a grid, keep those with enough tissue, label them from the annotations, and write them with an index')
+    .argument('<input>', 'slide file')
+    .option('--out <dir>', 'folder for patches/ (must be absent or empty), patches.json and patches.csv')
+    .option('--level <n>', 'stored level to cut (default 0)')
+    .option('--magnification <x>', 'objective magnification instead of --level; must be a stored level (e.g. 5 on a 20x slide)')
+    .option('--size <px>', 'patch edge in pixels of the level (1 to 8192)', '256')
+    .option('--stride <px>', 'step between patches in pixels of the level (default: the size)')
+    .option('--tissue-threshold <f>', 'keep a patch whose tissue fraction is at least this, 0 to 1 (0 keeps all)', '0.5')
+    .option('--tissue-downsample <n>', 'downsample of the tissue mask (default: about 8 um/px)')
+    .option('--tissue-method <m>', 'tissue mask method: grey or saturation', 'grey')
+    .option('--xml <file>', 'the slide\'s Aperio XML: patches are labelled tumour / non-tumour from it')
+    .option('--labels', 'require labels (an error without --xml)')
+    .option('--no-labels', 'do not label, even with --xml')
+    .option('--layers <spec>', 'layer names: a preset (paip2019 = 1=whole,2=viable) or ID=NAME pairs', 'paip2019')
+    .option('--tumour-layer <id|name>', 'the tumour layer: an Annotation Id or a name from --layers', 'viable')
+    .option('--tumour-threshold <f>', 'label tumour when the tumour fraction is at least this, 0 to 1', '0.5')
+    .option('--mask-downsample <n>', 'downsample of the tumour mask the fractions are taken from', '16')
+    .option('--format <f>', 'png or jpeg', 'png')
+    .option('--quality <q>', 'JPEG quality 1-100', '90')
+    .option('--limit <n>', 'stop after this many patches (in row order)')
+    .addHelpText(
+      'after',
+      `\n${INPUT_HELP}\n\nFractions are over the mask pixels whose centres fall in the patch. Patch files are patches/L<level>_x<x>_y<y>.<ext> with level-0 x, y.\n` +
+        'patches.json holds the parameters and every patch; patches.csv the same rows (file, x, y, level, size, level_x, level_y, tissue_fraction, tumour_fraction, label).\n' +
+        `The index is written last: a folder without it is not a result.\n\nExample:\n  slidebank toolbox patches slide.svs --xml slide.xml --size 256 --out /tmp/patches\n\n${EXIT_HELP}`,
+    )
+    .action(async (input: string, o: PatchesCliOptions) =>
+      runCommand(async () => {
+        const out = await prepareOut(o.out);
+        if (o.level !== undefined && o.magnification !== undefined) throw bad('--level and --magnification exclude each other; give one');
+        const tumourLayerRaw = o.tumourLayer ?? 'viable';
+        const params = {
+          level: whole('--level', o.level),
+          magnification: number('--magnification', o.magnification),
+          size: whole('--size', o.size),
+          stride: whole('--stride', o.stride),
+          tissueThreshold: number('--tissue-threshold', o.tissueThreshold),
+          tumourThreshold: number('--tumour-threshold', o.tumourThreshold),
+          maskDownsample: number('--mask-downsample', o.maskDownsample),
+          format: oneOf('--format', o.format, ['png', 'jpeg'] as const),
+          quality: whole('--quality', o.quality),
+          limit: whole('--limit', o.limit),
+          tumourLayer: /^\d+$/.test(tumourLayerRaw) ? Number(tumourLayerRaw) : tumourLayerRaw,
+          labels: o.labels,
+        };
+        const tissueOptions = {
+          downsample: number('--tissue-downsample', o.tissueDownsample),
+          method: oneOf('--tissue-method', o.tissueMethod, ['grey', 'saturation'] as const),
+        };
+        if (params.labels === true && o.xml === undefined) throw bad('--labels needs the slide\'s annotations: give --xml FILE');
+        if (o.xml !== undefined) await requireFile('--xml', o.xml);
+        const { generatePatches, loadAnnotations, parseLayerMapping, planPatches } = await import('../../toolbox/index.js');
+        const layers = await translated(async () => parseLayerMapping(o.layers ?? 'paip2019'));
+        const slide = await openSlide(input);
+        const progress = progressReporter('patches', 'patches');
+        try {
+          const annotations = o.xml !== undefined && params.labels !== false ? await translated(() => loadAnnotations(o.xml!)) : undefined;
+          const options = { ...params, layers, annotations, tissueOptions };
+          // Every option is checked against the slide before any work.
+          await translated(async () => planPatches(slide, options));
+          const started = Date.now();
+          await mkdir(out, { recursive: true });
+          const result = await translated(() => generatePatches(slide, { ...options, out, onProgress: progress.update }));
+          progress.stop();
+          const seconds = (Date.now() - started) / 1000;
+          const tumours = result.patches.filter((p) => p.label === 'tumour').length;
+          process.stderr.write(
+            `patches: ${result.patches.length} of ${result.candidates} grid positions kept (tissue ${result.tissue.rule})` +
+              (result.parameters.labels ? `, ${tumours} tumour` : '') +
+              `, in ${seconds.toFixed(1)} s (${(result.patches.length / Math.max(seconds, 1e-3)).toFixed(0)} patches/s)\n`,
+          );
+          process.stdout.write(`${result.index.json}\n${result.index.csv}\n`);
+        } finally {
+          progress.stop();
+          await slide.close();
+        }
+      }),
+    );
+}
+
+export function toolboxCommand(): Command {
+  return new Command('toolbox')
+    .description('preprocessing toolbox: tissue masks, XML masks, patches (stitch and heatmap are not built yet)')
+    .addCommand(tissueMaskCommand())
+    .addCommand(xmlMasksCommand())
+    .addCommand(patchesCommand())
+    .addHelpText('after', `\n${INPUT_HELP}\nRun "slidebank toolbox <tool> --help" for each tool's options.`);
+}
