@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { version } from '../package-info.js';
+import { annotationsCommand } from './commands/annotations.js';
 import { configCommand } from './commands/config.js';
 import { makeSlideCommand } from './commands/make-slide.js';
 import { cronCommand } from './commands/cron.js';
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   program.addCommand(fetchCommand());
   program.addCommand(userCommand());
   program.addCommand(toolboxCommand());
+  program.addCommand(annotationsCommand());
   return program;
 }
 
