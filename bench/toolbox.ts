@@ -2,8 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { generatePatches, loadAnnotations, tissueMask, xmlMasks } from '../server/toolbox/index.js';
-import { Slide } from '../server/wsi/index.js';
+import { generatePatches, heatmap, loadAnnotations, loadProbabilityMap, stitch, tissueMask, xmlMasks, type Prediction } from '../server/toolbox/index.js';
+import { DeepZoom, OPENSLIDE_GRID, Slide } from '../server/wsi/index.js';
 import { benchSlide, HEIGHT, WIDTH } from './slide.js';
 
 const PATCHES = Number(process.env.BENCH_PATCHES ?? 3000);
@@ -31,7 +31,9 @@ print(json.dumps({"read": t1 - t0, "readAndSave": t2 - t1, "count": len(patches)
  * The toolbox benchmark on the 60000×40000 generated slide: tissue mask, XML
  * masks at 1/16, PATCHES patches of 256² at level 0 (PNG), peak RSS; and,
  * where /usr/bin/python3 has openslide, a read_region loop over the same
- * patches in the same run.
+ * patches in the same run; then stitching a full prediction grid (256²
+ * patches, stride 128, synthetic scores) at downsample 16 with the Gaussian
+ * window, and the heat-map overlay pyramid of the result on the slide's grid.
  */
 export async function toolboxBenchmark(): Promise<void> {
   const slideFile = await benchSlide();
@@ -71,6 +73,30 @@ export async function toolboxBenchmark(): Promise<void> {
       } else {
         rows.push(['openslide', '(not measured: /usr/bin/python3 cannot import openslide; apt-get install python3-openslide)']);
       }
+
+      // A full prediction grid: every 256² patch at stride 128, with a smooth synthetic score.
+      const predictions: Prediction[] = [];
+      for (let y = 0; y + SIZE <= slide.height; y += SIZE / 2) {
+        for (let x = 0; x + SIZE <= slide.width; x += SIZE / 2) {
+          predictions.push({ where: 'bench', x, y, width: SIZE, height: SIZE, score: 0.5 + 0.5 * Math.sin(x / 4000) * Math.cos(y / 3000) });
+        }
+      }
+      const level0 = { width: slide.width, height: slide.height };
+      t0 = performance.now();
+      const stitched = await stitch(predictions, level0, { out: work, downsample: 16, window: 'gaussian' });
+      rows.push([
+        'stitch full grid',
+        `${predictions.length} patches (256², stride 128) onto ${stitched.grid.width}×${stitched.grid.height} (downsample 16, gaussian, strips of 256 rows) in ${((performance.now() - t0) / 1000).toFixed(2)} s — peak RSS so far ${rss()}`,
+      ]);
+
+      const grid = DeepZoom.nativeGrid(slide) ?? OPENSLIDE_GRID;
+      t0 = performance.now();
+      const map = await loadProbabilityMap(stitched.png, level0);
+      const overlay = await heatmap(map, { out: path.join(work, 'overlay'), grid });
+      rows.push([
+        'heat-map pyramid',
+        `${overlay.tiles} PNG tiles of ${grid.tileSize}/${grid.overlap} over ${overlay.levels.length} levels (${overlay.emptyTiles} transparent) + overview in ${((performance.now() - t0) / 1000).toFixed(2)} s — peak RSS so far ${rss()}`,
+      ]);
     } finally {
       await slide.close();
     }

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { AccessTokensRepository } from './access/access-tokens.repository.js';
 import { AgreementsRepository } from './agreements/agreements.repository.js';
 import { AgreementsService } from './agreements/agreements.service.js';
@@ -28,11 +29,16 @@ import { createMailer, mailSiteFrom, type Mailer } from './mail/index.js';
 import { PagesRepository } from './pages/pages.repository.js';
 import { PagesService } from './pages/pages.service.js';
 import { TilesService } from './tiles/tiles.service.js';
+import { OverlaysService } from './tiles/overlays.service.js';
 import { createDownloadsService, type DownloadsService } from './downloads/index.js';
+import { createJobs, JobsRepository } from './jobs/index.js';
+import { JobsService } from './jobs/jobs.service.js';
 
 /** The services the HTTP layer (and later the jobs) call, each given only the repositories it uses. */
 export interface Services {
   tiles: TilesService;
+  /** Heat-map overlays published under <paths.cache>/overlays/<slide id>/<name>/. */
+  overlays: OverlaysService;
   slideAccess: SlideAccessPolicy;
   catalog: CatalogService;
   /** Annotations as GeoJSON for the viewer. */
@@ -49,6 +55,8 @@ export interface Services {
   agreements: AgreementsService;
   /** What each ingest did, for curators. */
   ingestRecords: IngestRecordsService;
+  /** The scheduled jobs and their recent runs, read-only. */
+  jobs: JobsService;
   close(): Promise<void>;
 }
 
@@ -82,6 +90,7 @@ export function createServices(config: Config, db: Database, log: Logger, extern
   });
   return {
     tiles,
+    overlays: new OverlaysService(new SlidesRepository(db.knex), path.join(config.paths.cache, 'overlays')),
     slideAccess: levelSlideAccess,
     catalog,
     annotations: new AnnotationsService(new SlidesRepository(db.knex), config.paths.slides),
@@ -95,6 +104,8 @@ export function createServices(config: Config, db: Database, log: Logger, extern
     }),
     agreements,
     ingestRecords: new IngestRecordsService(new IngestRepository(db.knex)),
+    // The job list is built for its names and schedules only; the scheduler in boot.ts runs its own.
+    jobs: new JobsService(createJobs(config, db, log), new JobsRepository(db.knex)),
     close: () => tiles.close(),
   };
 }

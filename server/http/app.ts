@@ -8,6 +8,7 @@ import { requestContext } from './middleware/request-context.js';
 import { securityHeaders } from './middleware/security-headers.js';
 import { healthRoutes } from './routes/health.js';
 import { tileRoutes } from './routes/tiles.js';
+import { overlayRoutes } from './routes/overlays.js';
 import { slideRoutes } from './routes/slides.js';
 import { auditRoutes } from './routes/audit.js';
 import { pageRoutes } from './routes/pages.js';
@@ -15,6 +16,7 @@ import type { Services } from '../services.js';
 import { requireAdmin, requireLevel, requireStaff } from './middleware/permissions.js';
 import { agreementRoutes } from './routes/agreements.js';
 import { ingestRoutes } from './routes/ingest.js';
+import { jobRoutes } from './routes/jobs.js';
 import { createAuthentication } from './middleware/authenticate.js';
 import { csrfProtection } from './middleware/csrf.js';
 import { sessions } from './middleware/session.js';
@@ -56,6 +58,7 @@ export function createApp({ config, log, db, services, startedAt = new Date(), w
 
   const routers = [
     healthRoutes(db, startedAt),
+    overlayRoutes(services.overlays, services.slideAccess),
     tileRoutes(services.tiles, services.slideAccess),
     slideRoutes(services.catalog, services.slideAccess, services.annotations),
     authRoutes(access.accounts, authentication),
@@ -67,6 +70,7 @@ export function createApp({ config, log, db, services, startedAt = new Date(), w
     ingestRoutes(services.ingestRecords, requireStaff()),
     auditRoutes(services.audit, requireAdmin),
     pageRoutes(services.pages, requireAdmin),
+    jobRoutes(services.jobs, requireAdmin),
   ];
   for (const router of routers) {
     app.use(router.routes());

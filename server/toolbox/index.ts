@@ -3,8 +3,9 @@
  * server/wsi and server/annotations: no HTTP, no database. The CLI
  * (`slidebank toolbox`) and, later, the job workers call it.
  *
- * Done: tissue masks, XML → masks, patch generation and classification.
- * Not yet: smooth stitching of predictions and heat-map pyramids.
+ * Tissue masks, XML → masks, patch generation and classification, smooth
+ * stitching of predictions into a probability map, and heat maps (overview
+ * and a Deep Zoom overlay pyramid on the slide's grid).
  */
 export { ToolboxError } from './errors.js';
 export { countSet, MAX_MASK_PIXELS, writeMaskPng, type Mask } from './mask.js';
@@ -52,3 +53,42 @@ export {
   type PatchLabel,
   type PatchRecord,
 } from './patches.js';
+export {
+  DEFAULT_STITCH_DOWNSAMPLE,
+  DEFAULT_STRIP_HEIGHT,
+  loadPredictions,
+  parsePredictions,
+  quantise16,
+  readProbabilityImage,
+  STITCH_WINDOWS,
+  stitch,
+  stitchGrid,
+  stitchStrips,
+  stitchToFloat,
+  WINDOW_FLOOR,
+  windowAt,
+  type ParseOptions,
+  type Prediction,
+  type ProbabilityImage,
+  type StitchGrid,
+  type StitchOptions,
+  type StitchResult,
+  type StitchStripOptions,
+  type StitchWindow,
+  type Strip,
+} from './stitch.js';
+export {
+  colourOf,
+  colourTable,
+  COLORMAPS,
+  heatmap,
+  loadProbabilityMap,
+  OVERLAY_NAME,
+  planHeatmap,
+  renderRegion,
+  type Colormap,
+  type HeatmapOptions,
+  type HeatmapResult,
+  type ProbabilityMap,
+  type Sampling,
+} from './heatmap.js';

@@ -18,6 +18,65 @@ export interface TileRequest {
   row: number;
 }
 
+/** One Deep Zoom level: its size in pixels and its tiles per row and column. */
+export interface DeepZoomLevel {
+  width: number;
+  height: number;
+  cols: number;
+  rows: number;
+}
+
+/**
+ * The Deep Zoom pyramid of an image of `width` × `height` on `grid`, without
+ * a slide behind it (overlays such as heat maps share it with their slide):
+ * level N is full resolution, each level below halves it rounding up, level 0
+ * is 1×1.
+ */
+export function deepZoomGeometry(width: number, height: number, grid: DeepZoomGrid): { width: number; height: number; grid: DeepZoomGrid; levels: DeepZoomLevel[] } {
+  const sizes: { width: number; height: number }[] = [];
+  let w = width;
+  let h = height;
+  sizes.push({ width: w, height: h });
+  while (w > 1 || h > 1) {
+    w = Math.ceil(w / 2);
+    h = Math.ceil(h / 2);
+    sizes.push({ width: w, height: h });
+  }
+  sizes.reverse();
+  const levels = sizes.map((size) => ({ ...size, cols: Math.ceil(size.width / grid.tileSize), rows: Math.ceil(size.height / grid.tileSize) }));
+  return { width, height, grid, levels };
+}
+
+/**
+ * The rectangle a tile covers in its Deep Zoom level's pixels: tile (col, row)
+ * starts `overlap` pixels before col·tileSize (none on the first column or
+ * row) and carries `overlap` pixels past its end (none on the last).
+ */
+export function deepZoomTileRect(levels: readonly DeepZoomLevel[], grid: DeepZoomGrid, { level, col, row }: TileRequest): { x: number; y: number; width: number; height: number } {
+  const dz = levels[level];
+  if (!dz) throw outOfRange(`no Deep Zoom level ${level}; levels are 0–${levels.length - 1}`);
+  if (col < 0 || row < 0 || col >= dz.cols || row >= dz.rows) {
+    throw outOfRange(`no tile ${col}_${row} at Deep Zoom level ${level}; it has ${dz.cols}×${dz.rows} tiles`);
+  }
+  const { tileSize: t, overlap: o } = grid;
+  const tlX = col > 0 ? o : 0;
+  const tlY = row > 0 ? o : 0;
+  const brX = col < dz.cols - 1 ? o : 0;
+  const brY = row < dz.rows - 1 ? o : 0;
+  return { x: t * col - tlX, y: t * row - tlY, width: Math.min(t, dz.width - t * col) + tlX + brX, height: Math.min(t, dz.height - t * row) + tlY + brY };
+}
+
+/** The `.dzi` XML of an image of `width` × `height` on `grid`. */
+export function deepZoomDescriptor(width: number, height: number, grid: DeepZoomGrid, format: TileFormat): string {
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<Image xmlns="http://schemas.microsoft.com/deepzoom/2008" Format="${format}" Overlap="${grid.overlap}" TileSize="${grid.tileSize}">`,
+    `<Size Height="${height}" Width="${width}"/>`,
+    '</Image>',
+    '',
+  ].join('\n');
+}
+
 /** Where a Deep Zoom tile's pixels come from in the slide. */
 export interface TileSource {
   slideLevel: number;
@@ -40,29 +99,15 @@ export interface TileSource {
  * mapping of each tile to the stored level that serves it.
  */
 export class DeepZoom {
-  readonly levels: readonly { width: number; height: number; cols: number; rows: number; slideLevel: number }[];
+  readonly levels: readonly (DeepZoomLevel & { slideLevel: number })[];
 
   constructor(
     private readonly slide: Slide,
     readonly grid: DeepZoomGrid,
   ) {
-    const sizes: { width: number; height: number }[] = [];
-    let width = slide.width;
-    let height = slide.height;
-    sizes.push({ width, height });
-    while (width > 1 || height > 1) {
-      width = Math.ceil(width / 2);
-      height = Math.ceil(height / 2);
-      sizes.push({ width, height });
-    }
-    sizes.reverse();
-    const top = sizes.length - 1;
-    this.levels = sizes.map((size, level) => ({
-      ...size,
-      cols: Math.ceil(size.width / grid.tileSize),
-      rows: Math.ceil(size.height / grid.tileSize),
-      slideLevel: slide.bestLevelForDownsample(2 ** (top - level)),
-    }));
+    const geometry = deepZoomGeometry(slide.width, slide.height, grid);
+    const top = geometry.levels.length - 1;
+    this.levels = geometry.levels.map((level, index) => ({ ...level, slideLevel: slide.bestLevelForDownsample(2 ** (top - index)) }));
   }
 
   /**
@@ -77,22 +122,13 @@ export class DeepZoom {
   }
 
   descriptor(format: TileFormat): string {
-    return [
-      '<?xml version="1.0" encoding="UTF-8"?>',
-      `<Image xmlns="http://schemas.microsoft.com/deepzoom/2008" Format="${format === 'jpeg' ? 'jpeg' : format}" Overlap="${this.grid.overlap}" TileSize="${this.grid.tileSize}">`,
-      `<Size Height="${this.slide.height}" Width="${this.slide.width}"/>`,
-      '</Image>',
-      '',
-    ].join('\n');
+    return deepZoomDescriptor(this.slide.width, this.slide.height, this.grid, format);
   }
 
   /** The slide rectangle behind a tile, following OpenSlide's DeepZoomGenerator arithmetic. */
   source({ level, col, row }: TileRequest): TileSource {
-    const dz = this.levels[level];
-    if (!dz) throw outOfRange(`no Deep Zoom level ${level}; levels are 0–${this.levels.length - 1}`);
-    if (col < 0 || row < 0 || col >= dz.cols || row >= dz.rows) {
-      throw outOfRange(`no tile ${col}_${row} at Deep Zoom level ${level}; it has ${dz.cols}×${dz.rows} tiles`);
-    }
+    const dz = this.levels[level]!;
+    const rect = deepZoomTileRect(this.levels, this.grid, { level, col, row });
     const { tileSize: t, overlap: o } = this.grid;
     const top = this.levels.length - 1;
     const slideLevel = this.slide.levels[dz.slideLevel]!;
@@ -101,10 +137,8 @@ export class DeepZoom {
 
     const tlX = col > 0 ? o : 0;
     const tlY = row > 0 ? o : 0;
-    const brX = col < dz.cols - 1 ? o : 0;
-    const brY = row < dz.rows - 1 ? o : 0;
-    const outWidth = Math.min(t, dz.width - t * col) + tlX + brX;
-    const outHeight = Math.min(t, dz.height - t * row) + tlY + brY;
+    const outWidth = rect.width;
+    const outHeight = rect.height;
     const lx = scale * (t * col - tlX);
     const ly = scale * (t * row - tlY);
     // OpenSlide rounds the level-0 position down, then reads from there.

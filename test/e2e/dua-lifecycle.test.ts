@@ -3,41 +3,20 @@
  * server and the scheduled jobs as separate processes, mail through a real
  * SMTP server, and time travel through `slidebank cron run --now`.
  */
-import { mkdir, mkdtemp } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 import { makeSlide } from '../../server/wsi/generate/index.js';
 import { Client, logIn, TEST_PASSWORD } from '../support/accounts.js';
-import { collect, freePort, runCli, spawnCli, waitForHttp } from '../support/cli.js';
-import { createTestDatabase, testDialect } from '../support/database.js';
+import { appliance } from '../support/appliance.js';
+import { testDialect } from '../support/database.js';
 import { linksIn, parseMail, startTestSmtp } from '../support/smtp.js';
 
 const DAY = 86_400_000;
 
 test(`DUA lifecycle: register, confirm by mail, apply, approval, download, reminders at 30 and 7 days once each, report and renewal; a user without a report lapses and loses downloads (${testDialect})`, async (t) => {
-  const root = await mkdtemp(path.join(os.tmpdir(), 'slidebank-dua-e2e-'));
   const smtp = await startTestSmtp(t);
-  const database = await createTestDatabase();
-  t.teardown(() => database.drop());
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const env = {
-    DATABASE_URL: database.url,
-    SLIDEBANK_PATHS_DATA: path.join(root, 'var'),
-    SLIDEBANK_DEMO: '0',
-    SLIDEBANK_MAIL_SMTP_URL: smtp.url,
-    SLIDEBANK_MAIL_PUBLIC_URL: base,
-    SLIDEBANK_AUTH_SESSION_SECRET: 'e2e-session-secret-of-at-least-32-characters',
-    PORT: String(port),
-    SLIDEBANK_HOST: '127.0.0.1',
-  };
-  const cli = async (args: string[], extra: Record<string, string> = {}) => {
-    const result = await runCli(args, { env: { ...env, ...extra }, timeoutMs: 120_000 });
-    t.is(result.code, 0, `${args.join(' ')}: ${result.stderr}`);
-    return result;
-  };
-
+  const { root, base, site, cli, serve } = await appliance(t, { smtpUrl: smtp.url });
   // Set-up as hospital IT would: an administrator, a researcher made L2 by the CLI, and one published slide.
   await cli(['user', 'add', '--email', 'admin@hospital.example', '--level', 'L1', '--role', 'admin'], { SLIDEBANK_USER_PASSWORD: TEST_PASSWORD });
   await cli(['user', 'add', '--email', 'bob@lab.example', '--level', 'L2', '--name', 'Bob'], { SLIDEBANK_USER_PASSWORD: TEST_PASSWORD });
@@ -46,14 +25,7 @@ test(`DUA lifecycle: register, confirm by mail, apply, approval, download, remin
   await makeSlide({ width: 1600, height: 1200, seed: 3, out: inbox, name: 'case' });
   await cli(['ingest', inbox, '--organ', 'KI', '--histology', 'RCC', '--stain', 'HE']);
 
-  const server = spawnCli(['serve'], { env });
-  const stopped = collect(server, 300_000);
-  t.teardown(async () => {
-    if (server.exitCode === null) server.kill('SIGTERM');
-    await stopped;
-  });
-  await waitForHttp(`${base}/healthz`, 60_000, server);
-  const site = { url: (pathname: string) => `${base}${pathname}` };
+  await serve();
 
   // Alice registers; the confirmation link in her mail works.
   const alice = new Client(site);

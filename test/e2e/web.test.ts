@@ -9,16 +9,15 @@
  * The web app must be built (`npm run build`, which `npm ci` runs through
  * `prepare`); a checkout without web/dist gets it built by ensureWebBuilt().
  */
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import type { Page } from 'playwright-core';
 import { makeSlide } from '../../server/wsi/generate/index.js';
 import { logIn, TEST_PASSWORD } from '../support/accounts.js';
 import { artifactsDir, browserTest, ensureWebBuilt, launchChromium } from '../support/browser.js';
-import { collect, freePort, runCli, spawnCli, waitForHttp } from '../support/cli.js';
-import { createTestDatabase, testDialect } from '../support/database.js';
+import { appliance } from '../support/appliance.js';
+import { testDialect } from '../support/database.js';
 import { linksIn, parseMail, startTestSmtp } from '../support/smtp.js';
 
 browserTest(`the researcher's path in the browser: register, confirm by mail, log in, filter, view a slide with tiles and annotations, DUA approved by an admin, download (${testDialect})`, async (t) => {
@@ -27,27 +26,8 @@ browserTest(`the researcher's path in the browser: register, confirm by mail, lo
   await mkdir(artifactsDir, { recursive: true });
   const shot = (page: Page, name: string) => page.screenshot({ path: path.join(artifactsDir, `web-${name}.png`), fullPage: true });
 
-  const root = await mkdtemp(path.join(os.tmpdir(), 'slidebank-web-e2e-'));
-  t.teardown(() => rm(root, { recursive: true, force: true }));
   const smtp = await startTestSmtp(t);
-  const database = await createTestDatabase();
-  t.teardown(() => database.drop());
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const env = {
-    DATABASE_URL: database.url,
-    SLIDEBANK_PATHS_DATA: path.join(root, 'var'),
-    SLIDEBANK_DEMO: '0',
-    SLIDEBANK_MAIL_SMTP_URL: smtp.url,
-    SLIDEBANK_MAIL_PUBLIC_URL: base,
-    SLIDEBANK_AUTH_SESSION_SECRET: 'e2e-session-secret-of-at-least-32-characters',
-    PORT: String(port),
-    SLIDEBANK_HOST: '127.0.0.1',
-  };
-  const cli = async (args: string[], extra: Record<string, string> = {}) => {
-    const result = await runCli(args, { env: { ...env, ...extra }, timeoutMs: 120_000 });
-    t.is(result.code, 0, `${args.join(' ')}: ${result.stderr}`);
-  };
+  const { root, database, base, site, cli, serve } = await appliance(t, { smtpUrl: smtp.url });
 
   // An administrator and two published slides of different organs.
   await cli(['user', 'add', '--email', 'admin@hospital.example', '--level', 'L1', '--role', 'admin', '--name', 'Admin'], { SLIDEBANK_USER_PASSWORD: TEST_PASSWORD });
@@ -58,14 +38,7 @@ browserTest(`the researcher's path in the browser: register, confirm by mail, lo
     await cli(['ingest', inbox, '--organ', organ, '--histology', histology, '--stain', 'HE', '--differentiation', 'MD']);
   }
 
-  const server = spawnCli(['serve'], { env });
-  const stopped = collect(server, 600_000);
-  t.teardown(async () => {
-    if (server.exitCode === null) server.kill('SIGTERM');
-    await stopped;
-  });
-  await waitForHttp(`${base}/healthz`, 60_000, server);
-  const site = { url: (pathname: string) => `${base}${pathname}` };
+  await serve();
   const adminApi = await logIn(site, 'admin@hospital.example');
   t.is((await adminApi.post('/api/admin/dua/versions', { version: '2027.1', title: 'Slidebank DUA', body: 'Research use only.' })).status, 201);
 

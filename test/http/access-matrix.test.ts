@@ -83,7 +83,7 @@ test(`the access matrix: every protected route × every level and role × sessio
 
   const made = await makeSlide({ width: 1200, height: 900, seed: 5, out: path.join(data, 'made'), tileSize: 240 });
   const slide = await registerSlide(app.database.db, made.svs, 'SB1-LV-HCC-HE-MATRIX');
-  await app.database.db.knex('slides').where({ id: slide.id }).update({ sha256: createHash('sha256').update(await readFile(made.svs)).digest('hex') });
+  await app.database.db.knex('slides').where({ id: slide.id }).update({ sha256: createHash('sha256').update(await readFile(made.svs)).digest('hex'), annotation_path: made.xml });
   await app.services.agreements.publishVersion({ id: null }, { version: '1', title: 'Data use agreement', body: 'Research use only.' });
   const thumbnail = thumbnailPath(app.config.paths.thumbnails, slide.id, 'small');
   await mkdir(path.dirname(thumbnail), { recursive: true });
@@ -120,6 +120,9 @@ test(`the access matrix: every protected route × every level and role × sessio
     { method: 'GET', path: '/api/admin/dua/reports', expect: admin },
     { method: 'GET', path: '/api/admin/institutions', expect: admin },
     { method: 'GET', path: '/api/admin/audit', expect: admin },
+    { method: 'GET', path: '/api/admin/jobs', expect: admin },
+    { method: 'GET', path: `/tiles/${slide.id}/overlays`, expect: viewer },
+    { method: 'GET', path: `/api/slides/${slide.id}/annotation.geojson`, expect: viewer },
     { method: 'GET', path: '/api/admin/pages', expect: admin },
     { method: 'GET', path: '/api/ingest/records', expect: staffRole },
     { method: 'GET', path: '/api/news', expect: () => ok },

@@ -31,6 +31,8 @@ export function whenSessionLost(handler: () => void): void {
 
 export interface RequestOptions {
   body?: unknown;
+  /** A raw body sent as it is with its own Content-Type (the signed PDF), instead of JSON. */
+  raw?: { data: Blob; type: string };
   /** A 401 is an answer, not a lost session (e.g. `GET /api/auth/me` when logged out, or a wrong password). */
   expect401?: boolean;
   signal?: AbortSignal;
@@ -41,7 +43,8 @@ const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 /** One request; the Response when it succeeded (downloads read it as a blob), an ApiError otherwise. */
 export async function request(method: string, path: string, options: RequestOptions = {}, retried = false): Promise<Response> {
   const headers: Record<string, string> = { Accept: 'application/json' };
-  if (options.body !== undefined) headers['Content-Type'] = 'application/json';
+  if (options.raw) headers['Content-Type'] = options.raw.type;
+  else if (options.body !== undefined) headers['Content-Type'] = 'application/json';
   if (WRITES.has(method)) {
     if (csrfToken === null) await refreshCsrfToken();
     if (csrfToken !== null) headers['X-CSRF-Token'] = csrfToken;
@@ -52,7 +55,7 @@ export async function request(method: string, path: string, options: RequestOpti
       method,
       headers,
       credentials: 'same-origin',
-      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+      body: options.raw ? options.raw.data : options.body === undefined ? undefined : JSON.stringify(options.body),
       signal: options.signal,
     });
   } catch (error) {

@@ -1,5 +1,5 @@
 import { createRouter, createWebHistory, type RouteLocationNormalized } from 'vue-router';
-import { hasLevel, isAdmin, loadSession, session, type Level } from './session';
+import { hasLevel, isAdmin, isStaff, loadSession, session, type Level } from './session';
 import Home from './pages/HomePage.vue';
 
 declare module 'vue-router' {
@@ -7,6 +7,8 @@ declare module 'vue-router' {
     /** The level a page needs (the server checks again on every request). */
     level?: Level;
     admin?: boolean;
+    /** Any staff role; the page shows each role its own parts. */
+    staff?: boolean;
     title?: string;
   }
 }
@@ -27,7 +29,7 @@ export const router = createRouter({
     { path: '/account/reports', redirect: { name: 'account', hash: '#reports' } },
     { path: '/catalog', name: 'catalog', component: () => import('./pages/CatalogPage.vue'), meta: { level: 'L1', title: 'Catalog' } },
     { path: '/slides/:id', name: 'slide', component: () => import('./pages/SlidePage.vue'), meta: { level: 'L1', title: 'Slide' } },
-    { path: '/admin', name: 'admin', component: () => import('./pages/AdminPage.vue'), meta: { admin: true, title: 'Administration' } },
+    { path: '/admin/:tab?', name: 'admin', component: () => import('./pages/AdminPage.vue'), meta: { staff: true, title: 'Administration' } },
     { path: '/:rest(.*)*', name: 'not-found', component: () => import('./pages/NotFoundPage.vue'), meta: { title: 'Not found' } },
   ],
   scrollBehavior(to, _from, saved) {
@@ -46,10 +48,11 @@ router.beforeEach(async (to: RouteLocationNormalized) => {
       // The layout shows the server problem; public pages still work.
     }
   }
-  const needsLogin = to.meta.level !== undefined || to.meta.admin;
+  const needsLogin = to.meta.level !== undefined || to.meta.admin || to.meta.staff;
   if (needsLogin && !session.user) return { name: 'login', query: { next: to.fullPath } };
   if (to.meta.level && !hasLevel(to.meta.level)) return true; // the page renders a "not allowed" notice
   if (to.meta.admin && !isAdmin()) return true;
+  if (to.meta.staff && !isStaff()) return true;
   return true;
 });
 

@@ -72,6 +72,11 @@ export function isAdmin(): boolean {
   return session.user?.roles.includes('admin') ?? false;
 }
 
+/** Any staff role (admin, curator, pathologist): curators read the ingest records. */
+export function isStaff(): boolean {
+  return (session.user?.roles.length ?? 0) > 0;
+}
+
 /** L2 and L3 may download (roles do not count). */
 export function canDownload(): boolean {
   return hasLevel('L2');

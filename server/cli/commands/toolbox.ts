@@ -34,6 +34,16 @@ const FLAGS: Record<string, string> = {
   quality: '--quality',
   limit: '--limit',
   out: '--out',
+  window: '--window',
+  stripHeight: '--strip-height',
+  predictions: 'PREDICTIONS',
+  map: 'MAP',
+  name: '--name',
+  colormap: '--colormap',
+  cutoff: '--cutoff',
+  sampling: '--sampling',
+  tileSize: '--tile-size',
+  overlap: '--overlap',
 };
 
 const INPUT_HELP =
@@ -332,11 +342,159 @@ function patchesCommand(): Command {
     );
 }
 
+interface StitchCliOptions {
+  slide?: string;
+  out?: string;
+  downsample?: string;
+  window?: string;
+  stripHeight?: string;
+  name?: string;
+}
+
+function stitchCommand(): Command {
+  return new Command('stitch')
+    .description('stitch patch predictions into a probability map of the slide (windowed average in float32, in strips) and write a 16-bit PNG with a JSON sidecar')
+    .argument('<predictions>', 'CSV or JSON of patch predictions (see below)')
+    .option('--slide <file>', 'the slide the predictions were made on (its level-0 size and level downsamples)')
+    .option('--out <dir>', 'folder for <name>.png (16-bit grey, 65535 = 1) and <name>.json (made if missing)')
+    .option('--downsample <n>', 'level-0 pixels per map pixel, >= 1', '16')
+    .option('--window <w>', 'weight across each patch: uniform, spline (smooth tiling, power 2), gaussian (sigma = size/8) or hann', 'gaussian')
+    .option('--strip-height <rows>', 'map rows accumulated at once (memory: 8 bytes x map width x rows)', '256')
+    .option('--name <name>', 'base file name', 'probability')
+    .addHelpText(
+      'after',
+      '\nPREDICTIONS: a CSV with a header naming x, y, size and score (0 to 1), or instead of score a column probability (or file) naming a grey 8/16-bit PNG per patch\n' +
+        '(relative to the CSV\'s folder), and optionally level; or a JSON array of the same objects, or the patches index (patches.json) with a score added to each patch.\n' +
+        'x and y are level-0 pixels, size is in pixels of the level (default 0). A row outside the slide, with a negative position, size 0 or a score that is no number\n' +
+        'from 0 to 1 is refused with its line number (exit 2) before anything is written. Map pixels that no patch covers are 0.\n\n' +
+        `Example:\n  slidebank toolbox stitch scores.csv --slide slide.svs --out /tmp/map --downsample 16 --window spline\n\n${EXIT_HELP}`,
+    )
+    .action(async (input: string, o: StitchCliOptions) =>
+      runCommand(async () => {
+        const out = await prepareOut(o.out);
+        if (o.slide === undefined) throw bad('--slide is required: the slide file the predictions belong to');
+        if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(o.name ?? '')) throw bad(`--name must be letters, digits, '.', '_' or '-', got "${o.name}"`);
+        const downsample = number('--downsample', o.downsample)!;
+        const window = oneOf('--window', o.window, ['uniform', 'spline', 'gaussian', 'hann'] as const);
+        const stripHeight = whole('--strip-height', o.stripHeight)!;
+        await requireFile('PREDICTIONS', input);
+        const { loadPredictions, stitch, stitchGrid } = await import('../../toolbox/index.js');
+        const slide = await openSlide(o.slide);
+        const level0 = { width: slide.width, height: slide.height };
+        const levelDownsamples = slide.levels.map((l) => ({ x: slide.width / l.width, y: slide.height / l.height }));
+        await slide.close();
+        if (stripHeight < 1) throw bad(`--strip-height must be a whole number from 1 up, got ${stripHeight}`);
+        await translated(async () => stitchGrid(level0, downsample));
+        const predictions = await translated(() => loadPredictions(input, { level0, levelDownsamples }));
+        const progress = progressReporter('stitch', 'strips');
+        try {
+          const started = Date.now();
+          await mkdir(out, { recursive: true });
+          const result = await translated(() =>
+            stitch(predictions, level0, {
+              out,
+              name: o.name,
+              downsample,
+              window,
+              stripHeight,
+              onProgress: progress.update,
+              extra: { slide: path.resolve(o.slide!), predictions: path.resolve(input) },
+            }),
+          );
+          progress.stop();
+          const stats = result.mean === null ? 'no pixel covered' : `min ${result.min!.toFixed(4)}, max ${result.max!.toFixed(4)}, mean ${result.mean.toFixed(4)}`;
+          process.stderr.write(
+            `stitch: ${result.patches} patches onto ${result.grid.width}x${result.grid.height} (downsample ${result.grid.downsample.x.toFixed(3)}), ` +
+              `${((100 * result.coveredPixels) / (result.grid.width * result.grid.height)).toFixed(1)}% covered, ${stats}, in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+          );
+          process.stdout.write(`${result.png}\n${result.json}\n`);
+        } finally {
+          progress.stop();
+        }
+      }),
+    );
+}
+
+interface HeatmapCliOptions {
+  slide?: string;
+  out?: string;
+  colormap?: string;
+  cutoff?: string;
+  name?: string;
+  sampling?: string;
+  grid?: string;
+  tileSize?: string;
+  overlap?: string;
+}
+
+function heatmapCommand(): Command {
+  return new Command('heatmap')
+    .description('colour a probability map (jet or viridis, alpha = probability) into an overview PNG and a Deep Zoom overlay pyramid on the slide\'s own grid')
+    .argument('<map>', 'probability map: the 16-bit PNG from stitch, or an 8-bit mask (255 = 1)')
+    .option('--slide <file>', 'the slide the map covers (its level-0 size and, for --grid native, its tiling)')
+    .option('--out <dir>', 'folder for <name>.dzi, <name>_files/<level>/<col>_<row>.png, <name>.png (overview) and <name>.json')
+    .option('--name <name>', 'overlay name, 1 to 64 of a-z, 0-9 and - (default: the --out folder\'s name when it is one, else heatmap)')
+    .option('--colormap <c>', 'jet or viridis', 'jet')
+    .option('--cutoff <f>', 'probabilities below this are fully transparent, 0 to 1 (alpha is the probability above it)', '0')
+    .option('--sampling <s>', 'how tiles sample the map: nearest or bilinear', 'nearest')
+    .option('--grid <g>', 'the Deep Zoom grid, as the server\'s tiles.grid: native (the slide\'s own JPEG tiles, else 254/1), openslide (254/1) or custom (--tile-size, --overlap)', 'native')
+    .option('--tile-size <px>', 'tile size for --grid custom', '254')
+    .option('--overlap <px>', 'tile overlap for --grid custom', '1')
+    .addHelpText(
+      'after',
+      '\nThe pyramid has the slide\'s Deep Zoom geometry (levels, tiles per level, tile rectangles): use the grid the server is configured with (tiles.grid, tiles.tileSize,\n' +
+        'tiles.overlap) so that overlay tiles lie on the slide\'s. Fully transparent tiles are written too, so that a viewer never meets a 404.\n\n' +
+        'Publishing a heat map for a slide: write it into <paths.cache>/overlays/<slide id>/<name>/, e.g.\n' +
+        '  slidebank toolbox heatmap map.png --slide slides/12.svs --out var/cache/overlays/12/tumour\n' +
+        'and it is served at /tiles/12/overlays/tumour.dzi and listed at /tiles/12/overlays (L1, as the slide\'s tiles). The .dzi is written last, so an overlay\n' +
+        `being written is not listed.\n\n${EXIT_HELP}`,
+    )
+    .action(async (input: string, o: HeatmapCliOptions) =>
+      runCommand(async () => {
+        const out = await prepareOut(o.out);
+        if (o.slide === undefined) throw bad('--slide is required: the slide file the map covers');
+        const { OVERLAY_NAME, heatmap, loadProbabilityMap, planHeatmap } = await import('../../toolbox/index.js');
+        const name = o.name ?? (OVERLAY_NAME.test(path.basename(path.resolve(out))) ? path.basename(path.resolve(out)) : 'heatmap');
+        const colormap = oneOf('--colormap', o.colormap, ['jet', 'viridis'] as const);
+        const cutoff = number('--cutoff', o.cutoff);
+        const sampling = oneOf('--sampling', o.sampling, ['nearest', 'bilinear'] as const);
+        const gridKind = oneOf('--grid', o.grid, ['native', 'openslide', 'custom'] as const);
+        const tileSize = whole('--tile-size', o.tileSize)!;
+        const overlap = whole('--overlap', o.overlap)!;
+        if (gridKind !== 'custom' && (o.tileSize !== '254' || o.overlap !== '1')) throw bad('--tile-size and --overlap go with --grid custom');
+        await translated(async () => planHeatmap({ name, colormap, cutoff, sampling, grid: { tileSize, overlap } }));
+        await requireFile('MAP', input);
+        const slide = await openSlide(o.slide);
+        const { DeepZoom, OPENSLIDE_GRID } = await import('../../wsi/index.js');
+        const grid = gridKind === 'custom' ? { tileSize, overlap } : gridKind === 'openslide' ? OPENSLIDE_GRID : DeepZoom.nativeGrid(slide) ?? OPENSLIDE_GRID;
+        const level0 = { width: slide.width, height: slide.height };
+        await slide.close();
+        const map = await translated(() => loadProbabilityMap(input, level0));
+        const progress = progressReporter('heatmap', 'tiles');
+        try {
+          const started = Date.now();
+          const result = await translated(() =>
+            heatmap(map, { out, name, colormap, cutoff, sampling, grid, onProgress: progress.update, extra: { slide: path.resolve(o.slide!), map: path.resolve(input) } }),
+          );
+          progress.stop();
+          process.stderr.write(
+            `heatmap: ${result.levels.length} levels, ${result.tiles} tiles of ${grid.tileSize}/${grid.overlap} (${result.emptyTiles} transparent) in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+          );
+          process.stdout.write(`${result.dzi}\n${result.overview}\n${result.json}\n`);
+        } finally {
+          progress.stop();
+        }
+      }),
+    );
+}
+
 export function toolboxCommand(): Command {
   return new Command('toolbox')
-    .description('preprocessing toolbox: tissue masks, XML masks, patches (stitch and heatmap are not built yet)')
+    .description('preprocessing toolbox: tissue masks, XML masks, patches, stitching of predictions, heat maps')
     .addCommand(tissueMaskCommand())
     .addCommand(xmlMasksCommand())
     .addCommand(patchesCommand())
+    .addCommand(stitchCommand())
+    .addCommand(heatmapCommand())
     .addHelpText('after', `\n${INPUT_HELP}\nRun "slidebank toolbox <tool> --help" for each tool's options.`);
 }

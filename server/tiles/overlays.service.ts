@@ -1,0 +1,106 @@
+import { createHash } from 'node:crypto';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { SlidesRepository } from '../catalog/slides.repository.js';
+import { AppError } from '../errors.js';
+import type { TileResponse } from './tiles.service.js';
+
+/** What follows `/tiles/<id>/overlays`: the list, a descriptor or a tile. */
+export type OverlayPath =
+  | { kind: 'list'; slideId: number }
+  | { kind: 'descriptor'; slideId: number; name: string }
+  | { kind: 'tile'; slideId: number; name: string; level: number; col: number; row: number };
+
+const NAME = '([a-z0-9-]{1,64})';
+const INDEX = '(0|[1-9]\\d{0,8})';
+
+/**
+ * Parse `<id>/overlays`, `<id>/overlays/<name>.dzi` or
+ * `<id>/overlays/<name>_files/<level>/<col>_<row>.png`. Names are
+ * [a-z0-9-]{1,64} and numbers plain decimal integers, so that a path can never
+ * leave the overlay's folder; anything else is a 404 (a 400 for the slide id,
+ * as on the slide's own tiles).
+ */
+export function parseOverlayPath(slide: string, rest: string | undefined): OverlayPath {
+  if (!/^[1-9]\d{0,9}$/.test(slide) || Number(slide) > 2 ** 31 - 1) {
+    throw new AppError(400, 'invalid_slide_id', `"${slide}" is not a slide id (a positive whole number)`);
+  }
+  const slideId = Number(slide);
+  if (rest === undefined || rest === '') return { kind: 'list', slideId };
+  let match = new RegExp(`^${NAME}\\.dzi$`).exec(rest);
+  if (match) return { kind: 'descriptor', slideId, name: match[1]! };
+  match = new RegExp(`^${NAME}_files/${INDEX}/${INDEX}_${INDEX}\\.png$`).exec(rest);
+  if (match) return { kind: 'tile', slideId, name: match[1]!, level: Number(match[2]), col: Number(match[3]), row: Number(match[4]) };
+  throw new AppError(404, 'overlay_not_found', `Not an overlay path: /tiles/${slide}/overlays/${rest}`);
+}
+
+export interface OverlaySummary {
+  name: string;
+  /** Path of the descriptor, relative to the server. */
+  dzi: string;
+  /** From the heat map's sidecar, when present. */
+  colormap?: string;
+  cutoff?: number;
+  createdAt: string;
+}
+
+/**
+ * Heat-map overlays of a slide, as `slidebank toolbox heatmap` writes them
+ * into `<root>/<slide id>/<name>/` (`<name>.dzi`, `<name>_files/…`, `<name>.json`).
+ * An overlay exists once its .dzi does (it is written last). Overlays can be
+ * republished, so ETags come from each file's identity (size, time, inode).
+ */
+export class OverlaysService {
+  constructor(
+    private readonly slides: Pick<SlidesRepository, 'findById'>,
+    private readonly root: string,
+  ) {}
+
+  async list(slideId: number): Promise<OverlaySummary[]> {
+    await this.assertPublished(slideId);
+    const dir = path.join(this.root, String(slideId));
+    const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => /^[a-z0-9-]{1,64}$/.test(n)).sort();
+    const out: OverlaySummary[] = [];
+    for (const name of names) {
+      const dzi = await stat(path.join(dir, name, `${name}.dzi`)).catch(() => undefined);
+      if (!dzi?.isFile()) continue;
+      const sidecar = await readFile(path.join(dir, name, `${name}.json`), 'utf8')
+        .then((text) => JSON.parse(text) as { colormap?: unknown; cutoff?: unknown })
+        .catch(() => ({}) as { colormap?: unknown; cutoff?: unknown });
+      out.push({
+        name,
+        dzi: `/tiles/${slideId}/overlays/${name}.dzi`,
+        ...(typeof sidecar.colormap === 'string' ? { colormap: sidecar.colormap } : {}),
+        ...(typeof sidecar.cutoff === 'number' ? { cutoff: sidecar.cutoff } : {}),
+        createdAt: dzi.mtime.toISOString(),
+      });
+    }
+    return out;
+  }
+
+  async descriptor(slideId: number, name: string): Promise<TileResponse> {
+    await this.assertPublished(slideId);
+    return this.file(path.join(this.root, String(slideId), name, `${name}.dzi`), 'application/xml; charset=utf-8', `No overlay "${name}" for slide ${slideId}`);
+  }
+
+  async tile(slideId: number, name: string, level: number, col: number, row: number): Promise<TileResponse> {
+    await this.assertPublished(slideId);
+    const dir = path.join(this.root, String(slideId), name);
+    // Tiles of an overlay count only while its descriptor is there.
+    if (!(await stat(path.join(dir, `${name}.dzi`)).catch(() => undefined))) throw new AppError(404, 'overlay_not_found', `No overlay "${name}" for slide ${slideId}`);
+    return this.file(path.join(dir, `${name}_files`, String(level), `${col}_${row}.png`), 'image/png', `No tile ${level}/${col}_${row} in overlay "${name}"`);
+  }
+
+  private async file(file: string, contentType: string, missing: string): Promise<TileResponse> {
+    const info = await stat(file).catch(() => undefined);
+    if (!info?.isFile()) throw new AppError(404, 'overlay_not_found', missing);
+    const body = await readFile(file);
+    const etag = `"${createHash('sha256').update([file, info.size, info.mtimeMs, info.ino].join('\u0000')).digest('base64url').slice(0, 27)}"`;
+    return { body, contentType, etag };
+  }
+
+  private async assertPublished(slideId: number): Promise<void> {
+    const record = await this.slides.findById(slideId);
+    if (!record || record.status !== 'published') throw new AppError(404, 'slide_not_found', `No slide ${slideId}`);
+  }
+}
