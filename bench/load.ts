@@ -27,7 +27,7 @@ export interface LatencySummary {
  * Request every target once, `concurrency` at a time over keep-alive
  * connections, and time each response to its last byte.
  */
-export async function runLoad(targets: LoadTarget[], concurrency: number): Promise<LoadResult> {
+export async function runLoad(targets: LoadTarget[], concurrency: number, headers: Record<string, string> = {}): Promise<LoadResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const latencies: number[] = [];
   const grouped = new Map<string, number[]>();
@@ -40,7 +40,7 @@ export async function runLoad(targets: LoadTarget[], concurrency: number): Promi
     while (next < targets.length) {
       const target = targets[next++]!;
       const t0 = performance.now();
-      const { status, length } = await get(target.url, agent).catch(() => ({ status: 0, length: 0 }));
+      const { status, length } = await get(target.url, agent, headers).catch(() => ({ status: 0, length: 0 }));
       const ms = performance.now() - t0;
       if (status !== 200) errors++;
       bytes += length;
@@ -63,9 +63,9 @@ export async function runLoad(targets: LoadTarget[], concurrency: number): Promi
   };
 }
 
-function get(url: string, agent: http.Agent): Promise<{ status: number; length: number }> {
+function get(url: string, agent: http.Agent, headers: Record<string, string>): Promise<{ status: number; length: number }> {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent }, (res) => {
+    const req = http.get(url, { agent, headers }, (res) => {
       let length = 0;
       res.on('data', (chunk: Buffer) => (length += chunk.length));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, length }));

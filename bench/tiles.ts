@@ -5,6 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readSlideFacts } from '../server/catalog/slide-facts.js';
+import { AccessTokensRepository } from '../server/access/access-tokens.repository.js';
+import { newSecret, sha256Hex } from '../server/access/secrets.js';
+import { UsersRepository } from '../server/access/users.repository.js';
 import { SlidesRepository } from '../server/catalog/slides.repository.js';
 import { parseDatabaseUrl } from '../server/config/index.js';
 import { migrateToLatest, openDatabase } from '../server/db/index.js';
@@ -29,7 +32,7 @@ export async function tilesBenchmark(): Promise<void> {
   const work = await mkdtemp(path.join(os.tmpdir(), 'slidebank-bench-'));
   try {
     const databaseUrl = `sqlite:${path.join(work, 'bench.sqlite')}`;
-    const slideId = await register(databaseUrl, slideFile);
+    const { slideId, headers } = await register(databaseUrl, slideFile);
     const slide = await Slide.open(slideFile);
     const rounds: Row[][] = [];
     try {
@@ -38,7 +41,7 @@ export async function tilesBenchmark(): Promise<void> {
       for (let round = 0; round < ROUNDS; round++) {
         const rows: Row[] = [];
         for (const [name, grid] of [['slidebank (native grid)', 'native'], ['slidebank (254/1 grid)', 'openslide']] as const) {
-          rows.push(await slidebankServer(name, grid, slide, slideId, databaseUrl, work));
+          rows.push(await slidebankServer(name, grid, slide, slideId, headers, databaseUrl, work));
         }
         const reference = await openslideServer(slideFile, slide);
         if (reference) rows.push(reference);
@@ -65,13 +68,22 @@ interface Row {
   peakRssMiB: number;
 }
 
-async function slidebankServer(name: string, grid: 'native' | 'openslide', slide: Slide, slideId: number, databaseUrl: string, work: string): Promise<Row> {
+async function slidebankServer(
+  name: string,
+  grid: 'native' | 'openslide',
+  slide: Slide,
+  slideId: number,
+  headers: Record<string, string>,
+  databaseUrl: string,
+  work: string,
+): Promise<Row> {
   const deepZoom = new DeepZoom(slide, grid === 'native' ? DeepZoom.nativeGrid(slide) ?? OPENSLIDE_GRID : OPENSLIDE_GRID);
-  const firstView = await withSlidebank(grid, databaseUrl, work, (base) => openLikeAViewer(base, slideId, deepZoom));
+  const firstView = await withSlidebank(grid, databaseUrl, work, (base) => openLikeAViewer(base, slideId, deepZoom, headers));
   return withSlidebank(grid, databaseUrl, work, async (base, server) => {
     const targets = tileTargets(deepZoom, slide, (l, c, r) => `${base}/tiles/${slideId}_files/${l}/${c}_${r}.jpeg`);
-    const cold = await runLoad(targets, CONCURRENCY);
-    const warm = await runLoad(targets, CONCURRENCY);
+    const cold = await runLoad(targets, CONCURRENCY, headers);
+    const warm = await runLoad(targets, CONCURRENCY, headers);
+    if (cold.errors + warm.errors > 0) throw new Error(`${name}: ${cold.errors + warm.errors} tile requests failed; the figures would be wrong`);
     return { name, grid: deepZoom.grid, cold, warm, firstView, peakRssMiB: peakRss(server) };
   });
 }
@@ -104,8 +116,8 @@ async function withSlidebank<T>(grid: string, databaseUrl: string, work: string,
  * descriptor, then every tile of each overview level, a level at a time (as
  * OpenSeadragon and Leaflet ask for them). Returns the slowest tile, in ms.
  */
-async function openLikeAViewer(base: string, slideId: number, deepZoom: DeepZoom): Promise<number> {
-  await (await fetch(`${base}/tiles/${slideId}.dzi`)).text();
+async function openLikeAViewer(base: string, slideId: number, deepZoom: DeepZoom, headers: Record<string, string>): Promise<number> {
+  await (await fetch(`${base}/tiles/${slideId}.dzi`, { headers })).text();
   let slowest = 0;
   for (const [level, l] of deepZoom.levels.entries()) {
     if (l.cols * l.rows > 4) break;
@@ -114,7 +126,7 @@ async function openLikeAViewer(base: string, slideId: number, deepZoom: DeepZoom
     await Promise.all(
       tiles.map(async ([col, row]) => {
         const t0 = performance.now();
-        const response = await fetch(`${base}/tiles/${slideId}_files/${level}/${col}_${row}.jpeg`);
+        const response = await fetch(`${base}/tiles/${slideId}_files/${level}/${col}_${row}.jpeg`, { headers });
         await response.arrayBuffer();
         if (!response.ok) throw new Error(`first view: tile ${level}/${col}_${row} answered ${response.status}`);
         slowest = Math.max(slowest, performance.now() - t0);
@@ -129,12 +141,17 @@ function median(rows: Row[]): Row {
   return [...rows].sort((a, b) => a.cold.perSecond - b.cold.perSecond)[Math.floor(rows.length / 2)]!;
 }
 
-async function register(databaseUrl: string, file: string): Promise<number> {
+/** The slide in a fresh catalog, and a viewer's (L1) bearer token: the tile routes need a logged-in viewer. */
+async function register(databaseUrl: string, file: string): Promise<{ slideId: number; headers: Record<string, string> }> {
   const db = openDatabase(parseDatabaseUrl(databaseUrl, process.cwd()));
   try {
     await migrateToLatest(db);
     const record = await new SlidesRepository(db.knex).create({ name: path.basename(file), filePath: file, sha256: null, ...(await readSlideFacts(file)) });
-    return record.id;
+    const now = new Date();
+    const viewer = await new UsersRepository(db.knex).create({ email: 'bench@slidebank.local', passwordHash: null, level: 'L1', levelExpiresAt: null, roles: [], emailConfirmedAt: now }, now);
+    const token = `sbk_${newSecret()}`;
+    await new AccessTokensRepository(db.knex).create({ userId: viewer.id, name: 'bench', prefix: token.slice(0, 12), tokenHash: sha256Hex(token), scope: 'read', expiresAt: null }, now);
+    return { slideId: record.id, headers: { authorization: `Bearer ${token}` } };
   } finally {
     await db.close();
   }

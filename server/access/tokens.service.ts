@@ -25,6 +25,9 @@ export interface CreatedToken extends TokenView {
  * every request, so a token loses whatever its owner loses (an L2 that lapses
  * takes the token's download rights with it).
  */
+/** How finely a token's last use is recorded. */
+const LAST_USE_RESOLUTION_MS = 60_000;
+
 export class TokensService {
   constructor(
     private readonly tokens: AccessTokensRepository,
@@ -98,7 +101,8 @@ export class TokensService {
     if (token.expiresAt && token.expiresAt.getTime() <= now.getTime()) throw refused('token_expired', 'The bearer token has expired');
     const user = await this.users.findById(token.userId);
     if (!user || user.disabledAt) throw refused('account_disabled', 'The account this token belongs to is disabled');
-    await this.tokens.touch(token.id, now);
+    // Last use to the minute: a viewer sends hundreds of tile requests a second, and a write for each would cost more than the tile.
+    if (!token.lastUsedAt || now.getTime() - token.lastUsedAt.getTime() >= LAST_USE_RESOLUTION_MS) await this.tokens.touch(token.id, now);
     return requesterFor(user, 'token', now, { id: token.id, scope: token.scope });
   }
 }
