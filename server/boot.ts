@@ -9,7 +9,7 @@ import { listen, type HttpServer } from './http/server.js';
 import type { Logger } from './logging.js';
 import { version } from './package-info.js';
 import { createIngestService } from './ingest/create.js';
-import { createJobs, JobsRepository, startScheduler } from './jobs/index.js';
+import { JobsRepository, startScheduler } from './jobs/index.js';
 import { seedDemoSlides } from './ingest/demo.js';
 import { IngestRepository } from './ingest/ingest.repository.js';
 import { ensureDefaultGuide } from './pages/index.js';
@@ -62,10 +62,10 @@ export async function startAppliance(config: Config, log: Logger): Promise<Appli
       });
     }
     const services = createServices(config, db, log);
-    const app = createApp({ config, log, db: db, services, startedAt });
+    const app = createApp({ config, log, db, services, startedAt });
     const http = await step('http', () => listen(app, { port: config.port, host: config.host, log }));
     log.info({ url: http.url, database: db.description }, `slidebank ${version} listening on ${http.url}`);
-    const scheduler = startScheduler(createJobs(config, db, log), new JobsRepository(db.knex), config.jobs.timeZone, log);
+    const scheduler = startScheduler(services.scheduledJobs, new JobsRepository(db.knex), config.jobs.timeZone, log);
 
     let stopping: Promise<void> | undefined;
     const stop = (reason: string) =>

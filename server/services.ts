@@ -31,7 +31,7 @@ import { PagesService } from './pages/pages.service.js';
 import { TilesService } from './tiles/tiles.service.js';
 import { OverlaysService } from './tiles/overlays.service.js';
 import { createDownloadsService, type DownloadsService } from './downloads/index.js';
-import { createJobs, JobsRepository } from './jobs/index.js';
+import { createJobs, JobsRepository, type ScheduledJob } from './jobs/index.js';
 import { JobsService } from './jobs/jobs.service.js';
 
 /** The services the HTTP layer (and later the jobs) call, each given only the repositories it uses. */
@@ -57,6 +57,8 @@ export interface Services {
   ingestRecords: IngestRecordsService;
   /** The scheduled jobs and their recent runs, read-only. */
   jobs: JobsService;
+  /** The jobs themselves, for the scheduler: the same instances the services above use. */
+  scheduledJobs: ScheduledJob[];
   close(): Promise<void>;
 }
 
@@ -88,6 +90,7 @@ export function createServices(config: Config, db: Database, log: Logger, extern
     dataDir: config.paths.data,
     log,
   });
+  const scheduledJobs = createJobs(config, db, log, { agreements });
   return {
     tiles,
     overlays: new OverlaysService(new SlidesRepository(db.knex), path.join(config.paths.cache, 'overlays')),
@@ -105,7 +108,8 @@ export function createServices(config: Config, db: Database, log: Logger, extern
     agreements,
     ingestRecords: new IngestRecordsService(new IngestRepository(db.knex)),
     // The job list is built for its names and schedules only; the scheduler in boot.ts runs its own.
-    jobs: new JobsService(createJobs(config, db, log), new JobsRepository(db.knex)),
+    jobs: new JobsService(scheduledJobs, new JobsRepository(db.knex)),
+    scheduledJobs,
     close: () => tiles.close(),
   };
 }

@@ -120,6 +120,19 @@ function toInstitution(row: Record<string, unknown>): Institution {
   };
 }
 
+const RECIPIENT_COLUMNS = ['id', 'email', 'name', 'level', 'level_expires_at', 'email_confirmed_at'] as const;
+
+function toRecipient(row: Record<string, unknown>): Recipient {
+  return {
+    userId: row.id as number,
+    email: row.email as string,
+    name: row.name as string,
+    level: row.level as Level,
+    levelExpiresAt: maybeTime(row.level_expires_at),
+    emailConfirmedAt: maybeTime(row.email_confirmed_at),
+  };
+}
+
 const insertedId = (inserted: unknown) => (typeof inserted === 'object' ? (inserted as { id: number }).id : (inserted as number));
 
 /** Every query on agreements, reports, institutions and reminders; methods that change things take the caller's transaction. */
@@ -385,17 +398,8 @@ export class AgreementsRepository {
   }
 
   async recipient(userId: number, trx: Knex = this.knex): Promise<Recipient | undefined> {
-    const row = await trx('users').where({ id: userId }).whereNull('disabled_at').first('id', 'email', 'name', 'level', 'level_expires_at', 'email_confirmed_at');
-    return row
-      ? {
-          userId: row.id as number,
-          email: row.email as string,
-          name: row.name as string,
-          level: row.level as Level,
-          levelExpiresAt: maybeTime(row.level_expires_at),
-          emailConfirmedAt: maybeTime(row.email_confirmed_at),
-        }
-      : undefined;
+    const row = await trx('users').where({ id: userId }).whereNull('disabled_at').first(RECIPIENT_COLUMNS);
+    return row ? toRecipient(row) : undefined;
   }
 
   async setLevel(userId: number, level: Level, expiresAt: Date | null, now: Date, trx: Knex): Promise<void> {
@@ -409,15 +413,8 @@ export class AgreementsRepository {
       .whereNull('disabled_at')
       .where('level_expires_at', '>=', toDbTime(from))
       .andWhere('level_expires_at', '<', toDbTime(to))
-      .select('id', 'email', 'name', 'level', 'level_expires_at', 'email_confirmed_at');
-    return rows.map((row) => ({
-      userId: row.id as number,
-      email: row.email as string,
-      name: row.name as string,
-      level: row.level as Level,
-      levelExpiresAt: maybeTime(row.level_expires_at),
-      emailConfirmedAt: maybeTime(row.email_confirmed_at),
-    }));
+      .select(RECIPIENT_COLUMNS);
+    return rows.map(toRecipient);
   }
 
   async userIdsAtLevel(level: Level, trx: Knex = this.knex): Promise<number[]> {

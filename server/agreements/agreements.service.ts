@@ -8,7 +8,7 @@
  * this service is the only one that derives them from agreements and
  * memberships (see grantedLevel).
  */
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Knex } from 'knex';
 import { z } from 'zod';
@@ -199,7 +199,6 @@ export class AgreementsService {
     const file = path.join(this.deps.dataDir, relative);
     await mkdir(path.dirname(file), { recursive: true });
     await writeFile(`${file}.partial`, pdf);
-    await rm(file, { force: true });
     await rename(`${file}.partial`, file);
     await this.repo.setSignedPdf(id, relative, now);
     await this.deps.audit.record({ action: 'dua.pdf_attached', actorId: actor.id, subjectType: 'dua_application', subjectId: id, ip: actor.ip ?? null, details: { bytes: pdf.length } });

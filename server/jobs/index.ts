@@ -7,6 +7,7 @@ import { SessionsRepository } from '../access/sessions.repository.js';
 import { UsersRepository } from '../access/users.repository.js';
 import { agreementJobs } from '../agreements/agreements.jobs.js';
 import { AuditRepository } from '../audit/index.js';
+import type { AgreementsService } from '../agreements/agreements.service.js';
 import { createAgreementsService } from '../agreements/create.js';
 import { createIngestService } from '../ingest/create.js';
 import { inboxJob } from '../ingest/inbox.job.js';
@@ -19,10 +20,11 @@ export { JobsRepository, type JobRun } from './jobs.repository.js';
 export type { ScheduledJob, JobContext, JobSummary } from './job.js';
 
 /** Every scheduled job of the appliance, in the order `cron list` shows them. */
-export function createJobs(config: Config, db: Database, log: Logger): ScheduledJob[] {
+/** `built` passes services the caller has already made, so that the server and its jobs share one of each. */
+export function createJobs(config: Config, db: Database, log: Logger, built: { agreements?: AgreementsService } = {}): ScheduledJob[] {
   return [
     inboxJob(config, createIngestService(config, db, log)),
-    ...agreementJobs(createAgreementsService(config, db, log), { reminders: config.jobs.remindersSchedule, expiry: config.jobs.expirySchedule }),
+    ...agreementJobs(built.agreements ?? createAgreementsService(config, db, log), { reminders: config.jobs.remindersSchedule, expiry: config.jobs.expirySchedule }),
     cleanupJob({
       users: new UsersRepository(db.knex),
       sessions: new SessionsRepository(db.knex),
