@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -247,18 +247,20 @@ async function fetchOne(file: FetchableFile, server: URL, state: FetchState, opt
 
     const hash = createHash('sha256');
     if (start > 0) await hashInto(hash, part, start);
+    // Each chunk is on disk before the next is read, so a broken connection loses none of what arrived
+    // (a write stream would drop its buffered chunks when the pipeline fails).
+    const handle = await open(part, start > 0 ? 'a' : 'w');
     try {
       await pipeline(
         Readable.fromWeb(response.body as WebReadableStream<Uint8Array>),
-        async function* (source: AsyncIterable<Buffer>) {
+        async (source: AsyncIterable<Buffer>) => {
           for await (const chunk of source) {
+            await handle.write(chunk);
             hash.update(chunk);
             received += chunk.length;
             options.onEvent?.({ type: 'progress', path: file.path, bytes: chunk.length });
-            yield chunk;
           }
         },
-        createWriteStream(part, { flags: start > 0 ? 'a' : 'w' }),
         ...(options.signal ? [{ signal: options.signal }] : []),
       );
     } catch (error) {
@@ -266,6 +268,8 @@ async function fetchOne(file: FetchableFile, server: URL, state: FetchState, opt
       // What arrived is kept; the next attempt resumes after it.
       if (await retry(`interrupted: ${describeNetworkError(error)}`)) continue;
       return failed(lastProblem, received);
+    } finally {
+      await handle.close();
     }
     const size = (await stat(part)).size;
     if (size !== file.size) {
