@@ -33,6 +33,9 @@ export class GreyPng16Writer {
     readonly height: number,
   ) {
     const file = createWriteStream(`${path}.partial`);
+    // A write still in flight when the writer is aborted fails with the stream
+    // destroyed; without a listener that error would end the process.
+    file.on('error', () => undefined);
     const deflate = this.deflate;
     this.file = file;
     const ihdr = Buffer.alloc(13);
@@ -82,7 +85,11 @@ export class GreyPng16Writer {
   /** Give up: remove the partial file. */
   async abort(): Promise<void> {
     this.deflate.destroy();
-    this.file.destroy();
+    if (!this.file.closed) {
+      const closed = new Promise<void>((resolve) => this.file.once('close', () => resolve()));
+      this.file.destroy();
+      await closed;
+    }
     await rm(`${this.path}.partial`, { force: true });
   }
 }

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
@@ -159,8 +159,9 @@ test('probability images come from 8- and 16-bit PNGs named in a CSV', async (t)
   await sharp({ create: { width: 64, height: 64, channels: 3, background: '#ff0000' } }).png().toFile(path.join(dir, 'rgb.png'));
   await writeFile(path.join(dir, 'rgb.csv'), 'x,y,size,file\n0,0,64,p0.png\n64,0,64,rgb.png\n');
   const refused = await runCli(['toolbox', 'stitch', path.join(dir, 'rgb.csv'), '--slide', await smallSlide(), '--out', path.join(dir, 'rgb')]);
-  t.is(refused.code, 2);
+  t.is(refused.code, 2, refused.stderr);
   t.regex(refused.stderr, /line 3: rgb\.png is not a grey probability image \(3 colour channels\)/);
+  t.deepEqual(await readdir(path.join(dir, 'rgb')), [], 'no partial map is left behind');
 });
 
 test('stitch CLI: --help documents every option; bad options and rows exit 2 before any work', async (t) => {
