@@ -67,8 +67,9 @@ test(`serve: first start migrates, creates the administrator, publishes the demo
   const env = { PORT: String(port), SLIDEBANK_HOST: '127.0.0.1', DATABASE_URL: database?.url };
 
   const server = spawnCli(['serve'], { cwd, env });
-  const finished = collect(server, 60_000);
-  const health = await waitForHttp(`http://127.0.0.1:${port}/healthz`, 30_000, server);
+  // The first start generates and publishes eight demo slides: ~11 s alone, three times that beside the rest of the suite on two cores.
+  const finished = collect(server, 240_000);
+  const health = await waitForHttp(`http://127.0.0.1:${port}/healthz`, 120_000, server);
   t.is(health.status, 200);
   t.like(await health.json(), { status: 'ok', database: { status: 'up', dialect: testDialect } });
   // The catalog is for logged-in viewers: the initial administrator logs in with the password from its file.
@@ -110,8 +111,8 @@ test(`serve: first start migrates, creates the administrator, publishes the demo
   t.true(logs.some((l) => l.msg.startsWith('demo data: 8 generated slides published')));
 
   const again = spawnCli(['serve'], { cwd, env });
-  const second = collect(again, 60_000);
-  t.is((await waitForHttp(`http://127.0.0.1:${port}/healthz`, 30_000, again)).status, 200);
+  const second = collect(again, 120_000);
+  t.is((await waitForHttp(`http://127.0.0.1:${port}/healthz`, 60_000, again)).status, 200);
   again.kill('SIGINT');
   const result = await second;
   t.is(result.code, 0);

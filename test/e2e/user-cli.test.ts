@@ -140,9 +140,9 @@ test(`an account made by user add logs in to a served appliance (${testDialect})
   t.is((await run(['add', '--email', 'viewer@example.org', '--password', PASSWORD, '--level', 'L1'])).code, 0);
   const port = await freePort();
   const server = spawnCli(['serve'], { cwd, env: { DATABASE_URL: database.url, PORT: String(port), SLIDEBANK_HOST: '127.0.0.1', SLIDEBANK_DEMO: '0' } });
-  const finished = collect(server, 60_000);
+  const finished = collect(server, 120_000);
   const base = `http://127.0.0.1:${port}`;
-  await waitForHttp(`${base}/healthz`, 30_000, server);
+  await waitForHttp(`${base}/healthz`, 60_000, server);
 
   t.is((await fetch(`${base}/api/slides`)).status, 401);
   const login = await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'viewer@example.org', password: PASSWORD }) });
