@@ -15,6 +15,8 @@ import { IngestRepository } from './ingest/ingest.repository.js';
 import { ensureDefaultGuide } from './pages/index.js';
 import { PagesRepository } from './pages/pages.repository.js';
 import { createServices } from './services.js';
+import { ensureSiteKey } from './datasets/site-key.js';
+import { startWorkerProcesses } from './queue/processes.js';
 
 export interface Appliance {
   db: Database;
@@ -55,6 +57,10 @@ export async function startAppliance(config: Config, log: Logger): Promise<Appli
       }),
     );
     await step('user guide', () => ensureDefaultGuide(new PagesRepository(db.knex)));
+    await step('site key', () => {
+      const key = ensureSiteKey(config.paths.data);
+      if (key.created) log.info({ file: key.file, publicKey: key.publicKey }, 'created the site signing key for export bags (GET /api/site shows its public half)');
+    });
     if (config.demo) {
       await step('demo data', async () => {
         const service = createIngestService(config, db, log);
@@ -66,6 +72,8 @@ export async function startAppliance(config: Config, log: Logger): Promise<Appli
     const http = await step('http', () => listen(app, { port: config.port, host: config.host, log }));
     log.info({ url: http.url, database: db.description }, `slidebank ${version} listening on ${http.url}`);
     const scheduler = startScheduler(services.scheduledJobs, new JobsRepository(db.knex), config.jobs.timeZone, log);
+    // Toolbox jobs run in processes of their own, so that they never hold up tile requests.
+    const workers = config.queue.workers > 0 ? startWorkerProcesses(config.queue.workers, { databaseUrl: config.database.url, log }) : undefined;
 
     let stopping: Promise<void> | undefined;
     const stop = (reason: string) =>
@@ -73,6 +81,7 @@ export async function startAppliance(config: Config, log: Logger): Promise<Appli
         log.info({ reason }, 'shutting down: draining requests');
         const { cut } = await http.close(config.http.shutdownTimeoutSeconds * 1000);
         await scheduler.stop();
+        await workers?.stop();
         await services.close();
         await db.close();
         log.info({ cut }, 'stopped');

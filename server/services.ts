@@ -15,6 +15,7 @@ import { UsersRepository } from './access/users.repository.js';
 import type { AuditLog } from './audit/audit-log.js';
 import { AuditRepository } from './audit/audit.repository.js';
 import { AuditService } from './audit/audit.service.js';
+import { ReviewRepository, ReviewService } from './annotation-review/index.js';
 import { AnnotationsService } from './catalog/annotations.service.js';
 import { CatalogRepository } from './catalog/catalog.repository.js';
 import { CatalogService } from './catalog/catalog.service.js';
@@ -33,6 +34,14 @@ import { OverlaysService } from './tiles/overlays.service.js';
 import { createDownloadsService, type DownloadsService } from './downloads/index.js';
 import { createJobs, JobsRepository, type ScheduledJob } from './jobs/index.js';
 import { JobsService } from './jobs/jobs.service.js';
+import type { SiteIdentity } from './datasets/site-key.js';
+import { siteIdentityOf } from './datasets/site.js';
+import { createExchangeService, type ExchangeService } from './datasets/index.js';
+import { createQueueService } from './queue/create.js';
+import type { QueueService } from './queue/queue.service.js';
+import { SlideStatusRepository } from './catalog/slide-status.repository.js';
+import { SlideStatusService } from './catalog/slide-status.service.js';
+import { DownloadHistoryService } from './downloads/history.service.js';
 
 /** The services the HTTP layer (and later the jobs) call, each given only the repositories it uses. */
 export interface Services {
@@ -55,10 +64,22 @@ export interface Services {
   agreements: AgreementsService;
   /** What each ingest did, for curators. */
   ingestRecords: IngestRecordsService;
+  /** Withdrawing and republishing slides, for administrators and curators. */
+  slideStatus: SlideStatusService;
+  /** Annotation versions, their review by pathologists, agreement figures. */
+  annotationReview: ReviewService;
+  /** Each user's own downloads, from the audit log. */
+  downloadHistory: DownloadHistoryService;
   /** The scheduled jobs and their recent runs, read-only. */
   jobs: JobsService;
+  /** Toolbox jobs: submit, follow, cancel, fetch results (the work runs in worker processes). */
+  queue: QueueService;
   /** The jobs themselves, for the scheduler: the same instances the services above use. */
   scheduledJobs: ScheduledJob[];
+  /** This site's name, address and export signing key, for partners (`GET /api/site`); the key is read or made on first call. */
+  site: () => SiteIdentity;
+  /** Datasets for partner sites over HTTP: released versions and holey bags (L3 and admins). */
+  exchange: ExchangeService;
   close(): Promise<void>;
 }
 
@@ -107,9 +128,16 @@ export function createServices(config: Config, db: Database, log: Logger, extern
     }),
     agreements,
     ingestRecords: new IngestRecordsService(new IngestRepository(db.knex)),
+    // Both read back what the audit log holds (a withdrawal's reason, the downloads), so they use the database's log itself.
+    slideStatus: new SlideStatusService(new SlideStatusRepository(db.knex), auditLog, [tiles]),
+    annotationReview: new ReviewService(new ReviewRepository(db.knex), external.audit ?? auditLog, { dataDir: config.paths.data, slideStore: config.paths.slides }),
+    downloadHistory: new DownloadHistoryService(auditLog),
     // The job list is built for its names and schedules only; the scheduler in boot.ts runs its own.
     jobs: new JobsService(scheduledJobs, new JobsRepository(db.knex)),
+    queue: createQueueService(config, db, external.audit ?? auditLog),
     scheduledJobs,
+    site: siteIdentityOf(config),
+    exchange: createExchangeService(config, db, external.audit ?? auditLog),
     close: () => tiles.close(),
   };
 }

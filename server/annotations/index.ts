@@ -25,3 +25,5 @@ export type {
 } from './model.js';
 export { REMOVED_MARKER, compileTextPatterns, looksLikePath, scrubAnnotations, type ScrubOptions, type ScrubResult } from './scrub.js';
 export { summarizeAnnotations, type AnnotationSummary, type LayerSummary } from './summary.js';
+export { annotationsFromGeoJson } from './from-geojson.js';
+export { describeProblems, selfIntersection, validityProblems, type ValidityOptions, type ValidityProblem } from './validity.js';

@@ -10,6 +10,11 @@ import { migrateCommand } from './commands/migrate.js';
 import { serveCommand } from './commands/serve.js';
 import { toolboxCommand } from './commands/toolbox.js';
 import { userCommand } from './commands/user.js';
+import { datasetCommand } from './commands/dataset.js';
+import { exportCommand } from './commands/export.js';
+import { importCommand } from './commands/import.js';
+import { mirrorCommand } from './commands/mirror.js';
+import { workerCommand } from './commands/worker.js';
 
 export function buildProgram(): Command {
   const program = new Command('slidebank')
@@ -30,6 +35,11 @@ export function buildProgram(): Command {
   program.addCommand(userCommand());
   program.addCommand(toolboxCommand());
   program.addCommand(annotationsCommand());
+  program.addCommand(datasetCommand());
+  program.addCommand(exportCommand());
+  program.addCommand(importCommand());
+  program.addCommand(mirrorCommand());
+  program.addCommand(workerCommand());
   return program;
 }
 

@@ -19,6 +19,9 @@ export const NON_CONFIG_VARIABLES = new Set([
   'SLIDEBANK_SERVER',
   'SLIDEBANK_TOKEN',
   'SLIDEBANK_FETCH_PARALLEL',
+  // `slidebank mirror` reads these for its options.
+  'SLIDEBANK_MIRROR_FROM',
+  'SLIDEBANK_MIRROR_TOKEN',
 ]);
 
 export function envNameFor(keyPath: string): string {

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import cron from 'node-cron';
 import { z } from 'zod';
 
@@ -112,6 +113,21 @@ export const configSchema = z.strictObject({
     expirySchedule: cronExpression,
     // Nightly clean-up of expired sessions, links and throttling records, and of never-confirmed accounts.
     cleanupSchedule: cronExpression,
+    // Tissue masks (and missing thumbnails) for published slides that have none yet; empty turns it off.
+    preprocessSchedule: cronExpression,
+  }),
+  /** The toolbox job queue and its worker processes. */
+  queue: z.strictObject({
+    /** Worker processes `serve` starts beside the web server; 0 = none (run `slidebank worker` as services of their own). */
+    workers: z.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must not be negative').max(64, 'must be at most 64'),
+    /** How long a claimed job stays a worker's without a heartbeat; a job whose worker died is taken up again after this. */
+    leaseSeconds: z.number({ error: 'must be a number' }).min(1, 'must be at least 1 second').max(3600, 'must be at most 3600 seconds'),
+    /** Tries of a job that fails for a reason other than its input (which fails at once). */
+    maxAttempts: z.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(20, 'must be at most 20'),
+    /** How often an idle worker looks for work. */
+    pollSeconds: z.number({ error: 'must be a number' }).min(0.05, 'must be at least 0.05 seconds').max(600, 'must be at most 600 seconds'),
+    /** The first retry waits this long, each later one twice as long as the one before (at most an hour). */
+    retrySeconds: z.number({ error: 'must be a number' }).min(0, 'must not be negative').max(3600, 'must be at most 3600 seconds'),
   }),
   auth: z.strictObject({
     /** Signs session cookies; several comma-separated rotate (the first signs). Empty: generated at first start into <paths.data>/session-secret. */
@@ -151,6 +167,41 @@ export const configSchema = z.strictObject({
     /** Bytes one user may download per UTC day; 0 = no bound. */
     bytesPerDay: wholeCount,
   }),
+  metrics: z.strictObject({
+    /** Who may read GET /metrics without an administrator's token: addresses or CIDR ranges; from the environment, comma-separated. */
+    allow: z.preprocess(
+      (value) => (typeof value === 'string' ? value.split(',').map((part) => part.trim()).filter((part) => part !== '') : value),
+      z.array(z.string().refine(isAddressOrRange, 'must be an IP address or a CIDR range such as 10.0.0.0/8 or ::1/128')),
+    ),
+  }),
+  /** Who this appliance is to partner sites (export bags, `GET /api/site`). */
+  site: z.strictObject({
+    /** Written as Source-Organization into export bags. */
+    name: z.string().min(1, 'must name the site, e.g. "Seoul National University Hospital"').max(200, 'must be at most 200 characters'),
+    /** The address partners reach this server at, for the download URLs of holey bags; empty = mail.publicUrl. */
+    publicUrl: z.string().refine((text) => text === '' || isHttpUrl(text), 'must be empty or an http:// or https:// URL'),
+  }),
+  /** Importing other sites' export bags. */
+  mirror: z.strictObject({
+    /** The keys whose signed bags `slidebank import` accepts: [{"name", "publicKey"}] (publicKey as GET /api/site shows it); from the environment as JSON. */
+    trustedKeys: z.preprocess(
+      (value) => {
+        if (typeof value !== 'string') return value;
+        try {
+          return JSON.parse(value) as unknown;
+        } catch {
+          return value;
+        }
+      },
+      z.array(
+        z.strictObject({
+          name: z.string().min(1, 'must name the partner').max(200, 'must be at most 200 characters'),
+          publicKey: z.string().refine((text) => Buffer.from(text, 'base64').length === 32 && /^[A-Za-z0-9+/]{43}=$/.test(text), 'must be an Ed25519 public key: 44 characters of base64, as GET /api/site shows it'),
+        }),
+        { error: 'must be a list of {"name", "publicKey"} (JSON in the environment)' },
+      ),
+    ),
+  }),
   mail: z
     .strictObject({
       /** The From of every message, e.g. "Slidebank <no-reply@hospital.example>". */
@@ -178,6 +229,15 @@ export const configSchema = z.strictObject({
       }
     }),
 });
+
+function isAddressOrRange(text: string): boolean {
+  const [address = '', bits, ...rest] = text.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  const prefix = Number(bits);
+  return /^\d{1,3}$/.test(bits) && prefix <= (family === 4 ? 32 : 128);
+}
 
 function isHttpUrl(text: string): boolean {
   try {

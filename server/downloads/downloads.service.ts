@@ -117,6 +117,8 @@ export class DownloadsService {
   private readonly slidesDir: string;
   private readonly duaReference: DuaReference;
   private readonly clock: () => Date;
+  /** Bytes delivered since start, by what and by whom (`nginx`: handed to nginx by X-Accel-Redirect); read by the metrics at scrape time. */
+  readonly bytesSent = { file: { app: 0, nginx: 0 }, bundle: { app: 0, nginx: 0 } };
 
   constructor(private readonly options: DownloadsServiceOptions) {
     this.slidesDir = path.resolve(options.slidesDir);
@@ -205,6 +207,7 @@ export class DownloadsService {
       if (offload !== null) {
         // nginx sends the bytes (and answers Range itself): the app has checked access; what nginx then sends it cannot see.
         ticket.settle(length);
+        this.bytesSent.file.nginx += length;
         await record(length, null, 'nginx');
         return { status: 200, headers: { ...headers, 'X-Accel-Redirect': offload }, settle: async () => undefined };
       }
@@ -220,6 +223,7 @@ export class DownloadsService {
           const bytes = Math.max(0, ((body as { bytesRead?: number }).bytesRead ?? 0) - body.readableLength);
           body.destroy();
           ticket.settle(bytes);
+          this.bytesSent.file.app += bytes;
           await record(bytes, finished && bytes === length, 'app');
         }),
       };
@@ -269,6 +273,7 @@ export class DownloadsService {
         if (!finished) zip.abort();
         const outcome = await zip.done;
         ticket.settle(outcome.bytes);
+        this.bytesSent.bundle.app += outcome.bytes;
         await this.audit({
           action: 'download.bundle',
           actorId: who.userId,

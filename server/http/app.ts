@@ -17,6 +17,8 @@ import { requireAdmin, requireLevel, requireStaff } from './middleware/permissio
 import { agreementRoutes } from './routes/agreements.js';
 import { ingestRoutes } from './routes/ingest.js';
 import { jobRoutes } from './routes/jobs.js';
+import { annotationReviewRoutes } from './routes/annotation-review.js';
+import { queueRoutes } from './routes/queue.js';
 import { createAuthentication } from './middleware/authenticate.js';
 import { csrfProtection } from './middleware/csrf.js';
 import { sessions } from './middleware/session.js';
@@ -25,9 +27,13 @@ import { adminUserRoutes } from './routes/admin-users.js';
 import { authRoutes } from './routes/auth.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { downloadRoutes } from './routes/downloads.js';
+import { siteRoutes } from './routes/site.js';
+import { adminSlideRoutes } from './routes/admin-slides.js';
 import { webApp } from './middleware/web-app.js';
 import { packageRoot } from '../package-info.js';
 import path from 'node:path';
+import { AddressAllowList, AppMetrics, MetricsRepository } from '../metrics/index.js';
+import { metricsRoutes } from './routes/metrics.js';
 
 export interface AppDependencies {
   config: Config;
@@ -47,6 +53,10 @@ export function createApp({ config, log, db, services, startedAt = new Date(), w
   app.silent = true;
 
   app.use(requestContext(log));
+  const metricsRepository = new MetricsRepository(db.knex);
+  const metrics = new AppMetrics({ tiles: services.tiles, downloads: services.downloads, repository: metricsRepository, log });
+  // Outside the error handler, so that a failed tile request is timed with the status it was answered with.
+  app.use(metrics.observeTiles);
   app.use(securityHeaders());
   app.use(errorHandler());
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: config.http.bodyLimit, encoding: 'utf-8' }));
@@ -58,19 +68,24 @@ export function createApp({ config, log, db, services, startedAt = new Date(), w
 
   const routers = [
     healthRoutes(db, startedAt),
+    siteRoutes(services.site, services.exchange),
+    metricsRoutes(metrics, db, metricsRepository, { allow: new AddressAllowList(config.metrics.allow), folders: { data: config.paths.data, slides: config.paths.slides, cache: config.paths.cache } }),
     overlayRoutes(services.overlays, services.slideAccess),
     tileRoutes(services.tiles, services.slideAccess),
     slideRoutes(services.catalog, services.slideAccess, services.annotations),
     authRoutes(access.accounts, authentication),
-    accountRoutes(access.accounts),
+    accountRoutes(access.accounts, services.downloadHistory),
     tokenRoutes(access.tokens),
     adminUserRoutes(access.users),
     agreementRoutes(services.agreements),
     downloadRoutes(services.downloads, { requireDownloader: requireLevel('L2') }),
     ingestRoutes(services.ingestRecords, requireStaff()),
+    adminSlideRoutes(services.slideStatus),
     auditRoutes(services.audit, requireAdmin),
     pageRoutes(services.pages, requireAdmin),
     jobRoutes(services.jobs, requireAdmin),
+    annotationReviewRoutes(services.annotationReview),
+    queueRoutes(services.queue, services.slideAccess),
   ];
   for (const router of routers) {
     app.use(router.routes());

@@ -13,6 +13,9 @@ import { createIngestService } from '../ingest/create.js';
 import { inboxJob } from '../ingest/inbox.job.js';
 import type { Logger } from '../logging.js';
 import type { ScheduledJob } from './job.js';
+import { catalogSlides } from '../queue/create.js';
+import { preprocessJob } from '../queue/preprocess.job.js';
+import { QueueRepository } from '../queue/queue.repository.js';
 
 export { runJob, NODE_ID, type RunOutcome } from './runner.js';
 export { startScheduler, type Scheduler } from './scheduler.js';
@@ -33,6 +36,11 @@ export function createJobs(config: Config, db: Database, log: Logger, built: { a
       audit: new AuditRepository(db.knex),
       unconfirmedDays: config.auth.unconfirmedDays,
       schedule: config.jobs.cleanupSchedule,
+    }),
+    preprocessJob(new QueueRepository(db.knex, db.dialect), catalogSlides(db, config.paths.slides), {
+      schedule: config.jobs.preprocessSchedule,
+      maxAttempts: config.queue.maxAttempts,
+      thumbnailsDir: config.paths.thumbnails,
     }),
   ];
 }

@@ -56,6 +56,12 @@ export class JobsRepository {
     return typeof inserted === 'object' ? (inserted as { id: number }).id : (inserted as number);
   }
 
+  /** Whether a scheduled run of `job` for the tick `asOf` was already started (on any node) and did not fail to start. */
+  async hasScheduledRun(job: string, asOf: Date): Promise<boolean> {
+    const row = await this.knex('job_runs').where({ job, as_of: toDbTime(asOf), trigger: 'schedule' }).whereIn('status', ['running', 'succeeded', 'failed']).first('id');
+    return row !== undefined;
+  }
+
   async finishRun(id: number, status: RunStatus, summary: JobSummary, now = new Date()): Promise<void> {
     await this.knex('job_runs').where({ id }).update({ status, summary: JSON.stringify(summary), finished_at: toDbTime(now) });
   }

@@ -33,6 +33,15 @@ export async function runJob(
     log.info({ job: job.name }, `job ${job.name}: skipped, another node is running it`);
     return { runId, status: 'skipped', summary };
   }
+  // The lease keeps runs apart; a node whose timer fired a moment later must not run the same tick again.
+  if (trigger === 'schedule' && (await repository.hasScheduledRun(job.name, now))) {
+    await repository.releaseLease(job.name, NODE_ID);
+    const summary = { reason: 'another node ran this tick' };
+    const runId = await repository.startRun(job.name, now, trigger, 'skipped');
+    await repository.finishRun(runId, 'skipped', summary);
+    log.info({ job: job.name }, `job ${job.name}: skipped, another node ran this tick`);
+    return { runId, status: 'skipped', summary };
+  }
   const runId = await repository.startRun(job.name, now, trigger);
   const jobLog = log.child({ job: job.name, run: runId });
   try {

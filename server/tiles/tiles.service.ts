@@ -29,6 +29,8 @@ const RECORD_TTL_MS = 5000;
  */
 export class TilesService {
   private readonly encoded: LRUCache<string, TileResponse>;
+  /** Deep Zoom tiles answered from the encoded-tile cache, and rendered or passed through; read by the metrics at scrape time. */
+  readonly cacheStats = { hits: 0, misses: 0 };
   /**
    * Catalog rows, briefly: a burst of tile requests would otherwise ask the
    * database the same question hundreds of times a second. A withdrawn slide
@@ -94,7 +96,11 @@ export class TilesService {
     const record = await this.record(slideId);
     const key = this.tileKey(record, level, col, row, format);
     const cached = this.encoded.get(key);
-    if (cached) return cached;
+    if (cached) {
+      this.cacheStats.hits++;
+      return cached;
+    }
+    this.cacheStats.misses++;
     return this.withSlide(slideId, async (slide) => {
       const { body, passthrough } = await this.deepZoomFor(slide).tile({ level, col, row }, format, this.settings.quality);
       const response = { body, contentType: CONTENT_TYPES[format], etag: key, passthrough };
@@ -149,6 +155,11 @@ export class TilesService {
       },
       record,
     );
+  }
+
+  /** Drop a slide's cached catalog row, so that a withdrawal stops its tiles at once rather than within RECORD_TTL_MS. */
+  forgetSlide(slideId: number): void {
+    this.records.delete(slideId);
   }
 
   close(): Promise<void> {

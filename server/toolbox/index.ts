@@ -92,3 +92,6 @@ export {
   type ProbabilityMap,
   type Sampling,
 } from './heatmap.js';
+export { simplify, traceOutlines, type Outline, type TraceOptions } from './contours.js';
+export { outlinesFromProbabilityMap, type MapOutlineOptions } from './map-outlines.js';
+export { maskTiffLevels, saveXmlMaskTiffs, writeLayerMaskTiff, type MaskTiffLevel, type MaskTiffOptions, type MaskTiffResult } from './mask-tiff.js';

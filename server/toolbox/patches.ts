@@ -311,7 +311,8 @@ export async function generatePatches(slide: Slide, options: PatchesOptions): Pr
       const { sx, width, pixels } = await next!;
       next = k + 1 < runs.length ? read(runs[k + 1]!) : undefined;
       next?.catch(() => undefined); // a failure is thrown when it is awaited
-      await Promise.all(
+      // Every write of the run settles before a failure is thrown, so that the clean-up below never races a write.
+      const settled = await Promise.allSettled(
         run.map((patch) =>
           limitEncodes(async () => {
             const crop = Buffer.allocUnsafe(size * size * 3);
@@ -325,6 +326,8 @@ export async function generatePatches(slide: Slide, options: PatchesOptions): Pr
           }),
         ),
       );
+      const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
     }
   } catch (error) {
     // No half-written folder of patches is left to pass for a result.

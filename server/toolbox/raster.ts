@@ -21,6 +21,12 @@ export interface RasterGrid {
   height: number;
   downsample: { x: number; y: number };
   data: Uint8Array;
+  /**
+   * The first row `data` holds, when it is a band of a taller raster (rows
+   * firstRow … firstRow + height − 1 of it; default 0): shapes are filled in
+   * the taller raster's coordinates, so bands put together equal the whole.
+   */
+  firstRow?: number;
 }
 
 /** The smallest k with (k + ½)·d ≥ v: the first pixel whose centre is at or past v. */
@@ -70,8 +76,9 @@ export function fillRing(grid: RasterGrid, ring: readonly Vertex[], value: numbe
     minY = Math.min(minY, y);
     maxY = Math.max(maxY, y);
   }
-  const row0 = Math.max(0, firstCentreFrom(minY, dy));
-  const row1 = Math.min(height, firstCentreFrom(maxY, dy)); // exclusive
+  const top = grid.firstRow ?? 0;
+  const row0 = Math.max(top, firstCentreFrom(minY, dy));
+  const row1 = Math.min(top + height, firstCentreFrom(maxY, dy)); // exclusive
   if (row1 <= row0) return;
   const rows = row1 - row0;
 
@@ -102,7 +109,7 @@ export function fillRing(grid: RasterGrid, ring: readonly Vertex[], value: numbe
 
   for (let r = 0; r < rows; r++) {
     const crossings = xs.subarray(starts[r]!, starts[r + 1]!).sort();
-    const offset = (r + row0) * width;
+    const offset = (r + row0 - top) * width;
     for (let k = 0; k + 1 < crossings.length; k += 2) {
       const from = Math.max(0, firstCentreFrom(crossings[k]!, dx));
       const to = Math.min(width, firstCentreFrom(crossings[k + 1]!, dx));
@@ -128,8 +135,9 @@ function fillEllipse(grid: RasterGrid, vertices: readonly Vertex[], value: numbe
     const u = ((i + 0.5) * dx - cx) / a;
     return u * u + v2 <= 1;
   };
-  const row0 = Math.max(0, firstCentreFrom(minY, dy) - 1);
-  const row1 = Math.min(height - 1, firstCentreFrom(maxY, dy) + 1);
+  const top = grid.firstRow ?? 0;
+  const row0 = Math.max(top, firstCentreFrom(minY, dy) - 1);
+  const row1 = Math.min(top + height - 1, firstCentreFrom(maxY, dy) + 1);
   for (let r = row0; r <= row1; r++) {
     const v = ((r + 0.5) * dy - cy) / c;
     const v2 = v * v;
@@ -144,6 +152,6 @@ function fillEllipse(grid: RasterGrid, vertices: readonly Vertex[], value: numbe
     while (to >= from && !inside(to, v2)) to--;
     from = Math.max(0, from);
     to = Math.min(width - 1, to);
-    if (to >= from) data.fill(value, r * width + from, r * width + to + 1);
+    if (to >= from) data.fill(value, (r - top) * width + from, (r - top) * width + to + 1);
   }
 }

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { migrateToLatest } from '../../server/db/index.js';
 import { JobsRepository, NODE_ID, runJob, type ScheduledJob } from '../../server/jobs/index.js';
+import { tickOf } from '../../server/jobs/scheduler.js';
 import { createTestDatabase, testDialect } from '../support/database.js';
 import { memoryLogger } from '../support/logs.js';
 
@@ -58,4 +59,29 @@ test(`runJob records each run, passes the clock it was given, and skips while an
   t.deepEqual(runs.map((r) => r.status), ['failed', 'skipped', 'succeeded']);
   t.deepEqual(runs.map((r) => r.asOf.toISOString()), Array(3).fill(now.toISOString()));
   t.true(runs.every((r) => r.finishedAt !== null));
+});
+
+test(`a scheduled tick that one node has run is skipped by a node whose timer fired later; runs by hand are not deduplicated, on ${testDialect}`, async (t) => {
+  const jobs = await repository(t);
+  const { log } = memoryLogger();
+  let runs = 0;
+  const job: ScheduledJob = { name: 'tick-probe', description: 'counts', schedule: '*/3 * * * * *', run: async () => ({ run: ++runs }) };
+  const tick = at('2027-03-01T10:00:03Z');
+  t.is((await runJob(job, jobs, { now: tick, trigger: 'schedule', log })).status, 'succeeded');
+  const late = await runJob(job, jobs, { now: tick, trigger: 'schedule', log });
+  t.is(late.status, 'skipped');
+  t.deepEqual(late.summary, { reason: 'another node ran this tick' });
+  t.is((await runJob(job, jobs, { now: at('2027-03-01T10:00:06Z'), trigger: 'schedule', log })).status, 'succeeded', 'the next tick runs');
+  t.is((await runJob(job, jobs, { now: tick, trigger: 'cli', log })).status, 'succeeded', 'cron run by hand runs whatever the schedule did');
+  t.is(runs, 3);
+  // The lease was given back on the skip: the job can run again at once.
+  t.true(await jobs.acquireLease('tick-probe', 'node-z', new Date(), new Date(Date.now() + 1000)));
+});
+
+test('tickOf gives the latest whole second at or before now that the schedule matches', (t) => {
+  const everyThree = { match: (d: Date) => d.getUTCSeconds() % 3 === 0 };
+  t.deepEqual(tickOf(everyThree, at('2027-03-01T10:00:04.900Z')), at('2027-03-01T10:00:03Z'));
+  t.deepEqual(tickOf(everyThree, at('2027-03-01T10:00:06.001Z')), at('2027-03-01T10:00:06Z'));
+  const hourly = { match: (d: Date) => d.getUTCMinutes() === 0 && d.getUTCSeconds() === 0 };
+  t.deepEqual(tickOf(hourly, at('2027-03-01T10:00:05Z')), at('2027-03-01T10:00:00Z'), 'a timer five seconds late');
 });

@@ -104,7 +104,7 @@ test(`serve: first start migrates, creates the administrator, publishes the demo
   const logs = first.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; step?: string });
   t.deepEqual(
     logs.filter((l) => l.step).map((l) => l.step),
-    ['folders', 'database', 'migrations', 'first start', 'user guide', 'demo data', 'http'],
+    ['folders', 'database', 'migrations', 'first start', 'user guide', 'site key', 'demo data', 'http'],
     'each boot step is logged with its time',
   );
   t.true(logs.some((l) => l.msg === 'stopped'));

@@ -146,7 +146,8 @@ browserTest(`administration and account pages in the browser: institutions, news
   // The scheduled jobs (read-only).
   await admin.getByRole('link', { name: 'Jobs' }).click();
   await admin.locator('[data-job=account-cleanup]').waitFor();
-  t.is(await admin.locator('[data-job]').count(), 4);
+  await admin.locator('[data-job=preprocess]').waitFor();
+  t.is(await admin.locator('[data-job]').count(), 5);
   await adminContext.close();
 
   // Bob (now L3) changes his password, logs in again with it; the old one no longer works.

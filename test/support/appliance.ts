@@ -35,6 +35,8 @@ export async function appliance(t: ExecutionContext, { smtpUrl }: { smtpUrl?: st
     DATABASE_URL: database.url,
     SLIDEBANK_PATHS_DATA: path.join(root, 'var'),
     SLIDEBANK_DEMO: '0',
+    // No scheduled preprocessing mid-test: at a ten-minute mark it would start tissue masks for every slide.
+    SLIDEBANK_JOBS_PREPROCESS_SCHEDULE: '',
     SLIDEBANK_MAIL_PUBLIC_URL: base,
     SLIDEBANK_AUTH_SESSION_SECRET: 'e2e-session-secret-of-at-least-32-characters',
     PORT: String(port),

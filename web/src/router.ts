@@ -29,6 +29,8 @@ export const router = createRouter({
     { path: '/account/reports', redirect: { name: 'account', hash: '#reports' } },
     { path: '/catalog', name: 'catalog', component: () => import('./pages/CatalogPage.vue'), meta: { level: 'L1', title: 'Catalog' } },
     { path: '/slides/:id', name: 'slide', component: () => import('./pages/SlidePage.vue'), meta: { level: 'L1', title: 'Slide' } },
+    { path: '/slides/:id/review', name: 'review', component: () => import('./pages/ReviewPage.vue'), meta: { staff: true, title: 'Annotation review' } },
+    { path: '/worklist', name: 'worklist', component: () => import('./pages/WorklistPage.vue'), meta: { staff: true, title: 'Annotation worklist' } },
     { path: '/admin/:tab?', name: 'admin', component: () => import('./pages/AdminPage.vue'), meta: { staff: true, title: 'Administration' } },
     { path: '/:rest(.*)*', name: 'not-found', component: () => import('./pages/NotFoundPage.vue'), meta: { title: 'Not found' } },
   ],

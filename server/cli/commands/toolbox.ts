@@ -181,6 +181,7 @@ interface XmlCliOptions {
   slide?: string;
   downsample?: string;
   layers?: string;
+  format?: string;
 }
 
 function xmlMasksCommand(): Command {
@@ -191,7 +192,8 @@ function xmlMasksCommand(): Command {
     .option('--width <px>', 'level-0 width of the slide (with --height, instead of --slide)')
     .option('--height <px>', 'level-0 height of the slide')
     .option('--slide <file>', 'the slide file, to read its level-0 size')
-    .option('--downsample <n>', 'level-0 pixels per mask pixel, >= 1; masks over 16384x16384 pixels are refused (use a larger one)', '16')
+    .option('--downsample <n>', 'level-0 pixels per mask pixel, >= 1', '16')
+    .option('--format <format>', 'png, tiff (tiled pyramidal, built a band at a time: any size), or auto: png when the mask fits in 16384x16384 pixels, else tiff', 'auto')
     .option('--layers <spec>', 'layers to rasterise and their names: a preset (paip2019 = 1=whole,2=viable) or ID=NAME pairs such as 1=whole,2=viable (default: every layer with a shape, named from the XML)')
     .addHelpText(
       'after',
@@ -203,7 +205,7 @@ function xmlMasksCommand(): Command {
       runCommand(async () => {
         const out = await prepareOut(o.out);
         await requireFile('INPUT', input);
-        const { loadAnnotations, parseLayerMapping, saveXmlMasks, xmlMaskGrid, xmlMasks } = await import('../../toolbox/index.js');
+        const { loadAnnotations, parseLayerMapping, saveXmlMasks, ToolboxError, xmlMaskGrid, xmlMasks } = await import('../../toolbox/index.js');
         let width: number;
         let height: number;
         if (o.slide !== undefined) {
@@ -217,13 +219,44 @@ function xmlMasksCommand(): Command {
           height = whole('--height', o.height)!;
         }
         const downsample = number('--downsample', o.downsample)!;
+        const format = oneOf('--format', o.format, ['auto', 'png', 'tiff'] as const)!;
         let layers: LayerName[] | undefined;
+        let fits = true;
         await translated(async () => {
-          xmlMaskGrid(width, height, downsample);
           layers = o.layers === undefined ? undefined : parseLayerMapping(o.layers);
+          try {
+            xmlMaskGrid(width, height, downsample);
+          } catch (error) {
+            if (format === 'png' || !(error instanceof ToolboxError) || error.parameter !== 'downsample' || !/over the/.test(error.problem)) throw error;
+            fits = false;
+          }
         });
         const annotations = await translated(() => loadAnnotations(input));
         const started = Date.now();
+        if (format === 'tiff' || !fits) {
+          const { saveXmlMaskTiffs } = await import('../../toolbox/index.js');
+          await mkdir(out, { recursive: true });
+          const progress = progressReporter('xml-masks', 'bands');
+          try {
+            const written = await translated(() =>
+              saveXmlMaskTiffs(annotations, { width, height, downsample, ...(layers ? { layers } : {}), onProgress: progress.update }, out, {
+                xml: path.resolve(input),
+                ...(o.slide ? { slide: path.resolve(o.slide) } : {}),
+                level0: { width, height },
+                parameters: { downsample, layers: layers ?? null },
+              }),
+            );
+            progress.stop();
+            for (const r of written.results) {
+              process.stderr.write(`xml-masks: layer ${r.layerId} (${r.name}): ${r.pixels} px, ${r.levels.length} pyramid levels from ${r.levels[0]!.width}x${r.levels[0]!.height}\n`);
+            }
+            process.stderr.write(`xml-masks: ${written.tiffs.length} tiled TIFF mask(s) in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+            process.stdout.write([...written.tiffs, written.json].map((f) => `${f}\n`).join(''));
+          } finally {
+            progress.stop();
+          }
+          return;
+        }
         const masks = await translated(async () => xmlMasks(annotations, { width, height, downsample, layers }));
         await mkdir(out, { recursive: true });
         const files = await saveXmlMasks(masks, out, {

@@ -7,6 +7,9 @@ import * as jobs from './2026-11-29-04-jobs.js';
 import * as sessions from './2026-11-29-05-sessions.js';
 import * as audit from './2026-11-29-06-audit.js';
 import * as agreements from './2026-11-29-07-agreements.js';
+import * as queue from './2026-11-29-08-queue.js';
+import * as datasets from './2026-11-29-09-datasets.js';
+import * as annotationVersions from './2026-11-29-10-annotation-versions.js';
 
 export interface Migration {
   name: string;
@@ -27,4 +30,7 @@ export const migrations: readonly Migration[] = [
   { name: '2026-11-29-05-sessions', ...sessions },
   { name: '2026-11-29-06-audit', ...audit },
   { name: '2026-11-29-07-agreements', ...agreements },
+  { name: '2026-11-29-08-queue', ...queue },
+  { name: '2026-11-29-09-datasets', ...datasets },
+  { name: '2026-11-29-10-annotation-versions', ...annotationVersions },
 ];

@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import type { AccountsService } from '../../access/accounts.service.js';
+import type { DownloadHistoryService } from '../../downloads/history.service.js';
 import { requestMeta } from '../middleware/authenticate.js';
 import { requesterOf, requireAuthenticated, requireSession } from '../middleware/permissions.js';
 import { sessionOf } from '../middleware/session.js';
@@ -10,8 +11,9 @@ import { noStore } from './auth.js';
  * - `GET   /api/account` → the profile
  * - `PATCH /api/account` `{name?, institution?}` → the profile
  * - `POST  /api/account/password` `{currentPassword, newPassword}` → 204; session only; other sessions end
+ * - `GET   /api/account/downloads?page=&pageSize=` → the requester's own downloads, newest first: `{items, total, page, pageSize}`
  */
-export function accountRoutes(accounts: AccountsService): Router {
+export function accountRoutes(accounts: AccountsService, downloads: DownloadHistoryService): Router {
   const router = new Router({ prefix: '/api/account' });
   router.use(noStore);
   router.get('/', requireAuthenticated(), async (ctx) => {
@@ -19,6 +21,9 @@ export function accountRoutes(accounts: AccountsService): Router {
   });
   router.patch('/', requireAuthenticated(), async (ctx) => {
     ctx.body = await accounts.updateProfile(requesterOf(ctx), ctx.request.body);
+  });
+  router.get('/downloads', requireAuthenticated(), async (ctx) => {
+    ctx.body = await downloads.forUser(requesterOf(ctx).user!.id, ctx.query);
   });
   router.post('/password', requireSession(), async (ctx) => {
     await accounts.changePassword(requesterOf(ctx), ctx.request.body, { ...requestMeta(ctx), keepSession: sessionOf(ctx)?.externalKey });

@@ -28,6 +28,8 @@ export interface TiffImageOptions {
   rowsPerStrip?: number;
   compression: number;
   photometric: number;
+  /** 3 (RGB or YCbCr, the default) or 1 (grey, e.g. a mask). */
+  samplesPerPixel?: 1 | 3;
   newSubfileType?: number;
   description?: string;
   /** JPEG tables (SOI, DQT/DHT, EOI), shared by every tile or strip; may also be set while writing. */
@@ -254,10 +256,10 @@ function entries(image: ImageRecord, big: boolean): IfdEntry[] {
     { tag: Tag.NewSubfileType, type: Type.LONG, values: [o.newSubfileType ?? 0] },
     { tag: Tag.ImageWidth, type: Type.LONG, values: [o.width] },
     { tag: Tag.ImageLength, type: Type.LONG, values: [o.height] },
-    { tag: Tag.BitsPerSample, type: Type.SHORT, values: [8, 8, 8] },
+    { tag: Tag.BitsPerSample, type: Type.SHORT, values: new Array<number>(o.samplesPerPixel ?? 3).fill(8) },
     { tag: Tag.Compression, type: Type.SHORT, values: [o.compression] },
     { tag: Tag.Photometric, type: Type.SHORT, values: [o.photometric] },
-    { tag: Tag.SamplesPerPixel, type: Type.SHORT, values: [3] },
+    { tag: Tag.SamplesPerPixel, type: Type.SHORT, values: [o.samplesPerPixel ?? 3] },
     { tag: Tag.PlanarConfig, type: Type.SHORT, values: [1] },
   ];
   if (o.description !== undefined) {

@@ -62,8 +62,12 @@ export function slideBounds(d: DeepZoomDescriptor): L.LatLngBounds {
 /** How many levels past full resolution the viewer may zoom (4× magnified pixels). */
 export const OVERZOOM = 2;
 
-/** A Leaflet layer of a slide's Deep Zoom tiles; `base` is `/tiles/<id>` (the descriptor is `<base>.dzi`). */
-export function deepZoomLayer(base: string, d: DeepZoomDescriptor): L.GridLayer {
+/**
+ * A Leaflet layer of a slide's Deep Zoom tiles; `base` is `/tiles/<id>` (the
+ * descriptor is `<base>.dzi`), or a heat-map overlay's `/tiles/<id>/overlays/<name>`
+ * on the same grid. `options` adds Leaflet's own (opacity, zIndex, className).
+ */
+export function deepZoomLayer(base: string, d: DeepZoomDescriptor, options: L.GridLayerOptions = {}): L.GridLayer {
   const DeepZoomLayer = L.GridLayer.extend({
     createTile(coords: L.Coords, done: L.DoneCallback): HTMLElement {
       const tile = document.createElement('div');
@@ -91,6 +95,7 @@ export function deepZoomLayer(base: string, d: DeepZoomDescriptor): L.GridLayer 
     noWrap: true,
     keepBuffer: 2,
     updateWhenZooming: false,
+    ...options,
   });
 }
 

@@ -1,0 +1,307 @@
+import type { Knex } from 'knex';
+import { fromDbTime, toDbTime } from '../db/dialect.js';
+
+export const VERSION_METHODS = ['manual', 'ai', 'corrected'] as const;
+export type VersionMethod = (typeof VERSION_METHODS)[number];
+
+export const REVIEW_STATES = ['to-annotate', 'proposed', 'in-review', 'cross-check', 'released'] as const;
+export type ReviewState = (typeof REVIEW_STATES)[number];
+
+export type ReviewAction = 'baseline' | 'propose' | 'save' | 'confirm' | 'approve' | 'return';
+
+export interface AnnotationVersion {
+  id: number;
+  slideId: number;
+  parentId: number | null;
+  method: VersionMethod;
+  model: string | null;
+  author: { id: number; email: string; name: string | null } | null;
+  note: string | null;
+  filePath: string;
+  sha256: string;
+  regions: number;
+  area: number;
+  createdAt: Date;
+}
+
+export type NewVersion = Omit<AnnotationVersion, 'id' | 'author' | 'createdAt'> & { authorId: number | null };
+
+export interface Workflow {
+  slideId: number;
+  state: ReviewState;
+  currentVersionId: number | null;
+  releasedVersionId: number | null;
+  annotatorId: number | null;
+  checkerId: number | null;
+  round: number;
+  revision: number;
+  reviewStartedAt: Date | null;
+  updatedAt: Date;
+}
+
+export interface ReviewEvent {
+  id: number;
+  slideId: number;
+  versionId: number | null;
+  actor: { id: number; email: string } | null;
+  action: ReviewAction;
+  round: number;
+  comment: string | null;
+  createdAt: Date;
+}
+
+/** What the review needs to know of a slide. */
+export interface ReviewedSlide {
+  id: number;
+  name: string;
+  status: string;
+  width: number;
+  height: number;
+  organ: string | null;
+  annotationPath: string | null;
+  annotationMethod: string | null;
+}
+
+export interface WorklistRow {
+  slide: { id: number; name: string; organ: string | null };
+  state: ReviewState;
+  round: number;
+  currentVersionId: number | null;
+  releasedVersionId: number | null;
+  annotatorId: number | null;
+  updatedAt: Date;
+}
+
+const inserted = (value: unknown) => (typeof value === 'object' ? (value as { id: number }).id : (value as number));
+
+/** Annotation versions, review workflows and their events (see the 10-annotation-versions migration). */
+export class ReviewRepository {
+  constructor(private readonly knex: Knex) {}
+
+  transaction<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+    return this.knex.transaction(work);
+  }
+
+  async slide(id: number, trx: Knex = this.knex): Promise<ReviewedSlide | undefined> {
+    const row = await trx('slides')
+      .where({ id })
+      .first<Record<string, unknown> | undefined>('id', 'name', 'status', 'width', 'height', 'organ', 'annotation_path', 'annotation_method');
+    if (!row) return undefined;
+    return {
+      id: Number(row.id),
+      name: String(row.name),
+      status: String(row.status),
+      width: Number(row.width),
+      height: Number(row.height),
+      organ: (row.organ as string | null) ?? null,
+      annotationPath: (row.annotation_path as string | null) ?? null,
+      annotationMethod: (row.annotation_method as string | null) ?? null,
+    };
+  }
+
+  async insertVersion(version: NewVersion, now: Date, trx: Knex = this.knex): Promise<number> {
+    const [id] = await trx('annotation_versions')
+      .insert({
+        slide_id: version.slideId,
+        parent_id: version.parentId,
+        method: version.method,
+        model: version.model,
+        author_id: version.authorId,
+        note: version.note,
+        file_path: version.filePath,
+        sha256: version.sha256,
+        regions: version.regions,
+        area: version.area,
+        created_at: toDbTime(now),
+      })
+      .returning('id');
+    return inserted(id);
+  }
+
+  async setVersionFile(id: number, filePath: string, trx: Knex = this.knex): Promise<void> {
+    await trx('annotation_versions').where({ id }).update({ file_path: filePath });
+  }
+
+  async versions(slideId: number, trx: Knex = this.knex): Promise<AnnotationVersion[]> {
+    const rows = await this.versionQuery(trx).where('v.slide_id', slideId).orderBy('v.id', 'desc');
+    return rows.map(toVersion);
+  }
+
+  async version(slideId: number, id: number, trx: Knex = this.knex): Promise<AnnotationVersion | undefined> {
+    const row = await this.versionQuery(trx).where({ 'v.slide_id': slideId, 'v.id': id }).first();
+    return row ? toVersion(row) : undefined;
+  }
+
+  async workflow(slideId: number, trx: Knex = this.knex, lock = false): Promise<Workflow | undefined> {
+    let query = trx('annotation_workflows').where({ slide_id: slideId });
+    if (lock) query = query.forUpdate();
+    const row = await query.first<Record<string, unknown> | undefined>();
+    return row ? toWorkflow(row) : undefined;
+  }
+
+  async insertWorkflow(workflow: Workflow, trx: Knex = this.knex): Promise<void> {
+    await trx('annotation_workflows').insert(workflowColumns(workflow));
+  }
+
+  /** Write the workflow if its revision is still `expected`; false when somebody changed it first. */
+  async updateWorkflow(workflow: Workflow, expected: number, trx: Knex = this.knex): Promise<boolean> {
+    const changed = await trx('annotation_workflows').where({ slide_id: workflow.slideId, revision: expected }).update(workflowColumns(workflow));
+    return Number(changed) === 1;
+  }
+
+  async insertEvent(event: Omit<ReviewEvent, 'id' | 'actor'> & { actorId: number | null }, trx: Knex = this.knex): Promise<void> {
+    await trx('annotation_events').insert({
+      slide_id: event.slideId,
+      version_id: event.versionId,
+      actor_id: event.actorId,
+      action: event.action,
+      round: event.round,
+      comment: event.comment,
+      created_at: toDbTime(event.createdAt),
+    });
+  }
+
+  async events(slideId: number, trx: Knex = this.knex): Promise<ReviewEvent[]> {
+    const rows = await trx('annotation_events as e')
+      .leftJoin('users as u', 'u.id', 'e.actor_id')
+      .where('e.slide_id', slideId)
+      .orderBy('e.id', 'asc')
+      .select<Record<string, unknown>[]>('e.*', 'u.email as actor_email');
+    return rows.map(toEvent);
+  }
+
+  /** Every event of the given actions, oldest first, for the statistics. */
+  async eventsOf(actions: ReviewAction[]): Promise<ReviewEvent[]> {
+    const rows = await this.knex('annotation_events as e')
+      .leftJoin('users as u', 'u.id', 'e.actor_id')
+      .whereIn('e.action', actions)
+      .orderBy('e.id', 'asc')
+      .select<Record<string, unknown>[]>('e.*', 'u.email as actor_email');
+    return rows.map(toEvent);
+  }
+
+  async worklist(filter: { states?: ReviewState[]; limit: number; offset: number }): Promise<{ items: WorklistRow[]; total: number }> {
+    const base = () => {
+      let query = this.knex('annotation_workflows as w').join('slides as s', 's.id', 'w.slide_id').where('s.status', 'published');
+      if (filter.states && filter.states.length > 0) query = query.whereIn('w.state', filter.states);
+      return query;
+    };
+    const [{ count }] = (await base().count<{ count: number | string }[]>({ count: '*' })) as [{ count: number | string }];
+    const rows = await base()
+      .orderBy('w.updated_at', 'desc')
+      .orderBy('w.slide_id', 'asc')
+      .limit(filter.limit)
+      .offset(filter.offset)
+      .select<Record<string, unknown>[]>('w.*', 's.name as slide_name', 's.organ as slide_organ');
+    return {
+      total: Number(count),
+      items: rows.map((row) => {
+        const workflow = toWorkflow(row);
+        return {
+          slide: { id: workflow.slideId, name: String(row.slide_name), organ: (row.slide_organ as string | null) ?? null },
+          state: workflow.state,
+          round: workflow.round,
+          currentVersionId: workflow.currentVersionId,
+          releasedVersionId: workflow.releasedVersionId,
+          annotatorId: workflow.annotatorId,
+          updatedAt: workflow.updatedAt,
+        };
+      }),
+    };
+  }
+
+  /** Published slides that have no workflow yet: the review starts them lazily. */
+  async slidesWithoutWorkflow(): Promise<number[]> {
+    const rows = await this.knex('slides as s')
+      .leftJoin('annotation_workflows as w', 'w.slide_id', 's.id')
+      .where('s.status', 'published')
+      .whereNull('w.slide_id')
+      .orderBy('s.id')
+      .select<{ id: number }[]>('s.id');
+    return rows.map((r) => Number(r.id));
+  }
+
+  /** Published slides per organ with the method of their released outline (catalog codes: M manual, A AI-assisted). */
+  async releasedMethods(): Promise<{ organ: string | null; method: string | null; slides: number }[]> {
+    const rows = (await this.knex('slides')
+      .where({ status: 'published' })
+      .whereNotNull('annotation_path')
+      .groupBy('organ', 'annotation_method')
+      .select('organ', 'annotation_method')
+      .count({ slides: '*' })) as Record<string, unknown>[];
+    return rows.map((r) => ({ organ: (r.organ as string | null) ?? null, method: (r.annotation_method as string | null) ?? null, slides: Number(r.slides) }));
+  }
+
+  async setSlideAnnotation(slideId: number, fields: { annotationPath: string; summary: unknown; method: string }, trx: Knex = this.knex): Promise<void> {
+    await trx('slides')
+      .where({ id: slideId })
+      .update({ annotation_path: fields.annotationPath, annotation_summary: JSON.stringify(fields.summary), annotation_method: fields.method });
+  }
+
+  private versionQuery(trx: Knex) {
+    return trx('annotation_versions as v')
+      .leftJoin('users as u', 'u.id', 'v.author_id')
+      .select<Record<string, unknown>[]>('v.*', 'u.email as author_email', 'u.name as author_name');
+  }
+}
+
+function toVersion(row: Record<string, unknown>): AnnotationVersion {
+  return {
+    id: Number(row.id),
+    slideId: Number(row.slide_id),
+    parentId: row.parent_id === null ? null : Number(row.parent_id),
+    method: row.method as VersionMethod,
+    model: (row.model as string | null) ?? null,
+    author: row.author_id === null || row.author_email === null ? null : { id: Number(row.author_id), email: String(row.author_email), name: (row.author_name as string | null) ?? null },
+    note: (row.note as string | null) ?? null,
+    filePath: String(row.file_path),
+    sha256: String(row.sha256),
+    regions: Number(row.regions),
+    area: Number(row.area),
+    createdAt: fromDbTime(row.created_at as string),
+  };
+}
+
+function toWorkflow(row: Record<string, unknown>): Workflow {
+  const id = (value: unknown) => (value === null || value === undefined ? null : Number(value));
+  return {
+    slideId: Number(row.slide_id),
+    state: row.state as ReviewState,
+    currentVersionId: id(row.current_version_id),
+    releasedVersionId: id(row.released_version_id),
+    annotatorId: id(row.annotator_id),
+    checkerId: id(row.checker_id),
+    round: Number(row.round),
+    revision: Number(row.revision),
+    reviewStartedAt: row.review_started_at ? fromDbTime(row.review_started_at as string) : null,
+    updatedAt: fromDbTime(row.updated_at as string),
+  };
+}
+
+function workflowColumns(w: Workflow): Record<string, unknown> {
+  return {
+    slide_id: w.slideId,
+    state: w.state,
+    current_version_id: w.currentVersionId,
+    released_version_id: w.releasedVersionId,
+    annotator_id: w.annotatorId,
+    checker_id: w.checkerId,
+    round: w.round,
+    revision: w.revision,
+    review_started_at: w.reviewStartedAt ? toDbTime(w.reviewStartedAt) : null,
+    updated_at: toDbTime(w.updatedAt),
+  };
+}
+
+function toEvent(row: Record<string, unknown>): ReviewEvent {
+  return {
+    id: Number(row.id),
+    slideId: Number(row.slide_id),
+    versionId: row.version_id === null ? null : Number(row.version_id),
+    actor: row.actor_id === null || row.actor_email === null ? null : { id: Number(row.actor_id), email: String(row.actor_email) },
+    action: row.action as ReviewAction,
+    round: Number(row.round),
+    comment: (row.comment as string | null) ?? null,
+    createdAt: fromDbTime(row.created_at as string),
+  };
+}

@@ -1,0 +1,125 @@
+import type { Knex } from 'knex';
+import { fromDbJson, fromDbTime, toDbTime } from '../db/index.js';
+
+export type SlideStatus = 'published' | 'withdrawn';
+export const SLIDE_STATUSES: readonly SlideStatus[] = ['published', 'withdrawn'];
+
+/** A slide as curators manage it: every status, never its file paths. */
+export interface ManagedSlide {
+  id: number;
+  name: string;
+  status: string;
+  organ: string | null;
+  histology: string | null;
+  stain: string | null;
+  dataset: string | null;
+  fileSize: number;
+  createdAt: Date;
+  updatedAt: Date;
+  /** The latest withdrawal, for a withdrawn slide (the reason is kept in the audit log). */
+  withdrawal: { reason: string | null; at: Date; actorId: number | null } | null;
+}
+
+export interface ManagedSlideQuery {
+  status?: SlideStatus;
+  /** Part of the name. */
+  name?: string;
+  limit: number;
+  offset: number;
+}
+
+interface Row {
+  id: number;
+  name: string;
+  status: string;
+  organ: string | null;
+  histology: string | null;
+  stain: string | null;
+  dataset: string | null;
+  file_size: number | string;
+  created_at: string | Date;
+  updated_at: string | Date;
+}
+
+const COLUMNS = ['id', 'name', 'status', 'organ', 'histology', 'stain', 'dataset', 'file_size', 'created_at', 'updated_at'];
+export const WITHDRAWN_ACTION = 'slide.withdrawn';
+
+/**
+ * The slides of every status, and the one change curators make to them: a
+ * status moves from one value to another only if it still has the first, so
+ * two curators acting at once cannot both succeed. The reason of a withdrawal
+ * lives in its audit event; this reads it back from there (the log itself is
+ * append-only, see audit.repository.ts).
+ */
+export class SlideStatusRepository {
+  constructor(private readonly knex: Knex) {}
+
+  async list({ status, name, limit, offset }: ManagedSlideQuery): Promise<{ items: ManagedSlide[]; total: number }> {
+    const filtered = () => {
+      const query = this.knex('slides');
+      if (status) query.where({ status });
+      if (name) query.whereRaw(`name LIKE ? ESCAPE '!'`, [`%${name.replace(/[!%_]/g, '!$&')}%`]);
+      return query;
+    };
+    const [rows, counted] = await Promise.all([
+      filtered().select(COLUMNS).orderBy([{ column: 'name', order: 'asc' }, { column: 'id', order: 'asc' }]).limit(limit).offset(offset) as Promise<Row[]>,
+      filtered().count({ n: '*' }).first() as Promise<{ n: number | string } | undefined>,
+    ]);
+    const withdrawals = await this.latestWithdrawals(rows.filter((row) => row.status === 'withdrawn').map((row) => row.id));
+    return { items: rows.map((row) => toSlide(row, withdrawals.get(row.id) ?? null)), total: Number(counted?.n ?? 0) };
+  }
+
+  async find(id: number, trx: Knex = this.knex): Promise<ManagedSlide | undefined> {
+    const row = (await trx('slides').where({ id }).first(COLUMNS)) as Row | undefined;
+    if (!row) return undefined;
+    const withdrawals = row.status === 'withdrawn' ? await this.latestWithdrawals([row.id], trx) : new Map();
+    return toSlide(row, withdrawals.get(row.id) ?? null);
+  }
+
+  /** Set `to` if the slide has `from`; false when it does not (or does not exist). */
+  async transition(id: number, from: SlideStatus, to: SlideStatus, now: Date, trx: Knex = this.knex): Promise<boolean> {
+    const changed = await trx('slides').where({ id, status: from }).update({ status: to, updated_at: toDbTime(now) });
+    return Number(changed) === 1;
+  }
+
+  transaction<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+    return this.knex.transaction(work);
+  }
+
+  private async latestWithdrawals(ids: number[], trx: Knex = this.knex): Promise<Map<number, NonNullable<ManagedSlide['withdrawal']>>> {
+    const found = new Map<number, NonNullable<ManagedSlide['withdrawal']>>();
+    if (ids.length === 0) return found;
+    const rows = (await trx('audit_log')
+      .where({ action: WITHDRAWN_ACTION, subject_type: 'slide' })
+      .whereIn('subject_id', ids.map(String))
+      .orderBy('id', 'desc')
+      .select('subject_id', 'at', 'actor_id', 'details')) as { subject_id: string; at: string; actor_id: number | null; details: unknown }[];
+    for (const row of rows) {
+      const id = Number(row.subject_id);
+      if (found.has(id)) continue;
+      const details = row.details == null ? {} : fromDbJson<{ reason?: unknown }>(row.details);
+      found.set(id, {
+        reason: typeof details.reason === 'string' ? details.reason : null,
+        at: fromDbTime(row.at),
+        actorId: row.actor_id === null ? null : Number(row.actor_id),
+      });
+    }
+    return found;
+  }
+}
+
+function toSlide(row: Row, withdrawal: ManagedSlide['withdrawal']): ManagedSlide {
+  return {
+    id: row.id,
+    name: row.name,
+    status: row.status,
+    organ: row.organ,
+    histology: row.histology,
+    stain: row.stain,
+    dataset: row.dataset,
+    fileSize: Number(row.file_size),
+    createdAt: fromDbTime(row.created_at),
+    updatedAt: fromDbTime(row.updated_at),
+    withdrawal: row.status === 'withdrawn' ? withdrawal : null,
+  };
+}

@@ -1,0 +1,179 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseAperioXml, toGeoJson } from '../annotations/index.js';
+import { writeBag, type PayloadItem, type SigningKey, type TagEntries, type WrittenBag } from '../bagit/index.js';
+import { bagSlide, bagWithdrawal, licenseText, metadataCsv, METADATA_SCHEMA_VERSION, type BagMetadata, type BagSlide } from './bag-contents.js';
+import { DatasetError, type DatasetsService } from './datasets.service.js';
+import type { Release, ReleasedSlide } from './release.js';
+
+export interface ExportSettings {
+  site: { name: string; url: string };
+  key: SigningKey;
+}
+
+export interface ExportRequest {
+  dataset: string;
+  version: string;
+  /** The folder the bag (or the bags of a split) is written into. */
+  out: string;
+  /** Only what changed since this version, and the withdrawals since. */
+  since?: string;
+  /** Bytes of slide and annotation files per bag; more makes a group of bags. */
+  splitSize?: number;
+  /** List the slide files in fetch.txt as this server's download URLs instead of copying them. */
+  holey?: boolean;
+  onProgress?: (done: number, total: number) => void;
+  now?: Date;
+}
+
+export interface ExportResult {
+  bags: WrittenBag[];
+  slides: number;
+  withdrawals: number;
+}
+
+/**
+ * A release as a signed BagIt bag: `data/slides/`, `data/annotations/` (the
+ * released XML and its GeoJSON), `data/metadata.csv`, `data/metadata.json`
+ * and `data/LICENSE`. Slide checksums come from the release (recorded at
+ * ingest), so exporting terabytes reads each byte once, to copy it.
+ */
+export class ExportService {
+  constructor(
+    private readonly datasets: DatasetsService,
+    private readonly settings: ExportSettings,
+  ) {}
+
+  async export(request: ExportRequest): Promise<ExportResult> {
+    const release = await this.datasets.findRelease(request.dataset, request.version);
+    const base = request.since === undefined ? undefined : await this.datasets.findRelease(request.dataset, request.since);
+    if (base && base.createdAt > release.createdAt) throw new DatasetError(`--since ${base.version} is newer than ${release.version}`);
+    if (base && base.id === release.id) throw new DatasetError('--since names the version being exported');
+
+    const withdrawals = await this.datasets.withdrawals(request.dataset);
+    const after = (date: Date) => !base || date > base.createdAt;
+    const inRelease = new Set(release.slides.map((s) => s.id));
+    for (const w of withdrawals) {
+      if (inRelease.has(w.slideId)) throw new DatasetError(`slide ${w.slideId} (${w.slideName}) of ${release.version} was withdrawn since (${w.reason}); export a later release`);
+    }
+    const listedWithdrawals = withdrawals.filter((w) => w.createdAt <= release.createdAt && after(w.createdAt)).map(bagWithdrawal);
+
+    const baseSlides = new Map(base?.slides.map((s) => [s.name, s]) ?? []);
+    const slides = release.slides.map((slide) => {
+      const before = baseSlides.get(slide.name);
+      return bagSlide(slide, {
+        slide: !before || before.sha256 !== slide.sha256,
+        annotation: slide.annotation !== null && (!before || before.annotation?.sha256 !== slide.annotation.sha256),
+      });
+    });
+    const metadata: BagMetadata = {
+      schemaVersion: METADATA_SCHEMA_VERSION,
+      dataset: release.dataset,
+      version: release.version,
+      since: base?.version ?? null,
+      releasedAt: release.createdAt.toISOString(),
+      source: { site: this.settings.site.name, url: this.settings.site.url, publicKey: this.settings.key.publicKey },
+      license: 'CC-BY-NC-4.0',
+      slides,
+      withdrawals: listedWithdrawals,
+    };
+    const common: PayloadItem[] = [
+      { path: 'metadata.json', source: { content: `${JSON.stringify(metadata, null, 2)}\n` } },
+      { path: 'metadata.csv', source: { content: metadataCsv(slides) } },
+      { path: 'LICENSE', source: { content: licenseText(release, this.settings.site) } },
+    ];
+
+    const units: { items: PayloadItem[]; bytes: number }[] = [];
+    const releaseDir = this.datasets.releaseDir({ id: release.datasetId }, release.version);
+    for (const [index, slide] of slides.entries()) {
+      const unit = await this.slideFiles(slide, release.slides[index]!, releaseDir, request.holey ?? false);
+      if (unit.items.length > 0) units.push(unit);
+    }
+    const parts = split(units, request.splitSize);
+    const name = `${release.dataset}_${release.version}${base ? `_since_${base.version}` : ''}`;
+    await mkdir(request.out, { recursive: true });
+    const total = units.reduce((sum, u) => sum + u.items.reduce((s, i) => s + ('file' in i.source ? i.source.size : 0), 0), 0);
+    let before = 0;
+    const bags: WrittenBag[] = [];
+    for (const [index, part] of parts.entries()) {
+      const dir = path.join(request.out, parts.length > 1 ? `${name}_part${index + 1}of${parts.length}` : name);
+      const items = [...common, ...part.flatMap((u) => u.items)];
+      const offset = before;
+      const bag = await writeBag(dir, items, {
+        info: this.bagInfo(release, base, parts.length > 1 ? { index: index + 1, count: parts.length } : undefined),
+        sign: { key: this.settings.key, signer: this.settings.site.name },
+        ...(request.now ? { now: request.now } : {}),
+        onProgress: (done) => request.onProgress?.(offset + done, total),
+      });
+      before += items.reduce((s, i) => s + ('file' in i.source ? i.source.size : 0), 0);
+      bags.push(bag);
+    }
+    return { bags, slides: slides.filter((s) => s.included.slide).length, withdrawals: listedWithdrawals.length };
+  }
+
+  private async slideFiles(slide: BagSlide, released: ReleasedSlide, releaseDir: string, holey: boolean): Promise<{ items: PayloadItem[]; bytes: number }> {
+    const items: PayloadItem[] = [];
+    let bytes = 0;
+    if (slide.included.slide) {
+      const member = await this.datasets.slideFile(released);
+      items.push({
+        path: slide.file,
+        source: holey
+          ? { url: `${this.settings.site.url.replace(/\/+$/, '')}/api/slides/${released.id}/files/slide`, sha256: slide.sha256, size: slide.size }
+          : { file: member, sha256: slide.sha256, size: slide.size },
+      });
+      bytes += slide.size;
+    }
+    if (slide.included.annotation && slide.annotation && released.annotation) {
+      const xmlFile = path.join(releaseDir, released.annotation.fileName);
+      let geojson: string;
+      try {
+        geojson = `${JSON.stringify(toGeoJson(parseAperioXml(await readFile(xmlFile, 'utf8'))))}\n`;
+      } catch (error) {
+        throw new DatasetError(`the released annotation of ${slide.name} (${xmlFile}) cannot be read: ${(error as Error).message}`);
+      }
+      items.push({ path: slide.annotation.xml, source: { file: xmlFile, sha256: slide.annotation.sha256, size: slide.annotation.size } });
+      items.push({ path: slide.annotation.geojson, source: { content: geojson } });
+      bytes += slide.annotation.size + geojson.length;
+    }
+    return { items, bytes };
+  }
+
+  private bagInfo(release: Release, base: Release | undefined, part: { index: number; count: number } | undefined): TagEntries {
+    const info: TagEntries = [
+      ['Source-Organization', this.settings.site.name],
+      ['Organization-Address', this.settings.site.url],
+      ['External-Identifier', `${release.dataset}@${release.version}`],
+      ['External-Description', `Slidebank dataset ${release.dataset}, version ${release.version}${base ? `, changes since ${base.version}` : ''}`],
+      ['Slidebank-Metadata-Schema', String(METADATA_SCHEMA_VERSION)],
+    ];
+    if (base) info.push(['Slidebank-Since-Version', base.version]);
+    if (part) info.push(['Bag-Group-Identifier', `${release.dataset}@${release.version}${base ? `-since-${base.version}` : ''}`], ['Bag-Count', `${part.index} of ${part.count}`]);
+    return info;
+  }
+}
+
+/** Slides (with their annotations) into bags of at most `size` bytes each, in release order; a slide larger than that has a bag of its own. */
+function split<T extends { bytes: number }>(units: T[], size: number | undefined): T[][] {
+  if (size === undefined || units.length === 0) return [units];
+  const parts: T[][] = [[]];
+  let filled = 0;
+  for (const unit of units) {
+    if (filled + unit.bytes > size && parts[parts.length - 1]!.length > 0) {
+      parts.push([]);
+      filled = 0;
+    }
+    parts[parts.length - 1]!.push(unit);
+    filled += unit.bytes;
+  }
+  return parts;
+}
+
+/** `500G`, `1.5T`, `200M`, `4096`: binary units (K = 1024). */
+export function parseSize(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?$/i.exec(text.trim());
+  if (!match) throw new DatasetError(`"${text}" is not a size such as 500G, 1.5T or 200M`);
+  const bytes = Math.floor(Number(match[1]) * 1024 ** ' KMGT'.indexOf((match[2] || ' ').toUpperCase()));
+  if (bytes < 1) throw new DatasetError(`--split-size ${text} is too small`);
+  return bytes;
+}

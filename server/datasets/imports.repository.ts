@@ -1,0 +1,121 @@
+import type { Knex } from 'knex';
+import type { AuditLog } from '../audit/audit-log.js';
+import { toDbTime } from '../db/index.js';
+import type { BagSlide } from './bag-contents.js';
+
+export interface LocalSlide {
+  id: number;
+  name: string;
+  filePath: string;
+  fileSize: number;
+  sha256: string | null;
+  status: string;
+  annotationPath: string | null;
+}
+
+/** One import's changes to the catalog, made in one transaction. */
+export interface ImportChanges {
+  add: { slide: BagSlide; filePath: string; annotationPath: string | null; facts: BagSlide['facts'] }[];
+  annotations: { slideId: number; annotationPath: string; summary: unknown }[];
+  withdraw: { slideId: number; reason: string }[];
+  provenance: { site: string; key: string; dataset: string; version: string; since: string | null; summary: unknown };
+}
+
+/** The queries `slidebank import` makes on the mirror's catalog. */
+export class ImportsRepository {
+  constructor(
+    private readonly knex: Knex,
+    private readonly audit: AuditLog,
+  ) {}
+
+  async slidesByName(names: readonly string[]): Promise<Map<string, LocalSlide>> {
+    const out = new Map<string, LocalSlide>();
+    for (let i = 0; i < names.length; i += 500) {
+      const rows = await this.knex('slides')
+        .whereIn('name', names.slice(i, i + 500))
+        .select<{ id: number; name: string; file_path: string; file_size: number | string; sha256: string | null; status: string; annotation_path: string | null }[]>(
+          'id', 'name', 'file_path', 'file_size', 'sha256', 'status', 'annotation_path',
+        );
+      for (const r of rows) {
+        out.set(r.name, { id: r.id, name: r.name, filePath: r.file_path, fileSize: Number(r.file_size), sha256: r.sha256, status: r.status, annotationPath: r.annotation_path });
+      }
+    }
+    return out;
+  }
+
+  /** The versions of a dataset imported so far (from any site), oldest first. */
+  async importedVersions(dataset: string): Promise<string[]> {
+    return (await this.knex('dataset_imports').where({ dataset }).orderBy('id').select<{ version: string }[]>('version')).map((r) => r.version);
+  }
+
+  async imported(site: string, dataset: string, version: string): Promise<boolean> {
+    return (await this.knex('dataset_imports').where({ source_site: site, dataset, version }).first('id')) !== undefined;
+  }
+
+  /** Everything or nothing; returns the new slides' ids by name. */
+  async apply(changes: ImportChanges, now = new Date()): Promise<Map<string, number>> {
+    return this.knex.transaction(async (trx) => {
+      const ids = new Map<string, number>();
+      const at = toDbTime(now);
+      for (const { slide, filePath, annotationPath, facts } of changes.add) {
+        const [inserted] = await trx('slides')
+          .insert({
+            name: slide.name,
+            file_path: filePath,
+            file_size: slide.size,
+            sha256: slide.sha256,
+            vendor: facts.vendor,
+            width: facts.width,
+            height: facts.height,
+            level_count: facts.levelCount,
+            mpp_x: facts.mppX,
+            mpp_y: facts.mppY,
+            objective_power: facts.objectivePower,
+            status: 'published',
+            organ: slide.metadata.organ,
+            histology: slide.metadata.histology,
+            stain: slide.metadata.stain,
+            marker: slide.metadata.marker,
+            differentiation: slide.metadata.differentiation,
+            pathology_info: slide.metadata.pathologyInfo,
+            annotation_method: slide.metadata.annotationMethod,
+            dataset: slide.metadata.dataset,
+            annotation_path: annotationPath,
+            annotation_summary: annotationPath === null || slide.annotationSummary === null ? null : JSON.stringify(slide.annotationSummary),
+            created_at: at,
+            updated_at: at,
+          })
+          .returning('id');
+        const id = typeof inserted === 'object' ? (inserted as { id: number }).id : (inserted as number);
+        ids.set(slide.name, id);
+        const p = changes.provenance;
+        await trx('slide_provenance').insert({ slide_id: id, source_site: p.site, dataset: p.dataset, version: p.version, imported_at: at });
+      }
+      for (const a of changes.annotations) {
+        await trx('slides').where({ id: a.slideId }).update({ annotation_path: a.annotationPath, annotation_summary: a.summary === null ? null : JSON.stringify(a.summary), updated_at: at });
+      }
+      for (const w of changes.withdraw) {
+        const changed = await trx('slides').where({ id: w.slideId, status: 'published' }).update({ status: 'withdrawn', updated_at: at });
+        if (changed > 0) {
+          await this.audit.record(
+            { action: 'slide.withdrawn', actorId: null, subjectType: 'slide', subjectId: w.slideId, details: { reason: w.reason, from: 'published', to: 'withdrawn', by: `import from ${changes.provenance.site}` } },
+            trx,
+          );
+        }
+      }
+      const p = changes.provenance;
+      if (!(await trx('dataset_imports').where({ source_site: p.site, dataset: p.dataset, version: p.version }).first('id'))) {
+        await trx('dataset_imports').insert({
+          source_site: p.site,
+          source_key: p.key,
+          dataset: p.dataset,
+          version: p.version,
+          since_version: p.since,
+          imported_at: at,
+          summary: JSON.stringify(p.summary),
+        });
+      }
+      return ids;
+    });
+  }
+}

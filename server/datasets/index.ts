@@ -1,0 +1,52 @@
+import path from 'node:path';
+import { AuditRepository } from '../audit/audit.repository.js';
+import type { Config } from '../config/index.js';
+import type { Database } from '../db/index.js';
+import type { Logger } from '../logging.js';
+import { CatalogRepository } from '../catalog/catalog.repository.js';
+import { CatalogService } from '../catalog/catalog.service.js';
+import { loadVocabulary } from '../ingest/vocabulary.js';
+import { DatasetsRepository } from './datasets.repository.js';
+import { DatasetsService } from './datasets.service.js';
+import { ExportService } from './export.service.js';
+import { ImportsRepository } from './imports.repository.js';
+import { ImportService } from './import.service.js';
+import { ExchangeService } from './exchange.service.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import { ensureSiteKey } from './site-key.js';
+import { siteOf } from './site.js';
+
+export { DatasetError, DatasetsService } from './datasets.service.js';
+export { ExportService, parseSize, type ExportRequest, type ExportResult } from './export.service.js';
+export { ImportError, ImportService, type ImportProgress, type ImportResult } from './import.service.js';
+export { ensureSiteKey, siteIdentity, SITE_KEY_FILE, type SiteIdentity } from './site-key.js';
+export { siteIdentityOf, siteOf } from './site.js';
+export { ExchangeService, type HoleyBagAnswer } from './exchange.service.js';
+export { mirrorDataset, type MirrorOptions, type MirrorResult } from './mirror.js';
+export { METADATA_SCHEMA_VERSION, type BagMetadata } from './bag-contents.js';
+
+export function createDatasetsService(config: Config, db: Database): DatasetsService {
+  return new DatasetsService(new DatasetsRepository(db.knex), new CatalogService(new CatalogRepository(db.knex), loadVocabulary(config.ingest.vocabularies), config.paths.thumbnails), {
+    slidesDir: config.paths.slides,
+    releasesDir: path.join(config.paths.data, 'releases'),
+  });
+}
+
+export function createExportService(config: Config, db: Database): ExportService {
+  return new ExportService(createDatasetsService(config, db), { site: siteOf(config), key: ensureSiteKey(config.paths.data) });
+}
+
+export function createImportService(config: Config, db: Database, log: Logger): ImportService {
+  return new ImportService(new ImportsRepository(db.knex, new AuditRepository(db.knex)), {
+    slidesDir: config.paths.slides,
+    thumbnailsDir: config.paths.thumbnails,
+    trustedKeys: config.mirror.trustedKeys,
+    log,
+  });
+}
+
+/** The HTTP side of mirroring; the site key is read (or made) on the first export, not when the server starts. */
+export function createExchangeService(config: Config, db: Database, audit: AuditLog): ExchangeService {
+  let exporter: ExportService | undefined;
+  return new ExchangeService(createDatasetsService(config, db), () => (exporter ??= createExportService(config, db)), audit, config.paths.cache);
+}

@@ -1,0 +1,84 @@
+import type { AuditEntry, AuditListOptions } from '../audit/audit.repository.js';
+import { badRequest } from '../errors.js';
+
+/** One delivery as its recipient sees it in their account. */
+export interface DownloadHistoryItem {
+  id: number;
+  at: string;
+  kind: 'slide' | 'annotation' | 'bundle';
+  /** The slide's name for a file; "N slides" for a bundle. */
+  what: string;
+  slideIds: number[];
+  /** The file's size, or a bundle's payload before compression. */
+  size: number | null;
+  /** Bytes sent. */
+  bytes: number | null;
+  /** Whether every byte asked for was sent (null when nginx sent them and the app cannot know). */
+  complete: boolean | null;
+  /** The HTTP status of a file download (200, or 206 for a range). */
+  status: number | null;
+  range: string | null;
+}
+
+export interface DownloadHistoryPage {
+  items: DownloadHistoryItem[];
+  total: number;
+  page: number;
+  pageSize: number;
+}
+
+const PAGE_SIZE = { default: 20, max: 100 } as const;
+const KINDS: Record<string, DownloadHistoryItem['kind']> = { 'download.slide': 'slide', 'download.annotation': 'annotation', 'download.bundle': 'bundle' };
+
+/**
+ * A user's own downloads, read from the audit log where the downloads
+ * service records every delivery (`download.slide`, `download.annotation`,
+ * `download.bundle`): newest first, paged, and only ever the caller's.
+ */
+export class DownloadHistoryService {
+  constructor(private readonly audit: { list(options: AuditListOptions): Promise<{ items: AuditEntry[]; total: number }> }) {}
+
+  async forUser(userId: number, query: Record<string, unknown>): Promise<DownloadHistoryPage> {
+    const page = whole(query.page, 1, 1, 1_000_000, 'page');
+    const pageSize = whole(query.pageSize, PAGE_SIZE.default, 1, PAGE_SIZE.max, 'pageSize');
+    const { items, total } = await this.audit.list({ action: 'download.*', actorId: userId, limit: pageSize, offset: (page - 1) * pageSize });
+    return { items: items.map(toItem), total, page, pageSize };
+  }
+}
+
+function toItem(entry: AuditEntry): DownloadHistoryItem {
+  const d = entry.details;
+  const kind = KINDS[entry.action] ?? 'slide';
+  const slideIds = Array.isArray(d.slideIds) ? d.slideIds.filter((id): id is number => typeof id === 'number') : [];
+  const count = typeof d.slides === 'number' ? d.slides : slideIds.length;
+  return {
+    id: entry.id,
+    at: entry.at.toISOString(),
+    kind,
+    what: kind === 'bundle' ? `${count} ${count === 1 ? 'slide' : 'slides'}` : nameOf(d.file, entry.subjectId),
+    slideIds,
+    size: typeof d.size === 'number' ? d.size : typeof d.payloadBytes === 'number' ? d.payloadBytes : null,
+    bytes: typeof d.bytes === 'number' ? d.bytes : null,
+    complete: typeof d.complete === 'boolean' ? d.complete : null,
+    status: typeof d.status === 'number' ? d.status : null,
+    range: typeof d.range === 'string' ? d.range : null,
+  };
+}
+
+/** `slides/<name>.svs` or `annotations/<name>.xml` (see bundlePath) → `<name>`. */
+function nameOf(file: unknown, subjectId: string | null): string {
+  if (typeof file === 'string') {
+    const base = file.split('/').pop() ?? file;
+    return base.replace(/\.(svs|tiff?|xml)$/i, '');
+  }
+  return subjectId ? `slide ${subjectId}` : 'a slide';
+}
+
+function whole(value: unknown, fallback: number, min: number, max: number, name: string): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (typeof value !== 'string' || !/^\d+$/.test(value) || n < min || n > max) {
+    throw badRequest('invalid_query', `${name} must be a whole number from ${min} to ${max}`);
+  }
+  return n;
+}

@@ -1,0 +1,106 @@
+/**
+ * The toolbox section of the slide page in a real browser: an L2 researcher
+ * submits a tissue mask, follows it to the end and gets the result link; an
+ * L1 user sees no toolbox. The portal is built from the current sources into
+ * a folder of this test's own, so that a stale web/dist cannot hide a change.
+ */
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { Page } from 'playwright-core';
+import { loadConfig } from '../../server/config/index.js';
+import { migrateToLatest } from '../../server/db/index.js';
+import { createApp } from '../../server/http/app.js';
+import { listen } from '../../server/http/server.js';
+import { packageRoot } from '../../server/package-info.js';
+import { createQueueWorker } from '../../server/queue/index.js';
+import { createServices } from '../../server/services.js';
+import { makeSlide } from '../../server/wsi/generate/index.js';
+import { createUser, TEST_PASSWORD } from '../support/accounts.js';
+import { artifactsDir, browserTest, launchChromium } from '../support/browser.js';
+import { createTestDatabase } from '../support/database.js';
+import { memoryLogger } from '../support/logs.js';
+import { registerSlide } from '../support/slides.js';
+
+browserTest('the slide page lists the slide\'s toolbox jobs with progress, runs a new one and links its results; L1 sees no toolbox', async (t) => {
+  t.timeout(400_000);
+  const root = await mkdtemp(path.join(os.tmpdir(), 'slidebank-queue-web-'));
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  const webRoot = path.join(root, 'web');
+  await promisify(execFile)(process.execPath, [path.join(packageRoot, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', 'web', '--outDir', webRoot, '--emptyOutDir', '--logLevel', 'warn'], {
+    cwd: packageRoot,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+
+  const database = await createTestDatabase();
+  t.teardown(() => database.drop());
+  await migrateToLatest(database.db);
+  const { config } = loadConfig({
+    configDir: path.join(packageRoot, 'config'),
+    env: { DATABASE_URL: database.url, SLIDEBANK_PATHS_DATA: path.join(root, 'var'), SLIDEBANK_AUTH_SESSION_SECRET: 'queue-web-session-secret-of-32-characters-at-least', SLIDEBANK_QUEUE_POLL_SECONDS: '0.2' },
+  });
+  const { log } = memoryLogger('warn');
+  const services = createServices(config, database.db, log);
+  const http = await listen(createApp({ config, log, db: database.db, services, webRoot }), { port: 0, host: '127.0.0.1', log });
+  const worker = createQueueWorker(config, database.db, log);
+  const working = worker.run();
+  t.teardown(async () => {
+    worker.stop();
+    await working;
+    await http.close(1000);
+    await services.close();
+  });
+  const site = { url: (p: string) => `${http.url}${p}`, database };
+  const { svs } = await makeSlide({ width: 1600, height: 1200, levels: 2, seed: 51, out: path.join(root, 'gen') });
+  const slide = await registerSlide(database.db, svs);
+  const researcher = await createUser(site as never, { level: 'L2' });
+  const viewer = await createUser(site as never, { level: 'L1' });
+
+  const browser = await launchChromium();
+  t.teardown(() => browser.close());
+  const open = async (email: string): Promise<Page> => {
+    const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+    const page = await context.newPage();
+    await page.goto(site.url('/account/login'));
+    await page.fill('input[name=email]', email);
+    await page.fill('input[name=password]', TEST_PASSWORD);
+    await page.click('form button[type=submit]');
+    await page.waitForURL(/\/catalog/);
+    await page.goto(site.url(`/slides/${slide.id}`));
+    await page.locator('.slide-facts').waitFor();
+    return page;
+  };
+
+  const page = await open(researcher.email);
+  const section = page.getByTestId('toolbox-jobs');
+  await section.getByText('No jobs on this slide yet.').waitFor();
+  await section.locator('select[name=type]').selectOption('tissue-mask');
+  await section.getByRole('button', { name: 'Run' }).click();
+  // Polled every 2 s while it runs; the worker in this process takes it up.
+  const item = section.locator('li[data-status=succeeded]');
+  await item.waitFor({ timeout: 120_000 });
+  const link = item.getByRole('link', { name: 'tissue-mask.png' });
+  t.regex((await link.getAttribute('href')) ?? '', /^\/api\/jobs\/\d+\/results\/tissue-mask\.png$/);
+  const answer = await page.request.get(site.url((await link.getAttribute('href'))!));
+  t.is(answer.status(), 200);
+  t.is(answer.headers()['content-type'], 'image/png');
+  await mkdir(artifactsDir, { recursive: true });
+  await page.screenshot({ path: path.join(artifactsDir, 'queue-web-toolbox.png'), fullPage: true });
+
+  const l1 = await open(viewer.email);
+  t.is(await l1.getByTestId('toolbox-jobs').count(), 0);
+
+  // An administrator sees everybody's jobs in the queue tab, and filters them by status.
+  const admin = await createUser(site as never, { level: 'L1', roles: ['admin'] });
+  const adminPage = await open(admin.email);
+  await adminPage.goto(site.url('/admin/queue'));
+  const row = adminPage.getByTestId('queue-jobs').locator('tr.succeeded');
+  await row.waitFor();
+  const text = (await row.textContent()) ?? '';
+  t.true(text.includes('tissue-mask') && text.includes(researcher.email), text);
+  await adminPage.getByTestId('queue-status').selectOption('failed');
+  await adminPage.getByText('No jobs.').waitFor();
+  await adminPage.screenshot({ path: path.join(artifactsDir, 'queue-web-admin.png'), fullPage: true });
+});

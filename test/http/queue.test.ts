@@ -1,0 +1,138 @@
+// Toolbox jobs through the HTTP API: who may submit and see what, parameter validation, cancel, audited result downloads.
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import test from 'ava';
+import sharp from 'sharp';
+import { createQueueWorker, type JobView } from '../../server/queue/index.js';
+import { makeSlide } from '../../server/wsi/generate/index.js';
+import { signedIn, type Client } from '../support/accounts.js';
+import { startTestApp, type TestApp } from '../support/app.js';
+import { memoryLogger } from '../support/logs.js';
+import { registerSlide } from '../support/slides.js';
+
+async function setUp(t: Parameters<typeof startTestApp>[0]) {
+  const root = await mkdtemp(path.join(os.tmpdir(), 'slidebank-queue-http-'));
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  const app = await startTestApp(t, { env: { SLIDEBANK_PATHS_DATA: path.join(root, 'var') } });
+  const { svs } = await makeSlide({ width: 1600, height: 1200, levels: 2, seed: 8, out: root });
+  const slide = await registerSlide(app.database.db, svs);
+  return { app, slide };
+}
+
+function worker(app: TestApp) {
+  return createQueueWorker(app.config, app.database.db, memoryLogger().log);
+}
+
+async function submit(client: Client, body: unknown) {
+  return client.post<{ job: JobView; error: { code: string; message: string; details?: { issues: { parameter: string }[] } } }>('/api/jobs', body);
+}
+
+test('L1 may not submit (403); L2, L3 and staff may; anonymous gets 401', async (t) => {
+  const { app, slide } = await setUp(t);
+  const body = { type: 'tissue-mask', slideId: slide.id, parameters: {} };
+  const l1 = await signedIn(app, { level: 'L1' });
+  const refused = await submit(l1.session, body);
+  t.is(refused.status, 403);
+  t.is(refused.body.error.code, 'level_required');
+  t.is((await fetch(app.url('/api/jobs'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).status, 401);
+  for (const spec of [{ level: 'L2' as const }, { level: 'L3' as const }, { level: 'L1' as const, roles: ['pathologist' as const] }]) {
+    const who = await signedIn(app, spec);
+    const answer = await submit(who.token, body);
+    t.is(answer.status, 201, JSON.stringify(spec));
+    t.like(answer.body.job, { type: 'tissue-mask', slideId: slide.id, status: 'queued', progress: 0, attempts: 0, maxAttempts: 3, results: [], owner: { id: who.user.id, email: who.user.email } });
+    t.deepEqual(answer.body.job.parameters, { method: 'grey' });
+  }
+  t.is(await app.database.db.knex('queue_jobs').count({ n: '*' }).then((r) => Number((r[0] as { n: number }).n)), 3);
+});
+
+test('parameters out of range are refused at submit with a 400 naming the parameter, and nothing is queued', async (t) => {
+  const { app, slide } = await setUp(t);
+  const { token } = await signedIn(app, { level: 'L2' });
+  const cases: [unknown, string, RegExp][] = [
+    [{ type: 'patches', slideId: slide.id, parameters: { size: 0 } }, 'parameters.size', /at least 1/],
+    [{ type: 'patches', slideId: slide.id, parameters: { tissueThreshold: 2 } }, 'parameters.tissueThreshold', /from 0 to 1/],
+    [{ type: 'tissue-mask', slideId: slide.id, parameters: { downsample: 0.5 } }, 'parameters.downsample', /at least 1/],
+    [{ type: 'tissue-mask', slideId: slide.id, parameters: { method: 'magic' } }, 'parameters.method', /grey or saturation/],
+    [{ type: 'tissue-mask', slideId: slide.id, parameters: { colour: 'red' } }, 'parameters', /colour/],
+    [{ type: 'heatmap', slideId: slide.id, parameters: { source: 999 } }, 'parameters.source', /no job 999/],
+    [{ type: 'stitch', slideId: slide.id, parameters: { predictions: [] } }, 'parameters.predictions', /at least one/],
+  ];
+  for (const [body, parameter, message] of cases) {
+    const answer = await submit(token, body);
+    t.is(answer.status, 400, JSON.stringify(body));
+    t.is(answer.body.error.code, 'invalid_parameters');
+    t.true(answer.body.error.message.startsWith(parameter), answer.body.error.message);
+    t.regex(answer.body.error.message, message);
+    t.is(answer.body.error.details!.issues[0]!.parameter, parameter);
+  }
+  t.is((await submit(token, { type: 'sharpen', slideId: slide.id })).body.error.code, 'invalid_job_type');
+  t.is((await submit(token, { type: 'tissue-mask', slideId: 'x' })).body.error.code, 'invalid_slide_id');
+  t.is((await submit(token, { type: 'tissue-mask', slideId: 99999 })).status, 404);
+  t.is(await app.database.db.knex('queue_jobs').count({ n: '*' }).then((r) => Number((r[0] as { n: number }).n)), 0);
+});
+
+test('jobs are the owner\'s (admins see all); results download for the owner, audited; cancel rules', async (t) => {
+  const { app, slide } = await setUp(t);
+  const alice = await signedIn(app, { level: 'L2' });
+  const bob = await signedIn(app, { level: 'L2' });
+  const admin = await signedIn(app, { level: 'L1', roles: ['admin'] });
+  const mine = (await submit(alice.token, { type: 'tissue-mask', slideId: slide.id, parameters: { method: 'saturation' } })).body.job;
+  const other = (await submit(bob.token, { type: 'tissue-mask', slideId: slide.id, parameters: {} })).body.job;
+
+  // Each sees their own; the admin everyone's, newest first, filtered by status.
+  t.deepEqual((await alice.token.get<{ items: JobView[] }>(`/api/jobs?slide=${slide.id}`)).body.items.map((j) => j.id), [mine.id]);
+  t.deepEqual((await admin.token.get<{ items: JobView[] }>(`/api/jobs?slide=${slide.id}`)).body.items.map((j) => j.id), [other.id, mine.id]);
+  t.is((await alice.token.get(`/api/jobs/${other.id}`)).status, 404);
+  t.is((await alice.token.post(`/api/jobs/${other.id}/cancel`)).status, 404);
+
+  // Bob's is cancelled while queued; cancelling it again is a conflict.
+  const cancelled = await bob.session.post<{ job: JobView }>(`/api/jobs/${other.id}/cancel`);
+  t.is(cancelled.status, 200);
+  t.is(cancelled.body.job.status, 'cancelled');
+  t.is((await bob.session.post(`/api/jobs/${other.id}/cancel`)).status, 409);
+
+  t.true(await worker(app).runOnce());
+  const done = (await alice.token.get<{ job: JobView }>(`/api/jobs/${mine.id}`)).body.job;
+  t.is(done.status, 'succeeded', done.error ?? '');
+  t.deepEqual(done.results.map((r) => [r.name, r.url]), [
+    ['tissue-mask.json', `/api/jobs/${mine.id}/results/tissue-mask.json`],
+    ['tissue-mask.png', `/api/jobs/${mine.id}/results/tissue-mask.png`],
+  ]);
+  t.is((await alice.token.post(`/api/jobs/${mine.id}/cancel`)).status, 409);
+  t.deepEqual((await admin.token.get<{ items: JobView[] }>('/api/jobs?status=succeeded')).body.items.map((j) => j.id), [mine.id]);
+
+  const png = await alice.token.get<Buffer>(`/api/jobs/${mine.id}/results/tissue-mask.png`);
+  t.is(png.status, 200);
+  t.is(png.headers.get('content-type'), 'image/png');
+  t.is(Number(png.headers.get('content-length')), done.results[1]!.size);
+  const meta = await sharp(png.body).metadata();
+  t.is(meta.format, 'png');
+  const events = app.audit.of('job.result.download');
+  t.is(events.length, 1);
+  t.like(events[0], { actorId: alice.user.id, subjectType: 'queue_job', subjectId: mine.id, details: { slideId: slide.id, name: 'tissue-mask.png' } });
+
+  // Others may not download it: not their job (404); an unknown name is a 404 and nothing is audited.
+  t.is((await bob.token.get(`/api/jobs/${mine.id}/results/tissue-mask.png`)).status, 404);
+  t.is((await alice.token.get(`/api/jobs/${mine.id}/results/..%2F..%2Fslidebank.sqlite`)).status, 404);
+  t.is(app.audit.of('job.result.download').length, 1);
+  // Heat maps publish overlays every viewer sees: a name published by somebody else (here by hand) is refused; one's own may be replaced.
+  const curated = path.join(app.config.paths.cache, 'overlays', String(slide.id), 'curated');
+  await mkdir(curated, { recursive: true });
+  await writeFile(path.join(curated, 'curated.json'), JSON.stringify({ tool: 'heatmap', name: 'curated' }));
+  const taken = await submit(alice.token, { type: 'heatmap', slideId: slide.id, parameters: { source: mine.id, name: 'curated' } });
+  t.is(taken.status, 400);
+  t.is(taken.body.error.details!.issues[0]!.parameter, 'parameters.name');
+  t.regex(taken.body.error.message, /you did not publish/);
+  const ownOverlay = await submit(alice.token, { type: 'heatmap', slideId: slide.id, parameters: { source: mine.id, name: 'mine' } });
+  t.is(ownOverlay.status, 201);
+  t.true(await worker(app).runOnce());
+  t.is((await alice.token.get<{ job: JobView }>(`/api/jobs/${ownOverlay.body.job.id}`)).body.job.status, 'succeeded');
+  t.is((await submit(alice.token, { type: 'heatmap', slideId: slide.id, parameters: { source: mine.id, name: 'mine' } })).status, 201, 'her own overlay she may replace');
+  t.is((await submit(bob.token, { type: 'heatmap', slideId: slide.id, parameters: { source: mine.id, name: 'x' } })).body.error.details!.issues[0]!.parameter, 'parameters.source', 'nor may Bob colour Alice\'s results');
+
+  // An L1 user cannot download at all, even their own listing is empty.
+  const l1 = await signedIn(app, { level: 'L1' });
+  t.is((await l1.token.get(`/api/jobs/${mine.id}/results/tissue-mask.png`)).status, 403);
+  t.deepEqual((await l1.token.get<{ items: JobView[] }>('/api/jobs')).body.items, []);
+});
