@@ -180,45 +180,49 @@ export class ReviewRepository {
     return rows.map(toEvent);
   }
 
+  /**
+   * Every published slide with its review state. A slide whose review has not
+   * started has no workflow row yet; its state is what starting it would
+   * give (released when it has an outline, else to-annotate), so listing
+   * reads no files and writes nothing.
+   */
   async worklist(filter: { states?: ReviewState[]; limit: number; offset: number }): Promise<{ items: WorklistRow[]; total: number }> {
+    const state = "COALESCE(w.state, CASE WHEN s.annotation_path IS NULL THEN 'to-annotate' ELSE 'released' END)";
     const base = () => {
-      let query = this.knex('annotation_workflows as w').join('slides as s', 's.id', 'w.slide_id').where('s.status', 'published');
-      if (filter.states && filter.states.length > 0) query = query.whereIn('w.state', filter.states);
+      let query = this.knex('slides as s').leftJoin('annotation_workflows as w', 'w.slide_id', 's.id').where('s.status', 'published');
+      if (filter.states && filter.states.length > 0) query = query.whereRaw(`${state} IN (${filter.states.map(() => '?').join(', ')})`, filter.states);
       return query;
     };
     const [{ count }] = (await base().count<{ count: number | string }[]>({ count: '*' })) as [{ count: number | string }];
     const rows = await base()
-      .orderBy('w.updated_at', 'desc')
-      .orderBy('w.slide_id', 'asc')
+      .orderByRaw('COALESCE(w.updated_at, s.created_at) DESC')
+      .orderBy('s.id', 'asc')
       .limit(filter.limit)
       .offset(filter.offset)
-      .select<Record<string, unknown>[]>('w.*', 's.name as slide_name', 's.organ as slide_organ');
+      .select<Record<string, unknown>[]>(
+        's.id as slide_id',
+        's.name as slide_name',
+        's.organ as slide_organ',
+        this.knex.raw(`${state} as state`),
+        'w.round',
+        'w.current_version_id',
+        'w.released_version_id',
+        'w.annotator_id',
+        this.knex.raw('COALESCE(w.updated_at, s.created_at) as updated_at'),
+      );
+    const id = (value: unknown) => (value === null || value === undefined ? null : Number(value));
     return {
       total: Number(count),
-      items: rows.map((row) => {
-        const workflow = toWorkflow(row);
-        return {
-          slide: { id: workflow.slideId, name: String(row.slide_name), organ: (row.slide_organ as string | null) ?? null },
-          state: workflow.state,
-          round: workflow.round,
-          currentVersionId: workflow.currentVersionId,
-          releasedVersionId: workflow.releasedVersionId,
-          annotatorId: workflow.annotatorId,
-          updatedAt: workflow.updatedAt,
-        };
-      }),
+      items: rows.map((row) => ({
+        slide: { id: Number(row.slide_id), name: String(row.slide_name), organ: (row.slide_organ as string | null) ?? null },
+        state: row.state as ReviewState,
+        round: Number(row.round ?? 0),
+        currentVersionId: id(row.current_version_id),
+        releasedVersionId: id(row.released_version_id),
+        annotatorId: id(row.annotator_id),
+        updatedAt: fromDbTime(row.updated_at as string),
+      })),
     };
-  }
-
-  /** Published slides that have no workflow yet: the review starts them lazily. */
-  async slidesWithoutWorkflow(): Promise<number[]> {
-    const rows = await this.knex('slides as s')
-      .leftJoin('annotation_workflows as w', 'w.slide_id', 's.id')
-      .where('s.status', 'published')
-      .whereNull('w.slide_id')
-      .orderBy('s.id')
-      .select<{ id: number }[]>('s.id');
-    return rows.map((r) => Number(r.id));
   }
 
   /** Published slides per organ with the method of their released outline (catalog codes: M manual, A AI-assisted). */

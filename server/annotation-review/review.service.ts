@@ -35,6 +35,7 @@ import {
   type Workflow,
   type WorklistRow,
 } from './review.repository.js';
+import { wholeParam } from '../query-params.js';
 
 /** Who acts: a user (with their staff roles) or, with `id` null, the command line. */
 export interface Reviewer {
@@ -246,15 +247,11 @@ export class ReviewService {
   }
 
   async worklist(query: Record<string, unknown>): Promise<{ items: WorklistRow[]; total: number; limit: number; offset: number }> {
-    for (const slideId of await this.repository.slidesWithoutWorkflow()) {
-      const slide = await this.repository.slide(slideId);
-      if (slide) await this.ensureWorkflow(slide);
-    }
     const raw = query.state;
     const states = raw === undefined || raw === '' ? [] : String(raw).split(',');
     for (const s of states) if (!REVIEW_STATES.includes(s as ReviewState)) throw badRequest('invalid_query', `state must be among ${REVIEW_STATES.join(', ')}, got "${s}"`);
-    const limit = whole(query.limit, 50, 1, 500, 'limit');
-    const offset = whole(query.offset, 0, 0, Number.MAX_SAFE_INTEGER, 'offset');
+    const limit = wholeParam(query.limit, 50, 1, 500, 'limit');
+    const offset = wholeParam(query.offset, 0, 0, Number.MAX_SAFE_INTEGER, 'offset');
     const found = await this.repository.worklist({ states: states as ReviewState[], limit, offset });
     return { ...found, limit, offset };
   }
@@ -466,12 +463,6 @@ function checkedText(value: string | null, max: number, name: string): string | 
   return text === '' ? null : text;
 }
 
-function whole(value: unknown, fallback: number, min: number, max: number, name: string): number {
-  if (value === undefined || value === '') return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw badRequest('invalid_query', `${name} must be a whole number from ${min} to ${max}`);
-  return n;
-}
 
 /** The annotation text as a document, whatever it was written in: Aperio XML or GeoJSON. */
 export function parseOutline(text: string): AperioAnnotations {

@@ -47,8 +47,9 @@ export async function annotationStatistics(repository: ReviewRepository, review:
   for (const event of events) {
     if (event.versionId === null) continue;
     if (event.action === 'propose') {
-      const { version } = await review.versionDocument(event.slideId, event.versionId);
-      if (version.method === 'ai') lastProposal.set(event.slideId, version.id);
+      // The method is in the row; the outline itself is read only when it is compared.
+      const version = await repository.version(event.slideId, event.versionId);
+      if (version?.method === 'ai') lastProposal.set(event.slideId, version.id);
       continue;
     }
     const proposal = lastProposal.get(event.slideId);

@@ -1,6 +1,7 @@
 import type { AuditActor, AuditLog } from '../audit/audit-log.js';
 import { AppError, badRequest } from '../errors.js';
 import { SLIDE_STATUSES, WITHDRAWN_ACTION, type ManagedSlide, type SlideStatus, type SlideStatusRepository } from './slide-status.repository.js';
+import { wholeParam } from '../query-params.js';
 
 export const REASON_MAX = 500;
 const PAGE = { default: 50, max: 500 } as const;
@@ -33,8 +34,8 @@ export class SlideStatusService {
     }
     const name = query.q;
     if (name !== undefined && (typeof name !== 'string' || name.length > 200)) throw badRequest('invalid_query', 'q must be one text of at most 200 characters');
-    const limit = whole(query.limit, PAGE.default, 1, PAGE.max, 'limit');
-    const offset = whole(query.offset, 0, 0, Number.MAX_SAFE_INTEGER, 'offset');
+    const limit = wholeParam(query.limit, PAGE.default, 1, PAGE.max, 'limit');
+    const offset = wholeParam(query.offset, 0, 0, Number.MAX_SAFE_INTEGER, 'offset');
     const found = await this.slides.list({ ...(status ? { status: status as SlideStatus } : {}), ...(name ? { name } : {}), limit, offset });
     return { ...found, limit, offset };
   }
@@ -78,11 +79,3 @@ function reasonOf(body: unknown): string {
   return reason.trim();
 }
 
-function whole(value: unknown, fallback: number, min: number, max: number, name: string): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (typeof value !== 'string' || !/^\d+$/.test(value) || n < min || n > max) {
-    throw badRequest('invalid_query', `${name} must be a whole number from ${min} to ${max}`);
-  }
-  return n;
-}

@@ -1,5 +1,5 @@
 import type { AuditEntry, AuditListOptions } from '../audit/audit.repository.js';
-import { badRequest } from '../errors.js';
+import { wholeParam } from '../query-params.js';
 
 /** One delivery as its recipient sees it in their account. */
 export interface DownloadHistoryItem {
@@ -39,8 +39,8 @@ export class DownloadHistoryService {
   constructor(private readonly audit: { list(options: AuditListOptions): Promise<{ items: AuditEntry[]; total: number }> }) {}
 
   async forUser(userId: number, query: Record<string, unknown>): Promise<DownloadHistoryPage> {
-    const page = whole(query.page, 1, 1, 1_000_000, 'page');
-    const pageSize = whole(query.pageSize, PAGE_SIZE.default, 1, PAGE_SIZE.max, 'pageSize');
+    const page = wholeParam(query.page, 1, 1, 1_000_000, 'page');
+    const pageSize = wholeParam(query.pageSize, PAGE_SIZE.default, 1, PAGE_SIZE.max, 'pageSize');
     const { items, total } = await this.audit.list({ action: 'download.*', actorId: userId, limit: pageSize, offset: (page - 1) * pageSize });
     return { items: items.map(toItem), total, page, pageSize };
   }
@@ -74,11 +74,3 @@ function nameOf(file: unknown, subjectId: string | null): string {
   return subjectId ? `slide ${subjectId}` : 'a slide';
 }
 
-function whole(value: unknown, fallback: number, min: number, max: number, name: string): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (typeof value !== 'string' || !/^\d+$/.test(value) || n < min || n > max) {
-    throw badRequest('invalid_query', `${name} must be a whole number from ${min} to ${max}`);
-  }
-  return n;
-}

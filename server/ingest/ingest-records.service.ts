@@ -1,5 +1,6 @@
 import { AppError } from '../errors.js';
 import type { IngestOutcome, IngestRecord, IngestRepository } from './ingest.repository.js';
+import { wholeParam } from '../query-params.js';
 
 const OUTCOMES: readonly IngestOutcome[] = ['published', 'quarantined', 'duplicate', 'refused', 'failed'];
 
@@ -15,8 +16,8 @@ export class IngestRecordsService {
     if (outcome !== undefined && !OUTCOMES.includes(outcome as IngestOutcome)) {
       throw new AppError(400, 'invalid_query', `outcome must be one of ${OUTCOMES.join(', ')}`);
     }
-    const limit = whole(query.limit, 50, 1, 500, 'limit');
-    const offset = whole(query.offset, 0, 0, Number.MAX_SAFE_INTEGER, 'offset');
+    const limit = wholeParam(query.limit, 50, 1, 500, 'limit');
+    const offset = wholeParam(query.offset, 0, 0, Number.MAX_SAFE_INTEGER, 'offset');
     const records = await this.repository.list({ ...(outcome ? { outcome: outcome as IngestOutcome } : {}), limit, offset });
     return { items: records.map(view), limit, offset };
   }
@@ -32,11 +33,3 @@ function view({ quarantinePath, originalSha256: _hidden, ...rest }: IngestRecord
   return { ...rest, quarantined: quarantinePath !== null };
 }
 
-function whole(value: unknown, fallback: number, min: number, max: number, name: string): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (typeof value !== 'string' || !/^\d+$/.test(value) || n < min || n > max) {
-    throw new AppError(400, 'invalid_query', `${name} must be a whole number from ${min} to ${max}`);
-  }
-  return n;
-}

@@ -161,6 +161,11 @@ test(`bad outlines are refused with the region named and change nothing; the wor
   const { app, slideId } = await publishedSlide(t);
   const pathologist = await signedIn(app, { level: 'L1', roles: ['pathologist'] });
   const base = `/api/slides/${slideId}/annotations`;
+  // Before its review starts, the worklist shows the slide as released (it has an ingested outline) and writes nothing.
+  const before = await pathologist.session.get<{ items: { slide: { id: number }; state: string; round: number }[] }>('/api/annotations/worklist');
+  t.deepEqual(before.body.items.map((i) => [i.slide.id, i.state, i.round]), [[slideId, 'released', 0]]);
+  t.is(Number(((await app.database.db.knex('annotation_versions').count({ n: '*' })) as [{ n: number | string }])[0].n), 0);
+  t.is(Number(((await app.database.db.knex('annotation_workflows').count({ n: '*' })) as [{ n: number | string }])[0].n), 0);
   const bowtie = outline(0, 0, 10);
   bowtie.features[0]!.geometry.coordinates = [
     [

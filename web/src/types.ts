@@ -63,3 +63,21 @@ export interface SearchResult {
   pageSize: number;
   facets: Record<Facet, FacetCount[]>;
 }
+
+/** A toolbox job as `GET /api/jobs` and `GET /api/jobs/:id` answer it (docs/api.md "Toolbox jobs"). */
+export interface ToolboxJob {
+  id: number;
+  type: ToolboxJobType;
+  slideId: number;
+  parameters: Record<string, unknown>;
+  status: 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+  progress: number;
+  message: string | null;
+  attempts: number;
+  maxAttempts: number;
+  error: string | null;
+  results: { name: string; size: number; url: string }[];
+  owner: { id: number; email: string } | null;
+  createdAt: string;
+}
+export type ToolboxJobType = 'tissue-mask' | 'xml-masks' | 'patches' | 'stitch' | 'heatmap';
