@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build a release tarball that the Ansible role unpacks on hospital servers:
-#   slidebank-<version>/{package.json,package-lock.json,bin,config,docs,ops,dist,web/dist,node_modules}
+#   slidebank-<version>/{package.json,package-lock.json,bin,config,docs,ops,dist,web/dist,native/…/scaled_jpeg.node,node_modules}
 # dist/ and web/dist/ are built here (the servers get no TypeScript toolchain); node_modules
 # holds the production dependencies only, with their native parts (better-sqlite3, sharp)
 # built for this machine's platform: build on the same OS and architecture as the servers
@@ -52,6 +52,15 @@ if [ "$modules" = yes ]; then
   echo "make-release: production dependencies" >&2
   cp -a node_modules "$stage/"
   (cd "$stage" && npm prune --omit=dev --ignore-scripts --offline --no-audit --no-fund --loglevel=error >&2)
+fi
+# The scaled-JPEG addon is built by npm ci (npm run build:native) against libjpeg-turbo; the
+# servers need only its runtime library (libturbojpeg0 / turbojpeg), which the common role installs.
+addon=native/scaled-jpeg/build/Release/scaled_jpeg.node
+if [ -f "$addon" ]; then
+  mkdir -p "$stage/$(dirname "$addon")"
+  cp "$addon" "$stage/$addon"
+else
+  echo "make-release: warning: $addon is not built (npm run build:native); the servers will decode every resampled tile through sharp" >&2
 fi
 printf '%s\n' "$version" >"$stage/RELEASE"
 

@@ -80,6 +80,8 @@ export const configSchema = z.strictObject({
     openSlides: z.number().int('must be a whole number').min(1, 'must be at least 1'),
     /** Decode-and-encode jobs at once; 0 means as many as libuv has threads (UV_THREADPOOL_SIZE, default 4). */
     renderConcurrency: z.number().int('must be a whole number').min(0, 'must not be negative').max(256, 'must be at most 256'),
+    /** Decode Deep Zoom tiles that are whole blocks of stored JPEG tiles at reduced size with libjpeg-turbo (native/scaled-jpeg), where built. */
+    scaledDecode: z.boolean({ error: 'must be true or false' }),
   }),
   /** Generate and ingest demo slides on the first start with an empty catalog. */
   demo: z.boolean({ error: 'must be true or false' }),

@@ -5,6 +5,7 @@ import type { CatalogService } from '../catalog/catalog.service.js';
 import { FACETS, parseFilter, type QueryParameters } from '../catalog/filter.js';
 import { writeFileAtomic } from '../ingest/files.js';
 import { DatasetNameTaken, VersionTaken, type DatasetsRepository, type MemberSlide } from './datasets.repository.js';
+import { summariseDataset, type DatasetSummary } from './overview.js';
 import type { Dataset, Release, ReleasedSlide, Withdrawal } from './release.js';
 
 /** A refusal with its reason, for the CLI (exit 1) and later the portal (409/400). */
@@ -58,6 +59,15 @@ export class DatasetsService {
 
   list(): ReturnType<DatasetsRepository['list']> {
     return this.repository.list();
+  }
+
+  /** Every dataset with its releases and withdrawals counted, for the portal. */
+  async overview(): Promise<DatasetSummary[]> {
+    const summaries: DatasetSummary[] = [];
+    for (const dataset of await this.repository.list()) {
+      summaries.push(summariseDataset(dataset, await this.repository.releases(dataset), await this.repository.withdrawals(dataset.id)));
+    }
+    return summaries;
   }
 
   /** Add slides by id, or every published slide a catalog filter expression matches. Returns how many were new to the dataset. */

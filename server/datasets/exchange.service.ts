@@ -1,9 +1,15 @@
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import type { AuditActor, AuditLog } from '../audit/audit-log.js';
+import { streamZip } from '../downloads/index.js';
+import { attachment, DOWNLOAD_CACHE_CONTROL } from '../downloads/file-headers.js';
 import { AppError } from '../errors.js';
+import { bagSlide } from './bag-contents.js';
+import { serializedBagEntries, type StoredPayload } from './bag-zip.js';
 import { DatasetError, type DatasetsService } from './datasets.service.js';
-import type { ExportService } from './export.service.js';
+import type { ExportResult, ExportService } from './export.service.js';
+import type { DatasetSummary } from './overview.js';
 
 /** A holey bag over HTTP: every file but the slides (which fetch.txt points at), base64 so that bytes survive JSON. */
 export interface HoleyBagAnswer {
@@ -15,10 +21,24 @@ export interface HoleyBagAnswer {
   files: { path: string; content: string }[];
 }
 
+/** A bag as a streamed ZIP, for the HTTP layer to send; `settle` says how the response ended (and cleans up). */
+export interface BagZipDelivery {
+  headers: Record<string, string>;
+  body: Readable;
+  settle: (finished: boolean) => Promise<void>;
+}
+
+interface BagRequest {
+  version: string;
+  since: string | undefined;
+}
+
 /**
- * What partner sites ask of this one over HTTP (L3 members and admins): a
- * dataset's released versions, and a release as a holey bag whose slide
- * files the partner then downloads with `slidebank fetch`'s resuming client.
+ * What partner sites and the portal ask of this site (L3 members and
+ * admins): the datasets and their releases, and a release as a bag — holey
+ * in JSON for `slidebank mirror`, whose slide files the partner then
+ * downloads with `slidebank fetch`'s resuming client, or serialized as a ZIP
+ * for the portal's download buttons.
  */
 export class ExchangeService {
   constructor(
@@ -34,27 +54,15 @@ export class ExchangeService {
     return { name, versions: found.versions };
   }
 
+  async catalogue(): Promise<{ items: DatasetSummary[] }> {
+    return { items: await this.datasets.overview() };
+  }
+
   async holeyBag(name: string, query: { version?: unknown; since?: unknown }, actor: AuditActor): Promise<HoleyBagAnswer> {
-    const text = (value: unknown, key: string): string | undefined => {
-      if (value === undefined || value === '') return undefined;
-      if (typeof value !== 'string' || value.length > 50) throw new AppError(400, 'invalid_query', `${key} must be one version`);
-      return value;
-    };
-    const { versions } = await this.versions(name);
-    const version = text(query.version, 'version') ?? versions.at(-1);
-    if (version === undefined) throw new AppError(404, 'release_not_found', `${name} has no release yet`);
-    const since = text(query.since, 'since');
-    await mkdir(this.workDir, { recursive: true });
-    const out = await mkdtemp(path.join(this.workDir, 'holey-'));
+    const { version, since } = await this.bagRequest(name, query);
+    const out = await this.scratchFolder('holey-');
     try {
-      let result;
-      try {
-        result = await this.exporter().export({ dataset: name, version, out, holey: true, ...(since ? { since } : {}) });
-      } catch (error) {
-        if (error instanceof DatasetError) throw new AppError(409, 'export_refused', error.message);
-        throw error;
-      }
-      const bag = result.bags[0]!.dir;
+      const bag = (await this.export(name, version, since, out)).bags[0]!.dir;
       const files: HoleyBagAnswer['files'] = [];
       for (const entry of (await readdir(bag, { recursive: true, withFileTypes: true })).filter((e) => e.isFile())) {
         const full = path.join(entry.parentPath, entry.name);
@@ -66,4 +74,111 @@ export class ExchangeService {
       await rm(out, { recursive: true, force: true });
     }
   }
+
+  /**
+   * `GET /api/datasets/:name/bag.zip`: the bag the CLI's export writes, as one
+   * ZIP. The export is always holey (only the small files are written, into
+   * a scratch folder); for the complete bag the slide files are then read
+   * straight from the slide store into the archive (see bag-zip.ts), so a
+   * terabyte release costs no copy and no temporary space. Audited when the
+   * response ends, with the bytes sent and whether it completed.
+   */
+  async bagZip(name: string, query: { version?: unknown; since?: unknown; holey?: unknown }, actor: AuditActor): Promise<BagZipDelivery> {
+    const holey = flag(query.holey, 'holey');
+    const { version, since } = await this.bagRequest(name, query);
+    const out = await this.scratchFolder('bagzip-');
+    let entries;
+    let bag: string;
+    try {
+      bag = (await this.export(name, version, since, out)).bags[0]!.dir;
+      entries = await serializedBagEntries(bag, holey ? undefined : { stored: await this.storedSlides(name, version), sign: (bytes) => this.exporter().sign(bytes) });
+    } catch (error) {
+      await rm(out, { recursive: true, force: true });
+      if (error instanceof DatasetError) throw new AppError(409, 'export_refused', error.message);
+      throw error;
+    }
+    const zip = streamZip(entries);
+    const fileName = `${path.basename(bag)}${holey ? '_holey' : ''}.zip`;
+    let settled = false;
+    return {
+      headers: { 'Content-Type': 'application/zip', 'Content-Disposition': attachment(fileName), 'Cache-Control': DOWNLOAD_CACHE_CONTROL },
+      body: zip.stream,
+      settle: async (finished) => {
+        if (settled) return;
+        settled = true;
+        if (!finished) zip.abort();
+        const outcome = await zip.done;
+        await rm(out, { recursive: true, force: true });
+        await this.audit.record({
+          action: 'dataset.exported',
+          actorId: actor.actorId,
+          ip: actor.ip ?? null,
+          subjectType: 'dataset',
+          subjectId: name,
+          details: {
+            version,
+            since: since ?? null,
+            holey,
+            format: 'zip',
+            entries: outcome.entries,
+            totalEntries: entries.length,
+            bytes: outcome.bytes,
+            complete: finished && outcome.complete,
+            ...(outcome.error ? { error: outcome.error.message } : {}),
+          },
+        });
+      },
+    };
+  }
+
+  /** The version (default: the newest) and base version a bag request names, each a release of the dataset. */
+  private async bagRequest(name: string, query: { version?: unknown; since?: unknown }): Promise<BagRequest> {
+    const { versions } = await this.versions(name);
+    const version = oneVersion(query.version, 'version') ?? versions.at(-1);
+    if (version === undefined) throw new AppError(404, 'release_not_found', `${name} has no release yet`);
+    const since = oneVersion(query.since, 'since');
+    for (const v of [version, since]) {
+      if (v !== undefined && !versions.includes(v)) throw new AppError(404, 'release_not_found', `${name} has no release ${v}${versions.length ? ` (it has ${versions.join(', ')})` : ''}`);
+    }
+    if (since !== undefined && versions.indexOf(since) >= versions.indexOf(version)) {
+      throw new AppError(400, 'invalid_query', `since must name a release older than ${version}`);
+    }
+    return { version, since };
+  }
+
+  private async scratchFolder(prefix: string): Promise<string> {
+    await mkdir(this.workDir, { recursive: true });
+    return mkdtemp(path.join(this.workDir, prefix));
+  }
+
+  private async export(name: string, version: string, since: string | undefined, out: string): Promise<ExportResult> {
+    try {
+      return await this.exporter().export({ dataset: name, version, out, holey: true, ...(since ? { since } : {}) });
+    } catch (error) {
+      if (error instanceof DatasetError) throw new AppError(409, 'export_refused', error.message);
+      throw error;
+    }
+  }
+
+  /** The slide files of a release by bag path, each checked against the catalog when asked for. */
+  private async storedSlides(name: string, version: string): Promise<(bagPath: string) => Promise<StoredPayload | undefined>> {
+    const release = await this.datasets.findRelease(name, version);
+    const byPath = new Map(release.slides.map((s) => [`data/${bagSlide(s, { slide: true, annotation: false }).file}`, s]));
+    return async (bagPath) => {
+      const released = byPath.get(bagPath);
+      return released && { file: await this.datasets.slideFile(released), size: released.size, sha256: released.sha256 };
+    };
+  }
+}
+
+function oneVersion(value: unknown, key: string): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (typeof value !== 'string' || value.length > 50) throw new AppError(400, 'invalid_query', `${key} must be one version`);
+  return value;
+}
+
+function flag(value: unknown, key: string): boolean {
+  if (value === undefined || value === '' || value === '0' || value === 'false') return false;
+  if (value === '1' || value === 'true') return true;
+  throw new AppError(400, 'invalid_query', `${key} must be 1 or 0`);
 }

@@ -1,7 +1,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseAperioXml, toGeoJson } from '../annotations/index.js';
-import { writeBag, type PayloadItem, type SigningKey, type TagEntries, type WrittenBag } from '../bagit/index.js';
+import { signTagManifest, writeBag, type PayloadItem, type SigningKey, type TagEntries, type WrittenBag } from '../bagit/index.js';
 import { bagSlide, bagWithdrawal, licenseText, metadataCsv, METADATA_SCHEMA_VERSION, type BagMetadata, type BagSlide } from './bag-contents.js';
 import { DatasetError, type DatasetsService } from './datasets.service.js';
 import type { Release, ReleasedSlide } from './release.js';
@@ -109,6 +109,15 @@ export class ExportService {
       bags.push(bag);
     }
     return { bags, slides: slides.filter((s) => s.included.slide).length, withdrawals: listedWithdrawals.length };
+  }
+
+  /**
+   * A signature tag file for `tagManifest`, made as `export` makes its own,
+   * and the public key to check it with: for a holey export served as a
+   * complete bag, whose tag manifest no longer lists fetch.txt (bag-zip.ts).
+   */
+  sign(tagManifest: Buffer): { signature: string; publicKey: string } {
+    return { signature: signTagManifest(tagManifest, this.settings.key, this.settings.site.name), publicKey: this.settings.key.publicKey };
   }
 
   private async slideFiles(slide: BagSlide, released: ReleasedSlide, releaseDir: string, holey: boolean): Promise<{ items: PayloadItem[]; bytes: number }> {

@@ -6,14 +6,15 @@ import type { SlideRecord, SlidesRepository } from '../catalog/slides.repository
 import type { Config } from '../config/index.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logging.js';
-import { DeepZoom, encode, MAX_RENDER_PIXELS, OPENSLIDE_GRID, renderLevel0Region, SlidePool, WsiError, type AssociatedName, type DeepZoomGrid, type Slide, type TileFormat } from '../wsi/index.js';
+import { DeepZoom, encode, MAX_RENDER_PIXELS, OPENSLIDE_GRID, renderLevel0Region, scaledJpegUnavailable, SlidePool, WsiError, type AssociatedName, type DeepZoomGrid, type Slide, type TileFormat, type TileMaking } from '../wsi/index.js';
 import { iiifInfo, parseIiifRequest } from './iiif.js';
 
 export interface TileResponse {
   body: Buffer;
   contentType: string;
   etag: string;
-  passthrough?: boolean;
+  /** Deep Zoom tiles: how the tile was made (the X-Tile-Source header). */
+  made?: TileMaking;
 }
 
 const CONTENT_TYPES: Record<TileFormat, string> = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp' };
@@ -48,6 +49,8 @@ export class TilesService {
     private readonly log: Logger,
   ) {
     this.settings = settings;
+    const unavailable = settings.scaledDecode ? scaledJpegUnavailable() : undefined;
+    if (unavailable) log.warn({ reason: unavailable }, 'tiles: scaled JPEG decoding is not available; tiles between stored levels are decoded in full and resized (slower)');
     const mib = 1024 * 1024;
     this.pool = new SlidePool({
       maxOpen: settings.openSlides,
@@ -64,7 +67,7 @@ export class TilesService {
   private deepZoomFor(slide: Slide): DeepZoom {
     let deepZoom = this.deepZooms.get(slide);
     if (!deepZoom) {
-      deepZoom = new DeepZoom(slide, this.gridFor(slide));
+      deepZoom = new DeepZoom(slide, this.gridFor(slide), { scaledDecode: this.settings.scaledDecode });
       this.deepZooms.set(slide, deepZoom);
     }
     return deepZoom;
@@ -102,8 +105,8 @@ export class TilesService {
     }
     this.cacheStats.misses++;
     return this.withSlide(slideId, async (slide) => {
-      const { body, passthrough } = await this.deepZoomFor(slide).tile({ level, col, row }, format, this.settings.quality);
-      const response = { body, contentType: CONTENT_TYPES[format], etag: key, passthrough };
+      const { body, made } = await this.deepZoomFor(slide).tile({ level, col, row }, format, this.settings.quality);
+      const response = { body, contentType: CONTENT_TYPES[format], etag: key, made };
       this.encoded.set(key, response);
       return response;
     }, record);

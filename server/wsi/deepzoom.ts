@@ -90,6 +90,24 @@ export interface TileSource {
   outHeight: number;
   /** Set when the tile is exactly one stored JPEG tile: its (col, row) at `slideLevel`. */
   stored?: { col: number; row: number };
+  /**
+   * Set when the tile is exactly a block of whole stored JPEG tiles at 2, 4
+   * or 8 times its resolution: the block's first tile, its size in tiles,
+   * and the factor.
+   */
+  scaled?: { col: number; row: number; across: number; down: number; denominator: 2 | 4 | 8 };
+}
+
+/** How a tile was made: the stored JPEG tile as it is, a block of stored tiles decoded at reduced size, or decoded and resized. */
+export type TileMaking = 'stored' | 'scaled' | 'rendered';
+
+export interface DeepZoomOptions {
+  /**
+   * Decode blocks of stored JPEG tiles at reduced size with libjpeg-turbo
+   * (see decode/scaled-jpeg.ts) where the addon is built; otherwise, and for
+   * every other tile, decode in full and resize with Lanczos. Default true.
+   */
+  scaledDecode?: boolean;
 }
 
 /**
@@ -101,10 +119,14 @@ export interface TileSource {
 export class DeepZoom {
   readonly levels: readonly (DeepZoomLevel & { slideLevel: number })[];
 
+  private readonly scaledDecode: boolean;
+
   constructor(
     private readonly slide: Slide,
     readonly grid: DeepZoomGrid,
+    { scaledDecode = true }: DeepZoomOptions = {},
   ) {
+    this.scaledDecode = scaledDecode;
     const geometry = deepZoomGeometry(slide.width, slide.height, grid);
     const top = geometry.levels.length - 1;
     this.levels = geometry.levels.map((level, index) => ({ ...level, slideLevel: slide.bestLevelForDownsample(2 ** (top - index)) }));
@@ -162,18 +184,48 @@ export class DeepZoom {
     ) {
       source.stored = { col, row };
     }
+    const factor = Math.round(scale);
+    const { tileWidth: tw, tileHeight: th } = slideLevel;
+    if (
+      slideLevel.jpeg &&
+      o === 0 &&
+      (factor === 2 || factor === 4 || factor === 8) &&
+      scale === factor &&
+      outWidth === t &&
+      outHeight === t &&
+      width === factor * t &&
+      height === factor * t &&
+      x % tw === 0 &&
+      y % th === 0 &&
+      width % tw === 0 &&
+      height % th === 0 &&
+      tw % factor === 0 &&
+      th % factor === 0 &&
+      x + width <= slideLevel.width &&
+      y + height <= slideLevel.height &&
+      (width / tw) * (height / th) <= 64
+    ) {
+      source.scaled = { col: x / tw, row: y / th, across: width / tw, down: height / th, denominator: factor };
+    }
     return source;
   }
 
   /**
    * Render one tile. A stored JPEG tile that is exactly the Deep Zoom tile is
-   * sent as it is (passthrough); everything else is decoded from the stored
+   * sent as it is (passthrough); a JPEG tile that is exactly a block of stored
+   * JPEG tiles 2, 4 or 8 times finer is decoded at that reduced size by
+   * libjpeg-turbo, when it can; everything else is decoded from the stored
    * tiles that intersect it, resized with Lanczos, and encoded.
    */
-  async tile(request: TileRequest, format: TileFormat, quality: number): Promise<{ body: Buffer; passthrough: boolean }> {
+  async tile(request: TileRequest, format: TileFormat, quality: number): Promise<{ body: Buffer; made: TileMaking }> {
     const source = this.source(request);
     if (source.stored && format === 'jpeg') {
-      return { body: await this.slide.readStoredJpeg(source.slideLevel, source.stored.col, source.stored.row), passthrough: true };
+      return { body: await this.slide.readStoredJpeg(source.slideLevel, source.stored.col, source.stored.row), made: 'stored' };
+    }
+    if (source.scaled && format === 'jpeg' && this.scaledDecode) {
+      // Undefined when the addon is missing or the decoder objected: the general path below then decides.
+      const body = await this.slide.readScaledJpeg(source.slideLevel, source.scaled, quality);
+      if (body) return { body, made: 'scaled' };
     }
     const body = await this.slide.renderRegion(source.slideLevel, source.x, source.y, source.width, source.height, (image) => {
       const sized =
@@ -182,7 +234,7 @@ export class DeepZoom {
           : image.resize(source.outWidth, source.outHeight, { fit: 'fill', kernel: 'lanczos3' });
       return encode(sized, format, quality);
     });
-    return { body, passthrough: false };
+    return { body, made: 'rendered' };
   }
 }
 

@@ -2,7 +2,8 @@
 export { Slide, type SlideLevel, type OpenSlideOptions } from './slide.js';
 export { SlidePool } from './slide-pool.js';
 export { DecodedTileCache } from './tile-cache.js';
-export { DeepZoom, deepZoomDescriptor, deepZoomGeometry, deepZoomTileRect, encode, OPENSLIDE_GRID, type DeepZoomGrid, type DeepZoomLevel, type TileFormat, type TileRequest, type TileSource } from './deepzoom.js';
+export { scaledJpegUnavailable } from './decode/scaled-jpeg.js';
+export { DeepZoom, deepZoomDescriptor, deepZoomGeometry, deepZoomTileRect, encode, OPENSLIDE_GRID, type DeepZoomGrid, type DeepZoomLevel, type DeepZoomOptions, type TileMaking, type TileFormat, type TileRequest, type TileSource } from './deepzoom.js';
 export { WsiError, type WsiErrorCode } from './errors.js';
 export { renderLevel0Region, MAX_RENDER_PIXELS, type Level0Region } from './render.js';
 export type { AssociatedName } from './formats/format.js';

@@ -3,6 +3,7 @@ import type { LimitFunction } from 'p-limit';
 import sharp, { type Sharp } from 'sharp';
 import { blank, paint, type RgbImage } from './decode/pixels.js';
 import { tileBlock } from './decode/libtiff.js';
+import { scaledJpegCodec } from './decode/scaled-jpeg.js';
 import { decodeTiles, explainFailure, isJpeg2000, storedJpeg, undecodableReason } from './decode/tile.js';
 import { outOfRange, WsiError } from './errors.js';
 import type { AssociatedName, LevelLayout, SlideLayout } from './formats/format.js';
@@ -134,6 +135,32 @@ export class Slide {
     const dir = this.directory(level);
     if (dir.compression !== Compression.JPEG) throw new WsiError('unsupported_compression', `level ${level} is not stored as JPEG`);
     return this.guard(async () => storedJpeg(dir, await this.readRaw(dir, level, col, row)));
+  }
+
+  /**
+   * A block of whole stored JPEG tiles (`across`×`down` from (col, row)),
+   * decoded at 1/`denominator` of their size by libjpeg-turbo and encoded as
+   * one JPEG. Undefined when the native codec is not built or refuses the
+   * tiles (even a decoder warning): the caller takes the general path, whose
+   * decoder is the one that judges a damaged tile.
+   */
+  async readScaledJpeg(
+    level: number,
+    { col, row, across, down, denominator }: { col: number; row: number; across: number; down: number; denominator: 2 | 4 | 8 },
+    quality: number,
+  ): Promise<Buffer | undefined> {
+    const codec = scaledJpegCodec();
+    const dir = this.directory(level);
+    if (!codec || dir.compression !== Compression.JPEG || this.stickyError) return undefined;
+    const positions: [number, number][] = [];
+    for (let r = row; r < row + down; r++) for (let c = col; c < col + across; c++) positions.push([c, r]);
+    const raw = await this.guard(() => Promise.all(positions.map(([c, r]) => this.readRaw(dir, level, c, r))));
+    try {
+      const jpegs = raw.map((tile) => storedJpeg(dir, tile));
+      return await this.limited(() => codec.mosaic(jpegs, across, dir.tileWidth, dir.tileHeight, denominator, quality));
+    } catch {
+      return undefined;
+    }
   }
 
   /** One stored tile, decoded, at its full stored size (edge tiles include the padding beyond the image). */

@@ -5,7 +5,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { SlidesRepository } from '../../server/catalog/slides.repository.js';
 import { readSlideFacts } from '../../server/catalog/slide-facts.js';
-import { Slide } from '../../server/wsi/index.js';
+import { scaledJpegUnavailable, Slide } from '../../server/wsi/index.js';
 import { bearerHeaders, viewerFetch } from '../support/accounts.js';
 import { startTestApp } from '../support/app.js';
 import { fixture, fixtureTest } from '../support/fixtures.js';
@@ -45,6 +45,13 @@ fixtureTest('the descriptor uses the native grid, and interior tiles pass throug
   t.is(edge.headers.get('x-tile-source'), 'rendered', 'edge tiles are cropped, so rendered');
   const edgePixels = await pixels(await edge.arrayBuffer());
   t.deepEqual([edgePixels.info.width, edgePixels.info.height], [2220 - 9 * 240, 2967 - 12 * 240]);
+
+  // One level down, an interior tile is 2×2 stored tiles: decoded at half size where the addon is built.
+  const below = await viewerFetch(app, `/tiles/${slide.id}_files/11/1_1.jpeg`);
+  t.is(below.status, 200);
+  t.is(below.headers.get('x-tile-source'), scaledJpegUnavailable() ? 'rendered' : 'scaled');
+  const belowPixels = await pixels(await below.arrayBuffer());
+  t.deepEqual([belowPixels.info.width, belowPixels.info.height], [240, 240]);
 });
 
 fixtureTest('conditional requests get 304 with the same ETag', async (t) => {

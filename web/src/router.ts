@@ -9,6 +9,8 @@ declare module 'vue-router' {
     admin?: boolean;
     /** Any staff role; the page shows each role its own parts. */
     staff?: boolean;
+    /** Partner exchange: L3 members and administrators. */
+    partner?: boolean;
     title?: string;
   }
 }
@@ -31,6 +33,7 @@ export const router = createRouter({
     { path: '/slides/:id', name: 'slide', component: () => import('./pages/SlidePage.vue'), meta: { level: 'L1', title: 'Slide' } },
     { path: '/slides/:id/review', name: 'review', component: () => import('./pages/ReviewPage.vue'), meta: { staff: true, title: 'Annotation review' } },
     { path: '/worklist', name: 'worklist', component: () => import('./pages/WorklistPage.vue'), meta: { staff: true, title: 'Annotation worklist' } },
+    { path: '/datasets', name: 'datasets', component: () => import('./pages/DatasetsPage.vue'), meta: { partner: true, title: 'Datasets' } },
     { path: '/admin/:tab?', name: 'admin', component: () => import('./pages/AdminPage.vue'), meta: { staff: true, title: 'Administration' } },
     { path: '/:rest(.*)*', name: 'not-found', component: () => import('./pages/NotFoundPage.vue'), meta: { title: 'Not found' } },
   ],
@@ -50,7 +53,7 @@ router.beforeEach(async (to: RouteLocationNormalized) => {
       // The layout shows the server problem; public pages still work.
     }
   }
-  const needsLogin = to.meta.level !== undefined || to.meta.admin || to.meta.staff;
+  const needsLogin = to.meta.level !== undefined || to.meta.admin || to.meta.staff || to.meta.partner;
   if (needsLogin && !session.user) return { name: 'login', query: { next: to.fullPath } };
   if (to.meta.level && !hasLevel(to.meta.level)) return true; // the page renders a "not allowed" notice
   if (to.meta.admin && !isAdmin()) return true;

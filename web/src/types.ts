@@ -81,3 +81,33 @@ export interface ToolboxJob {
   createdAt: string;
 }
 export type ToolboxJobType = 'tissue-mask' | 'xml-masks' | 'patches' | 'stitch' | 'heatmap';
+
+/** A release as `GET /api/datasets` lists it (docs/api.md "Site exchange"). */
+export interface DatasetRelease {
+  version: string;
+  releasedAt: string;
+  slides: number;
+  slideBytes: number;
+  annotations: number;
+  /** Withdrawals recorded up to the release (its full bag lists them). */
+  withdrawals: number;
+  /** Slides of the release withdrawn since: the release can no longer be exported. */
+  withdrawnAfter: number;
+}
+
+export interface DatasetSummary {
+  name: string;
+  description: string | null;
+  createdAt: string;
+  members: number;
+  withdrawals: number;
+  /** Oldest first. */
+  releases: DatasetRelease[];
+}
+
+/** `GET /api/site`: this site as partners see it. */
+export interface SiteInfo {
+  name: string;
+  publicUrl: string;
+  signingKey: { algorithm: string; publicKey: string; fingerprint: string };
+}

@@ -1,7 +1,7 @@
 import Router from '@koa/router';
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 import { assertLevel, hasLevel } from '../../access/levels.js';
-import type { ExchangeService } from '../../datasets/exchange.service.js';
+import type { BagZipDelivery, ExchangeService } from '../../datasets/exchange.service.js';
 import type { SiteIdentity } from '../../datasets/site-key.js';
 import { requesterOf } from '../middleware/permissions.js';
 
@@ -18,9 +18,13 @@ const requirePartner: Middleware = (ctx, next) => {
  *   public key its export bags are signed with. A partner's administrator
  *   copies the key into their `mirror.trustedKeys`, ideally after checking
  *   the fingerprint with this site by another channel.
+ * - `GET /api/datasets` (L3, admin): every dataset with its releases, for
+ *   the portal's Datasets page.
  * - `GET /api/datasets/:name` (L3, admin): the released versions.
  * - `GET /api/datasets/:name/bag?version=V&since=S` (L3, admin): a release
  *   as a holey bag, for `slidebank mirror`; audited.
+ * - `GET /api/datasets/:name/bag.zip?version=V&since=S&holey=1` (L3, admin):
+ *   a release as a bag serialized in one ZIP, streamed; audited when it ends.
  */
 export function siteRoutes(identity: () => SiteIdentity, exchange: ExchangeService): Router {
   const router = new Router();
@@ -29,6 +33,9 @@ export function siteRoutes(identity: () => SiteIdentity, exchange: ExchangeServi
     ctx.set('Cache-Control', 'no-cache');
     ctx.body = { name: site.name, publicUrl: site.publicUrl, signingKey: { algorithm: 'Ed25519', publicKey: site.publicKey, fingerprint: site.fingerprint } };
   });
+  router.get('/api/datasets', requirePartner, async (ctx) => {
+    ctx.body = await exchange.catalogue();
+  });
   router.get('/api/datasets/:name', requirePartner, async (ctx) => {
     ctx.body = await exchange.versions(ctx.params.name!);
   });
@@ -36,5 +43,21 @@ export function siteRoutes(identity: () => SiteIdentity, exchange: ExchangeServi
     ctx.set('Cache-Control', 'no-store');
     ctx.body = await exchange.holeyBag(ctx.params.name!, ctx.query, { actorId: requesterOf(ctx).user?.id ?? null, ip: ctx.ip });
   });
+  router.get('/api/datasets/:name/bag.zip', requirePartner, async (ctx) => {
+    deliverZip(ctx, await exchange.bagZip(ctx.params.name!, ctx.query, { actorId: requesterOf(ctx).user?.id ?? null, ip: ctx.ip }));
+  });
   return router;
+}
+
+/** Stream the archive; when the response ends (sent, or cut off by the client), the service stops reading, cleans up and audits. */
+function deliverZip(ctx: Context, delivery: BagZipDelivery): void {
+  ctx.status = 200;
+  ctx.set(delivery.headers);
+  ctx.body = delivery.body;
+  const { res } = ctx;
+  const done = () => {
+    delivery.settle(res.writableFinished).catch((error: unknown) => ctx.log.error({ err: error }, 'bag download: settling the delivery failed'));
+  };
+  if (res.closed) done();
+  else res.once('close', done);
 }

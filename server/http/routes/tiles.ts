@@ -71,7 +71,7 @@ function send(ctx: Context, response: TileResponse): void {
   if (notModified(ctx, response.etag)) return;
   ctx.set('ETag', response.etag);
   ctx.set('Cache-Control', CACHE_CONTROL);
-  if (response.passthrough !== undefined) ctx.set('X-Tile-Source', response.passthrough ? 'stored' : 'rendered');
+  if (response.made) ctx.set('X-Tile-Source', response.made);
   ctx.type = response.contentType;
   ctx.body = response.body;
 }

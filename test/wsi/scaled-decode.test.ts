@@ -1,0 +1,176 @@
+import { copyFile, mkdtemp, open, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import test, { type ImplementationFn } from 'ava';
+import sharp from 'sharp';
+import { scaledJpegCodec, scaledJpegUnavailable } from '../../server/wsi/decode/scaled-jpeg.js';
+import { makeSlide } from '../../server/wsi/generate/index.js';
+import { readDirectories } from '../../server/wsi/tiff/directory.js';
+import { RandomAccessFile } from '../../server/wsi/tiff/file.js';
+import { DeepZoom, Slide, WsiError, type TileRequest } from '../../server/wsi/index.js';
+import { fixture, fixtureTest } from '../support/fixtures.js';
+import { psnr } from '../support/openslide.js';
+
+/**
+ * Deep Zoom tiles that are exactly 2×2 stored JPEG tiles are decoded at half
+ * size by libjpeg-turbo (native/scaled-jpeg) instead of in full and resized
+ * with Lanczos. Decoded (both encoded at quality 100, so that the comparison
+ * measures the filters rather than the encoder), the two agree to at least
+ * MIN_PSNR, the bound the OpenSlide cross-check sets for our Lanczos against
+ * OpenSlide's; and against the exact 2×2 mean of the full-resolution pixels
+ * the scaled decode is at least as close as Lanczos, tile for tile in the
+ * median. This holds for YCbCr slides (generated) and for Aperio's RGB tiles
+ * without a colour transform (CMU-1-Small-Region), where a wrong colour space
+ * would give about 10 dB.
+ */
+const MIN_PSNR = 30;
+
+/** Tests of the addon: they fail in CI (.ci/run builds it), and are skipped with the reason elsewhere when it is not built. */
+function nativeTest(title: string, implementation: ImplementationFn<[]>): void {
+  const missing = scaledJpegUnavailable();
+  if (!missing) test(title, implementation);
+  else if (process.env.CI || process.env.SLIDEBANK_REQUIRE_NATIVE === '1') test(title, (t) => t.fail(missing));
+  else test.skip(`${title} (skipped: ${missing})`, implementation);
+}
+
+const out = mkdtemp(path.join(os.tmpdir(), 'slidebank-scaled-'));
+const generated = out.then(async (dir) => (await makeSlide({ width: 6000, height: 4000, levels: 3, seed: 11, out: dir })).svs);
+test.after.always(async () => rm(await out, { recursive: true, force: true }));
+
+/** The mean of each factor×factor block: the reference both filters approximate. */
+function areaMean(pixels: { width: number; data: Buffer }, factor: number, outWidth: number, outHeight: number): Buffer {
+  const out = Buffer.alloc(outWidth * outHeight * 3);
+  for (let y = 0; y < outHeight; y++) {
+    for (let x = 0; x < outWidth; x++) {
+      for (let c = 0; c < 3; c++) {
+        let sum = 0;
+        for (let dy = 0; dy < factor; dy++) for (let dx = 0; dx < factor; dx++) sum += pixels.data[((y * factor + dy) * pixels.width + x * factor + dx) * 3 + c]!;
+        out[(y * outWidth + x) * 3 + c] = Math.round(sum / (factor * factor));
+      }
+    }
+  }
+  return out;
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+/** Tiles of the slide's native grid that the scaled path serves (a spread sample), compared with the Lanczos path. */
+async function compareScaledTiles(t: Parameters<ImplementationFn<[]>>[0], file: string, minimumTiles: number): Promise<void> {
+  const slide = await Slide.open(file);
+  t.teardown(() => slide.close());
+  const grid = DeepZoom.nativeGrid(slide);
+  if (!grid) return void t.fail('the slide has no native grid');
+  const fast = new DeepZoom(slide, grid);
+  const lanczos = new DeepZoom(slide, grid, { scaledDecode: false });
+  const requests: TileRequest[] = [];
+  fast.levels.forEach((level, index) => {
+    for (let row = 0; row < level.rows; row++) for (let col = 0; col < level.cols; col++) if (fast.source({ level: index, col, row }).scaled) requests.push({ level: index, col, row });
+  });
+  t.true(requests.length >= minimumTiles, `${requests.length} tiles take the scaled path`);
+  const decode = async (body: Buffer) => sharp(body).raw().toBuffer({ resolveWithObject: true });
+  const againstLanczos: number[] = [];
+  const scaledToMean: number[] = [];
+  const lanczosToMean: number[] = [];
+  const step = Math.max(1, Math.floor(requests.length / 60));
+  for (let i = 0; i < requests.length; i += step) {
+    const request = requests[i]!;
+    const source = fast.source(request);
+    const a = await fast.tile(request, 'jpeg', 100);
+    const b = await lanczos.tile(request, 'jpeg', 100);
+    t.deepEqual([a.made, b.made], ['scaled', 'rendered']);
+    t.notDeepEqual(a.body, b.body, 'the two paths really are different decoders');
+    const [pa, pb] = [await decode(a.body), await decode(b.body)];
+    t.deepEqual([pa.info.width, pa.info.height, pa.info.channels], [grid.tileSize, grid.tileSize, 3], `tile ${Object.values(request).join('/')}`);
+    t.deepEqual([pb.info.width, pb.info.height], [grid.tileSize, grid.tileSize]);
+    const full = await slide.readRegion(source.slideLevel, source.x, source.y, source.width, source.height);
+    const mean = areaMean(full, source.scaled!.denominator, source.outWidth, source.outHeight);
+    againstLanczos.push(psnr(pa.data, pb.data));
+    scaledToMean.push(psnr(pa.data, mean));
+    lanczosToMean.push(psnr(pb.data, mean));
+  }
+  const worst = Math.min(...againstLanczos);
+  t.log(`${againstLanczos.length} tiles: PSNR scaled vs Lanczos worst ${worst.toFixed(1)} dB, median ${median(againstLanczos).toFixed(1)}; against the 2×2 mean, median scaled ${median(scaledToMean).toFixed(1)} dB, Lanczos ${median(lanczosToMean).toFixed(1)} dB`);
+  t.true(worst >= MIN_PSNR, `worst PSNR against Lanczos ${worst.toFixed(1)} dB`);
+  t.true(median(scaledToMean) >= median(lanczosToMean), 'the scaled decode is at least as close to the 2×2 mean as Lanczos');
+}
+
+test('only whole interior blocks of stored JPEG tiles at 2, 4 or 8 times the resolution take the scaled path', async (t) => {
+  const slide = await Slide.open(await generated);
+  t.teardown(() => slide.close());
+  const dz = new DeepZoom(slide, DeepZoom.nativeGrid(slide)!);
+  const top = dz.levels.length - 1;
+  // One level below full resolution: 2×2 tiles of level 0.
+  t.deepEqual(dz.source({ level: top - 1, col: 3, row: 2 }).scaled, { col: 6, row: 4, across: 2, down: 2, denominator: 2 });
+  // Native levels pass through instead; the last column of a level is partly outside the image.
+  t.is(dz.source({ level: top, col: 3, row: 2 }).scaled, undefined);
+  const below = dz.levels[top - 1]!;
+  t.is(dz.source({ level: top - 1, col: below.cols - 1, row: 0 }).scaled, undefined);
+  // With overlap, tiles never line up with stored tiles.
+  const overlapping = new DeepZoom(slide, { tileSize: 240, overlap: 1 });
+  t.is(overlapping.source({ level: top - 1, col: 3, row: 2 }).scaled, undefined);
+});
+
+nativeTest('generated YCbCr slide: scaled tiles match the Lanczos tiles', async (t) => {
+  await compareScaledTiles(t, await generated, 50);
+});
+
+if (!scaledJpegUnavailable()) {
+  fixtureTest('CMU-1-Small-Region (RGB tiles without colour transform): scaled tiles match the Lanczos tiles', async (t) => {
+    await compareScaledTiles(t, fixture('CMU-1-Small-Region.svs'), 10);
+  });
+}
+
+nativeTest('png and webp tiles, and tiles with scaledDecode off, take the general path', async (t) => {
+  const slide = await Slide.open(await generated);
+  t.teardown(() => slide.close());
+  const grid = DeepZoom.nativeGrid(slide)!;
+  const request = { level: new DeepZoom(slide, grid).levels.length - 2, col: 1, row: 1 };
+  const png = await new DeepZoom(slide, grid).tile(request, 'png', 90);
+  const reference = await new DeepZoom(slide, grid, { scaledDecode: false }).tile(request, 'png', 90);
+  t.deepEqual(png.body, reference.body);
+});
+
+nativeTest('the codec refuses bad input with a reason, and a damaged tile falls back to the decoder that names the fault', async (t) => {
+  const codec = scaledJpegCodec()!;
+  const slide = await Slide.open(await generated);
+  t.teardown(() => slide.close());
+  const good = await slide.readStoredJpeg(0, 0, 0);
+  const notJpeg = await t.throwsAsync(codec.mosaic([good, Buffer.from('not a jpeg at all')], 2, 240, 240, 2, 80));
+  t.regex(notJpeg?.message ?? '', /^tile 2 of 2: /);
+  const wrongSize = await t.throwsAsync(codec.mosaic([good], 1, 256, 256, 2, 80));
+  t.regex(wrongSize?.message ?? '', /tile 1 of 1 is 240x240, not 256x256/);
+  t.throws(() => codec.mosaic([good, good, good], 2, 240, 240, 2, 80), { instanceOf: TypeError, message: /whole rows/ });
+  t.throws(() => codec.mosaic([good], 1, 240, 240, 3 as 2, 80), { instanceOf: TypeError });
+  t.throws(() => codec.mosaic([good, 'x' as unknown as Buffer], 2, 240, 240, 2, 80), { instanceOf: TypeError, message: /Buffer/ });
+  // Truncated entropy data: a decoder warning, so the codec declines.
+  const truncated = good.subarray(0, good.length - 200);
+  await t.throwsAsync(codec.mosaic([truncated], 1, 240, 240, 2, 80));
+  const bogus = Buffer.from(good);
+  bogus.set([0xff, 0xc4, 0x00, 0x01], 2);
+  const bogusError = await t.throwsAsync(codec.mosaic([bogus], 1, 240, 240, 2, 80));
+  t.regex(bogusError?.message ?? '', /Bogus marker length/);
+  // A failure leaves no decoder behind in a bad state: every pool thread decodes good tiles again.
+  const mosaics = await Promise.all(Array.from({ length: 16 }, () => codec.mosaic([good, good, good, good], 2, 240, 240, 2, 80)));
+  for (const mosaic of mosaics) t.like(await sharp(mosaic).metadata(), { format: 'jpeg', width: 240, height: 240 });
+});
+
+nativeTest('a scaled tile over a damaged stored tile fails as the general path does: decode_failed, naming the tile and the fault', async (t) => {
+  const damaged = path.join(await out, 'damaged.svs');
+  await copyFile(await generated, damaged);
+  const file = await RandomAccessFile.open(damaged);
+  const [level0] = await readDirectories(file).finally(() => file.close());
+  // A marker segment of length 1 right after SOI: libjpeg's "Bogus marker length".
+  const tile = 6 * level0!.tilesAcross + 2; // (2, 6): inside the 2×2 block of Deep Zoom tile (1, 3) one level down
+  const handle = await open(damaged, 'r+');
+  await handle.write(Buffer.from([0xff, 0xc4, 0x00, 0x01]), 0, 4, level0!.offsets[tile]! + 2);
+  await handle.close();
+
+  const slide = await Slide.open(damaged);
+  t.teardown(() => slide.close());
+  const dz = new DeepZoom(slide, DeepZoom.nativeGrid(slide)!);
+  const request = { level: dz.levels.length - 2, col: 1, row: 3 };
+  t.deepEqual(dz.source(request).scaled, { col: 2, row: 6, across: 2, down: 2, denominator: 2 });
+  const error = await t.throwsAsync(dz.tile(request, 'jpeg', 80), { instanceOf: WsiError });
+  t.is(error?.code, 'decode_failed');
+  t.regex(error?.message ?? '', /tile \(2, 6\) at level 0 cannot be decoded \(.*Bogus marker length/);
+});
