@@ -1,8 +1,7 @@
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 import type { AuditActor, AuditLog } from '../audit/audit-log.js';
-import { streamZip } from '../downloads/index.js';
+import { streamZip, type BundleDelivery } from '../downloads/index.js';
 import { attachment, DOWNLOAD_CACHE_CONTROL } from '../downloads/file-headers.js';
 import { AppError } from '../errors.js';
 import { bagSlide } from './bag-contents.js';
@@ -19,13 +18,6 @@ export interface HoleyBagAnswer {
   /** The bag's folder name, as `slidebank export` would name it. */
   name: string;
   files: { path: string; content: string }[];
-}
-
-/** A bag as a streamed ZIP, for the HTTP layer to send; `settle` says how the response ended (and cleans up). */
-export interface BagZipDelivery {
-  headers: Record<string, string>;
-  body: Readable;
-  settle: (finished: boolean) => Promise<void>;
 }
 
 interface BagRequest {
@@ -83,7 +75,7 @@ export class ExchangeService {
    * terabyte release costs no copy and no temporary space. Audited when the
    * response ends, with the bytes sent and whether it completed.
    */
-  async bagZip(name: string, query: { version?: unknown; since?: unknown; holey?: unknown }, actor: AuditActor): Promise<BagZipDelivery> {
+  async bagZip(name: string, query: { version?: unknown; since?: unknown; holey?: unknown }, actor: AuditActor): Promise<BundleDelivery> {
     const holey = flag(query.holey, 'holey');
     const { version, since } = await this.bagRequest(name, query);
     const out = await this.scratchFolder('bagzip-');

@@ -1,9 +1,10 @@
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { parseSlideId } from '../../catalog/catalog.service.js';
-import type { BundleDelivery, DownloadRequester, DownloadsService, FileDelivery, ManifestResponse, Settle } from '../../downloads/index.js';
+import type { DownloadRequester, DownloadsService, FileDelivery, ManifestResponse } from '../../downloads/index.js';
 import { DownloadLimitError } from '../../downloads/limits.js';
 import type { FileKind } from '../../downloads/manifest.js';
+import { deliverBundle, settleWhenDone } from '../deliver.js';
 import type { ErrorBody } from '../middleware/error-handler.js';
 
 export interface DownloadGuards {
@@ -81,13 +82,6 @@ function deliverFile(ctx: Context, delivery: FileDelivery): void {
   settleWhenDone(ctx, delivery.settle);
 }
 
-function deliverBundle(ctx: Context, delivery: BundleDelivery): void {
-  ctx.status = 200;
-  ctx.set(delivery.headers);
-  ctx.body = delivery.body;
-  settleWhenDone(ctx, delivery.settle);
-}
-
 function sendManifest(ctx: Context, manifest: ManifestResponse): void {
   ctx.set('Cache-Control', 'private, no-store');
   if (manifest.format === 'tsv') {
@@ -95,14 +89,4 @@ function sendManifest(ctx: Context, manifest: ManifestResponse): void {
     ctx.set('Content-Disposition', 'inline; filename="manifest.tsv"');
   }
   ctx.body = manifest.body;
-}
-
-/** Tell the service how the response ended: every byte handed to the connection, or cut off by the client or an error. */
-function settleWhenDone(ctx: Context, settle: Settle): void {
-  const { res } = ctx;
-  const done = () => {
-    settle(res.writableFinished).catch((error: unknown) => ctx.log.error({ err: error }, 'download: settling the delivery failed'));
-  };
-  if (res.closed) done();
-  else res.once('close', done);
 }

@@ -1,8 +1,9 @@
 import Router from '@koa/router';
-import type { Context, Middleware } from 'koa';
+import type { Middleware } from 'koa';
 import { assertLevel, hasLevel } from '../../access/levels.js';
-import type { BagZipDelivery, ExchangeService } from '../../datasets/exchange.service.js';
+import type { ExchangeService } from '../../datasets/exchange.service.js';
 import type { SiteIdentity } from '../../datasets/site-key.js';
+import { deliverBundle } from '../deliver.js';
 import { requesterOf } from '../middleware/permissions.js';
 
 /** Partner sites: members at L3 (an institutional agreement), and administrators. */
@@ -44,20 +45,7 @@ export function siteRoutes(identity: () => SiteIdentity, exchange: ExchangeServi
     ctx.body = await exchange.holeyBag(ctx.params.name!, ctx.query, { actorId: requesterOf(ctx).user?.id ?? null, ip: ctx.ip });
   });
   router.get('/api/datasets/:name/bag.zip', requirePartner, async (ctx) => {
-    deliverZip(ctx, await exchange.bagZip(ctx.params.name!, ctx.query, { actorId: requesterOf(ctx).user?.id ?? null, ip: ctx.ip }));
+    deliverBundle(ctx, await exchange.bagZip(ctx.params.name!, ctx.query, { actorId: requesterOf(ctx).user?.id ?? null, ip: ctx.ip }));
   });
   return router;
-}
-
-/** Stream the archive; when the response ends (sent, or cut off by the client), the service stops reading, cleans up and audits. */
-function deliverZip(ctx: Context, delivery: BagZipDelivery): void {
-  ctx.status = 200;
-  ctx.set(delivery.headers);
-  ctx.body = delivery.body;
-  const { res } = ctx;
-  const done = () => {
-    delivery.settle(res.writableFinished).catch((error: unknown) => ctx.log.error({ err: error }, 'bag download: settling the delivery failed'));
-  };
-  if (res.closed) done();
-  else res.once('close', done);
 }

@@ -134,8 +134,8 @@ test('a missing default.json is reported, not thrown as ENOENT', async (t) => {
   t.regex(error.message, /default\.json: not found/);
 });
 
-test('SLIDEBANK_CONFIG_DIR and SLIDEBANK_REQUIRE_FIXTURES are not mistaken for settings', async (t) => {
+test('SLIDEBANK_CONFIG_DIR, SLIDEBANK_REQUIRE_FIXTURES and SLIDEBANK_REQUIRE_NATIVE are not mistaken for settings', async (t) => {
   const dir = await configDir();
-  const { config } = loadConfig({ env: { SLIDEBANK_CONFIG_DIR: dir, SLIDEBANK_REQUIRE_FIXTURES: '1' } });
+  const { config } = loadConfig({ env: { SLIDEBANK_CONFIG_DIR: dir, SLIDEBANK_REQUIRE_FIXTURES: '1', SLIDEBANK_REQUIRE_NATIVE: '1' } });
   t.is(config.port, 8080);
 });
