@@ -8,16 +8,16 @@ export const WIDTH = 60_000;
 export const HEIGHT = 40_000;
 const SEED = 1;
 
-/** The benchmarks' slide: a generated 60000×40000 SVS with its XML, made once and kept in var/bench. */
-export async function benchSlide(): Promise<string> {
+/** The benchmarks' slide: a generated 60000×40000 SVS with its XML, made once and kept in var/bench. Other sizes and seeds for other uses. */
+export async function benchSlide(width = WIDTH, height = HEIGHT, seed = SEED): Promise<string> {
   const dir = path.join(packageRoot, 'var', 'bench');
-  const name = `bench-${WIDTH}x${HEIGHT}-seed${SEED}`;
+  const name = `bench-${width}x${height}-seed${seed}`;
   const file = path.join(dir, `${name}.svs`);
   if (existsSync(file)) return file;
   await mkdir(dir, { recursive: true });
-  process.stdout.write(`generating a ${WIDTH}×${HEIGHT} slide (once; kept in ${dir}) … `);
+  process.stdout.write(`generating a ${width}×${height} slide (once; kept in ${dir}) … `);
   const t0 = performance.now();
-  await makeSlide({ width: WIDTH, height: HEIGHT, seed: SEED, out: dir, name });
+  await makeSlide({ width, height, seed, out: dir, name });
   process.stdout.write(`${((performance.now() - t0) / 1000).toFixed(1)} s, ${((await stat(file)).size / 2 ** 20).toFixed(0)} MiB\n`);
   return file;
 }

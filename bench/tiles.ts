@@ -13,12 +13,16 @@ import { parseDatabaseUrl } from '../server/config/index.js';
 import { migrateToLatest, openDatabase } from '../server/db/index.js';
 import { packageRoot } from '../server/package-info.js';
 import { DeepZoom, OPENSLIDE_GRID, scaledJpegUnavailable, Slide, type DeepZoomGrid } from '../server/wsi/index.js';
-import { runLoad, type LoadResult, type LoadTarget } from './load.js';
+import { freePort } from '../test/support/cli.js';
+import { runLoad, type LatencySummary, type LoadResult, type LoadTarget } from './load.js';
 import { benchSlide, HEIGHT, WIDTH } from './slide.js';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 3000);
 const CONCURRENCY = 16;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** The slide a server is warmed up on before the cold run, and how many of its tiles are asked for. */
+const WARM_UP_SIZE = [16_000, 12_000] as const;
+const WARM_UP_REQUESTS = 1000;
 /**
  * The Slidebank configurations measured: the default (native grid, scaled
  * JPEG decoding where the addon is built), the same without scaled decoding
@@ -29,40 +33,53 @@ const SLIDEBANK_VARIANTS = [
   ['slidebank (native, no scaled decode)', 'native', false],
   ['slidebank (254/1 grid)', 'openslide', true],
 ] as const;
+/**
+ * `BENCH_TILES_SERVERS=native,openslide` runs only the servers whose names
+ * contain one of these words; `BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=DIR'`
+ * passes Node options to the Slidebank servers (to profile them).
+ */
+const ONLY = process.env.BENCH_TILES_SERVERS?.split(',').map((w) => w.trim().toLowerCase()).filter(Boolean);
+const wanted = (name: string) => !ONLY || ONLY.some((word) => name.toLowerCase().includes(word));
 const DEEPZOOM_SERVER = '/usr/share/doc/python-openslide-examples/examples/deepzoom/deepzoom_server.py';
 
 /**
  * The tile benchmark: a generated 60000×40000 slide served by Slidebank
  * (native grid with passthrough, and OpenSlide's 254/1 grid) and, where
  * installed, by OpenSlide's deepzoom_server.py, all with the same random
- * tiles across all levels at concurrency 16; cold (fresh process) and warm.
+ * tiles across all levels at concurrency 16. Slidebank is measured fresh (a
+ * new process), cold (a process warmed up on another slide, nothing of this
+ * one open or cached) and warm; OpenSlide's server opens the slide when it
+ * starts, and is measured from there.
  */
 export async function tilesBenchmark(): Promise<void> {
   const slideFile = await benchSlide();
+  const warmUpFile = await benchSlide(WARM_UP_SIZE[0], WARM_UP_SIZE[1], 2);
   const work = await mkdtemp(path.join(os.tmpdir(), 'slidebank-bench-'));
   try {
     const databaseUrl = `sqlite:${path.join(work, 'bench.sqlite')}`;
-    const { slideId, headers } = await register(databaseUrl, slideFile);
+    const { slideId, warmUpId, headers } = await register(databaseUrl, slideFile, warmUpFile);
     const slide = await Slide.open(slideFile);
+    const warmUpSlide = await Slide.open(warmUpFile);
     const rounds: Row[][] = [];
     try {
       // Rounds interleave the servers, so that a noisy neighbour on the machine
       // weighs on all of them alike; the report takes the median of the rounds.
       for (let round = 0; round < ROUNDS; round++) {
         const rows: Row[] = [];
-        for (const [name, grid, scaledDecode] of SLIDEBANK_VARIANTS) {
-          rows.push(await slidebankServer(name, grid, scaledDecode, slide, slideId, headers, databaseUrl, work));
+        for (const [name, grid, scaledDecode] of SLIDEBANK_VARIANTS.filter(([name]) => wanted(name))) {
+          rows.push(await slidebankServer(name, grid, scaledDecode, { slide, slideId, warmUpSlide, warmUpId, headers, databaseUrl, work }));
         }
-        const reference = await openslideServer(slideFile, slide);
+        const reference = wanted('OpenSlide deepzoom_server.py') ? await openslideServer(slideFile, slide) : undefined;
         if (reference) rows.push(reference);
         rounds.push(rows);
         console.log(`round ${round + 1}/${ROUNDS}: ${rows.map((r) => `${r.name} ${r.cold.perSecond.toFixed(0)} tiles/s cold`).join(', ')}`);
       }
     } finally {
       await slide.close();
+      await warmUpSlide.close();
     }
     const rows = rounds[0]!.map((_, i) => median(rounds.map((r) => r[i]!)));
-    report(rows);
+    report(rows, rounds);
   } finally {
     await rm(work, { recursive: true, force: true });
   }
@@ -71,6 +88,8 @@ export async function tilesBenchmark(): Promise<void> {
 interface Row {
   name: string;
   grid: DeepZoomGrid;
+  /** Slidebank: the load on a fresh process. */
+  fresh?: LoadResult;
   cold: LoadResult;
   warm?: LoadResult;
   /** Slowest overview tile when a viewer opens the slide on a fresh, idle server. */
@@ -78,31 +97,49 @@ interface Row {
   peakRssMiB: number;
 }
 
-async function slidebankServer(
-  name: string,
-  grid: 'native' | 'openslide',
-  scaledDecode: boolean,
-  slide: Slide,
-  slideId: number,
-  headers: Record<string, string>,
-  databaseUrl: string,
-  work: string,
-): Promise<Row> {
-  const deepZoom = new DeepZoom(slide, grid === 'native' ? DeepZoom.nativeGrid(slide) ?? OPENSLIDE_GRID : OPENSLIDE_GRID);
+interface BenchSetup {
+  slide: Slide;
+  slideId: number;
+  /** Another slide, to warm a server up on without touching the measured slide. */
+  warmUpSlide: Slide;
+  warmUpId: number;
+  headers: Record<string, string>;
+  databaseUrl: string;
+  work: string;
+}
+
+/**
+ * One Slidebank configuration, each measure in its own server process: a
+ * viewer opening the slide on an idle server; the load on a fresh process
+ * ("fresh": the process and its caches start with the load); the load on a
+ * process that has served another slide for a while, with nothing of this
+ * slide open or cached ("cold", what a long-running server meets when someone
+ * opens a slide nobody has viewed); and the same load again ("warm").
+ */
+async function slidebankServer(name: string, grid: 'native' | 'openslide', scaledDecode: boolean, setup: BenchSetup): Promise<Row> {
+  const { slide, slideId, warmUpSlide, warmUpId, headers, databaseUrl, work } = setup;
+  const gridOf = (s: Slide) => (grid === 'native' ? DeepZoom.nativeGrid(s) ?? OPENSLIDE_GRID : OPENSLIDE_GRID);
+  const deepZoom = new DeepZoom(slide, gridOf(slide));
   const firstView = await withSlidebank(grid, scaledDecode, databaseUrl, work, (base) => openLikeAViewer(base, slideId, deepZoom, headers));
+  const fresh = await withSlidebank(grid, scaledDecode, databaseUrl, work, async (base) => {
+    return runLoad(tileTargets(deepZoom, slide, (l, c, r) => `${base}/tiles/${slideId}_files/${l}/${c}_${r}.jpeg`), CONCURRENCY, headers);
+  });
   return withSlidebank(grid, scaledDecode, databaseUrl, work, async (base, server) => {
+    const warmUp = tileTargets(new DeepZoom(warmUpSlide, gridOf(warmUpSlide)), warmUpSlide, (l, c, r) => `${base}/tiles/${warmUpId}_files/${l}/${c}_${r}.jpeg`);
+    const warmedUp = await runLoad(warmUp.slice(0, WARM_UP_REQUESTS), CONCURRENCY, headers);
     const targets = tileTargets(deepZoom, slide, (l, c, r) => `${base}/tiles/${slideId}_files/${l}/${c}_${r}.jpeg`);
     const cold = await runLoad(targets, CONCURRENCY, headers);
     const warm = await runLoad(targets, CONCURRENCY, headers);
-    if (cold.errors + warm.errors > 0) throw new Error(`${name}: ${cold.errors + warm.errors} tile requests failed; the figures would be wrong`);
-    return { name, grid: deepZoom.grid, cold, warm, firstView, peakRssMiB: peakRss(server) };
+    const errors = fresh.errors + warmedUp.errors + cold.errors + warm.errors;
+    if (errors > 0) throw new Error(`${name}: ${errors} tile requests failed; the figures would be wrong`);
+    return { name, grid: deepZoom.grid, fresh, cold, warm, firstView, peakRssMiB: peakRss(server) };
   });
 }
 
 /** Run `work` against a fresh Slidebank process (compiled, as in production) on the benchmark database. */
 async function withSlidebank<T>(grid: string, scaledDecode: boolean, databaseUrl: string, work: string, run: (base: string, server: ChildProcess) => Promise<T>): Promise<T> {
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
-  const server = spawn(process.execPath, [path.join(packageRoot, 'bin', 'slidebank.js'), 'serve'], {
+  const port = await freePort();
+  const server = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS?.split(' ') ?? []), path.join(packageRoot, 'bin', 'slidebank.js'), 'serve'], {
     env: {
       ...process.env,
       PORT: String(port),
@@ -148,22 +185,57 @@ async function openLikeAViewer(base: string, slideId: number, deepZoom: DeepZoom
   return slowest;
 }
 
-/** The round whose cold throughput is the median. */
+/**
+ * One server's rounds summed up figure by figure: each figure is the median of
+ * its rounds. The overview p99 rests on a dozen requests per round, mostly the
+ * first burst after the server starts, so a single round's value is noisy.
+ */
 function median(rows: Row[]): Row {
-  return [...rows].sort((a, b) => a.cold.perSecond - b.cold.perSecond)[Math.floor(rows.length / 2)]!;
+  const mid = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  const summary = (pick: (row: Row) => LatencySummary | undefined): LatencySummary | undefined => {
+    const found = rows.map(pick).filter((s): s is LatencySummary => s !== undefined);
+    if (found.length === 0) return undefined;
+    return { count: mid(found.map((s) => s.count)), p50: mid(found.map((s) => s.p50)), p99: mid(found.map((s) => s.p99)), max: mid(found.map((s) => s.max)) };
+  };
+  const result = (pick: (row: Row) => LoadResult | undefined): LoadResult | undefined => {
+    const found = rows.map(pick).filter((r): r is LoadResult => r !== undefined);
+    if (found.length === 0) return undefined;
+    const groups = [...new Set(found.flatMap((r) => Object.keys(r.byGroup)))];
+    return {
+      requests: found[0]!.requests,
+      errors: Math.max(...found.map((r) => r.errors)),
+      seconds: mid(found.map((r) => r.seconds)),
+      perSecond: mid(found.map((r) => r.perSecond)),
+      bytes: found[0]!.bytes,
+      latency: summary((row) => pick(row)?.latency)!,
+      byGroup: Object.fromEntries(groups.map((group) => [group, summary((row) => pick(row)?.byGroup[group])!])),
+    };
+  };
+  const firstViews = rows.flatMap((r) => (r.firstView === undefined ? [] : [r.firstView]));
+  return {
+    name: rows[0]!.name,
+    grid: rows[0]!.grid,
+    fresh: result((row) => row.fresh),
+    cold: result((row) => row.cold)!,
+    warm: result((row) => row.warm),
+    firstView: firstViews.length > 0 ? mid(firstViews) : undefined,
+    peakRssMiB: mid(rows.map((r) => r.peakRssMiB)),
+  };
 }
 
 /** The slide in a fresh catalog, and a viewer's (L1) bearer token: the tile routes need a logged-in viewer. */
-async function register(databaseUrl: string, file: string): Promise<{ slideId: number; headers: Record<string, string> }> {
+async function register(databaseUrl: string, file: string, warmUpFile: string): Promise<{ slideId: number; warmUpId: number; headers: Record<string, string> }> {
   const db = openDatabase(parseDatabaseUrl(databaseUrl, process.cwd()));
   try {
     await migrateToLatest(db);
-    const record = await new SlidesRepository(db.knex).create({ name: path.basename(file), filePath: file, sha256: null, ...(await readSlideFacts(file)) });
+    const slides = new SlidesRepository(db.knex);
+    const record = await slides.create({ name: path.basename(file), filePath: file, sha256: null, ...(await readSlideFacts(file)) });
+    const warmUp = await slides.create({ name: path.basename(warmUpFile), filePath: warmUpFile, sha256: null, ...(await readSlideFacts(warmUpFile)) });
     const now = new Date();
     const viewer = await new UsersRepository(db.knex).create({ email: 'bench@slidebank.local', passwordHash: null, level: 'L1', levelExpiresAt: null, roles: [], emailConfirmedAt: now }, now);
     const token = `sbk_${newSecret()}`;
     await new AccessTokensRepository(db.knex).create({ userId: viewer.id, name: 'bench', prefix: token.slice(0, 12), tokenHash: sha256Hex(token), scope: 'read', expiresAt: null }, now);
-    return { slideId: record.id, headers: { authorization: `Bearer ${token}` } };
+    return { slideId: record.id, warmUpId: warmUp.id, headers: { authorization: `Bearer ${token}` } };
   } finally {
     await db.close();
   }
@@ -206,7 +278,7 @@ async function openslideServer(slideFile: string, slide: Slide): Promise<Row | u
     console.log(`(OpenSlide's deepzoom_server.py is not installed: apt-get install python-openslide-examples python3-flask for the ratio)`);
     return undefined;
   }
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const port = await freePort();
   const server = spawn('/usr/bin/python3', [DEEPZOOM_SERVER, '-B', '-Q', '80', '-l', '127.0.0.1', '-p', String(port), slideFile], {
     stdio: ['ignore', 'ignore', 'ignore'],
   });
@@ -251,16 +323,16 @@ async function stop(child: ChildProcess): Promise<void> {
   await Promise.race([exited, sleep(15_000).then(() => child.kill('SIGKILL'))]);
 }
 
-function report(rows: Row[]): void {
+function report(rows: Row[], rounds: Row[][]): void {
   const ms = (v: number) => v.toFixed(1).padStart(7);
   console.log(
-    `\ntiles: ${WIDTH}×${HEIGHT} generated slide, ${REQUESTS} distinct random tiles over all Deep Zoom levels, concurrency ${CONCURRENCY}, ${os.cpus().length} cores; median of ${ROUNDS} rounds`,
+    `\ntiles: ${WIDTH}×${HEIGHT} generated slide, ${REQUESTS} distinct random tiles over all Deep Zoom levels, concurrency ${CONCURRENCY}, ${os.cpus().length} cores; each figure the median of ${ROUNDS} rounds`,
   );
   const unavailable = scaledJpegUnavailable();
   if (unavailable) console.log(`NOTE: scaled JPEG decoding is not available, so the first two Slidebank rows measure the same thing: ${unavailable}`);
   console.log(`${'server'.padEnd(38)} grid     run    tiles/s   p50 ms  p99 ms  p99 native  p99 resampled  p99 overview  errors  peak RSS MiB`);
   for (const row of rows) {
-    for (const [run, result] of [['cold', row.cold], ['warm', row.warm]] as const) {
+    for (const [run, result] of [['fresh', row.fresh], ['cold', row.cold], ['warm', row.warm]] as const) {
       if (!result) continue;
       const g = result.byGroup;
       console.log(
@@ -271,10 +343,17 @@ function report(rows: Row[]): void {
   const reference = rows.find((r) => r.name.startsWith('OpenSlide'));
   if (reference) {
     for (const row of rows.filter((r) => r !== reference)) {
-      console.log(`ratio ${row.name} / OpenSlide, cold tiles/s: ${(row.cold.perSecond / reference.cold.perSecond).toFixed(1)}×`);
+      const each = rounds.map((round) => {
+        const mine = round.find((r) => r.name === row.name)!;
+        const theirs = round.find((r) => r.name === reference.name)!;
+        return (mine.cold.perSecond / theirs.cold.perSecond).toFixed(1);
+      });
+      console.log(`ratio ${row.name} / OpenSlide, cold tiles/s: ${(row.cold.perSecond / reference.cold.perSecond).toFixed(1)}× (rounds: ${each.join(', ')})`);
+      if (row.fresh) console.log(`ratio ${row.name} / OpenSlide, fresh process against OpenSlide cold: ${(row.fresh.perSecond / reference.cold.perSecond).toFixed(1)}×`);
     }
   }
   console.log('(native: Deep Zoom levels a stored level serves as is; resampled: levels between stored levels; overview: levels of at most four tiles; p99 of the requests of each kind)');
+  console.log(`(Slidebank fresh: a new process, caches empty; cold: a process that first served ${WARM_UP_REQUESTS} tiles of another slide, this slide neither open nor cached; warm: the same tiles again)`);
   for (const row of rows.filter((r) => r.firstView !== undefined)) {
     console.log(`${row.name}: opening the slide on a fresh idle server, the slowest overview tile took ${row.firstView!.toFixed(1)} ms`);
   }

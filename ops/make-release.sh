@@ -53,15 +53,17 @@ if [ "$modules" = yes ]; then
   cp -a node_modules "$stage/"
   (cd "$stage" && npm prune --omit=dev --ignore-scripts --offline --no-audit --no-fund --loglevel=error >&2)
 fi
-# The scaled-JPEG addon is built by npm ci (npm run build:native) against libjpeg-turbo; the
-# servers need only its runtime library (libturbojpeg0 / turbojpeg), which the common role installs.
-addon=native/scaled-jpeg/build/Release/scaled_jpeg.node
-if [ -f "$addon" ]; then
-  mkdir -p "$stage/$(dirname "$addon")"
-  cp "$addon" "$stage/$addon"
-else
-  echo "make-release: warning: $addon is not built (npm run build:native); the servers will decode every resampled tile through sharp" >&2
-fi
+# The native addons are built by npm ci (npm run build:native). The scaled-JPEG addon links
+# libjpeg-turbo: the servers need only its runtime library (libturbojpeg0 / turbojpeg), which the
+# common role installs. The page-cache addon needs nothing beyond the C library.
+for addon in native/scaled-jpeg/build/Release/scaled_jpeg.node native/page-cache/build/Release/page_cache.node; do
+  if [ -f "$addon" ]; then
+    mkdir -p "$stage/$(dirname "$addon")"
+    cp "$addon" "$stage/$addon"
+  else
+    echo "make-release: warning: $addon is not built (npm run build:native); the servers will serve tiles through the slower general path" >&2
+  fi
+done
 printf '%s\n' "$version" >"$stage/RELEASE"
 
 tarball="$out/$name.tar.gz"

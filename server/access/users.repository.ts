@@ -54,6 +54,9 @@ interface UserRow {
   created_at: string;
 }
 
+/** A user's row joined with one of their roles (null without any), and the password hash when asked for. */
+type JoinedRow = UserRow & { role: StaffRole | null; password_hash?: string | null };
+
 const USER_COLUMNS: string[] = [
   'id',
   'email',
@@ -105,23 +108,19 @@ export class UsersRepository {
     return trx ? insert(trx) : this.knex.transaction(insert);
   }
 
+  /** Every request's requester is read with this: one query. */
   async findById(id: number, trx: Knex = this.knex): Promise<User | undefined> {
-    const row = (await trx('users').select(USER_COLUMNS).where({ id }).first()) as UserRow | undefined;
-    return row ? this.withRoles(row, trx) : undefined;
+    return (await this.findOne({ 'users.id': id }, [], trx))?.user;
   }
 
   async findByEmail(email: string, trx: Knex = this.knex): Promise<User | undefined> {
-    const row = (await trx('users').select(USER_COLUMNS).where({ email: email.toLowerCase() }).first()) as UserRow | undefined;
-    return row ? this.withRoles(row, trx) : undefined;
+    return (await this.findOne({ 'users.email': email.toLowerCase() }, [], trx))?.user;
   }
 
   /** The user and the stored password hash, for logging in. */
   async findCredentials(email: string): Promise<{ user: User; passwordHash: string | null } | undefined> {
-    const row = (await this.knex('users')
-      .select([...USER_COLUMNS, 'password_hash'])
-      .where({ email: email.toLowerCase() })
-      .first()) as (UserRow & { password_hash: string | null }) | undefined;
-    return row ? { user: await this.withRoles(row, this.knex), passwordHash: row.password_hash } : undefined;
+    const found = await this.findOne({ 'users.email': email.toLowerCase() }, ['password_hash'], this.knex);
+    return found ? { user: found.user, passwordHash: found.row.password_hash ?? null } : undefined;
   }
 
   async passwordHash(id: number): Promise<string | null> {
@@ -214,9 +213,15 @@ export class UsersRepository {
     return rows.map((row) => toUser(row, roles.get(row.id) ?? []));
   }
 
-  private async withRoles(row: UserRow, trx: Knex): Promise<User> {
-    const roles = await trx('user_roles').where({ user_id: row.id }).orderBy('role').pluck('role');
-    return toUser(row, roles as StaffRole[]);
+  /** One user with their roles, joined: the user's row comes once per role, or once with a null role. */
+  private async findOne(where: Record<string, unknown>, extra: 'password_hash'[], trx: Knex): Promise<{ user: User; row: JoinedRow } | undefined> {
+    const rows = (await trx('users')
+      .leftJoin('user_roles', 'user_roles.user_id', 'users.id')
+      .select([...[...USER_COLUMNS, ...extra].map((column) => `users.${column}`), 'user_roles.role'])
+      .where(where)
+      .orderBy('user_roles.role')) as JoinedRow[];
+    const [row] = rows;
+    return row ? { user: toUser(row, rows.flatMap((r) => (r.role ? [r.role] : []))), row } : undefined;
   }
 
   private async rolesOf(ids: number[], trx: Knex): Promise<Map<number, StaffRole[]>> {

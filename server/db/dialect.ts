@@ -24,12 +24,13 @@ export function knexConfigFor(target: DatabaseTarget, settings: KnexSettings): K
         // One writer at a time is SQLite's model; WAL lets readers run beside it.
         min: 1,
         max: 1,
-        afterCreate(conn: { pragma(sql: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
+        afterCreate(conn: SqliteConnection, done: (err: Error | null, conn: unknown) => void) {
           try {
             conn.pragma('journal_mode = WAL');
             conn.pragma('foreign_keys = ON');
             conn.pragma('busy_timeout = 5000');
             conn.pragma('synchronous = NORMAL');
+            reusePreparedStatements(conn);
             done(null, conn);
           } catch (error) {
             done(error as Error, conn);
@@ -66,6 +67,41 @@ export function knexConfigFor(target: DatabaseTarget, settings: KnexSettings): K
         conn.query("SET time_zone = '+00:00'", (err) => done(err, conn));
       },
     },
+  };
+}
+
+/** The part of a better-sqlite3 connection this module touches. */
+interface SqliteConnection {
+  pragma(sql: string): unknown;
+  prepare(sql: string): unknown;
+}
+
+/** Distinct SQL texts kept compiled per connection; the application has a few hundred. */
+const PREPARED_STATEMENTS = 500;
+
+/**
+ * knex compiles every query anew (`prepare`), which on a primary-key lookup
+ * costs more than running it; every tile request makes three such lookups to
+ * know who is asking. The connection keeps its compiled statements by SQL
+ * text instead. knex runs a statement to the end (`all`/`run`) before the
+ * next query on this single connection, so one statement is never used by two
+ * queries at once, and SQLite recompiles a statement by itself when the schema
+ * changes under it.
+ */
+function reusePreparedStatements(conn: SqliteConnection): void {
+  const compile = conn.prepare.bind(conn);
+  const statements = new Map<string, unknown>();
+  conn.prepare = (sql: string) => {
+    let statement = statements.get(sql);
+    if (statement) {
+      // Most recently used last, so that the first key is the one to drop.
+      statements.delete(sql);
+    } else {
+      statement = compile(sql);
+      if (statements.size >= PREPARED_STATEMENTS) statements.delete(statements.keys().next().value!);
+    }
+    statements.set(sql, statement);
+    return statement;
   };
 }
 

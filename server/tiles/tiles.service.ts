@@ -6,7 +6,7 @@ import type { SlideRecord, SlidesRepository } from '../catalog/slides.repository
 import type { Config } from '../config/index.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logging.js';
-import { DeepZoom, encode, MAX_RENDER_PIXELS, OPENSLIDE_GRID, renderLevel0Region, scaledJpegUnavailable, SlidePool, WsiError, type AssociatedName, type DeepZoomGrid, type Slide, type TileFormat, type TileMaking } from '../wsi/index.js';
+import { DeepZoom, encode, MAX_RENDER_PIXELS, OPENSLIDE_GRID, pageCacheReadUnavailable, renderLevel0Region, scaledJpegUnavailable, SlidePool, WsiError, type AssociatedName, type DeepZoomGrid, type Slide, type TileFormat, type TileMaking } from '../wsi/index.js';
 import { iiifInfo, parseIiifRequest } from './iiif.js';
 
 export interface TileResponse {
@@ -51,6 +51,8 @@ export class TilesService {
     this.settings = settings;
     const unavailable = settings.scaledDecode ? scaledJpegUnavailable() : undefined;
     if (unavailable) log.warn({ reason: unavailable }, 'tiles: scaled JPEG decoding is not available; tiles between stored levels are decoded in full and resized (slower)');
+    const uncached = pageCacheReadUnavailable();
+    if (uncached) log.warn({ reason: uncached }, 'tiles: page-cache reads are not available; every stored tile is read through the thread pool (slower)');
     const mib = 1024 * 1024;
     this.pool = new SlidePool({
       maxOpen: settings.openSlides,
@@ -67,7 +69,8 @@ export class TilesService {
   private deepZoomFor(slide: Slide): DeepZoom {
     let deepZoom = this.deepZooms.get(slide);
     if (!deepZoom) {
-      deepZoom = new DeepZoom(slide, this.gridFor(slide), { scaledDecode: this.settings.scaledDecode });
+      // OpenSlide's grid keeps OpenSlide's choice of levels too, for tools that compare against it.
+      deepZoom = new DeepZoom(slide, this.gridFor(slide), { scaledDecode: this.settings.scaledDecode, sameSizeLevels: this.settings.grid !== 'openslide' });
       this.deepZooms.set(slide, deepZoom);
     }
     return deepZoom;

@@ -108,6 +108,15 @@ export interface DeepZoomOptions {
    * every other tile, decode in full and resize with Lanczos. Default true.
    */
   scaledDecode?: boolean;
+  /**
+   * Serve a Deep Zoom level from a stored level within a pixel of its size,
+   * as it is, even when that level's downsample is a hair above the level's
+   * own. Scanners round level sizes down (60000 px at 64× is 937, a
+   * downsample of 64.03), and OpenSlide's rule then draws that Deep Zoom
+   * level from the next finer level at a quarter size. Default false:
+   * OpenSlide's choice, level by level.
+   */
+  sameSizeLevels?: boolean;
 }
 
 /**
@@ -120,16 +129,21 @@ export class DeepZoom {
   readonly levels: readonly (DeepZoomLevel & { slideLevel: number })[];
 
   private readonly scaledDecode: boolean;
+  private readonly sameSizeLevels: boolean;
 
   constructor(
     private readonly slide: Slide,
     readonly grid: DeepZoomGrid,
-    { scaledDecode = true }: DeepZoomOptions = {},
+    { scaledDecode = true, sameSizeLevels = false }: DeepZoomOptions = {},
   ) {
     this.scaledDecode = scaledDecode;
+    this.sameSizeLevels = sameSizeLevels;
     const geometry = deepZoomGeometry(slide.width, slide.height, grid);
     const top = geometry.levels.length - 1;
-    this.levels = geometry.levels.map((level, index) => ({ ...level, slideLevel: slide.bestLevelForDownsample(2 ** (top - index)) }));
+    this.levels = geometry.levels.map((level, index) => {
+      const sameSize = sameSizeLevels ? slide.levels.findIndex((stored) => isSameSize(stored, level)) : -1;
+      return { ...level, slideLevel: sameSize >= 0 ? sameSize : slide.bestLevelForDownsample(2 ** (top - index)) };
+    });
   }
 
   /**
@@ -154,8 +168,8 @@ export class DeepZoom {
     const { tileSize: t, overlap: o } = this.grid;
     const top = this.levels.length - 1;
     const slideLevel = this.slide.levels[dz.slideLevel]!;
-    // Deep Zoom pixels → slide-level pixels.
-    const scale = 2 ** (top - level) / slideLevel.downsample;
+    // Deep Zoom pixels → slide-level pixels; one to one on a level of the same size (its missing last pixel is stretched over).
+    const scale = this.sameSizeLevels && isSameSize(slideLevel, dz) ? 1 : 2 ** (top - level) / slideLevel.downsample;
 
     const tlX = col > 0 ? o : 0;
     const tlY = row > 0 ? o : 0;
@@ -170,7 +184,7 @@ export class DeepZoom {
     const height = Math.max(1, Math.min(Math.ceil(scale * outHeight), slideLevel.height - Math.ceil(ly)));
 
     const source: TileSource = { slideLevel: dz.slideLevel, x, y, width, height, outWidth, outHeight };
-    const native = Math.abs(dz.width - slideLevel.width) <= 1 && Math.abs(dz.height - slideLevel.height) <= 1;
+    const native = isSameSize(slideLevel, dz);
     const interior = (col + 1) * t <= slideLevel.width && (row + 1) * t <= slideLevel.height;
     if (
       slideLevel.jpeg &&
@@ -236,6 +250,11 @@ export class DeepZoom {
     });
     return { body, made: 'rendered' };
   }
+}
+
+/** Sizes that differ only by the rounding of a halving. */
+function isSameSize(a: { width: number; height: number }, b: { width: number; height: number }): boolean {
+  return Math.abs(a.width - b.width) <= 1 && Math.abs(a.height - b.height) <= 1;
 }
 
 export function encode(image: Sharp, format: TileFormat, quality: number): Promise<Buffer> {

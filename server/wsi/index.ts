@@ -3,6 +3,7 @@ export { Slide, type SlideLevel, type OpenSlideOptions } from './slide.js';
 export { SlidePool } from './slide-pool.js';
 export { DecodedTileCache } from './tile-cache.js';
 export { scaledJpegUnavailable } from './decode/scaled-jpeg.js';
+export { pageCacheReadUnavailable } from './tiff/page-cache.js';
 export { DeepZoom, deepZoomDescriptor, deepZoomGeometry, deepZoomTileRect, encode, OPENSLIDE_GRID, type DeepZoomGrid, type DeepZoomLevel, type DeepZoomOptions, type TileMaking, type TileFormat, type TileRequest, type TileSource } from './deepzoom.js';
 export { WsiError, type WsiErrorCode } from './errors.js';
 export { renderLevel0Region, MAX_RENDER_PIXELS, type Level0Region } from './render.js';

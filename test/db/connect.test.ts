@@ -79,3 +79,30 @@ mariadbOnly('a database that does not exist is named with the statement that cre
   const error = await fatal(waitForDatabase(db, { timeoutMs: 30_000 }));
   t.regex(error.message, /has no database "no_such_slidebank_db"\. Create it \(CREATE DATABASE `no_such_slidebank_db`/);
 });
+
+test('SQLite keeps each query compiled for reuse: repeated, after a schema change, and past the bound', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'slidebank-statements-'));
+  const db = openDatabase(parseDatabaseUrl(`sqlite:${path.join(dir, 'statements.sqlite')}`, dir));
+  t.teardown(() => db.close());
+  await db.knex.schema.createTable('notes', (table) => {
+    table.increments('id');
+    table.string('text');
+  });
+  const connection = (await db.knex.client.acquireConnection()) as { prepare(sql: string): unknown };
+  const sql = 'select * from notes where id = ?';
+  t.is(connection.prepare(sql), connection.prepare(sql), 'the same SQL gets the same compiled statement');
+  await db.knex.client.releaseConnection(connection);
+
+  for (let i = 1; i <= 3; i++) await db.knex('notes').insert({ text: `note ${i}` });
+  for (let i = 1; i <= 3; i++) t.deepEqual(await db.knex('notes').where({ id: i }).first(), { id: i, text: `note ${i}` });
+  // A kept statement sees a column added after it was compiled.
+  await db.knex.schema.alterTable('notes', (table) => table.string('author').defaultTo('anon'));
+  t.deepEqual(await db.knex('notes').where({ id: 2 }).first(), { id: 2, text: 'note 2', author: 'anon' });
+  // More distinct statements than are kept: the oldest are dropped and compiled again when asked for.
+  for (let n = 0; n < 600; n++) t.is((await db.knex.raw(`select ${n} as n`))[0].n, n);
+  t.deepEqual(await db.knex('notes').where({ id: 3 }).first(), { id: 3, text: 'note 3', author: 'anon' });
+  // Writes are statements too.
+  await db.knex('notes').where({ id: 1 }).update({ text: 'changed' });
+  await db.knex('notes').where({ id: 1 }).update({ text: 'changed again' });
+  t.is((await db.knex('notes').where({ id: 1 }).first()).text, 'changed again');
+});

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
+import sharp from 'sharp';
 import { makeSlide } from '../../server/wsi/generate/index.js';
 import { DeepZoom, OPENSLIDE_GRID, Slide } from '../../server/wsi/index.js';
 
@@ -63,4 +64,36 @@ test('the native grid passes stored tiles through at native levels, and only int
   t.is(made, 'stored');
   t.deepEqual([body[0], body[1]], [0xff, 0xd8]);
   t.is((await dz.tile({ level: 13, col: 3, row: 2 }, 'png', 80)).made, 'rendered', 'other formats are rendered');
+});
+
+test('a stored level rounded down by a pixel serves its Deep Zoom level as it is with sameSizeLevels; OpenSlide\'s choice otherwise', async (t) => {
+  // 6001×4003: the generator rounds levels down (1500×1000, 375×250), so their downsamples are a hair above 4 and 16.
+  const file = (await makeSlide({ width: 6001, height: 4003, levels: 3, seed: 7, out: await out, name: 'rounded' })).svs;
+  const slide = await Slide.open(file);
+  t.teardown(() => slide.close());
+  t.true(slide.levels[1]!.downsample > 4 && slide.levels[2]!.downsample > 16);
+  const grid = DeepZoom.nativeGrid(slide)!;
+  const openslide = new DeepZoom(slide, grid);
+  const sameSize = new DeepZoom(slide, grid, { sameSizeLevels: true });
+  t.like(sameSize.levels[11], { width: 1501, height: 1001 });
+  t.is(openslide.levels[11]!.slideLevel, 0, 'OpenSlide draws 1501×1001 from level 0 at a quarter size');
+  t.is(openslide.levels[9]!.slideLevel, 1);
+  t.is(sameSize.levels[11]!.slideLevel, 1, 'level 1 (1500×1000) is within a pixel');
+  t.is(sameSize.levels[9]!.slideLevel, 2, 'level 2 (375×250) serves 376×251');
+  sameSize.levels.forEach((level, i) => {
+    if (i !== 11 && i !== 9) t.is(level.slideLevel, openslide.levels[i]!.slideLevel, `Deep Zoom level ${i} is unchanged`);
+  });
+
+  const interior = { level: 11, col: 2, row: 1 };
+  t.deepEqual(sameSize.source(interior).stored, { col: 2, row: 1 });
+  t.is(openslide.source(interior).stored, undefined);
+  const passed = await sameSize.tile(interior, 'jpeg', 90);
+  t.is(passed.made, 'stored');
+  t.deepEqual(passed.body, await slide.readStoredJpeg(1, 2, 1), 'level 1\'s own tile, as stored');
+  // The last column of 1501 has no stored pixels: 1500 − 6·240 = 60 stored columns stretched to 61.
+  const edge = { level: 11, col: 6, row: 1 };
+  t.like(sameSize.source(edge), { slideLevel: 1, x: 1440, width: 60, outWidth: 61, height: 240, outHeight: 240 });
+  const stretched = await sameSize.tile(edge, 'png', 90);
+  t.is(stretched.made, 'rendered');
+  t.like(await sharp(stretched.body).metadata(), { width: 61, height: 240 });
 });

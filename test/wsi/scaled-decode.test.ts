@@ -2,12 +2,14 @@ import { copyFile, mkdtemp, open, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import test, { type ImplementationFn } from 'ava';
+import { nativeTest as sharedNativeTest } from '../support/native.js';
 import sharp from 'sharp';
 import { scaledJpegCodec, scaledJpegUnavailable } from '../../server/wsi/decode/scaled-jpeg.js';
 import { makeSlide } from '../../server/wsi/generate/index.js';
 import { readDirectories } from '../../server/wsi/tiff/directory.js';
 import { RandomAccessFile } from '../../server/wsi/tiff/file.js';
-import { DeepZoom, Slide, WsiError, type TileRequest } from '../../server/wsi/index.js';
+import { blank, paint } from '../../server/wsi/decode/pixels.js';
+import { DeepZoom, Slide, WsiError, type RgbImage, type TileRequest } from '../../server/wsi/index.js';
 import { fixture, fixtureTest } from '../support/fixtures.js';
 import { psnr } from '../support/openslide.js';
 
@@ -25,13 +27,7 @@ import { psnr } from '../support/openslide.js';
  */
 const MIN_PSNR = 30;
 
-/** Tests of the addon: they fail in CI (.ci/run builds it), and are skipped with the reason elsewhere when it is not built. */
-function nativeTest(title: string, implementation: ImplementationFn<[]>): void {
-  const missing = scaledJpegUnavailable();
-  if (!missing) test(title, implementation);
-  else if (process.env.CI || process.env.SLIDEBANK_REQUIRE_NATIVE === '1') test(title, (t) => t.fail(missing));
-  else test.skip(`${title} (skipped: ${missing})`, implementation);
-}
+const nativeTest = (title: string, implementation: ImplementationFn<[]>) => sharedNativeTest(scaledJpegUnavailable(), title, implementation);
 
 const out = mkdtemp(path.join(os.tmpdir(), 'slidebank-scaled-'));
 const generated = out.then(async (dir) => (await makeSlide({ width: 6000, height: 4000, levels: 3, seed: 11, out: dir })).svs);
@@ -173,4 +169,84 @@ nativeTest('a scaled tile over a damaged stored tile fails as the general path d
   const error = await t.throwsAsync(dz.tile(request, 'jpeg', 80), { instanceOf: WsiError });
   t.is(error?.code, 'decode_failed');
   t.regex(error?.message ?? '', /tile \(2, 6\) at level 0 cannot be decoded \(.*Bogus marker length/);
+});
+
+/** Stored tiles of `level` covering (0, 0)–(width, height), decoded one by one by the general path and laid side by side. */
+async function composedByGeneralPath(slide: Slide, level: number, width: number, height: number): Promise<RgbImage> {
+  const { tileWidth: tw, tileHeight: th } = slide.levels[level]!;
+  const positions: [number, number][] = [];
+  for (let row = 0; row * th < height; row++) for (let col = 0; col * tw < width; col++) positions.push([col, row]);
+  const tiles = await slide.readTiles(level, positions);
+  const out = blank(width, height);
+  positions.forEach(([col, row], i) => paint(out, tiles[i]!, col * tw, row * th, Math.min(tw, width - col * tw), Math.min(th, height - row * th)));
+  return out;
+}
+
+nativeTest('decode gives a block of stored tiles as RGB pixels, cropped to the size asked, as the general decoder does', async (t) => {
+  const codec = scaledJpegCodec()!;
+  const slide = await Slide.open(await generated);
+  t.teardown(() => slide.close());
+  const smallest = slide.levels.length - 1;
+  const { width, height, tilesAcross, tilesDown } = slide.levels[smallest]!;
+  t.deepEqual([width, height, tilesAcross, tilesDown], [375, 250, 2, 2], 'a level whose edge tiles carry padding');
+  const jpegs = await Promise.all([0, 1].flatMap((row) => [0, 1].map((col) => slide.readStoredJpeg(smallest, col, row))));
+  const pixels = await codec.decode(jpegs, 2, 240, 240, 1, width, height);
+  t.is(pixels.length, width * height * 3);
+  const reference = await composedByGeneralPath(slide, smallest, width, height);
+  t.true(psnr(pixels, reference.data) >= 50, `${psnr(pixels, reference.data).toFixed(1)} dB`);
+  // At half size: the 2×2 mean of the full decode, closely.
+  const half = await codec.decode(jpegs, 2, 240, 240, 2, 187, 125);
+  t.is(half.length, 187 * 125 * 3);
+  t.true(psnr(half, areaMean(reference, 2, 187, 125)) >= 35, `${psnr(half, areaMean(reference, 2, 187, 125)).toFixed(1)} dB`);
+
+  t.throws(() => codec.decode(jpegs, 2, 240, 240, 1, 481, 250), { instanceOf: TypeError, message: /at most the mosaic's size/ });
+  t.throws(() => codec.decode(jpegs, 2, 240, 240, 1, 0, 250), { instanceOf: TypeError });
+  t.throws(() => codec.decode(jpegs, 2, 240, 240, 3 as 1, 80, 80), { instanceOf: TypeError, message: /denominator of 1, 2, 4 or 8/ });
+  t.throws(() => codec.mosaic(jpegs, 2, 240, 240, 1 as 2, 80), { instanceOf: TypeError, message: /denominator of 2, 4 or 8/ });
+  await t.throwsAsync(codec.decode([jpegs[0]!, Buffer.from('not a jpeg')], 2, 240, 240, 1, 480, 240), { message: /^tile 2 of 2: / });
+});
+
+if (!scaledJpegUnavailable()) {
+  fixtureTest('CMU-1-Small-Region (RGB tiles without colour transform): decode gives the general decoder\'s colours', async (t) => {
+    const slide = await Slide.open(fixture('CMU-1-Small-Region.svs'));
+    t.teardown(() => slide.close());
+    const jpegs = await Promise.all([0, 1, 2].flatMap((row) => [0, 1, 2].map((col) => slide.readStoredJpeg(0, col, row))));
+    const pixels = await scaledJpegCodec()!.decode(jpegs, 3, 240, 240, 1, 700, 720);
+    const reference = await composedByGeneralPath(slide, 0, 700, 720);
+    // A wrong colour space would give about 10 dB.
+    t.true(psnr(pixels, reference.data) >= 50, `${psnr(pixels, reference.data).toFixed(1)} dB`);
+  });
+}
+
+nativeTest('the smallest level, kept decoded for the overview levels, has the general decoder\'s pixels', async (t) => {
+  const slide = await Slide.open(await generated);
+  t.teardown(() => slide.close());
+  const smallest = slide.levels.length - 1;
+  const { width, height } = slide.levels[smallest]!;
+  await slide.warmOverview();
+  const overview = await slide.readRegion(smallest, 0, 0, width, height);
+  const reference = await composedByGeneralPath(slide, smallest, width, height);
+  t.true(psnr(overview.data, reference.data) >= 50, `${psnr(overview.data, reference.data).toFixed(1)} dB`);
+});
+
+nativeTest('a damaged tile in the smallest level fails the overview as the general path does: decode_failed, naming the tile', async (t) => {
+  const damaged = path.join(await out, 'damaged-overview.svs');
+  await copyFile(await generated, damaged);
+  const file = await RandomAccessFile.open(damaged);
+  const directories = await readDirectories(file).finally(() => file.close());
+  const slide0 = await Slide.open(damaged);
+  const smallest = slide0.levels.length - 1;
+  const { width, height } = slide0.levels[smallest]!;
+  await slide0.close();
+  // The smallest level is the last tiled directory of the pyramid (before the label and macro).
+  const level = directories.filter((d) => d.tiled && d.width === width && d.height === height)[0]!;
+  const handle = await open(damaged, 'r+');
+  await handle.write(Buffer.from([0xff, 0xc4, 0x00, 0x01]), 0, 4, level.offsets[1]! + 2);
+  await handle.close();
+
+  const slide = await Slide.open(damaged);
+  t.teardown(() => slide.close());
+  const error = await t.throwsAsync(slide.readRegion(smallest, 0, 0, width, height), { instanceOf: WsiError });
+  t.is(error?.code, 'decode_failed');
+  t.regex(error?.message ?? '', /tile \(1, 0\) at level 2 cannot be decoded/);
 });

@@ -37,7 +37,10 @@ export function requestMeta(ctx: Context): RequestMeta {
  *
  * Passport (koa-passport's own instance per app, not the shared singleton)
  * does the password login through passport-local and regenerates the
- * session id when someone logs in.
+ * session id when someone logs in. It is set up on the login route only:
+ * every other request reads the user id passport stored in the session
+ * itself, because passport's per-request set-up costs more than the rest
+ * of a cached tile's answer.
  */
 export function createAuthentication(accounts: AccountsService, tokens: TokensService, clock: () => Date = () => new Date()): Authentication {
   const passport = new koaPassport.KoaPassport();
@@ -48,10 +51,16 @@ export function createAuthentication(accounts: AccountsService, tokens: TokensSe
     }),
   );
   passport.serializeUser((user, done) => done(null, (user as User).id));
-  passport.deserializeUser((id, done) => {
-    accounts.sessionUser(id).then((user) => done(null, user ?? false), done);
-  });
-  const restoreSession = passport.session();
+  const initialize = passport.initialize();
+
+  /** The user passport's login recorded in the session (as passport.session() would restore it); a stale id is dropped. */
+  const sessionUser = async (ctx: Context): Promise<User | undefined> => {
+    const record = sessionOf(ctx)?.passport;
+    if (record?.user === undefined) return undefined;
+    const user = await accounts.sessionUser(record.user);
+    if (!user) delete record.user;
+    return user;
+  };
 
   const resolve: Middleware = async (ctx, next) => {
     const authorization = ctx.get('Authorization');
@@ -69,8 +78,8 @@ export function createAuthentication(accounts: AccountsService, tokens: TokensSe
       }
       return next();
     }
-    await restoreSession(ctx, async () => {});
-    const user = ctx.state.user as User | undefined;
+    const user = await sessionUser(ctx);
+    ctx.state.user = user;
     ctx.state.requester = user ? requesterFor(user, 'session', clock()) : ANONYMOUS;
     return next();
   };
@@ -91,7 +100,7 @@ export function createAuthentication(accounts: AccountsService, tokens: TokensSe
       ctx.body = await me(ctx);
     });
     try {
-      await authenticate(ctx, next);
+      await initialize(ctx, () => authenticate(ctx, next));
     } catch (error) {
       const retry = (error as AppError).details as { retryAfterSeconds?: number } | undefined;
       if (error instanceof AppError && error.status === 429 && retry?.retryAfterSeconds) ctx.set('Retry-After', String(retry.retryAfterSeconds));
@@ -107,7 +116,5 @@ export function createAuthentication(accounts: AccountsService, tokens: TokensSe
     ctx.status = 204;
   };
 
-  const initialize = passport.initialize();
-  const middleware: Middleware = (ctx, next) => initialize(ctx, () => resolve(ctx, next));
-  return { middleware, login, logout, me };
+  return { middleware: resolve, login, logout, me };
 }

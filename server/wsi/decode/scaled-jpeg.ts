@@ -1,6 +1,4 @@
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { packageRoot } from '../../package-info.js';
+import { loadAddon } from '../native-addon.js';
 
 /**
  * libjpeg-turbo's scaled decoding, through the project's small native addon
@@ -14,29 +12,19 @@ import { packageRoot } from '../../package-info.js';
 export interface ScaledJpegCodec {
   /** `tiles` are complete JPEGs of `tileWidth`×`tileHeight`, row by row; rejects on any decoder warning. */
   mosaic(tiles: Buffer[], across: number, tileWidth: number, tileHeight: number, denominator: 2 | 4 | 8, quality: number): Promise<Buffer>;
+  /** The same mosaic at 1/`denominator` (1, 2, 4 or 8) as RGB pixels, cropped to `width`×`height`; rejects on any decoder warning. */
+  decode(tiles: Buffer[], across: number, tileWidth: number, tileHeight: number, denominator: 1 | 2 | 4 | 8, width: number, height: number): Promise<Buffer>;
 }
 
-const ADDON = path.join(packageRoot, 'native', 'scaled-jpeg', 'build', 'Release', 'scaled_jpeg.node');
-
-let loaded: { codec?: ScaledJpegCodec; reason?: string } | undefined;
+/** The most tiles one call takes. */
+export const MAX_MOSAIC_TILES = 256;
 
 /** The codec, or undefined when the addon was not built or libturbojpeg is missing (see `scaledJpegUnavailable`). */
 export function scaledJpegCodec(): ScaledJpegCodec | undefined {
-  return load().codec;
+  return loadAddon<ScaledJpegCodec>('scaled-jpeg', 'scaled_jpeg.node').addon;
 }
 
 /** Why the codec is not available, or undefined when it is. */
 export function scaledJpegUnavailable(): string | undefined {
-  return load().reason;
-}
-
-function load(): { codec?: ScaledJpegCodec; reason?: string } {
-  if (!loaded) {
-    try {
-      loaded = { codec: createRequire(import.meta.url)(ADDON) as ScaledJpegCodec };
-    } catch (error) {
-      loaded = { reason: `${ADDON} cannot be loaded (${(error as Error).message.split('\n')[0]}); build it with npm run build:native` };
-    }
-  }
-  return loaded;
+  return loadAddon<ScaledJpegCodec>('scaled-jpeg', 'scaled_jpeg.node').reason;
 }

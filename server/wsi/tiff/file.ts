@@ -1,5 +1,6 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { corrupt, WsiError } from '../errors.js';
+import { readCached } from './page-cache.js';
 
 /** Positional reads from a slide file that never read past its end. */
 export class RandomAccessFile {
@@ -30,6 +31,9 @@ export class RandomAccessFile {
     if (offset + length > this.size) {
       throw corrupt(`${this.path}: ${what} lies past the end of the file (bytes ${offset}–${offset + length} of ${this.size}); the file is truncated or damaged`);
     }
+    if (length === 0) return Buffer.alloc(0);
+    const cached = readCached(this.handle.fd, offset, length);
+    if (cached) return cached;
     const buffer = Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {
