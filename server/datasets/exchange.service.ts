@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { AuditActor, AuditLog } from '../audit/audit-log.js';
 import { streamZip, type BundleDelivery } from '../downloads/index.js';
@@ -32,7 +32,13 @@ interface BagRequest {
  * downloads with `slidebank fetch`'s resuming client, or serialized as a ZIP
  * for the portal's download buttons.
  */
+/** The scratch folders bags are made in (in `paths.cache`), and the age past which one is a leftover of a server stopped mid-answer. */
+const SCRATCH_FOLDER = /^(holey|bagzip)-/;
+const SCRATCH_MAX_AGE_MS = 2 * 24 * 60 * 60 * 1000;
+
 export class ExchangeService {
+  private swept = false;
+
   constructor(
     private readonly datasets: DatasetsService,
     private readonly exporter: () => ExportService,
@@ -140,7 +146,27 @@ export class ExchangeService {
 
   private async scratchFolder(prefix: string): Promise<string> {
     await mkdir(this.workDir, { recursive: true });
+    if (!this.swept) {
+      this.swept = true;
+      await this.sweepScratchFolders();
+    }
     return mkdtemp(path.join(this.workDir, prefix));
+  }
+
+  /**
+   * Scratch folders are removed when their answer ends, but not when the
+   * server is stopped mid-answer: the first bag a process makes first clears
+   * those older than two days (no answer runs that long; a younger one may
+   * belong to another app node sharing the cache).
+   */
+  private async sweepScratchFolders(): Promise<void> {
+    const before = Date.now() - SCRATCH_MAX_AGE_MS;
+    for (const entry of await readdir(this.workDir, { withFileTypes: true })) {
+      if (!entry.isDirectory() || !SCRATCH_FOLDER.test(entry.name)) continue;
+      const folder = path.join(this.workDir, entry.name);
+      const { mtimeMs } = await stat(folder).catch(() => ({ mtimeMs: Infinity }));
+      if (mtimeMs < before) await rm(folder, { recursive: true, force: true });
+    }
   }
 
   private async export(name: string, version: string, since: string | undefined, out: string): Promise<ExportResult> {

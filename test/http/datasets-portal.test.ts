@@ -9,7 +9,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, readlink, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, readlink, rm, truncate, utimes, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -270,4 +270,24 @@ test.serial(`the list, the full and holey bags as ZIP, an incremental bag, refus
   // The slide file is closed (the close itself finishes a moment after the archive stops).
   while ((await openFiles()).includes(bigFile)) await sleep(20);
   t.pass('the slide file was closed');
+});
+
+test(`scratch folders left by a server stopped mid-answer are cleared before the next bag is made, on ${testDialect}`, async (t) => {
+  const { app, l3 } = await origin(t);
+  const cache = app.config.paths.cache;
+  const threeDaysAgo = new Date(Date.now() - 3 * 24 * 60 * 60 * 1000);
+  for (const name of ['bagzip-leftover', 'holey-leftover', 'bagzip-running', 'overlays']) {
+    await mkdir(path.join(cache, name, 'data'), { recursive: true });
+    await writeFile(path.join(cache, name, 'data', 'fetch.txt'), 'x');
+  }
+  for (const name of ['bagzip-leftover', 'holey-leftover', 'overlays']) await utimes(path.join(cache, name), threeDaysAgo, threeDaysAgo);
+
+  const response = await fetch(app.url('/api/datasets/liver/bag.zip?version=1&holey=1'), { headers: l3 });
+  t.is(response.status, 200);
+  await response.arrayBuffer();
+  const left = await readdir(cache);
+  t.false(left.includes('bagzip-leftover'));
+  t.false(left.includes('holey-leftover'));
+  t.true(left.includes('bagzip-running'), 'a scratch folder younger than two days may be another node\'s answer in progress');
+  t.true(left.includes('overlays'), 'the rest of the cache is not touched');
 });
