@@ -13,3 +13,10 @@ export function wholeParam(value: unknown, fallback: number, min: number, max: n
   }
   return n;
 }
+
+/** A yes/no query parameter (`?holey=1`): false when absent or empty, `1`/`true` or `0`/`false`; anything else is a 400 `invalid_query`. */
+export function flagParam(value: unknown, name: string): boolean {
+  if (value === undefined || value === '' || value === '0' || value === 'false') return false;
+  if (value === '1' || value === 'true') return true;
+  throw badRequest('invalid_query', `${name} must be 1 or 0`);
+}

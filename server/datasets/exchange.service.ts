@@ -4,6 +4,7 @@ import type { AuditActor, AuditLog } from '../audit/audit-log.js';
 import { streamZip, type BundleDelivery } from '../downloads/index.js';
 import { attachment, DOWNLOAD_CACHE_CONTROL } from '../downloads/file-headers.js';
 import { AppError } from '../errors.js';
+import { flagParam } from '../query-params.js';
 import { bagSlide } from './bag-contents.js';
 import { serializedBagEntries, type StoredPayload } from './bag-zip.js';
 import { DatasetError, type DatasetsService } from './datasets.service.js';
@@ -20,6 +21,10 @@ export interface HoleyBagAnswer {
   files: { path: string; content: string }[];
 }
 
+/** The scratch folders bags are made in (in `paths.cache`), and the age past which one is a leftover of a server stopped mid-answer. */
+const SCRATCH_FOLDER = /^(holey|bagzip)-/;
+const SCRATCH_MAX_AGE_MS = 2 * 24 * 60 * 60 * 1000;
+
 interface BagRequest {
   version: string;
   since: string | undefined;
@@ -32,10 +37,6 @@ interface BagRequest {
  * downloads with `slidebank fetch`'s resuming client, or serialized as a ZIP
  * for the portal's download buttons.
  */
-/** The scratch folders bags are made in (in `paths.cache`), and the age past which one is a leftover of a server stopped mid-answer. */
-const SCRATCH_FOLDER = /^(holey|bagzip)-/;
-const SCRATCH_MAX_AGE_MS = 2 * 24 * 60 * 60 * 1000;
-
 export class ExchangeService {
   private swept = false;
 
@@ -82,7 +83,7 @@ export class ExchangeService {
    * response ends, with the bytes sent and whether it completed.
    */
   async bagZip(name: string, query: { version?: unknown; since?: unknown; holey?: unknown }, actor: AuditActor): Promise<BundleDelivery> {
-    const holey = flag(query.holey, 'holey');
+    const holey = flagParam(query.holey, 'holey');
     const { version, since } = await this.bagRequest(name, query);
     const out = await this.scratchFolder('bagzip-');
     let entries;
@@ -193,10 +194,4 @@ function oneVersion(value: unknown, key: string): string | undefined {
   if (value === undefined || value === '') return undefined;
   if (typeof value !== 'string' || value.length > 50) throw new AppError(400, 'invalid_query', `${key} must be one version`);
   return value;
-}
-
-function flag(value: unknown, key: string): boolean {
-  if (value === undefined || value === '' || value === '0' || value === 'false') return false;
-  if (value === '1' || value === 'true') return true;
-  throw new AppError(400, 'invalid_query', `${key} must be 1 or 0`);
 }

@@ -1,4 +1,5 @@
 import type { Sharp } from 'sharp';
+import { MAX_MOSAIC_TILES } from './decode/scaled-jpeg.js';
 import { outOfRange } from './errors.js';
 import type { Slide } from './slide.js';
 
@@ -217,7 +218,7 @@ export class DeepZoom {
       th % factor === 0 &&
       x + width <= slideLevel.width &&
       y + height <= slideLevel.height &&
-      (width / tw) * (height / th) <= 64
+      (width / tw) * (height / th) <= MAX_MOSAIC_TILES
     ) {
       source.scaled = { col: x / tw, row: y / th, across: width / tw, down: height / th, denominator: factor };
     }

@@ -3,7 +3,7 @@ import type { LimitFunction } from 'p-limit';
 import sharp, { type Sharp } from 'sharp';
 import { blank, paint, type RgbImage } from './decode/pixels.js';
 import { tileBlock } from './decode/libtiff.js';
-import { MAX_MOSAIC_TILES, scaledJpegCodec } from './decode/scaled-jpeg.js';
+import { MAX_MOSAIC_TILES, scaledJpegCodec, type ScaledJpegCodec } from './decode/scaled-jpeg.js';
 import { decodeTiles, explainFailure, isJpeg2000, storedJpeg, undecodableReason } from './decode/tile.js';
 import { outOfRange, WsiError } from './errors.js';
 import type { AssociatedName, LevelLayout, SlideLayout } from './formats/format.js';
@@ -149,18 +149,12 @@ export class Slide {
     { col, row, across, down, denominator }: { col: number; row: number; across: number; down: number; denominator: 2 | 4 | 8 },
     quality: number,
   ): Promise<Buffer | undefined> {
-    const codec = scaledJpegCodec();
-    const dir = this.directory(level);
-    if (!codec || dir.compression !== Compression.JPEG || this.stickyError) return undefined;
+    if (this.stickyError) return undefined;
     const positions: [number, number][] = [];
     for (let r = row; r < row + down; r++) for (let c = col; c < col + across; c++) positions.push([c, r]);
-    const raw = await this.guard(() => Promise.all(positions.map(([c, r]) => this.readRaw(dir, level, c, r))));
-    try {
-      const jpegs = raw.map((tile) => storedJpeg(dir, tile));
-      return await this.limited(() => codec.mosaic(jpegs, across, dir.tileWidth, dir.tileHeight, denominator, quality));
-    } catch {
-      return undefined;
-    }
+    return this.withJpegBlock(level, positions, (codec, jpegs, dir) =>
+      this.limited(() => codec.mosaic(jpegs, across, dir.tileWidth, dir.tileHeight, denominator, quality)),
+    );
   }
 
   /** One stored tile, decoded, at its full stored size (edge tiles include the padding beyond the image). */
@@ -310,16 +304,30 @@ export class Slide {
    * than a sharp pipeline for a level this small; undefined when the codec is
    * not built or the decoder objects, and the caller's general path decides.
    */
-  private async decodeWholeJpegLevel(level: number): Promise<Buffer | undefined> {
+  private decodeWholeJpegLevel(level: number): Promise<Buffer | undefined> {
+    const info = this.levels[level]!;
+    const positions = tilesCovering(info, { x: 0, y: 0, width: info.width, height: info.height });
+    return this.withJpegBlock(level, positions, (codec, jpegs, dir) => codec.decode(jpegs, dir.tilesAcross, dir.tileWidth, dir.tileHeight, 1, info.width, info.height));
+  }
+
+  /**
+   * Hand the stored JPEG tiles at `positions` (whole rows of a block), as
+   * complete JPEGs, to libjpeg-turbo through `work`. Undefined when the codec
+   * is not built, the level is not JPEG, the block is too large for one call,
+   * or the decoder objects: the caller's general path then decides. Read
+   * errors are thrown as usual.
+   */
+  private async withJpegBlock(
+    level: number,
+    positions: [number, number][],
+    work: (codec: ScaledJpegCodec, jpegs: Buffer[], dir: TiffDirectory) => Promise<Buffer>,
+  ): Promise<Buffer | undefined> {
     const codec = scaledJpegCodec();
     const dir = this.directory(level);
-    const count = dir.tilesAcross * dir.tilesDown;
-    if (!codec || dir.compression !== Compression.JPEG || count > MAX_MOSAIC_TILES) return undefined;
-    const { width, height } = this.levels[level]!;
-    const positions = tilesCovering(this.levels[level]!, { x: 0, y: 0, width, height });
+    if (!codec || dir.compression !== Compression.JPEG || positions.length > MAX_MOSAIC_TILES) return undefined;
     const raw = await this.guard(() => Promise.all(positions.map(([col, row]) => this.readRaw(dir, level, col, row))));
     try {
-      return await codec.decode(raw.map((tile) => storedJpeg(dir, tile)), dir.tilesAcross, dir.tileWidth, dir.tileHeight, 1, width, height);
+      return await work(codec, raw.map((tile) => storedJpeg(dir, tile)), dir);
     } catch {
       return undefined;
     }

@@ -13,7 +13,7 @@ import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { makeSlide } from '../../server/wsi/generate/index.js';
 import { logIn, TEST_PASSWORD } from '../support/accounts.js';
-import { artifactsDir, browserTest, ensureWebBuilt, launchChromium } from '../support/browser.js';
+import { artifactsDir, browserTest, ensureWebBuilt, launchChromium, logInThroughPortal } from '../support/browser.js';
 import { appliance } from '../support/appliance.js';
 import { testDialect } from '../support/database.js';
 
@@ -50,14 +50,7 @@ browserTest(`administration and account pages in the browser: institutions, news
       if (message.type() === 'error' && !/401/.test(message.text())) pageErrors.push(message.text());
     });
   };
-  const logInAs = async (page: Page, email: string, password: string, next: string) => {
-    await page.goto(`${base}${next}`);
-    await page.waitForURL(/\/account\/login/);
-    await page.fill('input[name=email]', email);
-    await page.fill('input[name=password]', password);
-    await page.click('form button[type=submit]');
-    await page.waitForURL(`${base}${next}`);
-  };
+  const logInAs = (page: Page, email: string, password: string, next: string) => logInThroughPortal(page, base, email, password, next);
 
   const adminContext = await browser.newContext({ viewport: { width: 1440, height: 900 } });
   const admin = await adminContext.newPage();

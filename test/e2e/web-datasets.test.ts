@@ -18,7 +18,7 @@ import { packageRoot } from '../../server/package-info.js';
 import { makeSlide } from '../../server/wsi/generate/index.js';
 import { TEST_PASSWORD } from '../support/accounts.js';
 import { appliance } from '../support/appliance.js';
-import { artifactsDir, browserTest, ensureWebBuilt, launchChromium } from '../support/browser.js';
+import { artifactsDir, browserTest, ensureWebBuilt, launchChromium, logInThroughPortal } from '../support/browser.js';
 import { testDialect } from '../support/database.js';
 
 const run = promisify(execFile);
@@ -57,12 +57,7 @@ browserTest(`Datasets page: an L3 member downloads a release as a bag in a ZIP; 
       // Expected: the 401 of GET /api/auth/me while logged out.
       if (message.type() === 'error' && !/401/.test(message.text())) pageErrors.push(message.text());
     });
-    await page.goto(`${base}${next}`);
-    await page.waitForURL(/\/account\/login/);
-    await page.fill('input[name=email]', email);
-    await page.fill('input[name=password]', TEST_PASSWORD);
-    await page.click('form button[type=submit]');
-    await page.waitForURL(`${base}${next}`);
+    await logInThroughPortal(page, base, email, TEST_PASSWORD, next);
     return page;
   };
 

@@ -16,7 +16,7 @@ import { makeSlide } from '../../server/wsi/generate/index.js';
 import { logIn, TEST_PASSWORD } from '../support/accounts.js';
 import { appliance } from '../support/appliance.js';
 import { runCli } from '../support/cli.js';
-import { artifactsDir, browserTest, ensureWebBuilt, launchChromium } from '../support/browser.js';
+import { artifactsDir, browserTest, ensureWebBuilt, launchChromium, logInThroughPortal } from '../support/browser.js';
 import { testDialect } from '../support/database.js';
 
 browserTest(`portal: heat-map overlay with opacity, download history, withdraw and publish a slide (${testDialect})`, async (t) => {
@@ -66,14 +66,7 @@ browserTest(`portal: heat-map overlay with opacity, download history, withdraw a
       if (message.type() === 'error' && !/401|404/.test(message.text())) pageErrors.push(message.text());
     });
   };
-  const logInAs = async (page: Page, email: string, next: string) => {
-    await page.goto(`${base}${next}`);
-    await page.waitForURL(/\/account\/login/);
-    await page.fill('input[name=email]', email);
-    await page.fill('input[name=password]', TEST_PASSWORD);
-    await page.click('form button[type=submit]');
-    await page.waitForURL(`${base}${next}`);
-  };
+  const logInAs = (page: Page, email: string, next: string) => logInThroughPortal(page, base, email, TEST_PASSWORD, next);
 
   // --- The heat map on the slide page.
   const ritaContext = await browser.newContext({ viewport: { width: 1440, height: 900 } });

@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { makeSlide } from '../../server/wsi/generate/index.js';
 import { logIn, TEST_PASSWORD } from '../support/accounts.js';
-import { artifactsDir, browserTest, ensureWebBuilt, launchChromium } from '../support/browser.js';
+import { artifactsDir, browserTest, ensureWebBuilt, launchChromium, logInThroughPortal } from '../support/browser.js';
 import { appliance } from '../support/appliance.js';
 import { testDialect } from '../support/database.js';
 
@@ -51,12 +51,7 @@ browserTest(`a pathologist corrects an AI proposal in the viewer and confirms it
     const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
     const page = await context.newPage();
     page.on('pageerror', (error) => pageErrors.push(error.message));
-    await page.goto(`${base}/slides/${slideId}/review`);
-    await page.waitForURL(/\/account\/login/);
-    await page.fill('input[name=email]', email);
-    await page.fill('input[name=password]', TEST_PASSWORD);
-    await page.click('form button[type=submit]');
-    await page.waitForURL(`${base}/slides/${slideId}/review`);
+    await logInThroughPortal(page, base, email, TEST_PASSWORD, `/slides/${slideId}/review`);
     return page;
   };
 

@@ -15,7 +15,7 @@ import sharp from 'sharp';
 import type { Page } from 'playwright-core';
 import { makeSlide } from '../../server/wsi/generate/index.js';
 import { logIn, TEST_PASSWORD } from '../support/accounts.js';
-import { artifactsDir, browserTest, ensureWebBuilt, launchChromium } from '../support/browser.js';
+import { artifactsDir, browserTest, ensureWebBuilt, launchChromium, logInThroughPortal } from '../support/browser.js';
 import { appliance } from '../support/appliance.js';
 import { testDialect } from '../support/database.js';
 import { linksIn, parseMail, startTestSmtp } from '../support/smtp.js';
@@ -160,12 +160,7 @@ browserTest(`the researcher's path in the browser: register, confirm by mail, lo
   // The administrator approves it in the admin page.
   const adminContext = await browser.newContext({ viewport: { width: 1366, height: 900 } });
   const admin = await adminContext.newPage();
-  await admin.goto(`${base}/admin`);
-  await admin.waitForURL(/\/account\/login/);
-  await admin.fill('input[name=email]', 'admin@hospital.example');
-  await admin.fill('input[name=password]', TEST_PASSWORD);
-  await admin.click('form button[type=submit]');
-  await admin.waitForURL(`${base}/admin`);
+  await logInThroughPortal(admin, base, 'admin@hospital.example', TEST_PASSWORD, '/admin');
   const application = admin.locator('[data-application-id]', { hasText: 'KidneySeg' });
   await application.waitFor();
   await shot(admin, '6-admin-queue');

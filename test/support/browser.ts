@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import test, { type ImplementationFn } from 'ava';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { packageRoot } from '../../server/package-info.js';
 
 /**
@@ -49,4 +49,18 @@ export async function ensureWebBuilt(): Promise<void> {
     cwd: packageRoot,
     maxBuffer: 16 * 1024 * 1024,
   });
+}
+
+/**
+ * Open `next` on the portal at `base` logged out, which sends the page to the
+ * login form; log in there; wait until the portal has brought the page back
+ * to `next`.
+ */
+export async function logInThroughPortal(page: Page, base: string, email: string, password: string, next: string): Promise<void> {
+  await page.goto(`${base}${next}`);
+  await page.waitForURL(/\/account\/login/);
+  await page.fill('input[name=email]', email);
+  await page.fill('input[name=password]', password);
+  await page.click('form button[type=submit]');
+  await page.waitForURL(`${base}${next}`);
 }
