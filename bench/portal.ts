@@ -166,11 +166,13 @@ async function benchViewerSlide(): Promise<string> {
   return file;
 }
 
-/** A logged-in session cookie, as the browser holds it. */
+/** A logged-in session cookie, as the browser holds it (the login, like every anonymous write to /api/auth, carries the anonymous CSRF token). */
 async function sessionCookie(base: string): Promise<string> {
+  const csrf = await fetch(`${base}/api/auth/csrf`);
+  const { csrfToken } = (await csrf.json()) as { csrfToken: string };
   const response = await fetch(`${base}/api/auth/login`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', cookie: csrf.headers.getSetCookie().map((line) => line.split(';')[0]).join('; '), 'x-csrf-token': csrfToken },
     body: JSON.stringify({ email: 'bench@slidebank.local', password: PASSWORD }),
   });
   if (!response.ok) throw new Error(`login answered ${response.status}`);

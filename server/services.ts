@@ -4,9 +4,11 @@ import { AgreementsRepository } from './agreements/agreements.repository.js';
 import { AgreementsService } from './agreements/agreements.service.js';
 import { AccountsService } from './access/accounts.service.js';
 import { AuthTokensRepository } from './access/auth-tokens.repository.js';
+import { DeferredWork } from './access/deferred-work.js';
 import { LoginThrottleRepository } from './access/login-throttle.repository.js';
 import { resolveSessionKeys } from './access/session-secret.js';
 import { DatabaseSessionStore } from './access/session-store.js';
+import { PasswordHasher } from './access/password-hasher.js';
 import { SessionsRepository } from './access/sessions.repository.js';
 import { levelSlideAccess, type SlideAccessPolicy } from './access/slide-access.js';
 import { TokensService } from './access/tokens.service.js';
@@ -15,10 +17,11 @@ import { UsersRepository } from './access/users.repository.js';
 import type { AuditLog } from './audit/audit-log.js';
 import { AuditRepository } from './audit/audit.repository.js';
 import { AuditService } from './audit/audit.service.js';
-import { ReviewRepository, ReviewService } from './annotation-review/index.js';
+import { pooledOutlineWork, ReviewRepository, ReviewService } from './annotation-review/index.js';
 import { AnnotationsService } from './catalog/annotations.service.js';
 import { CatalogRepository } from './catalog/catalog.repository.js';
 import { CatalogService } from './catalog/catalog.service.js';
+import { createSlideRelease, type SlideRelease } from './catalog/slide-release.js';
 import { SlidesRepository } from './catalog/slides.repository.js';
 import type { Config } from './config/index.js';
 import type { Database } from './db/index.js';
@@ -31,7 +34,7 @@ import { PagesRepository } from './pages/pages.repository.js';
 import { PagesService } from './pages/pages.service.js';
 import { TilesService } from './tiles/tiles.service.js';
 import { OverlaysService } from './tiles/overlays.service.js';
-import { createDownloadsService, type DownloadsService } from './downloads/index.js';
+import { createDownloadLimits, createDownloadsService, type DownloadsService } from './downloads/index.js';
 import { createJobs, JobsRepository, type ScheduledJob } from './jobs/index.js';
 import { JobsService } from './jobs/jobs.service.js';
 import type { SiteIdentity } from './datasets/site-key.js';
@@ -49,6 +52,8 @@ export interface Services {
   /** Heat-map overlays published under <paths.cache>/overlays/<slide id>/<name>/. */
   overlays: OverlaysService;
   slideAccess: SlideAccessPolicy;
+  /** Whether a slide's bytes (and anything made from them) may leave the server at all. */
+  slideRelease: SlideRelease;
   catalog: CatalogService;
   /** Annotations as GeoJSON for the viewer. */
   annotations: AnnotationsService;
@@ -90,6 +95,8 @@ export interface AccessServices {
   sessionStore: DatabaseSessionStore;
   /** Sign the session cookies: `auth.sessionSecret`, or the secret generated at first start in `<paths.data>/session-secret`. */
   sessionKeys: string[];
+  /** Account work done after the answer (look-ups, links, mails); closed with the services. */
+  deferred: DeferredWork;
 }
 
 /** What createServices takes from outside the database: tests pass recording doubles. */
@@ -101,8 +108,13 @@ export interface ExternalDependencies {
 export function createServices(config: Config, db: Database, log: Logger, external: ExternalDependencies = {}): Services {
   const tiles = new TilesService(new SlidesRepository(db.knex), config.paths.slides, config.tiles, log);
   const auditLog = new AuditRepository(db.knex);
+  // Outlines are parsed, checked and compared on worker threads of their own.
+  const annotationReview = new ReviewService(new ReviewRepository(db.knex), external.audit ?? auditLog, pooledOutlineWork(), { dataDir: config.paths.data, slideStore: config.paths.slides }, log);
   const mailer = external.mailer ?? createMailer(config, log);
+  const slideRelease = createSlideRelease(db);
   const catalog = createCatalogService(config, db);
+  // One gate for every path that sends files: bundles, single files, dataset bags and job results count against the same allowance.
+  const downloadLimits = createDownloadLimits(config);
   const agreements = new AgreementsService({
     repository: new AgreementsRepository(db.knex),
     audit: external.audit ?? auditLog,
@@ -112,33 +124,41 @@ export function createServices(config: Config, db: Database, log: Logger, extern
     log,
   });
   const scheduledJobs = createJobs(config, db, log, { agreements });
+  const access = createAccessServices(config, db, log, { mailer, audit: external.audit ?? auditLog, administrativeApproval: agreements });
   return {
     tiles,
-    overlays: new OverlaysService(new SlidesRepository(db.knex), path.join(config.paths.cache, 'overlays')),
+    overlays: new OverlaysService(slideRelease, path.join(config.paths.cache, 'overlays')),
     slideAccess: levelSlideAccess,
+    slideRelease,
     catalog,
-    annotations: new AnnotationsService(new SlidesRepository(db.knex), config.paths.slides),
+    annotations: new AnnotationsService(new SlidesRepository(db.knex), config.paths.slides, slideRelease),
     audit: new AuditService(auditLog),
     pages: new PagesService(new PagesRepository(db.knex), auditLog),
-    access: createAccessServices(config, db, log, { mailer, audit: external.audit ?? auditLog, administrativeApproval: agreements }),
+    access,
     downloads: createDownloadsService(config, db, log, {
       catalog,
       audit: external.audit ?? auditLog,
       duaReference: (userId) => agreements.referenceFor(userId),
+      limits: downloadLimits,
     }),
     agreements,
     ingestRecords: new IngestRecordsService(new IngestRepository(db.knex)),
     // Both read back what the audit log holds (a withdrawal's reason, the downloads), so they use the database's log itself.
     slideStatus: new SlideStatusService(new SlideStatusRepository(db.knex), auditLog, [tiles]),
-    annotationReview: new ReviewService(new ReviewRepository(db.knex), external.audit ?? auditLog, { dataDir: config.paths.data, slideStore: config.paths.slides }),
+    annotationReview,
     downloadHistory: new DownloadHistoryService(auditLog),
     // The job list is built for its names and schedules only; the scheduler in boot.ts runs its own.
     jobs: new JobsService(scheduledJobs, new JobsRepository(db.knex)),
-    queue: createQueueService(config, db, external.audit ?? auditLog),
+    queue: createQueueService(config, db, external.audit ?? auditLog, downloadLimits),
     scheduledJobs,
     site: siteIdentityOf(config),
-    exchange: createExchangeService(config, db, external.audit ?? auditLog),
-    close: () => tiles.close(),
+    exchange: createExchangeService(config, db, external.audit ?? auditLog, downloadLimits),
+    close: async () => {
+      // The server has stopped answering by now: pending account mails go out (or are logged) before the database closes.
+      await access.deferred.close(config.http.shutdownTimeoutSeconds * 1000);
+      await tiles.close();
+      await annotationReview.close();
+    },
   };
 }
 
@@ -150,25 +170,29 @@ export function createAccessServices(
 ): AccessServices {
   const users = new UsersRepository(db.knex);
   const sessions = new SessionsRepository(db.knex);
+  const tokens = new AccessTokensRepository(db.knex);
+  const links = new AuthTokensRepository(db.knex);
+  const deferred = new DeferredWork(log);
   const { auth } = config;
   return {
     accounts: new AccountsService(
-      users,
-      new AuthTokensRepository(db.knex),
-      sessions,
-      new LoginThrottleRepository(db.knex),
-      mailer,
-      audit,
-      { site: mailSiteFrom(config), confirmationHours: auth.confirmationHours, resetMinutes: auth.resetMinutes, lockout: auth.lockout },
-      log,
+      { users, links, sessions, tokens, throttle: new LoginThrottleRepository(db.knex), mailer, audit, hasher: new PasswordHasher(auth.passwordHashing), deferred, log },
+      {
+        site: mailSiteFrom(config),
+        confirmationHours: auth.confirmationHours,
+        resetMinutes: auth.resetMinutes,
+        lockout: auth.lockout,
+        requests: auth.accountRequests,
+      },
     ),
-    tokens: new TokensService(new AccessTokensRepository(db.knex), users, audit),
-    users: new UsersAdminService(users, sessions, audit, () => new Date(), administrativeApproval),
+    tokens: new TokensService(tokens, users, audit),
+    users: new UsersAdminService(users, sessions, tokens, links, audit, () => new Date(), administrativeApproval),
     sessionStore: new DatabaseSessionStore(sessions),
     sessionKeys: resolveSessionKeys(auth.sessionSecret, config.paths.data, log),
+    deferred,
   };
 }
 
 export function createCatalogService(config: Config, db: Database): CatalogService {
-  return new CatalogService(new CatalogRepository(db.knex), loadVocabulary(config.ingest.vocabularies), config.paths.thumbnails);
+  return new CatalogService(new CatalogRepository(db.knex), loadVocabulary(config.ingest.vocabularies), config.paths.thumbnails, createSlideRelease(db));
 }

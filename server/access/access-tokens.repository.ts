@@ -90,6 +90,24 @@ export class AccessTokensRepository {
     return (await trx('access_tokens').where({ id }).whereNull('revoked_at').update({ revoked_at: toDbTime(now) })) === 1;
   }
 
+  /** Revokes every token of the user that still works (unrevoked and unexpired); returns those it revoked. */
+  async revokeAllForUser(userId: number, now: Date, trx: Knex = this.knex): Promise<AccessToken[]> {
+    const live = (await trx('access_tokens')
+      .select(COLUMNS)
+      .where({ user_id: userId })
+      .whereNull('revoked_at')
+      .where((w) => w.whereNull('expires_at').orWhere('expires_at', '>', toDbTime(now)))) as TokenRow[];
+    if (live.length === 0) return [];
+    await trx('access_tokens')
+      .whereIn(
+        'id',
+        live.map((row) => row.id),
+      )
+      .whereNull('revoked_at')
+      .update({ revoked_at: toDbTime(now) });
+    return live.map((row) => ({ ...toToken(row), revokedAt: now }));
+  }
+
   /** Records use at most once a minute per token, so that a viewer's tile requests do not each write. */
   async touch(id: number, now: Date): Promise<void> {
     const aMinuteAgo = toDbTime(new Date(now.getTime() - 60_000));

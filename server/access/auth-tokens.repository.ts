@@ -27,14 +27,16 @@ export class AuthTokensRepository {
 
   /** Marks the link used if it is unused and unexpired; says precisely why not otherwise. Exactly one caller wins a race. */
   async consume(tokenHash: string, purpose: LinkPurpose, now: Date, trx: Knex = this.knex): Promise<ConsumeResult> {
-    const row = (await trx('auth_tokens').where({ token_hash: tokenHash, purpose }).first('id', 'user_id', 'expires_at', 'used_at')) as
-      | { id: number; user_id: number; expires_at: string; used_at: string | null }
-      | undefined;
-    if (!row) return { status: 'unknown' };
-    if (row.used_at) return { status: 'used' };
-    if (fromDbTime(row.expires_at).getTime() <= now.getTime()) return { status: 'expired' };
-    const claimed = await trx('auth_tokens').where({ id: row.id }).whereNull('used_at').update({ used_at: toDbTime(now) });
-    return claimed === 1 ? { status: 'ok', userId: row.user_id } : { status: 'used' };
+    const row = await this.find(tokenHash, purpose, trx);
+    const state = stateOf(row, now);
+    if (state.status !== 'ok') return state;
+    const claimed = await trx('auth_tokens').where({ id: row!.id }).whereNull('used_at').update({ used_at: toDbTime(now) });
+    return claimed === 1 ? state : { status: 'used' };
+  }
+
+  /** What `consume` would answer now, without using the link: for refusing a bad link before costly work. */
+  async check(tokenHash: string, purpose: LinkPurpose, now: Date): Promise<ConsumeResult> {
+    return stateOf(await this.find(tokenHash, purpose, this.knex), now);
   }
 
   /** Unused links of a user for a purpose are withdrawn (a reset password makes older reset links void). */
@@ -42,8 +44,26 @@ export class AuthTokensRepository {
     await trx('auth_tokens').where({ user_id: userId, purpose }).whereNull('used_at').del();
   }
 
+  private async find(tokenHash: string, purpose: LinkPurpose, trx: Knex): Promise<LinkRow | undefined> {
+    return (await trx('auth_tokens').where({ token_hash: tokenHash, purpose }).first('id', 'user_id', 'expires_at', 'used_at')) as LinkRow | undefined;
+  }
+
   /** For the clean-up job: links past their expiry. */
   async deleteExpired(now: Date): Promise<number> {
     return this.knex('auth_tokens').where('expires_at', '<=', toDbTime(now)).del();
   }
+}
+
+interface LinkRow {
+  id: number;
+  user_id: number;
+  expires_at: string;
+  used_at: string | null;
+}
+
+function stateOf(row: LinkRow | undefined, now: Date): ConsumeResult {
+  if (!row) return { status: 'unknown' };
+  if (row.used_at) return { status: 'used' };
+  if (fromDbTime(row.expires_at).getTime() <= now.getTime()) return { status: 'expired' };
+  return { status: 'ok', userId: row.user_id };
 }

@@ -3,12 +3,14 @@ import { z } from 'zod';
 import type { AuditLog } from '../audit/audit-log.js';
 import { isUniqueViolation } from '../db/index.js';
 import { AppError } from '../errors.js';
+import type { AccessTokensRepository } from './access-tokens.repository.js';
 import { email as emailShape, institution, parseInput, password, personName } from './account-input.js';
 import { LEVELS, STAFF_ROLES } from './levels.js';
 import { hashPassword } from './password.js';
 import { passwordProblems } from './password-policy.js';
 import type { SessionsRepository } from './sessions.repository.js';
 import type { Level, StaffRole, User, UsersRepository } from './users.repository.js';
+import type { AuthTokensRepository } from './auth-tokens.repository.js';
 import { adminUserView, type AdminUserView } from './views.js';
 
 /** Who made an administrative change: an administrator over HTTP, or an operator at the CLI (no account). */
@@ -61,6 +63,8 @@ export class UsersAdminService {
   constructor(
     private readonly users: UsersRepository,
     private readonly sessions: SessionsRepository,
+    private readonly tokens: AccessTokensRepository,
+    private readonly links: AuthTokensRepository,
     private readonly audit: AuditLog,
     private readonly clock: () => Date = () => new Date(),
     /** Records the administrative DUA approval behind an account created at L2 (the agreements service). */
@@ -191,7 +195,11 @@ export class UsersAdminService {
     return this.view(user.id);
   }
 
-  /** Disables the account and ends its sessions; its tokens stop working at once (the account is checked on every request). */
+  /**
+   * Disables the account for good as far as what it held goes: its sessions
+   * end, its access tokens and unused reset links are revoked, so that
+   * enabling it again later brings none of them back.
+   */
   async disable(rawId: string | number | undefined, actor: Actor): Promise<AdminUserView> {
     const user = await this.find(rawId);
     if (actor.id === user.id) throw new AppError(409, 'cannot_disable_self', 'You cannot disable your own account');
@@ -201,14 +209,24 @@ export class UsersAdminService {
       if (user.roles.includes('admin')) await this.assertNotLastAdmin(trx);
       await this.users.setDisabled(user.id, now, now, trx);
       const sessions = await this.sessions.destroyForUser(user.id, undefined, trx);
+      const revoked = await this.tokens.revokeAllForUser(user.id, now, trx);
+      await this.links.withdraw(user.id, 'reset_password', trx);
       await this.audit.record(
-        { action: 'user.disabled', actorId: actor.id, subjectType: 'user', subjectId: user.id, ip: actor.ip, details: { sessionsEnded: sessions, via: actor.via } },
+        {
+          action: 'user.disabled',
+          actorId: actor.id,
+          subjectType: 'user',
+          subjectId: user.id,
+          ip: actor.ip,
+          details: { sessionsEnded: sessions, tokensRevoked: revoked.length, revokedTokens: revoked.map((token) => token.prefix), via: actor.via },
+        },
         trx,
       );
     });
     return this.view(user.id);
   }
 
+  /** Lets the account log in again; what `disable` revoked stays revoked. */
   async enable(rawId: string | number | undefined, actor: Actor): Promise<AdminUserView> {
     const user = await this.find(rawId);
     if (!user.disabledAt) return adminUserView(user, this.clock());

@@ -72,6 +72,19 @@ export interface WorklistRow {
   updatedAt: Date;
 }
 
+/** A confirmation to compare with the AI proposal before it (see the 2026-12-07-02 migration). */
+export interface PendingComparison {
+  id: number;
+  slide: { id: number; width: number; height: number };
+  proposal: { id: number; filePath: string };
+  confirmed: { id: number; filePath: string };
+}
+
+/** One row of the statistics query: a count of released outlines by method, or the comparisons of a review round. */
+export type StatisticsRow =
+  | { kind: 'method'; organ: string | null; method: string | null; slides: number }
+  | { kind: 'round'; organ: string | null; round: number; compared: number; miouSum: number; pending: number };
+
 const inserted = (value: unknown) => (typeof value === 'object' ? (value as { id: number }).id : (value as number));
 
 /** Annotation versions, review workflows and their events (see the 10-annotation-versions migration). */
@@ -149,8 +162,8 @@ export class ReviewRepository {
     return Number(changed) === 1;
   }
 
-  async insertEvent(event: Omit<ReviewEvent, 'id' | 'actor'> & { actorId: number | null }, trx: Knex = this.knex): Promise<void> {
-    await trx('annotation_events').insert({
+  async insertEvent(event: Omit<ReviewEvent, 'id' | 'actor'> & { actorId: number | null }, trx: Knex = this.knex): Promise<number> {
+    const [id] = await trx('annotation_events').insert({
       slide_id: event.slideId,
       version_id: event.versionId,
       actor_id: event.actorId,
@@ -158,7 +171,8 @@ export class ReviewRepository {
       round: event.round,
       comment: event.comment,
       created_at: toDbTime(event.createdAt),
-    });
+    }).returning('id');
+    return inserted(id);
   }
 
   async events(slideId: number, trx: Knex = this.knex): Promise<ReviewEvent[]> {
@@ -225,15 +239,91 @@ export class ReviewRepository {
     };
   }
 
-  /** Published slides per organ with the method of their released outline (catalog codes: M manual, A AI-assisted). */
-  async releasedMethods(): Promise<{ organ: string | null; method: string | null; slides: number }[]> {
-    const rows = (await this.knex('slides')
+  /**
+   * Everything the annotation statistics show, in one query: published
+   * slides per organ and method of their released outline (catalog codes: M
+   * manual, A AI-assisted), and per organ and review round the stored
+   * comparisons of confirmations with the AI proposal before them (their
+   * count, the sum of their mIoU, and how many still wait for figures).
+   */
+  async statistics(): Promise<StatisticsRow[]> {
+    const methods = this.knex('slides')
       .where({ status: 'published' })
       .whereNotNull('annotation_path')
       .groupBy('organ', 'annotation_method')
-      .select('organ', 'annotation_method')
-      .count({ slides: '*' })) as Record<string, unknown>[];
-    return rows.map((r) => ({ organ: (r.organ as string | null) ?? null, method: (r.annotation_method as string | null) ?? null, slides: Number(r.slides) }));
+      .select(this.knex.raw("'method' as kind"), 'organ', this.knex.raw('annotation_method as bucket'), this.knex.raw('COUNT(*) as n'), this.knex.raw('NULL as total'), this.knex.raw('0 as pending'));
+    const rounds = this.knex('annotation_comparisons as c')
+      .join('slides as s', 's.id', 'c.slide_id')
+      .where('s.status', 'published')
+      .whereNull('c.failure')
+      .groupBy('s.organ', 'c.round')
+      .select(
+        this.knex.raw("'round' as kind"),
+        's.organ',
+        this.knex.raw('c.round as bucket'),
+        this.knex.raw('COUNT(c.miou) as n'),
+        this.knex.raw('SUM(c.miou) as total'),
+        this.knex.raw('COUNT(*) - COUNT(c.miou) as pending'),
+      );
+    // Each part grouped on its own, as a derived table: knex would otherwise place the union before the first GROUP BY.
+    const rows = (await this.knex.select('*').from(methods.as('methods')).unionAll(this.knex.select('*').from(rounds.as('rounds')))) as Record<string, unknown>[];
+    return rows.map((r): StatisticsRow => {
+      const organ = (r.organ as string | null) ?? null;
+      if (r.kind === 'method') return { kind: 'method', organ, method: (r.bucket as string | null) ?? null, slides: Number(r.n) };
+      return { kind: 'round', organ, round: Number(r.bucket), compared: Number(r.n), miouSum: Number(r.total ?? 0), pending: Number(r.pending) };
+    });
+  }
+
+  /** The newest AI proposal of the slide made before the event `beforeEventId`. */
+  async latestAiProposal(slideId: number, beforeEventId: number, trx: Knex = this.knex): Promise<number | undefined> {
+    const row = (await trx('annotation_events as e')
+      .join('annotation_versions as v', 'v.id', 'e.version_id')
+      .where({ 'e.slide_id': slideId, 'e.action': 'propose', 'v.method': 'ai' })
+      .where('e.id', '<', beforeEventId)
+      .orderBy('e.id', 'desc')
+      .first('e.version_id')) as { version_id: number } | undefined;
+    return row ? Number(row.version_id) : undefined;
+  }
+
+  async insertComparison(row: { slideId: number; confirmEventId: number; proposalVersionId: number; confirmedVersionId: number; round: number }, trx: Knex = this.knex): Promise<void> {
+    await trx('annotation_comparisons').insert({
+      slide_id: row.slideId,
+      confirm_event_id: row.confirmEventId,
+      proposal_version_id: row.proposalVersionId,
+      confirmed_version_id: row.confirmedVersionId,
+      round: row.round,
+    });
+  }
+
+  /** Comparisons still without figures (and not failed), oldest first; or only the one of a confirm event. */
+  async pendingComparisons(limit: number, confirmEventId?: number): Promise<PendingComparison[]> {
+    let query = this.knex('annotation_comparisons as c');
+    if (confirmEventId !== undefined) query = query.where('c.confirm_event_id', confirmEventId);
+    const rows = (await query
+      .join('slides as s', 's.id', 'c.slide_id')
+      .join('annotation_versions as p', 'p.id', 'c.proposal_version_id')
+      .join('annotation_versions as v', 'v.id', 'c.confirmed_version_id')
+      .whereNull('c.miou')
+      .whereNull('c.failure')
+      .orderBy('c.id', 'asc')
+      .limit(limit)
+      .select('c.id', 'c.slide_id', 's.width', 's.height', 'c.proposal_version_id', 'p.file_path as proposal_file', 'c.confirmed_version_id', 'v.file_path as confirmed_file')) as Record<string, unknown>[];
+    return rows.map((r) => ({
+      id: Number(r.id),
+      slide: { id: Number(r.slide_id), width: Number(r.width), height: Number(r.height) },
+      proposal: { id: Number(r.proposal_version_id), filePath: String(r.proposal_file) },
+      confirmed: { id: Number(r.confirmed_version_id), filePath: String(r.confirmed_file) },
+    }));
+  }
+
+  async storeComparison(id: number, figures: { miou: number; tumourIou: number; downsample: number }, now: Date): Promise<void> {
+    await this.knex('annotation_comparisons')
+      .where({ id })
+      .update({ miou: figures.miou, tumour_iou: figures.tumourIou, downsample: figures.downsample, compared_at: toDbTime(now) });
+  }
+
+  async failComparison(id: number, reason: string, now: Date): Promise<void> {
+    await this.knex('annotation_comparisons').where({ id }).update({ failure: reason.slice(0, 500), compared_at: toDbTime(now) });
   }
 
   async setSlideAnnotation(slideId: number, fields: { annotationPath: string; summary: unknown; method: string }, trx: Knex = this.knex): Promise<void> {

@@ -1,31 +1,20 @@
-import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Knex } from 'knex';
 import type { StaffRole } from '../access/users.repository.js';
-import {
-  AnnotationError,
-  annotationsFromGeoJson,
-  describeProblems,
-  isShape,
-  parseAperioXml,
-  regionArea,
-  serializeAperioXml,
-  summarizeAnnotations,
-  toGeoJson,
-  validityProblems,
-  type AnnotationFeatureCollection,
-  type AperioAnnotations,
-} from '../annotations/index.js';
+import type { AnnotationFeatureCollection } from '../annotations/index.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { isUniqueViolation } from '../db/dialect.js';
 import { AppError, badRequest, notFound } from '../errors.js';
 import { writeFileAtomic } from '../ingest/files.js';
-import { compareAnnotations, type AgreementReport } from '../toolbox/agreement.js';
+import type { Logger } from '../logging.js';
+import type { AgreementReport } from '../toolbox/agreement.js';
+import type { OutlineSource, OutlineWork, PreparedOutline } from './outline-work.js';
 import { annotationStatistics, type AnnotationStatistics } from './statistics.js';
 import {
   REVIEW_STATES,
   type AnnotationVersion,
+  type PendingComparison,
   type ReviewAction,
   type ReviewedSlide,
   type ReviewEvent,
@@ -78,8 +67,8 @@ export interface Comparison {
 const COMMENT_MAX = 2000;
 const NOTE_MAX = 2000;
 const MODEL_MAX = 200;
-/** Comparisons are rasterised on a grid of at most this many cells (the downsample grows with the slide). */
-export const COMPARE_CELLS = 4_000_000;
+/** Stored comparisons filled per database round trip. */
+const FILL_BATCH = 20;
 
 /**
  * The annotation review of each slide (issue 9): versions from manual work,
@@ -91,12 +80,21 @@ export const COMPARE_CELLS = 4_000_000;
  * Every change names the workflow revision it was made against; a change
  * against an older revision is refused with 409, so two pathologists cannot
  * overwrite each other's work.
+ *
+ * Reading, checking, writing and comparing outlines is `work` (worker
+ * threads in the server), never done on the caller's thread; no transaction
+ * waits for it. Each confirmation's agreement with the AI proposal before it
+ * is compared once and stored, which is what the statistics add up.
  */
 export class ReviewService {
+  private filling: Promise<void> | undefined;
+
   constructor(
     private readonly repository: ReviewRepository,
     private readonly audit: AuditLog,
+    private readonly work: OutlineWork,
     private readonly settings: ReviewSettings,
+    private readonly log?: Logger,
     private readonly clock: () => Date = () => new Date(),
   ) {}
 
@@ -115,17 +113,17 @@ export class ReviewService {
   }
 
   /** An AI proposal or a manual outline brought in from a file (CLI or API): a new round's first version. */
-  async propose(slideId: number, input: { doc: AperioAnnotations; method: 'ai' | 'manual'; model?: string | null; note?: string | null }, actor: Reviewer): Promise<SlideReview> {
+  async propose(slideId: number, input: { outline: OutlineSource; method: 'ai' | 'manual'; model?: string | null; note?: string | null }, actor: Reviewer): Promise<SlideReview> {
     const slide = await this.requireSlide(slideId);
     if (input.method === 'ai' && !input.model?.trim()) throw badRequest('model_required', 'an AI proposal names the model that made it (--model / model)');
     const model = checkedText(input.model ?? null, MODEL_MAX, 'model');
-    this.checkDocument(input.doc, slide);
+    const outline = await this.work.prepare(input.outline, slide, true);
     await this.ensureWorkflow(slide);
     await this.change(slide, actor, async (workflow, trx) => {
       if (workflow.state === 'cross-check') throw conflict('under_cross_check', `slide ${slide.id} is being cross-checked; approve or return it before a new proposal`);
       const newRound = workflow.state === 'released' || workflow.state === 'to-annotate';
       const round = newRound ? workflow.round + 1 : workflow.round;
-      const versionId = await this.addVersion(slide, input.doc, { parentId: workflow.currentVersionId, method: input.method, model, note: input.note ?? null, authorId: actor.id }, trx);
+      const versionId = await this.addVersion(slide, outline, { parentId: workflow.currentVersionId, method: input.method, model, note: input.note ?? null, authorId: actor.id }, trx);
       return {
         workflow: {
           ...workflow,
@@ -143,17 +141,17 @@ export class ReviewService {
   }
 
   /** A pathologist's edit of the current version, saved as a new version. */
-  async save(slideId: number, input: { doc: AperioAnnotations; revision: number; note?: string | null }, actor: Reviewer): Promise<SlideReview> {
+  async save(slideId: number, input: { outline: OutlineSource; revision: number; note?: string | null }, actor: Reviewer): Promise<SlideReview> {
     requirePathologist(actor);
     const slide = await this.requireSlide(slideId);
-    this.checkDocument(input.doc, slide);
+    const outline = await this.work.prepare(input.outline, slide, true);
     await this.ensureWorkflow(slide);
     await this.change(slide, actor, async (workflow, trx) => {
       expectRevision(workflow, input.revision);
       if (workflow.state === 'cross-check') throw conflict('under_cross_check', `slide ${slide.id} is being cross-checked; it can be edited again once it is returned`);
       const newRound = workflow.state === 'released' || workflow.state === 'to-annotate';
       const method = (await this.roundHasProposal(slide.id, workflow, newRound, trx)) ? 'corrected' : 'manual';
-      const versionId = await this.addVersion(slide, input.doc, { parentId: workflow.currentVersionId, method, model: null, note: input.note ?? null, authorId: actor.id }, trx);
+      const versionId = await this.addVersion(slide, outline, { parentId: workflow.currentVersionId, method, model: null, note: input.note ?? null, authorId: actor.id }, trx);
       return {
         workflow: {
           ...workflow,
@@ -168,19 +166,30 @@ export class ReviewService {
     return this.review(slideId);
   }
 
-  /** The pathologist takes the current version as correct: it goes to a colleague's cross-check. */
+  /**
+   * The pathologist takes the current version as correct: it goes to a
+   * colleague's cross-check. Its agreement with the newest AI proposal
+   * before it is recorded with it, and compared before the answer.
+   */
   async confirm(slideId: number, input: { revision: number }, actor: Reviewer): Promise<SlideReview> {
     requirePathologist(actor);
     const slide = await this.requireSlide(slideId);
     await this.ensureWorkflow(slide);
-    await this.change(slide, actor, async (workflow) => {
+    const eventId = await this.change(slide, actor, async (workflow) => {
       expectRevision(workflow, input.revision);
       if (workflow.state !== 'proposed' && workflow.state !== 'in-review') throw conflict('not_in_review', `slide ${slide.id} is ${workflow.state}; only a proposed or in-review outline can be confirmed`);
       return {
         workflow: { ...workflow, state: 'cross-check', annotatorId: actor.id },
         event: { action: 'confirm', versionId: workflow.currentVersionId, comment: null },
+        afterEvent: async (id, trx, next) => {
+          const proposal = workflow.currentVersionId === null ? undefined : await this.repository.latestAiProposal(slide.id, id, trx);
+          if (proposal !== undefined) {
+            await this.repository.insertComparison({ slideId: slide.id, confirmEventId: id, proposalVersionId: proposal, confirmedVersionId: workflow.currentVersionId!, round: next.round }, trx);
+          }
+        },
       };
     });
+    for (const pending of await this.repository.pendingComparisons(1, eventId)) await this.compareAndStore(pending).catch((error: unknown) => this.comparisonFailed(pending, error));
     return this.review(slideId);
   }
 
@@ -188,16 +197,19 @@ export class ReviewService {
   async approve(slideId: number, input: { revision: number; comment?: string | null }, actor: Reviewer): Promise<SlideReview> {
     requirePathologist(actor);
     const slide = await this.requireSlide(slideId);
-    await this.ensureWorkflow(slide);
+    const current = await this.ensureWorkflow(slide);
+    // Written out before the transaction, which then checks that the version is still the one under cross-check.
+    const releasing = current.state === 'cross-check' && current.currentVersionId !== null ? await this.repository.version(slide.id, current.currentVersionId) : undefined;
+    const released = releasing ? await this.readVersion(releasing, (file) => this.work.release(file)) : undefined;
     await this.change(slide, actor, async (workflow, trx) => {
       expectRevision(workflow, input.revision);
       this.requireCrossChecker(workflow, actor, slide);
-      const version = (await this.repository.version(slide.id, workflow.currentVersionId!, trx))!;
-      const doc = await this.document(version);
+      if (!releasing || !released || workflow.currentVersionId !== releasing.id) throw staleRevision(slide.id);
+      const version = releasing;
       const aiAssisted = await this.chainHasProposal(slide.id, version, trx);
       const file = path.join(this.settings.slideStore, `${slide.name}.xml`);
-      await writeFileAtomic(file, serializeAperioXml(doc));
-      await this.repository.setSlideAnnotation(slide.id, { annotationPath: path.basename(file), summary: summarizeAnnotations(doc, doc.micronsPerPixel), method: aiAssisted ? 'A' : 'M' }, trx);
+      await writeFileAtomic(file, released.xml);
+      await this.repository.setSlideAnnotation(slide.id, { annotationPath: path.basename(file), summary: released.summary, method: aiAssisted ? 'A' : 'M' }, trx);
       return {
         workflow: { ...workflow, state: 'released', releasedVersionId: version.id, checkerId: actor.id },
         event: { action: 'approve', versionId: version.id, comment: checkedText(input.comment ?? null, COMMENT_MAX, 'comment') },
@@ -224,26 +236,74 @@ export class ReviewService {
     return this.review(slideId);
   }
 
-  async versionDocument(slideId: number, versionId: number): Promise<{ version: AnnotationVersion; doc: AperioAnnotations }> {
-    const version = await this.repository.version(slideId, versionId);
-    if (!version) throw notFound('version_not_found', `Slide ${slideId} has no annotation version ${versionId}`);
-    return { version, doc: await this.document(version) };
+  /** A version as Aperio XML, written on the outline threads. */
+  async versionXml(slideId: number, versionId: number): Promise<string> {
+    const version = await this.requireVersion(slideId, versionId);
+    return (await this.readVersion(version, (file) => this.work.release(file))).xml;
   }
 
   async versionGeoJson(slideId: number, versionId: number): Promise<AnnotationFeatureCollection> {
-    return toGeoJson((await this.versionDocument(slideId, versionId)).doc);
+    const version = await this.requireVersion(slideId, versionId);
+    return this.readVersion(version, (file) => this.work.geoJson(file));
   }
 
-  /** IoU per layer, mIoU and edit statistics between two versions of one slide. */
+  /**
+   * IoU per layer, mIoU and edit statistics between two versions of one
+   * slide (see comparison.ts for the downsample and its bounds).
+   */
   async compare(slideId: number, a: number, b: number, downsample?: number): Promise<Comparison> {
     const slide = await this.requireSlide(slideId);
-    const [va, vb] = await Promise.all([this.versionDocument(slideId, a), this.versionDocument(slideId, b)]);
-    return compareVersions(slide, va, vb, downsample);
+    const [va, vb] = await Promise.all([this.requireVersion(slideId, a), this.requireVersion(slideId, b)]);
+    const compared = await this.readVersion(va, () => this.readVersion(vb, () => this.work.compare(this.versionFile(va), this.versionFile(vb), slide, downsample)));
+    const { agreement } = compared;
+    const cell = agreement.downsample * agreement.downsample;
+    return {
+      a: va.id,
+      b: vb.id,
+      agreement,
+      edits: {
+        areaAdded: (agreement.tumour.b - agreement.tumour.intersection) * cell,
+        areaRemoved: (agreement.tumour.a - agreement.tumour.intersection) * cell,
+        regionsAdded: compared.regionsAdded,
+        regionsRemoved: compared.regionsRemoved,
+        secondsBetween: Math.round((vb.createdAt.getTime() - va.createdAt.getTime()) / 1000),
+      },
+    };
   }
 
-  /** Manual and AI-assisted counts and the proposals' agreement per organ (see statistics.ts). */
-  statistics(): Promise<AnnotationStatistics> {
-    return annotationStatistics(this.repository, this);
+  /**
+   * Manual and AI-assisted counts and the proposals' agreement per organ
+   * (see statistics.ts): one query over the stored figures. Confirmations
+   * whose figures are missing (made before they were stored) are counted as
+   * pending and compared in the background, once.
+   */
+  async statistics(): Promise<AnnotationStatistics> {
+    const rows = await this.repository.statistics();
+    if (rows.some((row) => row.kind === 'round' && row.pending > 0)) void this.fillComparisons();
+    return annotationStatistics(rows);
+  }
+
+  /** Compare every confirmation still without figures, one at a time on the outline threads; one run at a time. */
+  fillComparisons(): Promise<void> {
+    this.filling ??= (async () => {
+      try {
+        for (;;) {
+          const batch = await this.repository.pendingComparisons(FILL_BATCH);
+          if (batch.length === 0) return;
+          for (const pending of batch) await this.compareAndStore(pending);
+        }
+      } catch (error) {
+        // Left pending: the next request for the statistics tries again.
+        this.log?.warn({ err: error }, 'annotation statistics: filling in stored comparisons stopped');
+      } finally {
+        this.filling = undefined;
+      }
+    })();
+    return this.filling;
+  }
+
+  close(): Promise<void> {
+    return this.work.close();
   }
 
   async worklist(query: Record<string, unknown>): Promise<{ items: WorklistRow[]; total: number; limit: number; offset: number }> {
@@ -256,18 +316,24 @@ export class ReviewService {
     return { ...found, limit, offset };
   }
 
+  /** One step of the workflow in a transaction: the new workflow, its event and audit record; returns the event's id. */
   private async change(
     slide: ReviewedSlide,
     actor: Reviewer,
-    step: (workflow: Workflow, trx: Knex.Transaction) => Promise<{ workflow: Workflow; event: { action: ReviewAction; versionId: number | null; comment: string | null } }>,
-  ): Promise<void> {
-    await this.repository.transaction(async (trx) => {
+    step: (workflow: Workflow, trx: Knex.Transaction) => Promise<{
+      workflow: Workflow;
+      event: { action: ReviewAction; versionId: number | null; comment: string | null };
+      afterEvent?: (eventId: number, trx: Knex.Transaction, next: Workflow) => Promise<void>;
+    }>,
+  ): Promise<number> {
+    return this.repository.transaction(async (trx) => {
       const current = (await this.repository.workflow(slide.id, trx, true))!;
-      const { workflow, event } = await step(current, trx);
+      const { workflow, event, afterEvent } = await step(current, trx);
       const now = this.clock();
       const next = { ...workflow, revision: current.revision + 1, updatedAt: now };
       if (!(await this.repository.updateWorkflow(next, current.revision, trx))) throw staleRevision(slide.id);
-      await this.repository.insertEvent({ slideId: slide.id, versionId: event.versionId, actorId: actor.id, action: event.action, round: next.round, comment: event.comment, createdAt: now }, trx);
+      const eventId = await this.repository.insertEvent({ slideId: slide.id, versionId: event.versionId, actorId: actor.id, action: event.action, round: next.round, comment: event.comment, createdAt: now }, trx);
+      await afterEvent?.(eventId, trx, next);
       await this.audit.record(
         {
           action: `annotation.${event.action}`,
@@ -279,7 +345,25 @@ export class ReviewService {
         },
         trx,
       );
+      return eventId;
     });
+  }
+
+  private async compareAndStore(pending: PendingComparison): Promise<void> {
+    try {
+      const { agreement } = await this.work.compare(this.versionFile(pending.proposal), this.versionFile(pending.confirmed), pending.slide);
+      await this.repository.storeComparison(pending.id, { miou: agreement.miou, tumourIou: agreement.tumour.iou, downsample: agreement.downsample }, this.clock());
+    } catch (error) {
+      if (!(error instanceof AppError && error.code === 'annotation_unreadable')) throw error;
+      // A version file that cannot be read will not be readable next time either: recorded, not retried.
+      this.log?.error({ slide: pending.slide.id, versions: [pending.proposal.id, pending.confirmed.id], err: error }, 'annotation statistics: a confirmation cannot be compared');
+      await this.repository.failComparison(pending.id, `version ${pending.proposal.id} or ${pending.confirmed.id} cannot be read`, this.clock());
+    }
+  }
+
+  /** The confirmation stands; its figures stay pending and are filled in with the others later. */
+  private comparisonFailed(pending: PendingComparison, error: unknown): void {
+    this.log?.warn({ slide: pending.slide.id, err: error }, 'annotation statistics: comparing a confirmation failed; it stays pending');
   }
 
   /** A slide's workflow, made on first use: released with its ingested outline as the baseline, or to-annotate. */
@@ -287,10 +371,10 @@ export class ReviewService {
     const existing = await this.repository.workflow(slide.id);
     if (existing) return existing;
     const now = this.clock();
-    let baseline: AperioAnnotations | undefined;
+    let baseline: PreparedOutline | undefined;
     if (slide.annotationPath) {
       try {
-        baseline = parseAperioXml(await readFile(path.resolve(this.settings.slideStore, slide.annotationPath), 'utf8'));
+        baseline = await this.work.prepare({ file: path.resolve(this.settings.slideStore, slide.annotationPath) }, slide, false);
       } catch (error) {
         throw new AppError(500, 'annotation_unreadable', `The annotation of slide ${slide.id} cannot be read to start its review`, { expose: true, cause: error });
       }
@@ -325,11 +409,11 @@ export class ReviewService {
 
   private async addVersion(
     slide: ReviewedSlide,
-    doc: AperioAnnotations,
+    outline: PreparedOutline,
     meta: { parentId: number | null; method: VersionMethod; model: string | null; note: string | null; authorId: number | null },
     trx: Knex.Transaction,
   ): Promise<number> {
-    const xml = serializeAperioXml(doc);
+    const { xml } = outline;
     const folder = path.join(this.settings.dataDir, 'annotations', String(slide.id));
     await mkdir(folder, { recursive: true });
     const partial = path.join(folder, `.incoming-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.xml`);
@@ -344,9 +428,9 @@ export class ReviewService {
           authorId: meta.authorId,
           note: checkedText(meta.note, NOTE_MAX, 'note'),
           filePath: '',
-          sha256: createHash('sha256').update(xml).digest('hex'),
-          regions: doc.layers.reduce((n, l) => n + l.regions.filter((r) => isShape(r.type)).length, 0),
-          area: outlinedArea(doc),
+          sha256: outline.sha256,
+          regions: outline.regions,
+          area: outline.area,
         },
         this.clock(),
         trx,
@@ -360,17 +444,26 @@ export class ReviewService {
     }
   }
 
-  private async document(version: AnnotationVersion): Promise<AperioAnnotations> {
-    try {
-      return parseAperioXml(await readFile(path.join(this.settings.dataDir, version.filePath), 'utf8'));
-    } catch (error) {
-      throw new AppError(500, 'version_unreadable', `Annotation version ${version.id} of slide ${version.slideId} cannot be read`, { expose: true, cause: error });
-    }
+  private async requireVersion(slideId: number, versionId: number): Promise<AnnotationVersion> {
+    const version = await this.repository.version(slideId, versionId);
+    if (!version) throw notFound('version_not_found', `Slide ${slideId} has no annotation version ${versionId}`);
+    return version;
   }
 
-  private checkDocument(doc: AperioAnnotations, slide: ReviewedSlide): void {
-    const problems = validityProblems(doc, { width: slide.width, height: slide.height });
-    if (problems.length > 0) throw badRequest('invalid_annotation', `The outline cannot be taken: ${describeProblems(problems)}`, { problems });
+  private versionFile(version: Pick<AnnotationVersion, 'filePath'>): string {
+    return path.join(this.settings.dataDir, version.filePath);
+  }
+
+  /** `use` on the version's file, with an unreadable file named as this version's. */
+  private async readVersion<T>(version: AnnotationVersion, use: (file: string) => Promise<T>): Promise<T> {
+    try {
+      return await use(this.versionFile(version));
+    } catch (error) {
+      if (error instanceof AppError && error.code === 'annotation_unreadable') {
+        throw new AppError(500, 'version_unreadable', `Annotation version ${version.id} of slide ${version.slideId} cannot be read`, { expose: true, cause: error });
+      }
+      throw error;
+    }
   }
 
   private requireCrossChecker(workflow: Workflow, actor: Reviewer, slide: ReviewedSlide): void {
@@ -403,39 +496,6 @@ export class ReviewService {
   }
 }
 
-export function compareVersions(
-  slide: Pick<ReviewedSlide, 'width' | 'height'>,
-  a: { version: AnnotationVersion; doc: AperioAnnotations },
-  b: { version: AnnotationVersion; doc: AperioAnnotations },
-  downsample?: number,
-): Comparison {
-  const step = downsample ?? Math.max(1, Math.ceil(Math.sqrt((slide.width * slide.height) / COMPARE_CELLS)));
-  const agreement = compareAnnotations(a.doc, b.doc, { width: slide.width, height: slide.height, downsample: step });
-  const cell = agreement.downsample * agreement.downsample;
-  const keys = (doc: AperioAnnotations) =>
-    new Set(doc.layers.flatMap((l) => l.regions.filter((r) => isShape(r.type)).map((r) => JSON.stringify([l.id, r.type, r.negative, r.vertices]))));
-  const [ka, kb] = [keys(a.doc), keys(b.doc)];
-  return {
-    a: a.version.id,
-    b: b.version.id,
-    agreement,
-    edits: {
-      areaAdded: (agreement.tumour.b - agreement.tumour.intersection) * cell,
-      areaRemoved: (agreement.tumour.a - agreement.tumour.intersection) * cell,
-      regionsAdded: [...kb].filter((k) => !ka.has(k)).length,
-      regionsRemoved: [...ka].filter((k) => !kb.has(k)).length,
-      secondsBetween: Math.round((b.version.createdAt.getTime() - a.version.createdAt.getTime()) / 1000),
-    },
-  };
-}
-
-/** Positive shapes minus holes, summed over every layer, in level-0 pixels². */
-function outlinedArea(doc: AperioAnnotations): number {
-  let area = 0;
-  for (const layer of doc.layers) for (const region of layer.regions) if (isShape(region.type)) area += (region.negative ? -1 : 1) * regionArea(region);
-  return Math.max(0, area);
-}
-
 function requirePathologist(actor: Reviewer): void {
   if (actor.id !== null && !actor.roles.includes('pathologist')) {
     throw new AppError(403, 'pathologist_only', 'Only pathologists edit, confirm and cross-check annotations');
@@ -464,13 +524,3 @@ function checkedText(value: string | null, max: number, name: string): string | 
 }
 
 
-/** The annotation text as a document, whatever it was written in: Aperio XML or GeoJSON. */
-export function parseOutline(text: string): AperioAnnotations {
-  const start = text.trimStart()[0];
-  try {
-    return start === '{' ? annotationsFromGeoJson(text) : parseAperioXml(text);
-  } catch (error) {
-    if (error instanceof AnnotationError) throw badRequest('invalid_annotation', `The outline cannot be read: ${error.message}`);
-    throw error;
-  }
-}

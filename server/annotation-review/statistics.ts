@@ -1,5 +1,5 @@
-import type { ReviewRepository } from './review.repository.js';
-import { COMPARE_CELLS, compareVersions, type ReviewService } from './review.service.js';
+import { COMPARE_CELLS } from './comparison.js';
+import type { StatisticsRow } from './review.repository.js';
 
 export interface OrganStatistics {
   organ: string | null;
@@ -8,8 +8,12 @@ export interface OrganStatistics {
   aiAssisted: number;
   manualRate: number;
   aiAssistedRate: number;
-  /** AI proposals against the version the pathologist confirmed from them. */
-  proposals: { compared: number; meanMiou: number | null; byRound: { round: number; compared: number; meanMiou: number }[] };
+  /**
+   * AI proposals against the version the pathologist confirmed from them;
+   * `pending` confirmations are not compared yet (figures made before
+   * comparisons were stored are filled in the background).
+   */
+  proposals: { compared: number; pending: number; meanMiou: number | null; byRound: { round: number; compared: number; meanMiou: number }[] };
 }
 
 export interface AnnotationStatistics {
@@ -19,68 +23,52 @@ export interface AnnotationStatistics {
 }
 
 /**
- * Agreement figures per organ (issue 9, "Statistics"): how many released
- * outlines are manual or AI-assisted, and how well the AI's proposals agreed
- * (mIoU) with what the pathologist confirmed, per organ and per review round.
- * A confirmation is compared with the newest AI proposal of its slide made
- * before it. Computed on request: every pair is rasterised once.
+ * Agreement figures per organ: how many released outlines are manual or
+ * AI-assisted, and how well the AI's proposals agreed (mIoU) with what the
+ * pathologist confirmed, per organ and per review round. A confirmation is
+ * compared with the newest AI proposal of its slide made before it; the
+ * figures are stored when it is confirmed, so this only adds them up.
  */
-export async function annotationStatistics(repository: ReviewRepository, review: ReviewService): Promise<AnnotationStatistics> {
-  const organs = new Map<string | null, OrganStatistics>();
+export function annotationStatistics(rows: readonly StatisticsRow[]): AnnotationStatistics {
+  const organs = new Map<string | null, OrganStatistics & { rounds: Map<number, { total: number; count: number }> }>();
   const organOf = (organ: string | null) => {
     let entry = organs.get(organ);
     if (!entry) {
-      entry = { organ, manual: 0, aiAssisted: 0, manualRate: 0, aiAssistedRate: 0, proposals: { compared: 0, meanMiou: null, byRound: [] } };
+      entry = { organ, manual: 0, aiAssisted: 0, manualRate: 0, aiAssistedRate: 0, proposals: { compared: 0, pending: 0, meanMiou: null, byRound: [] }, rounds: new Map() };
       organs.set(organ, entry);
     }
     return entry;
   };
-  for (const row of await repository.releasedMethods()) {
+  for (const row of rows) {
     const entry = organOf(row.organ);
-    if (row.method === 'A') entry.aiAssisted += row.slides;
-    else entry.manual += row.slides;
-  }
-
-  const events = await repository.eventsOf(['propose', 'confirm']);
-  const lastProposal = new Map<number, number>();
-  const sums = new Map<string | null, Map<number, { total: number; count: number }>>();
-  for (const event of events) {
-    if (event.versionId === null) continue;
-    if (event.action === 'propose') {
-      // The method is in the row; the outline itself is read only when it is compared.
-      const version = await repository.version(event.slideId, event.versionId);
-      if (version?.method === 'ai') lastProposal.set(event.slideId, version.id);
+    if (row.kind === 'method') {
+      if (row.method === 'A') entry.aiAssisted += row.slides;
+      else entry.manual += row.slides;
       continue;
     }
-    const proposal = lastProposal.get(event.slideId);
-    if (proposal === undefined) continue;
-    const slide = await repository.slide(event.slideId);
-    if (!slide || slide.status !== 'published') continue;
-    const [a, b] = await Promise.all([review.versionDocument(slide.id, proposal), review.versionDocument(slide.id, event.versionId)]);
-    const { agreement } = compareVersions(slide, a, b);
-    const byRound = sums.get(slide.organ) ?? new Map<number, { total: number; count: number }>();
-    sums.set(slide.organ, byRound);
-    const cell = byRound.get(event.round) ?? { total: 0, count: 0 };
-    cell.total += agreement.miou;
-    cell.count += 1;
-    byRound.set(event.round, cell);
-    organOf(slide.organ);
+    entry.proposals.pending += row.pending;
+    if (row.compared > 0) entry.rounds.set(row.round, { total: row.miouSum, count: row.compared });
   }
 
-  for (const entry of organs.values()) {
-    const total = entry.manual + entry.aiAssisted;
-    entry.manualRate = total === 0 ? 0 : entry.manual / total;
-    entry.aiAssistedRate = total === 0 ? 0 : entry.aiAssisted / total;
-    const rounds = [...(sums.get(entry.organ) ?? new Map<number, { total: number; count: number }>()).entries()].sort((x, y) => x[0] - y[0]);
-    const compared = rounds.reduce((n, [, c]) => n + c.count, 0);
-    entry.proposals = {
-      compared,
-      meanMiou: compared === 0 ? null : rounds.reduce((s, [, c]) => s + c.total, 0) / compared,
-      byRound: rounds.map(([round, c]) => ({ round, compared: c.count, meanMiou: c.total / c.count })),
-    };
-  }
   return {
-    organs: [...organs.values()].sort((x, y) => String(x.organ).localeCompare(String(y.organ))),
+    organs: [...organs.values()]
+      .map(({ rounds, ...entry }) => {
+        const total = entry.manual + entry.aiAssisted;
+        const byRound = [...rounds.entries()].sort((x, y) => x[0] - y[0]);
+        const compared = byRound.reduce((n, [, c]) => n + c.count, 0);
+        return {
+          ...entry,
+          manualRate: total === 0 ? 0 : entry.manual / total,
+          aiAssistedRate: total === 0 ? 0 : entry.aiAssisted / total,
+          proposals: {
+            compared,
+            pending: entry.proposals.pending,
+            meanMiou: compared === 0 ? null : byRound.reduce((s, [, c]) => s + c.total, 0) / compared,
+            byRound: byRound.map(([round, c]) => ({ round, compared: c.count, meanMiou: c.total / c.count })),
+          },
+        };
+      })
+      .sort((x, y) => String(x.organ).localeCompare(String(y.organ))),
     comparisonCells: COMPARE_CELLS,
   };
 }

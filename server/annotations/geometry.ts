@@ -156,6 +156,14 @@ export interface HolePlacement {
 /** Hole vertices tried when the first one lies in no shape (evenly spaced, to bound the work). */
 const CROSSING_SAMPLES = 64;
 
+/** Thrown by placeHoles when placing the holes would take more than the work it was allowed. */
+export class PlacementTooCostly extends Error {
+  constructor(readonly limit: number) {
+    super(`placing the holes takes more than ${limit} vertex tests`);
+    this.name = 'PlacementTooCostly';
+  }
+}
+
 /**
  * Which shape each hole of a layer is cut from: the smallest positive shape
  * of the same layer that contains the hole's first vertex.
@@ -166,14 +174,23 @@ const CROSSING_SAMPLES = 64;
  * lies in no shape goes to the shape that contains most of its vertices
  * (the smaller one on a tie) and is listed in `crossing`. A hole with no
  * vertex in any shape is unplaced. Arrows and rulers are never holes.
+ *
+ * Each point tested inside a shape costs the shape's vertices; with
+ * `maxVertexTests`, a layer that would cost more (many holes over large
+ * overlapping shapes) throws PlacementTooCostly instead.
  */
-export function placeHoles(regions: readonly AperioRegion[]): HolePlacement {
+export function placeHoles(regions: readonly AperioRegion[], { maxVertexTests = Infinity }: { maxVertexTests?: number } = {}): HolePlacement {
   const positives = regions
     .map((region, index) => ({ region, index, area: regionArea(region), box: boundingBox(region.vertices) }))
     .filter(({ region }) => isShape(region.type) && !region.negative)
     .sort((a, b) => a.area - b.area);
-  const contains = (shape: (typeof positives)[number], point: Vertex) =>
-    point[0] >= shape.box.minX && point[0] <= shape.box.maxX && point[1] >= shape.box.minY && point[1] <= shape.box.maxY && regionContains(shape.region, point);
+  let tests = 0;
+  const contains = (shape: (typeof positives)[number], point: Vertex) => {
+    if (point[0] < shape.box.minX || point[0] > shape.box.maxX || point[1] < shape.box.minY || point[1] > shape.box.maxY) return false;
+    tests += shape.region.vertices.length;
+    if (tests > maxVertexTests) throw new PlacementTooCostly(maxVertexTests);
+    return regionContains(shape.region, point);
+  };
   const owner = new Map<number, number>();
   const crossing: number[] = [];
   const unplaced: number[] = [];

@@ -26,4 +26,5 @@ export type {
 export { REMOVED_MARKER, compileTextPatterns, looksLikePath, scrubAnnotations, type ScrubOptions, type ScrubResult } from './scrub.js';
 export { summarizeAnnotations, type AnnotationSummary, type LayerSummary } from './summary.js';
 export { annotationsFromGeoJson } from './from-geojson.js';
-export { describeProblems, selfIntersection, validityProblems, type ValidityOptions, type ValidityProblem } from './validity.js';
+export { countVertices, describeProblems, MAX_OUTLINE_VERTICES, validityProblems, type ValidityOptions, type ValidityProblem } from './validity.js';
+export { selfIntersection } from './self-crossing.js';

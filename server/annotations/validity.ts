@@ -1,11 +1,26 @@
 /**
- * Whether an annotation can be taken as a version of a slide's outline: every
- * polygon simple (no edge crossing another), every hole inside a shape of its
- * layer, nothing beyond the slide, something to annotate at all. Problems are
- * named by layer and region so that a pathologist can find them.
+ * Whether an annotation can be taken as a version of a slide's outline: no
+ * more vertices than an outline may have, every polygon simple (no edge
+ * crossing another), every hole inside a shape of its layer, nothing beyond
+ * the slide, something to annotate at all. Problems are named by layer and
+ * region so that a pathologist can find them.
+ *
+ * The work is bounded by the outline's size: the vertex cap comes first, the
+ * crossing check is a sweep (O(n log n)), and placing the holes stops at a
+ * fixed number of vertex tests.
  */
-import { boundingBox, openRing, placeHoles } from './geometry.js';
-import { RegionType, isShape, type AperioAnnotations, type Vertex } from './model.js';
+import { boundingBox, openRing, PlacementTooCostly, placeHoles } from './geometry.js';
+import { RegionType, isShape, type AperioAnnotations } from './model.js';
+import { selfIntersection } from './self-crossing.js';
+
+/** The most vertices one annotation may have, over all its regions (hand-drawn outlines have a few thousand). */
+export const MAX_OUTLINE_VERTICES = 100_000;
+
+/** The most point-in-shape vertex tests placing a layer's holes may take (a fraction of a second). */
+export const MAX_PLACEMENT_TESTS = 10_000_000;
+
+/** Problems listed at most; the rest are counted. */
+const MAX_PROBLEMS = 50;
 
 export interface ValidityProblem {
   layerId: number;
@@ -22,6 +37,16 @@ export interface ValidityOptions {
 
 /** Every problem that stops the annotation from being a version; empty when there is none. */
 export function validityProblems(doc: AperioAnnotations, options: ValidityOptions): ValidityProblem[] {
+  const vertices = countVertices(doc);
+  if (vertices > MAX_OUTLINE_VERTICES) {
+    return [
+      {
+        layerId: doc.layers[0]?.id ?? 0,
+        regionId: null,
+        message: `the annotation has ${vertices} vertices, more than the ${MAX_OUTLINE_VERTICES} an outline may have; simplify it (fewer vertices per region) and send it again`,
+      },
+    ];
+  }
   const problems: ValidityProblem[] = [];
   const tolerance = options.tolerance ?? 1;
   let shapes = 0;
@@ -43,71 +68,30 @@ export function validityProblems(doc: AperioAnnotations, options: ValidityOption
         if (crossing) problems.push({ layerId: layer.id, regionId: region.id, message: `crosses itself near (${round(crossing[0])}, ${round(crossing[1])})` });
       }
     }
-    const { unplaced } = placeHoles(layer.regions);
-    for (const index of unplaced) problems.push({ layerId: layer.id, regionId: layer.regions[index]!.id, message: 'is a hole outside every shape of its layer' });
+    try {
+      const { unplaced } = placeHoles(layer.regions, { maxVertexTests: MAX_PLACEMENT_TESTS });
+      for (const index of unplaced) problems.push({ layerId: layer.id, regionId: layer.regions[index]!.id, message: 'is a hole outside every shape of its layer' });
+    } catch (error) {
+      if (!(error instanceof PlacementTooCostly)) throw error;
+      const holes = layer.regions.filter((r) => isShape(r.type) && r.negative).length;
+      problems.push({ layerId: layer.id, regionId: null, message: `layer ${layer.id} has too many holes (${holes}) over shapes too large to place them within the work one outline may take; merge or simplify them` });
+    }
   }
   if (shapes === 0) problems.unshift({ layerId: doc.layers[0]?.id ?? 0, regionId: null, message: 'the annotation has no region to outline (it is empty)' });
-  return problems;
+  if (problems.length <= MAX_PROBLEMS) return problems;
+  return [...problems.slice(0, MAX_PROBLEMS), { layerId: problems[MAX_PROBLEMS]!.layerId, regionId: null, message: `and ${problems.length - MAX_PROBLEMS} more problems` }];
+}
+
+/** Vertices of every region of every layer. */
+export function countVertices(doc: AperioAnnotations): number {
+  let count = 0;
+  for (const layer of doc.layers) for (const region of layer.regions) count += region.vertices.length;
+  return count;
 }
 
 /** One line per problem, e.g. "layer 1 region 3 crosses itself near (120, 88)". */
 export function describeProblems(problems: readonly ValidityProblem[]): string {
   return problems.map((p) => (p.regionId === null ? p.message : `layer ${p.layerId} region ${p.regionId} ${p.message}`)).join('; ');
-}
-
-/**
- * A point where two non-adjacent edges of the ring meet, or undefined when
- * the ring is simple. Edges are swept in x order so that rings of thousands
- * of vertices stay cheap.
- */
-export function selfIntersection(vertices: readonly Vertex[]): Vertex | undefined {
-  // A vertex repeated at once (a zero-length edge, common in ImageScope files) is not a crossing.
-  const ring = vertices.filter((v, i) => {
-    const before = vertices[(i + vertices.length - 1) % vertices.length]!;
-    return v[0] !== before[0] || v[1] !== before[1];
-  });
-  const n = ring.length;
-  if (n < 4) return undefined;
-  const edges = Array.from({ length: n }, (_, i) => {
-    const a = ring[i]!;
-    const b = ring[(i + 1) % n]!;
-    return { i, a, b, minX: Math.min(a[0], b[0]), maxX: Math.max(a[0], b[0]) };
-  }).sort((p, q) => p.minX - q.minX);
-  for (let k = 0; k < edges.length; k++) {
-    const e = edges[k]!;
-    for (let m = k + 1; m < edges.length && edges[m]!.minX <= e.maxX; m++) {
-      const f = edges[m]!;
-      const gap = Math.abs(e.i - f.i);
-      if (gap === 1 || gap === n - 1) continue; // neighbours share a vertex
-      const hit = segmentsMeet(e.a, e.b, f.a, f.b);
-      if (hit) return hit;
-    }
-  }
-  return undefined;
-}
-
-function segmentsMeet(p1: Vertex, p2: Vertex, p3: Vertex, p4: Vertex): Vertex | undefined {
-  const d1 = cross(p3, p4, p1);
-  const d2 = cross(p3, p4, p2);
-  const d3 = cross(p1, p2, p3);
-  const d4 = cross(p1, p2, p4);
-  if (((d1 > 0 && d2 < 0) || (d1 < 0 && d2 > 0)) && ((d3 > 0 && d4 < 0) || (d3 < 0 && d4 > 0))) {
-    const t = d1 / (d1 - d2);
-    return [p1[0] + t * (p2[0] - p1[0]), p1[1] + t * (p2[1] - p1[1])];
-  }
-  if (d1 === 0 && onSegment(p3, p4, p1)) return p1;
-  if (d2 === 0 && onSegment(p3, p4, p2)) return p2;
-  if (d3 === 0 && onSegment(p1, p2, p3)) return p3;
-  if (d4 === 0 && onSegment(p1, p2, p4)) return p4;
-  return undefined;
-}
-
-function cross(a: Vertex, b: Vertex, c: Vertex): number {
-  return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]);
-}
-
-function onSegment(a: Vertex, b: Vertex, p: Vertex): boolean {
-  return Math.min(a[0], b[0]) <= p[0] && p[0] <= Math.max(a[0], b[0]) && Math.min(a[1], b[1]) <= p[1] && p[1] <= Math.max(a[1], b[1]);
 }
 
 function round(v: number): number {

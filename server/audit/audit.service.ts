@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { stringify } from 'csv-stringify';
 import { z } from 'zod';
 import { badRequest } from '../errors.js';
+import { csvStream } from '../lib/csv.js';
 import type { AuditActor } from './audit-log.js';
 import { AUDIT_LIMITS, type AuditEntry, type AuditFilters, type AuditRepository } from './audit.repository.js';
 
@@ -44,12 +44,7 @@ export class AuditService {
   async exportCsv(query: QueryParameters, actor: AuditActor, now = new Date()): Promise<CsvDownload> {
     const { filters } = parseAuditQuery(query, { paged: false });
     await this.audit.record({ action: 'audit.exported', actorId: actor.actorId, ip: actor.ip ?? null, details: { filters: describeFilters(filters) } });
-    const csv = stringify({
-      header: true,
-      columns: [...AUDIT_CSV_COLUMNS],
-      // A cell starting with = + - @ would be a formula in a spreadsheet: csv-stringify prefixes it with '.
-      escape_formulas: true,
-    });
+    const csv = csvStream({ columns: AUDIT_CSV_COLUMNS });
     const rows = Readable.from(csvRows(this.audit.entries(filters)));
     // An error part-way destroys `csv` with it; the HTTP layer then cuts the response.
     pipeline(rows, csv).catch(() => undefined);

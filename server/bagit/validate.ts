@@ -21,6 +21,8 @@ export interface ValidatedBag {
   holes: string[];
   /** Who signed, when `trustedKeys` was given. */
   signedBy?: TrustedKey & { signer: string };
+  /** The tag files tagmanifest-sha256.txt lists, each checked against it: those the signature vouches for. */
+  tagFiles: string[];
 }
 
 export interface ValidateOptions {
@@ -85,8 +87,10 @@ export async function validateBag(dir: string, options: ValidateOptions = {}): P
   }
 
   const tagManifestBytes = await readFile(path.join(dir, 'tagmanifest-sha256.txt')).catch(() => undefined);
+  const tagFiles: string[] = [];
   if (tagManifestBytes !== undefined) {
     const tagManifest = parseManifest(tagManifestBytes.toString('utf8'), 'tagmanifest-sha256.txt');
+    tagFiles.push(...tagManifest.map((e) => e.path));
     for (const entry of tagManifest) {
       if (entry.path.startsWith('data/')) throw new BagError('bad_manifest', `tagmanifest-sha256.txt lists the payload file ${entry.path}`, entry.path);
       const bytes = await readFile(path.join(dir, ...entry.path.split('/'))).catch(() => undefined);
@@ -123,6 +127,7 @@ export async function validateBag(dir: string, options: ValidateOptions = {}): P
     payload: manifest.map((e) => ({ ...e, size: present.get(e.path) ?? null })),
     fetch,
     holes,
+    tagFiles,
     ...(signedBy ? { signedBy } : {}),
   };
 }

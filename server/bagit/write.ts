@@ -23,6 +23,8 @@ export interface WriteBagOptions {
   /** bag-info.txt elements; Bagging-Date and Payload-Oxum are added here. */
   info: TagEntries;
   sign?: { key: SigningKey; signer: string };
+  /** Further tag files by name (plain names at the bag's top), listed in the tag manifest and so covered by the signature. */
+  tagFiles?: readonly [name: string, text: string][];
   now?: Date;
   /** Bytes copied so far of all the files to copy. */
   onProgress?: (done: number, total: number) => void;
@@ -93,6 +95,10 @@ export async function writeBag(dir: string, payload: readonly PayloadItem[], opt
       ['manifest-sha256.txt', formatManifest(manifest)],
     ];
     if (fetch.length > 0) tagFiles.push(['fetch.txt', formatFetch(fetch)]);
+    for (const [name, text] of options.tagFiles ?? []) {
+      if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name) || RESERVED_TAG_FILE.test(name)) throw new Error(`${name} cannot be a tag file of its own`);
+      tagFiles.push([name, text]);
+    }
     for (const [name, text] of tagFiles) await writeFile(path.join(partial, name), text, 'utf8');
     const tagManifest = Buffer.from(
       formatManifest(tagFiles.map(([name, text]) => ({ path: name, sha256: createHash('sha256').update(text, 'utf8').digest('hex') }))),
@@ -108,6 +114,9 @@ export async function writeBag(dir: string, payload: readonly PayloadItem[], opt
     throw error;
   }
 }
+
+/** Names the bag's own files take (RFC 8493 §2), and the signature's. */
+const RESERVED_TAG_FILE = /^(bagit\.txt|bag-info\.txt|fetch\.txt|data|(tag)?manifest-.*)$/;
 
 async function exists(p: string): Promise<boolean> {
   return stat(p).then(() => true, () => false);

@@ -3,11 +3,13 @@ import path from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { parseAperioXml, toGeoJson, type AnnotationFeatureCollection } from '../annotations/index.js';
 import { AppError, notFound } from '../errors.js';
+import type { SlideRelease } from './slide-release.js';
 import type { SlidesRepository } from './slides.repository.js';
 
 /**
  * A published slide's annotation as GeoJSON for the viewer's overlay
- * (`GET /api/slides/:id/annotation.geojson`). The stored XML was scrubbed at
+ * (`GET /api/slides/:id/annotation.geojson`), sent only while the slide may
+ * leave (SlideRelease). The stored XML was scrubbed at
  * ingest; coordinates stay level-0 pixels, y down (see annotations/geojson.ts).
  * Conversions are kept by file identity, so a page reload does not parse again.
  */
@@ -18,11 +20,13 @@ export class AnnotationsService {
   constructor(
     private readonly slides: SlidesRepository,
     slidesDir: string,
+    private readonly release: Pick<SlideRelease, 'assertMayLeave'>,
   ) {
     this.slidesDir = path.resolve(slidesDir);
   }
 
   async geoJson(slideId: number): Promise<AnnotationFeatureCollection> {
+    await this.release.assertMayLeave(slideId);
     const found = await this.slides.findPublishedAnnotationPath(slideId);
     if (!found) throw notFound('slide_not_found', `There is no published slide ${slideId}`);
     if (found.annotationPath === null) throw notFound('annotation_not_found', `Slide ${slideId} has no annotation`);

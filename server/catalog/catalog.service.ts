@@ -4,6 +4,7 @@ import { LRUCache } from 'lru-cache';
 import { badRequest, notFound } from '../errors.js';
 import type { Vocabulary } from '../ingest/types.js';
 import type { CatalogCriteria, CatalogRepository, CatalogSlide, CatalogSort, AnnotationSummary, TextTerm } from './catalog.repository.js';
+import type { SlideRelease } from './slide-release.js';
 import { FACETS, FILTER_KEYS, FilterError, filterFromQuery, withoutFacet, type CatalogFilter, type Facet, type QueryParameters } from './filter.js';
 import { thumbnailPath, THUMBNAIL_SIZES, type ThumbnailSize } from './thumbnails.js';
 
@@ -126,6 +127,8 @@ export class CatalogService {
     private readonly catalog: CatalogRepository,
     vocabulary: Vocabulary,
     private readonly thumbnailsDir: string,
+    /** Thumbnails are the slide's pixels: sent only while the slide may leave. */
+    private readonly release: Pick<SlideRelease, 'assertMayLeave'>,
   ) {
     this.names = new DisplayNames(vocabulary);
   }
@@ -218,7 +221,7 @@ export class CatalogService {
   /** A published slide's thumbnail file (`size` small, the default, or large) and its strong ETag. */
   async thumbnail(id: number, query: QueryParameters): Promise<ThumbnailFile> {
     const size = parseThumbnailSize(query);
-    if (!(await this.catalog.isPublished(id))) throw slideNotFound(id);
+    await this.release.assertMayLeave(id);
     const file = thumbnailPath(this.thumbnailsDir, id, size);
     let stats;
     try {

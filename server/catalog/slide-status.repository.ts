@@ -43,6 +43,8 @@ interface Row {
 
 const COLUMNS = ['id', 'name', 'status', 'organ', 'histology', 'stain', 'dataset', 'file_size', 'created_at', 'updated_at'];
 export const WITHDRAWN_ACTION = 'slide.withdrawn';
+/** Ids per query: well under SQLite's bound on parameters. */
+const CHUNK = 500;
 
 /**
  * The slides of every status, and the one change curators make to them: a
@@ -86,7 +88,27 @@ export class SlideStatusRepository {
     return this.knex.transaction(work);
   }
 
-  private async latestWithdrawals(ids: number[], trx: Knex = this.knex): Promise<Map<number, NonNullable<ManagedSlide['withdrawal']>>> {
+  /** The status of each of `ids` that exists; unknown ids are absent. */
+  async statuses(ids: readonly number[]): Promise<Map<number, string>> {
+    const found = new Map<number, string>();
+    const unique = [...new Set(ids)];
+    for (let i = 0; i < unique.length; i += CHUNK) {
+      const rows = (await this.knex('slides').whereIn('id', unique.slice(i, i + CHUNK)).select('id', 'status')) as { id: number; status: string }[];
+      for (const row of rows) found.set(Number(row.id), row.status);
+    }
+    return found;
+  }
+
+  /** The latest withdrawal of each of `ids` that the audit log holds. */
+  async latestWithdrawals(ids: readonly number[], trx: Knex = this.knex): Promise<Map<number, NonNullable<ManagedSlide['withdrawal']>>> {
+    const found = new Map<number, NonNullable<ManagedSlide['withdrawal']>>();
+    for (let i = 0; i < ids.length; i += CHUNK) {
+      for (const [id, withdrawal] of await this.latestWithdrawalsOf(ids.slice(i, i + CHUNK), trx)) found.set(id, withdrawal);
+    }
+    return found;
+  }
+
+  private async latestWithdrawalsOf(ids: readonly number[], trx: Knex): Promise<Map<number, NonNullable<ManagedSlide['withdrawal']>>> {
     const found = new Map<number, NonNullable<ManagedSlide['withdrawal']>>();
     if (ids.length === 0) return found;
     const rows = (await trx('audit_log')

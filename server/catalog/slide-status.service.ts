@@ -14,8 +14,10 @@ export interface SlideStatusListener {
 /**
  * Withdrawing a published slide and publishing it again, for administrators
  * and curators. A withdrawn slide leaves the catalog, the tiles, the
- * overlays and the downloads at once: they all ask for published slides, and
- * the tile server's short-lived cache is told to forget the row. Each change
+ * overlays and the downloads at once: the catalog and the tiles ask for
+ * published slides (and the tile server's short-lived cache is told to
+ * forget the row), and every path that sends the slide's bytes or anything
+ * made from them asks SlideRelease (slide-release.ts). Each change
  * is audited in the same transaction; the withdrawal's event carries the
  * reason, which the list reads back.
  */

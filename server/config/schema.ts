@@ -82,6 +82,8 @@ export const configSchema = z.strictObject({
     renderConcurrency: z.number().int('must be a whole number').min(0, 'must not be negative').max(256, 'must be at most 256'),
     /** Decode Deep Zoom tiles that are whole blocks of stored JPEG tiles at reduced size with libjpeg-turbo (native/scaled-jpeg), where built. */
     scaledDecode: z.boolean({ error: 'must be true or false' }),
+    /** The most pixels of a stored level one render (IIIF image, Deep Zoom tile) may decode; larger requests are refused with 400. */
+    maxRenderSourcePixels: z.number({ error: 'must be a number' }).int('must be a whole number').min(16_777_216, 'must be at least 16777216 (4096 × 4096)').max(1_073_741_824, 'must be at most 1073741824'),
   }),
   /** Generate and ingest demo slides on the first start with an empty catalog. */
   demo: z.boolean({ error: 'must be true or false' }),
@@ -130,6 +132,16 @@ export const configSchema = z.strictObject({
     pollSeconds: z.number({ error: 'must be a number' }).min(0.05, 'must be at least 0.05 seconds').max(600, 'must be at most 600 seconds'),
     /** The first retry waits this long, each later one twice as long as the one before (at most an hour). */
     retrySeconds: z.number({ error: 'must be a number' }).min(0, 'must not be negative').max(3600, 'must be at most 3600 seconds'),
+    /** Jobs one user may have waiting in the queue; more are refused (429). 0 = no bound. */
+    maxQueuedPerUser: wholeCount,
+    /** Jobs of one user that run at once; the others wait while other users' jobs are claimed. 0 = no bound. */
+    maxRunningPerUser: wholeCount,
+    /** A job running longer is stopped by its worker and failed; minutes, fractions allowed. 0 = no bound. */
+    maxRunMinutes: z.number({ error: 'must be a number of minutes' }).min(0, 'must not be negative (0 turns the limit off)').max(525_600, 'must be at most 525600 minutes'),
+    /** The most files (patch grid positions, overlay tiles) one job may make, estimated before it is queued (413 beyond). 0 = no bound. */
+    maxOutputCount: wholeCount,
+    /** The most bytes one job may write, estimated before it is queued (413 beyond). 0 = no bound. */
+    maxOutputBytes: wholeCount,
   }),
   auth: z.strictObject({
     /** Signs session cookies; several comma-separated rotate (the first signs). Empty: generated at first start into <paths.data>/session-secret. */
@@ -145,11 +157,21 @@ export const configSchema = z.strictObject({
     /** Accounts whose address was never confirmed are removed by the clean-up job after this many days. */
     unconfirmedDays: z.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(3650, 'must be at most 3650'),
     lockout: z.strictObject({
-      /** Failed logins for one e-mail address before it is locked for `minutes`. */
+      /** Passwords checked for one e-mail address per `minutes` (each counted before it is checked); the last one failing locks the address for `minutes`. */
       maxFailures: z.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(1000, 'must be at most 1000'),
       minutes: z.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(1440, 'must be at most 1440'),
-      /** Failed logins from one client address before it is locked. */
+      /** Passwords checked for logins from one client address per `minutes`, likewise (a right password gives its count back). */
       maxFailuresPerAddress: z.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(100000, 'must be at most 100000'),
+    }),
+    /** Registrations, password-reset requests and confirmation resends one client address may make per `minutes` (429 beyond). */
+    accountRequests: z.strictObject({
+      maxPerAddress: z.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(100000, 'must be at most 100000'),
+      minutes: z.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(1440, 'must be at most 1440'),
+    }),
+    /** Password hashes computed at once, and how many more may wait (503 with Retry-After beyond); each takes 32 MiB. */
+    passwordHashing: z.strictObject({
+      concurrent: z.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(64, 'must be at most 64'),
+      queued: z.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must not be negative').max(10000, 'must be at most 10000'),
     }),
   }),
   initialAdmin: z.strictObject({

@@ -1,4 +1,4 @@
-import { stringify } from 'csv-stringify/sync';
+import { csvText } from '../lib/csv.js';
 import type { ReleasedSlide, Release, Withdrawal } from './release.js';
 
 /** The version of `data/metadata.json`'s shape; a reader refuses versions it does not know. */
@@ -26,7 +26,31 @@ export interface BagWithdrawal {
   lastVersion: string | null;
 }
 
-/** `data/metadata.json`: the whole release, whatever part of it this bag carries. */
+/**
+ * The tag file that names the slides of a release which a bag leaves out
+ * because they were withdrawn after the release was made (from the dataset,
+ * or from this site's catalog). It is a tag file, not payload: the payload
+ * is what the bag carries, this is a notice about it, and the signed tag
+ * manifest vouches for it. An importing site withdraws the slides it has
+ * under these names and checksums.
+ */
+export const WITHDRAWN_TAG_FILE = 'slidebank-withdrawn.json';
+
+export interface WithdrawnNotice {
+  schemaVersion: typeof METADATA_SCHEMA_VERSION;
+  withdrawn: WithdrawnSlideNotice[];
+}
+
+export interface WithdrawnSlideNotice {
+  name: string;
+  /** The slide file's SHA-256: a site withdraws its slide of that name only when it is these bytes. */
+  sha256: string;
+  reason: string;
+  /** ISO time; null when it is not known. */
+  withdrawnAt: string | null;
+}
+
+/** `data/metadata.json`: the whole release as it is served now (without the slides withdrawn since, see WITHDRAWN_TAG_FILE), whatever part of it this bag carries. */
 export interface BagMetadata {
   schemaVersion: number;
   dataset: string;
@@ -67,14 +91,14 @@ const CSV_COLUMNS = [
 
 /** `data/metadata.csv`: one row per slide of the release, for spreadsheets; metadata.json is the complete form. */
 export function metadataCsv(slides: readonly BagSlide[]): string {
-  return stringify(
+  return csvText(
     slides.map((s) => [
       s.name, s.file, s.size, s.sha256, s.metadata.organ, s.metadata.histology, s.metadata.stain, s.metadata.marker ?? '', s.metadata.differentiation ?? '',
       s.metadata.annotationMethod ?? '', s.metadata.dataset ?? '', s.metadata.pathologyInfo ?? '', s.facts.vendor, s.facts.width, s.facts.height,
       s.facts.levelCount, s.facts.mppX ?? '', s.facts.mppY ?? '', s.facts.objectivePower ?? '', s.annotation?.xml ?? '', s.annotation?.geojson ?? '',
       s.annotation?.sha256 ?? '', s.included.slide ? 'yes' : 'no',
     ]),
-    { header: true, columns: CSV_COLUMNS },
+    { columns: CSV_COLUMNS },
   );
 }
 

@@ -2,6 +2,7 @@ import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { CatalogService } from '../catalog/catalog.service.js';
+import type { SlideRelease } from '../catalog/slide-release.js';
 import { FACETS, parseFilter, type QueryParameters } from '../catalog/filter.js';
 import { writeFileAtomic } from '../ingest/files.js';
 import { DatasetNameTaken, VersionTaken, type DatasetsRepository, type MemberSlide } from './datasets.repository.js';
@@ -27,6 +28,14 @@ export interface DatasetsSettings {
   releasesDir: string;
 }
 
+/** A slide of a release that its bags now leave out, and why. */
+export interface WithheldSlide {
+  slide: ReleasedSlide;
+  reason: string;
+  /** When it was withdrawn, when that is known. */
+  withdrawnAt: Date | null;
+}
+
 /**
  * Curators' datasets: a named working set of published slides, frozen into
  * immutable releases. A release copies each annotation aside, so a later edit
@@ -37,6 +46,8 @@ export class DatasetsService {
   constructor(
     private readonly repository: DatasetsRepository,
     private readonly catalog: Pick<CatalogService, 'search'>,
+    /** Whether a slide's bytes may still leave this site: a release is served without those that may not. */
+    private readonly slideRelease: Pick<SlideRelease, 'withheld'>,
     private readonly settings: DatasetsSettings,
     private readonly clock: () => Date = () => new Date(),
   ) {}
@@ -65,7 +76,10 @@ export class DatasetsService {
   async overview(): Promise<DatasetSummary[]> {
     const summaries: DatasetSummary[] = [];
     for (const dataset of await this.repository.list()) {
-      summaries.push(summariseDataset(dataset, await this.repository.releases(dataset), await this.repository.withdrawals(dataset.id)));
+      const releases = await this.repository.releases(dataset);
+      const withheld = new Map<number, number>();
+      for (const release of releases) withheld.set(release.id, (await this.withheld(release)).length);
+      summaries.push(summariseDataset(dataset, releases, await this.repository.withdrawals(dataset.id), withheld));
     }
     return summaries;
   }
@@ -136,6 +150,25 @@ export class DatasetsService {
 
   async withdrawals(name: string): Promise<Withdrawal[]> {
     return this.repository.withdrawals((await this.get(name)).id);
+  }
+
+  /**
+   * The slides of a release that its bags leave out now: those withdrawn
+   * from the dataset after the release, and those whose bytes may no longer
+   * leave this site at all (withdrawn from the catalog; see SlideRelease).
+   * A release stays immutable; what is served of it shrinks.
+   */
+  async withheld(release: Release): Promise<WithheldSlide[]> {
+    const fromDataset = new Map((await this.repository.withdrawals(release.datasetId)).map((w) => [w.slideId, w]));
+    const fromSite = await this.slideRelease.withheld(release.slides.map((s) => s.id));
+    const withheld: WithheldSlide[] = [];
+    for (const slide of release.slides) {
+      const site = fromSite.get(slide.id);
+      const dataset = fromDataset.get(slide.id);
+      if (site) withheld.push({ slide, reason: site.reason ?? (site.status === null ? 'no longer in the catalog' : `the slide is ${site.status}`), withdrawnAt: site.at });
+      else if (dataset) withheld.push({ slide, reason: dataset.reason, withdrawnAt: dataset.createdAt });
+    }
+    return withheld;
   }
 
   /** The stored file of a released slide, checked against the release: the catalog's checksum and the file's size. */

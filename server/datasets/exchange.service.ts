@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { AuditActor, AuditLog } from '../audit/audit-log.js';
 import { streamZip, type BundleDelivery } from '../downloads/index.js';
 import { attachment, DOWNLOAD_CACHE_CONTROL } from '../downloads/file-headers.js';
+import { limitKey, type DownloadLimits, type DownloadTicket } from '../downloads/limits.js';
 import { AppError } from '../errors.js';
 import { flagParam } from '../query-params.js';
 import { bagSlide } from './bag-contents.js';
@@ -44,6 +45,8 @@ export class ExchangeService {
     private readonly datasets: DatasetsService,
     private readonly exporter: () => ExportService,
     private readonly audit: AuditLog,
+    /** The per-user download limits every download path shares: a bag counts like any other download. */
+    private readonly limits: Pick<DownloadLimits, 'admit'>,
     private readonly workDir: string,
   ) {}
 
@@ -61,13 +64,26 @@ export class ExchangeService {
     const { version, since } = await this.bagRequest(name, query);
     const out = await this.scratchFolder('holey-');
     try {
-      const bag = (await this.export(name, version, since, out)).bags[0]!.dir;
+      const exported = await this.export(name, version, since, out);
+      const bag = exported.bags[0]!.dir;
       const files: HoleyBagAnswer['files'] = [];
+      let bytes = 0;
       for (const entry of (await readdir(bag, { recursive: true, withFileTypes: true })).filter((e) => e.isFile())) {
         const full = path.join(entry.parentPath, entry.name);
-        files.push({ path: path.relative(bag, full).split(path.sep).join('/'), content: (await readFile(full)).toString('base64') });
+        const content = await readFile(full);
+        bytes += content.length;
+        files.push({ path: path.relative(bag, full).split(path.sep).join('/'), content: content.toString('base64') });
       }
-      await this.audit.record({ action: 'dataset.exported', actorId: actor.actorId, ip: actor.ip ?? null, subjectType: 'dataset', subjectId: name, details: { version, since: since ?? null, holey: true } });
+      // Handed to the HTTP layer whole: counted against the limits at once.
+      this.limits.admit(limitKey({ userId: actor.actorId, ip: actor.ip ?? null }), bytes).settle(bytes);
+      await this.audit.record({
+        action: 'dataset.exported',
+        actorId: actor.actorId,
+        ip: actor.ip ?? null,
+        subjectType: 'dataset',
+        subjectId: name,
+        details: { version, since: since ?? null, holey: true, bytes, ...withheldDetails(exported) },
+      });
       return { dataset: name, version, since: since ?? null, name: path.basename(bag), files: files.sort((a, b) => a.path.localeCompare(b.path)) };
     } finally {
       await rm(out, { recursive: true, force: true });
@@ -88,9 +104,14 @@ export class ExchangeService {
     const out = await this.scratchFolder('bagzip-');
     let entries;
     let bag: string;
+    let exported: ExportResult;
+    let ticket: DownloadTicket;
     try {
-      bag = (await this.export(name, version, since, out)).bags[0]!.dir;
+      exported = await this.export(name, version, since, out);
+      bag = exported.bags[0]!.dir;
       entries = await serializedBagEntries(bag, holey ? undefined : { stored: await this.storedSlides(name, version), sign: (bytes) => this.exporter().sign(bytes) });
+      const payloadBytes = holey ? await folderBytes(bag) : exported.bags[0]!.payloadBytes;
+      ticket = this.limits.admit(limitKey({ userId: actor.actorId, ip: actor.ip ?? null }), payloadBytes);
     } catch (error) {
       await rm(out, { recursive: true, force: true });
       if (error instanceof DatasetError) throw new AppError(409, 'export_refused', error.message);
@@ -107,6 +128,7 @@ export class ExchangeService {
         settled = true;
         if (!finished) zip.abort();
         const outcome = await zip.done;
+        ticket.settle(outcome.bytes);
         await rm(out, { recursive: true, force: true });
         await this.audit.record({
           action: 'dataset.exported',
@@ -123,6 +145,7 @@ export class ExchangeService {
             totalEntries: entries.length,
             bytes: outcome.bytes,
             complete: finished && outcome.complete,
+            ...withheldDetails(exported),
             ...(outcome.error ? { error: outcome.error.message } : {}),
           },
         });
@@ -188,6 +211,20 @@ export class ExchangeService {
       return released && { file: await this.datasets.slideFile(released), size: released.size, sha256: released.sha256 };
     };
   }
+}
+
+/** What the audit records of slides a bag left out (withdrawn since the release). */
+function withheldDetails(exported: ExportResult): { withheld?: string[] } {
+  return exported.withheld.length > 0 ? { withheld: exported.withheld } : {};
+}
+
+/** Bytes of the files under a folder (a holey bag's small files). */
+async function folderBytes(dir: string): Promise<number> {
+  let bytes = 0;
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile()) bytes += (await stat(path.join(entry.parentPath, entry.name))).size;
+  }
+  return bytes;
 }
 
 function oneVersion(value: unknown, key: string): string | undefined {

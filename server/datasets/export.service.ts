@@ -2,8 +2,18 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseAperioXml, toGeoJson } from '../annotations/index.js';
 import { signTagManifest, writeBag, type PayloadItem, type SigningKey, type TagEntries, type WrittenBag } from '../bagit/index.js';
-import { bagSlide, bagWithdrawal, licenseText, metadataCsv, METADATA_SCHEMA_VERSION, type BagMetadata, type BagSlide } from './bag-contents.js';
-import { DatasetError, type DatasetsService } from './datasets.service.js';
+import {
+  bagSlide,
+  bagWithdrawal,
+  licenseText,
+  metadataCsv,
+  METADATA_SCHEMA_VERSION,
+  WITHDRAWN_TAG_FILE,
+  type BagMetadata,
+  type BagSlide,
+  type WithdrawnNotice,
+} from './bag-contents.js';
+import { DatasetError, type DatasetsService, type WithheldSlide } from './datasets.service.js';
 import type { Release, ReleasedSlide } from './release.js';
 
 export interface ExportSettings {
@@ -30,6 +40,8 @@ export interface ExportResult {
   bags: WrittenBag[];
   slides: number;
   withdrawals: number;
+  /** Slides of the release left out because they were withdrawn after it (named in the bag's withdrawal notice). */
+  withheld: string[];
 }
 
 /**
@@ -37,6 +49,11 @@ export interface ExportResult {
  * released XML and its GeoJSON), `data/metadata.csv`, `data/metadata.json`
  * and `data/LICENSE`. Slide checksums come from the release (recorded at
  * ingest), so exporting terabytes reads each byte once, to copy it.
+ *
+ * A slide withdrawn after the release (from the dataset, or from the
+ * catalog: SlideRelease) is left out of every part of the bag — file,
+ * annotation, metadata — and named in the tag file `slidebank-withdrawn.json`
+ * instead, which `slidebank import` reads to withdraw it at the partner.
  */
 export class ExportService {
   constructor(
@@ -52,14 +69,14 @@ export class ExportService {
 
     const withdrawals = await this.datasets.withdrawals(request.dataset);
     const after = (date: Date) => !base || date > base.createdAt;
-    const inRelease = new Set(release.slides.map((s) => s.id));
-    for (const w of withdrawals) {
-      if (inRelease.has(w.slideId)) throw new DatasetError(`slide ${w.slideId} (${w.slideName}) of ${release.version} was withdrawn since (${w.reason}); export a later release`);
-    }
     const listedWithdrawals = withdrawals.filter((w) => w.createdAt <= release.createdAt && after(w.createdAt)).map(bagWithdrawal);
+    // Slides withdrawn since the release are left out, and named in a tag file so that mirrors withdraw them too.
+    const withheld = await this.datasets.withheld(release);
+    const left = new Set(withheld.map((w) => w.slide.id));
+    const served = release.slides.filter((s) => !left.has(s.id));
 
     const baseSlides = new Map(base?.slides.map((s) => [s.name, s]) ?? []);
-    const slides = release.slides.map((slide) => {
+    const slides = served.map((slide) => {
       const before = baseSlides.get(slide.name);
       return bagSlide(slide, {
         slide: !before || before.sha256 !== slide.sha256,
@@ -86,11 +103,12 @@ export class ExportService {
     const units: { items: PayloadItem[]; bytes: number }[] = [];
     const releaseDir = this.datasets.releaseDir({ id: release.datasetId }, release.version);
     for (const [index, slide] of slides.entries()) {
-      const unit = await this.slideFiles(slide, release.slides[index]!, releaseDir, request.holey ?? false);
+      const unit = await this.slideFiles(slide, served[index]!, releaseDir, request.holey ?? false);
       if (unit.items.length > 0) units.push(unit);
     }
     const parts = split(units, request.splitSize);
     const name = `${release.dataset}_${release.version}${base ? `_since_${base.version}` : ''}`;
+    const tagFiles: [string, string][] = withheld.length === 0 ? [] : [[WITHDRAWN_TAG_FILE, withdrawnNotice(withheld)]];
     await mkdir(request.out, { recursive: true });
     const total = units.reduce((sum, u) => sum + u.items.reduce((s, i) => s + ('file' in i.source ? i.source.size : 0), 0), 0);
     let before = 0;
@@ -102,13 +120,14 @@ export class ExportService {
       const bag = await writeBag(dir, items, {
         info: this.bagInfo(release, base, parts.length > 1 ? { index: index + 1, count: parts.length } : undefined),
         sign: { key: this.settings.key, signer: this.settings.site.name },
+        tagFiles,
         ...(request.now ? { now: request.now } : {}),
         onProgress: (done) => request.onProgress?.(offset + done, total),
       });
       before += items.reduce((s, i) => s + ('file' in i.source ? i.source.size : 0), 0);
       bags.push(bag);
     }
-    return { bags, slides: slides.filter((s) => s.included.slide).length, withdrawals: listedWithdrawals.length };
+    return { bags, slides: slides.filter((s) => s.included.slide).length, withdrawals: listedWithdrawals.length, withheld: withheld.map((w) => w.slide.name) };
   }
 
   /**
@@ -160,6 +179,14 @@ export class ExportService {
     if (part) info.push(['Bag-Group-Identifier', `${release.dataset}@${release.version}${base ? `-since-${base.version}` : ''}`], ['Bag-Count', `${part.index} of ${part.count}`]);
     return info;
   }
+}
+
+function withdrawnNotice(withheld: readonly WithheldSlide[]): string {
+  const notice: WithdrawnNotice = {
+    schemaVersion: METADATA_SCHEMA_VERSION,
+    withdrawn: withheld.map((w) => ({ name: w.slide.name, sha256: w.slide.sha256, reason: w.reason, withdrawnAt: w.withdrawnAt?.toISOString() ?? null })),
+  };
+  return `${JSON.stringify(notice, null, 2)}\n`;
 }
 
 /** Slides (with their annotations) into bags of at most `size` bytes each, in release order; a slide larger than that has a bag of its own. */

@@ -1,11 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFile, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { z } from 'zod';
 import { BagError, tagValue, validateBag, type TrustedKey, type ValidatedBag } from '../bagit/index.js';
 import { readSlideFacts } from '../catalog/slide-facts.js';
 import { writeThumbnails } from '../catalog/thumbnails.js';
 import type { Logger } from '../logging.js';
-import { METADATA_SCHEMA_VERSION, type BagMetadata, type BagSlide } from './bag-contents.js';
+import { METADATA_SCHEMA_VERSION, WITHDRAWN_TAG_FILE, type BagMetadata, type BagSlide, type WithdrawnSlideNotice } from './bag-contents.js';
 import type { ImportChanges, ImportsRepository, LocalSlide } from './imports.repository.js';
 
 /** A bag refused before anything changed, with the file at fault when there is one. */
@@ -52,6 +53,33 @@ interface Staged {
   final: string;
 }
 
+/** What a mirror that already has a release learns from a fresh bag of it: the slides withdrawn at the source since. */
+export interface WithdrawalsResult {
+  site: string;
+  dataset: string;
+  version: string;
+  withdrawn: string[];
+}
+
+interface VerifiedExport {
+  bags: ValidatedBag[];
+  metadata: BagMetadata;
+  /** The withdrawal notice's slides (none when the bag has no notice). */
+  notices: WithdrawnSlideNotice[];
+}
+
+const NOTICE = z.strictObject({
+  schemaVersion: z.literal(METADATA_SCHEMA_VERSION),
+  withdrawn: z.array(
+    z.strictObject({
+      name: z.string().min(1).max(200),
+      sha256: z.string().regex(/^[0-9a-f]{64}$/),
+      reason: z.string().max(2000),
+      withdrawnAt: z.string().max(40).nullable(),
+    }),
+  ),
+});
+
 /**
  * `slidebank import BAG…`: verify the whole bag (structure, Payload-Oxum,
  * the signature against mirror.trustedKeys, every checksum) before touching
@@ -71,13 +99,13 @@ export class ImportService {
     if (this.settings.trustedKeys.length === 0) {
       throw new ImportError('no partner keys are trusted: add the exporting site\'s key to mirror.trustedKeys (its GET /api/site shows it)');
     }
-    const { bags, metadata } = await this.verify(bagDirs, onProgress);
+    const { bags, metadata, notices } = await this.verify(bagDirs, { onProgress });
     const site = bags[0]!.signedBy!.name;
     const files = new Map<string, string>();
     for (const bag of bags) for (const p of bag.payload) files.set(p.path.slice('data/'.length), path.join(bag.dir, ...p.path.split('/')));
 
     const local = await this.repository.slidesByName(metadata.slides.map((s) => s.name));
-    const plan = await this.plan(metadata, files, local);
+    const plan = await this.plan(metadata, notices, files, local);
     const already = await this.repository.imported(site, metadata.dataset, metadata.version);
     const result: ImportResult = {
       site,
@@ -153,16 +181,35 @@ export class ImportService {
     return result;
   }
 
+  /**
+   * Only the withdrawals of a partner's bag, for a release this site has
+   * already imported (`slidebank mirror` when it is up to date): the bag's
+   * structure, signature and the payload it carries are verified, the slides
+   * its fetch.txt lists are not fetched, and the slides here that the bag
+   * names as withdrawn are withdrawn, in one transaction, audited.
+   */
+  async applyWithdrawals(bagDir: string): Promise<WithdrawalsResult> {
+    if (this.settings.trustedKeys.length === 0) {
+      throw new ImportError('no partner keys are trusted: add the exporting site\'s key to mirror.trustedKeys (its GET /api/site shows it)');
+    }
+    const { bags, metadata, notices } = await this.verify([bagDir], { allowHoles: true });
+    const site = bags[0]!.signedBy!.name;
+    const withdraw = await this.withdrawals(metadata, notices);
+    if (withdraw.length > 0) await this.repository.withdraw(withdraw.map((w) => ({ slideId: w.local.id, reason: w.reason })), site, this.clock());
+    return { site, dataset: metadata.dataset, version: metadata.version, withdrawn: withdraw.map((w) => w.slide.name) };
+  }
+
   importedVersions(dataset: string): Promise<string[]> {
     return this.repository.importedVersions(dataset);
   }
 
-  private async verify(bagDirs: readonly string[], onProgress?: (progress: ImportProgress) => void): Promise<{ bags: ValidatedBag[]; metadata: BagMetadata }> {
+  private async verify(bagDirs: readonly string[], options: { onProgress?: (progress: ImportProgress) => void; allowHoles?: boolean }): Promise<VerifiedExport> {
     if (bagDirs.length === 0) throw new ImportError('name the bag to import');
+    const { onProgress, allowHoles = false } = options;
     const bags: ValidatedBag[] = [];
     for (const dir of bagDirs) {
       try {
-        bags.push(await validateBag(dir, { trustedKeys: this.settings.trustedKeys, onProgress: (done, total) => onProgress?.({ stage: 'verifying', done, total }) }));
+        bags.push(await validateBag(dir, { trustedKeys: this.settings.trustedKeys, allowHoles, onProgress: (done, total) => onProgress?.({ stage: 'verifying', done, total }) }));
       } catch (error) {
         if (error instanceof BagError) throw new ImportError(`${dir}: ${error.message}; nothing was imported`, error.file);
         throw error;
@@ -188,10 +235,61 @@ export class ImportService {
     if (indexes.size !== bags.length || bags.length !== expected) {
       throw new ImportError(`this export is a group of ${expected} bags; give all of them (got ${bags.length}: ${[...counts].map((c) => c ?? '1 of 1').join(', ')})`);
     }
-    return { bags, metadata };
+    const notices = await this.withdrawnNotices(bags);
+    const listed = new Set(metadata.slides.map((s) => s.name));
+    const contradicted = notices.find((n) => listed.has(n.name));
+    if (contradicted) throw new ImportError(`${WITHDRAWN_TAG_FILE} names ${contradicted.name} as withdrawn, but data/metadata.json lists it`, WITHDRAWN_TAG_FILE);
+    return { bags, metadata, notices };
   }
 
-  private async plan(metadata: BagMetadata, files: Map<string, string>, local: Map<string, LocalSlide>) {
+  /**
+   * The tag file that names the release's slides withdrawn at the source
+   * since (see bag-contents.ts). Trusted only when the signed tag manifest
+   * lists it: a notice the signature does not cover refuses the bag.
+   */
+  private async withdrawnNotices(bags: readonly ValidatedBag[]): Promise<WithdrawnSlideNotice[]> {
+    const texts: (string | undefined)[] = [];
+    for (const bag of bags) {
+      const text = await readFile(path.join(bag.dir, WITHDRAWN_TAG_FILE), 'utf8').catch(() => undefined);
+      if (text !== undefined && !bag.tagFiles.includes(WITHDRAWN_TAG_FILE)) {
+        throw new ImportError(`${WITHDRAWN_TAG_FILE} is not listed in tagmanifest-sha256.txt, so the signature does not vouch for it; nothing was imported`, WITHDRAWN_TAG_FILE);
+      }
+      texts.push(text);
+    }
+    if (new Set(texts).size > 1) throw new ImportError(`the bags carry different ${WITHDRAWN_TAG_FILE} files: they are not parts of one export`, WITHDRAWN_TAG_FILE);
+    if (texts[0] === undefined) return [];
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(texts[0]);
+    } catch {
+      throw new ImportError(`${WITHDRAWN_TAG_FILE} is not JSON`, WITHDRAWN_TAG_FILE);
+    }
+    const notice = NOTICE.safeParse(parsed);
+    if (!notice.success) throw new ImportError(`${WITHDRAWN_TAG_FILE} is not a withdrawal notice this Slidebank reads: ${notice.error.issues.map((i) => `${i.path.join('.') || '(top)'} ${i.message}`).join('; ')}`, WITHDRAWN_TAG_FILE);
+    return notice.data.withdrawn;
+  }
+
+  /**
+   * The published slides here that a bag says were withdrawn at the source:
+   * those data/metadata.json lists as withdrawn from the dataset (by name),
+   * and those the withdrawal notice names (by name and checksum: a slide of
+   * the same name with other bytes is not the one withdrawn).
+   */
+  private async withdrawals(metadata: BagMetadata, notices: readonly WithdrawnSlideNotice[]): Promise<{ slide: { name: string }; local: LocalSlide; reason: string }[]> {
+    const local = await this.repository.slidesByName([...metadata.withdrawals.map((w) => w.name), ...notices.map((n) => n.name)]);
+    const withdraw: { slide: { name: string }; local: LocalSlide; reason: string }[] = [];
+    const add = (name: string, reason: string, sha256?: string) => {
+      const mine = local.get(name);
+      if (!mine || mine.status !== 'published' || withdraw.some((w) => w.local.id === mine.id)) return;
+      if (sha256 !== undefined && mine.sha256 !== sha256) return;
+      withdraw.push({ slide: { name }, local: mine, reason });
+    };
+    for (const w of metadata.withdrawals) add(w.name, `withdrawn from ${metadata.dataset} at the source: ${w.reason}`);
+    for (const n of notices) add(n.name, `withdrawn at the source after ${metadata.dataset} ${metadata.version} was released: ${n.reason}`, n.sha256);
+    return withdraw;
+  }
+
+  private async plan(metadata: BagMetadata, notices: readonly WithdrawnSlideNotice[], files: Map<string, string>, local: Map<string, LocalSlide>) {
     const add: (BagSlide & { fileName: string })[] = [];
     const annotations: { slide: BagSlide; local: LocalSlide }[] = [];
     const repair: { slide: BagSlide & { fileName: string }; local: LocalSlide }[] = [];
@@ -224,11 +322,7 @@ export class ImportService {
         if (current === undefined || createHash('sha256').update(current).digest('hex') !== slide.annotation.sha256) annotations.push({ slide, local: mine });
       }
     }
-    const withdraw: { slide: { name: string }; local: LocalSlide; reason: string }[] = [];
-    for (const w of metadata.withdrawals) {
-      const mine = (await this.repository.slidesByName([w.name])).get(w.name);
-      if (mine && mine.status === 'published') withdraw.push({ slide: { name: w.name }, local: mine, reason: `withdrawn from ${metadata.dataset} at the source: ${w.reason}` });
-    }
+    const withdraw = await this.withdrawals(metadata, notices);
     return { add, annotations, withdraw, repair };
   }
 }

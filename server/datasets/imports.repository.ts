@@ -94,15 +94,7 @@ export class ImportsRepository {
       for (const a of changes.annotations) {
         await trx('slides').where({ id: a.slideId }).update({ annotation_path: a.annotationPath, annotation_summary: a.summary === null ? null : JSON.stringify(a.summary), updated_at: at });
       }
-      for (const w of changes.withdraw) {
-        const changed = await trx('slides').where({ id: w.slideId, status: 'published' }).update({ status: 'withdrawn', updated_at: at });
-        if (changed > 0) {
-          await this.audit.record(
-            { action: 'slide.withdrawn', actorId: null, subjectType: 'slide', subjectId: w.slideId, details: { reason: w.reason, from: 'published', to: 'withdrawn', by: `import from ${changes.provenance.site}` } },
-            trx,
-          );
-        }
-      }
+      await this.withdrawIn(trx, changes.withdraw, changes.provenance.site, at);
       const p = changes.provenance;
       if (!(await trx('dataset_imports').where({ source_site: p.site, dataset: p.dataset, version: p.version }).first('id'))) {
         await trx('dataset_imports').insert({
@@ -117,5 +109,23 @@ export class ImportsRepository {
       }
       return ids;
     });
+  }
+
+  /** Only withdrawals, in one transaction: what a partner's bag says of slides this site already has. */
+  async withdraw(items: ImportChanges['withdraw'], site: string, now = new Date()): Promise<void> {
+    await this.knex.transaction((trx) => this.withdrawIn(trx, items, site, toDbTime(now)));
+  }
+
+  /** Published slides become withdrawn, each audited as a curator's withdrawal is; a slide no longer published is left as it is. */
+  private async withdrawIn(trx: Knex.Transaction, items: ImportChanges['withdraw'], site: string, at: string): Promise<void> {
+    for (const w of items) {
+      const changed = await trx('slides').where({ id: w.slideId, status: 'published' }).update({ status: 'withdrawn', updated_at: at });
+      if (changed > 0) {
+        await this.audit.record(
+          { action: 'slide.withdrawn', actorId: null, subjectType: 'slide', subjectId: w.slideId, details: { reason: w.reason, from: 'published', to: 'withdrawn', by: `import from ${site}` } },
+          trx,
+        );
+      }
+    }
   }
 }

@@ -5,6 +5,8 @@ import type { Database } from '../db/index.js';
 import type { Logger } from '../logging.js';
 import { CatalogRepository } from '../catalog/catalog.repository.js';
 import { CatalogService } from '../catalog/catalog.service.js';
+import { createSlideRelease } from '../catalog/slide-release.js';
+import type { DownloadLimits } from '../downloads/limits.js';
 import { loadVocabulary } from '../ingest/vocabulary.js';
 import { DatasetsRepository } from './datasets.repository.js';
 import { DatasetsService } from './datasets.service.js';
@@ -18,15 +20,16 @@ import { siteOf } from './site.js';
 
 export { DatasetError, DatasetsService } from './datasets.service.js';
 export { ExportService, parseSize, type ExportRequest, type ExportResult } from './export.service.js';
-export { ImportError, ImportService, type ImportProgress, type ImportResult } from './import.service.js';
+export { ImportError, ImportService, type ImportProgress, type ImportResult, type WithdrawalsResult } from './import.service.js';
 export { ensureSiteKey, siteIdentity, SITE_KEY_FILE, type SiteIdentity } from './site-key.js';
 export { siteIdentityOf, siteOf } from './site.js';
 export { ExchangeService, type HoleyBagAnswer } from './exchange.service.js';
 export { mirrorDataset, type MirrorOptions, type MirrorResult } from './mirror.js';
-export { METADATA_SCHEMA_VERSION, type BagMetadata } from './bag-contents.js';
+export { METADATA_SCHEMA_VERSION, WITHDRAWN_TAG_FILE, type BagMetadata, type WithdrawnNotice } from './bag-contents.js';
 
 export function createDatasetsService(config: Config, db: Database): DatasetsService {
-  return new DatasetsService(new DatasetsRepository(db.knex), new CatalogService(new CatalogRepository(db.knex), loadVocabulary(config.ingest.vocabularies), config.paths.thumbnails), {
+  const release = createSlideRelease(db);
+  return new DatasetsService(new DatasetsRepository(db.knex), new CatalogService(new CatalogRepository(db.knex), loadVocabulary(config.ingest.vocabularies), config.paths.thumbnails, release), release, {
     slidesDir: config.paths.slides,
     releasesDir: path.join(config.paths.data, 'releases'),
   });
@@ -45,8 +48,12 @@ export function createImportService(config: Config, db: Database, log: Logger): 
   });
 }
 
-/** The HTTP side of mirroring; the site key is read (or made) on the first export, not when the server starts. */
-export function createExchangeService(config: Config, db: Database, audit: AuditLog): ExchangeService {
+/**
+ * The HTTP side of mirroring; the site key is read (or made) on the first
+ * export, not when the server starts. `limits`: the download limits the
+ * process's other download paths share (services.ts).
+ */
+export function createExchangeService(config: Config, db: Database, audit: AuditLog, limits: DownloadLimits): ExchangeService {
   let exporter: ExportService | undefined;
-  return new ExchangeService(createDatasetsService(config, db), () => (exporter ??= createExportService(config, db)), audit, config.paths.cache);
+  return new ExchangeService(createDatasetsService(config, db), () => (exporter ??= createExportService(config, db)), audit, limits, config.paths.cache);
 }

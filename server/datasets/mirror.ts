@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { checkSafePath, parseFetch, parseManifest } from '../bagit/index.js';
 import { fetchFiles, FetchError, type FetchEvent } from '../downloads/client/fetch-files.js';
@@ -18,7 +18,8 @@ export interface MirrorOptions {
   onImport?: (progress: ImportProgress) => void;
 }
 
-export type MirrorResult = { upToDate: true; version: string } | ({ upToDate: false; fetchedBytes: number } & ImportResult);
+/** Up to date: the release was here already; `withdrawn` names the slides the partner has withdrawn since, withdrawn here now too. */
+export type MirrorResult = { upToDate: true; version: string; withdrawn: string[] } | ({ upToDate: false; fetchedBytes: number } & ImportResult);
 
 /**
  * `slidebank mirror`: ask the partner for the dataset's versions, take the
@@ -34,7 +35,7 @@ export async function mirrorDataset(importer: ImportService, options: MirrorOpti
   if (version === undefined) throw new ImportError(`${options.dataset} has no release on ${server} yet`);
   if (!versions.includes(version)) throw new ImportError(`${options.dataset} has no release ${version} on ${server} (it has ${versions.join(', ')})`);
   const here = await importer.importedVersions(options.dataset);
-  if (here.includes(version)) return { upToDate: true, version };
+  if (here.includes(version)) return { upToDate: true, version, withdrawn: await withdrawnSince(importer, server, version, options) };
   // The newest version this site has that the partner still offers and that precedes the wanted one.
   const since = [...here].reverse().find((v) => versions.includes(v) && versions.indexOf(v) < versions.indexOf(version));
 
@@ -69,6 +70,25 @@ export async function mirrorDataset(importer: ImportService, options: MirrorOpti
   const result = await importer.import([bag], options.onImport);
   await rm(bag, { recursive: true, force: true });
   return { upToDate: false, fetchedBytes, ...result };
+}
+
+/**
+ * A release this site has already is still asked for, as a holey bag whose
+ * slides are not fetched: the partner leaves out of it the slides withdrawn
+ * since, and names them in its withdrawal notice, so the mirror withdraws
+ * them here as well.
+ */
+async function withdrawnSince(importer: ImportService, server: string, version: string, options: MirrorOptions): Promise<string[]> {
+  const answer = await getJson<HoleyBagAnswer>(`${server}/api/datasets/${encodeURIComponent(options.dataset)}/bag?${new URLSearchParams({ version })}`, options.token);
+  await mkdir(options.workDir, { recursive: true });
+  const scratch = await mkdtemp(path.join(options.workDir, '.withdrawals-'));
+  try {
+    const bag = path.join(scratch, answer.name);
+    await placeTagFiles(bag, answer.files);
+    return (await importer.applyWithdrawals(bag)).withdrawn;
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
 }
 
 /**

@@ -11,7 +11,7 @@ export interface ReleaseSummary {
   annotations: number;
   /** Withdrawals recorded up to the release: those its full bag lists. */
   withdrawals: number;
-  /** Slides of this release withdrawn after it; a release that has any can no longer be exported. */
+  /** Slides of this release withdrawn after it (from the dataset or from the catalog): its bags leave them out and tell mirrors to withdraw them. */
   withdrawnAfter: number;
 }
 
@@ -27,7 +27,8 @@ export interface DatasetSummary {
   releases: ReleaseSummary[];
 }
 
-export function summariseDataset(dataset: Dataset & { members: number }, releases: readonly Release[], withdrawals: readonly Withdrawal[]): DatasetSummary {
+/** `withheld`: by release id, how many of its slides its bags now leave out (DatasetsService.withheld). */
+export function summariseDataset(dataset: Dataset & { members: number }, releases: readonly Release[], withdrawals: readonly Withdrawal[], withheld: ReadonlyMap<number, number>): DatasetSummary {
   return {
     name: dataset.name,
     description: dataset.description,
@@ -35,7 +36,6 @@ export function summariseDataset(dataset: Dataset & { members: number }, release
     members: dataset.members,
     withdrawals: withdrawals.length,
     releases: releases.map((release) => {
-      const held = new Set(release.slides.map((s) => s.id));
       return {
         version: release.version,
         releasedAt: release.createdAt.toISOString(),
@@ -43,7 +43,7 @@ export function summariseDataset(dataset: Dataset & { members: number }, release
         slideBytes: release.slides.reduce((sum, s) => sum + s.size, 0),
         annotations: release.slides.filter((s) => s.annotation !== null).length,
         withdrawals: withdrawals.filter((w) => w.createdAt <= release.createdAt).length,
-        withdrawnAfter: withdrawals.filter((w) => held.has(w.slideId)).length,
+        withdrawnAfter: withheld.get(release.id) ?? 0,
       };
     }),
   };

@@ -1,6 +1,6 @@
-import { stringify } from 'csv-stringify/sync';
 import { displayName, type VocabularyField } from '../ingest/vocabulary.js';
 import type { Vocabulary } from '../ingest/types.js';
+import { csvText } from '../lib/csv.js';
 import type { DownloadableSlide } from './downloads.repository.js';
 import { formatBytes } from './limits.js';
 import type { FileKind } from './manifest.js';
@@ -168,7 +168,7 @@ export function metadataCsv(records: MetadataRecord[]): string {
     annotation_size: r.annotationFile?.size ?? '',
     annotation_sha256: r.annotationFile?.sha256 ?? '',
   }));
-  return stringify(rows, { header: true, columns: [...CSV_COLUMNS], escape_formulas: true });
+  return csvText(rows, { columns: CSV_COLUMNS });
 }
 
 export function metadataJson(records: MetadataRecord[], description: BundleDescription): string {

@@ -1,5 +1,6 @@
 import type { AuditLog } from '../audit/audit-log.js';
 import type { CatalogService } from '../catalog/catalog.service.js';
+import { createSlideRelease } from '../catalog/slide-release.js';
 import type { Config } from '../config/index.js';
 import type { Database } from '../db/index.js';
 import { loadVocabulary } from '../ingest/vocabulary.js';
@@ -8,22 +9,28 @@ import { DownloadsRepository } from './downloads.repository.js';
 import { DownloadsService, type DuaReference } from './downloads.service.js';
 import { DownloadLimits } from './limits.js';
 
-/** The downloads service from configuration: its repository, the catalog for filters, limits, and the audit log it records into. */
+/** The per-user download limits of configuration: make one per process and give it to every path that sends files (services.ts). */
+export function createDownloadLimits(config: Config): DownloadLimits {
+  const { nginxAccelRedirect: _offload, ...limits } = config.downloads;
+  return new DownloadLimits(limits);
+}
+
+/** The downloads service from configuration: its repository, the catalog for filters, the limits it shares, and the audit log it records into. */
 export function createDownloadsService(
   config: Config,
   db: Database,
   log: Logger,
-  { catalog, audit, duaReference }: { catalog: Pick<CatalogService, 'search'>; audit: AuditLog; duaReference?: DuaReference },
+  { catalog, audit, duaReference, limits }: { catalog: Pick<CatalogService, 'search'>; audit: AuditLog; duaReference?: DuaReference; limits?: DownloadLimits },
 ): DownloadsService {
-  const { nginxAccelRedirect, ...limits } = config.downloads;
   return new DownloadsService({
     slides: new DownloadsRepository(db.knex),
+    release: createSlideRelease(db),
     catalog,
     vocabulary: loadVocabulary(config.ingest.vocabularies),
     audit,
-    limits: new DownloadLimits(limits),
+    limits: limits ?? createDownloadLimits(config),
     slidesDir: config.paths.slides,
-    nginxAccelRedirect,
+    nginxAccelRedirect: config.downloads.nginxAccelRedirect,
     log,
     ...(duaReference ? { duaReference } : {}),
   });

@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import pLimit from 'p-limit';
 import type { AuditEvent, AuditLog } from '../audit/audit-log.js';
 import type { CatalogService } from '../catalog/catalog.service.js';
+import type { SlideRelease } from '../catalog/slide-release.js';
 import { FACETS, type CatalogFilter, type QueryParameters } from '../catalog/filter.js';
 import { AppError, badRequest, notFound } from '../errors.js';
 import type { Vocabulary } from '../ingest/types.js';
@@ -26,7 +27,7 @@ import {
 import { FileChecksums } from './checksums.js';
 import type { DownloadableSlide, DownloadsRepository } from './downloads.repository.js';
 import { attachment, digestHeaders, DOWNLOAD_CACHE_CONTROL, etagFor, normalizeSha256 } from './file-headers.js';
-import { DownloadLimitError, type DownloadLimits } from './limits.js';
+import { DownloadLimitError, limitKey, type DownloadLimits } from './limits.js';
 import { manifestTsv, MANIFEST_FORMAT, MANIFEST_VERSION, type FileKind, type Manifest } from './manifest.js';
 import { contentRange, decideRange, unsatisfiedRange } from './range.js';
 import { describeSelection, parseBundleRequest, parseManifestQuery, type Selection } from './selection.js';
@@ -78,6 +79,8 @@ export const placeholderDuaReference: DuaReference = (userId) =>
 
 export interface DownloadsServiceOptions {
   slides: DownloadsRepository;
+  /** Whether a slide's files may leave at all (published, not withdrawn). */
+  release: Pick<SlideRelease, 'assertMayLeave' | 'withheld'>;
   /** For selections by catalog filter: the same slides the catalog search shows. */
   catalog: Pick<CatalogService, 'search'>;
   vocabulary: Vocabulary;
@@ -128,6 +131,7 @@ export class DownloadsService {
 
   /** `GET`/`HEAD /api/slides/:id/files/slide|annotation`. */
   async file(who: DownloadRequester, slideId: number, kind: FileKind, request: FileRequest): Promise<FileDelivery> {
+    await this.options.release.assertMayLeave(slideId);
     const slide = await this.options.slides.findPublished(slideId);
     if (!slide) throw notFound('slide_not_found', `There is no published slide ${slideId}`);
     if (kind === 'annotation' && slide.annotationPath === null) {
@@ -363,7 +367,8 @@ export class DownloadsService {
       ids = await this.matching(selection.filter, max, tooMany);
     }
     if (ids.length === 0) throw badRequest('empty_selection', 'No published slide matches the selection; nothing to download');
-    const slides = await this.options.slides.findPublishedMany(ids);
+    const withheld = await this.options.release.withheld(ids);
+    const slides = (await this.options.slides.findPublishedMany(ids)).filter((s) => !withheld.has(s.id));
     if (selection.kind === 'slides' && slides.length < ids.length) {
       const found = new Set(slides.map((s) => s.id));
       const missing = ids.filter((id) => !found.has(id));
@@ -474,10 +479,6 @@ export class DownloadsService {
       this.options.log.error({ err: error, event }, 'audit: could not record a download');
     }
   }
-}
-
-function limitKey(who: DownloadRequester): string {
-  return who.userId === null ? `ip:${who.ip ?? 'unknown'}` : `user:${who.userId}`;
 }
 
 function once(settle: Settle): Settle {

@@ -13,8 +13,8 @@ export {
   type Settle,
 } from './downloads.service.js';
 export { DownloadsRepository, type DownloadableSlide } from './downloads.repository.js';
-export { DownloadLimitError, DownloadLimits, type DownloadLimitSettings, type DownloadTicket } from './limits.js';
+export { DownloadLimitError, DownloadLimits, limitKey, type DownloadLimitSettings, type DownloadTicket } from './limits.js';
 export { parseManifest, manifestTsv, isSafeRelativePath, type FileKind, type Manifest, type ManifestFile } from './manifest.js';
 export { parseRange, decideRange, ifRangeAllows, type RangeDecision } from './range.js';
 export { streamZip, type ZipEntry, type ZipOutcome, type ZipStream } from './zip.js';
-export { createDownloadsService } from './create.js';
+export { createDownloadLimits, createDownloadsService } from './create.js';

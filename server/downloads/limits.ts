@@ -28,6 +28,11 @@ export class DownloadLimitError extends AppError {
   }
 }
 
+/** Whom a delivery is counted against: the user, or the address of a requester without an account. */
+export function limitKey(who: { userId: number | null; ip: string | null }): string {
+  return who.userId === null ? `ip:${who.ip ?? 'unknown'}` : `user:${who.userId}`;
+}
+
 /** A running delivery's hold on its user's limits; settle it exactly once, when the response has ended. */
 export interface DownloadTicket {
   /** Frees the concurrency slot and charges the bytes actually sent in place of the reservation. */
@@ -44,7 +49,12 @@ interface Usage {
 }
 
 /**
- * Per-user download limits, counted in this process's memory: a restart
+ * Per-user download limits, counted in this process's memory. One instance
+ * is the gate of every download path of a process (single files, bundles,
+ * dataset bags, toolbox job results; see services.ts), so that together they
+ * stay within one user's allowance.
+ *
+ * Counted in memory: a restart
  * forgets the day's bytes, and each node of a multi-node installation
  * counts its own deliveries. (A shared count needs a table; the audit log
  * already holds every delivery's bytes for reports.)

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { csvText } from '../lib/csv.js';
 
 /**
  * The download manifest: every file of a selection with where to get it,
@@ -42,13 +43,12 @@ export interface Manifest {
 
 export const TSV_COLUMNS = ['url', 'size', 'sha256', 'path', 'slide_id', 'kind', 'slide'] as const;
 
-/** One line per file, tab-separated, with a header line: for wget/aria2c/curl scripts and spreadsheets. */
+/** One line per file, tab-separated, with a header line: for wget/aria2c/curl scripts and spreadsheets (so written as every CSV is, see lib/csv.ts). */
 export function manifestTsv(manifest: Manifest): string {
-  const lines = [TSV_COLUMNS.join('\t')];
-  for (const f of manifest.files) {
-    lines.push([f.url, String(f.size), f.sha256 ?? '', f.path, String(f.slideId), f.kind, f.slide].join('\t'));
-  }
-  return `${lines.join('\n')}\n`;
+  return csvText(
+    manifest.files.map((f) => [f.url, f.size, f.sha256 ?? '', f.path, f.slideId, f.kind, f.slide]),
+    { columns: TSV_COLUMNS, delimiter: '\t' },
+  );
 }
 
 /** A file as the fetch client needs it: the TSV form has no `href`, only the absolute `url`. */

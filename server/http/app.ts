@@ -11,7 +11,8 @@ import { tileRoutes } from './routes/tiles.js';
 import { overlayRoutes } from './routes/overlays.js';
 import { slideRoutes } from './routes/slides.js';
 import { auditRoutes } from './routes/audit.js';
-import { pageRoutes } from './routes/pages.js';
+import { apiRoutes } from './routes/index.js';
+import { mountRoutes } from './route.js';
 import type { Services } from '../services.js';
 import { requireAdmin, requireLevel, requireStaff } from './middleware/permissions.js';
 import { agreementRoutes } from './routes/agreements.js';
@@ -20,7 +21,7 @@ import { jobRoutes } from './routes/jobs.js';
 import { annotationReviewRoutes } from './routes/annotation-review.js';
 import { queueRoutes } from './routes/queue.js';
 import { createAuthentication } from './middleware/authenticate.js';
-import { csrfProtection } from './middleware/csrf.js';
+import { createCsrf } from './middleware/csrf.js';
 import { sessions } from './middleware/session.js';
 import { accountRoutes } from './routes/account.js';
 import { adminUserRoutes } from './routes/admin-users.js';
@@ -51,6 +52,7 @@ export function createApp({ config, log, db, services, startedAt = new Date(), w
   const app = new Koa({ proxy: config.http.trustProxy });
   // Errors are answered and logged by errorHandler; Koa's own stderr printing would duplicate them.
   app.silent = true;
+  app.context.services = services;
 
   app.use(requestContext(log));
   const metricsRepository = new MetricsRepository(db.knex);
@@ -61,10 +63,12 @@ export function createApp({ config, log, db, services, startedAt = new Date(), w
   app.use(errorHandler());
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: config.http.bodyLimit, encoding: 'utf-8' }));
   // Who is asking: the session (from the database) or a bearer token, resolved once; then CSRF checks on cookie-authenticated writes.
-  app.use(sessions(app, access.sessionStore, { keys: access.sessionKeys, maxAgeMs: config.auth.sessionHours * 3_600_000, secureCookies: config.http.secureCookies }));
-  const authentication = createAuthentication(access.accounts, access.tokens);
+  const cookies = { keys: access.sessionKeys, maxAgeMs: config.auth.sessionHours * 3_600_000, secureCookies: config.http.secureCookies };
+  app.use(sessions(app, access.sessionStore, cookies));
+  const csrf = createCsrf({ ...cookies, publicUrl: config.mail.publicUrl });
+  const authentication = createAuthentication(access.accounts, access.tokens, csrf);
   app.use(authentication.middleware);
-  app.use(csrfProtection({ publicUrl: config.mail.publicUrl }));
+  app.use(csrf.protect);
 
   const routers = [
     healthRoutes(db, startedAt),
@@ -73,7 +77,7 @@ export function createApp({ config, log, db, services, startedAt = new Date(), w
     overlayRoutes(services.overlays, services.slideAccess),
     tileRoutes(services.tiles, services.slideAccess),
     slideRoutes(services.catalog, services.slideAccess, services.annotations),
-    authRoutes(access.accounts, authentication),
+    authRoutes(access.accounts, authentication, csrf),
     accountRoutes(access.accounts, services.downloadHistory),
     tokenRoutes(access.tokens),
     adminUserRoutes(access.users),
@@ -82,15 +86,18 @@ export function createApp({ config, log, db, services, startedAt = new Date(), w
     ingestRoutes(services.ingestRecords, requireStaff()),
     adminSlideRoutes(services.slideStatus),
     auditRoutes(services.audit, requireAdmin),
-    pageRoutes(services.pages, requireAdmin),
     jobRoutes(services.jobs, requireAdmin),
-    annotationReviewRoutes(services.annotationReview),
+    annotationReviewRoutes(services.annotationReview, services.slideRelease),
     queueRoutes(services.queue, services.slideAccess),
   ];
   for (const router of routers) {
     app.use(router.routes());
     app.use(router.allowedMethods());
   }
+  const allow = new AddressAllowList(config.metrics.allow);
+  const api = mountRoutes(apiRoutes, { operatorAddress: (ip) => allow.allows(ip) });
+  app.use(api.routes());
+  app.use(api.allowedMethods());
   // The web portal last: it only answers what no API router did.
   app.use(webApp(webRoot, log));
   return app;

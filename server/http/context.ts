@@ -1,4 +1,5 @@
 import type { Logger } from '../logging.js';
+import type { Services } from '../services.js';
 
 declare module 'koa' {
   interface DefaultContext {
@@ -6,6 +7,8 @@ declare module 'koa' {
     requestId: string;
     /** A child logger that stamps every line with the request id. */
     log: Logger;
+    /** The services route handlers call (set on the application's context by createApp). */
+    services: Services;
   }
 }
 

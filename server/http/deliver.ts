@@ -1,5 +1,5 @@
-import type { Context } from 'koa';
-import type { BundleDelivery, Settle } from '../downloads/index.js';
+import type { Context, Middleware } from 'koa';
+import { DownloadLimitError, type BundleDelivery, type Settle } from '../downloads/index.js';
 
 /** Stream a generated archive (a download bundle, a bag as a ZIP); when the response ends the service learns how. */
 export function deliverBundle(ctx: Context, delivery: BundleDelivery): void {
@@ -18,3 +18,13 @@ export function settleWhenDone(ctx: Context, settle: Settle): void {
   if (res.closed) done();
   else res.once('close', done);
 }
+
+/** The download limits answer 429 with `Retry-After` (the error handler keeps headers it does not know). */
+export const retryAfter: Middleware = async (ctx, next) => {
+  try {
+    await next();
+  } catch (error) {
+    if (error instanceof DownloadLimitError && error.retryAfterSeconds !== null) ctx.set('Retry-After', String(error.retryAfterSeconds));
+    throw error;
+  }
+};

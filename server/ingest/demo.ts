@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { stringify } from 'csv-stringify/sync';
+import { csvText } from '../lib/csv.js';
 import type { Logger } from '../logging.js';
 import { makeSlide } from '../wsi/generate/index.js';
 import type { IngestService } from './ingest.service.js';
@@ -34,7 +34,7 @@ export async function seedDemoSlides(service: IngestService, repository: IngestR
       await makeSlide({ width: 8000 + 1000 * (i % 3), height: 6000, seed: 100 + i, out: dir, name });
       rows.push({ file: `${name}.svs`, ...slide, dataset: 'demo', collection_date: '2012', consent: 'yes' });
     }
-    await writeFile(path.join(dir, 'metadata.csv'), stringify(rows, { header: true }));
+    await writeFile(path.join(dir, 'metadata.csv'), csvText(rows, { columns: Object.keys(rows[0] ?? {}) }));
     const { results } = await service.ingestFolder(dir, { source: 'demo' });
     const published = results.filter((r) => r.outcome === 'published').length;
     const problems = results.filter((r) => r.outcome !== 'published' && r.outcome !== 'duplicate');

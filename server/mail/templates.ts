@@ -31,6 +31,7 @@ export function mailSiteFrom(config: Pick<Config, 'mail' | 'jobs'>): MailSite {
 export const MAIL_PATHS = {
   confirmEmail: '/account/confirm',
   resetPassword: '/account/reset-password',
+  forgotPassword: '/account/forgot-password',
   dua: '/account/dua',
   reports: '/account/reports',
   account: '/account',
@@ -40,6 +41,8 @@ export const MAIL_PATHS = {
 export interface MailTemplates {
   confirmEmail: { name: string; token: string; expiresAt: Date };
   resetPassword: { name: string; token: string; expiresAt: Date };
+  /** After a password reset (`how: 'reset'`) or change: what was ended with the old password. */
+  passwordChanged: { name: string; how: 'reset' | 'change'; at: Date; tokensRevoked: number };
   duaApproved: { name: string; expiresAt: Date };
   duaRejected: { name: string; reason: string };
   /** Sent 30 and 7 days ahead. */
@@ -90,6 +93,25 @@ const DRAFTS: { [T in MailTemplate]: (params: MailTemplates[T], h: Helpers) => D
       { p: 'A new password was requested for your Slidebank account. Choose one here:' },
       { link: h.link(MAIL_PATHS.resetPassword, token), label: 'Choose a new password' },
       { p: `The link works once, until ${h.dateTime(expiresAt)}. If you did not ask for it, ignore this message: your password stays as it is.` },
+    ],
+  }),
+  passwordChanged: ({ name, how, at, tokensRevoked }, h) => ({
+    subject: 'Your Slidebank password was changed',
+    name,
+    blocks: [
+      {
+        p: `The password of your Slidebank account was ${how === 'reset' ? 'reset through a link mailed to this address' : 'changed'} on ${h.dateTime(at)}. ${
+          how === 'reset' ? 'Every browser session of the account was logged out.' : 'Every other browser session of the account was logged out.'
+        }`,
+      },
+      {
+        p:
+          tokensRevoked === 0
+            ? 'The account had no personal access tokens in use.'
+            : `Your ${tokensRevoked === 1 ? 'personal access token was' : `${tokensRevoked} personal access tokens were`} revoked; make new ones for your scripts on your account page.`,
+      },
+      { p: 'If this was not you, choose a new password at once and tell the Slidebank administrators:' },
+      { link: h.link(MAIL_PATHS.forgotPassword), label: 'Choose a new password' },
     ],
   }),
   duaApproved: ({ name, expiresAt }, h) => ({

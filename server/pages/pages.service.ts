@@ -1,53 +1,30 @@
 import type { Knex } from 'knex';
-import { z } from 'zod';
 import type { AuditActor, AuditLog } from '../audit/audit-log.js';
 import { isUniqueViolation } from '../db/index.js';
-import { AppError, badRequest, notFound } from '../errors.js';
+import { AppError, notFound } from '../errors.js';
 import { renderMarkdown } from './markdown.js';
-import { PAGE_KINDS, type Page, type PageChanges, type PageKind, type PagesRepository } from './pages.repository.js';
-
-/** Query parameters as Koa parses them. */
-export type QueryParameters = Record<string, string | string[] | undefined>;
+import type { Page, PageChanges, PageKind, PagesRepository } from './pages.repository.js';
+import type { AdminPage, AdminPageList, AdminPageSummary, GuideContents, NewsList, PublicPage } from './views.js';
 
 export const PAGE_LIMITS = { title: 200, slug: 100, bodyBytes: 100_000, position: 1_000_000 } as const;
 export const NEWS_PAGE_SIZE = { default: 10, max: 50 } as const;
 /** The guide is a table of contents, listed whole up to this many pages. */
 const GUIDE_LIST_MAX = 1000;
 
-/** What anyone (L0 included) reads. */
-export interface PublicPage {
+/** A page's fields as an administrator writes them. */
+export interface PageFields {
   slug: string;
   title: string;
-  /** Rendered from Markdown and sanitised. */
-  html: string;
-  publishedAt: Date;
-  updatedAt: Date;
-}
-
-export interface GuideEntry {
-  slug: string;
-  title: string;
-  publishedAt: Date;
-  updatedAt: Date;
-}
-
-/** What administrators edit: the Markdown too, drafts included. */
-export interface AdminPage {
-  id: number;
-  kind: PageKind;
-  slug: string;
-  title: string;
+  /** Markdown. */
   body: string;
-  html: string;
-  position: number;
-  published: boolean;
-  publishedAt: Date | null;
-  authorId: number | null;
-  createdAt: Date;
-  updatedAt: Date;
+  position?: number;
 }
 
-export type AdminPageSummary = Omit<AdminPage, 'body' | 'html'>;
+export interface NewPageFields extends PageFields {
+  kind: PageKind;
+  /** Publish at once instead of saving a draft. */
+  publish?: boolean;
+}
 
 /**
  * News and the user guide: Markdown pages that administrators write and
@@ -63,30 +40,25 @@ export class PagesService {
   ) {}
 
   /** `GET /api/news`: published news, newest first, a page at a time. */
-  async listNews(query: QueryParameters): Promise<{ items: PublicPage[]; total: number; page: number; pageSize: number }> {
-    const { page, pageSize } = parseQuery(newsQuery, query);
-    const size = pageSize ?? NEWS_PAGE_SIZE.default;
-    const number = page ?? 1;
-    const { items, total } = await this.pages.listPublished('news', { limit: size, offset: (number - 1) * size }, this.clock());
-    return { items: items.map(toPublic), total, page: number, pageSize: size };
+  async listNews({ page, pageSize }: { page: number; pageSize: number }): Promise<NewsList> {
+    const { items, total } = await this.pages.listPublished('news', { limit: pageSize, offset: (page - 1) * pageSize }, this.clock());
+    return { items: items.map(toPublic), total, page, pageSize };
   }
 
   /** `GET /api/guide`: the published guide pages in table-of-contents order. */
-  async listGuide(query: QueryParameters): Promise<{ items: GuideEntry[] }> {
-    parseQuery(noQuery, query);
+  async listGuide(): Promise<GuideContents> {
     const { items } = await this.pages.listPublished('guide', { limit: GUIDE_LIST_MAX, offset: 0 }, this.clock());
     return { items: items.map(({ slug, title, publishedAt, updatedAt }) => ({ slug, title, publishedAt: publishedAt!, updatedAt })) };
   }
 
   /** One published page; drafts and unknown slugs are the same 404. */
-  async getPublished(kind: PageKind, slug: string | undefined): Promise<PublicPage> {
-    const page = slug !== undefined && SLUG.test(slug) ? await this.pages.findPublished(kind, slug, this.clock()) : undefined;
-    if (!page) throw notFound('page_not_found', `There is no published ${kind === 'news' ? 'news item' : 'guide page'} "${slug ?? ''}"`);
+  async getPublished(kind: PageKind, slug: string): Promise<PublicPage> {
+    const page = await this.pages.findPublished(kind, slug, this.clock());
+    if (!page) throw notFound('page_not_found', `There is no published ${kind === 'news' ? 'news item' : 'guide page'} "${slug}"`);
     return toPublic(page);
   }
 
-  async listAll(query: QueryParameters): Promise<{ items: AdminPageSummary[] }> {
-    const { kind } = parseQuery(adminListQuery, query);
+  async listAll({ kind }: { kind?: PageKind }): Promise<AdminPageList> {
     const pages = await this.pages.listAll(kind);
     return { items: pages.map((page) => summary(page)) };
   }
@@ -95,8 +67,7 @@ export class PagesService {
     return toAdmin(await this.existing(id));
   }
 
-  async create(input: unknown, actor: AuditActor): Promise<AdminPage> {
-    const fields = parseBody(createBody, input);
+  async create(fields: NewPageFields, actor: AuditActor): Promise<AdminPage> {
     const now = this.clock();
     const page = await this.write(fields.kind, fields.slug, (trx) =>
       this.pages.create(
@@ -119,8 +90,7 @@ export class PagesService {
   }
 
   /** Replaces slug, title and body (and position, when given). A request that changes nothing writes nothing. */
-  async update(id: number, input: unknown, actor: AuditActor): Promise<AdminPage> {
-    const fields = parseBody(updateBody, input);
+  async update(id: number, fields: PageFields, actor: AuditActor): Promise<AdminPage> {
     const before = await this.existing(id);
     const changes: PageChanges = {};
     if (fields.slug !== before.slug) changes.slug = fields.slug;
@@ -197,14 +167,6 @@ export class PagesService {
   }
 }
 
-/** A page id from the path; anything else is a page that does not exist. */
-export function parsePageId(text: string | undefined): number {
-  if (text === undefined || !/^[1-9]\d{0,9}$/.test(text) || Number(text) > 2 ** 31 - 1) {
-    throw notFound('page_not_found', `There is no page "${text ?? ''}"`);
-  }
-  return Number(text);
-}
-
 function stateConflict(id: number, publish: boolean, page: Page | undefined): never {
   if (!page) throwNotFound(id);
   if (publish) {
@@ -228,86 +190,4 @@ function summary(page: Page): AdminPageSummary {
 
 function toAdmin(page: Page): AdminPage {
   return { ...summary(page), body: page.body, html: renderMarkdown(page.body) };
-}
-
-// ---- validation ------------------------------------------------------------
-
-const SLUG = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
-
-const slug = z
-  .string({ error: 'slug must be text' })
-  .min(1, 'slug is empty')
-  .max(PAGE_LIMITS.slug, `slug is at most ${PAGE_LIMITS.slug} characters`)
-  .regex(SLUG, 'slug must be lower-case letters and digits in words joined by single hyphens, such as getting-started');
-
-const title = z
-  .string({ error: 'title must be text' })
-  .trim()
-  .min(1, 'title is empty')
-  .max(PAGE_LIMITS.title, `title is at most ${PAGE_LIMITS.title} characters`)
-  // eslint-disable-next-line no-control-regex
-  .refine((text) => !/[\u0000-\u001f\u007f]/.test(text), 'title is one line of text, without control characters')
-  .refine((text) => !/<[a-zA-Z/!?]/.test(text), 'title is plain text: HTML tags are not allowed (the body may use Markdown)');
-
-const body = z
-  .string({ error: 'body must be Markdown text' })
-  .refine((text) => Buffer.byteLength(text) <= PAGE_LIMITS.bodyBytes, {
-    error: (issue) => `body is ${Buffer.byteLength(issue.input as string)} bytes; at most ${PAGE_LIMITS.bodyBytes} (100 kB) are allowed`,
-  });
-
-const position = z
-  .number({ error: 'position must be a number' })
-  .int('position must be a whole number')
-  .min(-PAGE_LIMITS.position, `position is at least -${PAGE_LIMITS.position}`)
-  .max(PAGE_LIMITS.position, `position is at most ${PAGE_LIMITS.position}`);
-
-const createBody = z.strictObject({
-  kind: z.enum(PAGE_KINDS, { error: `kind must be ${PAGE_KINDS.join(' or ')}` }),
-  slug,
-  title,
-  body,
-  position: position.optional(),
-  /** Publish at once instead of saving a draft. */
-  publish: z.boolean({ error: 'publish must be true or false' }).optional(),
-});
-
-const updateBody = z.strictObject({ slug, title, body, position: position.optional() });
-
-/** Reports every problem at once: `400 invalid_page` with `details.problems: [{field, message}]`. */
-function parseBody<T>(schema: z.ZodType<T>, input: unknown): T {
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    throw badRequest('invalid_page', 'The request body must be a JSON object with the page’s fields');
-  }
-  const parsed = schema.safeParse(input);
-  if (parsed.success) return parsed.data;
-  const given = input as Record<string, unknown>;
-  const problems = parsed.error.issues.flatMap((issue) => {
-    if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => ({ field: key, message: `${key} is not a page field here` }));
-    const field = String(issue.path[0] ?? '');
-    return [{ field, message: given[field] === undefined && field !== '' ? `${field} is missing` : issue.message }];
-  });
-  throw badRequest('invalid_page', problems.map((p) => p.message).join('; '), { problems });
-}
-
-const once = (parameter: string) =>
-  z.string({ error: (issue) => (Array.isArray(issue.input) ? `${parameter} is given more than once; give it once` : `${parameter} must be text`) });
-const wholeNumber = (parameter: string, min: number, max: number) =>
-  once(parameter)
-    .regex(/^\d{1,10}$/, `${parameter} must be a whole number from ${min} to ${max}`)
-    .transform(Number)
-    .refine((n) => n >= min && n <= max, `${parameter} must be a whole number from ${min} to ${max}`);
-
-const newsQuery = z.strictObject({ page: wholeNumber('page', 1, 1_000_000), pageSize: wholeNumber('pageSize', 1, NEWS_PAGE_SIZE.max) }).partial();
-const noQuery = z.strictObject({});
-const adminListQuery = z.strictObject({ kind: once('kind').pipe(z.enum(PAGE_KINDS, { error: `kind must be ${PAGE_KINDS.join(' or ')}` })) }).partial();
-
-function parseQuery<T>(schema: z.ZodType<T>, query: QueryParameters): T {
-  const parsed = schema.safeParse({ ...query });
-  if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.flatMap((issue) =>
-    issue.code === 'unrecognized_keys'
-      ? issue.keys.map((key) => ({ parameter: key, message: `${key} is not a parameter here` }))
-      : [{ parameter: String(issue.path[0] ?? ''), message: issue.message }],
-  );
-  throw badRequest('invalid_query', problems.map((p) => p.message).join('; '), { problems });
 }

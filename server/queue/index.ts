@@ -1,11 +1,15 @@
 /**
- * The toolbox job queue: jobs in the database, claimed by worker processes
- * under renewable leases, with retries, recovery of dead workers' jobs and
- * cancellation; the service the HTTP routes call; the scheduled job that
+ * The toolbox job queue: jobs in the database, claimed fairly between users
+ * by worker processes under renewable leases, with retries, recovery of dead
+ * workers' jobs, cancellation and a run-time limit; per-user quotas and output
+ * budgets checked when a job is submitted; heat-map overlay names held by
+ * their publisher; the service the HTTP routes call; the scheduled job that
  * preprocesses new slides.
  */
-export { createQueueService, createQueueWorker, catalogSlides, resultsRoot } from './create.js';
+export { createQueueService, createQueueWorker, catalogSlides, overlayPublisher, resultsRoot } from './create.js';
 export { QueueRepository } from './queue.repository.js';
+export { OverlayNamesRepository, type OverlayName } from './overlay-names.repository.js';
+export { OverlayPublisher, randomOverlayName } from './overlay-publisher.js';
 export { QueueService, mayUseToolbox, type JobView } from './queue.service.js';
 export { QueueWorker, describeFailure, resultsDir } from './worker.js';
 export { startWorkerProcesses, type WorkerProcesses } from './processes.js';

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { fromDbJson, fromDbTime, toDbTime, type DialectName } from '../db/index.js';
 import { FINISHED, type JobStatus, type JobType, type QueuedJob, type ResultFile } from './model.js';
+import { lockClaimants, OverlayNamesRepository, type OverlayName } from './overlay-names.repository.js';
 
 interface JobRow {
   id: number;
@@ -42,6 +43,22 @@ export interface JobFilter {
   limit?: number;
 }
 
+/** What a submission came to: the queued job, or why it was refused (nothing is queued then). */
+export type SubmitOutcome =
+  | { job: QueuedJob }
+  | { refused: 'quota'; queued: number }
+  | { refused: 'overlay-name'; holder: OverlayName };
+
+export interface SubmitOptions {
+  /** Queued jobs one owner may have, this one included; 0 = no bound. */
+  maxQueuedPerUser?: number;
+  /** The heat-map overlay name the job claims; `takeOver` claims it from whoever holds it. */
+  overlay?: { name: string; takeOver: boolean };
+}
+
+/** Due jobs a MariaDB claimer considers per round, in the fair order. */
+const CLAIM_CANDIDATES = 32;
+
 /** What a heartbeat learns: whether the job is still this worker's, and whether someone asked to cancel it. */
 export interface Heartbeat {
   owned: boolean;
@@ -56,12 +73,18 @@ export interface Recovery {
 }
 
 /**
- * Every query on the job queue. Claiming is atomic on both databases: on
- * MariaDB a transaction locks one due row with `FOR UPDATE SKIP LOCKED` (other
- * claimers skip it rather than wait) and marks it running; on SQLite one
- * UPDATE … WHERE id = (SELECT … LIMIT 1) does both under the database's single
- * writer lock. Every later write by a worker is conditional on its lease, so a
- * worker that lost its job (lease expired and recovered) changes nothing.
+ * Every query on the job queue. Claiming is fair between owners and atomic on
+ * both databases. The next job is the oldest due one of the owner with the
+ * fewest running jobs, among those equal the owner served longest ago (round
+ * robin), never one of an owner already at `maxRunningPerUser`. On SQLite one
+ * UPDATE … WHERE id = (SELECT … LIMIT 1) chooses and takes it under the
+ * database's single writer lock. On MariaDB the choice is read first, then
+ * each candidate is tried in a short transaction that locks its owner's user
+ * row (claims of one user's jobs take turns there, so the running count read
+ * under it is exact), and the job itself with `FOR UPDATE SKIP LOCKED` (other
+ * claimers skip it rather than wait). Every later write by a worker is
+ * conditional on its lease, so a worker that lost its job (lease expired and
+ * recovered) changes nothing.
  */
 export class QueueRepository {
   constructor(
@@ -70,23 +93,43 @@ export class QueueRepository {
   ) {}
 
   async insert(job: NewJob, now = new Date()): Promise<QueuedJob> {
-    const [inserted] = await this.knex('queue_jobs')
-      .insert({
-        type: job.type,
-        slide_id: job.slideId,
-        parameters: JSON.stringify(job.parameters),
-        status: 'queued',
-        progress: 0,
-        attempts: 0,
-        max_attempts: job.maxAttempts,
-        run_after: toDbTime(now),
-        cancel_requested: false,
-        owner_id: job.ownerId,
-        created_at: toDbTime(now),
-      })
-      .returning('id');
-    const id = typeof inserted === 'object' ? (inserted as { id: number }).id : (inserted as number);
-    return (await this.findById(id))!;
+    return (await this.findById(await insertJob(this.knex, job, now)))!;
+  }
+
+  /**
+   * Queue a job for a user within their quota of queued jobs, claiming its
+   * overlay name at the same time: all of it, or nothing. On MariaDB the
+   * owner's user row is locked first, so that two submissions cannot both
+   * count one free place (and, for a name, the slide's row: see
+   * OverlayNamesRepository); on SQLite the insert comes first and holds the
+   * database's writer lock for the rest.
+   */
+  async submit(job: NewJob, { maxQueuedPerUser = 0, overlay }: SubmitOptions = {}, now = new Date()): Promise<SubmitOutcome> {
+    let id: number;
+    try {
+      id = await this.knex.transaction(async (trx) => {
+        if (this.dialect === 'mariadb') {
+          if (overlay) await lockClaimants(trx, job.slideId, job.ownerId);
+          else if (job.ownerId !== null) await trx('users').where({ id: job.ownerId }).forUpdate().first('id');
+        }
+        const inserted = await insertJob(trx, job, now);
+        if (maxQueuedPerUser > 0 && job.ownerId !== null) {
+          const [row] = (await trx('queue_jobs').where({ owner_id: job.ownerId, status: 'queued' }).count({ n: '*' })) as { n: number | string }[];
+          const queued = Number(row?.n ?? 0);
+          if (queued > maxQueuedPerUser) throw new Refusal({ refused: 'quota', queued: queued - 1 });
+        }
+        if (overlay) {
+          const names = new OverlayNamesRepository(trx, this.dialect);
+          const outcome = await names.claim(job.slideId, overlay.name, { ownerId: job.ownerId, jobId: inserted }, { takeOver: overlay.takeOver, now });
+          if (!outcome.claimed) throw new Refusal({ refused: 'overlay-name', holder: outcome.holder });
+        }
+        return inserted;
+      });
+    } catch (error) {
+      if (error instanceof Refusal) return error.outcome;
+      throw error;
+    }
+    return { job: (await this.findById(id))! };
   }
 
   async findById(id: number): Promise<QueuedJob | undefined> {
@@ -116,10 +159,12 @@ export class QueueRepository {
   }
 
   /**
-   * Take the oldest due queued job for `owner` until `leaseUntil`, counting an
-   * attempt; undefined when none is due. Never hands one job to two claimers.
+   * Take the next due queued job (in the fair order) for `owner` until
+   * `leaseUntil`, counting an attempt; undefined when none is due. Never hands
+   * one job to two claimers, nor an owner more than `maxRunningPerUser`
+   * running jobs (0 = no bound; jobs without an owner are not bounded).
    */
-  async claim(owner: string, now: Date, leaseUntil: Date): Promise<QueuedJob | undefined> {
+  async claim(owner: string, now: Date, leaseUntil: Date, { maxRunningPerUser = 0 }: { maxRunningPerUser?: number } = {}): Promise<QueuedJob | undefined> {
     const changes = {
       status: 'running',
       lease_owner: owner,
@@ -129,24 +174,53 @@ export class QueueRepository {
       message: null,
       started_at: toDbTime(now),
     };
-    const due = (q: Knex.QueryBuilder) => q.where({ status: 'queued', cancel_requested: false }).where('run_after', '<=', toDbTime(now)).orderBy('run_after').orderBy('id').limit(1);
-    let id: number | undefined;
-    if (this.dialect === 'mariadb') {
-      id = await this.knex.transaction(async (trx) => {
-        const row = await due(trx('queue_jobs').select('id')).forUpdate().skipLocked().first<{ id: number } | undefined>();
+    if (this.dialect === 'sqlite') {
+      // A nested SELECT in one UPDATE: MySQL-family servers refuse it on the same table, SQLite runs it under its write lock.
+      const updated = (await this.knex('queue_jobs')
+        .where('id', this.fairlyDue(this.knex.select('j.id'), now, maxRunningPerUser).limit(1))
+        .andWhere('status', 'queued')
+        .update(changes, ['id'])) as { id: number }[];
+      const id = updated[0]?.id;
+      return id === undefined ? undefined : this.findById(id);
+    }
+    const candidates = (await this.fairlyDue(this.knex.select('j.id', 'j.owner_id'), now, maxRunningPerUser).limit(CLAIM_CANDIDATES)) as { id: number; owner_id: number | null }[];
+    for (const candidate of candidates) {
+      const id = await this.knex.transaction(async (trx) => {
+        if (candidate.owner_id !== null) {
+          await trx('users').where({ id: candidate.owner_id }).forUpdate().first('id');
+          if (maxRunningPerUser > 0) {
+            const [row] = (await trx('queue_jobs').where({ owner_id: candidate.owner_id, status: 'running' }).count({ n: '*' })) as { n: number | string }[];
+            if (Number(row?.n ?? 0) >= maxRunningPerUser) return undefined;
+          }
+        }
+        const row = await trx('queue_jobs')
+          .where({ id: candidate.id, status: 'queued', cancel_requested: false })
+          .where('run_after', '<=', toDbTime(now))
+          .forUpdate()
+          .skipLocked()
+          .first<{ id: number } | undefined>('id');
         if (!row) return undefined;
         await trx('queue_jobs').where({ id: row.id }).update(changes);
         return row.id;
       });
-    } else {
-      // A nested SELECT in one UPDATE: MySQL-family servers refuse it on the same table, SQLite runs it under its write lock.
-      const updated = (await this.knex('queue_jobs')
-        .where('id', due(this.knex('queue_jobs').select('id')))
-        .andWhere('status', 'queued')
-        .update(changes, ['id'])) as { id: number }[];
-      id = updated[0]?.id;
+      if (id !== undefined) return this.findById(id);
     }
-    return id === undefined ? undefined : this.findById(id);
+    return undefined;
+  }
+
+  /** Due queued jobs as `j`, in the fair order, without owners at their running limit. */
+  private fairlyDue(query: Knex.QueryBuilder, now: Date, maxRunningPerUser: number): Knex.QueryBuilder {
+    // Jobs without an owner (the scheduler's) count as one more owner.
+    const same = this.dialect === 'mariadb' ? '<=>' : 'IS';
+    const running = `(SELECT COUNT(*) FROM queue_jobs r WHERE r.status = 'running' AND r.owner_id ${same} j.owner_id)`;
+    const lastStart = `(SELECT MAX(s.started_at) FROM queue_jobs s WHERE s.owner_id ${same} j.owner_id)`;
+    query
+      .from('queue_jobs as j')
+      .where({ 'j.status': 'queued', 'j.cancel_requested': false })
+      .where('j.run_after', '<=', toDbTime(now));
+    if (maxRunningPerUser > 0) query.where((q) => q.whereNull('j.owner_id').orWhereRaw(`${running} < ?`, [maxRunningPerUser]));
+    // Owners never served have no last start: NULL sorts first on both databases.
+    return query.orderByRaw(`${running}, ${lastStart}, j.run_after, j.id`);
   }
 
   /** Renew the lease and record progress; tells the worker whether the job is still its own and whether to stop. */
@@ -179,7 +253,9 @@ export class QueueRepository {
     if (outcome.status === 'succeeded') changes.progress = 1;
     if (outcome.log !== undefined) changes.log = outcome.log;
     if (outcome.message !== undefined) changes.message = outcome.message;
-    return (await this.knex('queue_jobs').where({ id, lease_owner: owner, status: 'running' }).update(changes)) === 1;
+    const finished = (await this.knex('queue_jobs').where({ id, lease_owner: owner, status: 'running' }).update(changes)) === 1;
+    if (finished && outcome.status !== 'succeeded') await this.overlayNames().release([id]);
+    return finished;
   }
 
   /**
@@ -235,16 +311,19 @@ export class QueueRepository {
         if ((await guard.update(changes)) === 1) out.failed.push(job.id);
       }
     }
+    await this.overlayNames().release([...out.failed, ...out.cancelled]);
     return out;
   }
 
   /**
    * Cancel: a queued job at once, a running one by flagging it for its worker
    * (which stops at its next progress report). Returns the job as it is now;
-   * unchanged when it had already finished.
+   * unchanged when it had already finished. A cancelled job's overlay name
+   * is free again unless it published under it.
    */
   async requestCancel(id: number, now = new Date()): Promise<QueuedJob | undefined> {
-    await this.knex('queue_jobs').where({ id, status: 'queued' }).update({ status: 'cancelled', cancel_requested: true, finished_at: toDbTime(now) });
+    const cancelled = await this.knex('queue_jobs').where({ id, status: 'queued' }).update({ status: 'cancelled', cancel_requested: true, finished_at: toDbTime(now) });
+    if (cancelled === 1) await this.overlayNames().release([id]);
     await this.knex('queue_jobs').where({ id, status: 'running' }).update({ cancel_requested: true });
     return this.findById(id);
   }
@@ -253,9 +332,39 @@ export class QueueRepository {
     return FINISHED.includes(job.status);
   }
 
+  private overlayNames(): OverlayNamesRepository {
+    return new OverlayNamesRepository(this.knex, this.dialect);
+  }
+
   private select() {
     return this.knex('queue_jobs as j').leftJoin('users as u', 'u.id', 'j.owner_id').select('j.*', 'u.email as owner_email');
   }
+}
+
+/** A submission refused inside its transaction, which rolls back. */
+class Refusal extends Error {
+  constructor(readonly outcome: Exclude<SubmitOutcome, { job: QueuedJob }>) {
+    super(outcome.refused);
+  }
+}
+
+async function insertJob(knex: Knex | Knex.Transaction, job: NewJob, now: Date): Promise<number> {
+  const [inserted] = await knex('queue_jobs')
+    .insert({
+      type: job.type,
+      slide_id: job.slideId,
+      parameters: JSON.stringify(job.parameters),
+      status: 'queued',
+      progress: 0,
+      attempts: 0,
+      max_attempts: job.maxAttempts,
+      run_after: toDbTime(now),
+      cancel_requested: false,
+      owner_id: job.ownerId,
+      created_at: toDbTime(now),
+    })
+    .returning('id');
+  return typeof inserted === 'object' ? (inserted as { id: number }).id : (inserted as number);
 }
 
 function time(value: string | Date | null): Date | null {

@@ -1,9 +1,16 @@
-import { readFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { hasLevel, isStaff, type Requester } from '../access/levels.js';
 import type { AuditLog } from '../audit/audit-log.js';
+import type { SlideRelease } from '../catalog/slide-release.js';
+import type { Settle } from '../downloads/downloads.service.js';
+import { limitKey, type DownloadLimits } from '../downloads/limits.js';
 import { AppError, badRequest, notFound } from '../errors.js';
+import { ToolboxError } from '../toolbox/index.js';
+import { overBudget, type JobEstimate, type OutputLimits } from './budget.js';
 import { FINISHED, JOB_STATUSES, JOB_TYPES, type JobStatus, type JobType, type QueuedJob } from './model.js';
+import { randomOverlayName, type OverlayPublisher } from './overlay-publisher.js';
 import type { QueueRepository } from './queue.repository.js';
 import { PARAMETER_SCHEMAS } from './tasks/index.js';
 import type { HeatmapParameters } from './tasks/parameters.js';
@@ -30,11 +37,12 @@ export interface JobView {
   finishedAt: string | null;
 }
 
-/** A result file to send, with what the audit log needs. */
+/** A result file to send; `settle` once the response has ended, so that the download limits count what was sent. */
 export interface ResultDelivery {
-  file: string;
   name: string;
   size: number;
+  body: Readable;
+  settle: Settle;
 }
 
 export interface QueueServiceOptions {
@@ -42,15 +50,30 @@ export interface QueueServiceOptions {
   /** Whether a slide is published in the catalog. */
   slideExists(slideId: number): Promise<boolean>;
   audit: AuditLog;
+  /** A result is made from its slide's pixels: it is sent only while the slide may leave (published, not withdrawn). */
+  release: Pick<SlideRelease, 'assertMayLeave'>;
+  /** The per-user download limits every download path shares. */
+  downloadLimits: Pick<DownloadLimits, 'admit'>;
   resultsRoot: string;
-  /** `<paths.cache>/overlays`, where heat-map jobs publish. */
-  overlaysRoot: string;
+  /** The heat-map overlays and who holds their names. */
+  overlays: OverlayPublisher;
+  /**
+   * What a job would make on the slide (see budget.ts); undefined when the
+   * slide is not published. Throws the toolbox's ToolboxError for parameters
+   * the slide cannot take.
+   */
+  estimate(slideId: number, type: JobType, parameters: Record<string, unknown>): Promise<JobEstimate | undefined>;
   maxAttempts: number;
+  quotas: OutputLimits & {
+    /** Queued jobs per user (429 beyond); 0 = no bound. */
+    maxQueuedPerUser: number;
+  };
 }
 
 /**
- * Toolbox jobs for the API: submit (parameters validated at once), list, get,
- * cancel and result files. A job is visible to its owner and to
+ * Toolbox jobs for the API: submit (parameters validated at once, against the
+ * slide and the output budget too, within the user's quota of queued jobs),
+ * list, get, cancel and result files. A job is visible to its owner and to
  * administrators; to anybody else it does not exist (404).
  */
 export class QueueService {
@@ -73,9 +96,22 @@ export class QueueService {
       throw badRequest('invalid_parameters', issues.map((i) => `${i.parameter} ${i.message}`).join('; '), { issues });
     }
     if (!(await this.options.slideExists(slideId))) throw notFound('slide_not_found', `No slide ${slideId}`);
-    if (type === 'heatmap') await this.checkHeatmapSource(requester, slideId, parsed.data as HeatmapParameters);
-    const job = await this.options.repository.insert({ type, slideId, parameters: parsed.data, ownerId: user.id, maxAttempts: this.options.maxAttempts });
-    return view(job);
+    const parameters = parsed.data;
+    if (type === 'heatmap') await this.checkHeatmapSource(requester, slideId, parameters as HeatmapParameters);
+    await this.checkBudget(type, slideId, parameters);
+    const overlay = type === 'heatmap' ? await this.overlayName(requester, slideId, parameters as HeatmapParameters) : undefined;
+    const { maxQueuedPerUser } = this.options.quotas;
+    const outcome = await this.options.repository.submit({ type, slideId, parameters, ownerId: user.id, maxAttempts: this.options.maxAttempts }, { maxQueuedPerUser, overlay });
+    if ('job' in outcome) return view(outcome.job);
+    if (outcome.refused === 'quota') {
+      throw new AppError(
+        429,
+        'queue_quota',
+        `You have ${outcome.queued} jobs waiting in the queue, the most one user may have (queue.maxQueuedPerUser = ${maxQueuedPerUser}); wait until some have run, or cancel some`,
+        { details: { queued: outcome.queued, maxQueuedPerUser } },
+      );
+    }
+    throw nameTaken(overlay!.name, outcome.holder.publishedAt !== null);
   }
 
   /** The requester's jobs (administrators: everyone's), newest first. */
@@ -108,18 +144,38 @@ export class QueueService {
   async result(requester: Requester, id: number, name: string, ip: string | null): Promise<ResultDelivery> {
     assertToolboxUser(requester);
     const job = await this.visible(requester, id);
+    await this.options.release.assertMayLeave(job.slideId);
     const found = job.status === 'succeeded' ? job.results?.find((r) => r.name === name) : undefined;
     if (!found) throw notFound('result_not_found', `Job ${id} has no result "${name}"`);
     const file = path.join(resultsDir(this.options.resultsRoot, id), found.name);
-    await this.options.audit.record({
-      action: 'job.result.download',
-      actorId: requester.user?.id ?? null,
-      subjectType: 'queue_job',
-      subjectId: id,
-      ip,
-      details: { slideId: job.slideId, type: job.type, name: found.name, size: found.size },
-    });
-    return { file, name: found.name, size: found.size };
+    const ticket = this.options.downloadLimits.admit(limitKey({ userId: requester.user?.id ?? null, ip }), found.size);
+    try {
+      await this.options.audit.record({
+        action: 'job.result.download',
+        actorId: requester.user?.id ?? null,
+        subjectType: 'queue_job',
+        subjectId: id,
+        ip,
+        details: { slideId: job.slideId, type: job.type, name: found.name, size: found.size },
+      });
+    } catch (error) {
+      ticket.settle(0);
+      throw error;
+    }
+    const body = createReadStream(file);
+    let settled = false;
+    return {
+      name: found.name,
+      size: found.size,
+      body,
+      settle: async () => {
+        if (settled) return;
+        settled = true;
+        const sent = Math.max(0, body.bytesRead - body.readableLength);
+        body.destroy();
+        ticket.settle(sent);
+      },
+    };
   }
 
   /** The slide a job concerns, for the route's access check before anything else. */
@@ -135,23 +191,38 @@ export class QueueService {
   }
 
   /**
-   * Overlays are shown to everyone who views the slide: a name already
-   * published may only be replaced by the owner of the job that published it
-   * (or an administrator), never by somebody else's job or over one that an
-   * operator published by hand.
+   * Overlays are shown to everyone who views the slide: a heat map's name is
+   * claimed for its owner when the job is accepted, and a name that somebody
+   * else holds (their job may publish under it, or has) is refused, unless
+   * the requester is an administrator, who takes it over. A job without a
+   * name gets a random one.
    */
-  private async checkOverlayName(requester: Requester, slideId: number, name: string): Promise<void> {
-    const sidecar = path.join(this.options.overlaysRoot, String(slideId), name, `${name}.json`);
-    const existing = await readFile(sidecar, 'utf8').then(
-      (text) => JSON.parse(text) as { job?: unknown },
-      () => undefined,
-    );
-    if (existing === undefined || requester.roles.includes('admin')) return;
-    const publisher = typeof existing.job === 'number' ? await this.options.repository.findById(existing.job) : undefined;
-    if (publisher?.ownerId !== requester.user?.id) {
-      const message = `"${name}" is an overlay of this slide that you did not publish; choose another name`;
-      throw badRequest('invalid_parameters', `parameters.name ${message}`, { issues: [{ parameter: 'parameters.name', message }] });
+  private async overlayName(requester: Requester, slideId: number, p: HeatmapParameters): Promise<{ name: string; takeOver: boolean }> {
+    if (p.name === undefined) {
+      p.name = randomOverlayName();
+      return { name: p.name, takeOver: false };
     }
+    const admin = requester.roles.includes('admin');
+    if (!admin) {
+      const holder = await this.options.overlays.holderAgainst(slideId, p.name, { ownerId: requireUser(requester).id, jobId: null });
+      if (holder) throw nameTaken(p.name, holder.published);
+    }
+    return { name: p.name, takeOver: admin };
+  }
+
+  /** Parameters checked against the slide, and the job's estimated output against the budget (413). */
+  private async checkBudget(type: JobType, slideId: number, parameters: Record<string, unknown>): Promise<void> {
+    let estimate: JobEstimate | undefined;
+    try {
+      estimate = await this.options.estimate(slideId, type, parameters);
+    } catch (error) {
+      if (!(error instanceof ToolboxError)) throw error;
+      const parameter = `parameters.${error.parameter}`;
+      throw badRequest('invalid_parameters', `${parameter} ${error.problem}`, { issues: [{ parameter, message: error.problem }] });
+    }
+    if (!estimate) throw notFound('slide_not_found', `No slide ${slideId}`);
+    const refusal = overBudget(type, estimate, this.options.quotas);
+    if (refusal) throw refusal;
   }
 
   private async checkHeatmapSource(requester: Requester, slideId: number, p: HeatmapParameters): Promise<void> {
@@ -163,7 +234,6 @@ export class QueueService {
     if (source.status !== 'succeeded') throw problem(`must be a job that succeeded; job ${p.source} is ${source.status}`);
     const pngs = (source.results ?? []).filter((r) => r.name.endsWith('.png')).map((r) => r.name);
     if (pngs.length === 0) throw problem(`job ${p.source} has no PNG map to colour`);
-    if (p.name !== undefined) await this.checkOverlayName(requester, slideId, p.name);
     if (p.file !== undefined && !pngs.includes(p.file)) {
       throw badRequest('invalid_parameters', `parameters.file must be one of ${pngs.join(', ')}`, { issues: [{ parameter: 'parameters.file', message: `must be one of ${pngs.join(', ')}` }] });
     }
@@ -181,6 +251,14 @@ function assertToolboxUser(requester: Requester) {
     throw new AppError(403, 'level_required', `Toolbox jobs need access level L2 (an approved data use agreement) or a staff role; yours is ${requester.level}`);
   }
   return user;
+}
+
+/** The refusal of an overlay name somebody else holds; who it is stays private. */
+function nameTaken(name: string, published: boolean): AppError {
+  const message = published
+    ? `"${name}" is an overlay of this slide that you did not publish; choose another name`
+    : `"${name}" is claimed by another user's heat-map job on this slide; choose another name`;
+  return badRequest('invalid_parameters', `parameters.name ${message}`, { issues: [{ parameter: 'parameters.name', message }] });
 }
 
 function requireUser(requester: Requester) {

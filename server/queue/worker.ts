@@ -9,6 +9,7 @@ import type { Logger } from '../logging.js';
 import { ToolboxError } from '../toolbox/index.js';
 import { DeepZoom, OPENSLIDE_GRID, Slide, WsiError, type DeepZoomGrid } from '../wsi/index.js';
 import { appendLog, backoffMs, RESULT_NAME, type QueuedJob, type ResultFile } from './model.js';
+import type { OverlayPublisher } from './overlay-publisher.js';
 import type { QueueRepository } from './queue.repository.js';
 import { BadInputError, TASKS, type TaskContext, type TaskRunner, type TaskSlide } from './tasks/index.js';
 import type { JobType } from './model.js';
@@ -17,23 +18,41 @@ export interface WorkerSettings {
   leaseSeconds: number;
   pollSeconds: number;
   retrySeconds: number;
+  /** Jobs of one user that run at once (0 = no bound). */
+  maxRunningPerUser: number;
+  /** An attempt running longer is stopped and the job failed (0 = no bound); fractions allowed. */
+  maxRunMinutes: number;
   /** `<paths.data>/results`. */
   resultsRoot: string;
-  /** `<paths.cache>/overlays`. */
-  overlaysRoot: string;
   /** How the tile server lays out its Deep Zoom grid (config `tiles`), so that overlays fit it. */
-  tiles: { grid: 'native' | 'openslide' | 'custom'; tileSize: number; overlap: number };
+  tiles: TileGridSettings;
+}
+
+export interface TileGridSettings {
+  grid: 'native' | 'openslide' | 'custom';
+  tileSize: number;
+  overlap: number;
 }
 
 /** Finds a job's slide in the catalog; undefined when it is not (or no longer) published. */
 export type SlideLookup = (slideId: number) => Promise<TaskSlide | undefined>;
 
 /** Why a running job was stopped from outside its task. */
-type StopReason = 'cancel' | 'shutdown' | 'lost';
+type StopReason = 'cancel' | 'shutdown' | 'lost' | 'timeout';
+
+const STOPPED: Record<StopReason, string> = {
+  cancel: 'cancelled',
+  shutdown: 'the worker is shutting down',
+  lost: 'the lease was lost',
+  timeout: 'exceeded the run time limit',
+};
 
 class JobStopped extends Error {
-  constructor(readonly reason: StopReason) {
-    super(reason === 'cancel' ? 'cancelled' : reason === 'shutdown' ? 'the worker is shutting down' : 'the lease was lost');
+  constructor(
+    readonly reason: StopReason,
+    message = STOPPED[reason],
+  ) {
+    super(message);
     this.name = 'JobStopped';
   }
 }
@@ -49,13 +68,17 @@ export function newWorkerId(): string {
 }
 
 /**
- * One worker: claims due jobs one at a time and runs them, renewing the lease
- * with a heartbeat that also records progress and notices cancellation. Jobs
- * of workers that died are recovered by whichever worker polls next.
+ * One worker: claims due jobs one at a time (fairly between users, see
+ * QueueRepository.claim) and runs them, renewing the lease with a heartbeat
+ * that also records progress and notices cancellation. An attempt that runs
+ * past `maxRunMinutes` is stopped through its AbortSignal and the job failed.
+ * Jobs of workers that died are recovered by whichever worker polls next.
  *
  * Results are written into `<results>/<id>.attempt-<n>.partial/` and renamed
  * to `<results>/<id>/` only when the task succeeded: a failed, cancelled or
- * interrupted attempt leaves nothing that looks like a result.
+ * interrupted attempt leaves nothing that looks like a result. Overlays are
+ * staged beside the published ones and published (under a name the job's
+ * owner holds) only then too.
  */
 export class QueueWorker {
   readonly id: string;
@@ -67,6 +90,7 @@ export class QueueWorker {
   constructor(
     private readonly repository: QueueRepository,
     private readonly slides: SlideLookup,
+    private readonly overlays: OverlayPublisher,
     private readonly settings: WorkerSettings,
     private readonly log: Logger,
     { id = newWorkerId(), tasks = TASKS }: { id?: string; tasks?: Record<JobType, TaskRunner> } = {},
@@ -104,7 +128,7 @@ export class QueueWorker {
       this.log.warn({ worker: this.id, ...recovered }, 'queue: recovered jobs whose worker stopped renewing its lease');
     }
     if (this.stopping) return false;
-    const job = await this.repository.claim(this.id, now, this.leaseUntil(now));
+    const job = await this.repository.claim(this.id, now, this.leaseUntil(now), { maxRunningPerUser: this.settings.maxRunningPerUser });
     if (!job) return false;
     await this.execute(job);
     return true;
@@ -139,8 +163,13 @@ export class QueueWorker {
         }
       }));
     const timer = setInterval(() => void beat(), Math.max(200, (this.settings.leaseSeconds * 1000) / 3));
+    const { maxRunMinutes } = this.settings;
+    const overrun = () => {
+      if (!controller.signal.aborted) controller.abort(new JobStopped('timeout', `exceeded the run time limit of ${maxRunMinutes} minutes`));
+    };
+    const deadline = maxRunMinutes > 0 ? setTimeout(overrun, maxRunMinutes * 60_000) : undefined;
     const partial = path.join(this.settings.resultsRoot, `${job.id}.attempt-${job.attempts}.partial`);
-    const published: string[] = [];
+    const staged: { name: string; folder: string }[] = [];
     const context = (slide: TaskSlide): TaskContext => ({
       job,
       slide,
@@ -157,8 +186,11 @@ export class QueueWorker {
         jobLog = appendLog(jobLog, line);
       },
       resultsOf: (id) => resultsDir(this.settings.resultsRoot, id),
-      overlaysRoot: this.settings.overlaysRoot,
-      published: (folder) => published.push(folder),
+      stageOverlay: (name) => {
+        const folder = this.overlays.stagingFolder(slide.id, `job${job.id}-${job.attempts}`);
+        staged.push({ name, folder });
+        return folder;
+      },
       gridFor: (file) => this.gridFor(file),
     });
     log.info('queue: job started');
@@ -174,6 +206,7 @@ export class QueueWorker {
       // The last word on cancellation before the results count.
       await beat();
       if (controller.signal.aborted) throw controller.signal.reason;
+      for (const overlay of staged) await this.publish(job, overlay, (line) => (jobLog = appendLog(jobLog, line)));
       const results = await listResults(partial);
       const final = resultsDir(this.settings.resultsRoot, job.id);
       await rm(final, { recursive: true, force: true });
@@ -185,17 +218,28 @@ export class QueueWorker {
       else log.warn('queue: job finished after its lease was lost; another attempt owns it now');
     } catch (error) {
       clearInterval(timer);
+      clearTimeout(deadline);
       await beating;
-      // A job whose lease was lost may be publishing again from another worker: only this attempt's own folder goes.
-      const lost = controller.signal.reason instanceof JobStopped && controller.signal.reason.reason === 'lost';
-      for (const folder of lost ? [partial] : [partial, ...published]) {
+      // Only this attempt's own folders: a job whose lease was lost may be running again on another worker.
+      for (const folder of [partial, ...staged.map((s) => s.folder)]) {
         await removeFolder(folder).catch((failure: unknown) => log.error({ err: failure, folder }, 'queue: could not remove partial results'));
       }
       await this.settle(job, error, controller.signal, jobLog, log);
     } finally {
       clearInterval(timer);
+      clearTimeout(deadline);
       this.current = undefined;
     }
+  }
+
+  /** Publish a staged overlay under its name, which the job's owner must hold; refused, the job fails and nothing is replaced. */
+  private async publish(job: QueuedJob, overlay: { name: string; folder: string }, log: (line: string) => void): Promise<void> {
+    const outcome = await this.overlays.publish(job.slideId, overlay.name, overlay.folder, { ownerId: job.ownerId, jobId: job.id });
+    if (!outcome.published) {
+      this.log.warn({ job: job.id, slide: job.slideId, overlay: overlay.name, holder: outcome.holder }, 'queue: refused to publish over an overlay name another owner holds');
+      throw new BadInputError(`parameters.name: the overlay "${overlay.name}" of slide ${job.slideId} belongs to somebody else; nothing was published`);
+    }
+    log(`published overlay ${overlay.name} at /tiles/${job.slideId}/overlays/${overlay.name}.dzi`);
   }
 
   /** A job that did not succeed: cancelled, given back, retried after a back-off, or failed. */
@@ -208,6 +252,12 @@ export class QueueWorker {
     if (stopped === 'cancel') {
       await this.repository.finish(job.id, this.id, { status: 'cancelled', log: appendLog(jobLog, 'cancelled; partial results removed'), message: 'cancelled' });
       log.info('queue: job cancelled');
+      return;
+    }
+    if (stopped === 'timeout') {
+      const reason = (signal.reason as JobStopped).message;
+      await this.repository.finish(job.id, this.id, { status: 'failed', error: reason, log: appendLog(jobLog, `failed: ${reason}; partial results removed`) });
+      log.warn({ maxRunMinutes: this.settings.maxRunMinutes }, 'queue: job stopped at the run time limit');
       return;
     }
     if (stopped === 'shutdown') {
@@ -229,16 +279,21 @@ export class QueueWorker {
   }
 
   private async gridFor(file: string): Promise<DeepZoomGrid> {
-    const { grid, tileSize, overlap } = this.settings.tiles;
-    if (grid === 'openslide') return OPENSLIDE_GRID;
-    if (grid === 'custom') return { tileSize, overlap };
+    if (this.settings.tiles.grid !== 'native') return tileGrid(undefined, this.settings.tiles);
     const slide = await Slide.open(file);
     try {
-      return DeepZoom.nativeGrid(slide) ?? OPENSLIDE_GRID;
+      return tileGrid(slide, this.settings.tiles);
     } finally {
       await slide.close();
     }
   }
+}
+
+/** The Deep Zoom grid the tile server lays over a slide with the `tiles` settings, which its overlays share (the slide is needed for `native` only). */
+export function tileGrid(slide: Slide | undefined, { grid, tileSize, overlap }: TileGridSettings): DeepZoomGrid {
+  if (grid === 'openslide') return OPENSLIDE_GRID;
+  if (grid === 'custom') return { tileSize, overlap };
+  return (slide && DeepZoom.nativeGrid(slide)) ?? OPENSLIDE_GRID;
 }
 
 /**

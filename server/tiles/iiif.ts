@@ -14,17 +14,29 @@ export interface IiifRequest {
   format: 'jpeg' | 'png' | 'webp';
 }
 
+/** The path segments of an image request: `{region}/{size}/{rotation}/{quality}.{format}`. */
+export interface IiifParts {
+  region: string;
+  size: string;
+  rotation: string;
+  quality: string;
+  format: string;
+}
+
+export interface IiifLimits {
+  /** The most pixels an answer may have. */
+  maxArea: number;
+  /** The size `max` stands for: the largest the server renders of `region`; undefined when it cannot render the region at any size. */
+  largest(region: Level0Region): { width: number; height: number } | undefined;
+}
+
 const FORMATS = { jpg: 'jpeg', png: 'png', webp: 'webp' } as const;
 
 const bad = (message: string) => new AppError(400, 'invalid_iiif_request', message);
 
-export function parseIiifRequest(
-  parts: { region: string; size: string; rotation: string; quality: string; format: string },
-  image: { width: number; height: number },
-  maxArea: number,
-): IiifRequest {
+export function parseIiifRequest(parts: IiifParts, image: { width: number; height: number }, limits: IiifLimits): IiifRequest {
   const region = parseRegion(parts.region, image);
-  const { width, height } = parseSize(parts.size, region, maxArea);
+  const { width, height } = parseSize(parts.size, region, limits);
   if (parts.rotation !== '0') throw new AppError(400, 'unsupported_iiif_feature', `Rotation "${parts.rotation}" is not supported; use 0`);
   if (parts.quality !== 'default' && parts.quality !== 'color') {
     throw new AppError(400, 'unsupported_iiif_feature', `Quality "${parts.quality}" is not supported; use default`);
@@ -49,15 +61,17 @@ function parseRegion(text: string, image: { width: number; height: number }): Le
   return { x, y, width: Math.min(w, image.width - x), height: Math.min(h, image.height - y) };
 }
 
-function parseSize(text: string, region: Level0Region, maxArea: number): { width: number; height: number } {
+function parseSize(text: string, region: Level0Region, { maxArea, largest }: IiifLimits): { width: number; height: number } {
   const upscale = text.startsWith('^');
   const body = upscale ? text.slice(1) : text;
   let width: number;
   let height: number;
   if (body === 'max') {
-    const scale = Math.min(1, Math.sqrt(maxArea / (region.width * region.height)));
-    width = Math.max(1, Math.floor(region.width * scale));
-    height = Math.max(1, Math.floor(region.height * scale));
+    const size = largest(region);
+    if (!size) {
+      throw new AppError(400, 'render_too_large', `Region ${region.x},${region.y},${region.width},${region.height} is too large to render from this slide's stored levels (tiles.maxRenderSourcePixels); ask for a smaller region`);
+    }
+    ({ width, height } = size);
   } else {
     const match = /^(\d*),(\d*)$/.exec(body);
     if (!match || (match[1] === '' && match[2] === '')) throw bad(`Size "${text}" is not max, w, ,h or w,h`);
@@ -74,9 +88,15 @@ function parseSize(text: string, region: Level0Region, maxArea: number): { width
   return { width, height };
 }
 
-/** The image information document (info.json) for a slide. */
-export function iiifInfo(id: string, image: { width: number; height: number }, tileSize: number, levels: number[], maxArea: number) {
-  const scaleFactors = levels.length > 0 ? levels : [1];
+/**
+ * The image information document (info.json) for a slide: the tile scale
+ * factors, whole-image sizes and largest area it will serve.
+ */
+export function iiifInfo(
+  id: string,
+  image: { width: number; height: number },
+  { tileSize, scaleFactors, sizes, maxArea }: { tileSize: number; scaleFactors: number[]; sizes: { width: number; height: number }[]; maxArea: number },
+) {
   return {
     '@context': 'http://iiif.io/api/image/3/context.json',
     id,
@@ -86,7 +106,8 @@ export function iiifInfo(id: string, image: { width: number; height: number }, t
     width: image.width,
     height: image.height,
     maxArea,
-    tiles: [{ width: tileSize, scaleFactors }],
+    sizes,
+    ...(scaleFactors.length > 0 ? { tiles: [{ width: tileSize, scaleFactors }] } : {}),
     extraFormats: ['png', 'webp'],
     extraFeatures: ['sizeUpscaling'],
   };

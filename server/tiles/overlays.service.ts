@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { SlidesRepository } from '../catalog/slides.repository.js';
+import type { SlideRelease } from '../catalog/slide-release.js';
 import { AppError } from '../errors.js';
 import type { TileResponse } from './tiles.service.js';
 
@@ -52,7 +52,8 @@ export interface OverlaySummary {
  */
 export class OverlaysService {
   constructor(
-    private readonly slides: Pick<SlidesRepository, 'findById'>,
+    /** Overlays are made from the slide's pixels: served only while the slide may leave. */
+    private readonly release: Pick<SlideRelease, 'assertMayLeave'>,
     private readonly root: string,
   ) {}
 
@@ -100,7 +101,6 @@ export class OverlaysService {
   }
 
   private async assertPublished(slideId: number): Promise<void> {
-    const record = await this.slides.findById(slideId);
-    if (!record || record.status !== 'published') throw new AppError(404, 'slide_not_found', `No slide ${slideId}`);
+    await this.release.assertMayLeave(slideId);
   }
 }

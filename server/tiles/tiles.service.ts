@@ -1,13 +1,33 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { LRUCache } from 'lru-cache';
+import pLimit, { type LimitFunction } from 'p-limit';
 import sharp from 'sharp';
 import type { SlideRecord, SlidesRepository } from '../catalog/slides.repository.js';
 import type { Config } from '../config/index.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logging.js';
-import { DeepZoom, encode, MAX_RENDER_PIXELS, OPENSLIDE_GRID, pageCacheReadUnavailable, renderLevel0Region, scaledJpegUnavailable, SlidePool, WsiError, type AssociatedName, type DeepZoomGrid, type Slide, type TileFormat, type TileMaking } from '../wsi/index.js';
-import { iiifInfo, parseIiifRequest } from './iiif.js';
+import {
+  DeepZoom,
+  encode,
+  largestRender,
+  MAX_RENDER_PIXELS,
+  OPENSLIDE_GRID,
+  pageCacheReadUnavailable,
+  planLevel0Region,
+  renderablePlan,
+  renderLevel0Region,
+  renderThreads,
+  scaledJpegUnavailable,
+  SlidePool,
+  WsiError,
+  type AssociatedName,
+  type DeepZoomGrid,
+  type Slide,
+  type TileFormat,
+  type TileMaking,
+} from '../wsi/index.js';
+import { iiifInfo, parseIiifRequest, type IiifParts, type IiifRequest } from './iiif.js';
 
 export interface TileResponse {
   body: Buffer;
@@ -32,6 +52,8 @@ export class TilesService {
   private readonly encoded: LRUCache<string, TileResponse>;
   /** Deep Zoom tiles answered from the encoded-tile cache, and rendered or passed through; read by the metrics at scrape time. */
   readonly cacheStats = { hits: 0, misses: 0 };
+  /** IIIF images refused for needing more than tiles.maxRenderSourcePixels, and renders stopped because their client had gone. */
+  readonly iiifStats = { refused: 0, abandoned: 0 };
   /**
    * Catalog rows, briefly: a burst of tile requests would otherwise ask the
    * database the same question hundreds of times a second. A withdrawn slide
@@ -41,6 +63,12 @@ export class TilesService {
   private readonly deepZooms = new WeakMap<Slide, DeepZoom>();
   private readonly pool: SlidePool;
   private readonly settings: Config['tiles'];
+  /**
+   * IIIF images run at most half the render slots at once (at least one):
+   * each may decode up to tiles.maxRenderSourcePixels, and the viewer's
+   * Deep Zoom tiles keep the other half however many arrive.
+   */
+  private readonly iiifLimit: LimitFunction;
 
   constructor(
     private readonly slides: SlidesRepository,
@@ -58,7 +86,9 @@ export class TilesService {
       maxOpen: settings.openSlides,
       decodedCacheBytes: settings.decodedCacheMegabytes * mib,
       renderConcurrency: settings.renderConcurrency,
+      maxRenderSourcePixels: settings.maxRenderSourcePixels,
     });
+    this.iiifLimit = pLimit(Math.max(1, Math.floor((settings.renderConcurrency || renderThreads()) / 2)));
     this.encoded = new LRUCache<string, TileResponse>({
       maxSize: Math.max(1, settings.encodedCacheMegabytes * mib),
       sizeCalculation: (entry) => Math.max(1, entry.body.length),
@@ -134,27 +164,63 @@ export class TilesService {
     });
   }
 
-  /** The IIIF info.json; `id` is the service's absolute URL. */
+  /**
+   * The IIIF info.json; `id` is the service's absolute URL. It offers only
+   * what will be served: the tile scale factors and whole-image sizes that
+   * render within tiles.maxRenderSourcePixels.
+   */
   async iiifInfo(slideId: number, id: string): Promise<object> {
-    const record = await this.record(slideId);
-    // Powers of two down to the factor at which the whole image fits in one tile.
-    const scaleFactors = [1];
-    while (Math.max(record.width, record.height) / scaleFactors.at(-1)! > IIIF_TILE) scaleFactors.push(scaleFactors.at(-1)! * 2);
-    return iiifInfo(id, record, IIIF_TILE, scaleFactors, MAX_RENDER_PIXELS);
+    return this.withSlide(slideId, async (slide) => {
+      const maxArea = this.iiifMaxArea();
+      const fits = (region: { width: number; height: number }, width: number, height: number) =>
+        planLevel0Region(slide, { x: 0, y: 0, ...region }, width, height).sourcePixels <= slide.maxRenderSourcePixels;
+      // Powers of two down to the factor at which the whole image fits in one tile, where a whole tile renders within the bound.
+      const scaleFactors = [1];
+      while (Math.max(slide.width, slide.height) / scaleFactors.at(-1)! > IIIF_TILE) scaleFactors.push(scaleFactors.at(-1)! * 2);
+      const servedFactors = scaleFactors.filter((f) => fits({ width: IIIF_TILE * f, height: IIIF_TILE * f }, IIIF_TILE, IIIF_TILE));
+      // The whole image at each stored level's size, smallest first.
+      const sizes = slide.levels
+        .map((level) => ({ width: Math.max(1, Math.round(slide.width / level.downsample)), height: Math.max(1, Math.round(slide.height / level.downsample)) }))
+        .filter((size) => size.width * size.height <= maxArea && fits({ width: slide.width, height: slide.height }, size.width, size.height))
+        .reverse();
+      return iiifInfo(id, slide, { tileSize: IIIF_TILE, scaleFactors: servedFactors, sizes, maxArea });
+    });
   }
 
-  async iiifImage(slideId: number, parts: { region: string; size: string; rotation: string; quality: string; format: string }): Promise<TileResponse> {
+  /**
+   * One IIIF image. `max` is the largest size that renders within
+   * tiles.maxRenderSourcePixels; an explicit size that needs more is refused
+   * with 400 before anything is decoded. When `signal` fires (the client has
+   * gone) the render stops between batches of stored tiles, or before it
+   * starts when it is still waiting for a slot.
+   */
+  async iiifImage(slideId: number, parts: IiifParts, signal?: AbortSignal): Promise<TileResponse> {
     const record = await this.record(slideId);
-    const request = parseIiifRequest(parts, record, MAX_RENDER_PIXELS);
-    const key = etag(record, 'iiif', parts.region, parts.size, parts.rotation, parts.quality, parts.format, this.settings.quality);
+    const key = etag(record, 'iiif', parts.region, parts.size, parts.rotation, parts.quality, parts.format, this.settings.quality, this.settings.maxRenderSourcePixels);
     const cached = this.encoded.get(key);
     if (cached) return cached;
     return this.withSlide(
       slideId,
       async (slide) => {
-        const body = await renderLevel0Region(slide, request.region, request.width, request.height, (image) =>
-          encode(image, request.format, this.settings.quality),
-        );
+        let request: IiifRequest;
+        try {
+          request = parseIiifRequest(parts, slide, { maxArea: this.iiifMaxArea(), largest: (region) => largestRender(slide, region, this.iiifMaxArea()) });
+          // Refused before it waits for a slot, let alone reads anything.
+          renderablePlan(slide, request.region, request.width, request.height);
+        } catch (error) {
+          if (error instanceof WsiError && error.code === 'too_large') {
+            this.iiifStats.refused++;
+            throw new AppError(400, 'render_too_large', `IIIF ${parts.region}/${parts.size} cannot be rendered: ${error.message} (tiles.maxRenderSourcePixels); ask for a smaller region or a smaller size`);
+          }
+          if (error instanceof AppError && error.code === 'render_too_large') this.iiifStats.refused++;
+          throw error;
+        }
+        const body = await this.iiifLimit(() =>
+          renderLevel0Region(slide, request.region, request.width, request.height, (image) => encode(image, request.format, this.settings.quality), { signal }),
+        ).catch((error: unknown) => {
+          if (error instanceof WsiError && error.code === 'aborted') this.iiifStats.abandoned++;
+          throw error;
+        });
         const response = { body, contentType: CONTENT_TYPES[request.format], etag: key };
         this.encoded.set(key, response);
         return response;
@@ -163,7 +229,17 @@ export class TilesService {
     );
   }
 
+  /** The largest IIIF image served: no more pixels than one render may decode, nor than MAX_RENDER_PIXELS. */
+  private iiifMaxArea(): number {
+    return Math.min(MAX_RENDER_PIXELS, this.settings.maxRenderSourcePixels);
+  }
+
   /** Drop a slide's cached catalog row, so that a withdrawal stops its tiles at once rather than within RECORD_TTL_MS. */
+  /** IIIF renders waiting for a render slot, and rendering now. */
+  iiifQueue(): { waiting: number; running: number } {
+    return { waiting: this.iiifLimit.pendingCount, running: this.iiifLimit.activeCount };
+  }
+
   forgetSlide(slideId: number): void {
     this.records.delete(slideId);
   }
@@ -203,6 +279,11 @@ export class TilesService {
     switch (error.code) {
       case 'out_of_range':
         return new AppError(404, 'tile_not_found', error.message);
+      case 'too_large':
+        return new AppError(400, 'render_too_large', `Slide ${record.id} has no stored level small enough to make this image: ${error.message} (tiles.maxRenderSourcePixels)`);
+      case 'aborted':
+        // Nobody reads this answer: the client closed the connection (nginx's 499 in the access log).
+        return new AppError(499, 'client_closed_request', 'The client closed the request before the image was made');
       case 'not_found':
         this.log.error({ slide: record.id, err: error }, 'slide file missing');
         return new AppError(500, 'slide_file_missing', `The file of slide ${record.id} is missing on the server`, { expose: true });

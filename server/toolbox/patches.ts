@@ -16,6 +16,7 @@ import path from 'node:path';
 import pLimit from 'p-limit';
 import sharp from 'sharp';
 import type { AperioAnnotations } from '../annotations/index.js';
+import { csvText } from '../lib/csv.js';
 import type { Slide } from '../wsi/index.js';
 import { requireNumber, requireWhole, ToolboxError } from './errors.js';
 import { writeJson, type Mask } from './mask.js';
@@ -251,7 +252,10 @@ export async function generatePatches(slide: Slide, options: PatchesOptions): Pr
   const existing = await readdir(patchDir).catch(() => [] as string[]);
   if (existing.length > 0) throw new ToolboxError('out', `${patchDir} already holds ${existing.length} file(s); choose an empty folder`);
 
-  const tissue = options.tissueMask ?? (await tissueMask(slide, options.tissueOptions ?? {}));
+  const stopIfAborted = () => {
+    if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
+  };
+  const tissue = options.tissueMask ?? (await tissueMask(slide, { ...options.tissueOptions, onProgress: stopIfAborted }));
   const tissueSums = new MaskSums(tissue);
   const tumour = plan.tumourLayer
     ? new MaskSums(layerMask(selectLayers(options.annotations!, [plan.tumourLayer])[0]!.layer, plan.tumourLayer.name, xmlMaskGrid(slide.width, slide.height, plan.maskDownsample)))
@@ -307,7 +311,7 @@ export async function generatePatches(slide: Slide, options: PatchesOptions): Pr
   try {
     let next = runs.length > 0 ? read(runs[0]!) : undefined;
     for (const [k, run] of runs.entries()) {
-      if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
+      stopIfAborted();
       const { sx, width, pixels } = await next!;
       next = k + 1 < runs.length ? read(runs[k + 1]!) : undefined;
       next?.catch(() => undefined); // a failure is thrown when it is awaited
@@ -388,15 +392,12 @@ function segments(row: PatchRecord[], size: number): PatchRecord[][] {
 const CSV_COLUMNS = ['file', 'x', 'y', 'level', 'size', 'level_x', 'level_y', 'tissue_fraction', 'tumour_fraction', 'label'] as const;
 
 async function writeCsv(file: string, patches: readonly PatchRecord[]): Promise<void> {
-  const lines = [CSV_COLUMNS.join(',')];
-  for (const p of patches) {
-    lines.push([p.file, p.x, p.y, p.level, p.size, p.levelX, p.levelY, round(p.tissueFraction), p.tumourFraction === null ? '' : round(p.tumourFraction), p.label ?? ''].join(','));
-  }
+  const rows = patches.map((p) => [p.file, p.x, p.y, p.level, p.size, p.levelX, p.levelY, round(p.tissueFraction), p.tumourFraction === null ? '' : round(p.tumourFraction), p.label ?? '']);
   const partial = `${file}.partial`;
-  await writeFile(partial, `${lines.join('\n')}\n`);
+  await writeFile(partial, csvText(rows, { columns: CSV_COLUMNS }));
   await rename(partial, file);
 }
 
-function round(value: number): string {
-  return String(Math.round(value * 1e6) / 1e6);
+function round(value: number): number {
+  return Math.round(value * 1e6) / 1e6;
 }

@@ -8,7 +8,9 @@ export type WsiErrorCode =
   | 'corrupt' // structurally broken: truncated, offsets past the end, loops, absurd values
   | 'unsupported_compression' // a codec we do not decode
   | 'decode_failed' // tile data that the codec rejects
-  | 'out_of_range'; // a level, tile or region outside the slide
+  | 'out_of_range' // a level, tile or region outside the slide
+  | 'too_large' // a render that would decode more source pixels than the slide allows
+  | 'aborted'; // the caller gave up (its AbortSignal fired) before the work was done
 
 export class WsiError extends Error {
   readonly code: WsiErrorCode;
@@ -22,3 +24,4 @@ export class WsiError extends Error {
 
 export const corrupt = (message: string, cause?: unknown) => new WsiError('corrupt', message, { cause });
 export const outOfRange = (message: string) => new WsiError('out_of_range', message);
+export const tooLarge = (message: string) => new WsiError('too_large', message);

@@ -1,11 +1,11 @@
 /** The slide engine: a pure library (no HTTP, no database) shared by the server, the CLI and the jobs. */
-export { Slide, type SlideLevel, type OpenSlideOptions } from './slide.js';
-export { SlidePool } from './slide-pool.js';
+export { DEFAULT_MAX_RENDER_SOURCE_PIXELS, Slide, type SlideLevel, type OpenSlideOptions } from './slide.js';
+export { renderThreads, SlidePool } from './slide-pool.js';
 export { DecodedTileCache } from './tile-cache.js';
 export { scaledJpegUnavailable } from './decode/scaled-jpeg.js';
 export { pageCacheReadUnavailable } from './tiff/page-cache.js';
 export { DeepZoom, deepZoomDescriptor, deepZoomGeometry, deepZoomTileRect, encode, OPENSLIDE_GRID, type DeepZoomGrid, type DeepZoomLevel, type DeepZoomOptions, type TileMaking, type TileFormat, type TileRequest, type TileSource } from './deepzoom.js';
 export { WsiError, type WsiErrorCode } from './errors.js';
-export { renderLevel0Region, MAX_RENDER_PIXELS, type Level0Region } from './render.js';
+export { largestRender, planLevel0Region, renderablePlan, renderLevel0Region, MAX_RENDER_PIXELS, type Level0Region, type RenderPlan } from './render.js';
 export type { AssociatedName } from './formats/format.js';
 export type { RgbImage } from './decode/pixels.js';

@@ -20,10 +20,16 @@ export class SlidePool {
   readonly tileCache: DecodedTileCache;
   private readonly renderLimit: LimitFunction;
 
-  /** `renderConcurrency` 0 means as many as libuv has threads (UV_THREADPOOL_SIZE, default 4). */
-  constructor({ maxOpen, decodedCacheBytes, renderConcurrency = 0 }: { maxOpen: number; decodedCacheBytes: number; renderConcurrency?: number }) {
+  private readonly maxRenderSourcePixels: number | undefined;
+
+  /**
+   * `renderConcurrency` 0 means as many as libuv has threads (UV_THREADPOOL_SIZE, default 4);
+   * `maxRenderSourcePixels` bounds every render of every slide (see OpenSlideOptions).
+   */
+  constructor({ maxOpen, decodedCacheBytes, renderConcurrency = 0, maxRenderSourcePixels }: { maxOpen: number; decodedCacheBytes: number; renderConcurrency?: number; maxRenderSourcePixels?: number }) {
     this.tileCache = new DecodedTileCache(decodedCacheBytes);
-    this.renderLimit = pLimit(renderConcurrency > 0 ? renderConcurrency : Number(process.env.UV_THREADPOOL_SIZE) || 4);
+    this.renderLimit = pLimit(renderConcurrency > 0 ? renderConcurrency : renderThreads());
+    this.maxRenderSourcePixels = maxRenderSourcePixels;
     this.open = new LRUCache<string, Entry>({
       max: Math.max(1, maxOpen),
       dispose: (entry) => {
@@ -59,7 +65,7 @@ export class SlidePool {
   private openEntry(path: string): Promise<Entry> {
     let opening = this.opening.get(path);
     if (!opening) {
-      opening = Slide.open(path, { tileCache: this.tileCache, renderLimit: this.renderLimit })
+      opening = Slide.open(path, { tileCache: this.tileCache, renderLimit: this.renderLimit, maxRenderSourcePixels: this.maxRenderSourcePixels })
         .then((slide) => {
           const entry: Entry = { slide, users: 0, evicted: false };
           this.open.set(path, entry);
@@ -73,6 +79,11 @@ export class SlidePool {
     }
     return opening;
   }
+}
+
+/** The threads of libuv's pool, which decodes and file reads share (UV_THREADPOOL_SIZE, default 4). */
+export function renderThreads(): number {
+  return Number(process.env.UV_THREADPOOL_SIZE) || 4;
 }
 
 async function closeQuietly(slide: Slide): Promise<void> {

@@ -5,7 +5,7 @@ import { blank, paint, type RgbImage } from './decode/pixels.js';
 import { tileBlock } from './decode/libtiff.js';
 import { MAX_MOSAIC_TILES, scaledJpegCodec, type ScaledJpegCodec } from './decode/scaled-jpeg.js';
 import { decodeTiles, explainFailure, isJpeg2000, storedJpeg, undecodableReason } from './decode/tile.js';
-import { outOfRange, WsiError } from './errors.js';
+import { outOfRange, tooLarge, WsiError } from './errors.js';
 import type { AssociatedName, LevelLayout, SlideLayout } from './formats/format.js';
 import { detectFormat } from './formats/registry.js';
 import { readDirectories, type TiffDirectory } from './tiff/directory.js';
@@ -15,6 +15,12 @@ import { DecodedTileCache } from './tile-cache.js';
 
 /** The smallest level is kept decoded whole up to this size (about 12 MB of RGB). */
 const OVERVIEW_WARM_PIXELS = 4096 * 1024;
+
+/** Source pixels one render may decode unless the caller says otherwise (8192 × 8192: about a fifth of a second of one core). */
+export const DEFAULT_MAX_RENDER_SOURCE_PIXELS = 64 * 1024 * 1024;
+
+/** Stored tiles read between two looks at a render's AbortSignal. */
+const TILES_PER_READ = 64;
 
 export interface SlideLevel {
   width: number;
@@ -36,6 +42,12 @@ export interface OpenSlideOptions {
    * order. They run on libuv's thread pool, which file reads share.
    */
   renderLimit?: LimitFunction;
+  /**
+   * The most pixels of a stored level one render (a Deep Zoom tile, an IIIF
+   * image, a region) may decode; a larger one fails with `too_large` before
+   * anything is read. Default DEFAULT_MAX_RENDER_SOURCE_PIXELS.
+   */
+  maxRenderSourcePixels?: number;
 }
 
 /**
@@ -46,6 +58,8 @@ export interface OpenSlideOptions {
  */
 export class Slide {
   readonly levels: readonly SlideLevel[];
+  /** The most source pixels one render decodes (see OpenSlideOptions). */
+  readonly maxRenderSourcePixels: number;
   private stickyError: WsiError | undefined;
 
   private constructor(
@@ -55,8 +69,10 @@ export class Slide {
     private readonly cacheKey: string,
     private readonly tileCache: DecodedTileCache,
     private readonly renderLimit: LimitFunction | undefined,
+    maxRenderSourcePixels: number,
   ) {
     this.levels = layout.levels.map((l) => describeLevel(l));
+    this.maxRenderSourcePixels = maxRenderSourcePixels;
   }
 
   static async open(path: string, options: OpenSlideOptions = {}): Promise<Slide> {
@@ -77,7 +93,8 @@ export class Slide {
       }
       const info = await stat(path);
       const cacheKey = `${path}:${info.size}:${info.mtimeMs}`;
-      return new Slide(path, file, layout, cacheKey, options.tileCache ?? new DecodedTileCache(32 * 1024 * 1024), options.renderLimit);
+      const maxRenderSourcePixels = options.maxRenderSourcePixels ?? DEFAULT_MAX_RENDER_SOURCE_PIXELS;
+      return new Slide(path, file, layout, cacheKey, options.tileCache ?? new DecodedTileCache(32 * 1024 * 1024), options.renderLimit, maxRenderSourcePixels);
     } catch (error) {
       await file.close();
       throw error;
@@ -204,6 +221,11 @@ export class Slide {
    * For JPEG and the other libtiff codecs the stored tiles are decoded,
    * cropped, resized and encoded in that one call; JPEG 2000 tiles come
    * through the decoded-tile cache.
+   *
+   * A rectangle of more than `maxRenderSourcePixels` fails with `too_large`
+   * before anything is read. When `signal` fires, the render stops at the
+   * next batch of stored tiles, or before decoding when it is still waiting
+   * its turn, with `aborted`.
    */
   async renderRegion<T>(
     level: number,
@@ -212,12 +234,16 @@ export class Slide {
     width: number,
     height: number,
     finish: (image: Sharp) => Promise<T>,
-    { viaOverview = true, queued = true }: { viaOverview?: boolean; queued?: boolean } = {},
+    { viaOverview = true, queued = true, signal }: { viaOverview?: boolean; queued?: boolean; signal?: AbortSignal } = {},
   ): Promise<T> {
     const info = this.levels[level];
     if (!info) throw outOfRange(`no level ${level}; the slide has ${this.levels.length}`);
     const inside = clip(info, x, y, width, height);
     if (!inside) throw outOfRange(`region ${width}×${height} at (${x}, ${y}) lies outside level ${level}`);
+    if (inside.width * inside.height > this.maxRenderSourcePixels) {
+      throw tooLarge(`it needs ${inside.width}×${inside.height} pixels of level ${level}, more than the ${this.maxRenderSourcePixels} one render may decode`);
+    }
+    stopIfAborted(signal);
     const dir = this.directory(level);
     if (viaOverview && this.keepsOverview(level)) {
       // The smallest level serves every overview level of the Deep Zoom pyramid: kept whole.
@@ -229,13 +255,20 @@ export class Slide {
     if (isJpeg2000(dir)) {
       // JPEG 2000 tiles are dear to decode: through the decoded-tile cache.
       const pixels = await this.composeFromTiles(level, inside.x, inside.y, inside.width, inside.height);
-      return this.limited(() => finish(sharp(pixels.data, { raw: { width: pixels.width, height: pixels.height, channels: 3 } })));
+      return this.limited(() => {
+        stopIfAborted(signal);
+        return finish(sharp(pixels.data, { raw: { width: pixels.width, height: pixels.height, channels: 3 } }));
+      });
     }
     const positions = tilesCovering(info, inside);
     const [col0, row0] = positions[0]!;
     const across = positions.filter(([, row]) => row === row0).length;
     return this.guard(async () => {
-      const tiles = await Promise.all(positions.map(([col, row]) => this.readRaw(dir, level, col, row)));
+      const tiles: Buffer[] = [];
+      for (let i = 0; i < positions.length; i += TILES_PER_READ) {
+        tiles.push(...(await Promise.all(positions.slice(i, i + TILES_PER_READ).map(([col, row]) => this.readRaw(dir, level, col, row)))));
+        stopIfAborted(signal);
+      }
       const reason = undecodableReason(dir);
       if (reason) throw new WsiError('unsupported_compression', reason);
       try {
@@ -245,8 +278,13 @@ export class Slide {
           width: inside.width,
           height: inside.height,
         });
-        return await (queued ? this.limited(() => finish(image)) : finish(image));
+        const started = () => {
+          stopIfAborted(signal);
+          return finish(image);
+        };
+        return await (queued ? this.limited(started) : started());
       } catch (error) {
+        if (error instanceof WsiError && error.code === 'aborted') throw error;
         throw await explainFailure(dir, tiles, positions.map(([col, row]) => `tile (${col}, ${row}) at level ${level}`), error);
       }
     });
@@ -385,6 +423,10 @@ export class Slide {
       throw error;
     }
   }
+}
+
+function stopIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new WsiError('aborted', 'the render was abandoned: its caller has gone');
 }
 
 /** The part of a rectangle that lies inside the level, or undefined when none does. */

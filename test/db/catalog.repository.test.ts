@@ -3,6 +3,7 @@ import path from 'node:path';
 import test from 'ava';
 import { CatalogRepository, type CatalogCriteria, type CatalogSort } from '../../server/catalog/catalog.repository.js';
 import { CatalogService } from '../../server/catalog/catalog.service.js';
+import { createSlideRelease } from '../../server/catalog/slide-release.js';
 import { FACETS, type Facet } from '../../server/catalog/filter.js';
 import { migrateToLatest, toDbTime } from '../../server/db/index.js';
 import type { Vocabulary } from '../../server/ingest/types.js';
@@ -388,7 +389,7 @@ test(`published slides are counted by organ × histology and organ × annotation
 
 // The service over the real repository: the faceting rule and the vocabulary.
 
-const service = () => new CatalogService(catalog, vocabulary, '/nonexistent');
+const service = () => new CatalogService(catalog, vocabulary, '/nonexistent', createSlideRelease(database.db));
 
 test(`each facet is counted under every condition but its own on ${testDialect}`, async (t) => {
   const result = await service().search({ organ: 'CO,lv', stain: 'IHC', annotationMethod: 'A', q: 'budding' });

@@ -95,26 +95,43 @@ test(`a one-time link is consumed exactly once, even by racing requests (${testD
   t.is(await links.deleteExpired(new Date('2026-12-01T00:00:00.000Z')), 2);
 });
 
-test(`login throttling counts failures in a window and locks at the limit (${testDialect})`, async (t) => {
+test(`throttling counts attempts in a window, refuses past the limit and while locked (${testDialect})`, async (t) => {
   const { knex } = await setup(t);
   const throttle = new LoginThrottleRepository(knex);
-  const rules = { limit: 3, windowMs: 15 * 60_000, lockMs: 15 * 60_000 };
+  const rules = { limit: 3, windowMs: 15 * 60_000 };
   const at = (minutes: number) => new Date(Date.UTC(2026, 10, 29, 10, minutes));
 
-  t.deepEqual(await throttle.recordFailure('email:a', at(0), rules), { failures: 1, lockedUntil: null });
-  t.deepEqual(await throttle.recordFailure('email:a', at(1), rules), { failures: 2, lockedUntil: null });
-  t.is(await throttle.lockedUntil(['email:a', 'address:b'], at(1)), null);
-  t.deepEqual(await throttle.recordFailure('email:a', at(2), rules), { failures: 3, lockedUntil: at(17) });
-  t.deepEqual(await throttle.lockedUntil(['email:a', 'address:b'], at(2)), at(17));
-  t.deepEqual(await throttle.lockedUntil(['address:b', 'email:a'], at(16)), at(17));
-  t.is(await throttle.lockedUntil(['email:a'], at(17)), null, 'the lock ends');
-  t.deepEqual(await throttle.recordFailure('email:a', at(18), rules), { failures: 1, lockedUntil: null }, 'a new window after it');
+  t.deepEqual(await throttle.take('email:a', at(0), rules), { allowed: true, number: 1 });
+  t.deepEqual(await throttle.take('email:a', at(1), rules), { allowed: true, number: 2 });
+  t.deepEqual(await throttle.take('email:a', at(2), rules), { allowed: true, number: 3 });
+  t.deepEqual(await throttle.take('email:a', at(3), rules), { allowed: false, until: at(15) }, 'the window’s attempts are used up');
+  await throttle.giveBack('email:a');
+  t.deepEqual(await throttle.take('email:a', at(4), rules), { allowed: true, number: 3 }, 'an attempt given back may be taken again');
+  await throttle.lock('email:a', at(19));
+  t.deepEqual(await throttle.take('email:a', at(18), rules), { allowed: false, until: at(19) });
+  t.deepEqual(await throttle.take('email:a', at(19), rules), { allowed: true, number: 1 }, 'a new window after the lock');
 
-  t.deepEqual(await throttle.recordFailure('email:c', at(0), rules), { failures: 1, lockedUntil: null });
-  t.deepEqual(await throttle.recordFailure('email:c', at(20), rules), { failures: 1, lockedUntil: null }, 'old failures fall out of the window');
+  t.deepEqual(await throttle.take('email:c', at(0), rules), { allowed: true, number: 1 });
+  t.deepEqual(await throttle.take('email:c', at(20), rules), { allowed: true, number: 1 }, 'old attempts fall out of the window');
+  await throttle.giveBack('email:c');
+  await throttle.giveBack('email:c');
+  t.deepEqual(await throttle.take('email:c', at(21), rules), { allowed: true, number: 1 }, 'the count never goes below zero');
   await throttle.clear('email:c');
   t.is((await knex('login_throttle').where({ key: 'email:c' }).first()) ?? null, null);
   t.is(await throttle.deleteStale(at(60)), 1);
+});
+
+test(`attempts taken at once, from two app nodes, never let more through than the limit (${testDialect})`, async (t) => {
+  const { database, knex } = await setup(t);
+  // Two pools stand for two nodes. SQLite's driver waits for a lock by blocking its thread, so two pools in one process would only wait for each other: there one node races itself.
+  const other = testDialect === 'mariadb' ? openDatabase(database.target) : undefined;
+  if (other) t.teardown(() => other.close());
+  const nodes = [new LoginThrottleRepository(knex), new LoginThrottleRepository(other?.knex ?? knex)];
+  const now = new Date();
+  const attempts = await Promise.all(Array.from({ length: 30 }, (_, i) => nodes[i % 2]!.take('email:parallel', now, { limit: 5, windowMs: 60_000 })));
+  const allowed = attempts.filter((a) => a.allowed);
+  t.is(allowed.length, 5);
+  t.deepEqual(allowed.map((a) => (a.allowed ? a.number : 0)).sort(), [1, 2, 3, 4, 5], 'each allowed attempt has a number of its own');
 });
 
 test('the session secret is generated once into the data folder, private, and reused', async (t) => {

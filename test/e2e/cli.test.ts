@@ -75,9 +75,11 @@ test(`serve: first start migrates, creates the administrator, publishes the demo
   // The catalog is for logged-in viewers: the initial administrator logs in with the password from its file.
   t.is((await fetch(`http://127.0.0.1:${port}/api/slides`)).status, 401, 'not without logging in');
   const adminFile = await readFile(path.join(cwd, 'var', 'initial-admin.txt'), 'utf8');
+  const csrf = await fetch(`http://127.0.0.1:${port}/api/auth/csrf`);
+  const csrfHeaders = { cookie: csrf.headers.getSetCookie().map((c) => c.split(';')[0]).join('; '), 'x-csrf-token': ((await csrf.json()) as { csrfToken: string }).csrfToken };
   const login = await fetch(`http://127.0.0.1:${port}/api/auth/login`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...csrfHeaders },
     body: JSON.stringify({ email: /email: (\S+)/.exec(adminFile)?.[1], password: /password: (\S+)/.exec(adminFile)?.[1] }),
   });
   t.is(login.status, 200);

@@ -24,7 +24,7 @@ import { createTestDatabase } from '../support/database.js';
 import { memoryLogger } from '../support/logs.js';
 import { registerSlide } from '../support/slides.js';
 
-browserTest('the slide page lists the slide\'s toolbox jobs with progress, runs a new one and links its results; L1 sees no toolbox', async (t) => {
+browserTest('the slide page lists the slide\'s toolbox jobs with progress, runs a new one and links its results, shows why a job is refused; L1 sees no toolbox', async (t) => {
   t.timeout(400_000);
   const root = await mkdtemp(path.join(os.tmpdir(), 'slidebank-queue-web-'));
   t.teardown(() => rm(root, { recursive: true, force: true }));
@@ -88,6 +88,17 @@ browserTest('the slide page lists the slide\'s toolbox jobs with progress, runs 
   t.is(answer.headers()['content-type'], 'image/png');
   await mkdir(artifactsDir, { recursive: true });
   await page.screenshot({ path: path.join(artifactsDir, 'queue-web-toolbox.png'), fullPage: true });
+
+  // A job over the output budget is refused, and the researcher reads why beside the Run button.
+  await section.locator('select[name=type]').selectOption('patches');
+  await section.getByLabel('Size', { exact: true }).fill('16');
+  await section.getByLabel('Stride', { exact: true }).fill('1');
+  await section.getByRole('button', { name: 'Run' }).click();
+  const refusal = section.getByTestId('toolbox-refusal');
+  await refusal.waitFor();
+  t.regex((await refusal.textContent()) ?? '', /patches: level 0 \(1600×1200\) with size 16 and stride 1 gives 1878225 grid positions, over the limit of 1000000 per job \(queue\.maxOutputCount\)/);
+  t.is(await section.locator('li[data-job]').count(), 1, 'nothing more was queued');
+  await page.screenshot({ path: path.join(artifactsDir, 'queue-web-refusal.png'), fullPage: true });
 
   const l1 = await open(viewer.email);
   t.is(await l1.getByTestId('toolbox-jobs').count(), 0);

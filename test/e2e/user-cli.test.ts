@@ -2,7 +2,9 @@ import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
+import { AccessTokensRepository } from '../../server/access/access-tokens.repository.js';
 import { verifyPassword } from '../../server/access/password.js';
+import { sha256Hex } from '../../server/access/secrets.js';
 import { collect, freePort, runCli, spawnCli, waitForHttp } from '../support/cli.js';
 import { createTestDatabase, testDialect, type TestDatabase } from '../support/database.js';
 
@@ -117,6 +119,9 @@ test(`set-level, disable and enable change accounts, audited, with --dry-run to 
   t.is(unknown.code, 1);
   t.regex(unknown.stderr, /^slidebank: There is no account for nobody@example\.org$/m);
 
+  const owner = await database.db.knex('users').where({ email: 'r@example.org' }).first();
+  const tokens = new AccessTokensRepository(database.db.knex);
+  const token = await tokens.create({ userId: owner.id, name: 'script', prefix: 'sbk_cliscrip', tokenHash: sha256Hex('cli token'), scope: 'all', expiresAt: null }, new Date());
   t.regex((await run(['disable', 'r@example.org', '--dry-run'])).stdout, /^would disable r@example\.org$/m);
   t.is((await database.db.knex('users').where({ email: 'r@example.org' }).first()).disabled_at, null);
   const disabled = await run(['disable', 'r@example.org']);
@@ -129,10 +134,12 @@ test(`set-level, disable and enable change accounts, audited, with --dry-run to 
   t.regex(lastAdmin.stderr, /last active administrator/);
   t.is((await run(['enable', 'r@example.org'])).code, 0);
   t.is((await database.db.knex('users').where({ email: 'r@example.org' }).first()).disabled_at, null);
+  t.not((await tokens.findById(token.id))?.revokedAt ?? null, null, 'the access token revoked at disable stays revoked');
 
   const actions = (await auditActions(database)).map((a) => a.action);
   t.deepEqual(actions.slice(-3), ['user.level_changed', 'user.disabled', 'user.enabled']);
   t.like(JSON.parse((await auditActions(database)).at(-3)!.details), { from: 'L2', to: 'L3', reason: 'partner membership', via: 'cli' });
+  t.like(JSON.parse((await auditActions(database)).at(-2)!.details), { tokensRevoked: 1, via: 'cli' });
 });
 
 test(`an account made by user add logs in to a served appliance (${testDialect})`, async (t) => {
@@ -145,7 +152,13 @@ test(`an account made by user add logs in to a served appliance (${testDialect})
   await waitForHttp(`${base}/healthz`, 60_000, server);
 
   t.is((await fetch(`${base}/api/slides`)).status, 401);
-  const login = await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'viewer@example.org', password: PASSWORD }) });
+  const csrf = await fetch(`${base}/api/auth/csrf`);
+  const csrfHeaders = { cookie: csrf.headers.getSetCookie().map((c) => c.split(';')[0]).join('; '), 'x-csrf-token': ((await csrf.json()) as { csrfToken: string }).csrfToken };
+  const login = await fetch(`${base}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...csrfHeaders },
+    body: JSON.stringify({ email: 'viewer@example.org', password: PASSWORD }),
+  });
   t.is(login.status, 200);
   const cookie = login.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
   const me = await fetch(`${base}/api/auth/me`, { headers: { cookie } });

@@ -2,7 +2,7 @@ import test from 'ava';
 import { sha256Hex } from '../../server/access/secrets.js';
 import { toDbTime } from '../../server/db/index.js';
 import { SESSION_COOKIE } from '../../server/http/middleware/session.js';
-import { Client, createUser, logIn, TEST_PASSWORD } from '../support/accounts.js';
+import { accountWorkDone, Client, createUser, logIn, TEST_PASSWORD } from '../support/accounts.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { testDialect } from '../support/database.js';
 import { RecordingMailer } from '../support/recording-mailer.js';
@@ -18,8 +18,11 @@ async function userRow(app: TestApp, email: string) {
   return app.database.db.knex('users').where({ email }).first();
 }
 
+/** Registers, and waits for what the registration does after its answer (the account, the mail). */
 async function register(app: TestApp, client: Client, email: string, extra: Record<string, unknown> = {}) {
-  return client.post<{ status: string; message: string }>('/api/auth/register', { name: 'Ada Lovelace', institution: 'Analytical Engines', email, password: TEST_PASSWORD, ...extra });
+  const answer = await client.post<{ status: string; message: string }>('/api/auth/register', { name: 'Ada Lovelace', institution: 'Analytical Engines', email, password: TEST_PASSWORD, ...extra });
+  await accountWorkDone(app);
+  return answer;
 }
 
 function sessionCookie(client: Client): string | undefined {
@@ -61,11 +64,17 @@ test(`register → mailed link → confirm → login → me → logout, over HTT
   t.is((await browser.get('/api/auth/me')).status, 401, 'not logged in yet');
   t.is((await browser.get('/api/slides')).status, 401);
 
-  // An anonymous session (for the CSRF token) exists before login; logging in replaces its id.
+  // The anonymous CSRF token is signed, not stored: nothing exists before login.
   const csrf = await browser.get<{ csrfToken: string }>('/api/auth/csrf');
   t.is(csrf.status, 200);
-  const before = sessionCookie(browser);
-  t.truthy(before);
+  t.is(sessionCookie(browser), undefined);
+  t.is((await app.database.db.knex('sessions').count({ n: '*' }).first())!.n, 0);
+
+  // A session id planted in the browser beforehand (here: someone else's) is replaced at login and does not carry it.
+  const planter = await logIn(app, (await createUser(app, { level: 'L1' })).email);
+  for (const [name, value] of planter.cookies) browser.cookies.set(name, value);
+  browser.csrfToken = planter.csrfToken;
+  const before = sessionCookie(browser)!;
 
   const login = await browser.post<Me>('/api/auth/login', { email: 'ADA@example.org', password: TEST_PASSWORD });
   t.is(login.status, 200);
@@ -84,8 +93,7 @@ test(`register → mailed link → confirm → login → me → logout, over HTT
   t.falsy(await app.database.db.knex('sessions').where({ id: after }).first(), 'never by the id itself');
 
   const fixated = new Client(app);
-  fixated.cookies.set(SESSION_COOKIE, before!);
-  for (const [name, value] of browser.cookies) if (name !== SESSION_COOKIE) fixated.cookies.set(name, value);
+  for (const [name, value] of planter.cookies) fixated.cookies.set(name, value);
   t.is((await fixated.get('/api/auth/me')).status, 401, 'the pre-login session id does not carry the login');
 
   const me = await browser.get<Me>('/api/auth/me');
@@ -224,11 +232,13 @@ test(`confirmation links work once and not after 24 hours (${testDialect})`, asy
 
   const resend = await new Client(app).post('/api/auth/confirm/resend', { email: 'late@example.org' });
   t.is(resend.status, 202);
+  await accountWorkDone(app);
   const renewed = RecordingMailer.link(app.mailer.last('late@example.org'), '/account/confirm').token;
   t.is((await new Client(app).post('/api/auth/confirm', { token: renewed })).status, 200);
   const sent = app.mailer.sent.length;
   t.is((await new Client(app).post('/api/auth/confirm/resend', { email: 'nobody@example.org' })).status, 202);
   t.is((await new Client(app).post('/api/auth/confirm/resend', { email: 'once@example.org' })).status, 202);
+  await accountWorkDone(app);
   t.is(app.mailer.sent.length, sent, 'nothing is sent for unknown or confirmed addresses');
 
   for (const body of [{ token: 'A'.repeat(43) }, { token: 'short' }, { token: '<script>' }, {}]) {
@@ -248,6 +258,7 @@ test(`password reset by mail: one link, one hour, every session ends (${testDial
   t.is(unknown.status, 202);
   t.is(known.status, 202);
   t.is(unknown.body.message.replace('nobody@example.org', 'X'), known.body.message.replace(user.email, 'X'));
+  await accountWorkDone(app);
   t.is(app.mailer.to('nobody@example.org').length, 0);
   const mail = app.mailer.last(user.email);
   const { token: link } = RecordingMailer.link(mail, '/account/reset-password');
@@ -261,7 +272,9 @@ test(`password reset by mail: one link, one hour, every session ends (${testDial
 
   t.is((await new Client(app).post('/api/auth/password-reset/confirm', { token: link, password: NEW_PASSWORD })).status, 204);
   t.is((await elsewhere.get('/api/auth/me')).status, 401, 'sessions of the account ended');
-  t.is((await new Client(app, token.body.token).get('/api/auth/me')).status, 200, 'tokens are not sessions: they stay until revoked');
+  const revoked = await new Client(app, token.body.token).get<ErrorBody>('/api/auth/me');
+  t.is(revoked.status, 401, 'access tokens are revoked with it');
+  t.is(revoked.body.error.code, 'token_revoked');
   t.is((await new Client(app).post('/api/auth/login', { email: user.email, password: TEST_PASSWORD })).status, 401, 'the old password is gone');
   t.true(await logIn(app, user.email, NEW_PASSWORD).then(() => true));
 
@@ -270,6 +283,7 @@ test(`password reset by mail: one link, one hour, every session ends (${testDial
   t.is(reused.body.error.code, 'link_used');
 
   await new Client(app).post('/api/auth/password-reset', { email: user.email });
+  await accountWorkDone(app);
   const late = RecordingMailer.link(app.mailer.last(user.email), '/account/reset-password').token;
   await app.database.db.knex('auth_tokens').where({ token_hash: sha256Hex(late) }).update({ expires_at: toDbTime(new Date(Date.now() - 1)) });
   const expired = await new Client(app).post<ErrorBody>('/api/auth/password-reset/confirm', { token: late, password: 'yet another good password' });
@@ -284,6 +298,7 @@ test('nobody can flood a mailbox: at most five account mails an hour go to one a
   const user = await createUser(app, { level: 'L1' });
   const answers: number[] = [];
   for (let i = 0; i < 4; i++) answers.push((await new Client(app).post('/api/auth/password-reset', { email: user.email })).status);
+  await accountWorkDone(app);
   for (let i = 0; i < 3; i++) answers.push((await register(app, new Client(app), user.email)).status);
   t.deepEqual(answers, [202, 202, 202, 202, 202, 202, 202]);
   t.is(app.mailer.to(user.email).length, 5);
@@ -438,6 +453,7 @@ test(`changing the password needs the current one and a session, and ends the ot
   t.is((await here.post('/api/account/password', { currentPassword: TEST_PASSWORD, newPassword: NEW_PASSWORD })).status, 204);
   t.is((await here.get('/api/auth/me')).status, 200, 'this session goes on');
   t.is((await there.get('/api/auth/me')).status, 401, 'the other one ended');
+  t.is((await script.get('/api/auth/me')).status, 401, 'access tokens are revoked');
   t.true(await logIn(app, user.email, NEW_PASSWORD).then(() => true));
   t.is(app.audit.of('user.password_changed').length, 1);
 });
@@ -513,14 +529,15 @@ test(`administrators list, search and change users; each change is audited and t
   t.is((await app.database.db.knex('sessions').where({ user_id: ada.id }).count({ n: '*' }).first())!.n, 0);
   const tokenAnswer = await adaToken.get<ErrorBody>('/api/auth/me');
   t.is(tokenAnswer.status, 401, 'tokens stop at once');
-  t.is(tokenAnswer.body.error.code, 'account_disabled');
+  t.is(tokenAnswer.body.error.code, 'token_revoked', 'they are revoked');
   const login = await new Client(app).post<ErrorBody>('/api/auth/login', { email: ada.email, password: TEST_PASSWORD });
   t.is(login.status, 403);
   t.is(login.body.error.code, 'account_disabled');
   t.deepEqual(await emails('?status=disabled'), ['ada@lab.example']);
 
   t.is((await boss.post(`/api/admin/users/${ada.id}/enable`)).status, 200);
-  t.is((await adaToken.get('/api/auth/me')).status, 200, 'enabled again, the token works');
+  t.is((await adaToken.get('/api/auth/me')).status, 401, 'enabled again, the revoked token stays revoked');
+  t.true(await logIn(app, ada.email).then(() => true), 'the account itself works again');
   t.deepEqual(
     app.audit.events.filter((e) => e.subjectId === ada.id && e.actorId === admin.id).map((e) => e.action),
     ['user.level_changed', 'user.level_changed', 'user.roles_changed', 'user.disabled', 'user.enabled'],

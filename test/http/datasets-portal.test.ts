@@ -193,6 +193,8 @@ test.serial(`the list, the full and holey bags as ZIP, an incremental bag, refus
   }
   t.like(Object.fromEntries(parseTagFile(await readFile(path.join(bag, 'bag-info.txt'), 'utf8'), 'bag-info.txt')), { 'Source-Organization': 'Origin Hospital', 'External-Identifier': 'liver@1' });
   t.regex(await readFile(path.join(bag, 'tagmanifest-sha256.txt'), 'utf8'), /^(?![\s\S]*fetch\.txt)/, 'the tag manifest does not list fetch.txt');
+  // Recorded when the server sees the answer end, which may come a moment after the client has read it all.
+  while (app.audit.of('dataset.exported').length === 0) await sleep(20);
   t.like(app.audit.of('dataset.exported').at(-1), { subjectId: 'liver', details: { version: '1', since: null, holey: false, format: 'zip', complete: true } });
 
   // --- The holey bag: fetch.txt points at this site's download URLs; everything else is there and signed.
@@ -224,7 +226,6 @@ test.serial(`the list, the full and holey bags as ZIP, an incremental bag, refus
     ['/api/datasets/liver/bag.zip?version=1&since=1', 400, 'invalid_query'],
     ['/api/datasets/liver/bag.zip?version=1&version=2', 400, 'invalid_query'],
     ['/api/datasets/liver/bag.zip?version=1&holey=yes', 400, 'invalid_query'],
-    ['/api/datasets/pair/bag.zip?version=1', 409, 'export_refused'],
   ];
   for (const [url, status, code] of refusals) {
     const answer = await get(url);
@@ -234,6 +235,15 @@ test.serial(`the list, the full and holey bags as ZIP, an incremental bag, refus
   const pair = await unpack(t, await get('/api/datasets/pair/bag.zip?version=2'));
   const pairMeta = JSON.parse(await readFile(path.join(pair.dir, 'pair_2', 'data', 'metadata.json'), 'utf8')) as { withdrawals: { name: string; reason: string }[] };
   t.deepEqual(pairMeta.withdrawals.map((w) => [w.name, w.reason]), [[c.name, 'consent withdrawn']]);
+  // A release made before c was withdrawn from pair is served without c, and names it in the signed withdrawal notice.
+  const stale = await unpack(t, await get('/api/datasets/pair/bag.zip?version=1'));
+  const staleBag = path.join(stale.dir, 'pair_1');
+  t.deepEqual(rfc8493Problems(staleBag), []);
+  const staleValid = await validateBag(staleBag, { trustedKeys: trusted });
+  t.true(staleValid.tagFiles.includes('slidebank-withdrawn.json'));
+  t.deepEqual(staleValid.payload.map((p) => p.path).filter((p) => p.startsWith('data/slides/')), [`data/slides/${a.name}.svs`]);
+  const notice = JSON.parse(await readFile(path.join(staleBag, 'slidebank-withdrawn.json'), 'utf8')) as { withdrawn: { name: string; reason: string }[] };
+  t.deepEqual(notice.withdrawn.map((w) => [w.name, w.reason]), [[c.name, 'consent withdrawn']]);
 
   // --- A client that goes away mid-slide: the archive stops, the scratch folder goes, the audit says how far it got.
   const bigFile = path.join(root, 'big.svs');

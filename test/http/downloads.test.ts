@@ -19,6 +19,7 @@ import { AppError } from '../../server/errors.js';
 import { createIngestService } from '../../server/ingest/create.js';
 import { loadVocabulary } from '../../server/ingest/vocabulary.js';
 import { SlidesRepository } from '../../server/catalog/slides.repository.js';
+import { createSlideRelease } from '../../server/catalog/slide-release.js';
 import { errorHandler } from '../../server/http/middleware/error-handler.js';
 import { requireLevel } from '../../server/http/middleware/permissions.js';
 import { requestContext } from '../../server/http/middleware/request-context.js';
@@ -182,6 +183,7 @@ async function harness(
   const limits = new DownloadLimits({ ...DEFAULT_LIMITS, ...limitSettings });
   const downloads = new DownloadsService({
     slides: new DownloadsRepository(s.database.db.knex),
+    release: createSlideRelease(s.database.db),
     catalog: createCatalogService(s.config, s.database.db),
     vocabulary: loadVocabulary(s.config.ingest.vocabularies),
     audit,

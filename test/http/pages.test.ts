@@ -4,10 +4,11 @@ import Koa, { type Middleware } from 'koa';
 import { UsersRepository } from '../../server/access/users.repository.js';
 import { AuditRepository } from '../../server/audit/index.js';
 import { migrateToLatest } from '../../server/db/index.js';
-import { AppError } from '../../server/errors.js';
 import { errorHandler } from '../../server/http/middleware/error-handler.js';
 import { requestContext } from '../../server/http/middleware/request-context.js';
 import { pageRoutes } from '../../server/http/routes/pages.js';
+import { mountRoutes } from '../../server/http/route.js';
+import type { Services } from '../../server/services.js';
 import { listen } from '../../server/http/server.js';
 import { ensureDefaultGuide, PagesRepository, PagesService } from '../../server/pages/index.js';
 import { createTestDatabase, testDialect } from '../support/database.js';
@@ -18,15 +19,14 @@ import { memoryLogger } from '../support/logs.js';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the tests check the shapes themselves
 type Json = any;
 /**
- * TEST STAND-IN for the accounts work's requireAdmin middleware, not a
- * security mechanism: a request with `X-Test-Admin: <user id>` counts as that
- * administrator's, anything else gets the 401 the real one gives anonymous
- * requests. The real middleware's own tests cover who is an administrator.
+ * TEST STAND-IN for the authentication middleware, not a security mechanism:
+ * a request with `X-Test-Admin: <user id>` is that administrator's, anything
+ * else is anonymous. The routes' own access declarations then apply; the
+ * authentication middleware's tests cover who is an administrator.
  */
-const standInRequireAdmin: Middleware = async (ctx, next) => {
+const standInAuthentication: Middleware = async (ctx, next) => {
   const id = ctx.get('X-Test-Admin');
-  if (!/^\d+$/.test(id)) throw new AppError(401, 'login_required', 'Log in as an administrator (test stand-in)');
-  ctx.state.requester = { user: { id: Number(id) } };
+  if (/^\d+$/.test(id)) ctx.state.requester = { user: { id: Number(id) }, level: 'L1', roles: ['admin'], via: 'token' };
   await next();
 };
 
@@ -48,7 +48,9 @@ async function start(t: ExecutionContext) {
   app.use(requestContext(log));
   app.use(errorHandler());
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: '1mb', encoding: 'utf-8' }));
-  const router = pageRoutes(pages, standInRequireAdmin);
+  app.context.services = { pages } as unknown as Services;
+  app.use(standInAuthentication);
+  const router = mountRoutes(pageRoutes, { operatorAddress: () => false });
   app.use(router.routes());
   app.use(router.allowedMethods());
   const http = await listen(app, { port: 0, host: '127.0.0.1', log });
@@ -191,13 +193,13 @@ test(`bad input is a 400 that names every problem, and nothing is written (${tes
     [page({ body: 42 }), /body must be Markdown text/],
     [page({ position: 1.5 }), /position must be a whole number/],
     [page({ publish: 'yes' }), /publish must be true or false/],
-    [page({ author: 'someone' }), /author is not a page field here/],
+    [page({ author: 'someone' }), /author is not a field here/],
     [[page()], /must be a JSON object/],
   ];
   for (const [input, message] of cases) {
     const response = await call('POST', '/api/admin/pages', input);
     t.is(response.status, 400, JSON.stringify(input).slice(0, 80));
-    t.is(response.body!.error.code, 'invalid_page');
+    t.is(response.body!.error.code, 'invalid_request');
     t.regex(response.body!.error.message, message);
   }
   const detailed = await call('POST', '/api/admin/pages', page({ slug: 'BAD', title: '' }));
@@ -214,7 +216,7 @@ test(`bad input is a 400 that names every problem, and nothing is written (${tes
   const renamed = await call('PUT', `/api/admin/pages/${created.body!.id}`, { slug: 'x', title: 'X' });
   t.is(renamed.status, 400);
   t.regex(renamed.body!.error.message, /body is missing/);
-  t.regex((await call('PUT', `/api/admin/pages/${created.body!.id}`, { ...page() })).body!.error.message, /kind is not a page field here/);
+  t.regex((await call('PUT', `/api/admin/pages/${created.body!.id}`, { ...page() })).body!.error.message, /kind is not a field here/);
   t.is((await call('PUT', '/api/admin/pages/999', { slug: 'x', title: 'X', body: '' })).status, 404);
   for (const bad of ['abc', '0', '-1', '1.5', '99999999999']) t.is((await call('GET', `/api/admin/pages/${bad}`)).status, 404, bad);
 
@@ -260,7 +262,7 @@ test(`every admin route needs the administrator; the public ones need nobody (${
   ] as [string, string, unknown?][]) {
     const response = await call(method, path, body, false);
     t.is(response.status, 401, `${method} ${path}`);
-    t.is(response.body!.error.code, 'login_required');
+    t.is(response.body!.error.code, 'unauthenticated');
   }
   for (const path of ['/api/news', '/api/news/scanner-upgrade', '/api/guide']) t.is((await call('GET', path, undefined, false)).status, 200, path);
   t.is((await call('GET', `/api/admin/pages/${id}`)).body!.slug, 'scanner-upgrade', 'nothing changed');

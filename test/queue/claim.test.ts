@@ -76,3 +76,70 @@ test('expired leases: requeued with back-off while attempts remain, failed with 
   // A second recoverer finds nothing left to do.
   t.deepEqual(await bench.repository.recoverExpired(later, () => 0), { requeued: [], failed: [], cancelled: [] });
 });
+
+test(`claims take turns between owners: one owner's backlog does not hold back another's later jobs; ownerless jobs count as one more owner (${testDialect})`, async (t) => {
+  const bench = await queueBench(t);
+  const slide = await bench.slide();
+  const [alice, bob] = [await bench.user(), await bench.user()];
+  const t0 = new Date();
+  const at = (seconds: number) => new Date(t0.getTime() + seconds * 1000);
+  const insert = (ownerId: number | null, seconds: number) => bench.repository.insert({ type: 'tissue-mask', slideId: slide.id, parameters: {}, ownerId, maxAttempts: 3 }, at(seconds));
+  const a = [await insert(alice.id, 0), await insert(alice.id, 1), await insert(alice.id, 2), await insert(alice.id, 3)];
+  const b = [await insert(bob.id, 4), await insert(bob.id, 5)];
+  const scheduler = await insert(null, 6);
+  // One worker, each job finished before the next claim.
+  const order: number[] = [];
+  for (let k = 0; k < 7; k++) {
+    const job = await bench.repository.claim('w', at(10 + k), at(100 + k));
+    t.truthy(job, `claim ${k}`);
+    order.push(job!.id);
+    t.true(await bench.repository.finish(job!.id, 'w', { status: 'succeeded', results: [] }, at(10 + k)));
+  }
+  t.deepEqual(order, [a[0]!.id, b[0]!.id, scheduler.id, a[1]!.id, b[1]!.id, a[2]!.id, a[3]!.id]);
+});
+
+test(`an owner at maxRunningPerUser gets nothing more claimed until one of theirs ends; others' jobs go first (${testDialect})`, async (t) => {
+  const bench = await queueBench(t);
+  const slide = await bench.slide();
+  const [alice, bob] = [await bench.user(), await bench.user()];
+  const now = new Date();
+  const lease = new Date(now.getTime() + 60_000);
+  const insert = (ownerId: number) => bench.repository.insert({ type: 'tissue-mask', slideId: slide.id, parameters: {}, ownerId, maxAttempts: 3 }, now);
+  const a = [await insert(alice.id), await insert(alice.id), await insert(alice.id)];
+  const b = await insert(bob.id);
+  const claim = () => bench.repository.claim('w', now, lease, { maxRunningPerUser: 1 });
+  t.is((await claim())?.id, a[0]!.id);
+  t.is((await claim())?.id, b.id, 'Alice is at her limit');
+  t.is(await claim(), undefined, 'nothing else may run');
+  t.true(await bench.repository.finish(a[0]!.id, 'w', { status: 'succeeded', results: [] }));
+  t.is((await claim())?.id, a[1]!.id);
+  t.is((await bench.repository.claim('w', now, lease, { maxRunningPerUser: 0 }))?.id, a[2]!.id, '0 is no bound');
+});
+
+test(`four connections racing under maxRunningPerUser 2 hand each job out once and never run three of one owner's jobs (${testDialect})`, async (t) => {
+  const bench = await queueBench(t);
+  const slide = await bench.slide();
+  const owners = [await bench.user(), await bench.user(), await bench.user()];
+  for (let i = 0; i < 10; i++) {
+    for (const owner of owners) await bench.repository.insert({ type: 'tissue-mask', slideId: slide.id, parameters: {}, ownerId: owner.id, maxAttempts: 3 });
+  }
+  const connections = Array.from({ length: 4 }, () => openDatabase(bench.database.target, { poolMax: 2 }));
+  t.teardown(() => Promise.all(connections.map((c) => c.close())));
+  const claimed = await Promise.all(
+    connections.map(async (db, k) => {
+      const repository = new QueueRepository(db.knex, db.dialect);
+      const mine: number[] = [];
+      for (let round = 0; round < 10; round++) {
+        const now = new Date();
+        const job = await repository.claim(`claimer-${k}`, now, new Date(now.getTime() + 60_000), { maxRunningPerUser: 2 });
+        if (job) mine.push(job.id);
+      }
+      return mine;
+    }),
+  );
+  const all = claimed.flat();
+  t.is(new Set(all).size, all.length, 'no job was handed out twice');
+  const running = await bench.repository.list({ status: 'running' });
+  t.is(running.length, 6, `two of each owner's: ${all.join(', ')}`);
+  for (const owner of owners) t.is(running.filter((j) => j.ownerId === owner.id).length, 2);
+});

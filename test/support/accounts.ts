@@ -56,8 +56,9 @@ export interface RequestOptions {
 
 /**
  * An HTTP client with a cookie jar, like a browser tab: it keeps the session
- * cookie and sends the CSRF token it was given on writes. With `token` it
- * authenticates with `Authorization: Bearer` instead.
+ * cookie and sends the CSRF token it was given on writes (fetching one from
+ * `GET /api/auth/csrf` before its first write, as the portal does). With
+ * `token` it authenticates with `Authorization: Bearer` instead.
  */
 export class Client {
   readonly cookies = new Map<string, string>();
@@ -90,11 +91,13 @@ export class Client {
   }
 
   async request<T = unknown>(method: string, pathname: string, options: RequestOptions = {}): Promise<Answer<T>> {
+    const write = method !== 'GET' && method !== 'HEAD';
+    if (write && options.csrf !== false && !this.token && this.csrfToken === undefined) await this.get('/api/auth/csrf');
     const headers: Record<string, string> = {};
     if (this.cookies.size > 0) headers.cookie = [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     if (options.body !== undefined) headers['content-type'] = 'application/json';
-    if (method !== 'GET' && method !== 'HEAD' && options.csrf !== false && this.csrfToken) headers['x-csrf-token'] = this.csrfToken;
+    if (write && options.csrf !== false && this.csrfToken) headers['x-csrf-token'] = this.csrfToken;
     Object.assign(headers, options.headers);
     const response = await fetch(this.app.url(pathname), {
       method,
@@ -122,6 +125,11 @@ export class Client {
       else this.cookies.set(name, value);
     }
   }
+}
+
+/** Waits for the account work that runs after the answers (registrations, links and mails), so that a test can read what it did. */
+export function accountWorkDone(app: Pick<TestApp, 'services'>): Promise<void> {
+  return app.services.access.deferred.idle();
 }
 
 /** Logs in through `POST /api/auth/login` and returns the logged-in client; fails the test setup if the login does not succeed. */

@@ -7,9 +7,21 @@ import type { Mailer, MailMessage } from '../../server/mail/mailer.js';
  */
 export class RecordingMailer implements Mailer {
   readonly sent: MailMessage[] = [];
+  private held: Promise<void> | undefined;
 
   async send(message: MailMessage): Promise<void> {
+    await this.held;
     this.sent.push({ ...message });
+  }
+
+  /** Until the returned function is called, every send waits (as for a slow mail server) before the message counts as sent. */
+  hold(): () => void {
+    let release!: () => void;
+    this.held = new Promise<void>((resolve) => (release = resolve));
+    return () => {
+      this.held = undefined;
+      release();
+    };
   }
 
   to(address: string): MailMessage[] {

@@ -91,7 +91,7 @@ export interface DatasetRelease {
   annotations: number;
   /** Withdrawals recorded up to the release (its full bag lists them). */
   withdrawals: number;
-  /** Slides of the release withdrawn since: the release can no longer be exported. */
+  /** Slides of the release withdrawn since (from the dataset or the catalog): its bags leave them out. */
   withdrawnAfter: number;
 }
 

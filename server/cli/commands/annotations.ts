@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { Command } from 'commander';
-import { ReviewRepository, ReviewService } from '../../annotation-review/index.js';
+import { comparisonDownsample, inlineOutlineWork, ReviewRepository, ReviewService } from '../../annotation-review/index.js';
 import { AnnotationError, annotationsFromGeoJson, parseAperioXml, type AperioAnnotations } from '../../annotations/index.js';
 import { AuditRepository } from '../../audit/audit.repository.js';
 import { SlidesRepository } from '../../catalog/slides.repository.js';
@@ -84,7 +84,7 @@ export function annotationsCommand(): Command {
     .option('--slide <id|file>', 'the slide: a catalog id or a slide file, for its level-0 size')
     .option('--width <px>', 'level-0 width of the slide (with --height, instead of --slide)')
     .option('--height <px>', 'level-0 height of the slide')
-    .option('--downsample <n>', 'level-0 pixels per mask pixel for the rasterisation', '16')
+    .option('--downsample <n>', 'level-0 pixels per mask pixel for the rasterisation (the grid may have at most 16,000,000 cells)', '16')
     .option('--tumour-layer <id>', 'the Annotation Id that is "tumour" for mIoU (default: 1 when both have it, else all layers together)')
     .action(async (a: string, b: string, options: CompareOptions, command: Command) =>
       runCommand(async () => {
@@ -111,10 +111,12 @@ export function annotationsCommand(): Command {
         }
         const [docA, docB] = [await readXml(a), await readXml(b)];
         try {
+          comparisonDownsample(size, docA, docB, downsample);
           const report = compareAnnotations(docA, docB, { ...size, downsample, ...(tumourLayer !== undefined ? { tumourLayer } : {}) });
           process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
         } catch (error) {
           if (error instanceof ToolboxError) throw bad(`--${error.parameter} ${error.problem}`);
+          if (error instanceof AppError) throw bad(`--downsample: ${error.message}`);
           throw error;
         }
       }),
@@ -149,7 +151,7 @@ export function annotationsCommand(): Command {
         const minArea = whole('--min-area', options.minArea, 0)!;
         const doc = await readOutline(file, { threshold, tolerance, minArea });
         await withReview(command, async (review) => {
-          const result = await review.propose(Number(options.slide), { doc, method: options.method as 'ai' | 'manual', model: options.model ?? null, note: options.note ?? null }, { id: null, roles: [] });
+          const result = await review.propose(Number(options.slide), { outline: { doc }, method: options.method as 'ai' | 'manual', model: options.model ?? null, note: options.note ?? null }, { id: null, roles: [] });
           const version = result.versions[0]!;
           process.stdout.write(`${JSON.stringify({ slide: result.slide.id, version: version.id, method: version.method, regions: version.regions, state: result.workflow.state, round: result.workflow.round }, null, 2)}\n`);
         });
@@ -205,7 +207,7 @@ async function withReview(command: Command, work: (review: ReviewService) => Pro
   const db = openDatabase(config.database.target, { log });
   try {
     await waitForDatabase(db, { timeoutMs: config.database.connectTimeoutSeconds * 1000, log });
-    const review = new ReviewService(new ReviewRepository(db.knex), new AuditRepository(db.knex), { dataDir: config.paths.data, slideStore: config.paths.slides });
+    const review = new ReviewService(new ReviewRepository(db.knex), new AuditRepository(db.knex), inlineOutlineWork, { dataDir: config.paths.data, slideStore: config.paths.slides }, log);
     await work(review);
   } catch (error) {
     if (error instanceof AppError) throw new FatalError(ExitCode.failure, error.message);

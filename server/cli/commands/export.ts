@@ -27,7 +27,9 @@ export function exportCommand(): Command {
     .addHelpText(
       'after',
       '\nThe bag is signed with the site key (<paths.data>/site-ed25519.pem); partners trust its public half (GET /api/site).\n' +
-        'Slide checksums are the ones recorded at ingest: the payload is copied, not hashed again.',
+        'Slide checksums are the ones recorded at ingest: the payload is copied, not hashed again.\n' +
+        'Slides withdrawn since the release (from the dataset or the catalog) are left out and named in the tag file\n' +
+        'slidebank-withdrawn.json, which makes an importing partner withdraw them too.',
     )
     .action(async (options: ExportOptions, command: Command) =>
       runCommand(() => {
@@ -48,6 +50,7 @@ export function exportCommand(): Command {
             process.stdout.write(`${bag.dir}\t${bag.payloadFiles} files, ${bag.payloadBytes} bytes${bag.fetched ? `, ${bag.fetched} to fetch` : ''}\n`);
           }
           process.stderr.write(`${result.slides} slide(s), ${result.withdrawals} withdrawal(s)\n`);
+          for (const name of result.withheld) process.stderr.write(`left out ${name}: withdrawn since the release (named in slidebank-withdrawn.json)\n`);
         });
       }),
     );

@@ -27,7 +27,8 @@ export function mirrorCommand(): Command {
     .addOption(databaseOption())
     .addHelpText(
       'after',
-      '\nOnly the changes since the newest version imported here are fetched. An interrupted run keeps what it\n' +
+      '\nOnly the changes since the newest version imported here are fetched; slides the partner withdrew since are\n' +
+        'withdrawn here too, also when the release is here already. An interrupted run keeps what it\n' +
         'downloaded under <paths.data>/mirror and continues when run again. The partner\'s key must be in mirror.trustedKeys.\n' +
         'Exit status: 0 imported or up to date, 1 refused, 4 network trouble (run again to continue).',
     )
@@ -59,7 +60,8 @@ export function mirrorCommand(): Command {
             downloading.stop();
             verifying.stop();
             if (result.upToDate) {
-              process.stdout.write(`${options.dataset} ${result.version}: already here, up to date\n`);
+              process.stdout.write(`${options.dataset} ${result.version}: already here, up to date${result.withdrawn.length ? `, ${result.withdrawn.length} withdrawn at the source since` : ''}\n`);
+              for (const name of result.withdrawn) process.stdout.write(`withdrawn ${name}\n`);
               return;
             }
             process.stdout.write(

@@ -1,11 +1,12 @@
 import { Command } from 'commander';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, realpath, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import type { Config } from '../../config/index.js';
 import { ExitCode, FatalError } from '../../errors.js';
-import type { LayerName } from '../../toolbox/index.js';
+import type { HeatmapResult, LayerName } from '../../toolbox/index.js';
 import type { Slide as SlideType } from '../../wsi/index.js';
 import { progressReporter } from '../progress.js';
-import { runCommand } from '../run.js';
+import { configFromCli, runCommand, type GlobalOptions } from '../run.js';
 
 /** The command-line flag of each library parameter, for error messages. */
 const FLAGS: Record<string, string> = {
@@ -458,6 +459,88 @@ interface HeatmapCliOptions {
   grid?: string;
   tileSize?: string;
   overlap?: string;
+  replace?: boolean;
+}
+
+/** An `--out` folder that is an overlay of a catalog slide: `<paths.cache>/overlays/<slide id>/<name>`. */
+interface OverlayTarget {
+  config: Config;
+  slideId: number;
+  name: string;
+}
+
+/** The path with symbolic links resolved as far as it exists. */
+async function canonical(file: string): Promise<string> {
+  const absolute = path.resolve(file);
+  const real = await realpath(absolute).catch(() => undefined);
+  if (real !== undefined) return real;
+  const parent = path.dirname(absolute);
+  return parent === absolute ? absolute : path.join(await canonical(parent), path.basename(absolute));
+}
+
+/** Whether `out` lies under the overlays the server serves; anywhere else the heat map is plain files. */
+async function overlayTarget(command: Command, out: string): Promise<OverlayTarget | undefined> {
+  const { config } = configFromCli(command.optsWithGlobals<GlobalOptions>());
+  const root = path.join(config.paths.cache, 'overlays');
+  const relative = path.relative(await canonical(root), await canonical(out));
+  if (relative === '' || relative.startsWith('..') || path.isAbsolute(relative)) return undefined;
+  const [slide, name, ...rest] = relative.split(path.sep);
+  const { OVERLAY_NAME } = await import('../../toolbox/index.js');
+  if (!/^[1-9]\d{0,9}$/.test(slide ?? '') || name === undefined || !OVERLAY_NAME.test(name) || rest.length > 0) {
+    throw bad(`--out inside ${root} must be ${root}/<slide id>/<name> (name: 1 to 64 of a-z, 0-9 and -), got ${out}`);
+  }
+  return { config, slideId: Number(slide), name };
+}
+
+/**
+ * Publish an overlay from the command line: the operator's, under a name
+ * claimed in the database like the jobs' names. A user's overlay (or a name
+ * a user's job holds) is replaced only with `--replace`, and that is audited.
+ * The pyramid is rendered into a staging folder and moved into place when
+ * complete. Returns the result with its published paths.
+ */
+async function publishOverlay(target: OverlayTarget, replace: boolean, render: (folder: string) => Promise<HeatmapResult>): Promise<HeatmapResult> {
+  const { config, slideId, name } = target;
+  const { migrateToLatest, openDatabase, waitForDatabase } = await import('../../db/index.js');
+  const { createLogger } = await import('../../logging.js');
+  const { SlidesRepository } = await import('../../catalog/slides.repository.js');
+  const { AuditRepository } = await import('../../audit/audit.repository.js');
+  const { overlayPublisher } = await import('../../queue/index.js');
+  const log = createLogger('warn');
+  const db = openDatabase(config.database.target, { log });
+  try {
+    await waitForDatabase(db, { timeoutMs: config.database.connectTimeoutSeconds * 1000, log });
+    await migrateToLatest(db, { log });
+    if (!(await new SlidesRepository(db.knex).findById(slideId))) throw bad(`--out names slide ${slideId}, which is not in the catalog`);
+    const publisher = overlayPublisher(config, db);
+    const operator = { ownerId: null, jobId: null };
+    const holder = await publisher.holderAgainst(slideId, name, operator);
+    const whose = (h: NonNullable<typeof holder>) =>
+      `${h.published ? 'was published by' : 'is claimed by a job of'} ${h.ownerEmail ?? `user ${h.ownerId}`}${h.jobId === null ? '' : ` (job ${h.jobId})`}`;
+    if (holder && !replace) throw bad(`overlay "${name}" of slide ${slideId} ${whose(holder)}; add --replace to replace it`);
+    const staged = publisher.stagingFolder(slideId, 'cli');
+    try {
+      const result = await render(staged);
+      const outcome = await publisher.publish(slideId, name, staged, operator, { replace });
+      if (!outcome.published) throw bad(`overlay "${name}" of slide ${slideId} ${whose(outcome.holder)} now; nothing was published (add --replace to replace it)`);
+      if (holder) {
+        await new AuditRepository(db.knex).record({
+          action: 'overlay.replaced',
+          actorId: null,
+          subjectType: 'slide',
+          subjectId: slideId,
+          details: { name, ownerId: holder.ownerId, jobId: holder.jobId, by: 'slidebank toolbox heatmap --replace' },
+        });
+      }
+      const folder = publisher.folder(slideId, name);
+      const moved = (file: string) => path.join(folder, path.relative(staged, file));
+      return { ...result, dzi: moved(result.dzi), tilesDir: moved(result.tilesDir), overview: moved(result.overview), json: moved(result.json) };
+    } finally {
+      await rm(staged, { recursive: true, force: true });
+    }
+  } finally {
+    await db.close();
+  }
 }
 
 function heatmapCommand(): Command {
@@ -473,21 +556,25 @@ function heatmapCommand(): Command {
     .option('--grid <g>', 'the Deep Zoom grid, as the server\'s tiles.grid: native (the slide\'s own JPEG tiles, else 254/1), openslide (254/1) or custom (--tile-size, --overlap)', 'native')
     .option('--tile-size <px>', 'tile size for --grid custom', '254')
     .option('--overlap <px>', 'tile overlap for --grid custom', '1')
+    .option('--replace', 'publishing into <paths.cache>/overlays: replace the overlay even when a user published it, or a user\'s job holds its name (audited)')
     .addHelpText(
       'after',
       '\nThe pyramid has the slide\'s Deep Zoom geometry (levels, tiles per level, tile rectangles): use the grid the server is configured with (tiles.grid, tiles.tileSize,\n' +
         'tiles.overlap) so that overlay tiles lie on the slide\'s. Fully transparent tiles are written too, so that a viewer never meets a 404.\n\n' +
         'Publishing a heat map for a slide: write it into <paths.cache>/overlays/<slide id>/<name>/, e.g.\n' +
         '  slidebank toolbox heatmap map.png --slide slides/12.svs --out var/cache/overlays/12/tumour\n' +
-        'and it is served at /tiles/12/overlays/tumour.dzi and listed at /tiles/12/overlays (L1, as the slide\'s tiles). The .dzi is written last, so an overlay\n' +
-        `being written is not listed.\n\n${EXIT_HELP}`,
+        'and it is served at /tiles/12/overlays/tumour.dzi and listed at /tiles/12/overlays (L1, as the slide\'s tiles). It is moved into place when complete,\n' +
+        'so an overlay being written is not listed. Its name is then the operator\'s: a user\'s heat-map job cannot take it. A name that a user published\n' +
+        `under, or that a user's queued job holds, is refused unless --replace is given.\n\n${EXIT_HELP}`,
     )
-    .action(async (input: string, o: HeatmapCliOptions) =>
+    .action(async (input: string, o: HeatmapCliOptions, command: Command) =>
       runCommand(async () => {
         const out = await prepareOut(o.out);
         if (o.slide === undefined) throw bad('--slide is required: the slide file the map covers');
         const { OVERLAY_NAME, heatmap, loadProbabilityMap, planHeatmap } = await import('../../toolbox/index.js');
         const name = o.name ?? (OVERLAY_NAME.test(path.basename(path.resolve(out))) ? path.basename(path.resolve(out)) : 'heatmap');
+        const target = await overlayTarget(command, out);
+        if (target && target.name !== name) throw bad(`--name ${name} differs from the overlay folder's name ${target.name}: it would not be served; leave --name out`);
         const colormap = oneOf('--colormap', o.colormap, ['jet', 'viridis'] as const);
         const cutoff = number('--cutoff', o.cutoff);
         const sampling = oneOf('--sampling', o.sampling, ['nearest', 'bilinear'] as const);
@@ -506,9 +593,9 @@ function heatmapCommand(): Command {
         const progress = progressReporter('heatmap', 'tiles');
         try {
           const started = Date.now();
-          const result = await translated(() =>
-            heatmap(map, { out, name, colormap, cutoff, sampling, grid, onProgress: progress.update, extra: { slide: path.resolve(o.slide!), map: path.resolve(input) } }),
-          );
+          const render = (folder: string) =>
+            translated(() => heatmap(map, { out: folder, name, colormap, cutoff, sampling, grid, onProgress: progress.update, extra: { slide: path.resolve(o.slide!), map: path.resolve(input) } }));
+          const result = target ? await publishOverlay(target, o.replace === true, render) : await render(out);
           progress.stop();
           process.stderr.write(
             `heatmap: ${result.levels.length} levels, ${result.tiles} tiles of ${grid.tileSize}/${grid.overlap} (${result.emptyTiles} transparent) in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,

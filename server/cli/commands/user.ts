@@ -1,4 +1,6 @@
 import { Command, Option } from 'commander';
+import { AccessTokensRepository } from '../../access/access-tokens.repository.js';
+import { AuthTokensRepository } from '../../access/auth-tokens.repository.js';
 import { SessionsRepository } from '../../access/sessions.repository.js';
 import { UsersAdminService, type Actor } from '../../access/users-admin.service.js';
 import { UsersRepository } from '../../access/users.repository.js';
@@ -117,7 +119,7 @@ export function userCommand(): Command {
   ] as const) {
     user
       .command(name)
-      .description(disable ? 'disable an account: its sessions end and its tokens stop working' : 'enable a disabled account again')
+      .description(disable ? 'disable an account: its sessions end and its access tokens are revoked' : 'enable a disabled account again (its revoked tokens stay revoked)')
       .argument('<email>', 'the account')
       .option('--dry-run', 'say what would change; change nothing')
       .addOption(databaseOption())
@@ -158,7 +160,10 @@ async function withUsers(command: Command, options: DatabaseOption, work: (users
     await migrateToLatest(db, { log });
     const users = new UsersRepository(db.knex);
     const agreements = createAgreementsService(config, db, log);
-    await work(new UsersAdminService(users, new SessionsRepository(db.knex), new AuditRepository(db.knex), () => new Date(), agreements));
+    const { knex } = db;
+    await work(
+      new UsersAdminService(users, new SessionsRepository(knex), new AccessTokensRepository(knex), new AuthTokensRepository(knex), new AuditRepository(knex), () => new Date(), agreements),
+    );
   } catch (error) {
     if (error instanceof AppError && error.expose) throw new FatalError(ExitCode.failure, error.message, { cause: error });
     throw error;

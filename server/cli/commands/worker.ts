@@ -11,8 +11,10 @@ export function workerCommand(): Command {
     .option('--database-url <url>', 'sqlite:path or mariadb://user:password@host:port/db (env DATABASE_URL)')
     .addHelpText(
       'after',
-      '\nThe worker claims one job at a time, renews its lease every leaseSeconds/3 while it runs, and on SIGTERM stops the job and gives it back to\n' +
-        'the queue (its partial results removed). A worker that dies leaves its job to be taken up by another once the lease (queue.leaseSeconds) expires.\n' +
+      '\nThe worker claims one job at a time, in turns between users (at most queue.maxRunningPerUser of one user\'s jobs run at once), renews its lease\n' +
+        'every leaseSeconds/3 while it runs, stops a job that runs past queue.maxRunMinutes (failed, partial results removed), and on SIGTERM stops the job\n' +
+        'and gives it back to the queue (its partial results removed). A worker that dies leaves its job to be taken up by another once the lease\n' +
+        '(queue.leaseSeconds) expires.\n' +
         'Run several, on one machine or several, against one MariaDB: claiming is safe.',
     )
     .action(async (options: { databaseUrl?: string }, command: Command) =>

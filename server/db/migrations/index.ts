@@ -10,6 +10,8 @@ import * as agreements from './2026-11-29-07-agreements.js';
 import * as queue from './2026-11-29-08-queue.js';
 import * as datasets from './2026-11-29-09-datasets.js';
 import * as annotationVersions from './2026-11-29-10-annotation-versions.js';
+import * as comparisonFigures from './2026-12-07-02-comparison-figures.js';
+import * as overlayNames from './2026-12-07-04-overlay-names.js';
 
 export interface Migration {
   name: string;
@@ -33,4 +35,6 @@ export const migrations: readonly Migration[] = [
   { name: '2026-11-29-08-queue', ...queue },
   { name: '2026-11-29-09-datasets', ...datasets },
   { name: '2026-11-29-10-annotation-versions', ...annotationVersions },
+  { name: '2026-12-07-02-comparison-figures', ...comparisonFigures },
+  { name: '2026-12-07-04-overlay-names', ...overlayNames },
 ];

@@ -7,7 +7,7 @@ import type { TokensService } from '../../access/tokens.service.js';
 import type { User } from '../../access/users.repository.js';
 import type { AccountView } from '../../access/views.js';
 import { AppError } from '../../errors.js';
-import { csrfTokenOf, renewCsrfToken } from './csrf.js';
+import type { Csrf } from './csrf.js';
 import { requesterOf } from './permissions.js';
 import { destroySession, sessionOf } from './session.js';
 
@@ -42,7 +42,7 @@ export function requestMeta(ctx: Context): RequestMeta {
  * itself, because koa-passport's per-request set-up (a request object built
  * on every call) took about a twelfth of the main thread under a tile load.
  */
-export function createAuthentication(accounts: AccountsService, tokens: TokensService, clock: () => Date = () => new Date()): Authentication {
+export function createAuthentication(accounts: AccountsService, tokens: TokensService, csrf: Pick<Csrf, 'tokenFor' | 'renew'>, clock: () => Date = () => new Date()): Authentication {
   const passport = new koaPassport.KoaPassport();
   passport.use(
     new passportLocal.Strategy({ usernameField: 'email', passwordField: 'password', passReqToCallback: true }, (req, email, password, done) => {
@@ -87,7 +87,7 @@ export function createAuthentication(accounts: AccountsService, tokens: TokensSe
   const me: Authentication['me'] = async (ctx) => {
     const requester = requesterOf(ctx);
     const view = await accounts.profile(requester);
-    return { ...view, via: requester.via, ...(requester.via === 'session' ? { csrfToken: csrfTokenOf(ctx) } : {}) };
+    return { ...view, via: requester.via, ...(requester.via === 'session' ? { csrfToken: csrf.tokenFor(ctx) } : {}) };
   };
 
   const login: Middleware = async (ctx, next) => {
@@ -96,16 +96,10 @@ export function createAuthentication(accounts: AccountsService, tokens: TokensSe
       if (!user) throw new AppError(400, 'invalid_request', `Send JSON {"email", "password"} (${(info as { message?: string } | undefined)?.message ?? 'missing credentials'})`);
       await ctx.login(user);
       ctx.state.requester = requesterFor(user, 'session', clock());
-      renewCsrfToken(ctx);
+      csrf.renew(ctx);
       ctx.body = await me(ctx);
     });
-    try {
-      await initialize(ctx, () => authenticate(ctx, next));
-    } catch (error) {
-      const retry = (error as AppError).details as { retryAfterSeconds?: number } | undefined;
-      if (error instanceof AppError && error.status === 429 && retry?.retryAfterSeconds) ctx.set('Retry-After', String(retry.retryAfterSeconds));
-      throw error;
-    }
+    await initialize(ctx, () => authenticate(ctx, next));
   };
 
   const logout: Middleware = async (ctx) => {

@@ -4,18 +4,18 @@ import type { DownloadHistoryService } from '../../downloads/history.service.js'
 import { requestMeta } from '../middleware/authenticate.js';
 import { requesterOf, requireAuthenticated, requireSession } from '../middleware/permissions.js';
 import { sessionOf } from '../middleware/session.js';
-import { noStore } from './auth.js';
+import { noStore, retryAfter } from './auth.js';
 
 /**
  * The requester's own account (any logged-in user, by session or token):
  * - `GET   /api/account` → the profile
  * - `PATCH /api/account` `{name?, institution?}` → the profile
- * - `POST  /api/account/password` `{currentPassword, newPassword}` → 204; session only; other sessions end
+ * - `POST  /api/account/password` `{currentPassword, newPassword}` → 204; session only; other sessions end, access tokens are revoked
  * - `GET   /api/account/downloads?page=&pageSize=` → the requester's own downloads, newest first: `{items, total, page, pageSize}`
  */
 export function accountRoutes(accounts: AccountsService, downloads: DownloadHistoryService): Router {
   const router = new Router({ prefix: '/api/account' });
-  router.use(noStore);
+  router.use(noStore, retryAfter);
   router.get('/', requireAuthenticated(), async (ctx) => {
     ctx.body = await accounts.profile(requesterOf(ctx));
   });

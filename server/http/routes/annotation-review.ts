@@ -1,8 +1,9 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { AnnotationError, annotationsFromGeoJson, serializeAperioXml, type AperioAnnotations } from '../../annotations/index.js';
-import { parseOutline, type Reviewer, type ReviewService } from '../../annotation-review/review.service.js';
+import type { OutlineSource } from '../../annotation-review/outline-work.js';
+import type { Reviewer, ReviewService } from '../../annotation-review/review.service.js';
 import { parseSlideId } from '../../catalog/catalog.service.js';
+import type { SlideRelease } from '../../catalog/slide-release.js';
 import { badRequest } from '../../errors.js';
 import { requesterOf, requireLevel, requireRole, requireStaff } from '../middleware/permissions.js';
 
@@ -21,7 +22,7 @@ import { requesterOf, requireLevel, requireRole, requireStaff } from '../middlew
  * Researchers never edit: every write needs a staff role, and the review
  * service checks that edits and cross-checks come from pathologists.
  */
-export function annotationReviewRoutes(review: ReviewService): Router {
+export function annotationReviewRoutes(review: ReviewService, release: Pick<SlideRelease, 'assertMayLeave'>): Router {
   const router = new Router();
   const staff = requireStaff();
   const proposer = requireRole('admin', 'curator', 'pathologist');
@@ -36,12 +37,12 @@ export function annotationReviewRoutes(review: ReviewService): Router {
     const method = body.method ?? 'ai';
     if (method !== 'ai' && method !== 'manual') throw badRequest('invalid_body', 'method must be "ai" or "manual"');
     ctx.status = 201;
-    ctx.body = await review.propose(slide(ctx), { doc: outlineOf(body), method, model: text(body.model, 'model'), note: text(body.note, 'note') }, reviewerOf(ctx));
+    ctx.body = await review.propose(slide(ctx), { outline: outlineOf(body), method, model: text(body.model, 'model'), note: text(body.note, 'note') }, reviewerOf(ctx));
   });
   router.post('/api/slides/:id/annotations/edits', staff, async (ctx) => {
     const body = bodyOf(ctx);
     ctx.status = 201;
-    ctx.body = await review.save(slide(ctx), { doc: outlineOf(body), revision: revisionOf(body), note: text(body.note, 'note') }, reviewerOf(ctx));
+    ctx.body = await review.save(slide(ctx), { outline: outlineOf(body), revision: revisionOf(body), note: text(body.note, 'note') }, reviewerOf(ctx));
   });
   router.post('/api/slides/:id/annotations/confirm', staff, async (ctx) => {
     ctx.body = await review.confirm(slide(ctx), { revision: revisionOf(bodyOf(ctx)) }, reviewerOf(ctx));
@@ -58,12 +59,14 @@ export function annotationReviewRoutes(review: ReviewService): Router {
     const [, id = '', version = '', format] = /^\/api\/slides\/(\d+)\/annotations\/versions\/(\d+)\.(geojson|xml)$/.exec(ctx.path)!;
     const slideId = parseSlideId(id);
     const versionId = Number(version);
+    // A version file is the slide's annotation: sent only while the slide may leave.
+    await release.assertMayLeave(slideId);
     if (format === 'geojson') {
       ctx.type = 'application/geo+json';
       ctx.body = await review.versionGeoJson(slideId, versionId);
     } else {
       ctx.type = 'application/xml';
-      ctx.body = serializeAperioXml((await review.versionDocument(slideId, versionId)).doc);
+      ctx.body = await review.versionXml(slideId, versionId);
     }
     ctx.set('Cache-Control', 'private, no-cache');
   });
@@ -94,17 +97,10 @@ function bodyOf(ctx: Context): Record<string, unknown> {
   return body as Record<string, unknown>;
 }
 
-/** The outline from `geojson` (an object or its text) or `xml` (Aperio XML text). */
-function outlineOf(body: Record<string, unknown>): AperioAnnotations {
-  if (body.geojson !== undefined) {
-    try {
-      return annotationsFromGeoJson(body.geojson);
-    } catch (error) {
-      if (error instanceof AnnotationError) throw badRequest('invalid_annotation', `The outline cannot be read: ${error.message}`);
-      throw error;
-    }
-  }
-  if (typeof body.xml === 'string') return parseOutline(body.xml);
+/** The outline from `geojson` (an object or its text) or `xml` (Aperio XML text); the service reads it off the event loop. */
+function outlineOf(body: Record<string, unknown>): OutlineSource {
+  if (body.geojson !== undefined) return { geojson: body.geojson };
+  if (typeof body.xml === 'string') return { xml: body.xml };
   throw badRequest('invalid_body', 'give the outline as geojson (a FeatureCollection) or xml (Aperio XML text)');
 }
 

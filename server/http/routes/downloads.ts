@@ -2,9 +2,8 @@ import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { parseSlideId } from '../../catalog/catalog.service.js';
 import type { DownloadRequester, DownloadsService, FileDelivery, ManifestResponse } from '../../downloads/index.js';
-import { DownloadLimitError } from '../../downloads/limits.js';
 import type { FileKind } from '../../downloads/manifest.js';
-import { deliverBundle, settleWhenDone } from '../deliver.js';
+import { deliverBundle, retryAfter, settleWhenDone } from '../deliver.js';
 import type { ErrorBody } from '../middleware/error-handler.js';
 
 export interface DownloadGuards {
@@ -55,16 +54,6 @@ function fileRequest(ctx: Context) {
   const ifRange = ctx.get('If-Range');
   return { method: ctx.method, ...(range ? { range } : {}), ...(ifRange ? { ifRange } : {}) };
 }
-
-/** Limits answer with `Retry-After` (the error handler keeps headers it does not know). */
-const retryAfter: Middleware = async (ctx, next) => {
-  try {
-    await next();
-  } catch (error) {
-    if (error instanceof DownloadLimitError && error.retryAfterSeconds !== null) ctx.set('Retry-After', String(error.retryAfterSeconds));
-    throw error;
-  }
-};
 
 function deliverFile(ctx: Context, delivery: FileDelivery): void {
   ctx.status = delivery.status;

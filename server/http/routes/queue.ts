@@ -1,9 +1,9 @@
-import { createReadStream } from 'node:fs';
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import type { SlideAccessPolicy } from '../../access/slide-access.js';
 import { AppError, notFound } from '../../errors.js';
 import { mayUseToolbox, type QueueService } from '../../queue/index.js';
+import { retryAfter, settleWhenDone } from '../deliver.js';
 import { requesterOf, requireLevel } from '../middleware/permissions.js';
 import { noStore } from './audit.js';
 import '../context.js';
@@ -11,7 +11,8 @@ import '../context.js';
 /**
  * Toolbox jobs (docs/api.md "Toolbox jobs"):
  *
- * - `POST /api/jobs` `{type, slideId, parameters}` → 201 `{job}`: L2, L3 or staff, on a slide they may view;
+ * - `POST /api/jobs` `{type, slideId, parameters}` → 201 `{job}`: L2, L3 or staff, on a slide they may view
+ *   (429 past the user's quota of queued jobs, 413 past the output budget);
  * - `GET /api/jobs?slide=&status=` → `{items}`: the caller's jobs (administrators: everyone's), newest first;
  * - `GET /api/jobs/:id` → `{job}`; `POST /api/jobs/:id/cancel` → `{job}` (409 once finished);
  * - `GET /api/jobs/:id/results/:name`: a result file, audited as `job.result.download`.
@@ -36,7 +37,7 @@ export function queueRoutes(queue: QueueService, access: SlideAccessPolicy): Rou
   router.post('/:id/cancel', requireLevel('L1'), async (ctx) => {
     ctx.body = { job: await queue.cancel(requesterOf(ctx), jobId(ctx)) };
   });
-  router.get('/:id/results/:name', requireToolboxUser, async (ctx) => {
+  router.get('/:id/results/:name', requireToolboxUser, retryAfter, async (ctx) => {
     const requester = requesterOf(ctx);
     const id = jobId(ctx);
     await access.assertCanView(ctx, await queue.slideOf(requester, id));
@@ -44,7 +45,8 @@ export function queueRoutes(queue: QueueService, access: SlideAccessPolicy): Rou
     ctx.type = contentType(delivery.name);
     ctx.length = delivery.size;
     ctx.set('Content-Disposition', `attachment; filename="${delivery.name}"`);
-    ctx.body = createReadStream(delivery.file);
+    ctx.body = delivery.body;
+    settleWhenDone(ctx, delivery.settle);
   });
   return router;
 }

@@ -3,7 +3,7 @@ import type { Middleware } from 'koa';
 import { assertLevel, hasLevel } from '../../access/levels.js';
 import type { ExchangeService } from '../../datasets/exchange.service.js';
 import type { SiteIdentity } from '../../datasets/site-key.js';
-import { deliverBundle } from '../deliver.js';
+import { deliverBundle, retryAfter } from '../deliver.js';
 import { requesterOf } from '../middleware/permissions.js';
 
 /** Partner sites: members at L3 (an institutional agreement), and administrators. */
@@ -26,6 +26,10 @@ const requirePartner: Middleware = (ctx, next) => {
  *   as a holey bag, for `slidebank mirror`; audited.
  * - `GET /api/datasets/:name/bag.zip?version=V&since=S&holey=1` (L3, admin):
  *   a release as a bag serialized in one ZIP, streamed; audited when it ends.
+ *
+ * Bags are downloads like any other: the per-user download limits hold
+ * (429 with Retry-After), and a slide withdrawn since the release is left
+ * out and named in the bag's withdrawal notice.
  */
 export function siteRoutes(identity: () => SiteIdentity, exchange: ExchangeService): Router {
   const router = new Router();
@@ -40,11 +44,11 @@ export function siteRoutes(identity: () => SiteIdentity, exchange: ExchangeServi
   router.get('/api/datasets/:name', requirePartner, async (ctx) => {
     ctx.body = await exchange.versions(ctx.params.name!);
   });
-  router.get('/api/datasets/:name/bag', requirePartner, async (ctx) => {
+  router.get('/api/datasets/:name/bag', requirePartner, retryAfter, async (ctx) => {
     ctx.set('Cache-Control', 'no-store');
     ctx.body = await exchange.holeyBag(ctx.params.name!, ctx.query, { actorId: requesterOf(ctx).user?.id ?? null, ip: ctx.ip });
   });
-  router.get('/api/datasets/:name/bag.zip', requirePartner, async (ctx) => {
+  router.get('/api/datasets/:name/bag.zip', requirePartner, retryAfter, async (ctx) => {
     deliverBundle(ctx, await exchange.bagZip(ctx.params.name!, ctx.query, { actorId: requesterOf(ctx).user?.id ?? null, ip: ctx.ip }));
   });
   return router;

@@ -50,13 +50,22 @@ export function tileRoutes(tiles: TilesService, access: SlideAccessPolicy): Rout
     if (!file) throw new AppError(400, 'invalid_iiif_request', `"${ctx.params.file}" is not {quality}.{format}`);
     await access.assertCanView(ctx, slideId);
     const { region = '', size = '', rotation = '' } = ctx.params;
-    send(ctx, await tiles.iiifImage(slideId, { region, size, rotation, quality: file[1]!, format: file[2]! }));
+    send(ctx, await tiles.iiifImage(slideId, { region, size, rotation, quality: file[1]!, format: file[2]! }, clientGone(ctx)));
   });
   return router;
 }
 
 /** Access-controlled, so `private`; a published slide never changes, so cacheable for a year. */
 const CACHE_CONTROL = 'private, max-age=31536000, immutable';
+
+/** Fires when the client closes the connection before the answer is sent, so that the render it asked for can stop. */
+function clientGone(ctx: Context): AbortSignal {
+  const controller = new AbortController();
+  ctx.res.once('close', () => {
+    if (!ctx.res.writableFinished) controller.abort();
+  });
+  return controller.signal;
+}
 
 function notModified(ctx: Context, etag: string): boolean {
   const match = ctx.get('If-None-Match');

@@ -72,7 +72,7 @@ export const heatmapParameters = z.strictObject({
   source: whole(1, 2 ** 31 - 1),
   /** Which result of the source job (default: its first PNG map). */
   file: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}\.png$/, 'must name a PNG result of the source job').optional(),
-  /** The overlay's name under /tiles/<slide>/overlays (default heatmap-<job id>). */
+  /** The overlay's name under /tiles/<slide>/overlays, claimed for the job's owner when it is accepted (default heatmap-<random suffix>). */
   name: z.string().regex(/^[a-z0-9-]{1,64}$/, "must be 1 to 64 of a-z, 0-9 and '-'").optional(),
   colormap: z.enum(['jet', 'viridis'], { error: 'must be jet or viridis' }).default('jet'),
   cutoff: fraction.default(0),

@@ -23,10 +23,12 @@ export interface TaskContext {
   log(line: string): void;
   /** Where a finished job's results are: `<paths.data>/results/<id>/`. */
   resultsOf(jobId: number): string;
-  /** `<paths.cache>/overlays`, which the tile routes serve. */
-  overlaysRoot: string;
-  /** Record a folder the task published outside `out` (an overlay): removed again when the attempt does not succeed. */
-  published(folder: string): void;
+  /**
+   * A fresh folder to write overlay `name` of the slide into: the worker
+   * publishes it under that name (when the job's owner holds the name) once
+   * the task succeeded, and removes it otherwise.
+   */
+  stageOverlay(name: string): string;
   /** The Deep Zoom grid the tile server uses for this slide's file. */
   gridFor(slideFile: string): Promise<DeepZoomGrid>;
 }

@@ -9,6 +9,7 @@ const expiresAt = new Date('2027-01-05T23:30:00Z');
 const EXAMPLES: { [T in MailTemplate]: MailTemplates[T] } = {
   confirmEmail: { name: 'Ji-woo Kim', token: 'tok/en+1=', expiresAt },
   resetPassword: { name: 'Ji-woo Kim', token: 'abc', expiresAt },
+  passwordChanged: { name: 'Ji-woo Kim', how: 'reset', at: expiresAt, tokensRevoked: 3 },
   duaApproved: { name: 'Ji-woo Kim', expiresAt },
   duaRejected: { name: 'Ji-woo Kim', reason: 'The project description is missing.' },
   duaReminder: { name: 'Ji-woo Kim', expiresAt, daysLeft: 30 },
