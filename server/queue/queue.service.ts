@@ -8,6 +8,7 @@ import type { Settle } from '../downloads/downloads.service.js';
 import { limitKey, type DownloadLimits } from '../downloads/limits.js';
 import { AppError, badRequest, notFound } from '../errors.js';
 import { ToolboxError } from '../toolbox/index.js';
+import { WsiError } from '../wsi/index.js';
 import { overBudget, type JobEstimate, type OutputLimits } from './budget.js';
 import { FINISHED, JOB_STATUSES, JOB_TYPES, type JobStatus, type JobType, type QueuedJob } from './model.js';
 import { randomOverlayName, type OverlayPublisher } from './overlay-publisher.js';
@@ -216,6 +217,10 @@ export class QueueService {
     try {
       estimate = await this.options.estimate(slideId, type, parameters);
     } catch (error) {
+      if (error instanceof WsiError) {
+        // The slide is in the catalog but its file cannot be read: the job could only fail in the worker.
+        throw new AppError(409, 'slide_unreadable', `Slide ${slideId} cannot be read on the server (${error.code}), so no job can run on it; tell the curators`);
+      }
       if (!(error instanceof ToolboxError)) throw error;
       const parameter = `parameters.${error.parameter}`;
       throw badRequest('invalid_parameters', `${parameter} ${error.problem}`, { issues: [{ parameter, message: error.problem }] });

@@ -69,6 +69,15 @@ test('parameters out of range are refused at submit with a 400 naming the parame
   t.is((await submit(token, { type: 'sharpen', slideId: slide.id })).body.error.code, 'invalid_job_type');
   t.is((await submit(token, { type: 'tissue-mask', slideId: 'x' })).body.error.code, 'invalid_slide_id');
   t.is((await submit(token, { type: 'tissue-mask', slideId: 99999 })).status, 404);
+
+  // A slide in the catalog whose file cannot be read: refused at submit with the reason, not a 500 and not a job that can only fail.
+  const damagedFile = path.join(path.dirname(slide.filePath), 'damaged.svs');
+  await writeFile(damagedFile, Buffer.from('II*\0this is not a slide'));
+  const damaged = await registerSlide(app.database.db, damagedFile);
+  const unreadable = await submit(token, { type: 'patches', slideId: damaged.id, parameters: {} });
+  t.is(unreadable.status, 409);
+  t.is(unreadable.body.error.code, 'slide_unreadable');
+  t.regex(unreadable.body.error.message, /cannot be read on the server/);
   t.is(await app.database.db.knex('queue_jobs').count({ n: '*' }).then((r) => Number((r[0] as { n: number }).n)), 0);
 });
 
