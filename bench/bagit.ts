@@ -4,11 +4,12 @@ import { copyFile, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { hashFile, validateBag } from '../server/bagit/index.js';
+import { validateBag } from '../server/bagit/index.js';
 import { SlidesRepository } from '../server/catalog/slides.repository.js';
 import { loadConfig, type Config } from '../server/config/index.js';
 import { createDatasetsService, createExportService, createImportService, ensureSiteKey } from '../server/datasets/index.js';
 import { migrateToLatest, openDatabase, type Database } from '../server/db/index.js';
+import { sha256File } from '../server/lib/hashing.js';
 import { createLogger } from '../server/logging.js';
 import { packageRoot } from '../server/package-info.js';
 import { makeSlide } from '../server/wsi/generate/index.js';
@@ -49,7 +50,7 @@ export async function bagitBenchmark(): Promise<void> {
     await migrateToLatest(mirrorDb);
     await mkdir(origin.paths.slides, { recursive: true });
     await mkdir(mirrorConfig.paths.slides, { recursive: true });
-    const sha256 = await hashFile(slide);
+    const sha256 = await sha256File(slide);
     const files: string[] = [];
     for (let i = 0; i < COPIES; i++) {
       const name = `SB1-LV-HCC-HE-MD-00-00-BENCH${String(i).padStart(5, '0')}`;

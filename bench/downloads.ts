@@ -1,5 +1,4 @@
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { copyFile, mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
@@ -16,11 +15,13 @@ import { loadConfig } from '../server/config/index.js';
 import { migrateToLatest, openDatabase } from '../server/db/index.js';
 import { createDownloadsService } from '../server/downloads/index.js';
 import { errorHandler } from '../server/http/middleware/error-handler.js';
+import { sha256File } from '../server/lib/hashing.js';
 import { downloadRoutes } from '../server/http/routes/downloads.js';
+import { mountRoutes } from '../server/http/route.js';
 import { listen } from '../server/http/server.js';
 import { createLogger } from '../server/logging.js';
 import { packageRoot } from '../server/package-info.js';
-import { createCatalogService } from '../server/services.js';
+import { createCatalogService, type Services } from '../server/services.js';
 import { benchSlide, HEIGHT, WIDTH } from './slide.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -58,7 +59,7 @@ export async function downloadsBenchmark(): Promise<void> {
   const db = openDatabase(config.database.target, { log });
   try {
     await migrateToLatest(db);
-    const sha256 = await hashFile(slide);
+    const sha256 = await sha256File(slide);
     // Four copies of their own, so that the cold-cache runs read four files from disk; the large archive repeats the first.
     const copies: string[] = [];
     for (let i = 0; i < 4; i++) {
@@ -88,8 +89,8 @@ export async function downloadsBenchmark(): Promise<void> {
       log,
       { catalog: createCatalogService(config, db), audit },
     );
-    /** In place of the accounts middleware and the L2 guard: everyone is user 1 at L2. */
-    const passThrough: Middleware = (ctx, next) => {
+    /** In place of the accounts middleware: everyone is user 1 at L2. */
+    const everyoneL2: Middleware = (ctx, next) => {
       ctx.state.requester = { user: { id: 1 }, level: 'L2', roles: [], via: 'token' };
       return next();
     };
@@ -97,7 +98,9 @@ export async function downloadsBenchmark(): Promise<void> {
     app.silent = true;
     app.use(errorHandler());
     app.use(bodyParser({ enableTypes: ['json'] }));
-    const router = downloadRoutes(downloads, { requireDownloader: passThrough });
+    app.context.services = { downloads } as unknown as Services;
+    app.use(everyoneL2);
+    const router = mountRoutes(downloadRoutes, { operatorAddress: () => false });
     app.use(router.routes());
     const server = await listen(app, { port: 0, host: '127.0.0.1', log });
     try {
@@ -196,10 +199,4 @@ async function curl(url: string, json?: string): Promise<Measured> {
   const { stdout } = await run('curl', [...args, url]);
   const [bytes, seconds] = stdout.trim().split(' ').map(Number);
   return { bytes: bytes!, seconds: seconds! };
-}
-
-async function hashFile(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }

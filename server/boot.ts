@@ -9,7 +9,7 @@ import { listen, type HttpServer } from './http/server.js';
 import type { Logger } from './logging.js';
 import { version } from './package-info.js';
 import { createIngestService } from './ingest/create.js';
-import { JobsRepository, startScheduler } from './jobs/index.js';
+import { createJobRuns, startScheduler } from './jobs/index.js';
 import { seedDemoSlides } from './ingest/demo.js';
 import { IngestRepository } from './ingest/ingest.repository.js';
 import { ensureDefaultGuide } from './pages/index.js';
@@ -67,11 +67,11 @@ export async function startAppliance(config: Config, log: Logger): Promise<Appli
         return seedDemoSlides(service, new IngestRepository(db.knex), log);
       });
     }
-    const services = createServices(config, db, log);
-    const app = createApp({ config, log, db, services, startedAt });
+    const services = createServices(config, db, log, { startedAt });
+    const app = createApp({ config, log, db, services });
     const http = await step('http', () => listen(app, { port: config.port, host: config.host, log }));
     log.info({ url: http.url, database: db.description }, `slidebank ${version} listening on ${http.url}`);
-    const scheduler = startScheduler(services.scheduledJobs, new JobsRepository(db.knex), config.jobs.timeZone, log);
+    const scheduler = startScheduler(services.scheduledJobs, createJobRuns(db), config.jobs.timeZone, log);
     // Toolbox jobs run in processes of their own, so that they never hold up tile requests.
     const workers = config.queue.workers > 0 ? startWorkerProcesses(config.queue.workers, { databaseUrl: config.database.url, log }) : undefined;
 

@@ -12,17 +12,19 @@ import { PasswordHasher } from './access/password-hasher.js';
 import { SessionsRepository } from './access/sessions.repository.js';
 import { levelSlideAccess, type SlideAccessPolicy } from './access/slide-access.js';
 import { TokensService } from './access/tokens.service.js';
-import { UsersAdminService, type AdministrativeApproval } from './access/users-admin.service.js';
+import { createUsersAdminService } from './access/create.js';
+import type { AdministrativeApproval, UsersAdminService } from './access/users-admin.service.js';
 import { UsersRepository } from './access/users.repository.js';
 import type { AuditLog } from './audit/audit-log.js';
-import { AuditRepository } from './audit/audit.repository.js';
+import { createAuditLog } from './audit/create.js';
 import { AuditService } from './audit/audit.service.js';
-import { pooledOutlineWork, ReviewRepository, ReviewService } from './annotation-review/index.js';
+import { createReviewService } from './annotation-review/create.js';
+import { pooledOutlineWork, type ReviewService } from './annotation-review/index.js';
 import { AnnotationsService } from './catalog/annotations.service.js';
 import { CatalogRepository } from './catalog/catalog.repository.js';
 import { CatalogService } from './catalog/catalog.service.js';
 import { createSlideRelease, type SlideRelease } from './catalog/slide-release.js';
-import { SlidesRepository } from './catalog/slides.repository.js';
+import { createSlidesRepository } from './catalog/create.js';
 import type { Config } from './config/index.js';
 import type { Database } from './db/index.js';
 import { IngestRecordsService } from './ingest/ingest-records.service.js';
@@ -35,7 +37,7 @@ import { PagesService } from './pages/pages.service.js';
 import { TilesService } from './tiles/tiles.service.js';
 import { OverlaysService } from './tiles/overlays.service.js';
 import { createDownloadLimits, createDownloadsService, type DownloadsService } from './downloads/index.js';
-import { createJobs, JobsRepository, type ScheduledJob } from './jobs/index.js';
+import { createJobRuns, createJobs, type ScheduledJob } from './jobs/index.js';
 import { JobsService } from './jobs/jobs.service.js';
 import type { SiteIdentity } from './datasets/site-key.js';
 import { siteIdentityOf } from './datasets/site.js';
@@ -44,7 +46,10 @@ import { createQueueService } from './queue/create.js';
 import type { QueueService } from './queue/queue.service.js';
 import { SlideStatusRepository } from './catalog/slide-status.repository.js';
 import { SlideStatusService } from './catalog/slide-status.service.js';
+import { AppMetrics, HealthService, MetricsRepository } from './metrics/index.js';
 import { DownloadHistoryService } from './downloads/history.service.js';
+import { createAuthentication, type Authentication } from './http/middleware/authenticate.js';
+import { createCsrf, type Csrf } from './http/middleware/csrf.js';
 
 /** The services the HTTP layer (and later the jobs) call, each given only the repositories it uses. */
 export interface Services {
@@ -85,6 +90,10 @@ export interface Services {
   site: () => SiteIdentity;
   /** Datasets for partner sites over HTTP: released versions and holey bags (L3 and admins). */
   exchange: ExchangeService;
+  /** Prometheus metrics of this process: tile timings (observed by the app's middleware), the services' counters, counts in the database. */
+  metrics: AppMetrics;
+  /** Whether the server, its database and its data folders are well: the public answer and operators' details. */
+  health: HealthService;
   close(): Promise<void>;
 }
 
@@ -97,19 +106,25 @@ export interface AccessServices {
   sessionKeys: string[];
   /** Account work done after the answer (look-ups, links, mails); closed with the services. */
   deferred: DeferredWork;
+  /** Who is asking (session or bearer token), and login and logout through passport. */
+  authentication: Authentication;
+  /** CSRF tokens: the session's own, or signed ones for anonymous visitors. */
+  csrf: Csrf;
 }
 
 /** What createServices takes from outside the database: tests pass recording doubles. */
 export interface ExternalDependencies {
   mailer?: Mailer;
   audit?: AuditLog;
+  /** When the server started, for the uptime it reports (default: when the services are made). */
+  startedAt?: Date;
 }
 
 export function createServices(config: Config, db: Database, log: Logger, external: ExternalDependencies = {}): Services {
-  const tiles = new TilesService(new SlidesRepository(db.knex), config.paths.slides, config.tiles, log);
-  const auditLog = new AuditRepository(db.knex);
+  const tiles = new TilesService(createSlidesRepository(db), config.paths.slides, config.tiles, log);
+  const auditLog = createAuditLog(db);
   // Outlines are parsed, checked and compared on worker threads of their own.
-  const annotationReview = new ReviewService(new ReviewRepository(db.knex), external.audit ?? auditLog, pooledOutlineWork(), { dataDir: config.paths.data, slideStore: config.paths.slides }, log);
+  const annotationReview = createReviewService(config, db, log, { outlineWork: pooledOutlineWork(), audit: external.audit ?? auditLog });
   const mailer = external.mailer ?? createMailer(config, log);
   const slideRelease = createSlideRelease(db);
   const catalog = createCatalogService(config, db);
@@ -125,22 +140,24 @@ export function createServices(config: Config, db: Database, log: Logger, extern
   });
   const scheduledJobs = createJobs(config, db, log, { agreements });
   const access = createAccessServices(config, db, log, { mailer, audit: external.audit ?? auditLog, administrativeApproval: agreements });
+  const downloads = createDownloadsService(config, db, log, {
+    catalog,
+    audit: external.audit ?? auditLog,
+    duaReference: (userId) => agreements.referenceFor(userId),
+    limits: downloadLimits,
+  });
+  const metricsRepository = new MetricsRepository(db.knex);
   return {
     tiles,
     overlays: new OverlaysService(slideRelease, path.join(config.paths.cache, 'overlays')),
     slideAccess: levelSlideAccess,
     slideRelease,
     catalog,
-    annotations: new AnnotationsService(new SlidesRepository(db.knex), config.paths.slides, slideRelease),
+    annotations: new AnnotationsService(createSlidesRepository(db), config.paths.slides, slideRelease),
     audit: new AuditService(auditLog),
     pages: new PagesService(new PagesRepository(db.knex), auditLog),
     access,
-    downloads: createDownloadsService(config, db, log, {
-      catalog,
-      audit: external.audit ?? auditLog,
-      duaReference: (userId) => agreements.referenceFor(userId),
-      limits: downloadLimits,
-    }),
+    downloads,
     agreements,
     ingestRecords: new IngestRecordsService(new IngestRepository(db.knex)),
     // Both read back what the audit log holds (a withdrawal's reason, the downloads), so they use the database's log itself.
@@ -148,11 +165,18 @@ export function createServices(config: Config, db: Database, log: Logger, extern
     annotationReview,
     downloadHistory: new DownloadHistoryService(auditLog),
     // The job list is built for its names and schedules only; the scheduler in boot.ts runs its own.
-    jobs: new JobsService(scheduledJobs, new JobsRepository(db.knex)),
+    jobs: new JobsService(scheduledJobs, createJobRuns(db)),
     queue: createQueueService(config, db, external.audit ?? auditLog, downloadLimits),
     scheduledJobs,
     site: siteIdentityOf(config),
     exchange: createExchangeService(config, db, external.audit ?? auditLog, downloadLimits),
+    metrics: new AppMetrics({ tiles, downloads, repository: metricsRepository, log }),
+    health: new HealthService({
+      db,
+      repository: metricsRepository,
+      folders: { data: config.paths.data, slides: config.paths.slides, cache: config.paths.cache },
+      startedAt: external.startedAt ?? new Date(),
+    }),
     close: async () => {
       // The server has stopped answering by now: pending account mails go out (or are logged) before the database closes.
       await access.deferred.close(config.http.shutdownTimeoutSeconds * 1000);
@@ -166,7 +190,7 @@ export function createAccessServices(
   config: Config,
   db: Database,
   log: Logger,
-  { mailer, audit, administrativeApproval }: Required<ExternalDependencies> & { administrativeApproval?: AdministrativeApproval },
+  { mailer, audit, administrativeApproval }: Required<Pick<ExternalDependencies, 'mailer' | 'audit'>> & { administrativeApproval?: AdministrativeApproval },
 ): AccessServices {
   const users = new UsersRepository(db.knex);
   const sessions = new SessionsRepository(db.knex);
@@ -174,22 +198,28 @@ export function createAccessServices(
   const links = new AuthTokensRepository(db.knex);
   const deferred = new DeferredWork(log);
   const { auth } = config;
+  const sessionKeys = resolveSessionKeys(auth.sessionSecret, config.paths.data, log);
+  const csrf = createCsrf({ keys: sessionKeys, maxAgeMs: auth.sessionHours * 3_600_000, secureCookies: config.http.secureCookies, publicUrl: config.mail.publicUrl });
+  const accounts = new AccountsService(
+    { users, links, sessions, tokens, throttle: new LoginThrottleRepository(db.knex), mailer, audit, hasher: new PasswordHasher(auth.passwordHashing), deferred, log },
+    {
+      site: mailSiteFrom(config),
+      confirmationHours: auth.confirmationHours,
+      resetMinutes: auth.resetMinutes,
+      lockout: auth.lockout,
+      requests: auth.accountRequests,
+    },
+  );
+  const accessTokens = new TokensService(tokens, users, audit);
   return {
-    accounts: new AccountsService(
-      { users, links, sessions, tokens, throttle: new LoginThrottleRepository(db.knex), mailer, audit, hasher: new PasswordHasher(auth.passwordHashing), deferred, log },
-      {
-        site: mailSiteFrom(config),
-        confirmationHours: auth.confirmationHours,
-        resetMinutes: auth.resetMinutes,
-        lockout: auth.lockout,
-        requests: auth.accountRequests,
-      },
-    ),
-    tokens: new TokensService(tokens, users, audit),
-    users: new UsersAdminService(users, sessions, tokens, links, audit, () => new Date(), administrativeApproval),
+    accounts,
+    tokens: accessTokens,
+    users: createUsersAdminService(db, audit, administrativeApproval),
     sessionStore: new DatabaseSessionStore(sessions),
-    sessionKeys: resolveSessionKeys(auth.sessionSecret, config.paths.data, log),
+    sessionKeys,
     deferred,
+    authentication: createAuthentication(accounts, accessTokens, csrf),
+    csrf,
   };
 }
 

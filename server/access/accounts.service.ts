@@ -1,20 +1,10 @@
 import type { Knex } from 'knex';
-import type { AuditLog } from '../audit/audit-log.js';
+import type { AuditActor, AuditLog } from '../audit/audit-log.js';
 import { isUniqueViolation } from '../db/index.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import { MAIL_PATHS, renderMail, type MailSite } from '../mail/index.js';
 import type { Mailer, MailMessage } from '../mail/mailer.js';
-import {
-  credentials,
-  emailOnly,
-  linkOnly,
-  parseInput,
-  passwordChange,
-  passwordResetConfirmation,
-  profileChange,
-  registration,
-} from './account-input.js';
 import type { AccessTokensRepository } from './access-tokens.repository.js';
 import type { AuthTokensRepository, ConsumeResult, LinkPurpose } from './auth-tokens.repository.js';
 import type { DeferredWork } from './deferred-work.js';
@@ -26,7 +16,7 @@ import { passwordProblems } from './password-policy.js';
 import { newSecret, sha256Hex } from './secrets.js';
 import type { SessionsRepository } from './sessions.repository.js';
 import type { User, UsersRepository } from './users.repository.js';
-import { accountView, type AccountView } from './views.js';
+import { accountViewOf, type Accepted, type AccountView } from './views.js';
 
 export interface AccountSettings {
   /** Where users reach the appliance (mailed links start with it) and the time zone mails tell times in. */
@@ -61,15 +51,35 @@ export interface AccountsDependencies {
   clock?: () => Date;
 }
 
-/** Facts about the request that the audit log keeps. */
-export interface RequestMeta {
-  ip: string | null;
+/** A new account as its owner registers it; the e-mail address in lower case. */
+export interface Registration {
+  name: string;
+  institution: string;
+  email: string;
+  password: string;
 }
 
-/** The answer to registration and to requests for links: the same whether or not the address has an account. */
-export interface Accepted {
-  status: 'accepted';
-  message: string;
+/** What a login checks; the e-mail address in lower case. */
+export interface Credentials {
+  email: string;
+  password: string;
+}
+
+/** A mailed reset link's code and the new password. */
+export interface PasswordReset {
+  token: string;
+  password: string;
+}
+
+export interface PasswordChange {
+  currentPassword: string;
+  newPassword: string;
+}
+
+/** The fields of their profile an owner changes; at least one. */
+export interface ProfileChange {
+  name?: string;
+  institution?: string;
 }
 
 const INVALID_CREDENTIALS = 'The e-mail address or the password is not correct';
@@ -123,13 +133,12 @@ export class AccountsService {
     this.clock = dependencies.clock ?? (() => new Date());
   }
 
-  /** Checks the input and hashes the password (whatever the address), answers; the account is made, or its owner told, after the answer. */
-  async register(input: unknown, meta: RequestMeta): Promise<Accepted> {
-    const body = parseInput(registration, input);
+  /** Checks the password policy and hashes the password (whatever the address), answers; the account is made, or its owner told, after the answer. */
+  async register(body: Registration, actor: AuditActor): Promise<Accepted> {
     assertPasswordPolicy(body.password, body.email);
-    await this.limitRequests(meta);
+    await this.limitRequests(actor);
     const passwordHash = await this.hasher.hash(body.password);
-    this.deferred.defer(`registration of ${body.email}`, () => this.completeRegistration(body, passwordHash, meta));
+    this.deferred.defer(`registration of ${body.email}`, () => this.completeRegistration(body, passwordHash, actor));
     return {
       status: 'accepted',
       message: `Thank you. A message is on its way to ${body.email}: open its link within ${this.settings.confirmationHours} hours to confirm the address.`,
@@ -137,24 +146,22 @@ export class AccountsService {
   }
 
   /** Follows a confirmation link: the address is confirmed and the account becomes L1. */
-  async confirmEmail(input: unknown, meta: RequestMeta): Promise<AccountView> {
-    const { token } = parseInput(linkOnly, input);
+  async confirmEmail(token: string, actor: AuditActor): Promise<AccountView> {
     const now = this.clock();
     const user = await this.users.transaction(async (trx) => {
       const result = await this.links.consume(sha256Hex(token), 'confirm_email', now, trx);
       if (result.status !== 'ok') throw linkRefused(result, 'confirmation');
       await this.users.confirmEmail(result.userId, now, trx);
-      await this.audit.record({ action: 'user.confirmed', actorId: result.userId, subjectType: 'user', subjectId: result.userId, ip: meta.ip }, trx);
+      await this.audit.record({ action: 'user.confirmed', actorId: result.userId, subjectType: 'user', subjectId: result.userId, ip: actor.ip ?? null }, trx);
       return this.users.findById(result.userId, trx);
     });
     if (!user) throw linkRefused({ status: 'unknown' }, 'confirmation');
-    return accountView(user, now);
+    return accountViewOf(user, now);
   }
 
   /** Sends a new confirmation link to an unconfirmed account, after the answer; answers alike for any address. */
-  async resendConfirmation(input: unknown, meta: RequestMeta): Promise<Accepted> {
-    const { email } = parseInput(emailOnly, input);
-    await this.limitRequests(meta);
+  async resendConfirmation(email: string, actor: AuditActor): Promise<Accepted> {
+    await this.limitRequests(actor);
     this.deferred.defer(`confirmation mail to ${email}`, async () => {
       const user = await this.users.findByEmail(email);
       if (user && !user.emailConfirmedAt && !user.disabledAt) await this.sendConfirmation(user, this.clock());
@@ -169,13 +176,12 @@ export class AccountsService {
    * disabled or unconfirmed account (only once the password was right), 503
    * when too many passwords are being checked at once.
    */
-  async verifyLogin(rawEmail: unknown, rawPassword: unknown, meta: RequestMeta): Promise<User> {
-    const { email, password } = parseInput(credentials, { email: rawEmail, password: rawPassword });
+  async verifyLogin({ email, password }: Credentials, actor: AuditActor): Promise<User> {
     const now = this.clock();
     const { lockout } = this.settings;
     const windowMs = lockout.minutes * 60_000;
     const emailKey = throttleKey('email', email);
-    const addressKey = throttleKey('address', meta.ip ?? 'unknown');
+    const addressKey = throttleKey('address', actor.ip ?? 'unknown');
 
     // Counted before the password is checked, so that no more guesses are ever checked than the limit allows.
     // The client first: a client past its limit adds no count for each address it types.
@@ -200,7 +206,7 @@ export class AccountsService {
 
     if (!found || !found.passwordHash || !matches) {
       const actorId = found?.user.id ?? null;
-      const subject = { actorId, subjectType: 'user', ...(actorId ? { subjectId: actorId } : {}), ip: meta.ip } as const;
+      const subject = { actorId, subjectType: 'user', ...(actorId ? { subjectId: actorId } : {}), ip: actor.ip ?? null } as const;
       await this.audit.record({ action: 'auth.login_failed', ...subject, details: { email, reason: found ? 'wrong_password' : 'unknown_email' } });
       // The guess that used a key's last attempt locks it.
       const lockedUntil = new Date(now.getTime() + windowMs);
@@ -223,7 +229,7 @@ export class AccountsService {
       throw new AppError(403, 'email_unconfirmed', 'Confirm your e-mail address first: open the link in the message we sent (or ask for a new one)');
     }
     await this.users.recordLogin(user.id, now);
-    await this.audit.record({ action: 'auth.login', actorId: user.id, subjectType: 'user', subjectId: user.id, ip: meta.ip });
+    await this.audit.record({ action: 'auth.login', actorId: user.id, subjectType: 'user', subjectId: user.id, ip: actor.ip ?? null });
     return user;
   }
 
@@ -234,15 +240,14 @@ export class AccountsService {
     return user && !user.disabledAt ? user : undefined;
   }
 
-  async recordLogout(requester: Requester, meta: RequestMeta): Promise<void> {
+  async recordLogout(requester: Requester, actor: AuditActor): Promise<void> {
     if (!requester.user) return;
-    await this.audit.record({ action: 'auth.logout', actorId: requester.user.id, subjectType: 'user', subjectId: requester.user.id, ip: meta.ip });
+    await this.audit.record({ action: 'auth.logout', actorId: requester.user.id, subjectType: 'user', subjectId: requester.user.id, ip: actor.ip ?? null });
   }
 
   /** Mails a reset link (valid for settings.resetMinutes) to an account's address, after the answer; answers alike for any address. */
-  async requestPasswordReset(input: unknown, meta: RequestMeta): Promise<Accepted> {
-    const { email } = parseInput(emailOnly, input);
-    await this.limitRequests(meta);
+  async requestPasswordReset(email: string, actor: AuditActor): Promise<Accepted> {
+    await this.limitRequests(actor);
     this.deferred.defer(`password reset mail to ${email}`, async () => {
       const now = this.clock();
       const user = await this.users.findByEmail(email);
@@ -258,8 +263,7 @@ export class AccountsService {
    * account and revokes its access tokens (whoever took the password over may
    * hold them), and mails the owner a notice.
    */
-  async resetPassword(input: unknown, meta: RequestMeta): Promise<void> {
-    const body = parseInput(passwordResetConfirmation, input);
+  async resetPassword(body: PasswordReset, actor: AuditActor): Promise<void> {
     const now = this.clock();
     const tokenHash = sha256Hex(body.token);
     // A bad link or a refused password costs no hash, and leaves the link usable.
@@ -277,17 +281,20 @@ export class AccountsService {
       await this.users.setPassword(found.id, passwordHash, now, trx);
       await this.links.withdraw(found.id, 'reset_password', trx);
       const ended = await this.endAccess(found.id, now, undefined, trx);
-      await this.audit.record({ action: 'user.password_reset', actorId: found.id, subjectType: 'user', subjectId: found.id, ip: meta.ip, details: ended.details }, trx);
+      await this.audit.record({ action: 'user.password_reset', actorId: found.id, subjectType: 'user', subjectId: found.id, ip: actor.ip ?? null, details: ended.details }, trx);
       return { user: found, tokensRevoked: ended.tokensRevoked };
     });
     await this.throttle.clear(throttleKey('email', user.email));
     this.notifyPasswordChanged(user, 'reset', now, tokensRevoked);
   }
 
-  /** A logged-in user's own change: the current password is required; other sessions end, access tokens are revoked, a notice is mailed. */
-  async changePassword(requester: Requester, input: unknown, meta: RequestMeta & { keepSession?: string }): Promise<void> {
+  /**
+   * A logged-in user's own change: the current password is required; other
+   * sessions end (all but `keepSession`, the one that asks), access tokens
+   * are revoked, a notice is mailed.
+   */
+  async changePassword(requester: Requester, body: PasswordChange, actor: AuditActor, keepSession?: string): Promise<void> {
     assertAuthenticated(requester);
-    const body = parseInput(passwordChange, input);
     const user = requester.user;
     const stored = await this.users.passwordHash(user.id);
     if (!stored || !(await this.hasher.verify(body.currentPassword, stored))) {
@@ -299,8 +306,8 @@ export class AccountsService {
     const tokensRevoked = await this.users.transaction(async (trx) => {
       await this.users.setPassword(user.id, passwordHash, now, trx);
       await this.links.withdraw(user.id, 'reset_password', trx);
-      const ended = await this.endAccess(user.id, now, meta.keepSession, trx);
-      await this.audit.record({ action: 'user.password_changed', actorId: user.id, subjectType: 'user', subjectId: user.id, ip: meta.ip, details: ended.details }, trx);
+      const ended = await this.endAccess(user.id, now, keepSession, trx);
+      await this.audit.record({ action: 'user.password_changed', actorId: user.id, subjectType: 'user', subjectId: user.id, ip: actor.ip ?? null, details: ended.details }, trx);
       return ended.tokensRevoked;
     });
     this.notifyPasswordChanged(user, 'change', now, tokensRevoked);
@@ -308,21 +315,20 @@ export class AccountsService {
 
   async profile(requester: Requester): Promise<AccountView> {
     assertAuthenticated(requester);
-    return accountView(requester.user, this.clock());
+    return accountViewOf(requester.user, this.clock());
   }
 
-  async updateProfile(requester: Requester, input: unknown): Promise<AccountView> {
+  async updateProfile(requester: Requester, body: ProfileChange): Promise<AccountView> {
     assertAuthenticated(requester);
-    const body = parseInput(profileChange, input);
     const user = requester.user;
     await this.users.setProfile(user.id, { name: body.name ?? user.name, institution: body.institution ?? user.institution }, this.clock());
     const updated = await this.users.findById(user.id);
     if (!updated) throw new AppError(404, 'user_not_found', 'The account no longer exists');
-    return accountView(updated, this.clock());
+    return accountViewOf(updated, this.clock());
   }
 
   /** After the answer to a registration: a new account and its confirmation link, or a word to the address's owner. */
-  private async completeRegistration(body: { email: string; name: string; institution: string }, passwordHash: string, meta: RequestMeta): Promise<void> {
+  private async completeRegistration(body: Omit<Registration, 'password'>, passwordHash: string, actor: AuditActor): Promise<void> {
     const now = this.clock();
     const existing = await this.users.findByEmail(body.email);
     if (existing) return this.tellExistingOwner(existing, now);
@@ -337,7 +343,7 @@ export class AccountsService {
         );
         const issued = await this.issueLink(created.id, 'confirm_email', this.settings.confirmationHours * 3_600_000, now, trx);
         await this.audit.record(
-          { action: 'user.registered', actorId: created.id, subjectType: 'user', subjectId: created.id, ip: meta.ip, details: { email: created.email } },
+          { action: 'user.registered', actorId: created.id, subjectType: 'user', subjectId: created.id, ip: actor.ip ?? null, details: { email: created.email } },
           trx,
         );
         return [created, issued] as const;
@@ -385,10 +391,10 @@ export class AccountsService {
    * address, counted in the database: each may cost a password hash or a
    * mail, so no address may ask for them without end.
    */
-  private async limitRequests(meta: RequestMeta): Promise<void> {
+  private async limitRequests(actor: AuditActor): Promise<void> {
     const now = this.clock();
     const { maxPerAddress, minutes } = this.settings.requests;
-    const attempt = await this.throttle.take(throttleKey('requests', meta.ip ?? 'unknown'), now, { limit: maxPerAddress, windowMs: minutes * 60_000 });
+    const attempt = await this.throttle.take(throttleKey('requests', actor.ip ?? 'unknown'), now, { limit: maxPerAddress, windowMs: minutes * 60_000 });
     if (attempt.allowed) return;
     const seconds = secondsUntil(attempt.until, now);
     throw new AppError(429, 'too_many_requests', `Too many account requests from your address; try again in ${Math.ceil(seconds / 60)} minutes`, {

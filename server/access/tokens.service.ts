@@ -1,12 +1,10 @@
-import type { AuditLog } from '../audit/audit-log.js';
+import type { AuditActor, AuditLog } from '../audit/audit-log.js';
 import { AppError } from '../errors.js';
 import type { AccessTokensRepository } from './access-tokens.repository.js';
-import { parseInput, tokenRequest } from './account-input.js';
-import type { RequestMeta } from './accounts.service.js';
-import { assertAuthenticated, requesterFor, type Requester } from './levels.js';
+import { assertAuthenticated, requesterFor, type Requester, type TokenScope } from './levels.js';
 import { newSecret, sha256Hex } from './secrets.js';
 import type { UsersRepository } from './users.repository.js';
-import { tokenView, type TokenView } from './views.js';
+import { tokenViewOf, type CreatedToken, type TokenList } from './views.js';
 
 /** `sbk_` and 43 base64url characters: 256 random bits. */
 const TOKEN_FORMAT = /^sbk_[A-Za-z0-9_-]{43}$/;
@@ -14,10 +12,16 @@ const PREFIX_LENGTH = 12;
 /** Active tokens one account may hold. */
 export const MAX_ACTIVE_TOKENS = 50;
 
-export interface CreatedToken extends TokenView {
-  /** The token itself: shown this once, never stored. */
-  token: string;
+/** A token as its owner asks for it. */
+export interface TokenRequest {
+  name: string;
+  scope: TokenScope;
+  /** Null: it does not expire. */
+  expiresInDays: number | null;
 }
+
+/** How finely a token's last use is recorded. */
+const LAST_USE_RESOLUTION_MS = 60_000;
 
 /**
  * Personal access tokens: `Authorization: Bearer sbk_…` works wherever a
@@ -25,8 +29,6 @@ export interface CreatedToken extends TokenView {
  * every request, so a token loses whatever its owner loses (an L2 that lapses
  * takes the token's download rights with it).
  */
-/** How finely a token's last use is recorded. */
-const LAST_USE_RESOLUTION_MS = 60_000;
 
 export class TokensService {
   constructor(
@@ -36,9 +38,8 @@ export class TokensService {
     private readonly clock: () => Date = () => new Date(),
   ) {}
 
-  async create(requester: Requester, input: unknown, meta: RequestMeta): Promise<CreatedToken> {
+  async create(requester: Requester, body: TokenRequest, actor: AuditActor): Promise<CreatedToken> {
     assertAuthenticated(requester);
-    const body = parseInput(tokenRequest, input);
     const now = this.clock();
     const user = requester.user;
     if ((await this.tokens.countActiveForUser(user.id, now)) >= MAX_ACTIVE_TOKENS) {
@@ -58,33 +59,32 @@ export class TokensService {
           actorId: user.id,
           subjectType: 'access_token',
           subjectId: stored.id,
-          ip: meta.ip,
+          ip: actor.ip ?? null,
           details: { name: stored.name, prefix: stored.prefix, scope: stored.scope, expiresAt: expiresAt?.toISOString() ?? null },
         },
         trx,
       );
       return stored;
     });
-    return { ...tokenView(created, now), token };
+    return { ...tokenViewOf(created, now), token };
   }
 
-  async list(requester: Requester): Promise<{ items: TokenView[] }> {
+  async list(requester: Requester): Promise<TokenList> {
     assertAuthenticated(requester);
     const now = this.clock();
-    return { items: (await this.tokens.listForUser(requester.user.id)).map((token) => tokenView(token, now)) };
+    return { items: (await this.tokens.listForUser(requester.user.id)).map((token) => tokenViewOf(token, now)) };
   }
 
   /** Revokes one of the requester's own tokens; anybody else's is a 404, as if it did not exist. Revoking twice is harmless. */
-  async revoke(requester: Requester, rawId: string | undefined, meta: RequestMeta): Promise<void> {
+  async revoke(requester: Requester, id: number, actor: AuditActor): Promise<void> {
     assertAuthenticated(requester);
-    const id = /^[1-9]\d{0,9}$/.test(rawId ?? '') ? Number(rawId) : NaN;
-    const token = Number.isNaN(id) ? undefined : await this.tokens.findById(id);
+    const token = await this.tokens.findById(id);
     if (!token || token.userId !== requester.user.id) throw new AppError(404, 'token_not_found', 'You have no token with this id');
     const now = this.clock();
     await this.users.transaction(async (trx) => {
       if (!(await this.tokens.revoke(token.id, now, trx))) return;
       await this.audit.record(
-        { action: 'token.revoked', actorId: requester.user.id, subjectType: 'access_token', subjectId: token.id, ip: meta.ip, details: { name: token.name, prefix: token.prefix } },
+        { action: 'token.revoked', actorId: requester.user.id, subjectType: 'access_token', subjectId: token.id, ip: actor.ip ?? null, details: { name: token.name, prefix: token.prefix } },
         trx,
       );
     });

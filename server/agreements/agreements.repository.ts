@@ -1,64 +1,8 @@
 import type { Knex } from 'knex';
 import { fromDbJson, fromDbTime, isUniqueViolation, toDbTime } from '../db/index.js';
+import type { ApplicationStatus, DuaApplication, DuaVersion, Institution, Publication, ReportStatus, UsageReport } from './views.js';
 
-export type ApplicationStatus = 'submitted' | 'approved' | 'rejected' | 'withdrawn';
-export type ReportStatus = 'submitted' | 'approved' | 'rejected';
 type Level = 'L0' | 'L1' | 'L2' | 'L3';
-
-export interface DuaVersion {
-  id: number;
-  version: string;
-  title: string;
-  body: string;
-  requiresReacceptance: boolean;
-  publishedAt: Date;
-}
-
-export interface DuaApplication {
-  id: number;
-  userId: number;
-  versionId: number;
-  version: string;
-  researchPurpose: string;
-  project: string;
-  principalInvestigator: string;
-  hasSignedPdf: boolean;
-  status: ApplicationStatus;
-  administrative: boolean;
-  decidedBy: number | null;
-  decidedAt: Date | null;
-  decisionReason: string | null;
-  validUntil: Date | null;
-  createdAt: Date;
-}
-
-export interface Publication {
-  title: string;
-  doi: string | null;
-}
-
-export interface UsageReport {
-  id: number;
-  applicationId: number;
-  userId: number;
-  usedFor: string;
-  results: string;
-  publications: Publication[];
-  status: ReportStatus;
-  decidedBy: number | null;
-  decidedAt: Date | null;
-  decisionReason: string | null;
-  createdAt: Date;
-}
-
-export interface Institution {
-  id: number;
-  name: string;
-  agreementReference: string;
-  validFrom: Date;
-  validUntil: Date;
-  emailDomains: string[];
-}
 
 /** Who a scheduled job writes to: the user's address, name and level. */
 export interface Recipient {

@@ -11,28 +11,15 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Knex } from 'knex';
-import { z } from 'zod';
-import type { AuditLog } from '../audit/audit-log.js';
+import { assertAuthenticated, type Requester } from '../access/levels.js';
+import type { AuditActor, AuditLog } from '../audit/audit-log.js';
 import { AppError } from '../errors.js';
 import { renderMail, type MailSite, type MailTemplate, type MailTemplates, type Mailer } from '../mail/index.js';
-import type {
-  AgreementsRepository,
-  ApplicationStatus,
-  DuaApplication,
-  DuaVersion,
-  Institution,
-  ReportStatus,
-  UsageReport,
-} from './agreements.repository.js';
+import type { AgreementsRepository } from './agreements.repository.js';
+import type { ApplicationStatus, DuaApplication, DuaVersion, Institution, Publication, ReportStatus, UsageReport } from './views.js';
 
 type Level = 'L0' | 'L1' | 'L2' | 'L3';
 const RANK: Record<Level, number> = { L0: 0, L1: 1, L2: 2, L3: 3 };
-
-/** The person acting: a user id, or null for scheduled jobs and the CLI. */
-export interface Actor {
-  id: number | null;
-  ip?: string | null;
-}
 
 const DAY = 24 * 60 * 60 * 1000;
 /** Approval and renewal both last a year. */
@@ -42,70 +29,45 @@ export function oneYearAfter(date: Date): Date {
   return next;
 }
 
-const MAX_PDF_BYTES = 10 * 1024 * 1024;
+/** The largest signed agreement a researcher may upload. */
+export const MAX_PDF_BYTES = 10 * 1024 * 1024;
 
-// Text fields are plain text: markup is kept as typed and escaped wherever it is shown.
-const text = (max: number) =>
-  z
-    .string()
-    .trim()
-    .min(1, 'must not be empty')
-    .max(max, `must be at most ${max} characters`)
-    // eslint-disable-next-line no-control-regex
-    .refine((s) => !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(s), 'must not contain control characters');
+/** A new text of the agreement as an administrator publishes it. */
+export interface NewVersion {
+  version: string;
+  title: string;
+  body: string;
+  /** Approvals under older versions stop counting until their holders accept this one. */
+  requiresReacceptance: boolean;
+}
 
-const applicationInput = z.strictObject({
-  researchPurpose: text(5000),
-  project: text(300),
-  principalInvestigator: text(200),
-});
+/** What a researcher applies with. */
+export interface ApplicationFields {
+  researchPurpose: string;
+  project: string;
+  principalInvestigator: string;
+}
 
-const versionInput = z.strictObject({
-  version: z.string().trim().regex(/^[0-9A-Za-z][0-9A-Za-z._-]{0,31}$/, 'must be a short version label such as 2027.1'),
-  title: text(200),
-  body: text(100_000),
-  requiresReacceptance: z.boolean().default(false),
-});
+/** An annual usage report; DOIs without their https://doi.org/ prefix. */
+export interface ReportFields {
+  usedFor: string;
+  results: string;
+  publications: Publication[];
+}
 
-const DOI = /^10\.\d{4,9}\/\S{1,200}$/;
-const reportInput = z.strictObject({
-  usedFor: text(5000),
-  results: text(10_000),
-  publications: z
-    .array(
-      z.strictObject({
-        title: text(500),
-        doi: z
-          .string()
-          .trim()
-          .transform((s) => s.replace(/^https?:\/\/(dx\.)?doi\.org\//i, ''))
-          .refine((s) => DOI.test(s), 'must be a DOI such as 10.1186/s12911-021-01484-w')
-          .nullable()
-          .default(null),
-      }),
-    )
-    .max(100, 'at most 100 publications')
-    .default([]),
-});
+/** An administrator's decision on an application or a report; a rejection needs a reason, which the researcher is sent. */
+export interface Decision {
+  decision: 'approve' | 'reject';
+  reason?: string;
+}
 
-const decisionInput = z.strictObject({ reason: z.string().trim().max(2000, 'must be at most 2000 characters').optional() });
-
-const institutionInput = z.strictObject({
-  name: text(200),
-  agreementReference: text(200),
-  validFrom: z.coerce.date({ error: 'must be a date' }),
-  validUntil: z.coerce.date({ error: 'must be a date' }),
-  emailDomains: z
-    .array(z.string().trim().toLowerCase().regex(/^[a-z0-9-]+(\.[a-z0-9-]+)+$/, 'must be a domain such as partner.example.org'))
-    .max(20)
-    .default([]),
-});
-
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
-  const result = schema.safeParse(body ?? {});
-  if (result.success) return result.data;
-  const problems = result.error.issues.map((i) => ({ field: i.path.join('.') || '(body)', message: i.message }));
-  throw new AppError(400, 'invalid_input', problems.map((p) => `${p.field}: ${p.message}`).join('; '), { details: { problems } });
+export interface NewInstitution {
+  name: string;
+  agreementReference: string;
+  validFrom: Date;
+  validUntil: Date;
+  /** Lower case. */
+  emailDomains: string[];
 }
 
 export interface AgreementsDependencies {
@@ -137,12 +99,11 @@ export class AgreementsService {
     return this.repo.versions();
   }
 
-  async publishVersion(actor: Actor, body: unknown, now = new Date()): Promise<DuaVersion> {
-    const input = parse(versionInput, body);
+  async publishVersion(actor: AuditActor, input: NewVersion, now = new Date()): Promise<DuaVersion> {
     return this.repo.transaction(async (trx) => {
-      const published = await this.repo.publishVersion(input, actor.id, now, trx);
+      const published = await this.repo.publishVersion(input, actor.actorId, now, trx);
       if (published === 'version_taken') throw new AppError(409, 'version_taken', `Version ${input.version} exists already`);
-      await this.deps.audit.record({ action: 'dua.version_published', actorId: actor.id, subjectType: 'dua_version', subjectId: published.id, ip: actor.ip ?? null, details: { version: input.version, requiresReacceptance: input.requiresReacceptance } }, trx);
+      await this.deps.audit.record({ action: 'dua.version_published', actorId: actor.actorId, subjectType: 'dua_version', subjectId: published.id, ip: actor.ip ?? null, details: { version: input.version, requiresReacceptance: input.requiresReacceptance } }, trx);
       if (input.requiresReacceptance) {
         // Approvals under older versions stop counting until their holders accept this one.
         for (const userId of await this.repo.userIdsAtLevel('L2', trx)) {
@@ -155,43 +116,43 @@ export class AgreementsService {
 
   // ---- applications ----------------------------------------------------------------------
 
-  async apply(actor: Actor & { id: number }, body: unknown, now = new Date()): Promise<DuaApplication> {
-    const input = parse(applicationInput, body);
+  async apply(actor: AuditActor, input: ApplicationFields, now = new Date()): Promise<DuaApplication> {
+    const userId = userOf(actor);
     const version = await this.currentVersion();
     return this.repo.transaction(async (trx) => {
-      const open = await this.repo.openApplication(actor.id, trx);
+      const open = await this.repo.openApplication(userId, trx);
       if (open) throw new AppError(409, 'application_open', `Application ${open.id} is still waiting for a decision; change it or withdraw it first`);
-      const id = await this.repo.createApplication({ userId: actor.id, versionId: version.id, ...input, status: 'submitted' }, now, trx);
-      await this.deps.audit.record({ action: 'dua.applied', actorId: actor.id, subjectType: 'dua_application', subjectId: id, ip: actor.ip ?? null, details: { version: version.version } }, trx);
+      const id = await this.repo.createApplication({ userId, versionId: version.id, ...input, status: 'submitted' }, now, trx);
+      await this.deps.audit.record({ action: 'dua.applied', actorId: userId, subjectType: 'dua_application', subjectId: id, ip: actor.ip ?? null, details: { version: version.version } }, trx);
       return (await this.repo.application(id, trx))!;
     });
   }
 
-  async myApplications(userId: number): Promise<DuaApplication[]> {
-    return this.repo.applicationsOf(userId);
+  async myApplications(requester: Requester): Promise<DuaApplication[]> {
+    assertAuthenticated(requester);
+    return this.repo.applicationsOf(requester.user.id);
   }
 
-  async applicationFor(actor: { id: number; isAdmin: boolean }, id: number): Promise<DuaApplication> {
-    const application = await this.repo.application(id);
-    // Someone else's application is answered as missing: its existence is not theirs to know.
-    if (!application || (!actor.isAdmin && application.userId !== actor.id)) throw new AppError(404, 'application_not_found', `No application ${id}`);
-    return application;
+  /** One application, for its applicant or an administrator. */
+  async applicationFor(requester: Requester, id: number): Promise<DuaApplication> {
+    assertAuthenticated(requester);
+    return this.visibleApplication(requester.user.id, requester.roles.includes('admin'), id);
   }
 
-  async withdraw(actor: Actor & { id: number }, id: number, now = new Date()): Promise<DuaApplication> {
-    const application = await this.applicationFor({ id: actor.id, isAdmin: false }, id);
+  async withdraw(actor: AuditActor, id: number, now = new Date()): Promise<DuaApplication> {
+    const application = await this.visibleApplication(userOf(actor), false, id);
     return this.repo.transaction(async (trx) => {
       if (!(await this.repo.transitionApplication(application.id, 'submitted', { status: 'withdrawn' }, now, trx))) {
         throw new AppError(409, 'already_decided', `Application ${id} is ${application.status}; only a submitted application can be withdrawn`);
       }
-      await this.deps.audit.record({ action: 'dua.withdrawn', actorId: actor.id, subjectType: 'dua_application', subjectId: id, ip: actor.ip ?? null }, trx);
+      await this.deps.audit.record({ action: 'dua.withdrawn', actorId: actor.actorId, subjectType: 'dua_application', subjectId: id, ip: actor.ip ?? null }, trx);
       return (await this.repo.application(id, trx))!;
     });
   }
 
   /** The signed agreement as a PDF (optional), while the application waits for its decision. */
-  async attachSignedPdf(actor: Actor & { id: number }, id: number, pdf: Buffer, now = new Date()): Promise<DuaApplication> {
-    const application = await this.applicationFor({ id: actor.id, isAdmin: false }, id);
+  async attachSignedPdf(actor: AuditActor, id: number, pdf: Buffer, now = new Date()): Promise<DuaApplication> {
+    const application = await this.visibleApplication(userOf(actor), false, id);
     if (application.status !== 'submitted') throw new AppError(409, 'already_decided', `Application ${id} is ${application.status}`);
     if (pdf.length === 0 || pdf.length > MAX_PDF_BYTES) throw new AppError(413, 'pdf_too_large', `The PDF must be 1 byte to ${MAX_PDF_BYTES / 1024 / 1024} MiB`);
     if (pdf.subarray(0, 5).toString('latin1') !== '%PDF-') throw new AppError(415, 'not_a_pdf', 'The file is not a PDF (it does not start with %PDF-)');
@@ -201,27 +162,24 @@ export class AgreementsService {
     await writeFile(`${file}.partial`, pdf);
     await rename(`${file}.partial`, file);
     await this.repo.setSignedPdf(id, relative, now);
-    await this.deps.audit.record({ action: 'dua.pdf_attached', actorId: actor.id, subjectType: 'dua_application', subjectId: id, ip: actor.ip ?? null, details: { bytes: pdf.length } });
+    await this.deps.audit.record({ action: 'dua.pdf_attached', actorId: actor.actorId, subjectType: 'dua_application', subjectId: id, ip: actor.ip ?? null, details: { bytes: pdf.length } });
     return (await this.repo.application(id))!;
   }
 
-  async signedPdfFile(actor: { id: number; isAdmin: boolean }, id: number): Promise<string> {
-    await this.applicationFor(actor, id);
+  async signedPdfFile(requester: Requester, id: number): Promise<string> {
+    await this.applicationFor(requester, id);
     const relative = await this.repo.signedPdfPath(id);
     if (!relative) throw new AppError(404, 'pdf_not_found', `Application ${id} has no signed PDF`);
     return path.join(this.deps.dataDir, relative);
   }
 
-  listApplications(status: string | undefined, limit = 50, offset = 0): Promise<DuaApplication[]> {
-    if (status !== undefined && !['submitted', 'approved', 'rejected', 'withdrawn'].includes(status)) {
-      throw new AppError(400, 'invalid_query', 'status must be submitted, approved, rejected or withdrawn');
-    }
-    return this.repo.applicationsByStatus(status as ApplicationStatus | undefined, limit, offset);
+  listApplications(status: ApplicationStatus | undefined, limit = 50, offset = 0): Promise<DuaApplication[]> {
+    return this.repo.applicationsByStatus(status, limit, offset);
   }
 
   /** An admin's decision. Approval makes the applicant L2 for a year from now; a rejection needs a reason. */
-  async decide(actor: Actor & { id: number }, id: number, decision: 'approve' | 'reject', body: unknown, now = new Date()): Promise<DuaApplication> {
-    const { reason } = parse(decisionInput, body);
+  async decide(actor: AuditActor, id: number, { decision, reason }: Decision, now = new Date()): Promise<DuaApplication> {
+    const decidedBy = userOf(actor);
     if (decision === 'reject' && !reason) throw new AppError(400, 'reason_required', 'A rejection needs a reason, which the applicant is sent');
     const application = await this.repo.application(id);
     if (!application) throw new AppError(404, 'application_not_found', `No application ${id}`);
@@ -230,7 +188,7 @@ export class AgreementsService {
       const changed = await this.repo.transitionApplication(
         id,
         'submitted',
-        { status: decision === 'approve' ? 'approved' : 'rejected', decidedBy: actor.id, decisionReason: reason ?? null, validUntil },
+        { status: decision === 'approve' ? 'approved' : 'rejected', decidedBy, decisionReason: reason ?? null, validUntil },
         now,
         trx,
       );
@@ -238,7 +196,7 @@ export class AgreementsService {
         const current = (await this.repo.application(id, trx))!;
         throw new AppError(409, 'already_decided', `Application ${id} is already ${current.status}${current.decidedAt ? ` (since ${current.decidedAt.toISOString()})` : ''}`);
       }
-      await this.deps.audit.record({ action: decision === 'approve' ? 'dua.approved' : 'dua.rejected', actorId: actor.id, subjectType: 'dua_application', subjectId: id, ip: actor.ip ?? null, details: { userId: application.userId, ...(reason ? { reason } : {}), ...(validUntil ? { validUntil: validUntil.toISOString() } : {}) } }, trx);
+      await this.deps.audit.record({ action: decision === 'approve' ? 'dua.approved' : 'dua.rejected', actorId: decidedBy, subjectType: 'dua_application', subjectId: id, ip: actor.ip ?? null, details: { userId: application.userId, ...(reason ? { reason } : {}), ...(validUntil ? { validUntil: validUntil.toISOString() } : {}) } }, trx);
       if (decision === 'approve') await this.applyLevel(application.userId, now, trx, actor, 'dua approved');
       return (await this.repo.application(id, trx))!;
     });
@@ -254,13 +212,13 @@ export class AgreementsService {
    * `slidebank user add --level L2`: an administrative approval valid for a
    * year, so the expiry rules apply as to anyone else.
    */
-  async grantAdministrativeApproval(userId: number, actor: Actor, now = new Date(), trx?: Knex): Promise<Date> {
+  async grantAdministrativeApproval(userId: number, actor: AuditActor, now = new Date(), trx?: Knex): Promise<Date> {
     const run = async (db: Knex) => {
       let version = await this.repo.latestVersion(db);
       if (!version) {
         const published = await this.repo.publishVersion(
           { version: 'admin-1', title: 'Administrative approval', body: 'Granted by an administrator.', requiresReacceptance: false },
-          actor.id,
+          actor.actorId,
           now,
           db,
         );
@@ -273,7 +231,7 @@ export class AgreementsService {
         now,
         db,
       );
-      await this.deps.audit.record({ action: 'dua.approved', actorId: actor.id, subjectType: 'dua_application', subjectId: id, details: { userId, administrative: true, validUntil: validUntil.toISOString() } }, db);
+      await this.deps.audit.record({ action: 'dua.approved', actorId: actor.actorId, subjectType: 'dua_application', subjectId: id, ip: actor.ip ?? null, details: { userId, administrative: true, validUntil: validUntil.toISOString() } }, db);
       await this.applyLevel(userId, now, db, actor, 'administrative approval');
       return validUntil;
     };
@@ -281,59 +239,58 @@ export class AgreementsService {
   }
 
   /** Accept a newer agreement version that requires it, keeping the approval's term. */
-  async acceptCurrentVersion(actor: Actor & { id: number }, now = new Date()): Promise<DuaApplication> {
+  async acceptCurrentVersion(actor: AuditActor, now = new Date()): Promise<DuaApplication> {
+    const userId = userOf(actor);
     const version = await this.currentVersion();
-    const approval = await this.repo.latestApproval(actor.id);
+    const approval = await this.repo.latestApproval(userId);
     if (!approval || !approval.validUntil || approval.validUntil <= now) {
       throw new AppError(409, 'no_approval', 'You have no current approval to carry over; apply for a data use agreement instead');
     }
     if (approval.versionId === version.id) throw new AppError(409, 'already_accepted', `You accepted version ${version.version} already`);
     return this.repo.transaction(async (trx) => {
       const id = await this.repo.createApplication(
-        { userId: actor.id, versionId: version.id, researchPurpose: approval.researchPurpose, project: approval.project, principalInvestigator: approval.principalInvestigator, status: 'approved', validUntil: approval.validUntil, decidedAt: now },
+        { userId, versionId: version.id, researchPurpose: approval.researchPurpose, project: approval.project, principalInvestigator: approval.principalInvestigator, status: 'approved', validUntil: approval.validUntil, decidedAt: now },
         now,
         trx,
       );
-      await this.deps.audit.record({ action: 'dua.reaccepted', actorId: actor.id, subjectType: 'dua_application', subjectId: id, ip: actor.ip ?? null, details: { version: version.version } }, trx);
-      await this.applyLevel(actor.id, now, trx, actor, 'agreement re-accepted');
+      await this.deps.audit.record({ action: 'dua.reaccepted', actorId: userId, subjectType: 'dua_application', subjectId: id, ip: actor.ip ?? null, details: { version: version.version } }, trx);
+      await this.applyLevel(userId, now, trx, actor, 'agreement re-accepted');
       return (await this.repo.application(id, trx))!;
     });
   }
 
   // ---- annual usage reports --------------------------------------------------------------
 
-  async fileReport(actor: Actor & { id: number }, body: unknown, now = new Date()): Promise<UsageReport> {
-    const input = parse(reportInput, body);
-    const approval = await this.repo.latestApproval(actor.id);
+  async fileReport(actor: AuditActor, input: ReportFields, now = new Date()): Promise<UsageReport> {
+    const userId = userOf(actor);
+    const approval = await this.repo.latestApproval(userId);
     if (!approval || !approval.validUntil || approval.validUntil <= now) {
       throw new AppError(409, 'no_approval', 'A usage report renews a current approval; yours has run out, so apply again instead');
     }
     if (await this.repo.openReport(approval.id)) throw new AppError(409, 'report_open', 'Your previous report is still waiting for a decision');
-    const id = await this.repo.createReport({ applicationId: approval.id, userId: actor.id, ...input }, now);
-    await this.deps.audit.record({ action: 'report.filed', actorId: actor.id, subjectType: 'usage_report', subjectId: id, ip: actor.ip ?? null, details: { applicationId: approval.id, publications: input.publications.length } });
+    const id = await this.repo.createReport({ applicationId: approval.id, userId, ...input }, now);
+    await this.deps.audit.record({ action: 'report.filed', actorId: userId, subjectType: 'usage_report', subjectId: id, ip: actor.ip ?? null, details: { applicationId: approval.id, publications: input.publications.length } });
     return (await this.repo.report(id))!;
   }
 
-  myReports(userId: number): Promise<UsageReport[]> {
-    return this.repo.reportsOf(userId);
+  async myReports(requester: Requester): Promise<UsageReport[]> {
+    assertAuthenticated(requester);
+    return this.repo.reportsOf(requester.user.id);
   }
 
-  listReports(status: string | undefined, limit = 50, offset = 0): Promise<UsageReport[]> {
-    if (status !== undefined && !['submitted', 'approved', 'rejected'].includes(status)) {
-      throw new AppError(400, 'invalid_query', 'status must be submitted, approved or rejected');
-    }
-    return this.repo.reportsByStatus(status as ReportStatus | undefined, limit, offset);
+  listReports(status: ReportStatus | undefined, limit = 50, offset = 0): Promise<UsageReport[]> {
+    return this.repo.reportsByStatus(status, limit, offset);
   }
 
   /** An approved report renews the approval for another year from its current end. */
-  async decideReport(actor: Actor & { id: number }, id: number, decision: 'approve' | 'reject', body: unknown, now = new Date()): Promise<UsageReport> {
-    const { reason } = parse(decisionInput, body);
+  async decideReport(actor: AuditActor, id: number, { decision, reason }: Decision, now = new Date()): Promise<UsageReport> {
+    const decidedBy = userOf(actor);
     if (decision === 'reject' && !reason) throw new AppError(400, 'reason_required', 'A rejection needs a reason, which the researcher is sent');
     const report = await this.repo.report(id);
     if (!report) throw new AppError(404, 'report_not_found', `No report ${id}`);
     let renewedUntil: Date | null = null;
     const decided = await this.repo.transaction(async (trx) => {
-      if (!(await this.repo.transitionReport(id, { status: decision === 'approve' ? 'approved' : 'rejected', decidedBy: actor.id, decisionReason: reason ?? null }, now, trx))) {
+      if (!(await this.repo.transitionReport(id, { status: decision === 'approve' ? 'approved' : 'rejected', decidedBy, decisionReason: reason ?? null }, now, trx))) {
         const current = (await this.repo.report(id, trx))!;
         throw new AppError(409, 'already_decided', `Report ${id} is already ${current.status}`);
       }
@@ -343,7 +300,7 @@ export class AgreementsService {
         renewedUntil = oneYearAfter(base);
         await this.repo.extendApplication(application.id, renewedUntil, now, trx);
       }
-      await this.deps.audit.record({ action: decision === 'approve' ? 'report.approved' : 'report.rejected', actorId: actor.id, subjectType: 'usage_report', subjectId: id, ip: actor.ip ?? null, details: { userId: report.userId, ...(reason ? { reason } : {}), ...(renewedUntil ? { renewedUntil: (renewedUntil as Date).toISOString() } : {}) } }, trx);
+      await this.deps.audit.record({ action: decision === 'approve' ? 'report.approved' : 'report.rejected', actorId: decidedBy, subjectType: 'usage_report', subjectId: id, ip: actor.ip ?? null, details: { userId: report.userId, ...(reason ? { reason } : {}), ...(renewedUntil ? { renewedUntil: (renewedUntil as Date).toISOString() } : {}) } }, trx);
       if (decision === 'approve') await this.applyLevel(report.userId, now, trx, actor, 'usage report approved');
       return (await this.repo.report(id, trx))!;
     });
@@ -361,43 +318,40 @@ export class AgreementsService {
     return this.repo.institutions();
   }
 
-  async createInstitution(actor: Actor, body: unknown, now = new Date()): Promise<Institution> {
-    const input = parse(institutionInput, body);
-    if (input.validUntil <= input.validFrom) throw new AppError(400, 'invalid_input', 'validUntil: must be after validFrom');
+  async createInstitution(actor: AuditActor, input: NewInstitution, now = new Date()): Promise<Institution> {
     const created = await this.repo.createInstitution(input, now);
     if (created === 'name_taken') throw new AppError(409, 'name_taken', `An institution named ${input.name} exists already`);
-    await this.deps.audit.record({ action: 'institution.created', actorId: actor.id, subjectType: 'institution', subjectId: created.id, ip: actor.ip ?? null, details: { validUntil: input.validUntil.toISOString(), domains: input.emailDomains } });
+    await this.deps.audit.record({ action: 'institution.created', actorId: actor.actorId, subjectType: 'institution', subjectId: created.id, ip: actor.ip ?? null, details: { validUntil: input.validUntil.toISOString(), domains: input.emailDomains } });
     await this.refreshMembers(created, now, actor);
     return created;
   }
 
-  async setInstitutionValidity(actor: Actor, id: number, body: unknown, now = new Date()): Promise<Institution> {
-    const { validUntil } = parse(z.strictObject({ validUntil: z.coerce.date({ error: 'must be a date' }) }), body);
+  async setInstitutionValidity(actor: AuditActor, id: number, validUntil: Date, now = new Date()): Promise<Institution> {
     const institution = await this.repo.institution(id);
     if (!institution) throw new AppError(404, 'institution_not_found', `No institution ${id}`);
     await this.repo.updateInstitutionValidity(id, validUntil, now);
-    await this.deps.audit.record({ action: 'institution.validity_changed', actorId: actor.id, subjectType: 'institution', subjectId: id, ip: actor.ip ?? null, details: { validUntil: validUntil.toISOString() } });
+    await this.deps.audit.record({ action: 'institution.validity_changed', actorId: actor.actorId, subjectType: 'institution', subjectId: id, ip: actor.ip ?? null, details: { validUntil: validUntil.toISOString() } });
     const updated = (await this.repo.institution(id))!;
     await this.refreshMembers(updated, now, actor);
     return updated;
   }
 
-  async addMember(actor: Actor, institutionId: number, userId: number, now = new Date()): Promise<void> {
+  async addMember(actor: AuditActor, institutionId: number, userId: number, now = new Date()): Promise<void> {
     const institution = await this.repo.institution(institutionId);
     if (!institution) throw new AppError(404, 'institution_not_found', `No institution ${institutionId}`);
     if (!(await this.repo.recipient(userId))) throw new AppError(404, 'user_not_found', `No active user ${userId}`);
     await this.repo.addMember(institutionId, userId, now);
-    await this.deps.audit.record({ action: 'institution.member_added', actorId: actor.id, subjectType: 'institution', subjectId: institutionId, ip: actor.ip ?? null, details: { userId } });
+    await this.deps.audit.record({ action: 'institution.member_added', actorId: actor.actorId, subjectType: 'institution', subjectId: institutionId, ip: actor.ip ?? null, details: { userId } });
     await this.repo.transaction((trx) => this.applyLevel(userId, now, trx, actor, 'membership added'));
   }
 
-  async removeMember(actor: Actor, institutionId: number, userId: number, now = new Date()): Promise<void> {
+  async removeMember(actor: AuditActor, institutionId: number, userId: number, now = new Date()): Promise<void> {
     if (!(await this.repo.removeMember(institutionId, userId))) throw new AppError(404, 'member_not_found', `User ${userId} is not an assigned member of institution ${institutionId}`);
-    await this.deps.audit.record({ action: 'institution.member_removed', actorId: actor.id, subjectType: 'institution', subjectId: institutionId, ip: actor.ip ?? null, details: { userId } });
+    await this.deps.audit.record({ action: 'institution.member_removed', actorId: actor.actorId, subjectType: 'institution', subjectId: institutionId, ip: actor.ip ?? null, details: { userId } });
     await this.repo.transaction((trx) => this.applyLevel(userId, now, trx, actor, 'membership removed', { lower: true }));
   }
 
-  private async refreshMembers(institution: Institution, now: Date, actor: Actor): Promise<void> {
+  private async refreshMembers(institution: Institution, now: Date, actor: AuditActor): Promise<void> {
     for (const userId of await this.repo.memberIds(institution)) {
       await this.repo.transaction((trx) => this.applyLevel(userId, now, trx, actor, `membership of ${institution.name}`, { lower: true }));
     }
@@ -441,7 +395,7 @@ export class AgreementsService {
    * when asked (`lower`: expiry, a membership ended), and never below a level
    * an administrator set by hand without an expiry.
    */
-  async applyLevel(userId: number, now: Date, trx: Knex, actor: Actor, reason: string, { lower = false } = {}): Promise<{ from: Level; to: Level } | undefined> {
+  async applyLevel(userId: number, now: Date, trx: Knex, actor: AuditActor, reason: string, { lower = false } = {}): Promise<{ from: Level; to: Level } | undefined> {
     const user = await this.repo.recipient(userId, trx);
     if (!user) return undefined;
     const granted = await this.grantedLevel(userId, now, trx);
@@ -452,7 +406,7 @@ export class AgreementsService {
     if (same) return undefined;
     await this.repo.setLevel(userId, granted.level, granted.expiresAt, now, trx);
     if (granted.level !== stored) {
-      await this.deps.audit.record({ action: 'user.level_changed', actorId: actor.id, subjectType: 'user', subjectId: userId, ip: actor.ip ?? null, details: { from: stored, to: granted.level, reason, ...(granted.expiresAt ? { until: granted.expiresAt.toISOString() } : {}) } }, trx);
+      await this.deps.audit.record({ action: 'user.level_changed', actorId: actor.actorId, subjectType: 'user', subjectId: userId, ip: actor.ip ?? null, details: { from: stored, to: granted.level, reason, ...(granted.expiresAt ? { until: granted.expiresAt.toISOString() } : {}) } }, trx);
     }
     return { from: stored, to: granted.level };
   }
@@ -493,7 +447,7 @@ export class AgreementsService {
   async expireLevels(now: Date): Promise<{ lowered: number; told: number; failed: number }> {
     const counts = { lowered: 0, told: 0, failed: 0 };
     for (const user of await this.repo.levelsExpiring(new Date(0), new Date(now.getTime() + 1))) {
-      const change = await this.repo.transaction((trx) => this.applyLevel(user.userId, now, trx, { id: null }, 'expired', { lower: true }));
+      const change = await this.repo.transaction((trx) => this.applyLevel(user.userId, now, trx, { actorId: null }, 'expired', { lower: true }));
       if (!change || RANK[change.to] >= RANK[change.from]) continue;
       counts.lowered++;
       const expiredAt = user.levelExpiresAt!;
@@ -513,6 +467,13 @@ export class AgreementsService {
     return counts;
   }
 
+  /** Someone else's application is answered as missing: its existence is not theirs to know. */
+  private async visibleApplication(userId: number, isAdmin: boolean, id: number): Promise<DuaApplication> {
+    const application = await this.repo.application(id);
+    if (!application || (!isAdmin && application.userId !== userId)) throw new AppError(404, 'application_not_found', `No application ${id}`);
+    return application;
+  }
+
   private async mail<T extends MailTemplate>(to: string, template: T, params: MailTemplates[T], rethrow = false): Promise<void> {
     try {
       await this.deps.mailer.send({ to, ...renderMail(template, params, this.deps.site) });
@@ -522,4 +483,10 @@ export class AgreementsService {
       this.deps.log.warn({ err: error, template }, 'mail not sent');
     }
   }
+}
+
+/** The user acting for themselves (applying, reporting) or deciding; the routes that come here admit logged-in users only. */
+function userOf(actor: AuditActor): number {
+  if (actor.actorId === null) throw new AppError(401, 'unauthenticated', 'Log in (or send a personal access token) to use this');
+  return actor.actorId;
 }

@@ -18,8 +18,11 @@ import {
 import { AppError, badRequest } from '../errors.js';
 import { compareOutlines, type ComparedOutlines } from './comparison.js';
 
-/** An outline as it arrives: GeoJSON (an object or its text), Aperio XML text, a parsed document, or a file of Aperio XML. */
-export type OutlineSource = { geojson: unknown } | { xml: string } | { doc: AperioAnnotations } | { file: string };
+/** GeoJSON as it arrives: a FeatureCollection or a Feature, read and checked in full off the event loop, or its text. */
+export type GeoJsonInput = string | { type: 'FeatureCollection' | 'Feature'; [member: string]: unknown };
+
+/** An outline as it arrives: GeoJSON, Aperio XML text, a parsed document, or a file of Aperio XML. */
+export type OutlineSource = { geojson: GeoJsonInput } | { xml: string } | { doc: AperioAnnotations } | { file: string };
 
 /** An outline ready to be stored as a version. */
 export interface PreparedOutline {

@@ -7,7 +7,8 @@ export type VersionMethod = (typeof VERSION_METHODS)[number];
 export const REVIEW_STATES = ['to-annotate', 'proposed', 'in-review', 'cross-check', 'released'] as const;
 export type ReviewState = (typeof REVIEW_STATES)[number];
 
-export type ReviewAction = 'baseline' | 'propose' | 'save' | 'confirm' | 'approve' | 'return';
+export const REVIEW_ACTIONS = ['baseline', 'propose', 'save', 'confirm', 'approve', 'return'] as const;
+export type ReviewAction = (typeof REVIEW_ACTIONS)[number];
 
 export interface AnnotationVersion {
   id: number;

@@ -3,34 +3,35 @@ import path from 'node:path';
 import type { Knex } from 'knex';
 import type { StaffRole } from '../access/users.repository.js';
 import type { AnnotationFeatureCollection } from '../annotations/index.js';
-import type { AuditLog } from '../audit/audit-log.js';
+import type { AuditActor, AuditLog } from '../audit/audit-log.js';
 import { isUniqueViolation } from '../db/dialect.js';
 import { AppError, badRequest, notFound } from '../errors.js';
-import { writeFileAtomic } from '../ingest/files.js';
+import { writeFileAtomic } from '../lib/files.js';
 import type { Logger } from '../logging.js';
-import type { AgreementReport } from '../toolbox/agreement.js';
 import type { OutlineSource, OutlineWork, PreparedOutline } from './outline-work.js';
-import { annotationStatistics, type AnnotationStatistics } from './statistics.js';
-import {
-  REVIEW_STATES,
-  type AnnotationVersion,
-  type PendingComparison,
-  type ReviewAction,
-  type ReviewedSlide,
-  type ReviewEvent,
-  type ReviewRepository,
-  type ReviewState,
-  type VersionMethod,
-  type Workflow,
-  type WorklistRow,
-} from './review.repository.js';
-import { wholeParam } from '../query-params.js';
+import { annotationStatistics } from './statistics.js';
+import type { AnnotationVersion, PendingComparison, ReviewAction, ReviewedSlide, ReviewRepository, ReviewState, VersionMethod, Workflow } from './review.repository.js';
+import type { AnnotationStatistics, Comparison, SlideReview, Worklist } from './views.js';
 
-/** Who acts: a user (with their staff roles) or, with `id` null, the command line. */
-export interface Reviewer {
-  id: number | null;
+/** Who acts: a user with their staff roles or, with `actorId` null, the command line. */
+export interface Reviewer extends AuditActor {
   roles: readonly StaffRole[];
-  ip?: string | null;
+}
+
+/** Which slides the worklist shows, a page at a time. */
+export interface WorklistQuery {
+  /** Any of these states; every state when empty. */
+  states: readonly ReviewState[];
+  limit: number;
+  offset: number;
+}
+
+/** A new outline: an AI proposal (naming its model) or a manual one. */
+export interface Proposal {
+  outline: OutlineSource;
+  method: 'ai' | 'manual';
+  model?: string | null;
+  note?: string | null;
 }
 
 export interface ReviewSettings {
@@ -40,38 +41,13 @@ export interface ReviewSettings {
   slideStore: string;
 }
 
-export interface SlideReview {
-  slide: { id: number; name: string; width: number; height: number };
-  workflow: Workflow;
-  versions: AnnotationVersion[];
-  events: ReviewEvent[];
-  /** Seconds since the current round's review began; null when no review is under way. */
-  reviewSeconds: number | null;
-}
-
-export interface Comparison {
-  a: number;
-  b: number;
-  agreement: AgreementReport;
-  edits: {
-    /** Level-0 pixels² outlined in B but not in A, and in A but not in B (measured on the comparison grid). */
-    areaAdded: number;
-    areaRemoved: number;
-    regionsAdded: number;
-    regionsRemoved: number;
-    /** Seconds from A's creation to B's. */
-    secondsBetween: number;
-  };
-}
-
-const COMMENT_MAX = 2000;
-const NOTE_MAX = 2000;
-const MODEL_MAX = 200;
+/** The longest texts kept with versions and review events. */
+export const REVIEW_TEXT_MAX = { comment: 2000, note: 2000, model: 200 } as const;
 /** Stored comparisons filled per database round trip. */
 const FILL_BATCH = 20;
 
 /**
- * The annotation review of each slide (issue 9): versions from manual work,
+ * The annotation review of each slide: versions from manual work,
  * AI proposals and corrections; a workflow per slide (to-annotate →
  * proposed → in-review → cross-check → released, a cross-check may return it
  * to in-review); the released version is written as the slide's annotation
@@ -113,17 +89,17 @@ export class ReviewService {
   }
 
   /** An AI proposal or a manual outline brought in from a file (CLI or API): a new round's first version. */
-  async propose(slideId: number, input: { outline: OutlineSource; method: 'ai' | 'manual'; model?: string | null; note?: string | null }, actor: Reviewer): Promise<SlideReview> {
+  async propose(slideId: number, input: Proposal, actor: Reviewer): Promise<SlideReview> {
     const slide = await this.requireSlide(slideId);
     if (input.method === 'ai' && !input.model?.trim()) throw badRequest('model_required', 'an AI proposal names the model that made it (--model / model)');
-    const model = checkedText(input.model ?? null, MODEL_MAX, 'model');
+    const model = checkedText(input.model ?? null, REVIEW_TEXT_MAX.model, 'model');
     const outline = await this.work.prepare(input.outline, slide, true);
     await this.ensureWorkflow(slide);
     await this.change(slide, actor, async (workflow, trx) => {
       if (workflow.state === 'cross-check') throw conflict('under_cross_check', `slide ${slide.id} is being cross-checked; approve or return it before a new proposal`);
       const newRound = workflow.state === 'released' || workflow.state === 'to-annotate';
       const round = newRound ? workflow.round + 1 : workflow.round;
-      const versionId = await this.addVersion(slide, outline, { parentId: workflow.currentVersionId, method: input.method, model, note: input.note ?? null, authorId: actor.id }, trx);
+      const versionId = await this.addVersion(slide, outline, { parentId: workflow.currentVersionId, method: input.method, model, note: input.note ?? null, authorId: actor.actorId }, trx);
       return {
         workflow: {
           ...workflow,
@@ -151,7 +127,7 @@ export class ReviewService {
       if (workflow.state === 'cross-check') throw conflict('under_cross_check', `slide ${slide.id} is being cross-checked; it can be edited again once it is returned`);
       const newRound = workflow.state === 'released' || workflow.state === 'to-annotate';
       const method = (await this.roundHasProposal(slide.id, workflow, newRound, trx)) ? 'corrected' : 'manual';
-      const versionId = await this.addVersion(slide, outline, { parentId: workflow.currentVersionId, method, model: null, note: input.note ?? null, authorId: actor.id }, trx);
+      const versionId = await this.addVersion(slide, outline, { parentId: workflow.currentVersionId, method, model: null, note: input.note ?? null, authorId: actor.actorId }, trx);
       return {
         workflow: {
           ...workflow,
@@ -179,7 +155,7 @@ export class ReviewService {
       expectRevision(workflow, input.revision);
       if (workflow.state !== 'proposed' && workflow.state !== 'in-review') throw conflict('not_in_review', `slide ${slide.id} is ${workflow.state}; only a proposed or in-review outline can be confirmed`);
       return {
-        workflow: { ...workflow, state: 'cross-check', annotatorId: actor.id },
+        workflow: { ...workflow, state: 'cross-check', annotatorId: actor.actorId },
         event: { action: 'confirm', versionId: workflow.currentVersionId, comment: null },
         afterEvent: async (id, trx, next) => {
           const proposal = workflow.currentVersionId === null ? undefined : await this.repository.latestAiProposal(slide.id, id, trx);
@@ -211,8 +187,8 @@ export class ReviewService {
       await writeFileAtomic(file, released.xml);
       await this.repository.setSlideAnnotation(slide.id, { annotationPath: path.basename(file), summary: released.summary, method: aiAssisted ? 'A' : 'M' }, trx);
       return {
-        workflow: { ...workflow, state: 'released', releasedVersionId: version.id, checkerId: actor.id },
-        event: { action: 'approve', versionId: version.id, comment: checkedText(input.comment ?? null, COMMENT_MAX, 'comment') },
+        workflow: { ...workflow, state: 'released', releasedVersionId: version.id, checkerId: actor.actorId },
+        event: { action: 'approve', versionId: version.id, comment: checkedText(input.comment ?? null, REVIEW_TEXT_MAX.comment, 'comment') },
       };
     });
     return this.review(slideId);
@@ -221,7 +197,7 @@ export class ReviewService {
   /** A second pathologist sends it back with what to correct; a new round begins. */
   async returnForCorrection(slideId: number, input: { revision: number; comment: string }, actor: Reviewer): Promise<SlideReview> {
     requirePathologist(actor);
-    const comment = checkedText(input.comment, COMMENT_MAX, 'comment');
+    const comment = checkedText(input.comment, REVIEW_TEXT_MAX.comment, 'comment');
     if (!comment) throw badRequest('comment_required', 'returning an outline needs a comment that says what to correct');
     const slide = await this.requireSlide(slideId);
     await this.ensureWorkflow(slide);
@@ -306,13 +282,9 @@ export class ReviewService {
     return this.work.close();
   }
 
-  async worklist(query: Record<string, unknown>): Promise<{ items: WorklistRow[]; total: number; limit: number; offset: number }> {
-    const raw = query.state;
-    const states = raw === undefined || raw === '' ? [] : String(raw).split(',');
-    for (const s of states) if (!REVIEW_STATES.includes(s as ReviewState)) throw badRequest('invalid_query', `state must be among ${REVIEW_STATES.join(', ')}, got "${s}"`);
-    const limit = wholeParam(query.limit, 50, 1, 500, 'limit');
-    const offset = wholeParam(query.offset, 0, 0, Number.MAX_SAFE_INTEGER, 'offset');
-    const found = await this.repository.worklist({ states: states as ReviewState[], limit, offset });
+  /** Each published slide's review state, most recently changed first. */
+  async worklist({ states, limit, offset }: WorklistQuery): Promise<Worklist> {
+    const found = await this.repository.worklist({ states: [...states], limit, offset });
     return { ...found, limit, offset };
   }
 
@@ -332,12 +304,12 @@ export class ReviewService {
       const now = this.clock();
       const next = { ...workflow, revision: current.revision + 1, updatedAt: now };
       if (!(await this.repository.updateWorkflow(next, current.revision, trx))) throw staleRevision(slide.id);
-      const eventId = await this.repository.insertEvent({ slideId: slide.id, versionId: event.versionId, actorId: actor.id, action: event.action, round: next.round, comment: event.comment, createdAt: now }, trx);
+      const eventId = await this.repository.insertEvent({ slideId: slide.id, versionId: event.versionId, actorId: actor.actorId, action: event.action, round: next.round, comment: event.comment, createdAt: now }, trx);
       await afterEvent?.(eventId, trx, next);
       await this.audit.record(
         {
           action: `annotation.${event.action}`,
-          actorId: actor.id,
+          actorId: actor.actorId,
           subjectType: 'slide',
           subjectId: slide.id,
           ip: actor.ip ?? null,
@@ -426,7 +398,7 @@ export class ReviewService {
           method: meta.method,
           model: meta.model,
           authorId: meta.authorId,
-          note: checkedText(meta.note, NOTE_MAX, 'note'),
+          note: checkedText(meta.note, REVIEW_TEXT_MAX.note, 'note'),
           filePath: '',
           sha256: outline.sha256,
           regions: outline.regions,
@@ -468,7 +440,7 @@ export class ReviewService {
 
   private requireCrossChecker(workflow: Workflow, actor: Reviewer, slide: ReviewedSlide): void {
     if (workflow.state !== 'cross-check') throw conflict('not_in_cross_check', `slide ${slide.id} is ${workflow.state}; only a confirmed outline is cross-checked`);
-    if (actor.id !== null && actor.id === workflow.annotatorId) throw new AppError(403, 'own_confirmation', 'The cross-check must be done by another pathologist than the one who confirmed');
+    if (actor.actorId !== null && actor.actorId === workflow.annotatorId) throw new AppError(403, 'own_confirmation', 'The cross-check must be done by another pathologist than the one who confirmed');
   }
 
   /** Whether an AI proposal started this round (or, for a new round, nothing has yet). */
@@ -497,13 +469,12 @@ export class ReviewService {
 }
 
 function requirePathologist(actor: Reviewer): void {
-  if (actor.id !== null && !actor.roles.includes('pathologist')) {
+  if (actor.actorId !== null && !actor.roles.includes('pathologist')) {
     throw new AppError(403, 'pathologist_only', 'Only pathologists edit, confirm and cross-check annotations');
   }
 }
 
 function expectRevision(workflow: Workflow, revision: number): void {
-  if (!Number.isInteger(revision) || revision < 0) throw badRequest('invalid_revision', 'revision must be the whole number the outline was loaded at');
   if (revision !== workflow.revision) throw staleRevision(workflow.slideId);
 }
 
@@ -515,11 +486,11 @@ function conflict(code: string, message: string): AppError {
   return new AppError(409, code, message);
 }
 
+/** Trimmed, empty as null; the command line's texts are bounded here, the API's by its schemas as well. */
 function checkedText(value: string | null, max: number, name: string): string | null {
   if (value === null) return null;
-  if (typeof value !== 'string') throw badRequest('invalid_body', `${name} must be text`);
   const text = value.trim();
-  if (text.length > max) throw badRequest('invalid_body', `${name} is longer than ${max} characters`);
+  if (text.length > max) throw badRequest('invalid_request', `${name} is longer than ${max} characters`);
   return text === '' ? null : text;
 }
 

@@ -1,26 +1,6 @@
 import { COMPARE_CELLS } from './comparison.js';
 import type { StatisticsRow } from './review.repository.js';
-
-export interface OrganStatistics {
-  organ: string | null;
-  /** Published slides whose outline was drawn by hand (M) or with AI assistance (A): the seed's Table 2. */
-  manual: number;
-  aiAssisted: number;
-  manualRate: number;
-  aiAssistedRate: number;
-  /**
-   * AI proposals against the version the pathologist confirmed from them;
-   * `pending` confirmations are not compared yet (figures made before
-   * comparisons were stored are filled in the background).
-   */
-  proposals: { compared: number; pending: number; meanMiou: number | null; byRound: { round: number; compared: number; meanMiou: number }[] };
-}
-
-export interface AnnotationStatistics {
-  organs: OrganStatistics[];
-  /** How the comparisons were rasterised: each slide on a grid of at most this many cells. */
-  comparisonCells: number;
-}
+import type { AnnotationStatistics, OrganStatistics } from './views.js';
 
 /**
  * Agreement figures per organ: how many released outlines are manual or

@@ -23,4 +23,6 @@ export interface AuditLog {
 export interface AuditActor {
   actorId: number | null;
   ip?: string | null;
+  /** Where the change came from, for services that record it: an HTTP request (the default) or the CLI (no account). */
+  via?: 'http' | 'cli';
 }

@@ -16,5 +16,5 @@ export {
   type TrustedKey,
 } from './signature.js';
 export { BAGIT_TXT, formatTagFile, parseOxum, parseTagFile, tagValue, type TagEntries } from './tag-file.js';
-export { hashFile, validateBag, type PayloadFile, type ValidateOptions, type ValidatedBag } from './validate.js';
+export { validateBag, type PayloadFile, type ValidateOptions, type ValidatedBag } from './validate.js';
 export { writeBag, type PayloadItem, type PayloadSource, type WriteBagOptions, type WrittenBag } from './write.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { sha256File } from '../lib/hashing.js';
 import { BagError } from './errors.js';
 import { parseFetch, parseManifest, type FetchEntry, type ManifestEntry } from './manifest.js';
 import { SIGNATURE_FILE, verifyTagManifest, type TrustedKey } from './signature.js';
@@ -115,10 +115,11 @@ export async function validateBag(dir: string, options: ValidateOptions = {}): P
   options.onProgress?.(0, total);
   for (const entry of manifest) {
     if (!present.has(entry.path)) continue;
-    const digest = await hashFile(path.join(dir, ...entry.path.split('/')), (n) => {
+    const onChunk = (n: number) => {
       done += n;
       options.onProgress?.(done, total);
-    });
+    };
+    const digest = await sha256File(path.join(dir, ...entry.path.split('/')), { onChunk });
     if (digest !== entry.sha256) throw new BagError('checksum_mismatch', `${entry.path} does not match its checksum in manifest-sha256.txt (altered or truncated)`, entry.path);
   }
   return {
@@ -153,13 +154,4 @@ async function listFiles(root: string, rel: string, out: Map<string, number>): P
 
 function sha256(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex');
-}
-
-export async function hashFile(file: string, onChunk?: (bytes: number) => void): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 4 * 1024 * 1024 }) as AsyncIterable<Buffer>) {
-    hash.update(chunk);
-    onChunk?.(chunk.length);
-  }
-  return hash.digest('hex');
 }

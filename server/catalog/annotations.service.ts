@@ -5,6 +5,7 @@ import { parseAperioXml, toGeoJson, type AnnotationFeatureCollection } from '../
 import { AppError, notFound } from '../errors.js';
 import type { SlideRelease } from './slide-release.js';
 import type { SlidesRepository } from './slides.repository.js';
+import type { AnnotationGeoJson } from './views.js';
 
 /**
  * A published slide's annotation as GeoJSON for the viewer's overlay
@@ -25,7 +26,7 @@ export class AnnotationsService {
     this.slidesDir = path.resolve(slidesDir);
   }
 
-  async geoJson(slideId: number): Promise<AnnotationFeatureCollection> {
+  async geoJson(slideId: number): Promise<AnnotationGeoJson> {
     await this.release.assertMayLeave(slideId);
     const found = await this.slides.findPublishedAnnotationPath(slideId);
     if (!found) throw notFound('slide_not_found', `There is no published slide ${slideId}`);

@@ -143,6 +143,24 @@ export class CatalogRepository {
     return { slides: rows.map(toSlide), total: Number(counted?.count ?? 0) };
   }
 
+  /**
+   * The ids of the published slides matching, by name (then id), when at
+   * most `limit` match; when more do, only how many (`ids` is null), so that
+   * a caller refuses a selection too large without reading it.
+   */
+  async publishedIds(criteria: CatalogCriteria, limit: number): Promise<{ ids: number[] | null; total: number }> {
+    const rows = (await this.published(criteria)
+      .select('id')
+      .orderBy([
+        { column: 'name', order: 'asc' },
+        { column: 'id', order: 'asc' },
+      ])
+      .limit(limit + 1)) as { id: number }[];
+    if (rows.length <= limit) return { ids: rows.map((row) => row.id), total: rows.length };
+    const [counted] = (await this.published(criteria).count({ count: '*' })) as { count: number | string }[];
+    return { ids: null, total: Number(counted?.count ?? 0) };
+  }
+
   async findPublished(id: number): Promise<CatalogSlide | undefined> {
     const row = (await this.knex('slides')
       .where({ id, status: 'published' })

@@ -1,85 +1,17 @@
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { LRUCache } from 'lru-cache';
-import { badRequest, notFound } from '../errors.js';
+import { notFound } from '../errors.js';
 import type { Vocabulary } from '../ingest/types.js';
-import type { CatalogCriteria, CatalogRepository, CatalogSlide, CatalogSort, AnnotationSummary, TextTerm } from './catalog.repository.js';
+import type { CatalogQuery } from './catalog-query.js';
+import type { CatalogCriteria, CatalogRepository, CatalogSlide, TextTerm } from './catalog.repository.js';
 import type { SlideRelease } from './slide-release.js';
-import { FACETS, FILTER_KEYS, FilterError, filterFromQuery, withoutFacet, type CatalogFilter, type Facet, type QueryParameters } from './filter.js';
-import { thumbnailPath, THUMBNAIL_SIZES, type ThumbnailSize } from './thumbnails.js';
+import { FACETS, withoutFacet, type CatalogFilter, type Facet } from './filter.js';
+import { thumbnailPath, type ThumbnailSize } from './thumbnails.js';
+import type { AnnotationSummaryView, CatalogPage, CatalogSlideView, CatalogSummary, CountCell, FacetCount } from './views.js';
 
-export interface SlideItem {
-  id: number;
-  name: string;
-  organ: string | null;
-  organName: string | null;
-  histology: string | null;
-  histologyName: string | null;
-  stain: string | null;
-  stainName: string | null;
-  marker: string | null;
-  markerName: string | null;
-  differentiation: string | null;
-  differentiationName: string | null;
-  annotationMethod: string | null;
-  annotationMethodName: string | null;
-  dataset: string | null;
-  pathologyInfo: string | null;
-  width: number;
-  height: number;
-  levelCount: number;
-  /** Microns per pixel at full resolution. */
-  mpp: { x: number | null; y: number | null } | null;
-  objectivePower: number | null;
-  fileSize: number;
-  sha256: string | null;
-  hasAnnotation: boolean;
-  annotation: AnnotationSummary | null;
-  createdAt: string;
-  thumbnails: Record<ThumbnailSize, string>;
-  tiles: string;
-}
-
-export interface FacetCount {
-  value: string;
-  name: string;
-  count: number;
-}
-
-export interface SearchResult {
-  items: SlideItem[];
-  total: number;
-  /** 1-based; null when offset/limit asked for a window that is not a whole page. */
-  page: number | null;
-  pageSize: number;
-  offset: number;
-  limit: number;
-  /** Each facet's counts under the search's other conditions, so a ticked value does not hide its siblings. */
-  facets: Record<Facet, FacetCount[]>;
-}
-
-export interface CountCell {
-  value: string | null;
-  name: string | null;
-  count: number;
-  /** count / the row's count, to 4 decimals. */
-  share: number;
-}
-
-/** The seed paper's Table 1 (slides by organ and histology) and Table 2 (organ × annotation method), over published slides. */
-export interface CatalogSummary {
-  total: number;
-  organHistology: {
-    rows: { organ: string | null; organName: string | null; histology: string | null; histologyName: string | null; count: number }[];
-    total: number;
-  };
-  organAnnotationMethod: {
-    methods: { value: string | null; name: string | null }[];
-    rows: { organ: string | null; organName: string | null; count: number; methods: CountCell[] }[];
-    totals: CountCell[];
-    total: number;
-  };
-}
+export type { CatalogQuery } from './catalog-query.js';
+export type { CatalogFilter } from './filter.js';
 
 export interface ThumbnailFile {
   file: string;
@@ -88,35 +20,13 @@ export interface ThumbnailFile {
 }
 
 export const PAGE_SIZE = { default: 24, max: 200 } as const;
-const MAX_TERMS = 10;
-
-const SORTS: Record<string, CatalogSort> = {
-  name: { key: 'name', direction: 'asc' },
-  '-name': { key: 'name', direction: 'desc' },
-  created: { key: 'created', direction: 'asc' },
-  '-created': { key: 'created', direction: 'desc' },
-  size: { key: 'size', direction: 'asc' },
-  '-size': { key: 'size', direction: 'desc' },
-};
-const DEFAULT_SORT = '-created';
-const SEARCH_PARAMETERS = new Set([...FILTER_KEYS, 'sort', 'page', 'pageSize', 'offset', 'limit']);
-
-interface SearchRequest {
-  filter: CatalogFilter;
-  sort: CatalogSort;
-  offset: number;
-  limit: number;
-}
-
-interface Problem {
-  parameter: string;
-  message: string;
-}
+/** The most words of `q` a search looks for (each is matched against names, text and the vocabulary). */
+export const MAX_TERMS = 10;
 
 /**
- * The catalog as researchers search it: parses and checks search requests,
- * turns vocabulary codes into display names, counts facets, and finds
- * thumbnails. Only published slides exist here.
+ * The catalog as researchers search it: runs searches, turns vocabulary
+ * codes into display names, counts facets, and finds thumbnails. Only
+ * published slides exist here.
  */
 export class CatalogService {
   private readonly names: DisplayNames;
@@ -134,8 +44,7 @@ export class CatalogService {
   }
 
   /** `GET /api/slides`: one page of matching slides, the total and the facet counts. */
-  async search(query: QueryParameters): Promise<SearchResult> {
-    const request = parseSearch(query);
+  async search(request: CatalogQuery): Promise<CatalogPage> {
     const criteria = this.criteria(request.filter);
     const [found, ...counts] = await Promise.all([
       this.catalog.search(criteria, request.sort, request.offset, request.limit),
@@ -156,8 +65,17 @@ export class CatalogService {
     };
   }
 
+  /**
+   * The ids of the published slides a filter selects, read as the search
+   * reads it, sorted by name: what a download or a dataset takes. Null ids
+   * (with the total) when more than `limit` match.
+   */
+  publishedIds(filter: CatalogFilter, limit: number): Promise<{ ids: number[] | null; total: number }> {
+    return this.catalog.publishedIds(this.criteria(filter), limit);
+  }
+
   /** `GET /api/slides/:id`: one published slide. */
-  async get(id: number): Promise<SlideItem> {
+  async get(id: number): Promise<CatalogSlideView> {
     const slide = await this.catalog.findPublished(id);
     if (!slide) throw slideNotFound(id);
     return this.item(slide);
@@ -218,9 +136,8 @@ export class CatalogService {
     };
   }
 
-  /** A published slide's thumbnail file (`size` small, the default, or large) and its strong ETag. */
-  async thumbnail(id: number, query: QueryParameters): Promise<ThumbnailFile> {
-    const size = parseThumbnailSize(query);
+  /** A published slide's thumbnail file and its strong ETag. */
+  async thumbnail(id: number, size: ThumbnailSize): Promise<ThumbnailFile> {
     await this.release.assertMayLeave(id);
     const file = thumbnailPath(this.thumbnailsDir, id, size);
     let stats;
@@ -265,7 +182,7 @@ export class CatalogService {
       .map(([value, count]) => ({ value, name: this.names.name(facet, value) ?? value, count }));
   }
 
-  private item(slide: CatalogSlide): SlideItem {
+  private item(slide: CatalogSlide): CatalogSlideView {
     const n = this.names;
     return {
       id: slide.id,
@@ -292,8 +209,9 @@ export class CatalogService {
       fileSize: slide.fileSize,
       sha256: slide.sha256,
       hasAnnotation: slide.hasAnnotation,
-      annotation: slide.annotationSummary,
-      createdAt: slide.createdAt.toISOString(),
+      // Stored JSON, passed on as ingest recorded it.
+      annotation: slide.annotationSummary as AnnotationSummaryView | null,
+      createdAt: slide.createdAt,
       thumbnails: {
         small: `/api/slides/${slide.id}/thumbnail?size=small`,
         large: `/api/slides/${slide.id}/thumbnail?size=large`,
@@ -303,89 +221,12 @@ export class CatalogService {
   }
 }
 
-/** A slide id from a path; anything but a positive whole number names no slide. */
-export function parseSlideId(text: string | undefined): number {
-  if (text === undefined || !/^[1-9]\d{0,9}$/.test(text) || Number(text) > 2 ** 31 - 1) {
-    throw notFound('slide_not_found', `There is no slide "${text ?? ''}"`);
-  }
-  return Number(text);
-}
-
 function slideNotFound(id: number) {
   return notFound('slide_not_found', `There is no published slide ${id}`);
 }
 
 function share(count: number, total: number): number {
   return total === 0 ? 0 : Math.round((count / total) * 10_000) / 10_000;
-}
-
-/** Check every search parameter, and report every problem at once. */
-function parseSearch(query: QueryParameters): SearchRequest {
-  const problems: Problem[] = [];
-  for (const parameter of Object.keys(query)) {
-    if (!SEARCH_PARAMETERS.has(parameter)) {
-      problems.push({ parameter, message: `${parameter} is not a search parameter; use ${[...SEARCH_PARAMETERS].join(', ')}` });
-    }
-  }
-
-  let filter: CatalogFilter = {};
-  try {
-    filter = filterFromQuery(query);
-    const words = filter.q?.split(' ').length ?? 0;
-    if (words > MAX_TERMS) problems.push({ parameter: 'q', message: `q has ${words} words; at most ${MAX_TERMS} are searched for` });
-  } catch (error) {
-    if (!(error instanceof FilterError)) throw error;
-    problems.push({ parameter: error.parameter ?? 'q', message: error.message });
-  }
-
-  const single = (parameter: string): string | undefined => {
-    const value = query[parameter];
-    if (!Array.isArray(value)) return value;
-    problems.push({ parameter, message: `${parameter} is given ${value.length} times; give it once` });
-    return undefined;
-  };
-  const whole = (parameter: string, min: number, max: number): number | undefined => {
-    const text = single(parameter);
-    if (text === undefined) return undefined;
-    const value = /^\d{1,10}$/.test(text) ? Number(text) : NaN;
-    if (!(value >= min && value <= max)) {
-      problems.push({ parameter, message: `${parameter} must be a whole number from ${min} to ${max}, not "${text}"` });
-      return undefined;
-    }
-    return value;
-  };
-
-  const sortText = single('sort') ?? DEFAULT_SORT;
-  const sort = SORTS[sortText];
-  if (!sort) problems.push({ parameter: 'sort', message: `sort must be one of ${Object.keys(SORTS).join(', ')}, not "${sortText}"` });
-
-  const page = whole('page', 1, 1_000_000_000);
-  const pageSize = whole('pageSize', 1, PAGE_SIZE.max);
-  const offset = whole('offset', 0, 1_000_000_000);
-  const limit = whole('limit', 1, PAGE_SIZE.max);
-  const pages = 'page' in query || 'pageSize' in query;
-  const window = 'offset' in query || 'limit' in query;
-  if (pages && window) {
-    problems.push({ parameter: 'offset', message: 'give either page and pageSize or offset and limit, not both' });
-  }
-
-  if (problems.length > 0 || !sort) {
-    throw badRequest('invalid_query', problems.map((p) => p.message).join('; '), { problems });
-  }
-  if (window) return { filter, sort, offset: offset ?? 0, limit: limit ?? PAGE_SIZE.default };
-  const size = pageSize ?? PAGE_SIZE.default;
-  return { filter, sort, offset: ((page ?? 1) - 1) * size, limit: size };
-}
-
-function parseThumbnailSize(query: QueryParameters): ThumbnailSize {
-  const sizes = Object.keys(THUMBNAIL_SIZES);
-  const unknown = Object.keys(query).filter((parameter) => parameter !== 'size');
-  if (unknown.length > 0) throw badRequest('invalid_query', `${unknown.join(', ')}: not a thumbnail parameter; use size`);
-  const size = query.size ?? 'small';
-  if (typeof size !== 'string' || !sizes.includes(size)) {
-    throw badRequest('invalid_query', `size must be one of ${sizes.join(', ')}, not ${JSON.stringify(size)}`);
-  }
-  return size as ThumbnailSize;
 }
 
 type NamedFacet = Exclude<Facet, 'dataset'>;

@@ -2,9 +2,10 @@ import { AppError } from '../errors.js';
 
 /**
  * The catalog filter: which published slides a search, a download or a
- * dataset means. It comes either as query parameters (`GET /api/slides`) or
- * as one string, the filter expression, for the places that take a filter as
- * a single value (`dataset create NAME --filter EXPR`, saved searches):
+ * dataset means. It comes either as query parameters (`GET /api/slides`,
+ * parsed by the route's schema, http/schemas/catalog.ts) or as one string,
+ * the filter expression, for the places that take a filter as a single value
+ * (`dataset create NAME --filter EXPR`, saved searches):
  *
  *     expression := '' | clause (';' clause)*
  *     clause     := facet '=' value (',' value)* | 'q=' text
@@ -15,7 +16,8 @@ import { AppError } from '../errors.js';
  * facets AND-ed with each other and with `q`. A value containing `%`, `;` or
  * `,` (and a `q` containing `%` or `;`) writes it percent-encoded, as
  * `formatFilter` does; spaces around clauses, keys and values are ignored.
- * Each key may appear once. Both forms produce the same `CatalogFilter`.
+ * Each key may appear once. Both forms produce the same `CatalogFilter`,
+ * held to the same limits (`facetValuesProblem`, `textProblem`).
  *
  * This module checks the shape only; the catalog service maps codes onto the
  * vocabulary (`lv` is `LV`).
@@ -58,14 +60,19 @@ export function parseFilter(expression: string): CatalogFilter {
     if (key === 'q') {
       const text = normalizeText(decode(value, key));
       if (text === '') throw new FilterError('q is empty', key);
-      filter.q = checkText(text);
+      const problem = textProblem(text);
+      if (problem) throw new FilterError(problem, key);
+      filter.q = text;
       continue;
     }
     const values = value.split(',').map((piece) => decode(piece, key).trim());
     if (values.some((v) => v === '')) {
       throw new FilterError(value.trim() === '' ? `${key} has no value` : `${key} has an empty value in "${value.trim()}"`, key);
     }
-    filter[key] = checkValues(key, values);
+    const unique = [...new Set(values)];
+    const problem = facetValuesProblem(key, unique);
+    if (problem) throw new FilterError(problem, key);
+    filter[key] = unique;
   }
   return filter;
 }
@@ -81,30 +88,6 @@ export function formatFilter(filter: CatalogFilter): string {
   return clauses.join(';');
 }
 
-export type QueryParameters = Record<string, string | string[] | undefined>;
-
-/**
- * The filter named by query parameters: each facet repeatable and/or
- * comma-separated, `q` once. Empty values are ignored, as an untouched form
- * field sends them. Other parameters are not looked at.
- */
-export function filterFromQuery(query: QueryParameters): CatalogFilter {
-  const filter: CatalogFilter = {};
-  for (const facet of FACETS) {
-    const given = query[facet];
-    if (given === undefined) continue;
-    const values = (Array.isArray(given) ? given : [given]).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
-    if (values.length > 0) filter[facet] = checkValues(facet, values);
-  }
-  const q = query.q;
-  if (Array.isArray(q)) throw new FilterError('q is given more than once', 'q');
-  if (q !== undefined) {
-    const text = normalizeText(q);
-    if (text !== '') filter.q = checkText(text);
-  }
-  return filter;
-}
-
 export function isFilterKey(key: string): key is Facet | 'q' {
   return FILTER_KEYS.includes(key);
 }
@@ -118,29 +101,25 @@ export function withoutFacet(filter: CatalogFilter, facet: Facet): CatalogFilter
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
-function checkValues(facet: Facet, values: string[]): string[] {
-  const unique = [...new Set(values)];
-  if (unique.length > FILTER_LIMITS.valuesPerFacet) {
-    throw new FilterError(`${facet} lists ${unique.length} values; at most ${FILTER_LIMITS.valuesPerFacet} are allowed`, facet);
+/** What is wrong with a facet's values (distinct, trimmed, none empty), or undefined when nothing is. */
+export function facetValuesProblem(facet: Facet, values: readonly string[]): string | undefined {
+  if (values.length > FILTER_LIMITS.valuesPerFacet) return `${facet} lists ${values.length} values; at most ${FILTER_LIMITS.valuesPerFacet} are allowed`;
+  for (const value of values) {
+    if (value.length > FILTER_LIMITS.valueLength) return `A ${facet} value is ${value.length} characters long; at most ${FILTER_LIMITS.valueLength} are allowed`;
+    if (CONTROL.test(value)) return `A ${facet} value contains a control character`;
   }
-  for (const value of unique) {
-    if (value.length > FILTER_LIMITS.valueLength) {
-      throw new FilterError(`A ${facet} value is ${value.length} characters long; at most ${FILTER_LIMITS.valueLength} are allowed`, facet);
-    }
-    if (CONTROL.test(value)) throw new FilterError(`A ${facet} value contains a control character`, facet);
-  }
-  return unique;
+  return undefined;
 }
 
-function checkText(text: string): string {
-  if (text.length > FILTER_LIMITS.textLength) {
-    throw new FilterError(`q is ${text.length} characters long; at most ${FILTER_LIMITS.textLength} are allowed`, 'q');
-  }
-  if (CONTROL.test(text)) throw new FilterError('q contains a control character', 'q');
-  return text;
+/** What is wrong with `q` (normalised), or undefined when nothing is. */
+export function textProblem(text: string): string | undefined {
+  if (text.length > FILTER_LIMITS.textLength) return `q is ${text.length} characters long; at most ${FILTER_LIMITS.textLength} are allowed`;
+  if (CONTROL.test(text)) return 'q contains a control character';
+  return undefined;
 }
 
-function normalizeText(text: string): string {
+/** Free text as the filter keeps it: trimmed, runs of white space one space. */
+export function normalizeText(text: string): string {
   return text.trim().replace(/\s+/g, ' ');
 }
 

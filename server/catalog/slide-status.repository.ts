@@ -1,24 +1,10 @@
 import type { Knex } from 'knex';
 import { fromDbJson, fromDbTime, toDbTime } from '../db/index.js';
+import type { ManagedSlide } from './views.js';
 
-export type SlideStatus = 'published' | 'withdrawn';
-export const SLIDE_STATUSES: readonly SlideStatus[] = ['published', 'withdrawn'];
-
-/** A slide as curators manage it: every status, never its file paths. */
-export interface ManagedSlide {
-  id: number;
-  name: string;
-  status: string;
-  organ: string | null;
-  histology: string | null;
-  stain: string | null;
-  dataset: string | null;
-  fileSize: number;
-  createdAt: Date;
-  updatedAt: Date;
-  /** The latest withdrawal, for a withdrawn slide (the reason is kept in the audit log). */
-  withdrawal: { reason: string | null; at: Date; actorId: number | null } | null;
-}
+export const SLIDE_STATUSES = ['published', 'withdrawn'] as const;
+export type SlideStatus = (typeof SLIDE_STATUSES)[number];
+export type { ManagedSlide };
 
 export interface ManagedSlideQuery {
   status?: SlideStatus;
@@ -134,7 +120,7 @@ function toSlide(row: Row, withdrawal: ManagedSlide['withdrawal']): ManagedSlide
   return {
     id: row.id,
     name: row.name,
-    status: row.status,
+    status: row.status as SlideStatus,
     organ: row.organ,
     histology: row.histology,
     stain: row.stain,

@@ -1,10 +1,11 @@
 import type { AuditActor, AuditLog } from '../audit/audit-log.js';
-import { AppError, badRequest } from '../errors.js';
-import { SLIDE_STATUSES, WITHDRAWN_ACTION, type ManagedSlide, type SlideStatus, type SlideStatusRepository } from './slide-status.repository.js';
-import { wholeParam } from '../query-params.js';
+import { AppError } from '../errors.js';
+import { WITHDRAWN_ACTION, type ManagedSlideQuery, type SlideStatus, type SlideStatusRepository } from './slide-status.repository.js';
+import type { ManagedSlide, ManagedSlideList } from './views.js';
 
+/** A withdrawal's reason is kept in the audit log and shown to curators: one short text. */
 export const REASON_MAX = 500;
-const PAGE = { default: 50, max: 500 } as const;
+export const MANAGED_PAGE = { default: 50, max: 500 } as const;
 
 /** What else holds a slide's status for a while and must forget it at once (the tile server's row cache). */
 export interface SlideStatusListener {
@@ -29,27 +30,19 @@ export class SlideStatusService {
     private readonly clock: () => Date = () => new Date(),
   ) {}
 
-  async list(query: Record<string, unknown>): Promise<{ items: ManagedSlide[]; total: number; limit: number; offset: number }> {
-    const status = query.status;
-    if (status !== undefined && status !== '' && !SLIDE_STATUSES.includes(status as SlideStatus)) {
-      throw badRequest('invalid_query', `status must be one of ${SLIDE_STATUSES.join(', ')}`);
-    }
-    const name = query.q;
-    if (name !== undefined && (typeof name !== 'string' || name.length > 200)) throw badRequest('invalid_query', 'q must be one text of at most 200 characters');
-    const limit = wholeParam(query.limit, PAGE.default, 1, PAGE.max, 'limit');
-    const offset = wholeParam(query.offset, 0, 0, Number.MAX_SAFE_INTEGER, 'offset');
-    const found = await this.slides.list({ ...(status ? { status: status as SlideStatus } : {}), ...(name ? { name } : {}), limit, offset });
-    return { ...found, limit, offset };
+  /** Slides of every status, by name; `name` matches part of it. */
+  async list(query: ManagedSlideQuery): Promise<ManagedSlideList> {
+    const found = await this.slides.list(query);
+    return { ...found, limit: query.limit, offset: query.offset };
   }
 
-  async withdraw(idText: string | undefined, body: unknown, actor: AuditActor): Promise<ManagedSlide> {
-    const id = slideId(idText);
-    const reason = reasonOf(body);
+  /** Take a published slide out of every path at once; `reason` (trimmed, non-empty) goes into the audit event. */
+  async withdraw(id: number, reason: string, actor: AuditActor): Promise<ManagedSlide> {
     return this.change(id, 'published', 'withdrawn', actor, { action: WITHDRAWN_ACTION, details: { reason } });
   }
 
-  async publish(idText: string | undefined, actor: AuditActor): Promise<ManagedSlide> {
-    return this.change(slideId(idText), 'withdrawn', 'published', actor, { action: 'slide.republished', details: {} });
+  async publish(id: number, actor: AuditActor): Promise<ManagedSlide> {
+    return this.change(id, 'withdrawn', 'published', actor, { action: 'slide.republished', details: {} });
   }
 
   private async change(id: number, from: SlideStatus, to: SlideStatus, actor: AuditActor, event: { action: string; details: Record<string, unknown> }): Promise<ManagedSlide> {
@@ -66,18 +59,3 @@ export class SlideStatusService {
     return (await this.slides.find(slide))!;
   }
 }
-
-function slideId(text: string | undefined): number {
-  if (!text || !/^[1-9]\d{0,9}$/.test(text) || Number(text) > 2 ** 31 - 1) {
-    throw badRequest('invalid_slide_id', `"${text ?? ''}" is not a slide id (a positive whole number)`);
-  }
-  return Number(text);
-}
-
-function reasonOf(body: unknown): string {
-  const reason = (body as { reason?: unknown } | undefined)?.reason;
-  if (typeof reason !== 'string' || reason.trim() === '') throw badRequest('invalid_reason', 'A withdrawal needs a reason (a non-empty text)');
-  if (reason.length > REASON_MAX) throw badRequest('invalid_reason', `The reason may have at most ${REASON_MAX} characters`);
-  return reason.trim();
-}
-

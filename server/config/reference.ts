@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { CONFIG_DESCRIPTIONS, type ConfigKey } from './descriptions.js';
 import { envNameFor } from './env.js';
 import { configSchema } from './schema.js';
 
@@ -40,7 +41,7 @@ export function configurationReference(configDir: string): ConfigKeyReference[] 
         continue;
       }
       const key = at.join('.');
-      keys.push({ key, env: envNameFor(key), default: valueAt(defaults, at), accepts: accepts(child), description: child.description ?? '' });
+      keys.push({ key, env: envNameFor(key), default: valueAt(defaults, at), accepts: accepts(child), description: CONFIG_DESCRIPTIONS[key as ConfigKey] ?? '' });
     }
   };
   walk(schema, []);

@@ -3,10 +3,11 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { CatalogService } from '../catalog/catalog.service.js';
 import type { SlideRelease } from '../catalog/slide-release.js';
-import { FACETS, parseFilter, type QueryParameters } from '../catalog/filter.js';
-import { writeFileAtomic } from '../ingest/files.js';
+import type { CatalogFilter } from '../catalog/filter.js';
+import { writeFileAtomic } from '../lib/files.js';
 import { DatasetNameTaken, VersionTaken, type DatasetsRepository, type MemberSlide } from './datasets.repository.js';
-import { summariseDataset, type DatasetSummary } from './overview.js';
+import { summariseDataset } from './overview.js';
+import type { DatasetSummary } from './views.js';
 import type { Dataset, Release, ReleasedSlide, Withdrawal } from './release.js';
 
 /** A refusal with its reason, for the CLI (exit 1) and later the portal (409/400). */
@@ -17,15 +18,19 @@ export class DatasetError extends Error {
   }
 }
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+/** What a dataset may be called; a name that is not one names no dataset. */
+export const DATASET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 const VERSION = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,49}$/;
-const PAGE = 200;
+/** Slides one `add` by filter takes at most: beyond, the curator narrows the filter and adds in parts. */
+export const MAX_ADDED_BY_FILTER = 10_000;
 
 export interface DatasetsSettings {
   /** The slide store: relative file paths are under it. */
   slidesDir: string;
   /** Where releases keep their annotation files: `<paths.data>/releases`. */
   releasesDir: string;
+  /** Slides one `add` by filter takes at most (default MAX_ADDED_BY_FILTER). */
+  maxAddedByFilter?: number;
 }
 
 /** A slide of a release that its bags now leave out, and why. */
@@ -45,7 +50,8 @@ export interface WithheldSlide {
 export class DatasetsService {
   constructor(
     private readonly repository: DatasetsRepository,
-    private readonly catalog: Pick<CatalogService, 'search'>,
+    /** For additions by filter: the published slides the catalog search shows for it. */
+    private readonly catalog: Pick<CatalogService, 'publishedIds'>,
     /** Whether a slide's bytes may still leave this site: a release is served without those that may not. */
     private readonly slideRelease: Pick<SlideRelease, 'withheld'>,
     private readonly settings: DatasetsSettings,
@@ -53,7 +59,7 @@ export class DatasetsService {
   ) {}
 
   async create(name: string, description: string | null = null): Promise<Dataset> {
-    if (!NAME.test(name)) throw new DatasetError(`"${name}" is not a dataset name: use letters, digits, ".", "_" and "-" (at most 100, starting with a letter or digit)`);
+    if (!DATASET_NAME.test(name)) throw new DatasetError(`"${name}" is not a dataset name: use letters, digits, ".", "_" and "-" (at most 100, starting with a letter or digit)`);
     try {
       return await this.repository.create(name, description, this.clock());
     } catch (error) {
@@ -84,8 +90,8 @@ export class DatasetsService {
     return summaries;
   }
 
-  /** Add slides by id, or every published slide a catalog filter expression matches. Returns how many were new to the dataset. */
-  async add(name: string, selection: { slides: number[] } | { filter: string }): Promise<{ added: number; total: number }> {
+  /** Add slides by id, or every published slide a catalog filter matches. Returns how many were new to the dataset. */
+  async add(name: string, selection: { slides: number[] } | { filter: CatalogFilter }): Promise<{ added: number; total: number }> {
     const dataset = await this.get(name);
     const ids = 'slides' in selection ? [...new Set(selection.slides)] : await this.matching(selection.filter);
     if (ids.length === 0) throw new DatasetError('nothing was selected: no slide matches');
@@ -217,16 +223,10 @@ export class DatasetsService {
     };
   }
 
-  private async matching(expression: string): Promise<number[]> {
-    const filter = parseFilter(expression);
-    const query: QueryParameters = { sort: 'name', limit: String(PAGE) };
-    for (const facet of FACETS) if (filter[facet]) query[facet] = filter[facet];
-    if (filter.q) query.q = filter.q;
-    const ids: number[] = [];
-    for (let offset = 0; ; offset += PAGE) {
-      const page = await this.catalog.search({ ...query, offset: String(offset) });
-      ids.push(...page.items.map((item) => item.id));
-      if (page.items.length < PAGE || ids.length >= page.total) return ids;
-    }
+  private async matching(filter: CatalogFilter): Promise<number[]> {
+    const max = this.settings.maxAddedByFilter ?? MAX_ADDED_BY_FILTER;
+    const { ids, total } = await this.catalog.publishedIds(filter, max);
+    if (ids === null) throw new DatasetError(`the filter matches ${total} slides; one add takes at most ${max}: narrow the filter and add in parts; nothing was added`);
+    return ids;
   }
 }

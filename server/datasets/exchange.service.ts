@@ -2,34 +2,23 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { AuditActor, AuditLog } from '../audit/audit-log.js';
 import { streamZip, type BundleDelivery } from '../downloads/index.js';
-import { attachment, DOWNLOAD_CACHE_CONTROL } from '../downloads/file-headers.js';
 import { limitKey, type DownloadLimits, type DownloadTicket } from '../downloads/limits.js';
 import { AppError } from '../errors.js';
-import { flagParam } from '../query-params.js';
 import { bagSlide } from './bag-contents.js';
 import { serializedBagEntries, type StoredPayload } from './bag-zip.js';
 import { DatasetError, type DatasetsService } from './datasets.service.js';
 import type { ExportResult, ExportService } from './export.service.js';
-import type { DatasetSummary } from './overview.js';
+import type { DatasetList, DatasetVersions, HoleyBag } from './views.js';
 
-/** A holey bag over HTTP: every file but the slides (which fetch.txt points at), base64 so that bytes survive JSON. */
-export interface HoleyBagAnswer {
-  dataset: string;
-  version: string;
-  since: string | null;
-  /** The bag's folder name, as `slidebank export` would name it. */
-  name: string;
-  files: { path: string; content: string }[];
+/** Which release a bag is of: `version` (default: the newest), and for an incremental bag the older release `since`. */
+export interface BagRequest {
+  version?: string;
+  since?: string;
 }
 
 /** The scratch folders bags are made in (in `paths.cache`), and the age past which one is a leftover of a server stopped mid-answer. */
 const SCRATCH_FOLDER = /^(holey|bagzip)-/;
 const SCRATCH_MAX_AGE_MS = 2 * 24 * 60 * 60 * 1000;
-
-interface BagRequest {
-  version: string;
-  since: string | undefined;
-}
 
 /**
  * What partner sites and the portal ask of this site (L3 members and
@@ -50,23 +39,23 @@ export class ExchangeService {
     private readonly workDir: string,
   ) {}
 
-  async versions(name: string): Promise<{ name: string; versions: string[] }> {
+  async versions(name: string): Promise<DatasetVersions> {
     const found = (await this.datasets.list()).find((d) => d.name === name);
     if (!found) throw new AppError(404, 'dataset_not_found', `There is no dataset named ${name}`);
     return { name, versions: found.versions };
   }
 
-  async catalogue(): Promise<{ items: DatasetSummary[] }> {
+  async catalogue(): Promise<DatasetList> {
     return { items: await this.datasets.overview() };
   }
 
-  async holeyBag(name: string, query: { version?: unknown; since?: unknown }, actor: AuditActor): Promise<HoleyBagAnswer> {
-    const { version, since } = await this.bagRequest(name, query);
+  async holeyBag(name: string, request: BagRequest, actor: AuditActor): Promise<HoleyBag> {
+    const { version, since } = await this.bagRelease(name, request);
     const out = await this.scratchFolder('holey-');
     try {
       const exported = await this.export(name, version, since, out);
       const bag = exported.bags[0]!.dir;
-      const files: HoleyBagAnswer['files'] = [];
+      const files: HoleyBag['files'] = [];
       let bytes = 0;
       for (const entry of (await readdir(bag, { recursive: true, withFileTypes: true })).filter((e) => e.isFile())) {
         const full = path.join(entry.parentPath, entry.name);
@@ -91,16 +80,16 @@ export class ExchangeService {
   }
 
   /**
-   * `GET /api/datasets/:name/bag.zip`: the bag the CLI's export writes, as one
-   * ZIP. The export is always holey (only the small files are written, into
+   * `GET /api/datasets/{name}/bag.zip`: the bag the CLI's export writes, as one
+   * ZIP (`holey`: without the slide files, which its fetch.txt points at). The export is always holey (only the small files are written, into
    * a scratch folder); for the complete bag the slide files are then read
    * straight from the slide store into the archive (see bag-zip.ts), so a
    * terabyte release costs no copy and no temporary space. Audited when the
    * response ends, with the bytes sent and whether it completed.
    */
-  async bagZip(name: string, query: { version?: unknown; since?: unknown; holey?: unknown }, actor: AuditActor): Promise<BundleDelivery> {
-    const holey = flagParam(query.holey, 'holey');
-    const { version, since } = await this.bagRequest(name, query);
+  async bagZip(name: string, request: BagRequest & { holey: boolean }, actor: AuditActor): Promise<BundleDelivery> {
+    const { holey } = request;
+    const { version, since } = await this.bagRelease(name, request);
     const out = await this.scratchFolder('bagzip-');
     let entries;
     let bag: string;
@@ -118,10 +107,9 @@ export class ExchangeService {
       throw error;
     }
     const zip = streamZip(entries);
-    const fileName = `${path.basename(bag)}${holey ? '_holey' : ''}.zip`;
     let settled = false;
     return {
-      headers: { 'Content-Type': 'application/zip', 'Content-Disposition': attachment(fileName), 'Cache-Control': DOWNLOAD_CACHE_CONTROL },
+      fileName: `${path.basename(bag)}${holey ? '_holey' : ''}.zip`,
       body: zip.stream,
       settle: async (finished) => {
         if (settled) return;
@@ -154,11 +142,11 @@ export class ExchangeService {
   }
 
   /** The version (default: the newest) and base version a bag request names, each a release of the dataset. */
-  private async bagRequest(name: string, query: { version?: unknown; since?: unknown }): Promise<BagRequest> {
+  private async bagRelease(name: string, request: BagRequest): Promise<{ version: string; since: string | undefined }> {
     const { versions } = await this.versions(name);
-    const version = oneVersion(query.version, 'version') ?? versions.at(-1);
+    const version = request.version ?? versions.at(-1);
     if (version === undefined) throw new AppError(404, 'release_not_found', `${name} has no release yet`);
-    const since = oneVersion(query.since, 'since');
+    const { since } = request;
     for (const v of [version, since]) {
       if (v !== undefined && !versions.includes(v)) throw new AppError(404, 'release_not_found', `${name} has no release ${v}${versions.length ? ` (it has ${versions.join(', ')})` : ''}`);
     }
@@ -225,10 +213,4 @@ async function folderBytes(dir: string): Promise<number> {
     if (entry.isFile()) bytes += (await stat(path.join(entry.parentPath, entry.name))).size;
   }
   return bytes;
-}
-
-function oneVersion(value: unknown, key: string): string | undefined {
-  if (value === undefined || value === '') return undefined;
-  if (typeof value !== 'string' || value.length > 50) throw new AppError(400, 'invalid_query', `${key} must be one version`);
-  return value;
 }

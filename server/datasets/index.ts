@@ -23,7 +23,8 @@ export { ExportService, parseSize, type ExportRequest, type ExportResult } from 
 export { ImportError, ImportService, type ImportProgress, type ImportResult, type WithdrawalsResult } from './import.service.js';
 export { ensureSiteKey, siteIdentity, SITE_KEY_FILE, type SiteIdentity } from './site-key.js';
 export { siteIdentityOf, siteOf } from './site.js';
-export { ExchangeService, type HoleyBagAnswer } from './exchange.service.js';
+export { ExchangeService, type BagRequest } from './exchange.service.js';
+export type { DatasetList, DatasetSummary, DatasetVersions, HoleyBag, SiteView } from './views.js';
 export { mirrorDataset, type MirrorOptions, type MirrorResult } from './mirror.js';
 export { METADATA_SCHEMA_VERSION, WITHDRAWN_TAG_FILE, type BagMetadata, type WithdrawnNotice } from './bag-contents.js';
 

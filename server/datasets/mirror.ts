@@ -2,8 +2,8 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { checkSafePath, parseFetch, parseManifest } from '../bagit/index.js';
 import { fetchFiles, FetchError, type FetchEvent } from '../downloads/client/fetch-files.js';
-import type { HoleyBagAnswer } from './exchange.service.js';
 import { ImportError, type ImportProgress, type ImportResult, type ImportService } from './import.service.js';
+import type { HoleyBag } from './views.js';
 
 export interface MirrorOptions {
   from: string;
@@ -40,7 +40,7 @@ export async function mirrorDataset(importer: ImportService, options: MirrorOpti
   const since = [...here].reverse().find((v) => versions.includes(v) && versions.indexOf(v) < versions.indexOf(version));
 
   const query = new URLSearchParams({ version, ...(since ? { since } : {}) });
-  const answer = await getJson<HoleyBagAnswer>(`${server}/api/datasets/${encodeURIComponent(options.dataset)}/bag?${query}`, options.token);
+  const answer = await getJson<HoleyBag>(`${server}/api/datasets/${encodeURIComponent(options.dataset)}/bag?${query}`, options.token);
   const bag = path.join(options.workDir, answer.name);
   await placeTagFiles(bag, answer.files);
 
@@ -79,7 +79,7 @@ export async function mirrorDataset(importer: ImportService, options: MirrorOpti
  * them here as well.
  */
 async function withdrawnSince(importer: ImportService, server: string, version: string, options: MirrorOptions): Promise<string[]> {
-  const answer = await getJson<HoleyBagAnswer>(`${server}/api/datasets/${encodeURIComponent(options.dataset)}/bag?${new URLSearchParams({ version })}`, options.token);
+  const answer = await getJson<HoleyBag>(`${server}/api/datasets/${encodeURIComponent(options.dataset)}/bag?${new URLSearchParams({ version })}`, options.token);
   await mkdir(options.workDir, { recursive: true });
   const scratch = await mkdtemp(path.join(options.workDir, '.withdrawals-'));
   try {
@@ -96,7 +96,7 @@ async function withdrawnSince(importer: ImportService, server: string, version: 
  * run of the same bag keeps its fetched slides; one of another bag (the
  * partner released again meanwhile) is started afresh.
  */
-async function placeTagFiles(bag: string, files: HoleyBagAnswer['files']): Promise<void> {
+async function placeTagFiles(bag: string, files: HoleyBag['files']): Promise<void> {
   const tagManifest = files.find((f) => f.path === 'tagmanifest-sha256.txt');
   const previous = await readFile(path.join(bag, 'tagmanifest-sha256.txt'), 'base64').catch(() => undefined);
   if (previous !== undefined && previous !== tagManifest?.content) await rm(bag, { recursive: true, force: true });

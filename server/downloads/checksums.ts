@@ -3,6 +3,15 @@ import type { Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { LRUCache } from 'lru-cache';
 
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** A catalog checksum as lower-case hex, or null when it is missing or not a SHA-256. */
+export function normalizeSha256(value: string | null | undefined): string | null {
+  if (!value) return null;
+  const lower = value.trim().toLowerCase();
+  return SHA256_HEX.test(lower) ? lower : null;
+}
+
 /**
  * SHA-256 of files the catalog holds no checksum for (the scrubbed
  * annotation XMLs: small, so hashing them when first asked is cheaper than a

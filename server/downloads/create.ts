@@ -20,7 +20,7 @@ export function createDownloadsService(
   config: Config,
   db: Database,
   log: Logger,
-  { catalog, audit, duaReference, limits }: { catalog: Pick<CatalogService, 'search'>; audit: AuditLog; duaReference?: DuaReference; limits?: DownloadLimits },
+  { catalog, audit, duaReference, limits }: { catalog: Pick<CatalogService, 'publishedIds'>; audit: AuditLog; duaReference?: DuaReference; limits?: DownloadLimits },
 ): DownloadsService {
   return new DownloadsService({
     slides: new DownloadsRepository(db.knex),

@@ -4,10 +4,10 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import pLimit from 'p-limit';
-import type { AuditEvent, AuditLog } from '../audit/audit-log.js';
+import type { AuditActor, AuditEvent, AuditLog } from '../audit/audit-log.js';
 import type { CatalogService } from '../catalog/catalog.service.js';
 import type { SlideRelease } from '../catalog/slide-release.js';
-import { FACETS, type CatalogFilter, type QueryParameters } from '../catalog/filter.js';
+import type { CatalogFilter } from '../catalog/filter.js';
 import { AppError, badRequest, notFound } from '../errors.js';
 import type { Vocabulary } from '../ingest/types.js';
 import type { Logger } from '../logging.js';
@@ -24,24 +24,17 @@ import {
   type SelectedFile,
   type SelectedSlide,
 } from './bundle-contents.js';
-import { FileChecksums } from './checksums.js';
+import { FileChecksums, normalizeSha256 } from './checksums.js';
 import type { DownloadableSlide, DownloadsRepository } from './downloads.repository.js';
-import { attachment, digestHeaders, DOWNLOAD_CACHE_CONTROL, etagFor, normalizeSha256 } from './file-headers.js';
 import { DownloadLimitError, limitKey, type DownloadLimits } from './limits.js';
-import { manifestTsv, MANIFEST_FORMAT, MANIFEST_VERSION, type FileKind, type Manifest } from './manifest.js';
-import { contentRange, decideRange, unsatisfiedRange } from './range.js';
-import { describeSelection, parseBundleRequest, parseManifestQuery, type Selection } from './selection.js';
+import { MANIFEST_FORMAT, MANIFEST_VERSION, type FileKind, type Manifest } from './manifest.js';
+import { decideRange, etagFor, type ByteRange } from './range.js';
+import { describeSelection, type Selection } from './selection.js';
 import { streamZip, type ZipEntry } from './zip.js';
 
-/** Who asks for a download: the user id (for the audit log and the limits) and the client address. */
-export interface DownloadRequester {
-  userId: number | null;
-  ip: string | null;
-}
-
-/** What of a GET or HEAD the service needs. */
+/** What of a GET or HEAD the service needs: the method and the range it asks for, with its If-Range precondition. */
 export interface FileRequest {
-  method: string;
+  method: 'GET' | 'HEAD';
   range?: string;
   ifRange?: string;
 }
@@ -49,25 +42,36 @@ export interface FileRequest {
 /** How a response ended, as the HTTP layer saw it: `finished` when every byte was handed to the connection. */
 export type Settle = (finished: boolean) => Promise<void>;
 
-/** The answer to a single-file request, for the HTTP layer to send as it is. */
-export interface FileDelivery {
-  status: 200 | 206 | 416;
-  headers: Record<string, string>;
-  /** The bytes, for a GET answered by this process. Absent for HEAD, 416 and nginx offload. */
-  body?: Readable;
-  /** For 416: the error to put in the body. */
-  problem?: { code: string; message: string };
-  /** Call exactly once when the response is over (finished or cut off). */
-  settle: Settle;
+/** A file as its answer describes it; the HTTP layer makes the headers (type, name, validators, checksums) from this. */
+export interface FileFacts {
+  kind: FileKind;
+  /** The name to save it under. */
+  name: string;
+  size: number;
+  lastModified: Date;
+  /** Lower-case hex; null when the catalog has none for the slide (then it has no ETag and no digest). */
+  sha256: string | null;
 }
 
+/**
+ * What a GET or HEAD of one file is answered with, as the service decided it:
+ * - `unsatisfiable`: the Range cannot be served (416), and why;
+ * - `bytes`: the whole file (`range` null) or one range of it, with the
+ *   bytes for a GET (`body`: the stream, and `settle` to call exactly once
+ *   when the response is over, finished or cut off); no body for a HEAD;
+ * - `offload`: nginx sends the bytes (X-Accel-Redirect to `uri`) and answers the Range itself.
+ */
+export type FileAnswer =
+  | { kind: 'unsatisfiable'; file: FileFacts; message: string }
+  | { kind: 'bytes'; file: FileFacts; range: ByteRange | null; body: { stream: Readable; settle: Settle } | null }
+  | { kind: 'offload'; file: FileFacts; uri: string };
+
+/** A ZIP archive made on the fly (a download bundle, a bag): its file name, its bytes, and `settle` to call once when the response is over. */
 export interface BundleDelivery {
-  headers: Record<string, string>;
+  fileName: string;
   body: Readable;
   settle: Settle;
 }
-
-export type ManifestResponse = { format: 'json'; body: Manifest } | { format: 'tsv'; body: string; manifest: Manifest };
 
 /** The text the README gives as the data use agreement a download falls under. The DUA work supplies the real one. */
 export type DuaReference = (userId: number | null) => string | Promise<string>;
@@ -82,7 +86,7 @@ export interface DownloadsServiceOptions {
   /** Whether a slide's files may leave at all (published, not withdrawn). */
   release: Pick<SlideRelease, 'assertMayLeave' | 'withheld'>;
   /** For selections by catalog filter: the same slides the catalog search shows. */
-  catalog: Pick<CatalogService, 'search'>;
+  catalog: Pick<CatalogService, 'publishedIds'>;
   vocabulary: Vocabulary;
   audit: AuditLog;
   limits: DownloadLimits;
@@ -97,16 +101,8 @@ export interface DownloadsServiceOptions {
 
 /** A manifest lists at most this many slides; beyond, narrow the filter (a bundle's bound is configured). */
 export const MAX_MANIFEST_SLIDES = 10_000;
-/** Catalog pages read while resolving a filter. */
-const PAGE = 200;
 /** Files read from this process are read in chunks this large. */
 const READ_CHUNK = 1 << 20;
-
-const CONTENT_TYPES: Record<FileKind, string> = {
-  // SVS is TIFF inside, but no viewer should try to open a multi-gigabyte pyramid inline.
-  slide: 'application/octet-stream',
-  annotation: 'application/xml',
-};
 
 /**
  * Downloads of published slides for L2/L3 researchers (the routes check the
@@ -129,8 +125,8 @@ export class DownloadsService {
     this.clock = options.clock ?? (() => new Date());
   }
 
-  /** `GET`/`HEAD /api/slides/:id/files/slide|annotation`. */
-  async file(who: DownloadRequester, slideId: number, kind: FileKind, request: FileRequest): Promise<FileDelivery> {
+  /** `GET`/`HEAD /api/slides/{id}/files/slide|annotation`: what to answer, decided from the file and the request's Range and If-Range. */
+  async file(who: AuditActor, slideId: number, kind: FileKind, request: FileRequest): Promise<FileAnswer> {
     await this.options.release.assertMayLeave(slideId);
     const slide = await this.options.slides.findPublished(slideId);
     if (!slide) throw notFound('slide_not_found', `There is no published slide ${slideId}`);
@@ -153,99 +149,76 @@ export class DownloadsService {
       }
       const sha256 = kind === 'slide' ? this.slideChecksum(slide, stats) : await this.checksums.sha256(file, stats, handle);
       const size = stats.size;
-      const etag = sha256 === null ? null : etagFor(sha256);
-      const headers: Record<string, string> = {
-        'Accept-Ranges': 'bytes',
-        'Content-Type': CONTENT_TYPES[kind],
-        'Content-Disposition': attachment(path.posix.basename(bundlePath(slide, kind))),
-        'Cache-Control': DOWNLOAD_CACHE_CONTROL,
-        'Last-Modified': stats.mtime.toUTCString(),
-        ...(etag ? { ETag: etag } : {}),
-        ...(sha256 ? digestHeaders(sha256) : {}),
-      };
+      const facts: FileFacts = { kind, name: path.posix.basename(bundlePath(slide, kind)), size, lastModified: stats.mtime, sha256 };
 
-      const decision = decideRange(request, size, { etag, lastModified: stats.mtime });
-      if (decision.kind === 'unsatisfiable') {
-        await handle?.close();
-        handle = undefined;
-        return {
-          status: 416,
-          headers: { 'Accept-Ranges': 'bytes', 'Content-Range': unsatisfiedRange(size), 'Cache-Control': DOWNLOAD_CACHE_CONTROL },
-          problem: { code: 'range_not_satisfiable', message: decision.message },
-          settle: async () => undefined,
-        };
-      }
-      const partial = decision.kind === 'partial';
-      const start = partial ? decision.start : 0;
-      const end = partial ? decision.end : size - 1;
-      const length = partial ? end - start + 1 : size;
-      const status = partial ? 206 : 200;
-      if (request.method !== 'GET') {
-        return {
-          status,
-          headers: { ...headers, 'Content-Length': String(length), ...(partial ? { 'Content-Range': contentRange(start, end, size) } : {}) },
-          settle: async () => undefined,
-        };
-      }
+      const decision = decideRange(request, size, { etag: sha256 === null ? null : etagFor(sha256), lastModified: stats.mtime });
+      if (decision.kind === 'unsatisfiable') return { kind: 'unsatisfiable', file: facts, message: decision.message };
+      const range = decision.kind === 'partial' ? { start: decision.start, end: decision.end } : null;
+      const length = range ? range.end - range.start + 1 : size;
+      if (request.method !== 'GET') return { kind: 'bytes', file: facts, range, body: null };
 
-      const ticket = this.options.limits.admit(limitKey(who), length);
-      const record = (bytes: number, complete: boolean | null, via: 'app' | 'nginx') =>
-        this.audit({
-          action: kind === 'slide' ? 'download.slide' : 'download.annotation',
-          actorId: who.userId,
-          subjectType: 'slide',
-          subjectId: slide.id,
-          ip: who.ip,
-          details: {
-            slideIds: [slide.id],
-            file: bundlePath(slide, kind),
-            size,
-            range: partial ? `${start}-${end}` : null,
-            status,
-            bytes,
-            complete,
-            via,
-          },
-        });
+      const ticket = this.options.limits.admit(limitKey({ userId: who.actorId, ip: who.ip ?? null }), length);
+      const record = (bytes: number, complete: boolean | null, via: 'app' | 'nginx') => this.recordFile(who, slide, facts, range, { bytes, complete, via });
 
       if (offload !== null) {
         // nginx sends the bytes (and answers Range itself): the app has checked access; what nginx then sends it cannot see.
         ticket.settle(length);
         this.bytesSent.file.nginx += length;
         await record(length, null, 'nginx');
-        return { status: 200, headers: { ...headers, 'X-Accel-Redirect': offload }, settle: async () => undefined };
+        return { kind: 'offload', file: facts, uri: offload };
       }
 
       // An empty file has no byte range to read (a read stream cannot end before it starts).
-      const body = length === 0 ? Readable.from([]) : handle!.createReadStream({ start, end, highWaterMark: READ_CHUNK, autoClose: true });
+      const start = range?.start ?? 0;
+      const stream = length === 0 ? Readable.from([]) : handle!.createReadStream({ start, end: start + length - 1, highWaterMark: READ_CHUNK, autoClose: true });
       if (length > 0) handle = undefined; // the stream owns it now and closes it when it ends or is destroyed
-      return {
-        status,
-        headers: { ...headers, 'Content-Length': String(length), ...(partial ? { 'Content-Range': contentRange(start, end, size) } : {}) },
-        body,
-        settle: once(async (finished) => {
-          const bytes = Math.max(0, ((body as { bytesRead?: number }).bytesRead ?? 0) - body.readableLength);
-          body.destroy();
-          ticket.settle(bytes);
-          this.bytesSent.file.app += bytes;
-          await record(bytes, finished && bytes === length, 'app');
-        }),
-      };
+      const settle = once(async (finished) => {
+        const bytes = Math.max(0, ((stream as { bytesRead?: number }).bytesRead ?? 0) - stream.readableLength);
+        stream.destroy();
+        ticket.settle(bytes);
+        this.bytesSent.file.app += bytes;
+        await record(bytes, finished && bytes === length, 'app');
+      });
+      return { kind: 'bytes', file: facts, range, body: { stream, settle } };
     } finally {
       await handle?.close();
     }
   }
 
-  /** `POST /api/downloads`: a ZIP of the selected slides, their annotations, metadata, checksums and README. */
-  async bundle(who: DownloadRequester, body: unknown, origin: string): Promise<BundleDelivery> {
-    const selection = parseBundleRequest(body);
+  /** Audit one file's delivery: how much of it went, and whether all that was asked for (null: nginx sent it, unseen). */
+  private recordFile(
+    who: AuditActor,
+    slide: DownloadableSlide,
+    file: FileFacts,
+    range: ByteRange | null,
+    sent: { bytes: number; complete: boolean | null; via: 'app' | 'nginx' },
+  ): Promise<void> {
+    return this.audit({
+      action: file.kind === 'slide' ? 'download.slide' : 'download.annotation',
+      actorId: who.actorId,
+      subjectType: 'slide',
+      subjectId: slide.id,
+      ip: who.ip ?? null,
+      details: {
+        slideIds: [slide.id],
+        file: bundlePath(slide, file.kind),
+        size: file.size,
+        range: range ? `${range.start}-${range.end}` : null,
+        status: range ? 206 : 200,
+        ...sent,
+      },
+    });
+  }
+
+  /** `POST /api/downloads`: a ZIP of the selected slides, their annotations, metadata, checksums and README. `origin`: this server as the client reached it. */
+  async bundle(who: AuditActor, selection: Selection, origin: string): Promise<BundleDelivery> {
     const { limits } = this.options;
     const slides = await this.select(selection, limits.settings.maxBundleSlides > 0 ? limits.settings.maxBundleSlides : MAX_MANIFEST_SLIDES, 'bundle');
     const selected = await this.gather(slides, { statSlides: true });
     const files = selected.flatMap((s) => s.files);
     const payloadBytes = files.reduce((sum, f) => sum + f.size, 0);
     limits.checkBundle(selected.length, payloadBytes);
-    const ticket = limits.admit(limitKey(who), payloadBytes);
+    const ticket = limits.admit(limitKey({ userId: who.actorId, ip: who.ip ?? null }), payloadBytes);
 
     let entries: ZipEntry[];
     const createdAt = this.clock();
@@ -253,8 +226,8 @@ export class DownloadsService {
       const description: BundleDescription = {
         selection: describeSelection(selection),
         createdAt,
-        userId: who.userId,
-        duaReference: await this.duaReference(who.userId),
+        userId: who.actorId,
+        duaReference: await this.duaReference(who.actorId),
         origin,
       };
       entries = this.bundleEntries(selected, description);
@@ -267,11 +240,7 @@ export class DownloadsService {
     const stamp = createdAt.toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-');
     const slideIds = selected.map((s) => s.slide.id);
     return {
-      headers: {
-        'Content-Type': 'application/zip',
-        'Content-Disposition': attachment(`slidebank-${stamp}-${selected.length}-slides.zip`),
-        'Cache-Control': DOWNLOAD_CACHE_CONTROL,
-      },
+      fileName: `slidebank-${stamp}-${selected.length}-slides.zip`,
       body: zip.stream,
       settle: once(async (finished) => {
         if (!finished) zip.abort();
@@ -280,10 +249,10 @@ export class DownloadsService {
         this.bytesSent.bundle.app += outcome.bytes;
         await this.audit({
           action: 'download.bundle',
-          actorId: who.userId,
+          actorId: who.actorId,
           subjectType: 'bundle',
           subjectId: stamp,
-          ip: who.ip,
+          ip: who.ip ?? null,
           details: {
             selection: describeSelection(selection),
             slideIds: slideIds.length > 2000 ? [...slideIds.slice(0, 2000), `… ${slideIds.length - 2000} more`] : slideIds,
@@ -302,9 +271,8 @@ export class DownloadsService {
     };
   }
 
-  /** `GET /api/downloads/manifest`: every file of a selection with its URL, size and SHA-256. */
-  async manifest(query: QueryParameters, origin: string): Promise<ManifestResponse> {
-    const { selection, format } = parseManifestQuery(query);
+  /** `GET /api/downloads/manifest`: every file of a selection with its URL (under `origin`), size and SHA-256. */
+  async manifest(selection: Selection, origin: string): Promise<Manifest> {
     const slides = await this.select(selection, MAX_MANIFEST_SLIDES, 'manifest');
     const selected = await this.gather(slides, { statSlides: false });
     const files = selected.flatMap(({ slide, files: own }) =>
@@ -313,17 +281,16 @@ export class DownloadsService {
         return { slideId: slide.id, slide: slide.name, kind: f.kind, path: f.path, href, url: `${origin}${href}`, size: f.size, sha256: f.sha256 };
       }),
     );
-    const manifest: Manifest = {
+    return {
       format: MANIFEST_FORMAT,
       version: MANIFEST_VERSION,
-      generatedAt: this.clock().toISOString(),
+      generatedAt: this.clock(),
       selection: describeSelection(selection),
       licence: `${LICENCE.name}, ${LICENCE.url}; use is bound by your data use agreement`,
       slides: selected.length,
       totalBytes: files.reduce((sum, f) => sum + f.size, 0),
       files,
     };
-    return format === 'tsv' ? { format, body: manifestTsv(manifest), manifest } : { format, body: manifest };
   }
 
   private bundleEntries(selected: SelectedSlide[], description: BundleDescription): ZipEntry[] {
@@ -380,24 +347,11 @@ export class DownloadsService {
     return slides;
   }
 
-  /** The ids of the slides the catalog search shows for a filter, page by page. */
+  /** The ids of the slides the catalog search shows for a filter, by name, at most `max` of them. */
   private async matching(filter: CatalogFilter, max: number, tooMany: (count: number) => Error): Promise<number[]> {
-    const query: QueryParameters = { sort: 'name', limit: String(PAGE) };
-    for (const facet of FACETS) {
-      const values = filter[facet];
-      if (!values) continue;
-      // The catalog's query parameters split values at commas; such a value cannot be searched for by parameters either.
-      if (values.some((v) => v.includes(','))) throw badRequest('invalid_filter', `A ${facet} value containing "," cannot be used to select downloads`);
-      query[facet] = values;
-    }
-    if (filter.q) query.q = filter.q;
-    const ids: number[] = [];
-    for (let offset = 0; ; offset += PAGE) {
-      const page = await this.options.catalog.search({ ...query, offset: String(offset) });
-      if (page.total > max) throw tooMany(page.total);
-      ids.push(...page.items.map((item) => item.id));
-      if (page.items.length < PAGE || ids.length >= page.total) return ids;
-    }
+    const { ids, total } = await this.options.catalog.publishedIds(filter, max);
+    if (ids === null) throw tooMany(total);
+    return ids;
   }
 
   /**

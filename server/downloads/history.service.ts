@@ -1,33 +1,9 @@
 import type { AuditEntry, AuditListOptions } from '../audit/audit.repository.js';
-import { wholeParam } from '../query-params.js';
+import type { DownloadHistoryItem, DownloadHistoryPage } from './history-views.js';
 
-/** One delivery as its recipient sees it in their account. */
-export interface DownloadHistoryItem {
-  id: number;
-  at: string;
-  kind: 'slide' | 'annotation' | 'bundle';
-  /** The slide's name for a file; "N slides" for a bundle. */
-  what: string;
-  slideIds: number[];
-  /** The file's size, or a bundle's payload before compression. */
-  size: number | null;
-  /** Bytes sent. */
-  bytes: number | null;
-  /** Whether every byte asked for was sent (null when nginx sent them and the app cannot know). */
-  complete: boolean | null;
-  /** The HTTP status of a file download (200, or 206 for a range). */
-  status: number | null;
-  range: string | null;
-}
+/** How many deliveries a page of the history holds. */
+export const HISTORY_PAGE_SIZE = { default: 20, max: 100 } as const;
 
-export interface DownloadHistoryPage {
-  items: DownloadHistoryItem[];
-  total: number;
-  page: number;
-  pageSize: number;
-}
-
-const PAGE_SIZE = { default: 20, max: 100 } as const;
 const KINDS: Record<string, DownloadHistoryItem['kind']> = { 'download.slide': 'slide', 'download.annotation': 'annotation', 'download.bundle': 'bundle' };
 
 /**
@@ -38,9 +14,7 @@ const KINDS: Record<string, DownloadHistoryItem['kind']> = { 'download.slide': '
 export class DownloadHistoryService {
   constructor(private readonly audit: { list(options: AuditListOptions): Promise<{ items: AuditEntry[]; total: number }> }) {}
 
-  async forUser(userId: number, query: Record<string, unknown>): Promise<DownloadHistoryPage> {
-    const page = wholeParam(query.page, 1, 1, 1_000_000, 'page');
-    const pageSize = wholeParam(query.pageSize, PAGE_SIZE.default, 1, PAGE_SIZE.max, 'pageSize');
+  async forUser(userId: number, { page, pageSize }: { page: number; pageSize: number }): Promise<DownloadHistoryPage> {
     const { items, total } = await this.audit.list({ action: 'download.*', actorId: userId, limit: pageSize, offset: (page - 1) * pageSize });
     return { items: items.map(toItem), total, page, pageSize };
   }
@@ -53,7 +27,7 @@ function toItem(entry: AuditEntry): DownloadHistoryItem {
   const count = typeof d.slides === 'number' ? d.slides : slideIds.length;
   return {
     id: entry.id,
-    at: entry.at.toISOString(),
+    at: entry.at,
     kind,
     what: kind === 'bundle' ? `${count} ${count === 1 ? 'slide' : 'slides'}` : nameOf(d.file, entry.subjectId),
     slideIds,

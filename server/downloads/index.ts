@@ -4,17 +4,17 @@ export {
   MAX_MANIFEST_SLIDES,
   placeholderDuaReference,
   type BundleDelivery,
-  type DownloadRequester,
   type DownloadsServiceOptions,
   type DuaReference,
-  type FileDelivery,
+  type FileAnswer,
+  type FileFacts,
   type FileRequest,
-  type ManifestResponse,
   type Settle,
 } from './downloads.service.js';
 export { DownloadsRepository, type DownloadableSlide } from './downloads.repository.js';
 export { DownloadLimitError, DownloadLimits, limitKey, type DownloadLimitSettings, type DownloadTicket } from './limits.js';
-export { parseManifest, manifestTsv, isSafeRelativePath, type FileKind, type Manifest, type ManifestFile } from './manifest.js';
-export { parseRange, decideRange, ifRangeAllows, type RangeDecision } from './range.js';
+export { parseManifest, manifestTsv, manifestView, isSafeRelativePath, type FileKind, type Manifest, type ManifestFile } from './manifest.js';
+export { parseRange, decideRange, ifRangeAllows, type ByteRange, type RangeDecision } from './range.js';
+export { describeSelection, type Selection } from './selection.js';
 export { streamZip, type ZipEntry, type ZipOutcome, type ZipStream } from './zip.js';
 export { createDownloadLimits, createDownloadsService } from './create.js';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { csvText } from '../lib/csv.js';
+import { timestamp } from '../lib/schema-types.js';
 
 /**
  * The download manifest: every file of a selection with where to get it,
@@ -11,35 +12,39 @@ import { csvText } from '../lib/csv.js';
 export const MANIFEST_FORMAT = 'slidebank-manifest';
 export const MANIFEST_VERSION = 1;
 
-export type FileKind = 'slide' | 'annotation';
+export const FILE_KINDS = ['slide', 'annotation'] as const;
+export type FileKind = (typeof FILE_KINDS)[number];
 
-export interface ManifestFile {
-  slideId: number;
-  /** The slide's nomenclature name. */
-  slide: string;
-  kind: FileKind;
-  /** Where the file goes: its path inside a ZIP bundle and under `slidebank fetch --out`. */
-  path: string;
-  /** The download route, relative to the server (`/api/slides/12/files/slide`). */
-  href: string;
-  /** The same as an absolute URL, as the server that wrote the manifest saw itself. */
-  url: string;
-  size: number;
-  /** Lower-case hex; null when the server has no checksum for the file (never for files ingest published). */
-  sha256: string | null;
-}
+export const manifestFile = z
+  .object({
+    slideId: z.number().int(),
+    slide: z.string().meta({ description: "The slide's nomenclature name" }),
+    kind: z.enum(FILE_KINDS),
+    path: z.string().meta({ description: 'Where the file goes: its path inside a ZIP bundle and under `slidebank fetch --out`' }),
+    href: z.string().meta({ description: 'The download route, relative to the server (`/api/slides/12/files/slide`)' }),
+    url: z.string().meta({ description: 'The same as an absolute URL, as the server that wrote the manifest saw itself' }),
+    size: z.number().int(),
+    sha256: z.string().nullable().meta({ description: 'Lower-case hex; null when the server has no checksum for the file (never for files ingest published)' }),
+  })
+  .meta({ id: 'ManifestFile' });
+export type ManifestFile = z.infer<typeof manifestFile>;
 
-export interface Manifest {
-  format: typeof MANIFEST_FORMAT;
-  version: typeof MANIFEST_VERSION;
-  generatedAt: string;
-  /** What was asked for: the canonical filter expression, or the slide ids. */
-  selection: { filter: string } | { slides: number[] };
-  licence: string;
-  slides: number;
-  totalBytes: number;
-  files: ManifestFile[];
-}
+/** What a bundle or a manifest was asked for: the canonical filter expression, or the slide ids. */
+export const selectionView = z.union([z.object({ filter: z.string() }), z.object({ slides: z.array(z.number().int()) })]).meta({ id: 'DownloadSelection' });
+
+export const manifestView = z
+  .object({
+    format: z.literal(MANIFEST_FORMAT),
+    version: z.literal(MANIFEST_VERSION),
+    generatedAt: timestamp,
+    selection: selectionView,
+    licence: z.string(),
+    slides: z.number().int(),
+    totalBytes: z.number().int(),
+    files: z.array(manifestFile),
+  })
+  .meta({ id: 'Manifest' });
+export type Manifest = z.infer<typeof manifestView>;
 
 export const TSV_COLUMNS = ['url', 'size', 'sha256', 'path', 'slide_id', 'kind', 'slide'] as const;
 
@@ -66,7 +71,7 @@ const fileSchema = z.object({
   size: z.number().int().min(0),
   sha256: SHA256.nullable(),
   slideId: z.number().int().optional(),
-  kind: z.enum(['slide', 'annotation']).optional(),
+  kind: z.enum(FILE_KINDS).optional(),
 });
 
 export class ManifestError extends Error {

@@ -96,6 +96,17 @@ export function ifRangeAllows(ifRange: string | undefined, current: { etag: stri
   return Math.floor(date / 1000) === Math.floor(current.lastModified.getTime() / 1000);
 }
 
+/** The strong entity tag of a file with this SHA-256, which If-Range compares with: it changes exactly when the bytes do. */
+export function etagFor(sha256: string): string {
+  return `"sha256-${sha256}"`;
+}
+
+/** Bytes `start` to `end` of a file, both inclusive. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
 /** Range and If-Range together: what a GET or HEAD of the file should send. */
 export function decideRange(
   request: { method: string; range?: string; ifRange?: string },

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { ZodOpenApiOverrideContext } from 'zod-openapi';
 
 /**
  * The pieces route schemas are made of, so that the same kind of input is
@@ -24,7 +25,7 @@ export function idParam(entity: string) {
 }
 
 /** A query parameter given once, as text: `?a=1&a=2` is refused rather than read as either. */
-function once(name: string) {
+export function once(name: string) {
   return z.string({ error: (issue) => (Array.isArray(issue.input) ? `${name} is given more than once; give it once` : `${name} must be text`) });
 }
 
@@ -35,7 +36,17 @@ export function wholeQuery(name: string, fallback: number, min: number, max: num
     .optional()
     .transform((text) => (text === undefined || text === '' ? fallback : Number(text)))
     .refine((n) => n >= min && n <= max, `${name} must be a whole number from ${min} to ${max}`)
-    .meta({ description: `${min}–${max}, default ${fallback}` });
+    .meta({ override: documentedAsInteger({ minimum: min, maximum: max, default: fallback }) });
+}
+
+/** An id in the query (`?slide=12`), for filters and references: 1 to 2^31-1, else a 400 that names the parameter. */
+export function idQuery(name: string) {
+  const problem = `${name} must be a whole number from 1 to ${MAX_ID}`;
+  return once(name)
+    .regex(ID_TEXT, problem)
+    .transform(Number)
+    .refine((id) => id <= MAX_ID, problem)
+    .meta({ override: documentedAsInteger({ minimum: 1, maximum: MAX_ID }) });
 }
 
 /** A yes/no query parameter (`?holey=1`): false when absent or empty; `1`/`true` or `0`/`false`. */
@@ -43,7 +54,8 @@ export function flagQuery(name: string) {
   return once(name)
     .pipe(z.enum(['', '0', '1', 'false', 'true'], { error: `${name} must be 1 or 0` }))
     .optional()
-    .transform((text) => text === '1' || text === 'true');
+    .transform((text) => text === '1' || text === 'true')
+    .meta({ override: { type: 'string', enum: ['1', '0', 'true', 'false'], default: '0' } });
 }
 
 /** A text query parameter, trimmed; absent and empty are the same. */
@@ -67,4 +79,12 @@ export function timeQuery(name: string) {
       }
       return time;
     });
+}
+
+/** Query parameters are text on the wire; the API description states the number they must hold. */
+function documentedAsInteger(bounds: { minimum: number; maximum: number; default?: number }) {
+  return ({ jsonSchema }: ZodOpenApiOverrideContext) => {
+    delete jsonSchema.pattern;
+    Object.assign(jsonSchema, { type: 'integer', ...bounds });
+  };
 }

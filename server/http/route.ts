@@ -71,8 +71,9 @@ export function mountRoutes(definitions: readonly RouteDefinition[], options: Gu
   for (const definition of definitions) {
     const path = definition.pattern ?? koaPath(definition.path);
     const handler: Middleware = async (ctx) => {
+      const pathParams = definition.pattern ? { ...definition.pattern.exec(ctx.path)?.groups } : ctx.params;
       const input = {
-        params: parse(definition.params, ctx.params, 'path'),
+        params: parse(definition.params, pathParams, 'path'),
         query: parse(definition.query, ctx.query, 'query'),
         body: parse(definition.body, ctx.request.body, 'body'),
       };
@@ -83,7 +84,7 @@ export function mountRoutes(definitions: readonly RouteDefinition[], options: Gu
       if (definition.response.status !== undefined && !chosen) ctx.status = definition.response.status;
     };
     const chain = [accessGuard(definition.access, options), ...(definition.before ?? []), handler];
-    router.register(path, [definition.method.toUpperCase()], chain, { name: `${definition.method} ${definition.path}` });
+    router.register(path, [definition.method.toUpperCase()], chain, { name: `${definition.method} ${definition.path}`, pathAsRegExp: definition.pattern !== undefined });
   }
   return router;
 }
@@ -110,18 +111,31 @@ function parse(schema: z.ZodType | undefined, value: unknown, where: 'path' | 'q
   });
 }
 
-/** Every problem at once, each naming its field: an unknown field, a missing one, or what is wrong with a given one. */
+/**
+ * Every problem at once, each naming its field: an unknown field, a missing one, or what is wrong with a given one.
+ * A nested field's path leads its message (`parameters.size must be at least 1`) unless the message names it already.
+ */
 function describeProblems(issues: z.core.$ZodIssue[], value: unknown, where: 'query' | 'body'): { field: string; message: string }[] {
   const given = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
   const noun = where === 'query' ? 'parameter' : 'field';
   return issues.flatMap((issue) => {
-    if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => ({ field: key, message: `${key} is not a ${noun} here` }));
-    if (issue.path.length === 0 && issue.code === 'invalid_type') {
+    const path = issue.path.map(String);
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({ field: [...path, key].join('.'), message: `${[...path, key].join('.')} is not a ${noun} here` }));
+    }
+    if (path.length === 0 && issue.code === 'invalid_type') {
       return [{ field: where, message: where === 'body' ? 'The request body must be a JSON object' : issue.message }];
     }
-    const field = issue.path.map(String).join('.');
-    const top = String(issue.path[0] ?? '');
-    const missing = issue.path.length === 1 && !(top in given);
-    return [{ field: field || where, message: missing ? `${field} is missing` : issue.message }];
+    const field = path.join('.');
+    if (path.length > 0 && isMissing(given, path)) return [{ field, message: `${field} is missing` }];
+    const named = path.length <= 1 || issue.message.startsWith(path.at(-1)!) ? issue.message : `${field} ${issue.message}`;
+    return [{ field: field || where, message: named }];
   });
+}
+
+/** Whether the last key of `path` is absent from an object that is there. */
+function isMissing(given: Record<string, unknown>, path: string[]): boolean {
+  let parent: unknown = given;
+  for (const key of path.slice(0, -1)) parent = typeof parent === 'object' && parent !== null ? (parent as Record<string, unknown>)[key] : undefined;
+  return typeof parent === 'object' && parent !== null && !Array.isArray(parent) && !(path.at(-1)! in parent);
 }

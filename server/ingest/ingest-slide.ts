@@ -4,29 +4,22 @@
  * then publish it (file renamed into the store, row in the catalog). Anything
  * in doubt is quarantined with its reason; nothing half-written is published.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import {
-  AnnotationError,
-  checkBounds,
-  parseAperioXml,
-  scrubAnnotations,
-  serializeAperioXml,
-  summarizeAnnotations,
-  type AnnotationSummary,
-} from '../annotations/index.js';
-import { readSlideFacts, type SlideFacts } from '../catalog/slide-facts.js';
-import { isUniqueViolation } from '../db/index.js';
 import { removeThumbnails, writeThumbnails } from '../catalog/thumbnails.js';
+import type { SlideFacts } from '../catalog/slide-facts.js';
+import { isUniqueViolation } from '../db/index.js';
+import { writeFileAtomic } from '../lib/files.js';
+import { sha256File } from '../lib/hashing.js';
 import { deidentifySlide, type DeidentifyResult } from './deidentify/deidentify.js';
 import { verifyDeidentified, type Verification } from './deidentify/verify.js';
 import type { Candidate } from './discover.js';
-import { copyFileAtomic, moveFile, sha256File, writeFileAtomic } from './files.js';
 import type { IngestOutcome, IngestRepository, IngestSource } from './ingest.repository.js';
 import { sealOriginalName } from './linkage.js';
 import type { SheetRow } from './metadata-sheet.js';
-import { formatSlideName } from './nomenclature.js';
+import { keepOriginal, quarantine, removeOriginal } from './originals.js';
+import { Refusal, writeFailure } from './refusal.js';
+import { checkAnnotation, checkMetadata, freshName, readableSlide, type CheckedAnnotation } from './slide-checks.js';
 import type { SlideMetadata, Vocabulary } from './types.js';
 
 export interface IngestSettings {
@@ -75,172 +68,186 @@ export interface IngestReport {
   error?: string;
 }
 
-class Refusal extends Error {
-  constructor(
-    readonly outcome: 'refused' | 'quarantined' | 'duplicate' | 'failed',
-    message: string,
-    readonly report: IngestReport = {},
-  ) {
-    super(message);
+export interface IngestSlideInput {
+  candidate: Candidate;
+  /** The slide's row of metadata.csv, when the folder has one for it. */
+  row?: SheetRow;
+  /** Metadata for a slide without a row. */
+  fallback?: SlideMetadata;
+  settings: IngestSettings;
+  repository: IngestRepository;
+  source: IngestSource;
+  onProgress?: (progress: IngestProgress) => void;
+}
+
+/** One ingest under way: what it was given, and what it has learnt and written so far. */
+interface IngestRun {
+  input: IngestSlideInput;
+  started: number;
+  /** The original's size. */
+  bytes: number;
+  originalSha256: string | null;
+  /** Files written so far; removed unless the slide is published. */
+  written: string[];
+  progress(stage: IngestStage, done?: number, total?: number): void;
+}
+
+/** What was read from the original before anything is written. */
+interface CheckedSlide {
+  metadata: SlideMetadata;
+  facts: SlideFacts;
+  annotation: CheckedAnnotation | null;
+  name: string;
+}
+
+/** The de-identified copy, under its temporary name until it is published. */
+interface DeidentifiedCopy {
+  result: DeidentifyResult;
+  partial: string;
+  final: string;
+}
+
+/** Ingest one slide: every outcome, published or not, is recorded and returned; nothing half-written is left. */
+export async function ingestSlide(input: IngestSlideInput): Promise<IngestResult> {
+  const { candidate, onProgress } = input;
+  const run: IngestRun = {
+    input,
+    started: Date.now(),
+    bytes: (await stat(candidate.file)).size,
+    originalSha256: null,
+    written: [],
+    progress: (stage, done = 0, total = 1) => onProgress?.({ file: candidate.fileName, stage, done, total }),
+  };
+  try {
+    return await ingestSteps(run);
+  } catch (error) {
+    for (const file of run.written) await rm(file, { force: true });
+    return settleRefusal(run, error);
   }
 }
 
-export async function ingestSlide(
-  candidate: Candidate,
-  row: SheetRow | undefined,
-  fallback: SlideMetadata | undefined,
-  settings: IngestSettings,
-  repository: IngestRepository,
-  source: IngestSource,
-  onProgress: (progress: IngestProgress) => void = () => {},
-): Promise<IngestResult> {
-  const started = Date.now();
-  const progress = (stage: IngestStage, done = 0, total = 1) => onProgress({ file: candidate.fileName, stage, done, total });
-  const bytes = (await stat(candidate.file)).size;
-  let originalSha256: string | null = null;
-  const written: string[] = [];
-  const finish = async (
-    outcome: IngestOutcome,
-    reason: string | null,
-    report: IngestReport,
-    extra: Partial<Pick<IngestResult, 'slideId' | 'name' | 'recordId' | 'quarantinePath'>> = {},
-  ): Promise<IngestResult> => {
-    const recordId =
-      extra.recordId ??
-      (await repository.create({ outcome, reason, slideId: null, originalSha256, quarantinePath: extra.quarantinePath ?? null, report, source }));
-    progress('done');
-    return {
-      file: candidate.fileName,
-      outcome,
-      reason,
-      slideId: extra.slideId ?? null,
-      name: extra.name ?? null,
-      recordId,
-      quarantinePath: extra.quarantinePath ?? null,
-      report,
-      bytes,
-      durationMs: Date.now() - started,
-    };
-  };
+async function ingestSteps(run: IngestRun): Promise<IngestResult> {
+  const { candidate } = run.input;
+  if (candidate.clash) throw new Refusal('refused', candidate.clash);
+  run.originalSha256 = await refuseRepeat(run);
+  const slide = await checkSlide(run);
+  const copy = await writeDeidentifiedCopy(run, slide.name);
+  const report = reportOf(copy.result, slide.annotation);
+  await verifyCopy(run, copy, slide.annotation, report);
+  const { slideId, recordId } = await publish(run, slide, copy, report);
+  await makeThumbnails(run, copy.final, slideId, report);
+  await keepOriginal(candidate, run.originalSha256, run.input.settings);
+  return finish(run, 'published', null, report, { slideId, name: slide.name, recordId });
+}
 
+/** The original's SHA-256; an original published before is a duplicate. */
+async function refuseRepeat(run: IngestRun): Promise<string> {
+  run.progress('hashing');
+  const sha256 = await sha256File(run.input.candidate.file);
+  const published = await run.input.repository.findPublishedOriginal(sha256);
+  if (published) throw new Refusal('duplicate', `already published as ${published.name} (slide ${published.id}); nothing was changed`);
+  return sha256;
+}
+
+/** Metadata, the slide itself, its annotation and a name, checked before anything is written. */
+async function checkSlide(run: IngestRun): Promise<CheckedSlide> {
+  const { candidate, row, fallback, settings, repository } = run.input;
+  run.progress('checking');
+  const metadata = checkMetadata(row, fallback, settings.textPatterns);
+  const facts = await readableSlide(candidate.file);
+  const annotation = candidate.xml ? await checkAnnotation(candidate.xml, facts, settings.textPatterns) : null;
+  const name = await freshName(metadata, settings.vocabulary, repository);
+  return { metadata, facts, annotation, name };
+}
+
+/** The de-identified copy, written under a temporary name in the slide store. */
+async function writeDeidentifiedCopy(run: IngestRun, name: string): Promise<DeidentifiedCopy> {
+  const { candidate, settings } = run.input;
+  const extension = path.extname(candidate.fileName).toLowerCase() === '.svs' ? '.svs' : '.tif';
+  await mkdir(settings.paths.slides, { recursive: true });
+  const final = path.join(settings.paths.slides, `${name}${extension}`);
+  const partial = path.join(settings.paths.slides, `.${name}${extension}.partial`);
+  run.progress('writing', 0, run.bytes);
+  let result: DeidentifyResult;
   try {
-    if (candidate.clash) throw new Refusal('refused', candidate.clash);
-    progress('hashing');
-    originalSha256 = await sha256File(candidate.file);
-    const published = await repository.findPublishedOriginal(originalSha256);
-    if (published) throw new Refusal('duplicate', `already published as ${published.name} (slide ${published.id}); nothing was changed`);
-
-    progress('checking');
-    const metadata = metadataFor(row, fallback);
-    const info = metadata.pathologyInfo;
-    if (info && settings.textPatterns.some((pattern) => new RegExp(pattern.source, pattern.flags.replace('g', '')).test(info))) {
-      throw new Refusal('refused', 'pathology_info looks like it holds an identifier (it matches one of ingest.scrubTextPatterns); reword it');
-    }
-    const slideFacts = await readable(candidate.file);
-    const annotation = candidate.xml ? await checkAnnotation(candidate.xml, slideFacts, settings.textPatterns) : null;
-    const name = await freshName(metadata, settings.vocabulary, repository);
-    const extension = path.extname(candidate.fileName).toLowerCase() === '.svs' ? '.svs' : '.tif';
-
-    await mkdir(settings.paths.slides, { recursive: true });
-    const finalSlide = path.join(settings.paths.slides, `${name}${extension}`);
-    const partial = path.join(settings.paths.slides, `.${name}${extension}.partial`);
-    progress('writing', 0, bytes);
-    let result: DeidentifyResult;
-    try {
-      result = await deidentifySlide(candidate.file, partial, {
-        originalName: candidate.fileName,
-        onProgress: (done, total) => progress('writing', done, total),
-      });
-    } catch (error) {
-      throw writeFailure(error, 'writing the de-identified copy');
-    }
-    written.push(partial);
-    const report: IngestReport = {
-      directories: result.directories,
-      annotation: annotation ? { removed: annotation.removed, layers: annotation.summary.layers.length, regions: annotation.summary.totals.regions } : null,
-      tiffFormat: result.tiffFormat,
-      sha256: result.sha256,
-    };
-
-    progress('verifying');
-    const identifiers = result.identifiers;
-    const verification = await verifyDeidentified(partial, {
-      identifiers,
-      levels: result.expectedLevels,
-      sha256: result.sha256,
-      size: result.size,
+    result = await deidentifySlide(candidate.file, partial, {
+      originalName: candidate.fileName,
+      onProgress: (done, total) => run.progress('writing', done, total),
     });
-    report.checks = verification.checks;
-    if (!verification.passed) {
-      const failed = verification.checks.filter((c) => !c.passed).map((c) => `${c.name}: ${c.detail}`);
-      throw new Refusal('quarantined', `verification failed: ${failed.join('; ')}`, report);
-    }
-    if (annotation) {
-      const leaked = identifiers.scanned.filter((v) => annotation.xml.includes(v.value)).map((v) => v.source);
-      if (leaked.length) throw new Refusal('quarantined', `the scrubbed annotation still holds the original's ${leaked.join(', ')}`, report);
-    }
+  } catch (error) {
+    throw writeFailure(error, 'writing the de-identified copy');
+  }
+  run.written.push(partial);
+  return { result, partial, final };
+}
 
-    // Publish: files into place first (a reader only finds them through the catalog row), then the row.
-    await rename(partial, finalSlide);
-    written.splice(written.indexOf(partial), 1, finalSlide);
-    let annotationPath: string | null = null;
-    if (annotation) {
-      const finalXml = path.join(settings.paths.slides, `${name}.xml`);
-      try {
-        await writeFileAtomic(finalXml, annotation.xml);
-      } catch (error) {
-        throw writeFailure(error, 'writing the scrubbed annotation');
-      }
-      written.push(finalXml);
-      annotationPath = path.basename(finalXml);
-    }
+function reportOf(result: DeidentifyResult, annotation: CheckedAnnotation | null): IngestReport {
+  return {
+    directories: result.directories,
+    annotation: annotation ? { removed: annotation.removed, layers: annotation.summary.layers.length, regions: annotation.summary.totals.regions } : null,
+    tiffFormat: result.tiffFormat,
+    sha256: result.sha256,
+  };
+}
 
-    const hash = originalSha256;
-    const { slide, recordId } = await publishOnce(() => repository.publish(
+/** The copy read back and checked; neither it nor the scrubbed annotation may hold an identifying value of the original. */
+async function verifyCopy(run: IngestRun, copy: DeidentifiedCopy, annotation: CheckedAnnotation | null, report: IngestReport): Promise<void> {
+  run.progress('verifying');
+  const { identifiers, expectedLevels, sha256, size } = copy.result;
+  const verification = await verifyDeidentified(copy.partial, { identifiers, levels: expectedLevels, sha256, size });
+  report.checks = verification.checks;
+  if (!verification.passed) {
+    const failed = verification.checks.filter((c) => !c.passed).map((c) => `${c.name}: ${c.detail}`);
+    throw new Refusal('quarantined', `verification failed: ${failed.join('; ')}`, report);
+  }
+  if (annotation) {
+    const leaked = identifiers.scanned.filter((v) => annotation.xml.includes(v.value)).map((v) => v.source);
+    if (leaked.length) throw new Refusal('quarantined', `the scrubbed annotation still holds the original's ${leaked.join(', ')}`, report);
+  }
+}
+
+/** Files into place first (a reader only finds them through the catalog row), then the row. */
+async function publish(run: IngestRun, slide: CheckedSlide, copy: DeidentifiedCopy, report: IngestReport): Promise<{ slideId: number; recordId: number }> {
+  const { candidate, settings, repository, source } = run.input;
+  await rename(copy.partial, copy.final);
+  run.written.splice(run.written.indexOf(copy.partial), 1, copy.final);
+  const annotationPath = slide.annotation ? await writeAnnotation(run, slide.name, slide.annotation) : null;
+  const { result } = copy;
+  const { facts } = slide;
+  const originalSha256 = run.originalSha256!;
+  const { slide: published, recordId } = await publishOnce(() =>
+    repository.publish(
       {
-        name,
-        filePath: path.basename(finalSlide),
+        name: slide.name,
+        filePath: path.basename(copy.final),
         fileSize: result.size,
         sha256: result.sha256,
         vendor: result.vendor,
-        width: slideFacts.width,
-        height: slideFacts.height,
-        levelCount: slideFacts.levelCount,
-        mppX: slideFacts.mppX,
-        mppY: slideFacts.mppY,
-        objectivePower: slideFacts.objectivePower,
+        width: facts.width,
+        height: facts.height,
+        levelCount: facts.levelCount,
+        mppX: facts.mppX,
+        mppY: facts.mppY,
+        objectivePower: facts.objectivePower,
       },
-      { metadata, originalSha256: hash, annotationPath, annotationSummary: annotation?.summary ?? null },
-      { reason: null, originalSha256: hash, quarantinePath: null, report, source },
+      { metadata: slide.metadata, originalSha256, annotationPath, annotationSummary: slide.annotation?.summary ?? null },
+      { reason: null, originalSha256, quarantinePath: null, report, source },
       settings.linkageKey ? sealOriginalName(candidate.fileName, settings.linkageKey) : null,
-    ));
+    ),
+  );
+  return { slideId: published.id, recordId };
+}
 
-    progress('thumbnails');
-    try {
-      await writeThumbnails(finalSlide, settings.paths.thumbnails, slide.id);
-    } catch (error) {
-      // The slide is published and viewable; the catalog shows a placeholder until thumbnails are remade.
-      report.error = `thumbnails could not be made: ${(error as Error).message}`;
-      await removeThumbnails(settings.paths.thumbnails, slide.id);
-    }
-    await keepOriginal(candidate, originalSha256, settings);
-    return finish('published', null, report, { slideId: slide.id, name, recordId });
+/** The scrubbed annotation beside the slide; its file name as the catalog stores it. */
+async function writeAnnotation(run: IngestRun, name: string, annotation: CheckedAnnotation): Promise<string> {
+  const file = path.join(run.input.settings.paths.slides, `${name}.xml`);
+  try {
+    await writeFileAtomic(file, annotation.xml);
   } catch (error) {
-    for (const file of written) await rm(file, { force: true });
-    if (!(error instanceof Refusal)) {
-      const message = error instanceof Error ? error.message : String(error);
-      return finish('failed', `ingest failed: ${message}; nothing was published`, { error: message });
-    }
-    if (error.outcome === 'quarantined') {
-      const quarantinePath = await quarantine(candidate, error.message, error.report, settings).catch(() => null);
-      return finish('quarantined', error.message, error.report, { quarantinePath });
-    }
-    if (error.outcome === 'duplicate' && settings.takeOriginals) {
-      await rm(candidate.file, { force: true });
-      if (candidate.xml) await rm(candidate.xml, { force: true });
-    }
-    return finish(error.outcome, error.message, error.report);
+    throw writeFailure(error, 'writing the scrubbed annotation');
   }
+  run.written.push(file);
+  return path.basename(file);
 }
 
 /** Two ingests of one original at once (the CLI and the inbox job): the second finds the first's row when it publishes. */
@@ -253,110 +260,56 @@ async function publishOnce<T>(publish: () => Promise<T>): Promise<T> {
   }
 }
 
-function metadataFor(row: SheetRow | undefined, fallback: SlideMetadata | undefined): SlideMetadata {
-  if (row) {
-    if (row.metadata) return row.metadata;
-    throw new Refusal('refused', `metadata.csv line ${row.line}: ${row.problems.join('; ')}`, { metadataProblems: row.problems });
-  }
-  if (fallback) return fallback;
-  throw new Refusal('refused', 'no metadata: add a row for it to metadata.csv (or give --organ, --histology and --stain for the whole folder)');
-}
-
-async function readable(file: string): Promise<SlideFacts> {
+/** The published slide's thumbnails; a failure is noted in the report and leaves the slide published. */
+async function makeThumbnails(run: IngestRun, slideFile: string, slideId: number, report: IngestReport): Promise<void> {
+  const { thumbnails } = run.input.settings.paths;
+  run.progress('thumbnails');
   try {
-    return await readSlideFacts(file);
+    await writeThumbnails(slideFile, thumbnails, slideId);
   } catch (error) {
-    throw new Refusal('quarantined', `cannot be read as a slide: ${stripPath((error as Error).message, file)}`);
+    // The slide is published and viewable; the catalog shows a placeholder until thumbnails are remade.
+    report.error = `thumbnails could not be made: ${(error as Error).message}`;
+    await removeThumbnails(thumbnails, slideId);
   }
 }
 
-interface CheckedAnnotation {
-  xml: string;
-  removed: string[];
-  summary: AnnotationSummary;
+/** An ingest that did not publish, recorded: quarantined with its original, a duplicate dropped from the inbox, or failed. */
+async function settleRefusal(run: IngestRun, error: unknown): Promise<IngestResult> {
+  const { candidate, settings } = run.input;
+  if (!(error instanceof Refusal)) {
+    const message = error instanceof Error ? error.message : String(error);
+    return finish(run, 'failed', `ingest failed: ${message}; nothing was published`, { error: message });
+  }
+  if (error.outcome === 'quarantined') {
+    const quarantinePath = await quarantine(candidate, error.message, error.report, settings).catch(() => null);
+    return finish(run, 'quarantined', error.message, error.report, { quarantinePath });
+  }
+  if (error.outcome === 'duplicate' && settings.takeOriginals) await removeOriginal(candidate);
+  return finish(run, error.outcome, error.message, error.report);
 }
 
-/** ImageScope files of real slides are at most a few MB; parsing costs about 15× the file size in memory. */
-const MAX_ANNOTATION_BYTES = 64 * 1024 * 1024;
-
-async function checkAnnotation(file: string, slide: SlideFacts, textPatterns: RegExp[]): Promise<CheckedAnnotation> {
-  const size = (await stat(file)).size;
-  if (size > MAX_ANNOTATION_BYTES) {
-    throw new Refusal('quarantined', `annotation XML is ${(size / 1e6).toFixed(0)} MB; at most ${MAX_ANNOTATION_BYTES / 1024 / 1024} MiB is taken in`);
-  }
-  let doc;
-  try {
-    doc = parseAperioXml(await readFile(file, 'utf8'));
-  } catch (error) {
-    if (error instanceof AnnotationError) throw new Refusal('quarantined', `annotation XML: ${error.message}`);
-    throw error;
-  }
-  const outside = checkBounds(doc, slide.width, slide.height);
-  if (outside.length > 0) {
-    const more = outside.length > 3 ? ` (and ${outside.length - 3} more regions)` : '';
-    throw new Refusal(
-      'quarantined',
-      `annotation XML does not fit the ${slide.width}×${slide.height} slide: ${outside
-        .slice(0, 3)
-        .map((p) => p.message)
-        .join('; ')}${more}`,
-    );
-  }
-  const scrubbed = scrubAnnotations(doc, { textPatterns });
-  return { xml: serializeAperioXml(scrubbed.doc), removed: scrubbed.removed, summary: summarizeAnnotations(scrubbed.doc, slide.mppX) };
-}
-
-async function freshName(metadata: SlideMetadata, vocabulary: Vocabulary, repository: IngestRepository): Promise<string> {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    let name: string;
-    try {
-      name = formatSlideName(metadata, vocabulary);
-    } catch (error) {
-      throw new Refusal('refused', `cannot be named: ${(error as Error).message}`);
-    }
-    if (!(await repository.nameTaken(name))) return name;
-  }
-  throw new Error('five random names in a row were taken; the random source is broken');
-}
-
-function writeFailure(error: unknown, what: string): Error {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC' || code === 'EDQUOT') {
-    return new Refusal('failed', `the disk is full (${code}) while ${what}; nothing was published and the original is untouched; free space and ingest again`);
-  }
-  if (code === 'EACCES' || code === 'EROFS') {
-    return new Refusal('failed', `cannot write to the slide store (${code}) while ${what}; nothing was published`);
-  }
-  return new Refusal('quarantined', `${what} failed: ${(error as Error).message}`);
-}
-
-/** Error messages from the reader name the file; the curator knows which file, and the record must not keep its name. */
-function stripPath(message: string, file: string): string {
-  return message.split(`${file}: `).join('').split(file).join('the file');
-}
-
-async function quarantine(candidate: Candidate, reason: string, report: IngestReport, settings: IngestSettings): Promise<string> {
-  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
-  const folder = path.join(settings.paths.quarantine, `${stamp}-${randomBytes(3).toString('hex')}`);
-  await mkdir(folder, { recursive: true });
-  const place = settings.takeOriginals ? moveFile : copyFileAtomic;
-  await place(candidate.file, path.join(folder, candidate.fileName));
-  if (candidate.xml) await place(candidate.xml, path.join(folder, path.basename(candidate.xml)));
-  await writeFileAtomic(path.join(folder, 'reason.txt'), `${reason}\n`);
-  await writeFileAtomic(path.join(folder, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
-  return folder;
-}
-
-/** Originals are never served: kept under their content hash in paths.originals, or (inbox) removed. */
-async function keepOriginal(candidate: Candidate, sha256: string, settings: IngestSettings): Promise<void> {
-  const extension = path.extname(candidate.fileName).toLowerCase();
-  if (settings.keepOriginals) {
-    await mkdir(settings.paths.originals, { recursive: true });
-    const place = settings.takeOriginals ? moveFile : copyFileAtomic;
-    await place(candidate.file, path.join(settings.paths.originals, `${sha256}${extension}`));
-    if (candidate.xml) await place(candidate.xml, path.join(settings.paths.originals, `${sha256}.xml`));
-  } else if (settings.takeOriginals) {
-    await rm(candidate.file, { force: true });
-    if (candidate.xml) await rm(candidate.xml, { force: true });
-  }
+/** The outcome recorded (unless publishing recorded it already) and reported. */
+async function finish(
+  run: IngestRun,
+  outcome: IngestOutcome,
+  reason: string | null,
+  report: IngestReport,
+  extra: Partial<Pick<IngestResult, 'slideId' | 'name' | 'recordId' | 'quarantinePath'>> = {},
+): Promise<IngestResult> {
+  const { candidate, repository, source } = run.input;
+  const quarantinePath = extra.quarantinePath ?? null;
+  const recordId = extra.recordId ?? (await repository.create({ outcome, reason, slideId: null, originalSha256: run.originalSha256, quarantinePath, report, source }));
+  run.progress('done');
+  return {
+    file: candidate.fileName,
+    outcome,
+    reason,
+    slideId: extra.slideId ?? null,
+    name: extra.name ?? null,
+    recordId,
+    quarantinePath,
+    report,
+    bytes: run.bytes,
+    durationMs: Date.now() - run.started,
+  };
 }

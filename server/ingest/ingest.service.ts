@@ -45,15 +45,15 @@ export class IngestService {
     const settings = this.settings(options.takeOriginals ?? false);
     const results: IngestResult[] = [];
     for (const candidate of folder.candidates) {
-      const result = await ingestSlide(
+      const result = await ingestSlide({
         candidate,
-        sheet.rows.get(candidate.key),
-        options.fallback,
+        row: sheet.rows.get(candidate.key),
+        fallback: options.fallback,
         settings,
-        this.repository,
-        options.source,
-        options.onProgress,
-      );
+        repository: this.repository,
+        source: options.source,
+        onProgress: options.onProgress,
+      });
       this.log.info(
         { outcome: result.outcome, slideId: result.slideId, name: result.name, record: result.recordId, ms: result.durationMs },
         result.reason ? `ingest ${result.outcome}: ${result.reason}` : `ingest ${result.outcome}`,

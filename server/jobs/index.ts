@@ -13,6 +13,7 @@ import { createIngestService } from '../ingest/create.js';
 import { inboxJob } from '../ingest/inbox.job.js';
 import type { Logger } from '../logging.js';
 import type { ScheduledJob } from './job.js';
+import { JobsRepository } from './jobs.repository.js';
 import { catalogSlides } from '../queue/create.js';
 import { preprocessJob } from '../queue/preprocess.job.js';
 import { QueueRepository } from '../queue/queue.repository.js';
@@ -21,6 +22,11 @@ export { runJob, NODE_ID, type RunOutcome } from './runner.js';
 export { startScheduler, type Scheduler } from './scheduler.js';
 export { JobsRepository, type JobRun } from './jobs.repository.js';
 export type { ScheduledJob, JobContext, JobSummary } from './job.js';
+
+/** The record of the jobs' runs, which the scheduler, the jobs overview and `slidebank cron` share. */
+export function createJobRuns(db: Database): JobsRepository {
+  return new JobsRepository(db.knex);
+}
 
 /** Every scheduled job of the appliance, in the order `cron list` shows them. */
 /** `built` passes services the caller has already made, so that the server and its jobs share one of each. */

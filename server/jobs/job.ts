@@ -1,6 +1,7 @@
 import type { Logger } from '../logging.js';
 
-export type JobTrigger = 'schedule' | 'cli';
+export const JOB_TRIGGERS = ['schedule', 'cli'] as const;
+export type JobTrigger = (typeof JOB_TRIGGERS)[number];
 
 export interface JobContext {
   /** The clock the job must use (`cron run --now` sets it; the scheduler passes the real time). */

@@ -2,7 +2,8 @@ import type { Knex } from 'knex';
 import { fromDbJson, fromDbTime, isUniqueViolation, toDbTime } from '../db/index.js';
 import type { JobSummary, JobTrigger } from './job.js';
 
-export type RunStatus = 'running' | 'succeeded' | 'failed' | 'skipped';
+export const RUN_STATUSES = ['running', 'succeeded', 'failed', 'skipped'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
 
 export interface JobRun {
   id: number;

@@ -1,11 +1,9 @@
 import type { ScheduledJob } from './job.js';
-import type { JobRun, JobsRepository } from './jobs.repository.js';
+import type { JobsRepository } from './jobs.repository.js';
+import type { ScheduledJobList } from './views.js';
 
-/** What administrators see of a scheduled job: what it is, when it runs, and how its last runs went. */
+/** What administrators see of a scheduled job: what it is and when it runs. */
 export type JobDescription = Pick<ScheduledJob, 'name' | 'description' | 'schedule'>;
-export interface JobOverview extends JobDescription {
-  runs: JobRun[];
-}
 
 /** How many runs of each job the overview shows, newest first. */
 export const RECENT_RUNS = 10;
@@ -22,7 +20,8 @@ export class JobsService {
     this.jobs = jobs.map(({ name, description, schedule }) => ({ name, description, schedule }));
   }
 
-  async list(): Promise<{ items: JobOverview[] }> {
+  /** Every job with its last runs, newest first. */
+  async list(): Promise<ScheduledJobList> {
     const items = await Promise.all(this.jobs.map(async (job) => ({ ...job, runs: await this.runs.recentRuns(job.name, RECENT_RUNS) })));
     return { items };
   }

@@ -10,7 +10,8 @@ export { createQueueService, createQueueWorker, catalogSlides, overlayPublisher,
 export { QueueRepository } from './queue.repository.js';
 export { OverlayNamesRepository, type OverlayName } from './overlay-names.repository.js';
 export { OverlayPublisher, randomOverlayName } from './overlay-publisher.js';
-export { QueueService, mayUseToolbox, type JobView } from './queue.service.js';
+export { QueueService, type JobFilter, type JobSubmission } from './queue.service.js';
+export { jobAnswer, jobList, jobView, type JobAnswer, type JobList, type JobView } from './views.js';
 export { QueueWorker, describeFailure, resultsDir } from './worker.js';
 export { startWorkerProcesses, type WorkerProcesses } from './processes.js';
 export { preprocessJob } from './preprocess.job.js';

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { hasLevel, isStaff, type Requester } from '../access/levels.js';
-import type { AuditLog } from '../audit/audit-log.js';
+import type { AuditActor, AuditLog } from '../audit/audit-log.js';
 import type { SlideRelease } from '../catalog/slide-release.js';
 import type { Settle } from '../downloads/downloads.service.js';
 import { limitKey, type DownloadLimits } from '../downloads/limits.js';
@@ -10,32 +10,21 @@ import { AppError, badRequest, notFound } from '../errors.js';
 import { ToolboxError } from '../toolbox/index.js';
 import { WsiError } from '../wsi/index.js';
 import { overBudget, type JobEstimate, type OutputLimits } from './budget.js';
-import { FINISHED, JOB_STATUSES, JOB_TYPES, type JobStatus, type JobType, type QueuedJob } from './model.js';
+import { FINISHED, type JobStatus, type JobType, type QueuedJob } from './model.js';
 import { randomOverlayName, type OverlayPublisher } from './overlay-publisher.js';
 import type { QueueRepository } from './queue.repository.js';
-import { PARAMETER_SCHEMAS } from './tasks/index.js';
+import type { JobParameters } from './tasks/index.js';
 import type { HeatmapParameters } from './tasks/parameters.js';
+import type { JobList, JobView } from './views.js';
 import { resultsDir } from './worker.js';
 
-/** A job as the API shows it. */
-export interface JobView {
-  id: number;
-  type: JobType;
-  slideId: number;
-  parameters: Record<string, unknown>;
-  status: JobStatus;
-  progress: number;
-  message: string | null;
-  attempts: number;
-  maxAttempts: number;
-  error: string | null;
-  log: string | null;
-  /** Only once the job succeeded. */
-  results: { name: string; size: number; url: string }[];
-  owner: { id: number; email: string } | null;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
+/** A job as it is submitted: a type, a slide and the type's parameters, already checked against its schema (tasks/parameters.ts). */
+export type JobSubmission = { [T in JobType]: { type: T; slideId: number; parameters: JobParameters[T] } }[JobType];
+
+/** Which jobs a listing shows. */
+export interface JobFilter {
+  slide?: number;
+  status?: JobStatus;
 }
 
 /** A result file to send; `settle` once the response has ended, so that the download limits count what was sent. */
@@ -80,24 +69,17 @@ export interface QueueServiceOptions {
 export class QueueService {
   constructor(private readonly options: QueueServiceOptions) {}
 
-  async submit(requester: Requester, body: unknown): Promise<JobView> {
+  /**
+   * Queues a job once its parameters fit its slide, its output fits the
+   * budget and the user is within their quota; a heat map's overlay name is
+   * claimed for its owner at the same time.
+   */
+  async submit(requester: Requester, submission: JobSubmission): Promise<JobView> {
     const user = assertToolboxUser(requester);
-    const input = (typeof body === 'object' && body !== null ? body : {}) as { type?: unknown; slideId?: unknown; parameters?: unknown };
-    if (typeof input.type !== 'string' || !(JOB_TYPES as readonly string[]).includes(input.type)) {
-      throw badRequest('invalid_job_type', `type must be one of ${JOB_TYPES.join(', ')}, got ${JSON.stringify(input.type ?? null)}`);
-    }
-    const type = input.type as JobType;
-    if (typeof input.slideId !== 'number' || !Number.isInteger(input.slideId) || input.slideId < 1) {
-      throw badRequest('invalid_slide_id', `slideId must be a slide id (a positive whole number), got ${JSON.stringify(input.slideId ?? null)}`);
-    }
-    const slideId = input.slideId;
-    const parsed = PARAMETER_SCHEMAS[type].safeParse(input.parameters ?? {});
-    if (!parsed.success) {
-      const issues = parsed.error.issues.map((issue) => ({ parameter: ['parameters', ...issue.path].join('.'), message: issue.message }));
-      throw badRequest('invalid_parameters', issues.map((i) => `${i.parameter} ${i.message}`).join('; '), { issues });
-    }
+    const { type, slideId } = submission;
+    // A copy: a heat map without a name is given one below.
+    const parameters: Record<string, unknown> = { ...submission.parameters };
     if (!(await this.options.slideExists(slideId))) throw notFound('slide_not_found', `No slide ${slideId}`);
-    const parameters = parsed.data;
     if (type === 'heatmap') await this.checkHeatmapSource(requester, slideId, parameters as HeatmapParameters);
     await this.checkBudget(type, slideId, parameters);
     const overlay = type === 'heatmap' ? await this.overlayName(requester, slideId, parameters as HeatmapParameters) : undefined;
@@ -116,18 +98,10 @@ export class QueueService {
   }
 
   /** The requester's jobs (administrators: everyone's), newest first. */
-  async list(requester: Requester, query: { slide?: unknown; status?: unknown }): Promise<{ items: JobView[] }> {
+  async list(requester: Requester, { slide, status }: JobFilter): Promise<JobList> {
     const user = requireUser(requester);
-    const slideId = query.slide === undefined ? undefined : parseId(query.slide, 'slide');
-    let status: JobStatus | undefined;
-    if (query.status !== undefined) {
-      if (typeof query.status !== 'string' || !(JOB_STATUSES as readonly string[]).includes(query.status)) {
-        throw badRequest('invalid_status', `status must be one of ${JOB_STATUSES.join(', ')}`);
-      }
-      status = query.status as JobStatus;
-    }
     const admin = requester.roles.includes('admin');
-    const jobs = await this.options.repository.list({ ...(admin ? {} : { ownerId: user.id }), slideId, status });
+    const jobs = await this.options.repository.list({ ...(admin ? {} : { ownerId: user.id }), slideId: slide, status });
     return { items: jobs.map(view) };
   }
 
@@ -142,18 +116,19 @@ export class QueueService {
   }
 
   /** A result file of a succeeded job, for L2/L3 or staff who can see the job; the delivery is audited. */
-  async result(requester: Requester, id: number, name: string, ip: string | null): Promise<ResultDelivery> {
+  async result(requester: Requester, id: number, name: string, actor: AuditActor): Promise<ResultDelivery> {
     assertToolboxUser(requester);
     const job = await this.visible(requester, id);
     await this.options.release.assertMayLeave(job.slideId);
     const found = job.status === 'succeeded' ? job.results?.find((r) => r.name === name) : undefined;
     if (!found) throw notFound('result_not_found', `Job ${id} has no result "${name}"`);
     const file = path.join(resultsDir(this.options.resultsRoot, id), found.name);
-    const ticket = this.options.downloadLimits.admit(limitKey({ userId: requester.user?.id ?? null, ip }), found.size);
+    const ip = actor.ip ?? null;
+    const ticket = this.options.downloadLimits.admit(limitKey({ userId: actor.actorId, ip }), found.size);
     try {
       await this.options.audit.record({
         action: 'job.result.download',
-        actorId: requester.user?.id ?? null,
+        actorId: actor.actorId,
         subjectType: 'queue_job',
         subjectId: id,
         ip,
@@ -222,8 +197,7 @@ export class QueueService {
         throw new AppError(409, 'slide_unreadable', `Slide ${slideId} cannot be read on the server (${error.code}), so no job can run on it; tell the curators`);
       }
       if (!(error instanceof ToolboxError)) throw error;
-      const parameter = `parameters.${error.parameter}`;
-      throw badRequest('invalid_parameters', `${parameter} ${error.problem}`, { issues: [{ parameter, message: error.problem }] });
+      throw parameterProblem(error.parameter, error.problem);
     }
     if (!estimate) throw notFound('slide_not_found', `No slide ${slideId}`);
     const refusal = overBudget(type, estimate, this.options.quotas);
@@ -233,20 +207,20 @@ export class QueueService {
   private async checkHeatmapSource(requester: Requester, slideId: number, p: HeatmapParameters): Promise<void> {
     const source = await this.options.repository.findById(p.source);
     const user = requireUser(requester);
-    const problem = (text: string) => badRequest('invalid_parameters', `parameters.source ${text}`, { issues: [{ parameter: 'parameters.source', message: text }] });
+    const problem = (text: string) => parameterProblem('source', text);
     if (!source || (source.ownerId !== user.id && !requester.roles.includes('admin'))) throw problem(`must be one of your jobs; there is no job ${p.source}`);
     if (source.slideId !== slideId) throw problem(`must be a job of slide ${slideId}; job ${p.source} is of slide ${source.slideId}`);
     if (source.status !== 'succeeded') throw problem(`must be a job that succeeded; job ${p.source} is ${source.status}`);
     const pngs = (source.results ?? []).filter((r) => r.name.endsWith('.png')).map((r) => r.name);
     if (pngs.length === 0) throw problem(`job ${p.source} has no PNG map to colour`);
     if (p.file !== undefined && !pngs.includes(p.file)) {
-      throw badRequest('invalid_parameters', `parameters.file must be one of ${pngs.join(', ')}`, { issues: [{ parameter: 'parameters.file', message: `must be one of ${pngs.join(', ')}` }] });
+      throw parameterProblem('file', `must be one of ${pngs.join(', ')}`);
     }
   }
 }
 
 /** Toolbox jobs are for researchers with a DUA or membership (L2, L3) and for staff. */
-export function mayUseToolbox(requester: Requester): boolean {
+function mayUseToolbox(requester: Requester): boolean {
   return requester.user !== null && (hasLevel(requester, 'L2') || isStaff(requester));
 }
 
@@ -263,17 +237,19 @@ function nameTaken(name: string, published: boolean): AppError {
   const message = published
     ? `"${name}" is an overlay of this slide that you did not publish; choose another name`
     : `"${name}" is claimed by another user's heat-map job on this slide; choose another name`;
-  return badRequest('invalid_parameters', `parameters.name ${message}`, { issues: [{ parameter: 'parameters.name', message }] });
+  return parameterProblem('name', message);
+}
+
+/** A parameter the slide, the source job or the overlay names refuse: the same answer as one its schema refuses at the route. */
+function parameterProblem(parameter: string, problem: string): AppError {
+  const field = `parameters.${parameter}`;
+  const message = `${field} ${problem}`;
+  return badRequest('invalid_request', message, { problems: [{ field, message }] });
 }
 
 function requireUser(requester: Requester) {
   if (!requester.user) throw new AppError(401, 'unauthenticated', 'Log in (or send a personal access token) to use this');
   return requester.user;
-}
-
-function parseId(raw: unknown, name: string): number {
-  if (typeof raw !== 'string' || !/^[1-9]\d{0,9}$/.test(raw) || Number(raw) > 2 ** 31 - 1) throw badRequest(`invalid_${name}`, `${name} must be a positive whole number`);
-  return Number(raw);
 }
 
 export function view(job: QueuedJob): JobView {
@@ -291,8 +267,8 @@ export function view(job: QueuedJob): JobView {
     log: job.log,
     results: job.status === 'succeeded' ? (job.results ?? []).map((r) => ({ ...r, url: `/api/jobs/${job.id}/results/${encodeURIComponent(r.name)}` })) : [],
     owner: job.ownerId !== null ? { id: job.ownerId, email: job.ownerEmail ?? '' } : null,
-    createdAt: job.createdAt.toISOString(),
-    startedAt: job.startedAt?.toISOString() ?? null,
-    finishedAt: job.finishedAt?.toISOString() ?? null,
+    createdAt: job.createdAt,
+    startedAt: job.startedAt,
+    finishedAt: job.finishedAt,
   };
 }

@@ -4,45 +4,10 @@ import path from 'node:path';
 import type { SlideRelease } from '../catalog/slide-release.js';
 import { AppError } from '../errors.js';
 import type { TileResponse } from './tiles.service.js';
+import type { OverlayList, OverlaySummary } from './views.js';
 
-/** What follows `/tiles/<id>/overlays`: the list, a descriptor or a tile. */
-export type OverlayPath =
-  | { kind: 'list'; slideId: number }
-  | { kind: 'descriptor'; slideId: number; name: string }
-  | { kind: 'tile'; slideId: number; name: string; level: number; col: number; row: number };
-
-const NAME = '([a-z0-9-]{1,64})';
-const INDEX = '(0|[1-9]\\d{0,8})';
-
-/**
- * Parse `<id>/overlays`, `<id>/overlays/<name>.dzi` or
- * `<id>/overlays/<name>_files/<level>/<col>_<row>.png`. Names are
- * [a-z0-9-]{1,64} and numbers plain decimal integers, so that a path can never
- * leave the overlay's folder; anything else is a 404 (a 400 for the slide id,
- * as on the slide's own tiles).
- */
-export function parseOverlayPath(slide: string, rest: string | undefined): OverlayPath {
-  if (!/^[1-9]\d{0,9}$/.test(slide) || Number(slide) > 2 ** 31 - 1) {
-    throw new AppError(400, 'invalid_slide_id', `"${slide}" is not a slide id (a positive whole number)`);
-  }
-  const slideId = Number(slide);
-  if (rest === undefined || rest === '') return { kind: 'list', slideId };
-  let match = new RegExp(`^${NAME}\\.dzi$`).exec(rest);
-  if (match) return { kind: 'descriptor', slideId, name: match[1]! };
-  match = new RegExp(`^${NAME}_files/${INDEX}/${INDEX}_${INDEX}\\.png$`).exec(rest);
-  if (match) return { kind: 'tile', slideId, name: match[1]!, level: Number(match[2]), col: Number(match[3]), row: Number(match[4]) };
-  throw new AppError(404, 'overlay_not_found', `Not an overlay path: /tiles/${slide}/overlays/${rest}`);
-}
-
-export interface OverlaySummary {
-  name: string;
-  /** Path of the descriptor, relative to the server. */
-  dzi: string;
-  /** From the heat map's sidecar, when present. */
-  colormap?: string;
-  cutoff?: number;
-  createdAt: string;
-}
+/** An overlay's name: a folder name that can never leave the overlays' folder (the route's paths admit only these). */
+export const OVERLAY_NAME = /^[a-z0-9-]{1,64}$/;
 
 /**
  * Heat-map overlays of a slide, as `slidebank toolbox heatmap` writes them
@@ -57,10 +22,11 @@ export class OverlaysService {
     private readonly root: string,
   ) {}
 
-  async list(slideId: number): Promise<OverlaySummary[]> {
+  /** The slide's published overlays, by name. */
+  async list(slideId: number): Promise<OverlayList> {
     await this.assertPublished(slideId);
     const dir = path.join(this.root, String(slideId));
-    const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => /^[a-z0-9-]{1,64}$/.test(n)).sort();
+    const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => OVERLAY_NAME.test(n)).sort();
     const out: OverlaySummary[] = [];
     for (const name of names) {
       const dzi = await stat(path.join(dir, name, `${name}.dzi`)).catch(() => undefined);
@@ -76,7 +42,7 @@ export class OverlaysService {
         createdAt: dzi.mtime.toISOString(),
       });
     }
-    return out;
+    return { overlays: out };
   }
 
   async descriptor(slideId: number, name: string): Promise<TileResponse> {

@@ -27,7 +27,8 @@ import {
   type TileFormat,
   type TileMaking,
 } from '../wsi/index.js';
-import { iiifInfo, parseIiifRequest, type IiifParts, type IiifRequest } from './iiif.js';
+import { describeIiifRequest, iiifInfo, resolveIiifRequest, type IiifImageRequest, type IiifRequest } from './iiif.js';
+import type { IiifInfo } from './views.js';
 
 export interface TileResponse {
   body: Buffer;
@@ -169,7 +170,7 @@ export class TilesService {
    * what will be served: the tile scale factors and whole-image sizes that
    * render within tiles.maxRenderSourcePixels.
    */
-  async iiifInfo(slideId: number, id: string): Promise<object> {
+  async iiifInfo(slideId: number, id: string): Promise<IiifInfo> {
     return this.withSlide(slideId, async (slide) => {
       const maxArea = this.iiifMaxArea();
       const fits = (region: { width: number; height: number }, width: number, height: number) =>
@@ -194,9 +195,9 @@ export class TilesService {
    * gone) the render stops between batches of stored tiles, or before it
    * starts when it is still waiting for a slot.
    */
-  async iiifImage(slideId: number, parts: IiifParts, signal?: AbortSignal): Promise<TileResponse> {
+  async iiifImage(slideId: number, image: IiifImageRequest, signal?: AbortSignal): Promise<TileResponse> {
     const record = await this.record(slideId);
-    const key = etag(record, 'iiif', parts.region, parts.size, parts.rotation, parts.quality, parts.format, this.settings.quality, this.settings.maxRenderSourcePixels);
+    const key = etag(record, 'iiif', describeIiifRequest(image), this.settings.quality, this.settings.maxRenderSourcePixels);
     const cached = this.encoded.get(key);
     if (cached) return cached;
     return this.withSlide(
@@ -204,13 +205,13 @@ export class TilesService {
       async (slide) => {
         let request: IiifRequest;
         try {
-          request = parseIiifRequest(parts, slide, { maxArea: this.iiifMaxArea(), largest: (region) => largestRender(slide, region, this.iiifMaxArea()) });
+          request = resolveIiifRequest(image, slide, { maxArea: this.iiifMaxArea(), largest: (region) => largestRender(slide, region, this.iiifMaxArea()) });
           // Refused before it waits for a slot, let alone reads anything.
           renderablePlan(slide, request.region, request.width, request.height);
         } catch (error) {
           if (error instanceof WsiError && error.code === 'too_large') {
             this.iiifStats.refused++;
-            throw new AppError(400, 'render_too_large', `IIIF ${parts.region}/${parts.size} cannot be rendered: ${error.message} (tiles.maxRenderSourcePixels); ask for a smaller region or a smaller size`);
+            throw new AppError(400, 'render_too_large', `IIIF ${describeIiifRequest(image)} cannot be rendered: ${error.message} (tiles.maxRenderSourcePixels); ask for a smaller region or a smaller size`);
           }
           if (error instanceof AppError && error.code === 'render_too_large') this.iiifStats.refused++;
           throw error;
@@ -234,12 +235,12 @@ export class TilesService {
     return Math.min(MAX_RENDER_PIXELS, this.settings.maxRenderSourcePixels);
   }
 
-  /** Drop a slide's cached catalog row, so that a withdrawal stops its tiles at once rather than within RECORD_TTL_MS. */
   /** IIIF renders waiting for a render slot, and rendering now. */
   iiifQueue(): { waiting: number; running: number } {
     return { waiting: this.iiifLimit.pendingCount, running: this.iiifLimit.activeCount };
   }
 
+  /** Drop a slide's cached catalog row, so that a withdrawal stops its tiles at once rather than within RECORD_TTL_MS. */
   forgetSlide(slideId: number): void {
     this.records.delete(slideId);
   }

@@ -17,7 +17,7 @@ import pLimit from 'p-limit';
 import sharp from 'sharp';
 import type { AperioAnnotations } from '../annotations/index.js';
 import { csvText } from '../lib/csv.js';
-import type { Slide } from '../wsi/index.js';
+import type { RgbImage, Slide } from '../wsi/index.js';
 import { requireNumber, requireWhole, ToolboxError } from './errors.js';
 import { writeJson, type Mask } from './mask.js';
 import { firstCentreFrom } from './raster.js';
@@ -247,105 +247,162 @@ function renamed(parameter: string, check: () => unknown): void {
 /** Generate, classify and write patches. Options are checked before anything is read or written. */
 export async function generatePatches(slide: Slide, options: PatchesOptions): Promise<PatchesResult> {
   const plan = planPatches(slide, options);
-  const { level, size, stride, ds } = plan;
   const patchDir = path.join(options.out, 'patches');
-  const existing = await readdir(patchDir).catch(() => [] as string[]);
-  if (existing.length > 0) throw new ToolboxError('out', `${patchDir} already holds ${existing.length} file(s); choose an empty folder`);
-
+  await requireEmptyFolder(patchDir);
   const stopIfAborted = () => {
     if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
   };
   const tissue = options.tissueMask ?? (await tissueMask(slide, { ...options.tissueOptions, onProgress: stopIfAborted }));
-  const tissueSums = new MaskSums(tissue);
-  const tumour = plan.tumourLayer
-    ? new MaskSums(layerMask(selectLayers(options.annotations!, [plan.tumourLayer])[0]!.layer, plan.tumourLayer.name, xmlMaskGrid(slide.width, slide.height, plan.maskDownsample)))
-    : undefined;
-
-  // Choose the patches, row by row of the grid.
-  const columns = Math.floor((plan.levelWidth - size) / stride) + 1;
-  const rows = Math.floor((plan.levelHeight - size) / stride) + 1;
-  const chosen: PatchRecord[][] = [];
-  let count = 0;
-  for (let r = 0; r < rows && (plan.limit === null || count < plan.limit); r++) {
-    const row: PatchRecord[] = [];
-    const levelY = r * stride;
-    const y0 = levelY * ds.y;
-    const y1 = (levelY + size) * ds.y;
-    for (let c = 0; c < columns && (plan.limit === null || count < plan.limit); c++) {
-      const levelX = c * stride;
-      const x0 = levelX * ds.x;
-      const x1 = (levelX + size) * ds.x;
-      const tissueFraction = tissueSums.fraction(x0, y0, x1, y1);
-      if (tissueFraction < plan.tissueThreshold) continue;
-      const tumourFraction = tumour ? tumour.fraction(x0, y0, x1, y1) : null;
-      const x = Math.round(x0);
-      const y = Math.round(y0);
-      row.push({
-        file: `patches/L${level}_x${x}_y${y}.${plan.format === 'jpeg' ? 'jpg' : 'png'}`,
-        x,
-        y,
-        level,
-        size,
-        levelX,
-        levelY,
-        tissueFraction,
-        tumourFraction,
-        label: tumourFraction === null ? null : tumourFraction >= plan.tumourThreshold ? 'tumour' : 'non-tumour',
-      });
-      count++;
-    }
-    if (row.length > 0) chosen.push(row);
-  }
-
+  const grid = choosePatches(plan, new MaskSums(tissue), tumourSums(slide, plan, options.annotations));
   await mkdir(patchDir, { recursive: true });
-  const limitEncodes = pLimit(ENCODES);
-  let done = 0;
-  options.onProgress?.(0, count);
-  // The next segment is read while the current one is encoded.
-  const runs = chosen.flatMap((row) => segments(row, size));
-  const read = (run: PatchRecord[]) => {
-    const sx = run[0]!.levelX;
-    const width = run[run.length - 1]!.levelX + size - sx;
-    return slide.readRegion(level, sx, run[0]!.levelY, width, size).then((pixels) => ({ sx, width, pixels }));
-  };
   try {
-    let next = runs.length > 0 ? read(runs[0]!) : undefined;
-    for (const [k, run] of runs.entries()) {
-      stopIfAborted();
-      const { sx, width, pixels } = await next!;
-      next = k + 1 < runs.length ? read(runs[k + 1]!) : undefined;
-      next?.catch(() => undefined); // a failure is thrown when it is awaited
-      // Every write of the run settles before a failure is thrown, so that the clean-up below never races a write.
-      const settled = await Promise.allSettled(
-        run.map((patch) =>
-          limitEncodes(async () => {
-            const crop = Buffer.allocUnsafe(size * size * 3);
-            const left = (patch.levelX - sx) * 3;
-            for (let y = 0; y < size; y++) pixels.data.copy(crop, y * size * 3, y * width * 3 + left, y * width * 3 + left + size * 3);
-            const image = sharp(crop, { raw: { width: size, height: size, channels: 3 } });
-            const encoded = await (plan.format === 'png' ? image.png({ compressionLevel: 1 }) : image.jpeg({ quality: plan.quality })).toBuffer();
-            await writeFile(path.join(options.out, patch.file), encoded);
-            done++;
-            options.onProgress?.(done, count);
-          }),
-        ),
-      );
-      const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) throw failed.reason;
-    }
+    await writePatchImages(slide, plan, grid, options, stopIfAborted);
   } catch (error) {
     // No half-written folder of patches is left to pass for a result.
     await rm(patchDir, { recursive: true, force: true });
     throw error;
   }
+  const patches = grid.rows.flat();
+  const parameters = parametersOf(slide, plan);
+  const tissueFacts = { downsample: tissue.downsample, threshold: tissue.threshold, rule: tissue.rule };
+  const index = { json: path.join(options.out, 'patches.json'), csv: path.join(options.out, 'patches.csv') };
+  await writeCsv(index.csv, patches);
+  await writeJson(index.json, {
+    tool: 'patches',
+    slide: path.basename(slide.path),
+    level0: { width: slide.width, height: slide.height },
+    parameters,
+    tissueMask: { ...tissueFacts, parameters: tissue.parameters },
+    candidates: grid.candidates,
+    count: patches.length,
+    patches,
+  });
+  return { patches, candidates: grid.candidates, parameters, index, tissue: tissueFacts };
+}
 
-  const patches = chosen.flat();
-  const parameters: PatchesParameters = {
+async function requireEmptyFolder(patchDir: string): Promise<void> {
+  const existing = await readdir(patchDir).catch(() => [] as string[]);
+  if (existing.length > 0) throw new ToolboxError('out', `${patchDir} already holds ${existing.length} file(s); choose an empty folder`);
+}
+
+/** The tumour layer's mask, for labels; undefined when the patches are not labelled. */
+function tumourSums(slide: Slide, plan: Plan, annotations: AperioAnnotations | undefined): MaskSums | undefined {
+  if (!plan.tumourLayer) return undefined;
+  const { layer } = selectLayers(annotations!, [plan.tumourLayer])[0]!;
+  return new MaskSums(layerMask(layer, plan.tumourLayer.name, xmlMaskGrid(slide.width, slide.height, plan.maskDownsample)));
+}
+
+/** The patches kept, grid row by grid row (rows without one left out), and the grid positions examined. */
+interface ChosenPatches {
+  rows: PatchRecord[][];
+  count: number;
+  candidates: number;
+}
+
+/** Every grid position with enough tissue, labelled from the tumour mask when there is one, up to the limit. */
+function choosePatches(plan: Plan, tissue: MaskSums, tumour: MaskSums | undefined): ChosenPatches {
+  const { size, stride } = plan;
+  const columns = Math.floor((plan.levelWidth - size) / stride) + 1;
+  const gridRows = Math.floor((plan.levelHeight - size) / stride) + 1;
+  const rows: PatchRecord[][] = [];
+  let count = 0;
+  const full = () => plan.limit !== null && count >= plan.limit;
+  for (let r = 0; r < gridRows && !full(); r++) {
+    const row: PatchRecord[] = [];
+    for (let c = 0; c < columns && !full(); c++) {
+      const patch = patchAt(plan, c * stride, r * stride, tissue, tumour);
+      if (!patch) continue;
+      row.push(patch);
+      count++;
+    }
+    if (row.length > 0) rows.push(row);
+  }
+  return { rows, count, candidates: gridRows * columns };
+}
+
+/** The patch at a position of the level, or undefined when it has too little tissue. */
+function patchAt(plan: Plan, levelX: number, levelY: number, tissue: MaskSums, tumour: MaskSums | undefined): PatchRecord | undefined {
+  const { level, size, ds } = plan;
+  const x0 = levelX * ds.x;
+  const x1 = (levelX + size) * ds.x;
+  const y0 = levelY * ds.y;
+  const y1 = (levelY + size) * ds.y;
+  const tissueFraction = tissue.fraction(x0, y0, x1, y1);
+  if (tissueFraction < plan.tissueThreshold) return undefined;
+  const tumourFraction = tumour ? tumour.fraction(x0, y0, x1, y1) : null;
+  const x = Math.round(x0);
+  const y = Math.round(y0);
+  return {
+    file: `patches/L${level}_x${x}_y${y}.${plan.format === 'jpeg' ? 'jpg' : 'png'}`,
+    x,
+    y,
     level,
-    levelDownsample: ds,
-    magnification: slide.objectivePower ? slide.objectivePower / slide.levels[level]!.downsample : null,
     size,
-    stride,
+    levelX,
+    levelY,
+    tissueFraction,
+    tumourFraction,
+    label: tumourFraction === null ? null : tumourFraction >= plan.tumourThreshold ? 'tumour' : 'non-tumour',
+  };
+}
+
+/** A run of patches' pixels: `width` pixels of the level from `sx`, `size` rows high. */
+interface RunPixels {
+  sx: number;
+  width: number;
+  pixels: RgbImage;
+}
+
+/** Each patch read, encoded and written; the next run is read while the current one is encoded. */
+async function writePatchImages(slide: Slide, plan: Plan, grid: ChosenPatches, options: PatchesOptions, stopIfAborted: () => void): Promise<void> {
+  const limitEncodes = pLimit(ENCODES);
+  let done = 0;
+  options.onProgress?.(0, grid.count);
+  const runs = grid.rows.flatMap((row) => segments(row, plan.size));
+  const read = (run: PatchRecord[]): Promise<RunPixels> => {
+    const sx = run[0]!.levelX;
+    const width = run[run.length - 1]!.levelX + plan.size - sx;
+    return slide.readRegion(plan.level, sx, run[0]!.levelY, width, plan.size).then((pixels) => ({ sx, width, pixels }));
+  };
+  let next = runs.length > 0 ? read(runs[0]!) : undefined;
+  for (const [k, run] of runs.entries()) {
+    stopIfAborted();
+    const pixels = await next!;
+    next = k + 1 < runs.length ? read(runs[k + 1]!) : undefined;
+    next?.catch(() => undefined); // a failure is thrown when it is awaited
+    // Every write of the run settles before a failure is thrown, so that the clean-up never races a write.
+    const settled = await Promise.allSettled(
+      run.map((patch) =>
+        limitEncodes(async () => {
+          await writeFile(path.join(options.out, patch.file), await encodePatch(pixels, patch, plan));
+          done++;
+          options.onProgress?.(done, grid.count);
+        }),
+      ),
+    );
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+}
+
+/** One patch cut out of its run's pixels and encoded as PNG or JPEG. */
+function encodePatch({ sx, width, pixels }: RunPixels, patch: PatchRecord, plan: Plan): Promise<Buffer> {
+  const { size } = plan;
+  const crop = Buffer.allocUnsafe(size * size * 3);
+  const left = (patch.levelX - sx) * 3;
+  for (let y = 0; y < size; y++) pixels.data.copy(crop, y * size * 3, y * width * 3 + left, y * width * 3 + left + size * 3);
+  const image = sharp(crop, { raw: { width: size, height: size, channels: 3 } });
+  return (plan.format === 'png' ? image.png({ compressionLevel: 1 }) : image.jpeg({ quality: plan.quality })).toBuffer();
+}
+
+/** The parameters as run, for the index: those that did not apply are null. */
+function parametersOf(slide: Slide, plan: Plan): PatchesParameters {
+  return {
+    level: plan.level,
+    levelDownsample: plan.ds,
+    magnification: slide.objectivePower ? slide.objectivePower / slide.levels[plan.level]!.downsample : null,
+    size: plan.size,
+    stride: plan.stride,
     tissueThreshold: plan.tissueThreshold,
     labels: plan.labels,
     tumourLayer: plan.tumourLayer,
@@ -355,21 +412,6 @@ export async function generatePatches(slide: Slide, options: PatchesOptions): Pr
     quality: plan.format === 'jpeg' ? plan.quality : null,
     limit: plan.limit,
   };
-  const tissueFacts = { downsample: tissue.downsample, threshold: tissue.threshold, rule: tissue.rule };
-  const json = path.join(options.out, 'patches.json');
-  const csv = path.join(options.out, 'patches.csv');
-  await writeCsv(csv, patches);
-  await writeJson(json, {
-    tool: 'patches',
-    slide: path.basename(slide.path),
-    level0: { width: slide.width, height: slide.height },
-    parameters,
-    tissueMask: { ...tissueFacts, parameters: tissue.parameters },
-    candidates: rows * columns,
-    count: patches.length,
-    patches,
-  });
-  return { patches, candidates: rows * columns, parameters, index: { json, csv }, tissue: tissueFacts };
 }
 
 /** Runs of patches of one grid row read together: split at gaps wider than a patch and where a run would exceed MAX_SEGMENT_PIXELS. */

@@ -6,9 +6,8 @@ import test from 'ava';
 import { generateSigningKey, signingKeyFromPem, writeBag } from '../../server/bagit/index.js';
 import { loadConfig } from '../../server/config/index.js';
 import { createImportService, ImportError, METADATA_SCHEMA_VERSION, type BagMetadata } from '../../server/datasets/index.js';
-import { migrateToLatest } from '../../server/db/index.js';
 import { packageRoot } from '../../server/package-info.js';
-import { createTestDatabase, testDialect } from '../support/database.js';
+import { createMigratedTestDatabase, testDialect } from '../support/database.js';
 import { memoryLogger } from '../support/logs.js';
 
 /**
@@ -17,12 +16,11 @@ import { memoryLogger } from '../support/logs.js';
  */
 test(`an import that fails after copying leaves neither files nor rows behind, on ${testDialect}`, async (t) => {
   const root = await mkdtemp(path.join(os.tmpdir(), 'slidebank-import-rollback-'));
-  const database = await createTestDatabase();
+  const database = await createMigratedTestDatabase();
   t.teardown(async () => {
     await database.drop();
     await rm(root, { recursive: true, force: true });
   });
-  await migrateToLatest(database.db);
   const partner = generateSigningKey();
   const { config } = loadConfig({
     configDir: path.join(packageRoot, 'config'),

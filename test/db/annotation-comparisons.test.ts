@@ -4,11 +4,9 @@ import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { inlineOutlineWork, ReviewRepository, ReviewService, type OutlineSource } from '../../server/annotation-review/index.js';
 import { up as addComparisonFigures } from '../../server/db/migrations/2026-12-07-02-comparison-figures.js';
-import { migrateToLatest } from '../../server/db/index.js';
-import { makeSlide } from '../../server/wsi/generate/index.js';
-import { createTestDatabase, testDialect } from '../support/database.js';
+import { createMigratedTestDatabase, testDialect } from '../support/database.js';
 import { RecordingAudit } from '../support/recording-audit.js';
-import { registerSlide } from '../support/slides.js';
+import { makeSlide, registerSlide } from '../support/slides.js';
 
 function square(x: number, size: number): OutlineSource {
   const ring = [
@@ -25,15 +23,14 @@ function square(x: number, size: number): OutlineSource {
 async function setUp(t: ExecutionContext) {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'slidebank-comparisons-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const database = await createTestDatabase();
+  const database = await createMigratedTestDatabase();
   t.teardown(() => database.drop());
-  await migrateToLatest(database.db);
   const made = await makeSlide({ width: 1600, height: 1200, seed: 2, out: dir, name: 'case' });
   const slide = await registerSlide(database.db, made.svs, 'case.svs');
   await database.db.knex('slides').where({ id: slide.id }).update({ organ: 'LV' });
   const dataDir = path.join(dir, 'var');
   const review = new ReviewService(new ReviewRepository(database.db.knex), new RecordingAudit(), inlineOutlineWork, { dataDir, slideStore: dir });
-  const pathologist = { id: null, roles: [] };
+  const pathologist = { actorId: null, roles: [] };
   return { database, review, slideId: slide.id, pathologist, dataDir };
 }
 

@@ -1,15 +1,13 @@
 import test, { type ExecutionContext } from 'ava';
 import { UsersRepository } from '../../server/access/users.repository.js';
 import { AuditRepository, type AuditEntry } from '../../server/audit/index.js';
-import { migrateToLatest } from '../../server/db/index.js';
 import { APPEND_ONLY_MESSAGE } from '../../server/db/migrations/2026-11-29-06-audit.js';
-import { createTestDatabase, testDialect, type TestDatabase } from '../support/database.js';
+import { createMigratedTestDatabase, type TestDatabase, testDialect } from '../support/database.js';
 
 /** A migrated database and an audit repository whose clock reads `clock.now`. */
 async function setup(t: ExecutionContext) {
-  const database = await createTestDatabase();
+  const database = await createMigratedTestDatabase();
   t.teardown(database.drop);
-  await migrateToLatest(database.db);
   const clock = { now: new Date('2026-11-29T10:00:00.000Z') };
   const audit = new AuditRepository(database.db.knex, () => clock.now);
   return { database, audit, clock, users: new UsersRepository(database.db.knex) };

@@ -2,13 +2,14 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { CatalogRepository, type CatalogCriteria, type CatalogSort } from '../../server/catalog/catalog.repository.js';
+import { CATALOG_SORTS } from '../../server/catalog/catalog-query.js';
 import { CatalogService } from '../../server/catalog/catalog.service.js';
 import { createSlideRelease } from '../../server/catalog/slide-release.js';
-import { FACETS, type Facet } from '../../server/catalog/filter.js';
-import { migrateToLatest, toDbTime } from '../../server/db/index.js';
+import { FACETS, type CatalogFilter, type Facet } from '../../server/catalog/filter.js';
+import { toDbTime } from '../../server/db/index.js';
 import type { Vocabulary } from '../../server/ingest/types.js';
 import { packageRoot } from '../../server/package-info.js';
-import { createTestDatabase, testDialect, type TestDatabase } from '../support/database.js';
+import { createMigratedTestDatabase, type TestDatabase, testDialect } from '../support/database.js';
 
 /**
  * The catalog queries on a real database holding a few thousand slides drawn
@@ -145,8 +146,7 @@ let database: TestDatabase;
 let catalog: CatalogRepository;
 
 test.before(async () => {
-  database = await createTestDatabase();
-  await migrateToLatest(database.db);
+  database = await createMigratedTestDatabase();
   await insert(database, rows);
   catalog = new CatalogRepository(database.db.knex);
 });
@@ -390,9 +390,11 @@ test(`published slides are counted by organ × histology and organ × annotation
 // The service over the real repository: the faceting rule and the vocabulary.
 
 const service = () => new CatalogService(catalog, vocabulary, '/nonexistent', createSlideRelease(database.db));
+/** A search's first page, newest first, as the catalog route hands it over. */
+const firstPage = (filter: CatalogFilter, limit = 24) => ({ filter, sort: CATALOG_SORTS['-created'], offset: 0, limit });
 
 test(`each facet is counted under every condition but its own on ${testDialect}`, async (t) => {
-  const result = await service().search({ organ: 'CO,lv', stain: 'IHC', annotationMethod: 'A', q: 'budding' });
+  const result = await service().search(firstPage({ organ: ['CO', 'lv'], stain: ['IHC'], annotationMethod: ['A'], q: 'budding' }));
   const facets: Partial<Record<Facet, string[]>> = { organ: ['CO', 'LV'], stain: ['IHC'], annotationMethod: ['A'] };
   const terms = [{ text: 'budding', codes: {} }];
   t.is(result.total, rows.filter((row) => matches(row, { facets, terms })).length);
@@ -413,11 +415,31 @@ test(`each facet is counted under every condition but its own on ${testDialect}`
 });
 
 test(`text search finds slides by the display names of their codes on ${testDialect}`, async (t) => {
-  const byName = await service().search({ q: 'hepatocellular', pageSize: '200' });
+  const byName = await service().search(firstPage({ q: 'hepatocellular' }, 200));
   t.is(byName.total, published.filter((row) => row.histology === 'HCC').length);
-  const byOrgan = await service().search({ q: 'kidney', pageSize: '1' });
+  const byOrgan = await service().search(firstPage({ q: 'kidney' }, 1));
   t.is(byOrgan.total, published.filter((row) => row.organ === 'KI').length);
-  const byMarker = await service().search({ q: 'ki-67' });
+  const byMarker = await service().search(firstPage({ q: 'ki-67' }));
   t.is(byMarker.total, published.filter((row) => row.marker === 'KI67' || /ki-67/i.test(row.pathologyInfo ?? '')).length);
   t.true(byMarker.items.some((item) => item.marker !== 'KI67'), 'the pathology information matches too');
+});
+
+test(`the ids a filter selects (downloads, datasets): by name, all of them up to the limit, only their number beyond, on ${testDialect}`, async (t) => {
+  const byName: CatalogSort = { key: 'name', direction: 'asc' };
+  const criteria: CatalogCriteria = { facets: { organ: ['LV', 'KI'] }, terms: [{ text: 'high', codes: {} }] };
+  const expected = sortedInJs(criteria, byName);
+  t.true(expected.length > 10);
+  t.deepEqual(await catalog.publishedIds(criteria, expected.length), { ids: expected, total: expected.length }, 'exactly the limit');
+  t.deepEqual(await catalog.publishedIds(criteria, 100_000), { ids: expected, total: expected.length });
+  t.deepEqual(await catalog.publishedIds(criteria, expected.length - 1), { ids: null, total: expected.length }, 'one past the limit');
+  t.deepEqual(await catalog.publishedIds(everything, 100_000), { ids: sortedInJs(everything, byName), total: published.length }, 'never a withdrawn slide');
+  t.deepEqual(await catalog.publishedIds({ facets: { organ: ['NOPE'] }, terms: [] }, 10), { ids: [], total: 0 });
+});
+
+test(`the service selects the same slides as its search shows for a filter: codes in any case, words by vocabulary names, on ${testDialect}`, async (t) => {
+  const filter: CatalogFilter = { organ: ['lv', 'CO'], q: 'hepatocellular high' };
+  const search = await service().search({ filter, sort: CATALOG_SORTS.name, offset: 0, limit: 200 });
+  t.true(search.total > 5 && search.total < 200);
+  t.deepEqual(await service().publishedIds(filter, 200), { ids: search.items.map((item) => item.id), total: search.total });
+  t.deepEqual(await service().publishedIds(filter, search.total - 1), { ids: null, total: search.total });
 });

@@ -5,16 +5,15 @@ import { LoginThrottleRepository } from '../../server/access/login-throttle.repo
 import { SessionsRepository } from '../../server/access/sessions.repository.js';
 import { UsersRepository } from '../../server/access/users.repository.js';
 import { AuditRepository } from '../../server/audit/index.js';
-import { migrateToLatest, toDbTime } from '../../server/db/index.js';
-import { createTestDatabase, testDialect } from '../support/database.js';
+import { toDbTime } from '../../server/db/index.js';
+import { createMigratedTestDatabase, testDialect } from '../support/database.js';
 import { memoryLogger } from '../support/logs.js';
 
 const DAY = 86_400_000;
 
 test(`account-cleanup removes expired sessions and links and never-confirmed accounts, keeping staff and confirmed ones, on ${testDialect}`, async (t) => {
-  const { db, drop } = await createTestDatabase();
+  const { db, drop } = await createMigratedTestDatabase();
   t.teardown(drop);
-  await migrateToLatest(db);
   const now = new Date('2027-06-01T03:30:00Z');
   const users = new UsersRepository(db.knex);
   const make = (email: string, confirmedAt: Date | null, createdDaysAgo: number, roles: ('admin' | 'curator')[] = []) =>

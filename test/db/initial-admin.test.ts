@@ -5,16 +5,15 @@ import test from 'ava';
 import { ensureInitialAdmin } from '../../server/access/initial-admin.js';
 import { verifyPassword } from '../../server/access/password.js';
 import { UsersRepository } from '../../server/access/users.repository.js';
-import { migrateToLatest, openDatabase } from '../../server/db/index.js';
+import { openDatabase } from '../../server/db/index.js';
 import { createLogger } from '../../server/logging.js';
-import { createTestDatabase, testDialect } from '../support/database.js';
+import { createMigratedTestDatabase, testDialect } from '../support/database.js';
 
 const log = createLogger('silent');
 
 test(`the first start creates one administrator and keeps the password in a private file on ${testDialect}`, async (t) => {
-  const { db, drop } = await createTestDatabase();
+  const { db, drop } = await createMigratedTestDatabase();
   t.teardown(drop);
-  await migrateToLatest(db);
   const users = new UsersRepository(db.knex);
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'slidebank-data-'));
 
@@ -36,13 +35,12 @@ test(`the first start creates one administrator and keeps the password in a priv
 });
 
 test(`two nodes starting at once on an empty ${testDialect} database create one administrator`, async (t) => {
-  const { db, target, drop } = await createTestDatabase();
+  const { db, target, drop } = await createMigratedTestDatabase();
   const otherNode = openDatabase(target);
   t.teardown(async () => {
     await otherNode.close();
     await drop();
   });
-  await migrateToLatest(db);
   const users = new UsersRepository(db.knex);
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'slidebank-data-'));
   const results = await Promise.all([

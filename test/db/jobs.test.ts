@@ -1,14 +1,12 @@
 import test from 'ava';
-import { migrateToLatest } from '../../server/db/index.js';
 import { JobsRepository, NODE_ID, runJob, type ScheduledJob } from '../../server/jobs/index.js';
 import { tickOf } from '../../server/jobs/scheduler.js';
-import { createTestDatabase, testDialect } from '../support/database.js';
+import { createMigratedTestDatabase, testDialect } from '../support/database.js';
 import { memoryLogger } from '../support/logs.js';
 
 async function repository(t: { teardown(fn: () => Promise<void>): void }) {
-  const { db, drop } = await createTestDatabase();
+  const { db, drop } = await createMigratedTestDatabase();
   t.teardown(drop);
-  await migrateToLatest(db);
   return new JobsRepository(db.knex);
 }
 

@@ -6,11 +6,13 @@ import {
   openDatabase,
   releaseMigrationLock,
   rollbackLatest,
+  toDbTime,
 } from '../../server/db/index.js';
 import { ExitCode, FatalError } from '../../server/errors.js';
 import { migrations } from '../../server/db/migrations/index.js';
 import { runCli } from '../support/cli.js';
-import { createTestDatabase, testDialect } from '../support/database.js';
+import { createMigratedTestDatabase, createTestDatabase, testDialect } from '../support/database.js';
+import { describeSchema, schemaHash } from '../support/schema.js';
 
 test(`migrations apply, report, roll back and re-apply on ${testDialect}`, async (t) => {
   const { db, drop } = await createTestDatabase();
@@ -35,6 +37,70 @@ test(`migration names are dated, unique and in order`, (t) => {
   for (const name of names) t.regex(name, /^\d{4}-\d{2}-\d{2}-\d{2}-[a-z0-9-]+$/);
   t.deepEqual([...names].sort(), names);
   t.is(new Set(names).size, names.length);
+});
+
+/**
+ * The schema (tables, indexes, foreign keys, triggers and the rows migrations
+ * insert; test/support/schema.ts) that each migration leaves, pinned per
+ * dialect. A released migration never changes, since databases that already
+ * ran it would not run it again: a change is a new migration. A new migration
+ * gets its line here, with the hashes this test prints (MariaDB's are for the
+ * server .ci/run installs, Debian's 10.11).
+ */
+const SCHEMA_AFTER: Record<string, { sqlite: string; mariadb: string }> = {
+  '2026-11-29-01-accounts': { sqlite: 'e6a491ead9907e13', mariadb: '479b93d55862e640' },
+  '2026-11-29-02-slides': { sqlite: 'a65bbd0c16dcd080', mariadb: '697e8ec6532be458' },
+  '2026-11-29-03-catalog': { sqlite: '1306522116ad1d3a', mariadb: 'f9d395757cdecbd5' },
+  '2026-11-29-04-jobs': { sqlite: 'c72b557b3a30c1e2', mariadb: '5a4057afe227b12e' },
+  '2026-11-29-05-sessions': { sqlite: '0b3d0f154432d820', mariadb: '3c888e5c072b7038' },
+  '2026-11-29-06-audit': { sqlite: '081cffa749293aeb', mariadb: '3154c3f320d6ccdd' },
+  '2026-11-29-07-agreements': { sqlite: 'c47ab2708267c29d', mariadb: '045c19ee4bdc098e' },
+  '2026-11-29-08-queue': { sqlite: '96d5202a2baa18a7', mariadb: 'f06d97902aa092a7' },
+  '2026-11-29-09-datasets': { sqlite: 'e592691eae643bd8', mariadb: '13ab8c1c8672c746' },
+  '2026-11-29-10-annotation-versions': { sqlite: '74c31b9f976cf9c0', mariadb: '90823e398177c9eb' },
+  '2026-12-07-02-comparison-figures': { sqlite: '7b3406dd1320bf5c', mariadb: '8116cd5c161fc8cd' },
+  '2026-12-07-04-overlay-names': { sqlite: 'f4816d435e56de78', mariadb: '17c155770af995d5' },
+};
+
+test(`each migration leaves the schema pinned for it on ${testDialect}`, async (t) => {
+  const { db, drop } = await createTestDatabase();
+  t.teardown(drop);
+  const source = {
+    getMigrations: async () => [...migrations],
+    getMigrationName: (migration: (typeof migrations)[number]) => migration.name,
+    getMigration: async (migration: (typeof migrations)[number]) => ({
+      up: (knex: typeof db.knex) => migration.up(knex, db.dialect),
+      down: (knex: typeof db.knex) => migration.down(knex, db.dialect),
+    }),
+  };
+  const unpinned: string[] = [];
+  for (const migration of migrations) {
+    await db.knex.migrate.up({ migrationSource: source, tableName: 'knex_migrations' });
+    const hash = await schemaHash(db);
+    const pinned = SCHEMA_AFTER[migration.name]?.[testDialect];
+    if (pinned === undefined) unpinned.push(`${migration.name}: ${hash}`);
+    else t.is(hash, pinned, `${migration.name} no longer leaves the schema it left when released; change the schema in a new migration instead`);
+  }
+  t.deepEqual(unpinned, [], `pin the ${testDialect} schema of each new migration in SCHEMA_AFTER`);
+  t.deepEqual(Object.keys(SCHEMA_AFTER), migrations.map((m) => m.name), 'a released migration is never renamed or removed');
+});
+
+test(`a database from the migrated template has the schema and rows of a freshly migrated one on ${testDialect}`, async (t) => {
+  const fresh = await createTestDatabase();
+  t.teardown(fresh.drop);
+  await migrateToLatest(fresh.db);
+  const expected = await describeSchema(fresh.db);
+  const copies = await Promise.all([createMigratedTestDatabase(), createMigratedTestDatabase()]);
+  for (const copy of copies) t.teardown(copy.drop);
+  for (const copy of copies) {
+    t.is(await describeSchema(copy.db), expected);
+    t.deepEqual(await migrationStatus(copy.db), { applied: migrations.map((m) => m.name), pending: [] });
+  }
+  // Each copy is a database of its own.
+  const now = toDbTime(new Date());
+  await copies[0]!.db.knex('users').insert({ email: 'only-in-one@hospital.example', created_at: now, updated_at: now });
+  t.is(Number((await copies[0]!.db.knex('users').count({ n: '*' }))[0]!.n), 1);
+  t.is(Number((await copies[1]!.db.knex('users').count({ n: '*' }))[0]!.n), 0);
 });
 
 // Nodes are processes: better-sqlite3 waits for a busy database synchronously,

@@ -2,15 +2,14 @@ import test, { type ExecutionContext } from 'ava';
 import { UsersRepository } from '../../server/access/users.repository.js';
 import type { AuditEvent, AuditLog } from '../../server/audit/index.js';
 import { AuditRepository } from '../../server/audit/index.js';
-import { isUniqueViolation, migrateToLatest } from '../../server/db/index.js';
+import { isUniqueViolation } from '../../server/db/index.js';
 import { AppError } from '../../server/errors.js';
 import { DEFAULT_GUIDE_SLUG, ensureDefaultGuide, PagesRepository, PagesService, type NewPage } from '../../server/pages/index.js';
-import { createTestDatabase, testDialect } from '../support/database.js';
+import { createMigratedTestDatabase, testDialect } from '../support/database.js';
 
 async function setup(t: ExecutionContext) {
-  const database = await createTestDatabase();
+  const database = await createMigratedTestDatabase();
   t.teardown(database.drop);
-  await migrateToLatest(database.db);
   const clock = { now: new Date('2026-11-29T09:00:00.000Z') };
   const pages = new PagesRepository(database.db.knex);
   const audit = new AuditRepository(database.db.knex, () => clock.now);

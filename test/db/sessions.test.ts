@@ -9,17 +9,16 @@ import { resolveSessionKeys, SESSION_SECRET_FILE } from '../../server/access/ses
 import { DatabaseSessionStore } from '../../server/access/session-store.js';
 import { SessionsRepository } from '../../server/access/sessions.repository.js';
 import { UsersRepository } from '../../server/access/users.repository.js';
-import { migrateToLatest, openDatabase } from '../../server/db/index.js';
+import { openDatabase } from '../../server/db/index.js';
 import { FatalError } from '../../server/errors.js';
 import { createLogger } from '../../server/logging.js';
-import { createTestDatabase, testDialect } from '../support/database.js';
+import { createMigratedTestDatabase, testDialect } from '../support/database.js';
 
 const log = createLogger('silent');
 
 async function setup(t: { teardown(fn: () => Promise<void>): void }) {
-  const database = await createTestDatabase();
+  const database = await createMigratedTestDatabase();
   t.teardown(database.drop);
-  await migrateToLatest(database.db);
   const users = new UsersRepository(database.db.knex);
   const user = await users.create({ email: 'owner@example.org', passwordHash: 'scrypt$x', level: 'L1', roles: [], emailConfirmedAt: new Date() });
   return { database, knex: database.db.knex, users, user };

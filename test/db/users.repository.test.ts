@@ -1,12 +1,11 @@
 import test from 'ava';
 import { UsersRepository } from '../../server/access/users.repository.js';
-import { isUniqueViolation, migrateToLatest } from '../../server/db/index.js';
-import { createTestDatabase, testDialect } from '../support/database.js';
+import { isUniqueViolation } from '../../server/db/index.js';
+import { createMigratedTestDatabase, testDialect } from '../support/database.js';
 
 async function setup(t: { teardown(fn: () => Promise<void>): void }) {
-  const test = await createTestDatabase();
+  const test = await createMigratedTestDatabase();
   t.teardown(test.drop);
-  await migrateToLatest(test.db);
   return new UsersRepository(test.db.knex);
 }
 

@@ -8,7 +8,7 @@ import { readSlideFacts } from '../../server/catalog/slide-facts.js';
 import { SlidesRepository } from '../../server/catalog/slides.repository.js';
 import { loadConfig } from '../../server/config/index.js';
 import { listen } from '../../server/http/server.js';
-import { makeSlide } from '../../server/wsi/generate/index.js';
+import { makeSlide } from '../support/slides.js';
 import { bearerHeaders } from '../support/accounts.js';
 import { startTestApp } from '../support/app.js';
 import { memoryLogger } from '../support/logs.js';

@@ -1,16 +1,15 @@
 import { copyFile, mkdtemp, readdir, rm, truncate, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import test, { type ExecutionContext } from 'ava';
+import type { ExecutionContext } from 'ava';
 import { hashPassword } from '../../server/access/password.js';
 import { UsersRepository } from '../../server/access/users.repository.js';
 import { AuditRepository } from '../../server/audit/audit.repository.js';
 import { parseDatabaseUrl } from '../../server/config/index.js';
-import { migrateToLatest, openDatabase, type Database } from '../../server/db/index.js';
-import { makeSlide } from '../../server/wsi/generate/index.js';
-import { createTestDatabase, testDialect } from '../support/database.js';
-import { registerSlide } from '../support/slides.js';
-import { findCommand, opsDir, run } from './tools.js';
+import { openDatabase, type Database } from '../../server/db/index.js';
+import { createMigratedTestDatabase, createTestDatabase, testDialect } from '../support/database.js';
+import { makeSlide, registerSlide } from '../support/slides.js';
+import { opsDir, run, toolTest } from './tools.js';
 
 /**
  * The backup and restore drill of docs/operations.md on the suite's database
@@ -23,8 +22,6 @@ import { findCommand, opsDir, run } from './tools.js';
 const BACKUP = path.join(opsDir, 'backup', 'slidebank-backup');
 const RESTORE = path.join(opsDir, 'backup', 'slidebank-restore');
 const needs = testDialect === 'mariadb' ? ['mariadb-dump', 'mariadb'] : ['sqlite3'];
-const missing = needs.filter((name) => findCommand(name) === null);
-const drill = missing.length === 0 ? test : test.skip;
 
 /** Every table's rows, in a stable order: the whole state of the database. */
 async function snapshot(db: Database): Promise<Record<string, unknown[]>> {
@@ -59,11 +56,10 @@ function env(extra: Record<string, string>): NodeJS.ProcessEnv {
   return { ...process.env, SLIDEBANK_BACKUP_ENV: '/nonexistent/backup.env', ...extra };
 }
 
-drill(`a backup restores the catalog exactly (${testDialect})${missing.length ? ` — skipped: ${missing.join(', ')} not installed` : ''}`, async (t) => {
+toolTest(`a backup restores the catalog exactly (${testDialect})`, needs, async (t) => {
   t.timeout(5 * 60_000);
-  const database = await createTestDatabase();
+  const database = await createMigratedTestDatabase();
   t.teardown(() => database.drop());
-  await migrateToLatest(database.db);
   await populate(t, database.db);
   const before = await snapshot(database.db);
   t.true((before.slides?.length ?? 0) === 2 && (before.users?.length ?? 0) === 3 && (before.audit_log?.length ?? 0) >= 1);

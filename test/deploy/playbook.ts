@@ -1,10 +1,10 @@
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import test, { type ImplementationFn } from 'ava';
+import type { ImplementationFn } from 'ava';
 import { describeDatabase, parseDatabaseUrl, type DatabaseTarget } from '../../server/config/index.js';
 import { openDatabase } from '../../server/db/index.js';
-import { testDialect } from '../support/database.js';
+import { testNeeding as testNeedingAll } from '../support/requirements.js';
 import { ansibleDir, findCommand, run } from './tools.js';
 
 /** How the deployment tests run ansible: this repository's ansible.cfg, no colours. */
@@ -90,13 +90,11 @@ export function changedTasks(output: string): string {
 export type MariaDbTarget = Extract<DatabaseTarget, { client: 'mariadb' }>;
 
 /**
- * The suite's MariaDB server, which the mariadb role runs against in every run of the suite:
- * the one TEST_DATABASE_URL names, or CI's (MARIADB_ADMIN_URL in .ci/run) in the SQLite run.
+ * The MariaDB server the mariadb role runs against, whichever database the rest of the suite
+ * uses (so these tests run once, in `npm test`, not again in `npm run test:db`): the one
+ * MARIADB_ADMIN_URL names (.ci/run sets it), by default the local one.
  */
-export const suiteMariaDb = parseDatabaseUrl(
-  testDialect === 'mariadb' && process.env.TEST_DATABASE_URL ? process.env.TEST_DATABASE_URL : (process.env.MARIADB_ADMIN_URL ?? 'mariadb://root@127.0.0.1:3306/test'),
-  process.cwd(),
-) as MariaDbTarget;
+export const suiteMariaDb = parseDatabaseUrl(process.env.MARIADB_ADMIN_URL ?? 'mariadb://root@127.0.0.1:3306/test', process.cwd()) as MariaDbTarget;
 
 /** What a run of the mariadb role needs here and does not have: ansible, PyMySQL for the inventory's python, the server. */
 export async function missingForMariaDbRole(commands: string[] = []): Promise<string[]> {
@@ -110,11 +108,9 @@ export async function missingForMariaDbRole(commands: string[] = []): Promise<st
   return missing;
 }
 
-/** Like toolTest: skipped with the reason when something is missing, failed instead under CI. */
+/** Like toolTest: skipped with the reason where something is missing, failed instead under SLIDEBANK_REQUIRE_FIXTURES=1. */
 export function testNeeding(missing: string[], title: string, implementation: ImplementationFn<[]>): void {
-  if (missing.length === 0) test(title, implementation);
-  else if (process.env.CI) test(title, (t) => t.fail(`missing: ${missing.join(', ')} (.ci/run installs and starts them)`));
-  else test.skip(`${title} — skipped: ${missing.join(', ')} not available`, implementation);
+  testNeedingAll(missing.map((what) => `${what} is not available (.ci/run installs and starts it)`), title, implementation);
 }
 
 /** The settings that point the mariadb role at the suite's server over TCP without touching what the suite relies on. */

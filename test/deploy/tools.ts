@@ -2,8 +2,9 @@ import { execFile } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import test, { type ImplementationFn } from 'ava';
+import type { ImplementationFn } from 'ava';
 import { packageRoot } from '../../server/package-info.js';
+import { testNeeding as testNeedingAll } from '../support/requirements.js';
 
 export const run = promisify(execFile);
 export const ansibleDir = path.join(packageRoot, 'ansible');
@@ -26,16 +27,10 @@ export function findCommand(name: string): string | null {
 }
 
 /**
- * A test that needs these commands: skipped with the reason when one is missing, except
- * under CI (`.ci/run` installs them), where a missing tool fails the test instead.
+ * A test that needs these commands: skipped with the reason where one is missing, failed
+ * instead under SLIDEBANK_REQUIRE_FIXTURES=1 (CI, where `.ci/run` installs them); see testNeeding.
  */
 export function toolTest(title: string, commands: string[], implementation: ImplementationFn<[]>): void {
   const missing = commands.filter((name) => findCommand(name) === null);
-  if (missing.length === 0) {
-    test(title, implementation);
-  } else if (process.env.CI) {
-    test(title, (t) => t.fail(`${missing.join(', ')} not installed; .ci/run installs them with apt`));
-  } else {
-    test.skip(`${title} — skipped: ${missing.join(', ')} not installed (apt-get install ansible ansible-lint nginx)`, implementation);
-  }
+  testNeedingAll(missing.map((name) => `${name} is not installed (.ci/run installs it with apt)`), title, implementation);
 }

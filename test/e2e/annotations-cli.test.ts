@@ -3,19 +3,16 @@ import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import sharp from 'sharp';
-import { migrateToLatest } from '../../server/db/index.js';
-import { makeSlide } from '../../server/wsi/generate/index.js';
-import { runCli } from '../support/cli.js';
-import { createTestDatabase, testDialect } from '../support/database.js';
-import { registerSlide } from '../support/slides.js';
+import { runCli, runCliInProcess } from '../support/cli.js';
+import { createMigratedTestDatabase, testDialect } from '../support/database.js';
+import { makeSlide, registerSlide } from '../support/slides.js';
 
 /** `slidebank annotations import|versions|compare v… v…`: AI proposals from files and maps, as an operator runs them. */
 test(`annotations import takes an AI proposal from a probability map and a manual outline from XML; versions lists them; compare v1 v2 (${testDialect})`, async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'slidebank-import-'));
   const made = await makeSlide({ width: 1200, height: 800, seed: 3, out: dir, name: 'p' });
-  const database = await createTestDatabase();
+  const database = await createMigratedTestDatabase();
   t.teardown(() => database.drop());
-  await migrateToLatest(database.db);
   const slide = await registerSlide(database.db, made.svs);
   const env = { DATABASE_URL: database.url, SLIDEBANK_PATHS_DATA: path.join(dir, 'var'), SLIDEBANK_PATHS_SLIDES: dir };
 
@@ -48,7 +45,7 @@ test(`annotations import takes an AI proposal from a probability map and a manua
   t.true(report.edits.regionsAdded > 0);
 
   // Refusals: a missing model (exit 2); a crossing outline, named (exit 1, nothing added); an unknown slide (exit 1).
-  const noModel = await runCli(['annotations', 'import', map, '--slide', String(slide.id)], { env });
+  const noModel = await runCliInProcess(['annotations', 'import', map, '--slide', String(slide.id)], { env });
   t.is(noModel.code, 2);
   t.regex(noModel.stderr, /--model is required with --method ai/);
   const bowtie = path.join(dir, 'bowtie.geojson');

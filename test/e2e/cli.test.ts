@@ -1,23 +1,39 @@
-import { mkdtemp, readFile, stat, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, readFile, stat, utimes, writeFile, mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { collect, freePort, runCli, spawnCli, waitForHttp } from '../support/cli.js';
+import { collect, freePort, runCli, runCliInProcess, spawnCli, staleBuild, waitForHttp } from '../support/cli.js';
 import { migrations } from '../../server/db/migrations/index.js';
 import { createTestDatabase, testDialect } from '../support/database.js';
 
 const tempDir = () => mkdtemp(path.join(os.tmpdir(), 'slidebank-e2e-'));
 
 test('--help works on the program and on every command', async (t) => {
-  const top = await runCli(['--help']);
+  const top = await runCliInProcess(['--help']);
   t.is(top.code, 0);
   for (const command of ['serve', 'migrate', 'config']) t.regex(top.stdout, new RegExp(`^  ${command}\\b`, 'm'));
   for (const args of [['serve', '--help'], ['migrate', '--help'], ['config', 'check', '--help']]) {
-    const result = await runCli(args);
+    const result = await runCliInProcess(args);
     t.is(result.code, 0, args.join(' '));
     t.regex(result.stdout, /^Usage: slidebank /m);
   }
+});
+
+test('the tests of the built CLI refuse a build older than any file under server/, and say how to build', async (t) => {
+  const root = await tempDir();
+  const stamp = path.join(root, 'dist', '.build-stamp');
+  await mkdir(path.join(root, 'server', 'cli'), { recursive: true });
+  await mkdir(path.join(root, 'dist'));
+  t.regex(staleBuild(root, stamp) ?? '', /^the server is not built \(dist\/\.build-stamp is missing\): run `npm run build:server`/);
+  const source = path.join(root, 'server', 'cli', 'main.ts');
+  await writeFile(source, '');
+  await writeFile(stamp, '');
+  const earlier = new Date(Date.now() - 60_000);
+  await utimes(source, earlier, earlier);
+  t.is(staleBuild(root, stamp), undefined, 'built after the last edit');
+  await utimes(source, new Date(), new Date(Date.now() + 60_000));
+  t.is(staleBuild(root, stamp), 'server/cli/main.ts is newer than the build in dist/: run `npm run build:server` (`npm test` does it first)');
 });
 
 test('config check prints each effective value with its source and masks the database password', async (t) => {
@@ -44,7 +60,7 @@ test('config check prints each effective value with its source and masks the dat
 
 test('a bad configuration stops every command with exit code 2 and one line per problem', async (t) => {
   for (const command of [['config', 'check'], ['serve'], ['migrate']]) {
-    const result = await runCli(command, { env: { PORT: 'http', DATABASE_URL: 'postgres://x@y/z' } });
+    const result = await runCliInProcess(command, { env: { PORT: 'http', DATABASE_URL: 'postgres://x@y/z' } });
     t.is(result.code, 2, command.join(' '));
     t.is(result.stdout, '');
     t.is(

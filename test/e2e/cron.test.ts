@@ -2,8 +2,8 @@ import { mkdir, mkdtemp, readdir, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { makeSlide } from '../../server/wsi/generate/index.js';
-import { runCli } from '../support/cli.js';
+import { makeSlide } from '../support/slides.js';
+import { runCli, runCliInProcess } from '../support/cli.js';
 import { createTestDatabase } from '../support/database.js';
 
 test('cron run inbox-ingest takes in settled slides, quarantines bad ones, leaves files still being copied, and cron list shows the run', async (t) => {
@@ -49,13 +49,13 @@ test('cron run inbox-ingest takes in settled slides, quarantines bad ones, leave
 test('cron run refuses an unknown job and a malformed --now with exit code 2', async (t) => {
   const root = await mkdtemp(path.join(os.tmpdir(), 'slidebank-cron-'));
   const env = { SLIDEBANK_PATHS_DATA: path.join(root, 'var') };
-  const unknown = await runCli(['cron', 'run', 'no-such-job'], { env });
+  const unknown = await runCliInProcess(['cron', 'run', 'no-such-job'], { env });
   t.is(unknown.code, 2);
   t.regex(unknown.stderr, /no job "no-such-job"; the jobs are: inbox-ingest/);
-  const badNow = await runCli(['cron', 'run', 'inbox-ingest', '--now', 'next tuesday'], { env });
+  const badNow = await runCliInProcess(['cron', 'run', 'inbox-ingest', '--now', 'next tuesday'], { env });
   t.is(badNow.code, 2);
   t.regex(badNow.stderr, /--now: "next tuesday" is not an ISO date/);
-  const badSchedule = await runCli(['cron', 'list'], { env: { ...env, SLIDEBANK_INGEST_INBOX_SCHEDULE: 'every minute' } });
+  const badSchedule = await runCliInProcess(['cron', 'list'], { env: { ...env, SLIDEBANK_INGEST_INBOX_SCHEDULE: 'every minute' } });
   t.is(badSchedule.code, 2);
   t.regex(badSchedule.stderr, /ingest\.inboxSchedule \(env SLIDEBANK_INGEST_INBOX_SCHEDULE\): must be a cron expression/);
 });

@@ -6,7 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
-import { makeSlide } from '../../server/wsi/generate/index.js';
+import { makeSlide } from '../support/slides.js';
 import { Client, logIn, TEST_PASSWORD } from '../support/accounts.js';
 import { appliance } from '../support/appliance.js';
 import { testDialect } from '../support/database.js';

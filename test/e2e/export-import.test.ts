@@ -15,17 +15,16 @@ import { stringify } from 'csv-stringify/sync';
 import { generateSigningKey, parseTagFile } from '../../server/bagit/index.js';
 import { loadConfig, type Config } from '../../server/config/index.js';
 import { ensureSiteKey } from '../../server/datasets/index.js';
-import { migrateToLatest } from '../../server/db/index.js';
 import { createApp } from '../../server/http/app.js';
 import { listen } from '../../server/http/server.js';
 import { packageRoot } from '../../server/package-info.js';
 import { createServices } from '../../server/services.js';
-import { makeSlide } from '../../server/wsi/generate/index.js';
+import { makeSlide } from '../support/slides.js';
 import { rfc8493Problems } from '../bagit/rfc8493-check.js';
 import { bearerHeaders } from '../support/accounts.js';
 import type { TestApp } from '../support/app.js';
 import { runCli, type CliResult } from '../support/cli.js';
-import { createTestDatabase, testDialect, type TestDatabase } from '../support/database.js';
+import { createMigratedTestDatabase, type TestDatabase, testDialect } from '../support/database.js';
 import { ingestBench } from '../support/ingest.js';
 import { memoryLogger } from '../support/logs.js';
 
@@ -41,12 +40,11 @@ interface Site {
 /** A mirror: a database and a data folder of its own, trusting the given keys. */
 async function mirrorSite(t: ExecutionContext, trustedKeys: { name: string; publicKey: string }[]): Promise<Site> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'slidebank-mirror-'));
-  const database = await createTestDatabase();
+  const database = await createMigratedTestDatabase();
   t.teardown(async () => {
     await database.drop();
     await rm(root, { recursive: true, force: true });
   });
-  await migrateToLatest(database.db);
   const env = {
     DATABASE_URL: database.url,
     SLIDEBANK_PATHS_DATA: path.join(root, 'var'),
@@ -185,47 +183,19 @@ test(`a dataset travels from one site to another as a signed bag, verified byte 
   const mirror = await mirrorSite(t, [{ name: 'origin', publicKey: siteAnswer.signingKey.publicKey }]);
   const empty = await mirrorState(mirror);
 
-  // Damaged copies: each refused precisely, and the mirror is as it was.
-  const refusals: [string, (copy: string) => Promise<void>, RegExp][] = [
-    [
-      'one flipped byte',
-      async (copy) => {
-        const file = path.join(copy, 'data', 'slides', `${b!.name}.svs`);
-        const bytes = await readFile(file);
-        bytes[Math.floor(bytes.length / 2)] = bytes[Math.floor(bytes.length / 2)]! ^ 0x80;
-        await writeFile(file, bytes);
-      },
-      new RegExp(`data/slides/${b!.name}\\.svs does not match its checksum`),
-    ],
-    ['a missing file', (copy) => rm(path.join(copy, 'data', 'annotations', `${c!.name}.geojson`)), new RegExp(`data/annotations/${c!.name}\\.geojson is in manifest-sha256\\.txt but missing`)],
-    ['an extra file', (copy) => writeFile(path.join(copy, 'data', 'slides', 'stowaway.svs'), 'x'), /data\/slides\/stowaway\.svs is in the bag but not in manifest-sha256\.txt/],
-    [
-      'a wrong Payload-Oxum',
-      async (copy) => {
-        const file = path.join(copy, 'bag-info.txt');
-        await writeFile(file, (await readFile(file, 'utf8')).replace(/Payload-Oxum: (\d+)\./, (_m, n: string) => `Payload-Oxum: ${Number(n) - 1}.`));
-      },
-      /Payload-Oxum says \d+ bytes in 12 files, the payload has \d+ bytes in 12 files/,
-    ],
-    [
-      'a bad signature',
-      async (copy) => {
-        const file = path.join(copy, 'tagmanifest-sha256.txt.sig');
-        await writeFile(file, (await readFile(file, 'utf8')).replace(/Signature: (.)/, (_m, ch: string) => `Signature: ${ch === 'A' ? 'B' : 'A'}`));
-      },
-      /the signature does not match tagmanifest-sha256\.txt/,
-    ],
-    ['a truncated copy', async (copy) => writeFile(path.join(copy, 'data', 'slides', `${a!.name}.svs`), (await readFile(path.join(copy, 'data', 'slides', `${a!.name}.svs`))).subarray(0, 5000)), /Payload-Oxum says/],
-  ];
-  for (const [what, damage, expected] of refusals) {
-    const copy = await copyBag(t, bag);
-    await damage(copy);
-    const result = await cli(t, mirror, ['import', copy]);
-    t.is(result.code, 1, `${what}: refused`);
-    t.regex(result.stderr, expected, what);
-    t.regex(result.stderr, /nothing was imported/, what);
-    t.deepEqual(await mirrorState(mirror), empty, `${what}: the mirror is as it was`);
-  }
+  // A damaged copy is refused with the validator's reason and imports nothing. Every other kind of
+  // damage (a missing, extra or truncated file, a wrong Payload-Oxum, a bad signature) takes the same
+  // path; test/bagit/bagit.test.ts refuses each of them, with its message, without a process per case.
+  const copy = await copyBag(t, bag);
+  const damaged = path.join(copy, 'data', 'slides', `${b!.name}.svs`);
+  const bytes = await readFile(damaged);
+  bytes[Math.floor(bytes.length / 2)] = bytes[Math.floor(bytes.length / 2)]! ^ 0x80;
+  await writeFile(damaged, bytes);
+  const refused = await cli(t, mirror, ['import', copy]);
+  t.is(refused.code, 1, 'one flipped byte: refused');
+  t.regex(refused.stderr, new RegExp(`data/slides/${b!.name}\\.svs does not match its checksum`));
+  t.regex(refused.stderr, /nothing was imported/);
+  t.deepEqual(await mirrorState(mirror), empty, 'the mirror is as it was');
   const stranger = generateSigningKey();
   const untrusted = await cli(t, mirror, ['import', bag], { SLIDEBANK_MIRROR_TRUSTED_KEYS: JSON.stringify([{ name: 'someone', publicKey: stranger.publicKey }]) });
   t.is(untrusted.code, 1);

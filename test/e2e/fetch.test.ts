@@ -9,19 +9,18 @@ import test from 'ava';
 import { stringify } from 'csv-stringify/sync';
 import Koa, { type Middleware } from 'koa';
 import { loadConfig } from '../../server/config/index.js';
-import { migrateToLatest } from '../../server/db/index.js';
 import { createDownloadsService } from '../../server/downloads/index.js';
-import { AppError } from '../../server/errors.js';
 import { errorHandler } from '../../server/http/middleware/error-handler.js';
 import { requestContext } from '../../server/http/middleware/request-context.js';
 import { downloadRoutes } from '../../server/http/routes/downloads.js';
+import { mountRoutes } from '../../server/http/route.js';
 import { listen } from '../../server/http/server.js';
 import { createIngestService } from '../../server/ingest/create.js';
 import { packageRoot } from '../../server/package-info.js';
-import { createCatalogService } from '../../server/services.js';
-import { makeSlide } from '../../server/wsi/generate/index.js';
-import { collect, runCli, spawnCli } from '../support/cli.js';
-import { createTestDatabase, testDialect } from '../support/database.js';
+import { createCatalogService, type Services } from '../../server/services.js';
+import { makeSlide } from '../support/slides.js';
+import { collect, runCli, runCliInProcess, spawnCli } from '../support/cli.js';
+import { createMigratedTestDatabase, testDialect } from '../support/database.js';
 import { memoryLogger } from '../support/logs.js';
 import { RecordingAudit } from '../support/recording-audit.js';
 
@@ -29,8 +28,9 @@ import { RecordingAudit } from '../support/recording-audit.js';
  * `slidebank fetch` against a server that publishes real (generated and
  * ingested) slides: interrupted by SIGKILL part-way through a slide, run
  * again to resume it with a Range request, and run a third time to find
- * everything verified. The server's accounts middleware and L2 guard are the
- * test's stand-in: one fixed bearer token is user 42 at L2.
+ * everything verified. The server's accounts middleware is the test's
+ * stand-in: one fixed bearer token is user 42 at L2; the routes' own guard
+ * (L2) applies.
  */
 
 const TOKEN = 'test-token-for-fetch-0123456789';
@@ -48,12 +48,11 @@ interface Server {
 
 async function startServer(t: { teardown(fn: () => Promise<void> | void): void }): Promise<Server> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'slidebank-fetch-server-'));
-  const database = await createTestDatabase();
+  const database = await createMigratedTestDatabase();
   t.teardown(async () => {
     await database.drop();
     await rm(root, { recursive: true, force: true });
   });
-  await migrateToLatest(database.db);
   const { config } = loadConfig({
     configDir: path.join(packageRoot, 'config'),
     env: { DATABASE_URL: database.url, SLIDEBANK_PATHS_DATA: path.join(root, 'var'), SLIDEBANK_INGEST_KEEP_ORIGINALS: 'false' },
@@ -83,10 +82,9 @@ async function startServer(t: { teardown(fn: () => Promise<void> | void): void }
   const downloads = createDownloadsService(config, database.db, log, { catalog: createCatalogService(config, database.db), audit });
   const slow = { on: false };
 
-  /** The test's stand-in for the accounts middleware and the L2 guard: one token, user 42 at L2. */
-  const standInGuard: Middleware = (ctx, next) => {
-    if (ctx.get('Authorization') !== `Bearer ${TOKEN}`) throw new AppError(401, 'unauthenticated', 'Unknown token');
-    ctx.state.requester = { user: { id: 42 }, level: 'L2', roles: [], via: 'token' };
+  /** The test's stand-in for the accounts middleware: one token, user 42 at L2; anything else is anonymous. */
+  const standInAccounts: Middleware = (ctx, next) => {
+    if (ctx.get('Authorization') === `Bearer ${TOKEN}`) ctx.state.requester = { user: { id: 42 }, level: 'L2', roles: [], via: 'token' };
     return next();
   };
   /** Test-only: slows file bodies down while `slow.on`. */
@@ -113,7 +111,9 @@ async function startServer(t: { teardown(fn: () => Promise<void> | void): void }
   app.use(errorHandler());
   app.use(bodyParser({ enableTypes: ['json'] }));
   app.use(trickle);
-  const router = downloadRoutes(downloads, { requireDownloader: standInGuard });
+  app.context.services = { downloads } as unknown as Services;
+  app.use(standInAccounts);
+  const router = mountRoutes(downloadRoutes, { operatorAddress: () => false });
   app.use(router.routes());
   app.use(router.allowedMethods());
   const server = await listen(app, { port: 0, host: '127.0.0.1', log });
@@ -224,17 +224,17 @@ test('fetch: a wrong token, a missing manifest and missing options are clear err
   t.teardown(() => rm(out, { recursive: true, force: true }));
   const refused = await runCli(['fetch', '--server', server.url, '--token', 'wrong', '--filter', 'organ=CO', '--out', out]);
   t.is(refused.code, 1);
-  t.regex(refused.stderr, /the server refused the manifest \(401\): Unknown token/);
+  t.regex(refused.stderr, /the server refused the manifest \(401\): Log in \(or send a personal access token\) to use this/, 'the server\'s own message');
 
-  const noToken = await runCli(['fetch', '--server', server.url, '--filter', 'organ=CO', '--out', out]);
+  const noToken = await runCliInProcess(['fetch', '--server', server.url, '--filter', 'organ=CO', '--out', out]);
   t.is(noToken.code, 2);
   t.regex(noToken.stderr, /--token \(or SLIDEBANK_TOKEN\) is required/);
 
-  const both = await runCli(['fetch', '--server', server.url, '--filter', 'organ=CO', '--manifest', 'x.json', '--out', out], { env: { SLIDEBANK_TOKEN: TOKEN } });
+  const both = await runCliInProcess(['fetch', '--server', server.url, '--filter', 'organ=CO', '--manifest', 'x.json', '--out', out], { env: { SLIDEBANK_TOKEN: TOKEN } });
   t.is(both.code, 2);
   t.regex(both.stderr, /either --manifest FILE or --filter EXPR/);
 
-  const missing = await runCli(['fetch', '--server', server.url, '--manifest', path.join(out, 'nope.json'), '--out', out], { env: { SLIDEBANK_TOKEN: TOKEN } });
+  const missing = await runCliInProcess(['fetch', '--server', server.url, '--manifest', path.join(out, 'nope.json'), '--out', out], { env: { SLIDEBANK_TOKEN: TOKEN } });
   t.is(missing.code, 2);
   t.regex(missing.stderr, /nope\.json: no such file/);
 

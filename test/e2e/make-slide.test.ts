@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import type { SlideTruth } from '../../server/wsi/generate/index.js';
-import { collect, runCli, spawnCli } from '../support/cli.js';
+import { collect, runCli, runCliInProcess, spawnCli } from '../support/cli.js';
 
 const tempDirs: string[] = [];
 const tempDir = async () => {
@@ -61,7 +61,7 @@ test('make-slide refuses bad input with one line and exit code 2, and writes not
     [['--width', '500', '--height', '500', '--out', file], /^slidebank: --out must be a folder, but .*a-file is a file$/],
   ];
   for (const [args, message] of cases) {
-    const result = await runCli(['make-slide', ...args]);
+    const result = await runCliInProcess(['make-slide', ...args]);
     t.is(result.code, 2, args.join(' '));
     t.is(result.stdout, '', args.join(' '));
     const lines = result.stderr.trimEnd().split('\n');

@@ -11,18 +11,16 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
 import { loadConfig } from '../../server/config/index.js';
-import { migrateToLatest } from '../../server/db/index.js';
 import { createApp } from '../../server/http/app.js';
 import { listen } from '../../server/http/server.js';
 import { packageRoot } from '../../server/package-info.js';
 import { createQueueWorker } from '../../server/queue/index.js';
 import { createServices } from '../../server/services.js';
-import { makeSlide } from '../../server/wsi/generate/index.js';
 import { createUser, TEST_PASSWORD } from '../support/accounts.js';
 import { artifactsDir, browserTest, launchChromium } from '../support/browser.js';
-import { createTestDatabase } from '../support/database.js';
+import { createMigratedTestDatabase } from '../support/database.js';
 import { memoryLogger } from '../support/logs.js';
-import { registerSlide } from '../support/slides.js';
+import { makeSlide, registerSlide } from '../support/slides.js';
 
 browserTest('the slide page lists the slide\'s toolbox jobs with progress, runs a new one and links its results, shows why a job is refused; L1 sees no toolbox', async (t) => {
   t.timeout(400_000);
@@ -34,9 +32,8 @@ browserTest('the slide page lists the slide\'s toolbox jobs with progress, runs 
     maxBuffer: 16 * 1024 * 1024,
   });
 
-  const database = await createTestDatabase();
+  const database = await createMigratedTestDatabase();
   t.teardown(() => database.drop());
-  await migrateToLatest(database.db);
   const { config } = loadConfig({
     configDir: path.join(packageRoot, 'config'),
     env: { DATABASE_URL: database.url, SLIDEBANK_PATHS_DATA: path.join(root, 'var'), SLIDEBANK_AUTH_SESSION_SECRET: 'queue-web-session-secret-of-32-characters-at-least', SLIDEBANK_QUEUE_POLL_SECONDS: '0.2' },

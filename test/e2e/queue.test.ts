@@ -4,11 +4,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import sharp from 'sharp';
 import { QueueRepository, type JobView } from '../../server/queue/index.js';
-import { makeSlide } from '../../server/wsi/generate/index.js';
 import { logIn, type Client } from '../support/accounts.js';
 import { appliance } from '../support/appliance.js';
 import { collect, spawnCli } from '../support/cli.js';
-import { registerSlide } from '../support/slides.js';
+import { makeSlide, registerSlide } from '../support/slides.js';
 
 const PASSWORD = 'grey heron over the river 42';
 

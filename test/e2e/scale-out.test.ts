@@ -62,16 +62,21 @@ test('each scheduled tick of a job runs on one node only', async (t) => {
   t.timeout(5 * 60_000);
   const site = await appliance(t);
   const nodes = await startNodes(t, site, { SLIDEBANK_JOBS_CLEANUP_SCHEDULE: EVERY_THREE_SECONDS }, 2);
-  // Let both schedulers fire on the same ticks for a while.
-  await sleep(15_000);
+  const runsByTick = async () => {
+    const runs = await site.database.db.knex('job_runs').where({ job: 'account-cleanup', trigger: 'schedule' }).orderBy('as_of').select('status', 'as_of');
+    const byTick = new Map<number, string[]>();
+    for (const run of runs) {
+      const tick = Math.floor(new Date(`${String(run.as_of).replace(' ', 'T')}Z`).getTime() / 3000);
+      byTick.set(tick, [...(byTick.get(tick) ?? []), String(run.status)]);
+    }
+    return { runs, byTick };
+  };
+  // Both schedulers fire on the same ticks until three ticks have been run.
+  const deadline = Date.now() + 120_000;
+  while ([...(await runsByTick()).byTick.values()].filter((statuses) => !statuses.includes('running')).length < 3 && Date.now() < deadline) await sleep(250);
   for (const node of nodes) t.is((await node.stop()).code, 0);
 
-  const runs = await site.database.db.knex('job_runs').where({ job: 'account-cleanup', trigger: 'schedule' }).orderBy('as_of').select('status', 'as_of');
-  const byTick = new Map<number, string[]>();
-  for (const run of runs) {
-    const tick = Math.floor(new Date(`${String(run.as_of).replace(' ', 'T')}Z`).getTime() / 3000);
-    byTick.set(tick, [...(byTick.get(tick) ?? []), String(run.status)]);
-  }
+  const { runs, byTick } = await runsByTick();
   t.log(runs.map((r) => `${String(r.as_of)} ${String(r.status)}`).join('\n'));
   t.true(byTick.size >= 3, 'several ticks were recorded');
   for (const [tick, statuses] of byTick) {

@@ -15,7 +15,7 @@ import type { Page } from 'playwright-core';
 import { loadConfig } from '../../server/config/index.js';
 import { createDatasetsService } from '../../server/datasets/index.js';
 import { packageRoot } from '../../server/package-info.js';
-import { makeSlide } from '../../server/wsi/generate/index.js';
+import { makeSlide } from '../support/slides.js';
 import { TEST_PASSWORD } from '../support/accounts.js';
 import { appliance } from '../support/appliance.js';
 import { artifactsDir, browserTest, ensureWebBuilt, launchChromium, logInThroughPortal } from '../support/browser.js';

@@ -12,7 +12,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Page, Response } from 'playwright-core';
 import sharp from 'sharp';
-import { makeSlide } from '../../server/wsi/generate/index.js';
+import { makeSlide } from '../support/slides.js';
 import { logIn, TEST_PASSWORD } from '../support/accounts.js';
 import { appliance } from '../support/appliance.js';
 import { runCli } from '../support/cli.js';

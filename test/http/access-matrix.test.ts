@@ -5,11 +5,10 @@ import path from 'node:path';
 import test from 'ava';
 import sharp from 'sharp';
 import { thumbnailPath } from '../../server/catalog/thumbnails.js';
-import { makeSlide } from '../../server/wsi/generate/index.js';
 import { Client, signedIn, type UserSpec } from '../support/accounts.js';
 import { startTestApp } from '../support/app.js';
 import { testDialect } from '../support/database.js';
-import { registerSlide } from '../support/slides.js';
+import { makeSlide, registerSlide } from '../support/slides.js';
 
 /**
  * Who may call what: every protected route against every kind of requester,
@@ -84,7 +83,7 @@ test(`the access matrix: every protected route × every level and role × sessio
   const made = await makeSlide({ width: 1200, height: 900, seed: 5, out: path.join(data, 'made'), tileSize: 240 });
   const slide = await registerSlide(app.database.db, made.svs, 'SB1-LV-HCC-HE-MATRIX');
   await app.database.db.knex('slides').where({ id: slide.id }).update({ sha256: createHash('sha256').update(await readFile(made.svs)).digest('hex'), annotation_path: made.xml });
-  await app.services.agreements.publishVersion({ id: null }, { version: '1', title: 'Data use agreement', body: 'Research use only.' });
+  await app.services.agreements.publishVersion({ actorId: null }, { version: '1', title: 'Data use agreement', body: 'Research use only.', requiresReacceptance: false });
   const thumbnail = thumbnailPath(app.config.paths.thumbnails, slide.id, 'small');
   await mkdir(path.dirname(thumbnail), { recursive: true });
   await sharp({ create: { width: 32, height: 24, channels: 3, background: { r: 200, g: 100, b: 150 } } }).jpeg().toFile(thumbnail);

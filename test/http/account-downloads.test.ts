@@ -6,11 +6,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import type { AuditEvent } from '../../server/audit/audit-log.js';
 import { AuditRepository } from '../../server/audit/audit.repository.js';
-import { makeSlide } from '../../server/wsi/generate/index.js';
 import { Client, signedIn } from '../support/accounts.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { testDialect } from '../support/database.js';
-import { registerSlide } from '../support/slides.js';
+import { makeSlide, registerSlide } from '../support/slides.js';
 
 interface HistoryItem {
   id: number;

@@ -3,6 +3,8 @@ import { Client, signedIn } from '../support/accounts.js';
 import { startTestApp } from '../support/app.js';
 import { testDialect } from '../support/database.js';
 
+type ErrorBody = { error: { code: string; message: string; details: { problems: { field: string; message: string }[] } } };
+
 const APPLICATION = { researchPurpose: 'Train a model', project: 'Seg', principalInvestigator: 'Prof. Example' };
 
 test(`DUA routes over HTTP: signed PDF upload, someone else's application, double decisions, CSRF and bad input (${testDialect})`, async (t) => {
@@ -19,9 +21,23 @@ test(`DUA routes over HTTP: signed PDF upload, someone else's application, doubl
 
   const noCsrf = await alice.post('/api/dua/applications', APPLICATION, { csrf: false });
   t.is(noCsrf.status, 403);
-  const bad = await alice.post<{ error: { code: string; message: string } }>('/api/dua/applications', { ...APPLICATION, project: '' });
+  const bad = await alice.post<ErrorBody>('/api/dua/applications', { ...APPLICATION, project: '' });
   t.is(bad.status, 400);
-  t.regex(bad.body.error.message, /project: must not be empty/);
+  t.is(bad.body.error.code, 'invalid_request');
+  t.regex(bad.body.error.message, /project must not be empty/);
+  const incomplete = await alice.post<ErrorBody>('/api/dua/applications', { researchPurpose: '', project: 'x'.repeat(301), extra: 1 });
+  t.is(incomplete.status, 400);
+  t.deepEqual(
+    incomplete.body.error.details.problems,
+    [
+      { field: 'researchPurpose', message: 'researchPurpose must not be empty' },
+      { field: 'project', message: 'project must be at most 300 characters' },
+      { field: 'principalInvestigator', message: 'principalInvestigator is missing' },
+      { field: 'extra', message: 'extra is not a field here' },
+    ],
+    'every problem at once, each naming its field',
+  );
+  t.deepEqual((await alice.get<{ items: unknown[] }>('/api/dua/applications')).body.items, [], 'a refused application is not stored');
   const created = await alice.post<{ id: number; status: string }>('/api/dua/applications', APPLICATION);
   t.is(created.status, 201);
   const id = created.body.id;
@@ -59,9 +75,57 @@ test(`DUA routes over HTTP: signed PDF upload, someone else's application, doubl
     new RegExp(`^data use agreement application #${id} under agreement version 1, valid until \\d{4}-\\d{2}-\\d{2} \\(Slidebank user #${aliceUser.id}\\)$`),
     'what a download bundle cites',
   );
-  t.is((await admin.get('/api/admin/dua/applications?status=nonsense')).status, 400);
+  const nonsense = await admin.get<ErrorBody>('/api/admin/dua/applications?status=nonsense');
+  t.is(nonsense.status, 400);
+  t.is(nonsense.body.error.code, 'invalid_query');
+  for (const path of ['/api/dua/applications/abc', '/api/dua/applications/0', `/api/dua/applications/${2 ** 31}`, '/api/dua/applications/99999']) {
+    const missing = await alice.get<ErrorBody>(path);
+    t.is(missing.status, 404, path);
+    t.is(missing.body.error.code, 'application_not_found', path);
+  }
   t.deepEqual((await admin.get<{ items: { id: number }[] }>('/api/admin/dua/applications?status=approved')).body.items.map((a) => a.id), [id]);
 
   const decisions = app.audit.events.filter((e) => e.action.startsWith('dua.')).map((e) => e.action);
   t.deepEqual(decisions, ['dua.version_published', 'dua.applied', 'dua.pdf_attached', 'dua.approved']);
+});
+
+test(`usage reports and institutions over HTTP: DOIs as links, dates as days, and refused input that changes nothing (${testDialect})`, async (t) => {
+  const app = await startTestApp(t);
+  const { session: admin } = await signedIn(app, { level: 'L1', roles: ['admin'] });
+  t.is((await admin.post('/api/admin/dua/versions', { version: '1', title: 'DUA', body: 'Text' })).status, 201);
+  const { session: alice } = await signedIn(app, { level: 'L1' });
+  const applied = await alice.post<{ id: number }>('/api/dua/applications', APPLICATION);
+  t.is((await admin.post(`/api/admin/dua/applications/${applied.body.id}/approve`, {})).status, 200);
+
+  const badDoi = await alice.post<ErrorBody>('/api/dua/reports', { usedFor: 'x', results: 'y', publications: [{ title: 't', doi: 'not-a-doi' }] });
+  t.is(badDoi.status, 400);
+  t.deepEqual(badDoi.body.error.details.problems, [{ field: 'publications.0.doi', message: 'doi must be a DOI such as 10.1186/s12911-021-01484-w' }]);
+  t.deepEqual((await alice.get<{ items: unknown[] }>('/api/dua/reports')).body.items, []);
+  const filed = await alice.post<{ publications: unknown[] }>('/api/dua/reports', {
+    usedFor: 'Segmentation training',
+    results: 'Dice 0.87',
+    publications: [{ title: 'Liver tumour segmentation', doi: 'https://doi.org/10.1186/s12911-021-01484-w' }],
+  });
+  t.is(filed.status, 201);
+  t.deepEqual(filed.body.publications, [{ title: 'Liver tumour segmentation', doi: '10.1186/s12911-021-01484-w' }], 'a DOI link is kept as the DOI');
+
+  const institution = { name: 'Partner University', agreementReference: 'IA-2027-01', validFrom: '2027-01-01', validUntil: '2028-01-01', emailDomains: ['Partner.Example.org'] };
+  const backwards = await admin.post<ErrorBody>('/api/admin/institutions', { ...institution, validUntil: '2026-01-01' });
+  t.is(backwards.status, 400);
+  t.deepEqual(backwards.body.error.details.problems, [{ field: 'validUntil', message: 'validUntil must be after validFrom' }]);
+  const notADay = await admin.post<ErrorBody>('/api/admin/institutions', { ...institution, validFrom: 'next monday' });
+  t.is(notADay.status, 400);
+  t.deepEqual(notADay.body.error.details.problems.map((p) => p.field), ['validFrom']);
+  t.deepEqual((await admin.get<{ items: unknown[] }>('/api/admin/institutions')).body.items, [], 'nothing was made');
+
+  const made = await admin.post<{ id: number; validFrom: string; validUntil: string; emailDomains: string[] }>('/api/admin/institutions', institution);
+  t.is(made.status, 201);
+  t.like(made.body, { validFrom: '2027-01-01T00:00:00.000Z', validUntil: '2028-01-01T00:00:00.000Z', emailDomains: ['partner.example.org'] });
+  const moved = await admin.patch<{ validUntil: string }>(`/api/admin/institutions/${made.body.id}`, { validUntil: '2029-06-30' });
+  t.is(moved.body.validUntil, '2029-06-30T00:00:00.000Z');
+  t.is((await admin.put(`/api/admin/institutions/${made.body.id}/members/abc`)).status, 404);
+  const noUser = await admin.put<ErrorBody>(`/api/admin/institutions/${made.body.id}/members/0`);
+  t.is(noUser.body.error.code, 'user_not_found');
+  const noInstitution = await admin.put<ErrorBody>('/api/admin/institutions/x1/members/1');
+  t.is(noInstitution.body.error.code, 'institution_not_found');
 });

@@ -5,7 +5,7 @@ import test from 'ava';
 import { parseAperioXml, toGeoJson, type AnnotationFeatureCollection } from '../../server/annotations/index.js';
 import type { SlideReview } from '../../server/annotation-review/index.js';
 import { createIngestService } from '../../server/ingest/create.js';
-import { makeSlide } from '../../server/wsi/generate/index.js';
+import { makeSlide } from '../support/slides.js';
 import { signedIn, viewerFetch, type Client } from '../support/accounts.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { testDialect } from '../support/database.js';
@@ -189,6 +189,27 @@ test(`bad outlines are refused with the region named and change nothing; the wor
     t.is(answer.status, 400, JSON.stringify(answer.body));
     t.regex(answer.body.error.message, message);
   }
+  // Requests that are malformed whatever the slide are refused at the edge, each problem named.
+  const malformed: [string, unknown, { field: string; message: string }][] = [
+    ['versions', { method: 'ai', model: 'm' }, { field: 'body', message: 'give the outline as geojson (a FeatureCollection) or xml (Aperio XML text)' }],
+    ['versions', { method: 'drawn', geojson: outline(100, 100, 200) }, { field: 'method', message: 'method must be "ai" or "manual"' }],
+    ['versions', { method: 'ai', model: 'm', geojson: 5 }, { field: 'geojson', message: 'geojson must be a GeoJSON FeatureCollection or Feature, or its text' }],
+    ['versions', { method: 'ai', model: 'm'.repeat(201), geojson: outline(100, 100, 200) }, { field: 'model', message: 'model is longer than 200 characters' }],
+    ['edits', { geojson: outline(100, 100, 200), revision: 'latest' }, { field: 'revision', message: 'revision must be the whole number the outline was loaded at' }],
+    ['confirm', { revision: -1 }, { field: 'revision', message: 'revision must be the whole number the outline was loaded at' }],
+    ['confirm', { revision: 0, force: true }, { field: 'force', message: 'force is not a field here' }],
+    ['return', { revision: 0 }, { field: 'comment', message: 'comment is missing' }],
+  ];
+  for (const [step, body, problem] of malformed) {
+    const answer = await pathologist.session.post<{ error: { code: string; details: { problems: unknown[] } } }>(`${base}/${step}`, body);
+    t.is(answer.status, 400, `${step} ${JSON.stringify(body).slice(0, 80)}`);
+    t.is(answer.body.error.code, 'invalid_request');
+    t.deepEqual(answer.body.error.details.problems, [problem]);
+  }
+  t.is((await pathologist.session.get(`/api/slides/abc/annotations/review`)).status, 404);
+  t.is((await pathologist.session.get(`${base}/versions/x.geojson`)).status, 404);
+  t.is((await pathologist.session.get(`${base}/compare?a=1`)).status, 400, 'b is missing');
+
   const after = await review(pathologist.session, slideId);
   t.is(after.body.versions.length, 1, 'nothing was added');
   t.like(after.body.workflow, { state: 'released', revision: 0 });
@@ -198,6 +219,7 @@ test(`bad outlines are refused with the region named and change nothing; the wor
   t.is(worklist.status, 200);
   t.deepEqual(worklist.body.items.map((i) => [i.slide.id, i.state, i.round]), [[slideId, 'proposed', 1]]);
   t.is((await pathologist.session.get('/api/annotations/worklist?state=finished')).status, 400);
+  t.is((await pathologist.session.get('/api/annotations/worklist?sort=state')).status, 400, 'an unknown parameter is refused, not ignored');
   const viewer = await signedIn(app, { level: 'L3' });
   t.is((await viewer.session.get('/api/annotations/worklist')).status, 403);
   t.is((await pathologist.session.get('/api/slides/999999/annotations/review')).status, 404);

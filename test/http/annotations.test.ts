@@ -4,7 +4,7 @@ import path from 'node:path';
 import test from 'ava';
 import { parseAperioXml, toGeoJson } from '../../server/annotations/index.js';
 import { createIngestService } from '../../server/ingest/create.js';
-import { makeSlide } from '../../server/wsi/generate/index.js';
+import { makeSlide } from '../support/slides.js';
 import { viewerFetch } from '../support/accounts.js';
 import { startTestApp } from '../support/app.js';
 import { testDialect } from '../support/database.js';

@@ -484,10 +484,15 @@ test(`administrators list, search and change users; each change is audited and t
   t.like(paged.body, { total: 4, page: 2, pageSize: 2 });
   t.deepEqual(paged.body.items.map((i) => i.email), ['pending@lab.example', 'root@hospital.example']);
   for (const query of ['?level=L9', '?pageSize=1000', '?page=0', '?sort=email', `?q=${'x'.repeat(201)}`]) {
-    t.is((await boss.get(`/api/admin/users${query}`)).status, 400, query);
+    const refused = await boss.get<ErrorBody>(`/api/admin/users${query}`);
+    t.is(refused.status, 400, query);
+    t.is(refused.body.error.code, 'invalid_query', query);
   }
-  t.is((await boss.get('/api/admin/users/99999')).status, 404);
-  t.is((await boss.get('/api/admin/users/abc')).status, 404);
+  for (const id of ['99999', 'abc', '0']) {
+    const missing = await boss.get<ErrorBody>(`/api/admin/users/${id}`);
+    t.is(missing.status, 404, id);
+    t.is(missing.body.error.code, 'user_not_found', id);
+  }
 
   const l2 = await boss.put<ErrorBody>(`/api/admin/users/${ada.id}/level`, { level: 'L2' });
   t.is(l2.status, 400);

@@ -21,15 +21,14 @@ import test, { type ExecutionContext } from 'ava';
 import { stringify } from 'csv-stringify/sync';
 import { parseTagFile, validateBag, type TrustedKey } from '../../server/bagit/index.js';
 import { createDatasetsService } from '../../server/datasets/index.js';
-import type { DatasetSummary } from '../../server/datasets/overview.js';
+import type { DatasetSummary } from '../../server/datasets/views.js';
 import { createIngestService } from '../../server/ingest/create.js';
-import { makeSlide } from '../../server/wsi/generate/index.js';
 import { rfc8493Problems } from '../bagit/rfc8493-check.js';
 import { bearerHeaders, signedIn } from '../support/accounts.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { testDialect } from '../support/database.js';
 import { memoryLogger } from '../support/logs.js';
-import { registerSlide } from '../support/slides.js';
+import { makeSlide, registerSlide } from '../support/slides.js';
 
 const run = promisify(execFile);
 const UNZIP = '/usr/bin/unzip';
@@ -105,6 +104,9 @@ async function openFiles(): Promise<string[]> {
   return Promise.all(fds.map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')));
 }
 
+/** A view as its JSON reads: times as ISO 8601 strings. */
+type InJson<T> = T extends Date ? string : T extends (infer U)[] ? InJson<U>[] : T extends object ? { [K in keyof T]: InJson<T[K]> } : T;
+
 function storeFile(app: TestApp, name: string): string {
   return path.join(app.config.paths.slides, `${name}.svs`);
 }
@@ -141,7 +143,7 @@ test.serial(`the list, the full and holey bags as ZIP, an incremental bag, refus
   const get = (url: string) => fetch(app.url(url), { headers: l3 });
 
   // --- The list.
-  const list = (await (await get('/api/datasets')).json()) as { items: DatasetSummary[] };
+  const list = (await (await get('/api/datasets')).json()) as { items: InJson<DatasetSummary>[] };
   const size = async (s: Slide) => (await readFile(storeFile(app, s.name))).length;
   t.deepEqual(
     list.items.map((d) => ({ ...d, createdAt: typeof d.createdAt, releases: d.releases.map((r) => ({ ...r, releasedAt: typeof r.releasedAt })) })),
@@ -231,6 +233,17 @@ test.serial(`the list, the full and holey bags as ZIP, an incremental bag, refus
     const answer = await get(url);
     t.is(answer.status, status, url);
     t.like(await answer.json(), { error: { code } }, url);
+  }
+  const problems: [string, RegExp][] = [
+    ['/api/datasets/liver/bag.zip?version=1&version=2', /version is given more than once; give it once/],
+    ['/api/datasets/liver/bag.zip?version=1&holey=yes', /holey must be 1 or 0/],
+    [`/api/datasets/liver/bag.zip?version=${'1'.repeat(51)}`, /version must be at most 50 characters/],
+    ['/api/datasets/liver/bag?since=1&version=1', /since must name a release older than 1/],
+    ['/api/datasets/.hidden/bag.zip', /There is no dataset with that name/],
+  ];
+  for (const [url, message] of problems) {
+    const answer = (await (await get(url)).json()) as { error: { message: string } };
+    t.regex(answer.error.message, message, url);
   }
   const pair = await unpack(t, await get('/api/datasets/pair/bag.zip?version=2'));
   const pairMeta = JSON.parse(await readFile(path.join(pair.dir, 'pair_2', 'data', 'metadata.json'), 'utf8')) as { withdrawals: { name: string; reason: string }[] };

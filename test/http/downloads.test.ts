@@ -13,22 +13,21 @@ import Koa, { type Middleware } from 'koa';
 import { requesterFor, type Requester } from '../../server/access/levels.js';
 import type { User } from '../../server/access/users.repository.js';
 import { loadConfig, type Config } from '../../server/config/index.js';
-import { migrateToLatest } from '../../server/db/index.js';
 import { DownloadLimits, DownloadsRepository, DownloadsService, createDownloadsService, type DownloadLimitSettings } from '../../server/downloads/index.js';
-import { AppError } from '../../server/errors.js';
 import { createIngestService } from '../../server/ingest/create.js';
 import { loadVocabulary } from '../../server/ingest/vocabulary.js';
 import { SlidesRepository } from '../../server/catalog/slides.repository.js';
 import { createSlideRelease } from '../../server/catalog/slide-release.js';
 import { errorHandler } from '../../server/http/middleware/error-handler.js';
-import { requireLevel } from '../../server/http/middleware/permissions.js';
 import { requestContext } from '../../server/http/middleware/request-context.js';
 import { downloadRoutes } from '../../server/http/routes/downloads.js';
+import { mountRoutes } from '../../server/http/route.js';
+import type { Services } from '../../server/services.js';
 import { listen } from '../../server/http/server.js';
 import { packageRoot } from '../../server/package-info.js';
 import { createCatalogService } from '../../server/services.js';
-import { makeSlide } from '../../server/wsi/generate/index.js';
-import { createTestDatabase, testDialect, type TestDatabase } from '../support/database.js';
+import { makeSlide } from '../support/slides.js';
+import { createMigratedTestDatabase, type TestDatabase, testDialect } from '../support/database.js';
 import { memoryLogger } from '../support/logs.js';
 import { RecordingAudit } from '../support/recording-audit.js';
 import { startTestApp } from '../support/app.js';
@@ -36,9 +35,10 @@ import { bearerHeaders } from '../support/accounts.js';
 
 /**
  * Downloads through HTTP, on slides published by the real ingest (generated
- * SVS files with their XML). The accounts middleware and the L2 guard are
- * replaced by the test's stand-ins below, except where a test says it uses
- * the real `requireLevel('L2')`.
+ * SVS files with their XML). The routes are mounted as the application
+ * mounts them, with the guard their access declares; the accounts middleware
+ * is replaced by the test's stand-ins below, except where a test runs the
+ * real application.
  */
 
 const run = promisify(execFile);
@@ -73,9 +73,8 @@ function published(): Promise<Store> {
   return (store ??= (async () => {
     const root = await mkdtemp(path.join(os.tmpdir(), 'slidebank-downloads-'));
     cleanups.push(() => rm(root, { recursive: true, force: true }));
-    const database = await createTestDatabase();
+    const database = await createMigratedTestDatabase();
     cleanups.push(() => database.drop());
-    await migrateToLatest(database.db);
     const { config } = loadConfig({
       configDir: path.join(packageRoot, 'config'),
       env: { DATABASE_URL: database.url, SLIDEBANK_PATHS_DATA: path.join(root, 'var'), SLIDEBANK_INGEST_KEEP_ORIGINALS: 'false' },
@@ -148,14 +147,6 @@ const standInRequester: Middleware = (ctx, next) => {
   return next();
 };
 
-/** The test's stand-in for the L2 guard: 401 without a requester, 403 below L2. */
-const standInGuard: Middleware = (ctx, next) => {
-  const requester = ctx.state.requester as { level: string } | undefined;
-  if (!requester) throw new AppError(401, 'unauthenticated', 'no test user');
-  if (requester.level !== 'L2' && requester.level !== 'L3') throw new AppError(403, 'level_required', 'L2 needed');
-  return next();
-};
-
 interface Harness {
   store: Store;
   audit: RecordingAudit;
@@ -170,9 +161,8 @@ const DEFAULT_LIMITS: DownloadLimitSettings = { maxBundleSlides: 200, maxBundleB
 
 async function harness(
   t: ExecutionContext,
-  { limits: limitSettings = {}, guard = standInGuard, requester = standInRequester, nginx = '' }: {
+  { limits: limitSettings = {}, requester = standInRequester, nginx = '' }: {
     limits?: Partial<DownloadLimitSettings>;
-    guard?: Middleware;
     requester?: Middleware;
     nginx?: string;
   } = {},
@@ -197,8 +187,9 @@ async function harness(
   app.use(requestContext(log));
   app.use(errorHandler());
   app.use(bodyParser({ enableTypes: ['json'] }));
+  app.context.services = { downloads } as unknown as Services;
   app.use(requester);
-  const router = downloadRoutes(downloads, { requireDownloader: guard });
+  const router = mountRoutes(downloadRoutes, { operatorAddress: () => false });
   app.use(router.routes());
   app.use(router.allowedMethods());
   const server = await listen(app, { port: 0, host: '127.0.0.1', log });
@@ -450,18 +441,6 @@ test('the guard comes first: nobody gets 401, an L1 user 403, before any slide i
   t.is(h.audit.events.length, 0);
 });
 
-test('a refusing guard (what app.ts passes until the real one is wired) refuses everyone, L3 included', async (t) => {
-  const refuse: Middleware = () => {
-    throw new AppError(401, 'unauthenticated', 'downloads are not wired yet');
-  };
-  const h = await harness(t, { guard: refuse });
-  const { liver } = h.store;
-  t.is((await h.get(`/api/slides/${liver.id}/files/slide`, { user: '7:L3' })).status, 401);
-  t.is((await h.get(`/api/slides/${liver.id}/files/slide`, { user: '7:L3', method: 'HEAD' })).status, 401);
-  t.is((await h.post('/api/downloads', { slides: [liver.id] }, '7:L3')).status, 401);
-  t.is((await h.get(`/api/downloads/manifest?slides=${liver.id}`, { user: '7:L3' })).status, 401);
-});
-
 test(`the real application: anonymous 401, L1, an expired DUA and staff 403; L2 and L3 download with a token, audited under their id (${testDialect})`, async (t) => {
   const data = await mkdtemp(path.join(os.tmpdir(), 'slidebank-downloads-app-'));
   t.teardown(() => rm(data, { recursive: true, force: true }));
@@ -531,7 +510,7 @@ function user(id: number, fields: Partial<User>): User {
   };
 }
 
-test('with the real requireLevel("L2"): L2 and L3 download; L1, an expired DUA and staff without a level are refused', async (t) => {
+test('the routes\' declared access (L2): L2 and L3 download; L1, an expired DUA and staff without a level are refused', async (t) => {
   const now = new Date();
   const yesterday = new Date(now.getTime() - 86_400_000);
   const nextYear = new Date(now.getTime() + 365 * 86_400_000);
@@ -549,7 +528,7 @@ test('with the real requireLevel("L2"): L2 and L3 download; L1, an expired DUA a
     if (found) ctx.state.requester = requesterFor(found, 'token', new Date()) satisfies Requester;
     return next();
   };
-  const h = await harness(t, { guard: requireLevel('L2'), requester: accounts });
+  const h = await harness(t, { requester: accounts });
   const { liver } = h.store;
   const as = (id: string) => h.get(`/api/slides/${liver.id}/files/slide`, { user: null, method: 'HEAD', headers: { 'x-test-account': id } });
   t.is((await as('1')).status, 403, 'L1');
@@ -593,8 +572,8 @@ test('the configuration keys reach the service (downloads.nginxAccelRedirect fro
   t.like(config.downloads, { nginxAccelRedirect: '/internal/slides/', concurrentPerUser: 1, maxBundleSlides: 200, bytesPerDay: 0 });
   const audit = new RecordingAudit();
   const service = createDownloadsService(config, s.database.db, memoryLogger('warn').log, { catalog: createCatalogService(config, s.database.db), audit });
-  const delivery = await service.file({ userId: 1, ip: null }, s.liver.id, 'slide', { method: 'GET' });
-  t.is(delivery.headers['X-Accel-Redirect'], `/internal/slides/${path.basename(s.liver.file)}`);
+  const answer = await service.file({ actorId: 1, ip: null }, s.liver.id, 'slide', { method: 'GET' });
+  t.like(answer, { kind: 'offload', uri: `/internal/slides/${path.basename(s.liver.file)}` });
   t.throws(() => loadConfig({ configDir: path.join(packageRoot, 'config'), env: { DATABASE_URL: s.database.url, SLIDEBANK_DOWNLOADS_NGINX_ACCEL_REDIRECT: 'protected' } }), {
     message: /downloads\.nginxAccelRedirect.*must be empty or an internal location prefix/,
   });
@@ -734,26 +713,33 @@ test('POST /api/downloads with a filter: the slides the catalog shows for it (co
 test('bad selections: empty, unknown, withdrawn, malformed', async (t) => {
   const h = await harness(t);
   const { liver, withdrawn } = h.store;
-  const cases: [unknown, number, string][] = [
-    [{ slides: [] }, 400, 'empty_selection'],
-    [{ filter: 'organ=PR' }, 400, 'empty_selection'],
-    [{ filter: 'organ=KI' }, 400, 'empty_selection'],
-    [{ slides: [liver.id, 999999] }, 404, 'slide_not_found'],
-    [{ slides: [withdrawn.id] }, 404, 'slide_not_found'],
-    [{ slides: ['1'] }, 400, 'invalid_selection'],
-    [{ slides: [1.5] }, 400, 'invalid_selection'],
-    [{ slides: 3 }, 400, 'invalid_selection'],
-    [{ slides: [liver.id], filter: 'organ=LV' }, 400, 'invalid_selection'],
-    [{ ids: [liver.id] }, 400, 'invalid_selection'],
-    [{}, 400, 'invalid_selection'],
-    [[liver.id], 400, 'invalid_selection'],
-    [{ filter: 'organ' }, 400, 'invalid_filter'],
-    [{ filter: 'colour=red' }, 400, 'invalid_filter'],
+  const cases: [unknown, number, string, RegExp][] = [
+    [{ slides: [] }, 400, 'empty_selection', /No published slide matches/],
+    [{ filter: 'organ=PR' }, 400, 'empty_selection', /No published slide matches/],
+    [{ filter: 'organ=KI' }, 400, 'empty_selection', /No published slide matches/],
+    [{ slides: [liver.id, 999999] }, 404, 'slide_not_found', /999999/],
+    [{ slides: [withdrawn.id] }, 404, 'slide_not_found', new RegExp(String(withdrawn.id))],
+    [{ slides: ['1'] }, 400, 'invalid_request', /slides must hold slide ids/],
+    [{ slides: [1.5] }, 400, 'invalid_request', /slides must hold slide ids/],
+    [{ slides: [2 ** 31] }, 400, 'invalid_request', /slides must hold slide ids/],
+    [{ slides: 3 }, 400, 'invalid_request', /slides must be a list of slide ids/],
+    [{ slides: [liver.id], filter: 'organ=LV' }, 400, 'invalid_request', /Give either slides or filter, not both/],
+    [{ ids: [liver.id] }, 400, 'invalid_request', /ids is not a field here/],
+    [{}, 400, 'invalid_request', /Nothing was selected/],
+    [[liver.id], 400, 'invalid_request', /The request body must be a JSON object/],
+    [{ filter: 7 }, 400, 'invalid_request', /filter must be a filter expression string/],
+    [{ filter: 'organ' }, 400, 'invalid_request', /"organ" is not key=value/],
+    [{ filter: 'colour=red' }, 400, 'invalid_request', /"colour" is not a filter key/],
+    [{ filter: `q=${'x'.repeat(4000)}` }, 400, 'invalid_request', /at most 4000 are allowed/],
+    [{ filter: 'q=a b c d e f g h i j k' }, 400, 'invalid_request', /q has 11 words; at most 10/],
   ];
-  for (const [body, status, code] of cases) {
+  for (const [body, status, code, message] of cases) {
+    const what = JSON.stringify(body).slice(0, 100);
     const response = await h.post('/api/downloads', body);
-    t.is(response.status, status, JSON.stringify(body));
-    t.is((await errorOf(response)).code, code, JSON.stringify(body));
+    t.is(response.status, status, what);
+    const error = await errorOf(response);
+    t.is(error.code, code, what);
+    t.regex(error.message, message, what);
   }
   const notJson = await fetch(h.url('/api/downloads'), { method: 'POST', headers: { 'content-type': 'application/json', 'x-test-user': '7:L2' }, body: '{"slides": [' });
   t.is(notJson.status, 400);
@@ -906,6 +892,11 @@ test('GET /api/downloads/manifest: every file with its URL, size and SHA-256; th
   t.deepEqual(byFilter.files.map((f) => f.slideId), [colonIhc.id, colonIhc.id]);
   const byParameters = (await (await h.get('/api/downloads/manifest?organ=CO&stain=IHC')).json()) as ManifestJson;
   t.deepEqual(byParameters.files, byFilter.files, 'the catalog\'s query parameters select the same');
+  const repeated = (await (await h.get('/api/downloads/manifest?organ=CO&organ=lv&stain=IHC,HE')).json()) as ManifestJson;
+  t.deepEqual(repeated.selection, { filter: 'organ=CO,lv;stain=IHC,HE' }, 'repeated and comma-separated, as the search takes them');
+  t.deepEqual([...new Set(repeated.files.map((f) => f.slideId))].sort(), [liver.id, colonIhc.id, colonHe.id].sort());
+  const byIds = (await (await h.get(`/api/downloads/manifest?slides=${colonHe.id},%20${liver.id},${colonHe.id}`)).json()) as ManifestJson;
+  t.deepEqual(byIds.selection, { slides: [colonHe.id, liver.id] }, 'each id once, in the order given');
 
   const tsv = await h.get(`/api/downloads/manifest?slides=${liver.id}&format=tsv`);
   t.regex(tsv.headers.get('content-type') ?? '', /^text\/tab-separated-values/);
@@ -918,23 +909,27 @@ test('GET /api/downloads/manifest: every file with its URL, size and SHA-256; th
 test('manifest errors: nothing selected, two forms, unknown parameters, bad ids, empty, withdrawn', async (t) => {
   const h = await harness(t);
   const { withdrawn } = h.store;
-  const cases: [string, number, string][] = [
-    ['', 400, 'invalid_query'],
-    ['?format=tsv', 400, 'invalid_query'],
-    ['?slides=1&filter=organ=LV', 400, 'invalid_query'],
-    ['?slides=1&organ=LV', 400, 'invalid_query'],
-    ['?slides=1&slides=2', 400, 'invalid_query'],
-    ['?slides=1,x', 400, 'invalid_query'],
-    ['?slides=1&format=xml', 400, 'invalid_query'],
-    ['?page=2&slides=1', 400, 'invalid_query'],
-    ['?filter=organ', 400, 'invalid_filter'],
-    ['?organ=PR', 400, 'empty_selection'],
-    [`?slides=${withdrawn.id}`, 404, 'slide_not_found'],
+  const cases: [string, number, string, RegExp][] = [
+    ['', 400, 'invalid_query', /Nothing was selected/],
+    ['?format=tsv', 400, 'invalid_query', /Nothing was selected/],
+    ['?slides=1&filter=organ=LV', 400, 'invalid_query', /Give one of slides, filter or the search parameters/],
+    ['?slides=1&organ=LV', 400, 'invalid_query', /Give one of slides, filter or the search parameters/],
+    ['?slides=1&slides=2', 400, 'invalid_query', /slides is given more than once/],
+    ['?slides=1,x', 400, 'invalid_query', /slides must be slide ids separated by commas; not "x"/],
+    ['?slides=1&format=xml', 400, 'invalid_query', /format must be json or tsv/],
+    ['?page=2&slides=1', 400, 'invalid_query', /page is not a parameter here/],
+    ['?filter=organ', 400, 'invalid_query', /"organ" is not key=value/],
+    ['?organ=CO&q=a&q=b', 400, 'invalid_query', /q is given more than once/],
+    [`?q=${'a%20'.repeat(11)}`, 400, 'invalid_query', /q has 11 words; at most 10/],
+    ['?organ=PR', 400, 'empty_selection', /No published slide matches/],
+    [`?slides=${withdrawn.id}`, 404, 'slide_not_found', new RegExp(String(withdrawn.id))],
   ];
-  for (const [query, status, code] of cases) {
+  for (const [query, status, code, message] of cases) {
     const response = await h.get(`/api/downloads/manifest${query}`);
     t.is(response.status, status, query);
-    t.is((await errorOf(response)).code, code, query);
+    const error = await errorOf(response);
+    t.is(error.code, code, query);
+    t.regex(error.message, message, query);
   }
 });
 

@@ -62,7 +62,7 @@ fixtureTest('requests beyond level 1 or outside the image are refused with 400',
     ['pct:10,10,10,10/max/0/default.jpg', 'invalid_iiif_request'],
     ['0,0,100,100/200,/0/default.jpg', 'invalid_iiif_request'],
     ['full/99999,99999/0/default.jpg', 'invalid_iiif_request'],
-    ['full/max/0/default', 'invalid_iiif_request'],
+    ['full/0,/0/default.jpg', 'invalid_iiif_request'],
   ];
   for (const [path, code] of cases) {
     const response = await viewerFetch(app, `/iiif/${slide.id}/${path}`);
@@ -70,4 +70,11 @@ fixtureTest('requests beyond level 1 or outside the image are refused with 400',
     t.like(await response.json(), { error: { code } }, path);
   }
   t.is((await viewerFetch(app, '/iiif/999/info.json')).status, 404);
+  // Not {region}/{size}/{rotation}/{quality}.{format} at all: no such address.
+  const shapeless = await viewerFetch(app, `/iiif/${slide.id}/full/max/0/default`);
+  t.is(shapeless.status, 404);
+  t.like(await shapeless.json(), { error: { code: 'not_found' } });
+  const malformed = await viewerFetch(app, '/iiif/abc/full/max/0/default.jpg');
+  t.is(malformed.status, 404);
+  t.like(await malformed.json(), { error: { code: 'slide_not_found' } });
 });

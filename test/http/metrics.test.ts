@@ -4,10 +4,9 @@ import path from 'node:path';
 import test from 'ava';
 import { loadConfig } from '../../server/config/index.js';
 import { packageRoot } from '../../server/package-info.js';
-import { makeSlide } from '../../server/wsi/generate/index.js';
 import { bearerHeaders, createUser } from '../support/accounts.js';
 import { startTestApp, type TestApp } from '../support/app.js';
-import { registerSlide } from '../support/slides.js';
+import { makeSlide, registerSlide } from '../support/slides.js';
 
 /** The value of one sample in Prometheus text, or undefined when the series is absent. */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
@@ -74,8 +73,8 @@ test('downloaded bytes are counted, and DUA applications and users are gauged fr
   const admin = await createUser(app, { level: 'L1', roles: ['admin'] });
   const researcher = await createUser(app, { level: 'L1' });
   const applicant = await createUser(app, { level: 'L1' });
-  await app.services.agreements.grantAdministrativeApproval(researcher.id, { id: admin.id });
-  await app.services.agreements.apply({ id: applicant.id }, { researchPurpose: 'Tumour segmentation', project: 'Liver', principalInvestigator: 'A. Researcher' });
+  await app.services.agreements.grantAdministrativeApproval(researcher.id, { actorId: admin.id });
+  await app.services.agreements.apply({ actorId: applicant.id }, { researchPurpose: 'Tumour segmentation', project: 'Liver', principalInvestigator: 'A. Researcher' });
 
   const empty = await scrape(app);
   t.is(sample(empty, 'slidebank_download_bytes_total', { kind: 'file', via: 'app' }), 0);
@@ -105,7 +104,7 @@ test('callers outside metrics.allow are refused unless they bring an administrat
   const anonymous = await fetch(app.url('/metrics'));
   t.is(anonymous.status, 403);
   const body = (await anonymous.json()) as { error: { code: string } };
-  t.is(body.error.code, 'metrics_forbidden');
+  t.is(body.error.code, 'operator_only');
   t.is((await fetch(app.url('/metrics'), { headers: await bearerHeaders(app, { level: 'L2' }) })).status, 403, 'a researcher may not');
   t.is((await fetch(app.url('/healthz/details'))).status, 403);
 

@@ -5,11 +5,10 @@ import path from 'node:path';
 import test from 'ava';
 import sharp from 'sharp';
 import { heatmap } from '../../server/toolbox/index.js';
-import { makeSlide } from '../../server/wsi/generate/index.js';
 import { DeepZoom, Slide } from '../../server/wsi/index.js';
 import { bearerHeaders } from '../support/accounts.js';
 import { startTestApp } from '../support/app.js';
-import { registerSlide } from '../support/slides.js';
+import { makeSlide, registerSlide } from '../support/slides.js';
 
 const tempDirs: string[] = [];
 test.after.always(() => Promise.all(tempDirs.map((dir) => rm(dir, { recursive: true, force: true }))));
@@ -72,7 +71,9 @@ test('an overlay published into <paths.cache>/overlays/<id>/<name> is listed and
   ]) {
     t.is((await get(p)).status, 404, p);
   }
-  t.is((await get('/tiles/abc/overlays')).status, 400);
+  const malformed = await get('/tiles/abc/overlays');
+  t.is(malformed.status, 404);
+  t.like(await malformed.json(), { error: { code: 'slide_not_found' } });
   // L1 as for the slide's tiles: no token, no overlay.
   t.is((await fetch(app.url(url))).status, 401);
 });

@@ -3,7 +3,6 @@ import test, { type ExecutionContext } from 'ava';
 import Koa, { type Middleware } from 'koa';
 import { UsersRepository } from '../../server/access/users.repository.js';
 import { AuditRepository } from '../../server/audit/index.js';
-import { migrateToLatest } from '../../server/db/index.js';
 import { errorHandler } from '../../server/http/middleware/error-handler.js';
 import { requestContext } from '../../server/http/middleware/request-context.js';
 import { pageRoutes } from '../../server/http/routes/pages.js';
@@ -11,7 +10,7 @@ import { mountRoutes } from '../../server/http/route.js';
 import type { Services } from '../../server/services.js';
 import { listen } from '../../server/http/server.js';
 import { ensureDefaultGuide, PagesRepository, PagesService } from '../../server/pages/index.js';
-import { createTestDatabase, testDialect } from '../support/database.js';
+import { createMigratedTestDatabase, testDialect } from '../support/database.js';
 import { memoryLogger } from '../support/logs.js';
 
 
@@ -32,9 +31,8 @@ const standInAuthentication: Middleware = async (ctx, next) => {
 
 /** The pages routes behind the app's own error handling and body parser, on a migrated database, with a clock the test sets. */
 async function start(t: ExecutionContext) {
-  const database = await createTestDatabase();
+  const database = await createMigratedTestDatabase();
   t.teardown(database.drop);
-  await migrateToLatest(database.db);
   const clock = { now: new Date('2026-11-29T09:00:00.000Z') };
   const knex = database.db.knex;
   const audit = new AuditRepository(knex, () => clock.now);

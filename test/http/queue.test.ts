@@ -5,11 +5,10 @@ import path from 'node:path';
 import test from 'ava';
 import sharp from 'sharp';
 import { createQueueWorker, type JobView } from '../../server/queue/index.js';
-import { makeSlide } from '../../server/wsi/generate/index.js';
 import { signedIn, type Client } from '../support/accounts.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { memoryLogger } from '../support/logs.js';
-import { registerSlide } from '../support/slides.js';
+import { makeSlide, registerSlide } from '../support/slides.js';
 
 async function setUp(t: Parameters<typeof startTestApp>[0]) {
   const root = await mkdtemp(path.join(os.tmpdir(), 'slidebank-queue-http-'));
@@ -25,7 +24,7 @@ function worker(app: TestApp) {
 }
 
 async function submit(client: Client, body: unknown) {
-  return client.post<{ job: JobView; error: { code: string; message: string; details?: { issues: { parameter: string }[] } } }>('/api/jobs', body);
+  return client.post<{ job: JobView; error: { code: string; message: string; details?: { problems: { field: string; message: string }[] } } }>('/api/jobs', body);
 }
 
 test('L1 may not submit (403); L2, L3 and staff may; anonymous gets 401', async (t) => {
@@ -54,20 +53,27 @@ test('parameters out of range are refused at submit with a 400 naming the parame
     [{ type: 'patches', slideId: slide.id, parameters: { tissueThreshold: 2 } }, 'parameters.tissueThreshold', /from 0 to 1/],
     [{ type: 'tissue-mask', slideId: slide.id, parameters: { downsample: 0.5 } }, 'parameters.downsample', /at least 1/],
     [{ type: 'tissue-mask', slideId: slide.id, parameters: { method: 'magic' } }, 'parameters.method', /grey or saturation/],
-    [{ type: 'tissue-mask', slideId: slide.id, parameters: { colour: 'red' } }, 'parameters', /colour/],
+    [{ type: 'tissue-mask', slideId: slide.id, parameters: { colour: 'red' } }, 'parameters.colour', /is not a field here/],
     [{ type: 'heatmap', slideId: slide.id, parameters: { source: 999 } }, 'parameters.source', /no job 999/],
     [{ type: 'stitch', slideId: slide.id, parameters: { predictions: [] } }, 'parameters.predictions', /at least one/],
   ];
+  // Whether the route's schema or the service (against the slide, the source job) refuses it, the answer has one shape.
   for (const [body, parameter, message] of cases) {
     const answer = await submit(token, body);
     t.is(answer.status, 400, JSON.stringify(body));
-    t.is(answer.body.error.code, 'invalid_parameters');
+    t.is(answer.body.error.code, 'invalid_request');
     t.true(answer.body.error.message.startsWith(parameter), answer.body.error.message);
     t.regex(answer.body.error.message, message);
-    t.is(answer.body.error.details!.issues[0]!.parameter, parameter);
+    t.is(answer.body.error.details!.problems[0]!.field, parameter);
   }
-  t.is((await submit(token, { type: 'sharpen', slideId: slide.id })).body.error.code, 'invalid_job_type');
-  t.is((await submit(token, { type: 'tissue-mask', slideId: 'x' })).body.error.code, 'invalid_slide_id');
+  const refusal = async (body: unknown) => {
+    const answer = await submit(token, body);
+    return { status: answer.status, code: answer.body.error.code, problems: answer.body.error.details?.problems };
+  };
+  t.like(await refusal({ type: 'sharpen', slideId: slide.id }), { status: 400, code: 'invalid_request', problems: [{ field: 'type', message: 'type must be one of tissue-mask, xml-masks, patches, stitch, heatmap' }] });
+  t.like(await refusal({ type: 'tissue-mask', slideId: 'x' }), { status: 400, code: 'invalid_request', problems: [{ field: 'slideId', message: 'slideId must be a slide id (a positive whole number)' }] });
+  t.like(await refusal({ slideId: slide.id }), { status: 400, code: 'invalid_request', problems: [{ field: 'type', message: 'type is missing' }] });
+  t.like(await refusal({ type: 'heatmap', slideId: slide.id }), { status: 400, code: 'invalid_request', problems: [{ field: 'parameters', message: 'parameters is missing' }] });
   t.is((await submit(token, { type: 'tissue-mask', slideId: 99999 })).status, 404);
 
   // A slide in the catalog whose file cannot be read: refused at submit with the reason, not a 500 and not a job that can only fail.
@@ -131,17 +137,43 @@ test('jobs are the owner\'s (admins see all); results download for the owner, au
   await writeFile(path.join(curated, 'curated.json'), JSON.stringify({ tool: 'heatmap', name: 'curated' }));
   const taken = await submit(alice.token, { type: 'heatmap', slideId: slide.id, parameters: { source: mine.id, name: 'curated' } });
   t.is(taken.status, 400);
-  t.is(taken.body.error.details!.issues[0]!.parameter, 'parameters.name');
+  t.is(taken.body.error.details!.problems[0]!.field, 'parameters.name');
   t.regex(taken.body.error.message, /you did not publish/);
   const ownOverlay = await submit(alice.token, { type: 'heatmap', slideId: slide.id, parameters: { source: mine.id, name: 'mine' } });
   t.is(ownOverlay.status, 201);
   t.true(await worker(app).runOnce());
   t.is((await alice.token.get<{ job: JobView }>(`/api/jobs/${ownOverlay.body.job.id}`)).body.job.status, 'succeeded');
   t.is((await submit(alice.token, { type: 'heatmap', slideId: slide.id, parameters: { source: mine.id, name: 'mine' } })).status, 201, 'her own overlay she may replace');
-  t.is((await submit(bob.token, { type: 'heatmap', slideId: slide.id, parameters: { source: mine.id, name: 'x' } })).body.error.details!.issues[0]!.parameter, 'parameters.source', 'nor may Bob colour Alice\'s results');
+  t.is((await submit(bob.token, { type: 'heatmap', slideId: slide.id, parameters: { source: mine.id, name: 'x' } })).body.error.details!.problems[0]!.field, 'parameters.source', 'nor may Bob colour Alice\'s results');
 
   // An L1 user cannot download at all, even their own listing is empty.
   const l1 = await signedIn(app, { level: 'L1' });
   t.is((await l1.token.get(`/api/jobs/${mine.id}/results/tissue-mask.png`)).status, 403);
   t.deepEqual((await l1.token.get<{ items: JobView[] }>('/api/jobs')).body.items, []);
+});
+
+test('ids, filters and result names are read at the edge: what cannot exist is a 404, a bad filter a 400 naming it; the API description shows the submission as the task schemas define it', async (t) => {
+  const { app, slide } = await setUp(t);
+  const { token } = await signedIn(app, { level: 'L2' });
+  const job = (await submit(token, { type: 'tissue-mask', slideId: slide.id, parameters: {} })).body.job;
+  const error = async (path: string) => {
+    const answer = await token.get<{ error: { code: string; message: string; details?: { problems: { field: string; message: string }[] } } }>(path);
+    return { status: answer.status, code: answer.body.error.code, problems: answer.body.error.details?.problems };
+  };
+  for (const id of ['abc', '0', '99999999999', '1.5']) t.like(await error(`/api/jobs/${id}`), { status: 404, code: 'job_not_found' }, id);
+  t.like(await error(`/api/jobs/${job.id}/results/..%2F..%2Fslidebank.sqlite`), { status: 404, code: 'result_not_found' });
+  t.like(await error('/api/jobs?status=done'), { status: 400, code: 'invalid_query', problems: [{ field: 'status', message: 'status must be one of queued, running, succeeded, failed, cancelled' }] });
+  t.like(await error('/api/jobs?slide=x'), { status: 400, code: 'invalid_query', problems: [{ field: 'slide', message: 'slide must be a whole number from 1 to 2147483647' }] });
+  t.like(await error('/api/jobs?owner=1'), { status: 400, code: 'invalid_query', problems: [{ field: 'owner', message: 'owner is not a parameter here' }] });
+  t.deepEqual((await token.get<{ items: JobView[] }>(`/api/jobs?slide=${slide.id}&status=queued`)).body.items.map((j) => j.id), [job.id]);
+
+  const description = (await (await fetch(app.url('/api/openapi.json'))).json()) as {
+    paths: Record<string, Record<string, { 'x-access': string; requestBody?: { content: Record<string, { schema: { $ref: string } }> } }>>;
+    components: { schemas: Record<string, { oneOf?: { properties: { type: { const: string }; parameters: unknown } }[] }> };
+  };
+  t.is(description.paths['/api/jobs']!.post!['x-access'], 'L2 or staff');
+  t.is(description.paths['/api/jobs']!.get!['x-access'], 'L1');
+  t.is(description.paths['/api/jobs']!.post!.requestBody!.content['application/json']!.schema.$ref, '#/components/schemas/ToolboxJobSubmission');
+  const types = description.components.schemas.ToolboxJobSubmission!.oneOf!.map((option) => option.properties.type.const);
+  t.deepEqual(types, ['tissue-mask', 'xml-masks', 'patches', 'stitch', 'heatmap']);
 });

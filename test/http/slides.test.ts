@@ -248,9 +248,9 @@ test('bad search parameters are a 400 that names every problem', async (t) => {
     ['pageSize=0', /pageSize must be a whole number from 1 to 200/],
     ['limit=201', /limit must be a whole number from 1 to 200/],
     ['offset=x', /offset must be a whole number from 0/],
-    ['colour=red', /colour is not a search parameter; use organ, histology/],
+    ['colour=red', /colour is not a parameter here/],
     ['page=2&offset=10', /either page and pageSize or offset and limit, not both/],
-    ['sort=name&sort=-name', /sort is given 2 times; give it once/],
+    ['sort=name&sort=-name', /sort is given more than once; give it once/],
     ['q=a&q=b', /q is given more than once/],
     [`q=${'x'.repeat(201)}`, /q is 201 characters long/],
     [`q=${'a '.repeat(11)}`, /q has 11 words; at most 10/],
@@ -260,14 +260,14 @@ test('bad search parameters are a 400 that names every problem', async (t) => {
     const { status, headers, body } = await get(app, `/api/slides?${query}`);
     t.is(status, 400, query);
     t.regex(headers.get('content-type') ?? '', /^application\/json/);
-    const error = (body as { error: { code: string; message: string; requestId: string; details: { problems: { parameter: string }[] } } }).error;
+    const error = (body as { error: { code: string; message: string; requestId: string; details: { problems: { field: string }[] } } }).error;
     t.is(error.code, 'invalid_query', query);
     t.regex(error.message, message, query);
     t.is(typeof error.requestId, 'string');
     t.true(error.details.problems.length >= 1);
   }
-  const many = (await get(app, '/api/slides?sort=x&page=0&colour=red')).body as { error: { details: { problems: { parameter: string }[] } } };
-  t.deepEqual(many.error.details.problems.map((p) => p.parameter).sort(), ['colour', 'page', 'sort'], 'every problem at once');
+  const many = (await get(app, '/api/slides?sort=x&page=0&colour=red')).body as { error: { details: { problems: { field: string }[] } } };
+  t.deepEqual(many.error.details.problems.map((p) => p.field).sort(), ['colour', 'page', 'sort'], 'every problem at once');
 });
 
 test('the summary counts slides by organ and histology, and by organ and annotation method', async (t) => {

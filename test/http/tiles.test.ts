@@ -82,22 +82,26 @@ fixtureTest('the OpenSlide grid is available by configuration', async (t) => {
   t.deepEqual([info.width, info.height], [256, 256], 'interior tiles carry one pixel of overlap on each side');
 });
 
-fixtureTest('bad tile paths are answered precisely', async (t) => {
+fixtureTest('a tile path that names no slide, tile or image is a 404 that says which', async (t) => {
   const app = await startTestApp(t);
   const slide = await registerSlide(app.database.db, fixture('CMU-1-Small-Region.svs'));
   const cases: [string, number, string][] = [
     [`/tiles/${slide.id}_files/13/0_0.jpeg`, 404, 'tile_not_found'],
     [`/tiles/${slide.id}_files/12/10_0.jpeg`, 404, 'tile_not_found'],
     [`/tiles/${slide.id}_files/12/0_13.jpeg`, 404, 'tile_not_found'],
-    [`/tiles/${slide.id}_files/-1/0_0.jpeg`, 400, 'invalid_tile_path'],
-    [`/tiles/${slide.id}_files/12/a_0.jpeg`, 400, 'invalid_tile_path'],
+    [`/tiles/${slide.id}_files/-1/0_0.jpeg`, 404, 'tile_not_found'],
+    [`/tiles/${slide.id}_files/12/a_0.jpeg`, 404, 'tile_not_found'],
+    [`/tiles/${slide.id}_files/012/0_0.jpeg`, 404, 'tile_not_found'],
     [`/tiles/${slide.id}_files/12/0_1.5.jpeg`, 404, 'not_found'],
-    [`/tiles/${slide.id}_files/12/0_0.gif`, 400, 'unsupported_tile_format'],
-    ['/tiles/abc.dzi', 400, 'invalid_slide_id'],
-    ['/tiles/0.dzi', 400, 'invalid_slide_id'],
+    [`/tiles/${slide.id}_files/12/0_0.gif`, 404, 'tile_not_found'],
+    ['/tiles/abc.dzi', 404, 'slide_not_found'],
+    ['/tiles/0.dzi', 404, 'slide_not_found'],
+    ['/tiles/99999999999.dzi', 404, 'slide_not_found'],
     ['/tiles/999.dzi', 404, 'slide_not_found'],
     ['/tiles/999_files/0/0_0.jpeg', 404, 'slide_not_found'],
-    [`/tiles/${slide.id}/overview`, 404, 'not_found'],
+    ['/tiles/abc_files/0/0_0.jpeg', 404, 'slide_not_found'],
+    [`/tiles/${slide.id}/overview`, 404, 'image_not_found'],
+    ['/tiles/abc/thumbnail', 404, 'slide_not_found'],
   ];
   for (const [url, status, code] of cases) {
     const response = await viewerFetch(app, url);

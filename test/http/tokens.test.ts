@@ -1,9 +1,10 @@
-import Router from '@koa/router';
 import test from 'ava';
+import { z } from 'zod';
 import { sha256Hex } from '../../server/access/secrets.js';
 import { MAX_ACTIVE_TOKENS } from '../../server/access/tokens.service.js';
 import { toDbTime } from '../../server/db/index.js';
-import { requireLevel } from '../../server/http/middleware/permissions.js';
+import { atLeast } from '../../server/http/access.js';
+import { mountRoutes, route } from '../../server/http/route.js';
 import { Client, createUser, logIn } from '../support/accounts.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { testDialect } from '../support/database.js';
@@ -14,17 +15,19 @@ type ErrorBody = { error: { code: string; message: string } };
 type TokenView = { id: number; name: string; prefix: string; scope: string; status: string; createdAt: string; lastUsedAt: string | null; expiresAt: string | null; revokedAt: string | null };
 type Created = TokenView & { token: string };
 
-/** A route declared as the download routes will be: L2 in force. */
+/** A route declared as the download routes are: L2 in force. */
+const downloadProbe = route({
+  method: 'get',
+  path: '/test/download-probe',
+  tag: 'Test',
+  summary: 'Answers whoever has L2 in force',
+  access: atLeast('L2'),
+  response: { description: 'Allowed', schema: z.object({ ok: z.boolean() }) },
+  handle: () => ({ ok: true }),
+});
+
 async function appWithDownloadProbe(t: Parameters<typeof startTestApp>[0]): Promise<TestApp> {
-  return startTestApp(t, {
-    extend: (koa) => {
-      const router = new Router();
-      router.get('/test/download-probe', requireLevel('L2'), (ctx) => {
-        ctx.body = { ok: true };
-      });
-      koa.use(router.routes());
-    },
-  });
+  return startTestApp(t, { extend: (koa) => void koa.use(mountRoutes([downloadProbe], { operatorAddress: () => false }).routes()) });
 }
 
 test(`tokens are made, shown once, listed by prefix, used as Bearer, and revoked (${testDialect})`, async (t) => {

@@ -4,13 +4,11 @@ import path from 'node:path';
 import { UsersRepository, type User } from '../../server/access/users.repository.js';
 import type { SlideRecord } from '../../server/catalog/slides.repository.js';
 import { loadConfig, type Config } from '../../server/config/index.js';
-import { migrateToLatest } from '../../server/db/index.js';
 import { packageRoot } from '../../server/package-info.js';
 import { createQueueWorker, QueueRepository, type QueueWorker } from '../../server/queue/index.js';
-import { makeSlide } from '../../server/wsi/generate/index.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createMigratedTestDatabase, type TestDatabase } from '../support/database.js';
 import { memoryLogger, type LogLine } from '../support/logs.js';
-import { registerSlide } from '../support/slides.js';
+import { makeSlide, registerSlide } from '../support/slides.js';
 
 export interface QueueBench {
   root: string;
@@ -28,12 +26,11 @@ let users = 0;
 /** The queue on a migrated test database, with its data folder in a temporary folder and a worker factory. */
 export async function queueBench(t: { teardown(fn: () => Promise<void> | void): void }, env: Record<string, string> = {}): Promise<QueueBench> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'slidebank-queue-'));
-  const database = await createTestDatabase();
+  const database = await createMigratedTestDatabase();
   t.teardown(async () => {
     await database.drop();
     await rm(root, { recursive: true, force: true });
   });
-  await migrateToLatest(database.db);
   const { config } = loadConfig({
     configDir: path.join(packageRoot, 'config'),
     env: { DATABASE_URL: database.url, SLIDEBANK_PATHS_DATA: path.join(root, 'var'), SLIDEBANK_QUEUE_RETRY_SECONDS: '1', ...env },

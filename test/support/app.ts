@@ -2,12 +2,11 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type Koa from 'koa';
 import { loadConfig, type Config } from '../../server/config/index.js';
-import { migrateToLatest } from '../../server/db/index.js';
 import { createApp } from '../../server/http/app.js';
 import { listen, type HttpServer } from '../../server/http/server.js';
 import { packageRoot } from '../../server/package-info.js';
 import { createServices, type Services } from '../../server/services.js';
-import { createTestDatabase, type TestDatabase } from './database.js';
+import { createMigratedTestDatabase, type TestDatabase } from './database.js';
 import { memoryLogger, type LogLine } from './logs.js';
 import { RecordingAudit } from './recording-audit.js';
 import { RecordingMailer } from './recording-mailer.js';
@@ -36,8 +35,7 @@ export async function startTestApp(
   t: { teardown(fn: () => Promise<void> | void): void },
   { env = {}, extend }: { env?: Record<string, string>; extend?: (app: Koa) => void } = {},
 ): Promise<TestApp> {
-  const database = await createTestDatabase();
-  await migrateToLatest(database.db);
+  const database = await createMigratedTestDatabase();
   const { config } = loadConfig({
     configDir: path.join(packageRoot, 'config'),
     env: {

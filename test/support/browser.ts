@@ -2,14 +2,14 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import test, { type ImplementationFn } from 'ava';
+import type { ImplementationFn } from 'ava';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { packageRoot } from '../../server/package-info.js';
+import { testNeeding } from './requirements.js';
 
 /**
  * Debian's chromium driven by playwright-core (which downloads no browser).
- * Browser tests skip with a message where it cannot start, and fail when
- * SLIDEBANK_REQUIRE_FIXTURES=1 (CI installs it with apt).
+ * CI installs it with apt.
  */
 export const CHROMIUM = '/usr/bin/chromium';
 export const artifactsDir = path.join(packageRoot, 'test', 'artifacts');
@@ -31,10 +31,9 @@ async function probe(): Promise<string | null> {
 
 const problem = await probe();
 
+/** A browser test, one at a time: see `testNeeding` (./requirements.ts) for where it skips and where it fails. */
 export function browserTest(title: string, implementation: ImplementationFn<[]>): void {
-  if (problem === null) test.serial(title, implementation);
-  else if (process.env.SLIDEBANK_REQUIRE_FIXTURES === '1') test(title, (t) => t.fail(problem));
-  else test.skip(`${title} (skipped: ${problem})`, implementation);
+  testNeeding([problem], title, implementation, { serial: true });
 }
 
 /**

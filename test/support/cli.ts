@@ -1,11 +1,52 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { packageRoot } from '../../server/package-info.js';
 
-/** The CLI from source, as `npx slidebank` runs it from the build. */
-const CLI = ['--import', import.meta.resolve('tsx'), path.join(packageRoot, 'server', 'cli', 'main.ts')];
+/** The CLI as `npx slidebank` runs it: the build in dist/, which `npm test` brings up to date first. */
+const CLI = [path.join(packageRoot, 'bin', 'slidebank.js')];
+
+/** Written by `npm run build:server` when the server compiled. */
+export const BUILD_STAMP = path.join(packageRoot, 'dist', '.build-stamp');
+
+/**
+ * Why dist/ cannot stand for the source, or undefined when it can: a test of
+ * the built CLI after an edit under server/ would test the old code.
+ */
+export function staleBuild(root = packageRoot, stamp = BUILD_STAMP): string | undefined {
+  let built: number;
+  try {
+    built = statSync(stamp).mtimeMs;
+  } catch {
+    return `the server is not built (${path.relative(root, stamp)} is missing): run \`npm run build:server\` (\`npm test\` does it first)`;
+  }
+  const newer = newestFile(path.join(root, 'server'));
+  if (newer && newer.mtimeMs > built) {
+    return `${path.relative(root, newer.file)} is newer than the build in dist/: run \`npm run build:server\` (\`npm test\` does it first)`;
+  }
+  return undefined;
+}
+
+function newestFile(dir: string): { file: string; mtimeMs: number } | undefined {
+  let newest: { file: string; mtimeMs: number } | undefined;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const file = path.join(dir, entry.name);
+    const candidate = entry.isDirectory() ? newestFile(file) : { file, mtimeMs: statSync(file).mtimeMs };
+    if (candidate && (!newest || candidate.mtimeMs > newest.mtimeMs)) newest = candidate;
+  }
+  return newest;
+}
+
+let buildChecked = false;
+
+function assertBuilt(): void {
+  if (buildChecked) return;
+  const problem = staleBuild();
+  if (problem) throw new Error(`cannot run the CLI: ${problem}`);
+  buildChecked = true;
+}
 
 export interface CliResult {
   code: number | null;
@@ -32,6 +73,7 @@ function childEnv(extra: Record<string, string | undefined> = {}): NodeJS.Proces
 }
 
 export function spawnCli(args: string[], options: CliOptions = {}): ChildProcess {
+  assertBuilt();
   return spawn(process.execPath, [...CLI, ...args], {
     cwd: options.cwd ?? packageRoot,
     env: childEnv(options.env),
@@ -83,4 +125,67 @@ export async function waitForHttp(url: string, timeoutMs: number, child?: ChildP
       await sleep(100);
     }
   }
+}
+
+let inProcessQueue: Promise<unknown> = Promise.resolve();
+
+/**
+ * Run the command line inside this test process, from the source: for
+ * commands that stop at their options or configuration (an exit code and a
+ * message, nothing done), which need no process of their own. Runs are one at
+ * a time: while one runs, process.env holds the command's environment (as
+ * `spawnCli` would give it) and what the process writes to stdout and stderr
+ * is its output. Commands that do work belong in `runCli`.
+ */
+export function runCliInProcess(args: string[], options: Pick<CliOptions, 'env'> = {}): Promise<CliResult> {
+  const run = inProcessQueue.then(() => runHere(args, options.env ?? {}));
+  inProcessQueue = run.catch(() => undefined);
+  return run;
+}
+
+async function runHere(args: string[], extra: Record<string, string | undefined>): Promise<CliResult> {
+  const { buildProgram } = await import('../../server/cli/program.js');
+  const { CommanderError } = await import('commander');
+  let stdout = '';
+  let stderr = '';
+  const program = buildProgram();
+  const commands = [program];
+  for (const command of commands) {
+    commands.push(...command.commands);
+    command.exitOverride().configureOutput({ writeOut: (text) => (stdout += text), writeErr: (text) => (stderr += text) });
+  }
+  const savedEnv = { ...process.env };
+  const savedExitCode = process.exitCode;
+  const writeOut = process.stdout.write;
+  const writeErr = process.stderr.write;
+  const capture = (append: (text: string) => void) =>
+    ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      append(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString());
+      const done = rest.find((arg) => typeof arg === 'function') as (() => void) | undefined;
+      done?.();
+      return true;
+    }) as typeof process.stdout.write;
+  replaceEnv(childEnv(extra));
+  process.exitCode = undefined;
+  process.stdout.write = capture((text) => (stdout += text));
+  process.stderr.write = capture((text) => (stderr += text));
+  let code: number;
+  try {
+    await program.parseAsync(args, { from: 'user' });
+    code = Number(process.exitCode ?? 0);
+  } catch (error) {
+    if (!(error instanceof CommanderError)) throw error;
+    code = error.exitCode;
+  } finally {
+    process.stdout.write = writeOut;
+    process.stderr.write = writeErr;
+    process.exitCode = savedExitCode;
+    replaceEnv(savedEnv);
+  }
+  return { code, signal: null, stdout, stderr };
+}
+
+function replaceEnv(env: NodeJS.ProcessEnv): void {
+  for (const key of Object.keys(process.env)) if (!(key in env)) delete process.env[key];
+  Object.assign(process.env, env);
 }

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import test, { type ImplementationFn } from 'ava';
+import type { ImplementationFn } from 'ava';
 import { packageRoot } from '../../server/package-info.js';
+import { testNeeding } from './requirements.js';
 
 /**
  * The real slides and annotation files in `../shared/fixtures` (see its
@@ -40,12 +41,12 @@ export function fixture(name: FixtureName): string {
   return path.join(fixturesDir, name);
 }
 
+/** Why the fixtures cannot be read here, or undefined when they can. */
+export function fixturesProblem(dir = fixturesDir): string | undefined {
+  return existsSync(dir) ? undefined : `${dir} is absent`;
+}
+
+/** A test that reads the fixtures: see `testNeeding` (./requirements.ts) for where it skips and where it fails. */
 export function fixtureTest(title: string, implementation: ImplementationFn<[]>): void {
-  const status = fixturesStatus();
-  if (status === 'present') test(title, implementation);
-  else if (status === 'required-but-missing') {
-    test(title, (t) => t.fail(`SLIDEBANK_REQUIRE_FIXTURES=1 but ${fixturesDir} does not exist`));
-  } else {
-    test.skip(`${title} (skipped: ${fixturesDir} is absent)`, implementation);
-  }
+  testNeeding([fixturesProblem()], title, implementation);
 }

@@ -2,12 +2,11 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, type Config } from '../../server/config/index.js';
-import { migrateToLatest } from '../../server/db/index.js';
 import { createIngestService } from '../../server/ingest/create.js';
 import { IngestRepository } from '../../server/ingest/ingest.repository.js';
 import type { IngestService } from '../../server/ingest/ingest.service.js';
 import { packageRoot } from '../../server/package-info.js';
-import { createTestDatabase, type TestDatabase } from './database.js';
+import { createMigratedTestDatabase, type TestDatabase } from './database.js';
 import { memoryLogger } from './logs.js';
 
 export interface IngestBench {
@@ -25,12 +24,11 @@ export async function ingestBench(
   env: Record<string, string> = {},
 ): Promise<IngestBench> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'slidebank-ingest-'));
-  const database = await createTestDatabase();
+  const database = await createMigratedTestDatabase();
   t.teardown(async () => {
     await database.drop();
     await rm(root, { recursive: true, force: true });
   });
-  await migrateToLatest(database.db);
   const { config } = loadConfig({
     configDir: path.join(packageRoot, 'config'),
     env: { DATABASE_URL: database.url, SLIDEBANK_PATHS_DATA: path.join(root, 'var'), ...env },

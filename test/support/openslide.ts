@@ -3,33 +3,29 @@ import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import test, { type ImplementationFn } from 'ava';
+import type { ImplementationFn } from 'ava';
 import { packageRoot } from '../../server/package-info.js';
+import { testNeeding } from './requirements.js';
 
 /**
  * OpenSlide as the reference reader, through Debian's python3-openslide
- * (`/usr/bin/python3`, not the python3 first on PATH). Cross-check tests skip
- * with a message where it is missing, and fail when SLIDEBANK_REQUIRE_FIXTURES=1
- * (CI installs it).
+ * (`/usr/bin/python3`, not the python3 first on PATH), which CI installs.
  */
 const PYTHON = '/usr/bin/python3';
 
-function available(): boolean {
+/** Why OpenSlide cannot be asked here, or undefined when it can. */
+export const openslideProblem = ((): string | undefined => {
   try {
     execFileSync(PYTHON, ['-c', 'import openslide'], { stdio: 'ignore' });
-    return true;
+    return undefined;
   } catch {
-    return false;
+    return `${PYTHON} cannot import openslide (apt-get install python3-openslide)`;
   }
-}
+})();
 
-export const openslideAvailable = available();
-
+/** A test that asks OpenSlide: see `testNeeding` (./requirements.ts) for where it skips and where it fails. */
 export function openslideTest(title: string, implementation: ImplementationFn<[]>): void {
-  if (openslideAvailable) test(title, implementation);
-  else if (process.env.SLIDEBANK_REQUIRE_FIXTURES === '1') {
-    test(title, (t) => t.fail(`${PYTHON} cannot import openslide: install Debian's python3-openslide`));
-  } else test.skip(`${title} (skipped: ${PYTHON} cannot import openslide)`, implementation);
+  testNeeding([openslideProblem], title, implementation);
 }
 
 export interface OracleResult {

@@ -4,11 +4,9 @@ import path from 'node:path';
 import test from 'ava';
 import { parseAperioXml, type AperioAnnotations } from '../../server/annotations/index.js';
 import { compareAnnotations, overlap } from '../../server/toolbox/agreement.js';
-import { migrateToLatest } from '../../server/db/index.js';
-import { makeSlide } from '../../server/wsi/generate/index.js';
 import { runCli } from '../support/cli.js';
-import { createTestDatabase } from '../support/database.js';
-import { registerSlide } from '../support/slides.js';
+import { createMigratedTestDatabase } from '../support/database.js';
+import { makeSlide, registerSlide } from '../support/slides.js';
 
 /** An ImageScope XML with one rectangle per layer: [layer id, x0, y0, x1, y1]. */
 function xml(rectangles: [number, number, number, number, number][]): string {
@@ -76,9 +74,8 @@ test('slidebank annotations compare prints the report as JSON and refuses bad op
 test('slidebank annotations compare --slide reads the size from the catalog by id, or from a slide file', async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'slidebank-compare-'));
   const made = await makeSlide({ width: 1200, height: 800, seed: 4, out: dir, name: 'c' });
-  const database = await createTestDatabase();
+  const database = await createMigratedTestDatabase();
   t.teardown(() => database.drop());
-  await migrateToLatest(database.db);
   const slide = await registerSlide(database.db, made.svs);
   const byId = await runCli(['annotations', 'compare', made.xml, made.xml, '--slide', String(slide.id)], { env: { DATABASE_URL: database.url } });
   t.is(byId.code, 0, byId.stderr);

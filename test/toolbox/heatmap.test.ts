@@ -4,7 +4,7 @@ import path from 'node:path';
 import test from 'ava';
 import sharp from 'sharp';
 import { colourOf, heatmap, loadProbabilityMap, ToolboxError, type ProbabilityMap } from '../../server/toolbox/index.js';
-import { makeSlide } from '../../server/wsi/generate/index.js';
+import { makeSlide } from '../support/slides.js';
 import { DeepZoom, OPENSLIDE_GRID, Slide } from '../../server/wsi/index.js';
 import { runCli } from '../support/cli.js';
 

@@ -5,7 +5,8 @@ import test from 'ava';
 import sharp from 'sharp';
 import { pointInRing, type Vertex } from '../../server/annotations/index.js';
 import { generatePatches, loadAnnotations, ToolboxError, type PatchesOptions } from '../../server/toolbox/index.js';
-import { makeSlide, type SlideTruth } from '../../server/wsi/generate/index.js';
+import { type SlideTruth } from '../../server/wsi/generate/index.js';
+import { makeSlide } from '../support/slides.js';
 import { Slide } from '../../server/wsi/index.js';
 import { runCli } from '../support/cli.js';
 

@@ -14,7 +14,7 @@ import {
   type Prediction,
   type StitchGrid,
 } from '../../server/toolbox/index.js';
-import { makeSlide } from '../../server/wsi/generate/index.js';
+import { makeSlide } from '../support/slides.js';
 import { runCli } from '../support/cli.js';
 
 const tempDirs: string[] = [];

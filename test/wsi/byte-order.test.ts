@@ -4,19 +4,19 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import test from 'ava';
 import sharp from 'sharp';
 import { Slide } from '../../server/wsi/index.js';
-import { fixture, fixtureTest, type FixtureName } from '../support/fixtures.js';
+import { fixture, fixturesProblem, type FixtureName } from '../support/fixtures.js';
 import { psnr } from '../support/openslide.js';
+import { testNeeding } from '../support/requirements.js';
 
-const tiffcp = (() => {
+const tiffcpProblem = (() => {
   try {
     execFileSync('tiffcp', [], { stdio: 'ignore' });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'tiffcp is missing (apt-get install libtiff-tools)';
   }
-  return 'tiffcp';
+  return undefined;
 })();
 
 const variants: [FixtureName, string[], string][] = [
@@ -26,16 +26,7 @@ const variants: [FixtureName, string[], string][] = [
 ];
 
 for (const [name, flags, what] of variants) {
-  const title = `${name} as a ${what} reads the same pixels as libvips`;
-  if (!tiffcp && process.env.SLIDEBANK_REQUIRE_FIXTURES === '1') {
-    test(title, (t) => t.fail('tiffcp is missing: install Debian\'s libtiff-tools'));
-    continue;
-  }
-  if (!tiffcp) {
-    test.skip(`${title} (skipped: tiffcp is missing)`, () => {});
-    continue;
-  }
-  fixtureTest(title, async (t) => {
+  testNeeding([fixturesProblem(), tiffcpProblem], `${name} as a ${what} reads the same pixels as libvips`, async (t) => {
     const file = path.join(await mkdtemp(path.join(os.tmpdir(), 'slidebank-order-')), `variant-${flags.join('')}.tiff`);
     execFileSync('tiffcp', [...flags, fixture(name), file]);
     const slide = await Slide.open(file);

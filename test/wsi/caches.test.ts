@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { makeSlide } from '../../server/wsi/generate/index.js';
+import { makeSlide } from '../support/slides.js';
 import { DecodedTileCache, SlidePool, WsiError, type RgbImage } from '../../server/wsi/index.js';
 
 const image = (fill: number): RgbImage => ({ width: 2, height: 2, data: Buffer.alloc(12, fill) });

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import sharp from 'sharp';
-import { makeSlide } from '../../server/wsi/generate/index.js';
+import { makeSlide } from '../support/slides.js';
 import { DeepZoom, OPENSLIDE_GRID, Slide } from '../../server/wsi/index.js';
 
 /** A generated 6000×4000 slide with levels at 1, 4 and 16, shared by the tests below. */

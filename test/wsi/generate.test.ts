@@ -10,6 +10,7 @@ import { abbreviateJpeg } from '../../server/wsi/generate/jpeg-tables.js';
 import { renderLabel } from '../../server/wsi/generate/label.js';
 import { PixelClass, TissueRenderer, generateLayout, type Point } from '../../server/wsi/generate/tissue.js';
 import { Compression, Photometric, TiffWriter, horizontalDifference, lzwEncode } from '../../server/wsi/tiff/writer.js';
+import { openslideTest } from '../support/openslide.js';
 
 const tempDirs: string[] = [];
 const tempDir = async () => {
@@ -193,13 +194,6 @@ function holeCentre(truth: SlideTruth): { x: number; y: number; room: number } {
 // OpenSlide through Debian's python3-openslide
 
 const PYTHON = '/usr/bin/python3';
-const openslideProblem = (() => {
-  const probe = spawnSync(PYTHON, ['-c', 'import openslide'], { encoding: 'utf8' });
-  if (probe.error) return `${PYTHON} cannot be run (${probe.error.message})`;
-  return probe.status === 0 ? undefined : `${PYTHON} cannot import openslide (apt-get install python3-openslide)`;
-})();
-const openslideTest = openslideProblem ? test.skip : test;
-const openslideTitle = (title: string) => (openslideProblem ? `${title} (skipped: ${openslideProblem})` : title);
 
 interface Window {
   level: number;
@@ -568,7 +562,7 @@ test('the SVS is laid out as Aperio writes it', async (t) => {
   t.regex(kv(macro), /\nmacro 1280x431$/);
 });
 
-openslideTest(openslideTitle('OpenSlide reads the slide as Aperio, with the truth\'s pyramid, associated images, and colours of the right class'), async (t) => {
+openslideTest('OpenSlide reads the slide as Aperio, with the truth\'s pyramid, associated images, and colours of the right class', async (t) => {
   const { svs, truth } = await standard();
   const points = samplePoints(truth, 72);
   const windows: Window[] = points.flatMap((p) => [
@@ -625,7 +619,7 @@ openslideTest(openslideTitle('OpenSlide reads the slide as Aperio, with the trut
   t.true(report.macroLabelDifference < 12, `the macro shows the label (mean difference ${report.macroLabelDifference})`);
 });
 
-openslideTest(openslideTitle('an odd-sized slide with 256-px tiles: pyramid, padded edge tiles and colours up to the last pixel'), async (t) => {
+openslideTest('an odd-sized slide with 256-px tiles: pyramid, padded edge tiles and colours up to the last pixel', async (t) => {
   const { svs, truth } = await odd();
   t.deepEqual(
     truth.levels.map((l) => [l.width, l.height]),
@@ -654,7 +648,7 @@ openslideTest(openslideTitle('an odd-sized slide with 256-px tiles: pyramid, pad
   t.is(nearestClass(report.means.at(-1)!, truth.colours), 'background');
 });
 
-openslideTest(openslideTitle('--bigtiff: a BigTIFF with the same tiles that OpenSlide reads to the same pixels'), async (t) => {
+openslideTest('--bigtiff: a BigTIFF with the same tiles that OpenSlide reads to the same pixels', async (t) => {
   const classic = await standard();
   const big = await slide('bigtiff', { width: 3000, height: 2000, seed: 7, bigtiff: true });
   const tiff = parseTiff(await readFile(big.svs));

@@ -6,10 +6,11 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import sharp from 'sharp';
-import { makeSlide } from '../../server/wsi/generate/index.js';
+import { makeSlide } from '../support/slides.js';
 import { DeepZoom, OPENSLIDE_GRID, Slide } from '../../server/wsi/index.js';
-import { fixture, fixturesStatus, type FixtureName } from '../support/fixtures.js';
-import { askOpenSlide, openslideTest, psnr } from '../support/openslide.js';
+import { fixture, fixturesProblem, type FixtureName } from '../support/fixtures.js';
+import { askOpenSlide, openslideProblem, openslideTest, psnr } from '../support/openslide.js';
+import { testNeeding } from '../support/requirements.js';
 
 /** Tiles agree with OpenSlide's to at least this PSNR (dB); level-0 regions of JPEG slides are identical. */
 const MIN_TILE_PSNR = 30;
@@ -23,8 +24,7 @@ const SLIDES: FixtureName[] = [
 ];
 
 for (const name of SLIDES) {
-  openslideTest(`${name}: properties, levels, associated images, Deep Zoom geometry and tiles agree with OpenSlide`, async (t) => {
-    if (fixturesStatus() !== 'present') return t.fail('fixtures missing');
+  testNeeding([fixturesProblem(), openslideProblem], `${name}: properties, levels, associated images, Deep Zoom geometry and tiles agree with OpenSlide`, async (t) => {
     await crossCheck(t, fixture(name));
   });
 }

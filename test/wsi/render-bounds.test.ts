@@ -4,7 +4,7 @@ import path from 'node:path';
 import test from 'ava';
 import pLimit from 'p-limit';
 import type { Sharp } from 'sharp';
-import { makeSlide } from '../../server/wsi/generate/index.js';
+import { makeSlide } from '../support/slides.js';
 import { largestRender, planLevel0Region, renderLevel0Region, Slide, WsiError } from '../../server/wsi/index.js';
 
 /** 4001×3000: its second level is stored as 1000×750, a downsample a hair above 4 (4.0005). */

@@ -5,7 +5,7 @@ import test, { type ImplementationFn } from 'ava';
 import { nativeTest as sharedNativeTest } from '../support/native.js';
 import sharp from 'sharp';
 import { scaledJpegCodec, scaledJpegUnavailable } from '../../server/wsi/decode/scaled-jpeg.js';
-import { makeSlide } from '../../server/wsi/generate/index.js';
+import { makeSlide } from '../support/slides.js';
 import { readDirectories } from '../../server/wsi/tiff/directory.js';
 import { RandomAccessFile } from '../../server/wsi/tiff/file.js';
 import { blank, paint } from '../../server/wsi/decode/pixels.js';

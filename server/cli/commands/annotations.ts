@@ -1,9 +1,9 @@
 import { readFile, stat } from 'node:fs/promises';
 import { Command } from 'commander';
-import { comparisonDownsample, inlineOutlineWork, ReviewRepository, ReviewService } from '../../annotation-review/index.js';
+import { createReviewService } from '../../annotation-review/create.js';
+import { comparisonDownsample, inlineOutlineWork, type ReviewService } from '../../annotation-review/index.js';
 import { AnnotationError, annotationsFromGeoJson, parseAperioXml, type AperioAnnotations } from '../../annotations/index.js';
-import { AuditRepository } from '../../audit/audit.repository.js';
-import { SlidesRepository } from '../../catalog/slides.repository.js';
+import { createSlidesRepository } from '../../catalog/create.js';
 import { openDatabase, waitForDatabase } from '../../db/index.js';
 import { AppError, ExitCode, FatalError } from '../../errors.js';
 import { createLogger } from '../../logging.js';
@@ -57,7 +57,7 @@ async function slideSize(slide: string, command: Command): Promise<{ width: numb
     const db = openDatabase(config.database.target, { log });
     try {
       await waitForDatabase(db, { timeoutMs: config.database.connectTimeoutSeconds * 1000, log });
-      const record = await new SlidesRepository(db.knex).findById(Number(slide));
+      const record = await createSlidesRepository(db).findById(Number(slide));
       if (!record) throw bad(`--slide ${slide}: no such slide in the catalog`);
       return { width: record.width, height: record.height };
     } finally {
@@ -151,7 +151,7 @@ export function annotationsCommand(): Command {
         const minArea = whole('--min-area', options.minArea, 0)!;
         const doc = await readOutline(file, { threshold, tolerance, minArea });
         await withReview(command, async (review) => {
-          const result = await review.propose(Number(options.slide), { outline: { doc }, method: options.method as 'ai' | 'manual', model: options.model ?? null, note: options.note ?? null }, { id: null, roles: [] });
+          const result = await review.propose(Number(options.slide), { outline: { doc }, method: options.method as 'ai' | 'manual', model: options.model ?? null, note: options.note ?? null }, { actorId: null, roles: [] });
           const version = result.versions[0]!;
           process.stdout.write(`${JSON.stringify({ slide: result.slide.id, version: version.id, method: version.method, regions: version.regions, state: result.workflow.state, round: result.workflow.round }, null, 2)}\n`);
         });
@@ -207,7 +207,7 @@ async function withReview(command: Command, work: (review: ReviewService) => Pro
   const db = openDatabase(config.database.target, { log });
   try {
     await waitForDatabase(db, { timeoutMs: config.database.connectTimeoutSeconds * 1000, log });
-    const review = new ReviewService(new ReviewRepository(db.knex), new AuditRepository(db.knex), inlineOutlineWork, { dataDir: config.paths.data, slideStore: config.paths.slides }, log);
+    const review = createReviewService(config, db, log, { outlineWork: inlineOutlineWork });
     await work(review);
   } catch (error) {
     if (error instanceof AppError) throw new FatalError(ExitCode.failure, error.message);

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { migrateToLatest, openDatabase, waitForDatabase, type Database } from '../../db/index.js';
 import { ExitCode, FatalError } from '../../errors.js';
-import { createJobs, JobsRepository, runJob } from '../../jobs/index.js';
+import { createJobRuns, createJobs, runJob } from '../../jobs/index.js';
 import { createLogger, type Logger } from '../../logging.js';
 import type { Config } from '../../config/index.js';
 import { configFromCli, runCommand, type GlobalOptions } from '../run.js';
@@ -28,9 +28,9 @@ export function cronCommand(): Command {
         const { config } = configFromCli(command.optsWithGlobals<GlobalOptions>());
         const log = createLogger('warn');
         await withDatabase(config, log, async (db) => {
-          const repository = new JobsRepository(db.knex);
+          const runs = createJobRuns(db);
           for (const job of createJobs(config, db, log)) {
-            const [last] = await repository.recentRuns(job.name, 1);
+            const [last] = await runs.recentRuns(job.name, 1);
             const lastText = last ? `last run ${last.startedAt.toISOString()} ${last.status}` : 'never run';
             process.stdout.write(`${job.name.padEnd(20)} ${(job.schedule || 'on demand').padEnd(16)} ${lastText}  ${job.description}\n`);
           }
@@ -54,7 +54,7 @@ export function cronCommand(): Command {
           const jobs = createJobs(config, db, log);
           const job = jobs.find((j) => j.name === name);
           if (!job) throw new FatalError(ExitCode.config, `no job "${name}"; the jobs are: ${jobs.map((j) => j.name).join(', ')}`);
-          const outcome = await runJob(job, new JobsRepository(db.knex), { now, trigger: 'cli', log });
+          const outcome = await runJob(job, createJobRuns(db), { now, trigger: 'cli', log });
           process.stdout.write(`${JSON.stringify({ job: name, now: now.toISOString(), ...outcome })}\n`);
           return outcome.status === 'failed' ? ExitCode.failure : ExitCode.ok;
         });

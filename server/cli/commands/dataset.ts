@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { FilterError } from '../../catalog/filter.js';
+import { FilterError, parseFilter } from '../../catalog/filter.js';
 import type { Config } from '../../config/index.js';
 import { createDatasetsService, DatasetError, ImportError } from '../../datasets/index.js';
 import { migrateToLatest, openDatabase, waitForDatabase, type Database } from '../../db/index.js';
@@ -59,7 +59,7 @@ export function datasetCommand(): Command {
           const service = createDatasetsService(config, db);
           await service.create(name, options.description ?? null);
           if (options.filter !== undefined) {
-            const { added } = await service.add(name, { filter: options.filter });
+            const { added } = await service.add(name, { filter: parseFilter(options.filter) });
             out(`created dataset ${name} with ${added} slide(s)`);
           } else out(`created dataset ${name}`);
         }),
@@ -76,9 +76,9 @@ export function datasetCommand(): Command {
     .action(async (name: string, options: { slides?: string; filter?: string } & DatabaseOption, command: Command) =>
       runCommand(() => {
         if ((options.slides === undefined) === (options.filter === undefined)) throw new FatalError(ExitCode.config, 'give either --slides or --filter');
-        const selection = options.slides !== undefined ? { slides: slideIds(options.slides) } : { filter: options.filter! };
+        const ids = options.slides !== undefined ? slideIds(options.slides) : undefined;
         return withDatabase(command, options, async (config, db) => {
-          const { added, total } = await createDatasetsService(config, db).add(name, selection);
+          const { added, total } = await createDatasetsService(config, db).add(name, ids ? { slides: ids } : { filter: parseFilter(options.filter!) });
           out(`${name}: ${added} slide(s) added, ${total} in the working set`);
         });
       }),

@@ -3,10 +3,21 @@ import { mkdir, realpath, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../../config/index.js';
 import { ExitCode, FatalError } from '../../errors.js';
+import { heatmapParameters, patchesParameters, stitchParameters, tissueMaskParameters, xmlMasksParameters } from '../../queue/tasks/parameters.js';
 import type { HeatmapResult, LayerName } from '../../toolbox/index.js';
 import type { Slide as SlideType } from '../../wsi/index.js';
 import { progressReporter } from '../progress.js';
 import { configFromCli, runCommand, type GlobalOptions } from '../run.js';
+import {
+  checkParameters,
+  flagBounds,
+  flagDefault,
+  parseChoice,
+  parseWhole,
+  readFlags,
+  usageError,
+  type ParameterFlags,
+} from '../toolbox-flags.js';
 
 /** The command-line flag of each library parameter, for error messages. */
 const FLAGS: Record<string, string> = {
@@ -51,28 +62,37 @@ const INPUT_HELP =
   'INPUT is a slide file (Aperio SVS or tiled pyramidal TIFF). Slide ids from the catalog are not accepted yet: they come with the toolbox jobs.';
 const EXIT_HELP = 'Exit codes: 0 written, 1 the work failed (unreadable slide or XML), 2 bad option (nothing is written).';
 
-function bad(message: string): FatalError {
-  return new FatalError(ExitCode.config, message);
-}
+const bad = usageError;
 
-function number(flag: string, raw: string | undefined): number | undefined {
-  if (raw === undefined) return undefined;
-  const value = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(value)) throw bad(`${flag} must be a number, got "${raw}"`);
-  return value;
-}
-
-function whole(flag: string, raw: string | undefined): number | undefined {
-  if (raw === undefined) return undefined;
-  if (!/^\s*[+-]?\d+\s*$/.test(raw)) throw bad(`${flag} must be a whole number, got "${raw}"`);
-  return Number(raw);
-}
-
-function oneOf<T extends string>(flag: string, raw: string | undefined, values: readonly T[]): T | undefined {
-  if (raw === undefined) return undefined;
-  if (!(values as readonly string[]).includes(raw)) throw bad(`${flag} must be one of ${values.join(', ')}, got "${raw}"`);
-  return raw as T;
-}
+/** The flags that stand for the queue's job parameters, command by command: read and checked as the job API checks them. */
+const TISSUE_MASK_FLAGS: ParameterFlags<typeof tissueMaskParameters> = {
+  method: '--method',
+  downsample: '--downsample',
+  mpp: '--mpp',
+  areaUnit: '--area-unit',
+  minObjectArea: '--min-object',
+  minHoleArea: '--min-hole',
+};
+const XML_MASKS_FLAGS: ParameterFlags<typeof xmlMasksParameters> = { downsample: '--downsample', layers: '--layers' };
+const PATCHES_FLAGS: ParameterFlags<typeof patchesParameters> = {
+  level: '--level',
+  magnification: '--magnification',
+  size: '--size',
+  stride: '--stride',
+  tissueThreshold: '--tissue-threshold',
+  labels: '--labels',
+  layers: '--layers',
+  tumourLayer: '--tumour-layer',
+  tumourThreshold: '--tumour-threshold',
+  maskDownsample: '--mask-downsample',
+  format: '--format',
+  quality: '--quality',
+  limit: '--limit',
+};
+/** The tissue mask that patches are kept by: two of tissue-mask's parameters under other flags. */
+const PATCHES_TISSUE_FLAGS: ParameterFlags<typeof tissueMaskParameters> = { downsample: '--tissue-downsample', method: '--tissue-method' };
+const STITCH_FLAGS: ParameterFlags<typeof stitchParameters> = { downsample: '--downsample', window: '--window' };
+const HEATMAP_FLAGS: ParameterFlags<typeof heatmapParameters> = { name: '--name', colormap: '--colormap', cutoff: '--cutoff', sampling: '--sampling' };
 
 /** The library's refusal as a one-line reason naming the flag (exit code 2); anything else passes through. */
 async function translated<T>(work: () => Promise<T>): Promise<T> {
@@ -122,24 +142,12 @@ interface TissueCliOptions {
   name?: string;
 }
 
-function tissueOptionsFrom(o: TissueCliOptions) {
-  if (o.downsample !== undefined && o.mpp !== undefined) throw bad('--downsample and --mpp exclude each other; give one');
-  return {
-    method: oneOf('--method', o.method, ['grey', 'saturation'] as const),
-    downsample: number('--downsample', o.downsample),
-    mpp: number('--mpp', o.mpp),
-    areaUnit: oneOf('--area-unit', o.areaUnit, ['um2', 'px2'] as const),
-    minObjectArea: number('--min-object', o.minObject),
-    minHoleArea: number('--min-hole', o.minHole),
-  };
-}
-
 function tissueMaskCommand(): Command {
   return new Command('tissue-mask')
     .description('segment the tissue of a slide at low resolution (Otsu on grey or saturation) and write a PNG mask with a JSON sidecar')
     .argument('<input>', 'slide file')
     .option('--out <dir>', 'folder for <name>.png (0/255, 8-bit grey) and <name>.json (made if missing)')
-    .option('--method <m>', 'grey: tissue is grey <= T (Otsu); saturation: tissue is HSV saturation > T', 'grey')
+    .option('--method <m>', 'grey: tissue is grey <= T (Otsu); saturation: tissue is HSV saturation > T', flagDefault(tissueMaskParameters, 'method'))
     .option('--downsample <n>', 'level-0 pixels per mask pixel, >= 1 (default: about 8 um/px when the slide records its mpp, else the longer side at most 4096)')
     .option('--mpp <um>', 'microns per mask pixel instead of --downsample (the slide must record its mpp)')
     .option('--area-unit <u>', 'unit of --min-object and --min-hole: um2 (level-0 square microns; default when the slide records its mpp) or px2 (level-0 square pixels)')
@@ -151,12 +159,14 @@ function tissueMaskCommand(): Command {
       runCommand(async () => {
         const out = await prepareOut(o.out);
         if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(o.name ?? '')) throw bad(`--name must be letters, digits, '.', '_' or '-', got "${o.name}"`);
-        const options = tissueOptionsFrom(o);
+        const options = readFlags(tissueMaskParameters, TISSUE_MASK_FLAGS, o);
+        const checked = checkParameters(tissueMaskParameters, TISSUE_MASK_FLAGS, options);
         const slide = await openSlide(input);
         const { tissueMask, tissueMaskGeometry, saveTissueMask } = await import('../../toolbox/index.js');
         const progress = progressReporter('tissue-mask', 'rows');
         try {
           await translated(async () => tissueMaskGeometry(slide, options));
+          checked.assertWithinBounds();
           const started = Date.now();
           const mask = await translated(() => tissueMask(slide, { ...options, onProgress: progress.update }));
           progress.stop();
@@ -193,7 +203,7 @@ function xmlMasksCommand(): Command {
     .option('--width <px>', 'level-0 width of the slide (with --height, instead of --slide)')
     .option('--height <px>', 'level-0 height of the slide')
     .option('--slide <file>', 'the slide file, to read its level-0 size')
-    .option('--downsample <n>', 'level-0 pixels per mask pixel, >= 1', '16')
+    .option('--downsample <n>', 'level-0 pixels per mask pixel, >= 1', flagDefault(xmlMasksParameters, 'downsample'))
     .option('--format <format>', 'png, tiff (tiled pyramidal, built a band at a time: any size), or auto: png when the mask fits in 16384x16384 pixels, else tiff', 'auto')
     .option('--layers <spec>', 'layers to rasterise and their names: a preset (paip2019 = 1=whole,2=viable) or ID=NAME pairs such as 1=whole,2=viable (default: every layer with a shape, named from the XML)')
     .addHelpText(
@@ -216,15 +226,17 @@ function xmlMasksCommand(): Command {
           await slide.close();
         } else {
           if (o.width === undefined || o.height === undefined) throw bad('give the slide\'s level-0 size with --width and --height, or --slide');
-          width = whole('--width', o.width)!;
-          height = whole('--height', o.height)!;
+          width = parseWhole('--width', o.width)!;
+          height = parseWhole('--height', o.height)!;
         }
-        const downsample = number('--downsample', o.downsample)!;
-        const format = oneOf('--format', o.format, ['auto', 'png', 'tiff'] as const)!;
+        const params = readFlags(xmlMasksParameters, XML_MASKS_FLAGS, o);
+        const checked = checkParameters(xmlMasksParameters, XML_MASKS_FLAGS, params);
+        const downsample = params.downsample!;
+        const format = parseChoice('--format', o.format, ['auto', 'png', 'tiff'] as const)!;
         let layers: LayerName[] | undefined;
         let fits = true;
         await translated(async () => {
-          layers = o.layers === undefined ? undefined : parseLayerMapping(o.layers);
+          layers = params.layers === undefined ? undefined : parseLayerMapping(params.layers);
           try {
             xmlMaskGrid(width, height, downsample);
           } catch (error) {
@@ -232,6 +244,7 @@ function xmlMasksCommand(): Command {
             fits = false;
           }
         });
+        checked.assertWithinBounds();
         const annotations = await translated(() => loadAnnotations(input));
         const started = Date.now();
         if (format === 'tiff' || !fits) {
@@ -301,20 +314,20 @@ function patchesCommand(): Command {
     .option('--out <dir>', 'folder for patches/ (must be absent or empty), patches.json and patches.csv')
     .option('--level <n>', 'stored level to cut (default 0)')
     .option('--magnification <x>', 'objective magnification instead of --level; must be a stored level (e.g. 5 on a 20x slide)')
-    .option('--size <px>', 'patch edge in pixels of the level (1 to 8192)', '256')
+    .option('--size <px>', `patch edge in pixels of the level (${flagBounds(patchesParameters, 'size')})`, flagDefault(patchesParameters, 'size'))
     .option('--stride <px>', 'step between patches in pixels of the level (default: the size)')
-    .option('--tissue-threshold <f>', 'keep a patch whose tissue fraction is at least this, 0 to 1 (0 keeps all)', '0.5')
+    .option('--tissue-threshold <f>', 'keep a patch whose tissue fraction is at least this, 0 to 1 (0 keeps all)', flagDefault(patchesParameters, 'tissueThreshold'))
     .option('--tissue-downsample <n>', 'downsample of the tissue mask (default: about 8 um/px)')
-    .option('--tissue-method <m>', 'tissue mask method: grey or saturation', 'grey')
+    .option('--tissue-method <m>', 'tissue mask method: grey or saturation', flagDefault(tissueMaskParameters, 'method'))
     .option('--xml <file>', 'the slide\'s Aperio XML: patches are labelled tumour / non-tumour from it')
     .option('--labels', 'require labels (an error without --xml)')
     .option('--no-labels', 'do not label, even with --xml')
-    .option('--layers <spec>', 'layer names: a preset (paip2019 = 1=whole,2=viable) or ID=NAME pairs', 'paip2019')
-    .option('--tumour-layer <id|name>', 'the tumour layer: an Annotation Id or a name from --layers', 'viable')
-    .option('--tumour-threshold <f>', 'label tumour when the tumour fraction is at least this, 0 to 1', '0.5')
-    .option('--mask-downsample <n>', 'downsample of the tumour mask the fractions are taken from', '16')
-    .option('--format <f>', 'png or jpeg', 'png')
-    .option('--quality <q>', 'JPEG quality 1-100', '90')
+    .option('--layers <spec>', 'layer names: a preset (paip2019 = 1=whole,2=viable) or ID=NAME pairs', flagDefault(patchesParameters, 'layers'))
+    .option('--tumour-layer <id|name>', 'the tumour layer: an Annotation Id or a name from --layers', flagDefault(patchesParameters, 'tumourLayer'))
+    .option('--tumour-threshold <f>', 'label tumour when the tumour fraction is at least this, 0 to 1', flagDefault(patchesParameters, 'tumourThreshold'))
+    .option('--mask-downsample <n>', 'downsample of the tumour mask the fractions are taken from', flagDefault(patchesParameters, 'maskDownsample'))
+    .option('--format <f>', 'png or jpeg', flagDefault(patchesParameters, 'format'))
+    .option('--quality <q>', `JPEG quality ${flagBounds(patchesParameters, 'quality', '-')}`, flagDefault(patchesParameters, 'quality'))
     .option('--limit <n>', 'stop after this many patches (in row order)')
     .addHelpText(
       'after',
@@ -325,30 +338,16 @@ function patchesCommand(): Command {
     .action(async (input: string, o: PatchesCliOptions) =>
       runCommand(async () => {
         const out = await prepareOut(o.out);
-        if (o.level !== undefined && o.magnification !== undefined) throw bad('--level and --magnification exclude each other; give one');
-        const tumourLayerRaw = o.tumourLayer ?? 'viable';
-        const params = {
-          level: whole('--level', o.level),
-          magnification: number('--magnification', o.magnification),
-          size: whole('--size', o.size),
-          stride: whole('--stride', o.stride),
-          tissueThreshold: number('--tissue-threshold', o.tissueThreshold),
-          tumourThreshold: number('--tumour-threshold', o.tumourThreshold),
-          maskDownsample: number('--mask-downsample', o.maskDownsample),
-          format: oneOf('--format', o.format, ['png', 'jpeg'] as const),
-          quality: whole('--quality', o.quality),
-          limit: whole('--limit', o.limit),
-          tumourLayer: /^\d+$/.test(tumourLayerRaw) ? Number(tumourLayerRaw) : tumourLayerRaw,
-          labels: o.labels,
-        };
-        const tissueOptions = {
-          downsample: number('--tissue-downsample', o.tissueDownsample),
-          method: oneOf('--tissue-method', o.tissueMethod, ['grey', 'saturation'] as const),
-        };
+        const { layers: layerSpec, ...params } = readFlags(patchesParameters, PATCHES_FLAGS, o);
+        const tissueOptions = readFlags(tissueMaskParameters, PATCHES_TISSUE_FLAGS, o);
+        const checked = [
+          checkParameters(patchesParameters, PATCHES_FLAGS, { ...params, layers: layerSpec }),
+          checkParameters(tissueMaskParameters, PATCHES_TISSUE_FLAGS, tissueOptions),
+        ];
         if (params.labels === true && o.xml === undefined) throw bad('--labels needs the slide\'s annotations: give --xml FILE');
         if (o.xml !== undefined) await requireFile('--xml', o.xml);
         const { generatePatches, loadAnnotations, parseLayerMapping, planPatches } = await import('../../toolbox/index.js');
-        const layers = await translated(async () => parseLayerMapping(o.layers ?? 'paip2019'));
+        const layers = await translated(async () => parseLayerMapping(layerSpec ?? flagDefault(patchesParameters, 'layers')));
         const slide = await openSlide(input);
         const progress = progressReporter('patches', 'patches');
         try {
@@ -356,6 +355,7 @@ function patchesCommand(): Command {
           const options = { ...params, layers, annotations, tissueOptions };
           // Every option is checked against the slide before any work.
           await translated(async () => planPatches(slide, options));
+          for (const check of checked) check.assertWithinBounds();
           const started = Date.now();
           await mkdir(out, { recursive: true });
           const result = await translated(() => generatePatches(slide, { ...options, out, onProgress: progress.update }));
@@ -391,8 +391,8 @@ function stitchCommand(): Command {
     .argument('<predictions>', 'CSV or JSON of patch predictions (see below)')
     .option('--slide <file>', 'the slide the predictions were made on (its level-0 size and level downsamples)')
     .option('--out <dir>', 'folder for <name>.png (16-bit grey, 65535 = 1) and <name>.json (made if missing)')
-    .option('--downsample <n>', 'level-0 pixels per map pixel, >= 1', '16')
-    .option('--window <w>', 'weight across each patch: uniform, spline (smooth tiling, power 2), gaussian (sigma = size/8) or hann', 'gaussian')
+    .option('--downsample <n>', 'level-0 pixels per map pixel, >= 1', flagDefault(stitchParameters, 'downsample'))
+    .option('--window <w>', 'weight across each patch: uniform, spline (smooth tiling, power 2), gaussian (sigma = size/8) or hann', flagDefault(stitchParameters, 'window'))
     .option('--strip-height <rows>', 'map rows accumulated at once (memory: 8 bytes x map width x rows)', '256')
     .option('--name <name>', 'base file name', 'probability')
     .addHelpText(
@@ -408,9 +408,11 @@ function stitchCommand(): Command {
         const out = await prepareOut(o.out);
         if (o.slide === undefined) throw bad('--slide is required: the slide file the predictions belong to');
         if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(o.name ?? '')) throw bad(`--name must be letters, digits, '.', '_' or '-', got "${o.name}"`);
-        const downsample = number('--downsample', o.downsample)!;
-        const window = oneOf('--window', o.window, ['uniform', 'spline', 'gaussian', 'hann'] as const);
-        const stripHeight = whole('--strip-height', o.stripHeight)!;
+        const params = readFlags(stitchParameters, STITCH_FLAGS, o);
+        const checked = checkParameters(stitchParameters, STITCH_FLAGS, params);
+        const downsample = params.downsample!;
+        const { window } = params;
+        const stripHeight = parseWhole('--strip-height', o.stripHeight)!;
         await requireFile('PREDICTIONS', input);
         const { loadPredictions, stitch, stitchGrid } = await import('../../toolbox/index.js');
         const slide = await openSlide(o.slide);
@@ -419,6 +421,7 @@ function stitchCommand(): Command {
         await slide.close();
         if (stripHeight < 1) throw bad(`--strip-height must be a whole number from 1 up, got ${stripHeight}`);
         await translated(async () => stitchGrid(level0, downsample));
+        checked.assertWithinBounds();
         const predictions = await translated(() => loadPredictions(input, { level0, levelDownsamples }));
         const progress = progressReporter('stitch', 'strips');
         try {
@@ -503,15 +506,15 @@ async function publishOverlay(target: OverlayTarget, replace: boolean, render: (
   const { config, slideId, name } = target;
   const { migrateToLatest, openDatabase, waitForDatabase } = await import('../../db/index.js');
   const { createLogger } = await import('../../logging.js');
-  const { SlidesRepository } = await import('../../catalog/slides.repository.js');
-  const { AuditRepository } = await import('../../audit/audit.repository.js');
+  const { createSlidesRepository } = await import('../../catalog/create.js');
+  const { createAuditLog } = await import('../../audit/create.js');
   const { overlayPublisher } = await import('../../queue/index.js');
   const log = createLogger('warn');
   const db = openDatabase(config.database.target, { log });
   try {
     await waitForDatabase(db, { timeoutMs: config.database.connectTimeoutSeconds * 1000, log });
     await migrateToLatest(db, { log });
-    if (!(await new SlidesRepository(db.knex).findById(slideId))) throw bad(`--out names slide ${slideId}, which is not in the catalog`);
+    if (!(await createSlidesRepository(db).findById(slideId))) throw bad(`--out names slide ${slideId}, which is not in the catalog`);
     const publisher = overlayPublisher(config, db);
     const operator = { ownerId: null, jobId: null };
     const holder = await publisher.holderAgainst(slideId, name, operator);
@@ -524,7 +527,7 @@ async function publishOverlay(target: OverlayTarget, replace: boolean, render: (
       const outcome = await publisher.publish(slideId, name, staged, operator, { replace });
       if (!outcome.published) throw bad(`overlay "${name}" of slide ${slideId} ${whose(outcome.holder)} now; nothing was published (add --replace to replace it)`);
       if (holder) {
-        await new AuditRepository(db.knex).record({
+        await createAuditLog(db).record({
           action: 'overlay.replaced',
           actorId: null,
           subjectType: 'slide',
@@ -550,9 +553,9 @@ function heatmapCommand(): Command {
     .option('--slide <file>', 'the slide the map covers (its level-0 size and, for --grid native, its tiling)')
     .option('--out <dir>', 'folder for <name>.dzi, <name>_files/<level>/<col>_<row>.png, <name>.png (overview) and <name>.json')
     .option('--name <name>', 'overlay name, 1 to 64 of a-z, 0-9 and - (default: the --out folder\'s name when it is one, else heatmap)')
-    .option('--colormap <c>', 'jet or viridis', 'jet')
-    .option('--cutoff <f>', 'probabilities below this are fully transparent, 0 to 1 (alpha is the probability above it)', '0')
-    .option('--sampling <s>', 'how tiles sample the map: nearest or bilinear', 'nearest')
+    .option('--colormap <c>', 'jet or viridis', flagDefault(heatmapParameters, 'colormap'))
+    .option('--cutoff <f>', 'probabilities below this are fully transparent, 0 to 1 (alpha is the probability above it)', flagDefault(heatmapParameters, 'cutoff'))
+    .option('--sampling <s>', 'how tiles sample the map: nearest or bilinear', flagDefault(heatmapParameters, 'sampling'))
     .option('--grid <g>', 'the Deep Zoom grid, as the server\'s tiles.grid: native (the slide\'s own JPEG tiles, else 254/1), openslide (254/1) or custom (--tile-size, --overlap)', 'native')
     .option('--tile-size <px>', 'tile size for --grid custom', '254')
     .option('--overlap <px>', 'tile overlap for --grid custom', '1')
@@ -575,14 +578,15 @@ function heatmapCommand(): Command {
         const name = o.name ?? (OVERLAY_NAME.test(path.basename(path.resolve(out))) ? path.basename(path.resolve(out)) : 'heatmap');
         const target = await overlayTarget(command, out);
         if (target && target.name !== name) throw bad(`--name ${name} differs from the overlay folder's name ${target.name}: it would not be served; leave --name out`);
-        const colormap = oneOf('--colormap', o.colormap, ['jet', 'viridis'] as const);
-        const cutoff = number('--cutoff', o.cutoff);
-        const sampling = oneOf('--sampling', o.sampling, ['nearest', 'bilinear'] as const);
-        const gridKind = oneOf('--grid', o.grid, ['native', 'openslide', 'custom'] as const);
-        const tileSize = whole('--tile-size', o.tileSize)!;
-        const overlap = whole('--overlap', o.overlap)!;
+        const params = readFlags(heatmapParameters, HEATMAP_FLAGS, o);
+        const checked = checkParameters(heatmapParameters, HEATMAP_FLAGS, params);
+        const { colormap, cutoff, sampling } = params;
+        const gridKind = parseChoice('--grid', o.grid, ['native', 'openslide', 'custom'] as const);
+        const tileSize = parseWhole('--tile-size', o.tileSize)!;
+        const overlap = parseWhole('--overlap', o.overlap)!;
         if (gridKind !== 'custom' && (o.tileSize !== '254' || o.overlap !== '1')) throw bad('--tile-size and --overlap go with --grid custom');
         await translated(async () => planHeatmap({ name, colormap, cutoff, sampling, grid: { tileSize, overlap } }));
+        checked.assertWithinBounds();
         await requireFile('MAP', input);
         const slide = await openSlide(o.slide);
         const { DeepZoom, OPENSLIDE_GRID } = await import('../../wsi/index.js');

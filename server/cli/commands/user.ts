@@ -1,15 +1,15 @@
 import { Command, Option } from 'commander';
-import { AccessTokensRepository } from '../../access/access-tokens.repository.js';
-import { AuthTokensRepository } from '../../access/auth-tokens.repository.js';
-import { SessionsRepository } from '../../access/sessions.repository.js';
-import { UsersAdminService, type Actor } from '../../access/users-admin.service.js';
-import { UsersRepository } from '../../access/users.repository.js';
+import type { z } from 'zod';
+import { createUsersAdminService } from '../../access/create.js';
+import type { UsersAdminService } from '../../access/users-admin.service.js';
 import type { AdminUserView } from '../../access/views.js';
 import { createAgreementsService } from '../../agreements/create.js';
-import { AuditRepository } from '../../audit/audit.repository.js';
+import type { AuditActor } from '../../audit/audit-log.js';
+import { createAuditLog } from '../../audit/create.js';
 import { loadConfig } from '../../config/index.js';
 import { migrateToLatest, openDatabase, waitForDatabase } from '../../db/index.js';
 import { AppError, ExitCode, FatalError } from '../../errors.js';
+import { levelChange, newAccount } from '../../http/schemas/accounts.js';
 import { createLogger } from '../../logging.js';
 import { runCommand, type GlobalOptions } from '../run.js';
 
@@ -23,7 +23,7 @@ const USER_VARIABLES = [
   'SLIDEBANK_USER_INSTITUTION',
 ] as const;
 
-const CLI_ACTOR: Actor = { id: null, ip: null, via: 'cli' };
+const CLI_ACTOR: AuditActor = { actorId: null, ip: null, via: 'cli' };
 
 interface DatabaseOption {
   databaseUrl?: string;
@@ -57,22 +57,19 @@ export function userCommand(): Command {
     .addOption(new Option('--institution <name>', 'institution').env('SLIDEBANK_USER_INSTITUTION'))
     .addOption(databaseOption())
     .action(async (options: { email: string; password: string; level: string; role: string[]; name?: string; institution?: string } & DatabaseOption, command: Command) =>
-      runCommand(() =>
-        withUsers(command, options, async (users) => {
-          const created = await users.add(
-            {
-              email: options.email,
-              password: options.password,
-              level: options.level,
-              roles: options.role,
-              ...(options.name !== undefined ? { name: options.name } : {}),
-              ...(options.institution !== undefined ? { institution: options.institution } : {}),
-            },
-            CLI_ACTOR,
-          );
-          out(`created ${describe(created)}`);
-        }),
-      ),
+      runCommand(() => {
+        const account = checked(newAccount, {
+          email: options.email,
+          password: options.password,
+          level: options.level,
+          roles: options.role,
+          ...(options.name !== undefined ? { name: options.name } : {}),
+          ...(options.institution !== undefined ? { institution: options.institution } : {}),
+        });
+        return withUsers(command, options, async (users) => {
+          out(`created ${describe(await users.add(account, CLI_ACTOR))}`);
+        });
+      }),
     );
 
   user
@@ -84,18 +81,19 @@ export function userCommand(): Command {
     .option('--dry-run', 'say what would change; change nothing')
     .addOption(databaseOption())
     .action(async (email: string, level: string, options: { reason?: string; dryRun?: boolean } & DatabaseOption, command: Command) =>
-      runCommand(() =>
-        withUsers(command, options, async (users) => {
+      runCommand(() => {
+        const change = checked(levelChange, { level, ...(options.reason ? { reason: options.reason } : {}) });
+        return withUsers(command, options, async (users) => {
           const before = await users.getByEmail(email);
           if (options.dryRun) {
-            if (level === 'L2') throw new AppError(400, 'level_requires_dua', 'L2 comes with an approved data use agreement; it cannot be set directly');
-            out(`would set ${before.email} from ${before.storedLevel} to ${level}`);
+            if (change.level === 'L2') throw new AppError(400, 'level_requires_dua', 'L2 comes with an approved data use agreement; it cannot be set directly');
+            out(`would set ${before.email} from ${before.storedLevel} to ${change.level}`);
             return;
           }
-          const after = await users.setLevel(before.id, { level, ...(options.reason ? { reason: options.reason } : {}) }, CLI_ACTOR);
+          const after = await users.setLevel(before.id, change, CLI_ACTOR);
           out(`${after.email}: ${before.storedLevel} → ${after.storedLevel}`);
-        }),
-      ),
+        });
+      }),
     );
 
   user
@@ -158,18 +156,20 @@ async function withUsers(command: Command, options: DatabaseOption, work: (users
   try {
     await waitForDatabase(db, { timeoutMs: config.database.connectTimeoutSeconds * 1000, log });
     await migrateToLatest(db, { log });
-    const users = new UsersRepository(db.knex);
-    const agreements = createAgreementsService(config, db, log);
-    const { knex } = db;
-    await work(
-      new UsersAdminService(users, new SessionsRepository(knex), new AccessTokensRepository(knex), new AuthTokensRepository(knex), new AuditRepository(knex), () => new Date(), agreements),
-    );
+    await work(createUsersAdminService(db, createAuditLog(db), createAgreementsService(config, db, log)));
   } catch (error) {
     if (error instanceof AppError && error.expose) throw new FatalError(ExitCode.failure, error.message, { cause: error });
     throw error;
   } finally {
     await db.close();
   }
+}
+
+/** The options as the service takes them, checked as the HTTP API checks the same fields; every problem is told at once. */
+function checked<S extends z.ZodType>(schema: S, options: unknown): z.output<S> {
+  const result = schema.safeParse(options);
+  if (result.success) return result.data;
+  throw new FatalError(ExitCode.failure, result.error.issues.map((issue) => issue.message).join('; '));
 }
 
 function collectRoles(value: string, previous: string[]): string[] {
@@ -181,8 +181,12 @@ function out(text: string): void {
 }
 
 function describe(user: AdminUserView): string {
-  const expiry = user.levelExpiresAt ? ` until ${user.levelExpiresAt.slice(0, 10)}` : '';
+  const expiry = user.levelExpiresAt ? ` until ${day(user.levelExpiresAt)}` : '';
   return `${user.email} (id ${user.id}): ${user.storedLevel}${expiry}${user.roles.length ? `, roles: ${user.roles.join(', ')}` : ''}`;
+}
+
+function day(date: Date): string {
+  return date.toISOString().slice(0, 10);
 }
 
 function table(users: AdminUserView[]): string {
@@ -192,7 +196,7 @@ function table(users: AdminUserView[]): string {
       u.email,
       u.level,
       u.storedLevel,
-      u.levelExpiresAt?.slice(0, 10) ?? '-',
+      u.levelExpiresAt ? day(u.levelExpiresAt) : '-',
       u.roles.join(',') || '-',
       u.disabled ? 'disabled' : u.emailConfirmed ? 'active' : 'unconfirmed',
       u.name || '-',

@@ -1,12 +1,13 @@
 import type { Context, Middleware } from 'koa';
 import koaPassport from 'koa-passport';
 import passportLocal from 'passport-local';
-import type { AccountsService, RequestMeta } from '../../access/accounts.service.js';
-import { ANONYMOUS, requesterFor, type Requester } from '../../access/levels.js';
+import type { AccountsService, Credentials } from '../../access/accounts.service.js';
+import { ANONYMOUS, requesterFor } from '../../access/levels.js';
 import type { TokensService } from '../../access/tokens.service.js';
 import type { User } from '../../access/users.repository.js';
-import type { AccountView } from '../../access/views.js';
+import type { MeView } from '../../access/views.js';
 import { AppError } from '../../errors.js';
+import { actorOf } from '../actor.js';
 import type { Csrf } from './csrf.js';
 import { requesterOf } from './permissions.js';
 import { destroySession, sessionOf } from './session.js';
@@ -16,16 +17,12 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 export interface Authentication {
   /** App-level, after the session middleware: resolves `ctx.state.requester` from a bearer token or the session. */
   middleware: Middleware;
-  /** `POST /api/auth/login` with JSON {email, password}. */
-  login: Middleware;
-  /** `POST /api/auth/logout`. */
-  logout: Middleware;
+  /** `POST /api/auth/login`: checks the credentials through passport, starts a new session, answers who is logged in. */
+  login(ctx: Context, credentials: Credentials): Promise<MeView>;
+  /** `POST /api/auth/logout`: ends the session, if any. */
+  logout(ctx: Context): Promise<void>;
   /** The body of `GET /api/auth/me` and of a successful login. */
-  me(ctx: Context): Promise<AccountView & { via: Requester['via']; csrfToken?: string }>;
-}
-
-export function requestMeta(ctx: Context): RequestMeta {
-  return { ip: ctx.ip || null };
+  me(ctx: Context): Promise<MeView>;
 }
 
 /**
@@ -47,7 +44,7 @@ export function createAuthentication(accounts: AccountsService, tokens: TokensSe
   passport.use(
     new passportLocal.Strategy({ usernameField: 'email', passwordField: 'password', passReqToCallback: true }, (req, email, password, done) => {
       const ctx = (req as unknown as { ctx: Context }).ctx;
-      accounts.verifyLogin(email, password, requestMeta(ctx)).then((user) => done(null, user), done);
+      accounts.verifyLogin({ email, password }, actorOf(ctx)).then((user) => done(null, user), done);
     }),
   );
   passport.serializeUser((user, done) => done(null, (user as User).id));
@@ -90,24 +87,28 @@ export function createAuthentication(accounts: AccountsService, tokens: TokensSe
     return { ...view, via: requester.via, ...(requester.via === 'session' ? { csrfToken: csrf.tokenFor(ctx) } : {}) };
   };
 
-  const login: Middleware = async (ctx, next) => {
+  const login: Authentication['login'] = async (ctx, credentials) => {
+    // passport-local reads the fields from the request body: it is given the checked ones (the address in lower case).
+    ctx.request.body = credentials;
+    let answer: MeView | undefined;
     const authenticate = passport.authenticate('local', { session: true }, async (error: unknown, user: User | false, info: unknown) => {
       if (error) throw error;
       if (!user) throw new AppError(400, 'invalid_request', `Send JSON {"email", "password"} (${(info as { message?: string } | undefined)?.message ?? 'missing credentials'})`);
       await ctx.login(user);
       ctx.state.requester = requesterFor(user, 'session', clock());
       csrf.renew(ctx);
-      ctx.body = await me(ctx);
+      answer = await me(ctx);
     });
-    await initialize(ctx, () => authenticate(ctx, next));
+    await initialize(ctx, () => authenticate(ctx, async () => undefined));
+    if (!answer) throw new Error('passport finished a login without calling back');
+    return answer;
   };
 
-  const logout: Middleware = async (ctx) => {
-    await accounts.recordLogout(requesterOf(ctx), requestMeta(ctx));
+  const logout: Authentication['logout'] = async (ctx) => {
+    await accounts.recordLogout(requesterOf(ctx), actorOf(ctx));
     if (sessionOf(ctx)) destroySession(ctx);
     ctx.state.user = undefined;
     ctx.state.requester = ANONYMOUS;
-    ctx.status = 204;
   };
 
   return { middleware: resolve, login, logout, me };

@@ -1,32 +1,80 @@
-import Router from '@koa/router';
-import type { Context } from 'koa';
-import type { AuditActor } from '../../audit/audit-log.js';
-import type { SlideStatusService } from '../../catalog/slide-status.service.js';
-import { requesterOf, requireRole } from '../middleware/permissions.js';
-import { noStore } from './auth.js';
+import { z } from 'zod';
+import { MANAGED_PAGE, REASON_MAX } from '../../catalog/slide-status.service.js';
+import { SLIDE_STATUSES } from '../../catalog/slide-status.repository.js';
+import { managedSlide, managedSlideList } from '../../catalog/views.js';
+import { anyRole } from '../access.js';
+import { actorOf } from '../actor.js';
+import { noStore } from '../middleware/cache-control.js';
+import { idParam, textQuery, wholeQuery } from '../params.js';
+import { route } from '../route.js';
 
 /**
- * Slides of every status, for administrators and curators:
- * - `GET  /api/admin/slides?status=published|withdrawn&q=&limit=&offset=` → `{items, total, limit, offset}`
- * - `POST /api/admin/slides/:id/withdraw` `{reason}` → the slide (409 unless published)
- * - `POST /api/admin/slides/:id/publish` → the slide (409 unless withdrawn)
- * Quarantined ingests are not slides: see `GET /api/ingest/records?outcome=quarantined`.
+ * Slides of every status, for administrators and curators: the list, and
+ * withdrawing a published slide (with a reason) and publishing it again,
+ * each audited. Quarantined ingests are not slides: see
+ * `GET /api/ingest/records?outcome=quarantined`.
  */
-export function adminSlideRoutes(slides: SlideStatusService): Router {
-  const router = new Router({ prefix: '/api/admin/slides' });
-  router.use(noStore, requireRole('admin', 'curator'));
-  router.get('/', async (ctx) => {
-    ctx.body = await slides.list(ctx.query);
-  });
-  router.post('/:id/withdraw', async (ctx) => {
-    ctx.body = await slides.withdraw(ctx.params.id, ctx.request.body, actor(ctx));
-  });
-  router.post('/:id/publish', async (ctx) => {
-    ctx.body = await slides.publish(ctx.params.id, actor(ctx));
-  });
-  return router;
-}
 
-function actor(ctx: Context): AuditActor {
-  return { actorId: requesterOf(ctx).user?.id ?? null, ip: ctx.ip || null };
-}
+const slideId = z.strictObject({ id: idParam('slide') });
+
+const listQuery = z.strictObject({
+  status: z
+    .enum(['', ...SLIDE_STATUSES], { error: `status must be one of ${SLIDE_STATUSES.join(', ')}` })
+    .optional()
+    .transform((status) => status || undefined)
+    .meta({ description: 'Only slides of this status; all when absent', override: { type: 'string', enum: [...SLIDE_STATUSES] } }),
+  q: textQuery('q', 200).meta({ description: 'Part of the name' }),
+  limit: wholeQuery('limit', MANAGED_PAGE.default, 1, MANAGED_PAGE.max),
+  offset: wholeQuery('offset', 0, 0, Number.MAX_SAFE_INTEGER),
+});
+
+const withdrawal = z
+  .strictObject({
+    reason: z
+      .string({ error: 'reason must be text: why the slide is withdrawn' })
+      .trim()
+      .min(1, 'A withdrawal needs a reason (a non-empty text)')
+      .max(REASON_MAX, `The reason may have at most ${REASON_MAX} characters`)
+      .meta({ description: 'Why, for the audit log and the other curators' }),
+  })
+  .meta({ id: 'Withdrawal' });
+
+const tag = 'Slide administration';
+const curators = anyRole('admin', 'curator');
+
+export const adminSlideRoutes = [
+  route({
+    method: 'get',
+    path: '/api/admin/slides',
+    tag,
+    summary: 'Slides of every status, by name, with the reason of each withdrawal',
+    access: curators,
+    query: listQuery,
+    before: [noStore],
+    response: { description: 'A window of slides and their total', schema: managedSlideList },
+    handle: ({ query: { status, q, limit, offset } }, ctx) => ctx.services.slideStatus.list({ status, name: q, limit, offset }),
+  }),
+  route({
+    method: 'post',
+    path: '/api/admin/slides/{id}/withdraw',
+    tag,
+    summary: 'Withdraw a published slide from the catalog, the viewer and the downloads at once (409 unless published)',
+    access: curators,
+    params: slideId,
+    body: withdrawal,
+    before: [noStore],
+    response: { description: 'The slide, withdrawn', schema: managedSlide },
+    handle: ({ params, body }, ctx) => ctx.services.slideStatus.withdraw(params.id, body.reason, actorOf(ctx)),
+  }),
+  route({
+    method: 'post',
+    path: '/api/admin/slides/{id}/publish',
+    tag,
+    summary: 'Publish a withdrawn slide again (409 unless withdrawn)',
+    access: curators,
+    params: slideId,
+    before: [noStore],
+    response: { description: 'The slide, published', schema: managedSlide },
+    handle: ({ params }, ctx) => ctx.services.slideStatus.publish(params.id, actorOf(ctx)),
+  }),
+];

@@ -1,42 +1,97 @@
-import Router from '@koa/router';
-import type { Context } from 'koa';
-import type { Actor, UsersAdminService } from '../../access/users-admin.service.js';
-import { requesterOf, requireAdmin } from '../middleware/permissions.js';
-import { noStore } from './auth.js';
+import { z } from 'zod';
+import { adminUserList, adminUserView } from '../../access/views.js';
+import { adminOnly } from '../access.js';
+import { actorOf } from '../actor.js';
+import { noStore } from '../middleware/cache-control.js';
+import { idParam, textQuery, wholeQuery } from '../params.js';
+import { route } from '../route.js';
+import { level, levelChange, role, rolesChange } from '../schemas/accounts.js';
 
-/**
- * User management, for administrators:
- * - `GET  /api/admin/users?q=&level=&role=&status=active|disabled|unconfirmed&page=&pageSize=` → `{items, total, page, pageSize}`
- * - `GET  /api/admin/users/:id`
- * - `PUT  /api/admin/users/:id/level` `{level: "L0"|"L1"|"L3", reason?}` (L2 comes with a DUA)
- * - `PUT  /api/admin/users/:id/roles` `{roles: ["admin"|"curator"|"pathologist", …]}`
- * - `POST /api/admin/users/:id/disable`, `POST /api/admin/users/:id/enable`
- * Each change is audited.
- */
-export function adminUserRoutes(users: UsersAdminService): Router {
-  const router = new Router({ prefix: '/api/admin/users' });
-  router.use(noStore, requireAdmin);
-  router.get('/', async (ctx) => {
-    ctx.body = await users.search(ctx.query);
-  });
-  router.get('/:id', async (ctx) => {
-    ctx.body = await users.get(ctx.params.id);
-  });
-  router.put('/:id/level', async (ctx) => {
-    ctx.body = await users.setLevel(ctx.params.id, ctx.request.body, actor(ctx));
-  });
-  router.put('/:id/roles', async (ctx) => {
-    ctx.body = await users.setRoles(ctx.params.id, ctx.request.body, actor(ctx));
-  });
-  router.post('/:id/disable', async (ctx) => {
-    ctx.body = await users.disable(ctx.params.id, actor(ctx));
-  });
-  router.post('/:id/enable', async (ctx) => {
-    ctx.body = await users.enable(ctx.params.id, actor(ctx));
-  });
-  return router;
-}
+/** User management, for administrators; each change is audited, and takes effect on the account's next request. */
 
-function actor(ctx: Context): Actor {
-  return { id: requesterOf(ctx).user?.id ?? null, ip: ctx.ip || null, via: 'http' };
-}
+const tag = 'Administration';
+const before = [noStore];
+const userId = z.strictObject({ id: idParam('user') });
+
+const searchQuery = z.strictObject({
+  q: textQuery('q', 200).meta({ description: 'Part of the e-mail address, name or institution, in any case' }),
+  level: level.optional(),
+  role: role.optional(),
+  status: z.enum(['active', 'disabled', 'unconfirmed'], { error: 'status must be active, disabled or unconfirmed' }).optional(),
+  page: wholeQuery('page', 1, 1, 1_000_000),
+  pageSize: wholeQuery('pageSize', 50, 1, 100),
+});
+
+export const adminUserRoutes = [
+  route({
+    method: 'get',
+    path: '/api/admin/users',
+    tag,
+    summary: 'Find accounts by address, name or institution, level, role or status',
+    access: adminOnly,
+    query: searchQuery,
+    before,
+    response: { description: 'A page of accounts, by e-mail address', schema: adminUserList },
+    handle: ({ query }, ctx) => ctx.services.access.users.search(query),
+  }),
+  route({
+    method: 'get',
+    path: '/api/admin/users/{id}',
+    tag,
+    summary: 'One account',
+    access: adminOnly,
+    params: userId,
+    before,
+    response: { description: 'The account', schema: adminUserView },
+    handle: ({ params }, ctx) => ctx.services.access.users.get(params.id),
+  }),
+  route({
+    method: 'put',
+    path: '/api/admin/users/{id}/level',
+    tag,
+    summary: 'Set the access level to L0, L1 or L3',
+    description:
+      'L2 comes with an approved data use agreement and cannot be set here (400 level_requires_dua). Raising an unconfirmed account to L1 or more confirms its address: the administrator vouches for it.',
+    access: adminOnly,
+    params: userId,
+    body: levelChange,
+    before,
+    response: { description: 'The account as changed', schema: adminUserView },
+    handle: ({ params, body }, ctx) => ctx.services.access.users.setLevel(params.id, body, actorOf(ctx)),
+  }),
+  route({
+    method: 'put',
+    path: '/api/admin/users/{id}/roles',
+    tag,
+    summary: 'Set the staff roles (admin, curator, pathologist)',
+    description: 'The last active administrator keeps the admin role (409 last_admin).',
+    access: adminOnly,
+    params: userId,
+    body: rolesChange,
+    before,
+    response: { description: 'The account as changed', schema: adminUserView },
+    handle: ({ params, body }, ctx) => ctx.services.access.users.setRoles(params.id, body.roles, actorOf(ctx)),
+  }),
+  route({
+    method: 'post',
+    path: '/api/admin/users/{id}/disable',
+    tag,
+    summary: 'Disable an account: its sessions end, its access tokens and reset links are revoked for good',
+    access: adminOnly,
+    params: userId,
+    before,
+    response: { description: 'The account, disabled', schema: adminUserView },
+    handle: ({ params }, ctx) => ctx.services.access.users.disable(params.id, actorOf(ctx)),
+  }),
+  route({
+    method: 'post',
+    path: '/api/admin/users/{id}/enable',
+    tag,
+    summary: 'Let a disabled account log in again (what disabling revoked stays revoked)',
+    access: adminOnly,
+    params: userId,
+    before,
+    response: { description: 'The account, enabled', schema: adminUserView },
+    handle: ({ params }, ctx) => ctx.services.access.users.enable(params.id, actorOf(ctx)),
+  }),
+];

@@ -1,123 +1,236 @@
-import Router from '@koa/router';
 import type { Context } from 'koa';
-import type { OutlineSource } from '../../annotation-review/outline-work.js';
-import type { Reviewer, ReviewService } from '../../annotation-review/review.service.js';
-import { parseSlideId } from '../../catalog/catalog.service.js';
-import type { SlideRelease } from '../../catalog/slide-release.js';
-import { badRequest } from '../../errors.js';
-import { requesterOf, requireLevel, requireRole, requireStaff } from '../middleware/permissions.js';
+import { z } from 'zod';
+import { REVIEW_STATES, REVIEW_TEXT_MAX, comparison, reviewStatistics, slideReview, worklist, type GeoJsonInput, type OutlineSource, type Reviewer } from '../../annotation-review/index.js';
+import { anyRole, atLeast, staffOnly } from '../access.js';
+import { actorOf } from '../actor.js';
+import { cacheControl } from '../middleware/cache-control.js';
+import { requesterOf } from '../middleware/permissions.js';
+import { idParam, idQuery, wholeQuery } from '../params.js';
+import { route } from '../route.js';
 
 /**
- * The annotation review (issue 9), for staff:
- *
- * - `GET  /api/slides/:id/annotations/review` → the workflow, every version and event
- * - `POST /api/slides/:id/annotations/versions` `{method: "ai"|"manual", model?, note?, geojson? | xml?}` → a proposal (admin, curator, pathologist)
- * - `POST /api/slides/:id/annotations/edits` `{geojson, revision, note?}` → a pathologist's corrected version
- * - `POST /api/slides/:id/annotations/confirm` `{revision}`, `/approve` `{revision, comment?}`, `/return` `{revision, comment}` (pathologists)
- * - `GET  /api/slides/:id/annotations/versions/:version.geojson` and `.xml`
- * - `GET  /api/slides/:id/annotations/compare?a=&b=&downsample=` → IoU per layer, mIoU, edit statistics
- * - `GET  /api/annotations/worklist?state=…` → each slide's state (pathologists and admins)
- * - `GET  /api/annotations/statistics` → per organ, for every L1+ reader
- *
- * Researchers never edit: every write needs a staff role, and the review
- * service checks that edits and cross-checks come from pathologists.
+ * The annotation review, for staff: AI proposals and manual outlines, a
+ * pathologist's corrections, confirmation and a colleague's cross-check, the
+ * released version becoming the slide's annotation; versions as GeoJSON and
+ * Aperio XML, comparisons, the worklist, and the agreement statistics for every
+ * L1 reader. Researchers never edit; the review service checks that edits and
+ * cross-checks come from pathologists, and every change names the workflow
+ * revision it was made against (409 when somebody changed it first).
  */
-export function annotationReviewRoutes(review: ReviewService, release: Pick<SlideRelease, 'assertMayLeave'>): Router {
-  const router = new Router();
-  const staff = requireStaff();
-  const proposer = requireRole('admin', 'curator', 'pathologist');
-  const reviewer = requireRole('pathologist', 'admin');
-  const slide = (ctx: Context) => parseSlideId(ctx.params.id);
 
-  router.get('/api/slides/:id/annotations/review', staff, async (ctx) => {
-    ctx.body = await review.review(slide(ctx));
-  });
-  router.post('/api/slides/:id/annotations/versions', proposer, async (ctx) => {
-    const body = bodyOf(ctx);
-    const method = body.method ?? 'ai';
-    if (method !== 'ai' && method !== 'manual') throw badRequest('invalid_body', 'method must be "ai" or "manual"');
-    ctx.status = 201;
-    ctx.body = await review.propose(slide(ctx), { outline: outlineOf(body), method, model: text(body.model, 'model'), note: text(body.note, 'note') }, reviewerOf(ctx));
-  });
-  router.post('/api/slides/:id/annotations/edits', staff, async (ctx) => {
-    const body = bodyOf(ctx);
-    ctx.status = 201;
-    ctx.body = await review.save(slide(ctx), { outline: outlineOf(body), revision: revisionOf(body), note: text(body.note, 'note') }, reviewerOf(ctx));
-  });
-  router.post('/api/slides/:id/annotations/confirm', staff, async (ctx) => {
-    ctx.body = await review.confirm(slide(ctx), { revision: revisionOf(bodyOf(ctx)) }, reviewerOf(ctx));
-  });
-  router.post('/api/slides/:id/annotations/approve', staff, async (ctx) => {
-    const body = bodyOf(ctx);
-    ctx.body = await review.approve(slide(ctx), { revision: revisionOf(body), comment: text(body.comment, 'comment') }, reviewerOf(ctx));
-  });
-  router.post('/api/slides/:id/annotations/return', staff, async (ctx) => {
-    const body = bodyOf(ctx);
-    ctx.body = await review.returnForCorrection(slide(ctx), { revision: revisionOf(body), comment: text(body.comment, 'comment') ?? '' }, reviewerOf(ctx));
-  });
-  router.get(/^\/api\/slides\/(\d+)\/annotations\/versions\/(\d+)\.(geojson|xml)$/, staff, async (ctx) => {
-    const [, id = '', version = '', format] = /^\/api\/slides\/(\d+)\/annotations\/versions\/(\d+)\.(geojson|xml)$/.exec(ctx.path)!;
-    const slideId = parseSlideId(id);
-    const versionId = Number(version);
-    // A version file is the slide's annotation: sent only while the slide may leave.
-    await release.assertMayLeave(slideId);
-    if (format === 'geojson') {
-      ctx.type = 'application/geo+json';
-      ctx.body = await review.versionGeoJson(slideId, versionId);
-    } else {
-      ctx.type = 'application/xml';
-      ctx.body = await review.versionXml(slideId, versionId);
-    }
-    ctx.set('Cache-Control', 'private, no-cache');
-  });
-  router.get('/api/slides/:id/annotations/compare', staff, async (ctx) => {
-    const a = wholeQuery(ctx.query.a, 'a');
-    const b = wholeQuery(ctx.query.b, 'b');
-    const downsample = ctx.query.downsample === undefined ? undefined : wholeQuery(ctx.query.downsample, 'downsample');
-    ctx.body = await review.compare(slide(ctx), a, b, downsample);
-  });
-  router.get('/api/annotations/worklist', reviewer, async (ctx) => {
-    ctx.set('Cache-Control', 'private, no-store');
-    ctx.body = await review.worklist(ctx.query);
-  });
-  router.get('/api/annotations/statistics', requireLevel('L1'), async (ctx) => {
-    ctx.body = await review.statistics();
-  });
-  return router;
+const revision = z
+  .number({ error: 'revision must be the whole number the outline was loaded at' })
+  .int('revision must be the whole number the outline was loaded at')
+  .min(0, 'revision must be the whole number the outline was loaded at')
+  .meta({ description: "The workflow's revision when the outline was loaded" });
+
+function text(name: string, max: number) {
+  return z.string({ error: `${name} must be text` }).max(max, `${name} is longer than ${max} characters`);
 }
+
+/** The outline: GeoJSON (checked in full by the review service, against the slide) or Aperio XML text. */
+const outline = {
+  geojson: z
+    .union([z.string(), z.looseObject({ type: z.enum(['FeatureCollection', 'Feature']) })], {
+      error: 'geojson must be a GeoJSON FeatureCollection or Feature, or its text',
+    })
+    .optional()
+    .meta({ description: 'The outline as GeoJSON in level-0 pixels: a FeatureCollection of Polygons and MultiPolygons, or its text' }),
+  xml: z.string({ error: 'xml must be Aperio XML text' }).optional().meta({ description: 'The outline as Aperio XML text' }),
+};
+const hasOutline = (body: { geojson?: unknown; xml?: unknown }) => body.geojson !== undefined || body.xml !== undefined;
+const giveOutline = { message: 'give the outline as geojson (a FeatureCollection) or xml (Aperio XML text)' };
+
+function outlineOf(body: { geojson?: GeoJsonInput; xml?: string }): OutlineSource {
+  return body.geojson !== undefined ? { geojson: body.geojson } : { xml: body.xml ?? '' };
+}
+
+const proposal = z
+  .strictObject({
+    method: z.enum(['ai', 'manual'], { error: 'method must be "ai" or "manual"' }).default('ai'),
+    model: text('model', REVIEW_TEXT_MAX.model).nullish().meta({ description: 'The model that made an AI proposal (required with method ai)' }),
+    note: text('note', REVIEW_TEXT_MAX.note).nullish(),
+    ...outline,
+  })
+  .refine(hasOutline, giveOutline)
+  .meta({ id: 'AnnotationProposal' });
+const edit = z
+  .strictObject({ ...outline, revision, note: text('note', REVIEW_TEXT_MAX.note).nullish() })
+  .refine(hasOutline, giveOutline)
+  .meta({ id: 'AnnotationEdit' });
+const confirmation = z.strictObject({ revision }).meta({ id: 'AnnotationConfirmation' });
+const approval = z.strictObject({ revision, comment: text('comment', REVIEW_TEXT_MAX.comment).nullish() }).meta({ id: 'AnnotationApproval' });
+const sendBack = z
+  .strictObject({ revision, comment: text('comment', REVIEW_TEXT_MAX.comment).meta({ description: 'What to correct' }) })
+  .meta({ id: 'AnnotationReturn' });
+
+const slide = z.strictObject({ id: idParam('slide') });
+const versionFile = z.strictObject({ id: idParam('slide'), version: idParam('version') });
+
+const compareQuery = z.strictObject({
+  a: idQuery('a').meta({ description: 'A version of the slide' }),
+  b: idQuery('b').meta({ description: 'Another version of the slide' }),
+  downsample: z
+    .string({ error: 'downsample must be a whole number from 1' })
+    .regex(/^[1-9]\d{0,8}$/, 'downsample must be a whole number from 1')
+    .transform(Number)
+    .optional()
+    .meta({ description: 'Level-0 pixels per grid cell; by default the smallest that keeps the comparison within its bounds. Too fine for the slide is a 400 naming the smallest that would do' }),
+});
+
+const worklistQuery = z.strictObject({
+  state: z
+    .string({ error: 'state must be text' })
+    .optional()
+    .transform((text, ctx) => {
+      const states = text === undefined || text === '' ? [] : text.split(',');
+      const unknown = states.find((s) => !(REVIEW_STATES as readonly string[]).includes(s));
+      if (unknown !== undefined) {
+        ctx.addIssue({ code: 'custom', message: `state must be among ${REVIEW_STATES.join(', ')}, got "${unknown}"` });
+        return z.NEVER;
+      }
+      return states as (typeof REVIEW_STATES)[number][];
+    })
+    .meta({ description: `Comma-separated states among ${REVIEW_STATES.join(', ')}; every state when absent` }),
+  limit: wholeQuery('limit', 50, 1, 500),
+  offset: wholeQuery('offset', 0, 0, 1_000_000_000),
+});
 
 function reviewerOf(ctx: Context): Reviewer {
-  const requester = requesterOf(ctx);
-  return { id: requester.user?.id ?? null, roles: requester.roles, ip: ctx.ip || null };
+  return { ...actorOf(ctx), roles: requesterOf(ctx).roles };
 }
 
-function bodyOf(ctx: Context): Record<string, unknown> {
-  const body = (ctx.request as { body?: unknown }).body;
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('invalid_body', 'the request body must be a JSON object');
-  return body as Record<string, unknown>;
-}
+const tag = 'Annotation review';
+const privateNoCache = cacheControl('private, no-cache');
 
-/** The outline from `geojson` (an object or its text) or `xml` (Aperio XML text); the service reads it off the event loop. */
-function outlineOf(body: Record<string, unknown>): OutlineSource {
-  if (body.geojson !== undefined) return { geojson: body.geojson };
-  if (typeof body.xml === 'string') return { xml: body.xml };
-  throw badRequest('invalid_body', 'give the outline as geojson (a FeatureCollection) or xml (Aperio XML text)');
-}
-
-function revisionOf(body: Record<string, unknown>): number {
-  const revision = body.revision;
-  if (typeof revision !== 'number' || !Number.isInteger(revision) || revision < 0) throw badRequest('invalid_revision', 'revision must be the whole number the outline was loaded at');
-  return revision;
-}
-
-function text(value: unknown, name: string): string | null {
-  if (value === undefined || value === null) return null;
-  if (typeof value !== 'string') throw badRequest('invalid_body', `${name} must be text`);
-  return value;
-}
-
-function wholeQuery(value: unknown, name: string): number {
-  const n = typeof value === 'string' && /^\d{1,9}$/.test(value) ? Number(value) : NaN;
-  if (!Number.isInteger(n) || n < 1) throw badRequest('invalid_query', `${name} must be a whole number from 1`);
-  return n;
-}
+export const annotationReviewRoutes = [
+  route({
+    method: 'get',
+    path: '/api/slides/{id}/annotations/review',
+    tag,
+    summary: "A slide's review: its workflow, every version and every event",
+    access: staffOnly,
+    params: slide,
+    response: { description: 'The review', schema: slideReview },
+    handle: ({ params }, ctx) => ctx.services.annotationReview.review(params.id),
+  }),
+  route({
+    method: 'post',
+    path: '/api/slides/{id}/annotations/versions',
+    tag,
+    summary: 'Add an AI proposal or a manual outline: the first version of a new round',
+    access: anyRole('admin', 'curator', 'pathologist'),
+    params: slide,
+    body: proposal,
+    response: { status: 201, description: 'The review with the new version', schema: slideReview },
+    handle: ({ params, body }, ctx) =>
+      ctx.services.annotationReview.propose(params.id, { outline: outlineOf(body), method: body.method, model: body.model, note: body.note }, reviewerOf(ctx)),
+  }),
+  route({
+    method: 'post',
+    path: '/api/slides/{id}/annotations/edits',
+    tag,
+    summary: "Save a pathologist's corrected outline as a new version",
+    access: staffOnly,
+    params: slide,
+    body: edit,
+    response: { status: 201, description: 'The review with the new version', schema: slideReview },
+    handle: ({ params, body }, ctx) =>
+      ctx.services.annotationReview.save(params.id, { outline: outlineOf(body), revision: body.revision, note: body.note }, reviewerOf(ctx)),
+  }),
+  route({
+    method: 'post',
+    path: '/api/slides/{id}/annotations/confirm',
+    tag,
+    summary: "Confirm the current version: it goes to a colleague's cross-check",
+    access: staffOnly,
+    params: slide,
+    body: confirmation,
+    response: { description: 'The review, under cross-check', schema: slideReview },
+    handle: ({ params, body }, ctx) => ctx.services.annotationReview.confirm(params.id, body, reviewerOf(ctx)),
+  }),
+  route({
+    method: 'post',
+    path: '/api/slides/{id}/annotations/approve',
+    tag,
+    summary: "Approve a colleague's confirmed version: it is released as the slide's annotation",
+    access: staffOnly,
+    params: slide,
+    body: approval,
+    response: { description: 'The review, released', schema: slideReview },
+    handle: ({ params, body }, ctx) => ctx.services.annotationReview.approve(params.id, body, reviewerOf(ctx)),
+  }),
+  route({
+    method: 'post',
+    path: '/api/slides/{id}/annotations/return',
+    tag,
+    summary: 'Send a confirmed version back with what to correct: a new round begins',
+    access: staffOnly,
+    params: slide,
+    body: sendBack,
+    response: { description: 'The review, in review again', schema: slideReview },
+    handle: ({ params, body }, ctx) => ctx.services.annotationReview.returnForCorrection(params.id, body, reviewerOf(ctx)),
+  }),
+  route({
+    method: 'get',
+    path: '/api/slides/{id}/annotations/versions/{version}.geojson',
+    tag,
+    summary: 'A version as GeoJSON, while the slide may leave the server',
+    access: staffOnly,
+    params: versionFile,
+    before: [privateNoCache],
+    response: { description: 'The outline in level-0 pixels', contentType: 'application/geo+json' },
+    handle: async ({ params }, ctx) => {
+      await ctx.services.slideRelease.assertMayLeave(params.id);
+      ctx.type = 'application/geo+json';
+      ctx.body = await ctx.services.annotationReview.versionGeoJson(params.id, params.version);
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/api/slides/{id}/annotations/versions/{version}.xml',
+    tag,
+    summary: 'A version as Aperio XML, while the slide may leave the server',
+    access: staffOnly,
+    params: versionFile,
+    before: [privateNoCache],
+    response: { description: 'The outline as ImageScope reads it', contentType: 'application/xml' },
+    handle: async ({ params }, ctx) => {
+      await ctx.services.slideRelease.assertMayLeave(params.id);
+      ctx.type = 'application/xml';
+      ctx.body = await ctx.services.annotationReview.versionXml(params.id, params.version);
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/api/slides/{id}/annotations/compare',
+    tag,
+    summary: 'Compare two versions of a slide: IoU per layer, mIoU and edit figures',
+    access: staffOnly,
+    params: slide,
+    query: compareQuery,
+    response: { description: 'The comparison', schema: comparison },
+    handle: ({ params, query }, ctx) => ctx.services.annotationReview.compare(params.id, query.a, query.b, query.downsample),
+  }),
+  route({
+    method: 'get',
+    path: '/api/annotations/worklist',
+    tag,
+    summary: "Each published slide's review state, most recently changed first",
+    access: anyRole('pathologist', 'admin'),
+    query: worklistQuery,
+    before: [cacheControl('private, no-store')],
+    response: { description: 'A page of the worklist', schema: worklist },
+    handle: ({ query }, ctx) => ctx.services.annotationReview.worklist({ states: query.state, limit: query.limit, offset: query.offset }),
+  }),
+  route({
+    method: 'get',
+    path: '/api/annotations/statistics',
+    tag,
+    summary: 'Manual and AI-assisted outlines and the AI proposals’ agreement with what pathologists confirmed, per organ',
+    access: atLeast('L1'),
+    query: z.strictObject({}),
+    response: { description: 'The statistics', schema: reviewStatistics },
+    handle: (_input, ctx) => ctx.services.annotationReview.statistics(),
+  }),
+];

@@ -1,72 +1,133 @@
-import Router from '@koa/router';
 import type { Middleware } from 'koa';
-import type { AccountsService } from '../../access/accounts.service.js';
-import { AppError } from '../../errors.js';
-import { requestMeta, type Authentication } from '../middleware/authenticate.js';
-import type { Csrf } from '../middleware/csrf.js';
-import { requireAuthenticated } from '../middleware/permissions.js';
-
-/** Answers about accounts are never cached. */
-export const noStore: Middleware = async (ctx, next) => {
-  ctx.set('Cache-Control', 'no-store');
-  await next();
-};
-
-/** A refusal that says when to come back (429 throttling, 503 busy) carries it in Retry-After as well. */
-export const retryAfter: Middleware = async (ctx, next) => {
-  try {
-    await next();
-  } catch (error) {
-    const seconds = error instanceof AppError ? (error.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds : undefined;
-    if (typeof seconds === 'number') ctx.set('Retry-After', String(seconds));
-    throw error;
-  }
-};
+import { z } from 'zod';
+import { accepted, accountView, meView } from '../../access/views.js';
+import { loggedIn, publicAccess } from '../access.js';
+import { actorOf } from '../actor.js';
+import { noStore } from '../middleware/cache-control.js';
+import { retryAfter } from '../middleware/retry-after.js';
+import { route } from '../route.js';
+import { credentials, emailOnly, linkOnly, passwordResetConfirmation, registration } from '../schemas/accounts.js';
 
 /**
  * Registration, confirmation, login and logout, password reset: open to
  * everyone (L0), except `GET /me`. Anonymous writes here carry the signed
- * CSRF token of `GET /csrf`.
- *
- * - `GET  /api/auth/csrf` → `{csrfToken}` for the X-CSRF-Token header of writes
- * - `POST /api/auth/register` `{name, institution, email, password}` → 202, a confirmation mail
- * - `POST /api/auth/confirm` `{token}` → the account, now L1
- * - `POST /api/auth/confirm/resend` `{email}` → 202
- * - `POST /api/auth/login` `{email, password}` → the account and a session cookie
- * - `POST /api/auth/logout` → 204
- * - `GET  /api/auth/me` → the account, its level in force, `via` session or token
- * - `POST /api/auth/password-reset` `{email}` → 202, a reset mail
- * - `POST /api/auth/password-reset/confirm` `{token, password}` → 204
+ * CSRF token of `GET /csrf` (X-CSRF-Token); answers are never cached, and a
+ * 429 or 503 says in Retry-After when to come back.
  */
-export function authRoutes(accounts: AccountsService, auth: Authentication, csrf: Pick<Csrf, 'tokenFor' | 'requireForAnonymous'>): Router {
-  const router = new Router({ prefix: '/api/auth' });
-  router.use(noStore, retryAfter, csrf.requireForAnonymous);
-  router.get('/csrf', (ctx) => {
-    ctx.body = { csrfToken: csrf.tokenFor(ctx) };
-  });
-  router.post('/register', async (ctx) => {
-    ctx.status = 202;
-    ctx.body = await accounts.register(ctx.request.body, requestMeta(ctx));
-  });
-  router.post('/confirm', async (ctx) => {
-    ctx.body = await accounts.confirmEmail(ctx.request.body, requestMeta(ctx));
-  });
-  router.post('/confirm/resend', async (ctx) => {
-    ctx.status = 202;
-    ctx.body = await accounts.resendConfirmation(ctx.request.body, requestMeta(ctx));
-  });
-  router.post('/login', auth.login);
-  router.post('/logout', auth.logout);
-  router.get('/me', requireAuthenticated(), async (ctx) => {
-    ctx.body = await auth.me(ctx);
-  });
-  router.post('/password-reset', async (ctx) => {
-    ctx.status = 202;
-    ctx.body = await accounts.requestPasswordReset(ctx.request.body, requestMeta(ctx));
-  });
-  router.post('/password-reset/confirm', async (ctx) => {
-    await accounts.resetPassword(ctx.request.body, requestMeta(ctx));
-    ctx.status = 204;
-  });
-  return router;
-}
+
+/** Anonymous writes to these routes must carry the signed token of their own CSRF cookie. */
+const anonymousCsrf: Middleware = (ctx, next) => ctx.services.access.csrf.requireForAnonymous(ctx, next);
+const before = [noStore, retryAfter, anonymousCsrf];
+
+const tag = 'Accounts';
+const ANSWERED_ALIKE = 'The answer is the same whether or not the address has an account; what depends on it (the look-up, the mail) happens after the answer.';
+
+export const authRoutes = [
+  route({
+    method: 'get',
+    path: '/api/auth/csrf',
+    tag,
+    summary: 'The token to send in X-CSRF-Token with writes made from a browser',
+    description:
+      'For a logged-in session, the session\'s own token. For an anonymous visitor, a signed token that is also set in an httpOnly cookie (slidebank.csrf); it stores nothing on the server.',
+    access: publicAccess,
+    before,
+    response: { description: 'The token', schema: z.object({ csrfToken: z.string() }).meta({ id: 'CsrfToken' }) },
+    handle: (_input, ctx) => ({ csrfToken: ctx.services.access.csrf.tokenFor(ctx) }),
+  }),
+  route({
+    method: 'post',
+    path: '/api/auth/register',
+    tag,
+    summary: 'Register an account; a confirmation link is mailed to the address',
+    description: `${ANSWERED_ALIKE} The password must satisfy the password policy (400 weak_password). Limited per client address (429 too_many_requests).`,
+    access: publicAccess,
+    body: registration,
+    before,
+    response: { status: 202, description: 'Accepted; a mail is on its way', schema: accepted },
+    handle: ({ body }, ctx) => ctx.services.access.accounts.register(body, actorOf(ctx)),
+  }),
+  route({
+    method: 'post',
+    path: '/api/auth/confirm',
+    tag,
+    summary: 'Confirm the e-mail address with the code of the mailed link; the account becomes L1',
+    access: publicAccess,
+    body: linkOnly,
+    before,
+    response: { description: 'The account, now confirmed', schema: accountView },
+    handle: ({ body }, ctx) => ctx.services.access.accounts.confirmEmail(body.token, actorOf(ctx)),
+  }),
+  route({
+    method: 'post',
+    path: '/api/auth/confirm/resend',
+    tag,
+    summary: 'Mail a new confirmation link to an account waiting for confirmation',
+    description: ANSWERED_ALIKE,
+    access: publicAccess,
+    body: emailOnly,
+    before,
+    response: { status: 202, description: 'Accepted', schema: accepted },
+    handle: ({ body }, ctx) => ctx.services.access.accounts.resendConfirmation(body.email, actorOf(ctx)),
+  }),
+  route({
+    method: 'post',
+    path: '/api/auth/login',
+    tag,
+    summary: 'Log in with e-mail address and password: a new session cookie, and who is logged in',
+    description:
+      'A wrong password and an unknown address are the same 401 invalid_credentials. Failures lock the address and the client address for a while (429 too_many_attempts, with Retry-After); a disabled or unconfirmed account is a 403 once the password is right.',
+    access: publicAccess,
+    body: credentials,
+    before,
+    response: { description: 'Logged in; the session cookie is set and the answer carries the session\'s CSRF token', schema: meView },
+    handle: ({ body }, ctx) => ctx.services.access.authentication.login(ctx, body),
+  }),
+  route({
+    method: 'post',
+    path: '/api/auth/logout',
+    tag,
+    summary: 'Log out: the session ends and its cookie is cleared',
+    access: publicAccess,
+    before,
+    response: { status: 204, description: 'Logged out (also when nobody was logged in)' },
+    handle: async (_input, ctx) => {
+      await ctx.services.access.authentication.logout(ctx);
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/api/auth/me',
+    tag,
+    summary: 'Who is logged in: the account, its level in force, and whether by session or token',
+    access: loggedIn,
+    before,
+    response: { description: 'The account; a session also gets its CSRF token', schema: meView },
+    handle: (_input, ctx) => ctx.services.access.authentication.me(ctx),
+  }),
+  route({
+    method: 'post',
+    path: '/api/auth/password-reset',
+    tag,
+    summary: 'Mail a link to choose a new password (valid for auth.resetMinutes)',
+    description: `${ANSWERED_ALIKE} Limited per client address (429 too_many_requests).`,
+    access: publicAccess,
+    body: emailOnly,
+    before,
+    response: { status: 202, description: 'Accepted', schema: accepted },
+    handle: ({ body }, ctx) => ctx.services.access.accounts.requestPasswordReset(body.email, actorOf(ctx)),
+  }),
+  route({
+    method: 'post',
+    path: '/api/auth/password-reset/confirm',
+    tag,
+    summary: 'Set a new password with the code of the mailed link; every session ends and every access token is revoked',
+    access: publicAccess,
+    body: passwordResetConfirmation,
+    before,
+    response: { status: 204, description: 'The password is changed; the owner is sent a notice' },
+    handle: async ({ body }, ctx) => {
+      await ctx.services.access.accounts.resetPassword(body, actorOf(ctx));
+    },
+  }),
+];

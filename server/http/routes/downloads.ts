@@ -1,81 +1,181 @@
-import Router from '@koa/router';
-import type { Context, Middleware } from 'koa';
-import { parseSlideId } from '../../catalog/catalog.service.js';
-import type { DownloadRequester, DownloadsService, FileDelivery, ManifestResponse } from '../../downloads/index.js';
-import type { FileKind } from '../../downloads/manifest.js';
-import { deliverBundle, retryAfter, settleWhenDone } from '../deliver.js';
-import type { ErrorBody } from '../middleware/error-handler.js';
-
-export interface DownloadGuards {
-  /** Lets through only requesters who may download (L2 or L3; staff roles do not count): `requireLevel('L2')`. */
-  requireDownloader: Middleware;
-}
+import type { Context } from 'koa';
+import { z } from 'zod';
+import { MAX_TERMS } from '../../catalog/catalog.service.js';
+import { FilterError, parseFilter, type CatalogFilter } from '../../catalog/filter.js';
+import { manifestTsv, manifestView, type FileKind, type Manifest, type Selection } from '../../downloads/index.js';
+import { atLeast } from '../access.js';
+import { actorOf } from '../actor.js';
+import { deliverBundle, retryAfter, sendFile } from '../deliver.js';
+import { cacheControl } from '../middleware/cache-control.js';
+import { idParam, MAX_ID, once } from '../params.js';
+import { route } from '../route.js';
+import { catalogFilterShape, filterOf } from '../schemas/catalog.js';
 
 /**
- * Downloads (DESIGN.md "Interfaces"), every route behind `requireDownloader`:
- *
- * - `GET|HEAD /api/slides/:id/files/slide` and `/files/annotation`: one file,
- *   with Range/If-Range (see downloads/range.ts), or an X-Accel-Redirect to
- *   nginx when `downloads.nginxAccelRedirect` is set;
- * - `POST /api/downloads` `{"slides": [ids]}` or `{"filter": "expr"}`: a ZIP;
- * - `GET /api/downloads/manifest?slides=…|filter=…|organ=…&format=json|tsv`.
+ * Downloads for researchers at L2 or L3 (staff roles do not count): one
+ * file with Range/If-Range (or handed to nginx by X-Accel-Redirect when
+ * `downloads.nginxAccelRedirect` is set), a ZIP bundle of a selection, and
+ * the manifest `slidebank fetch` downloads from. Each is counted against the
+ * user's download limits (413, or 429 with Retry-After) and audited.
  */
-export function downloadRoutes(downloads: DownloadsService, { requireDownloader }: DownloadGuards): Router {
-  const router = new Router();
-  router.use(retryAfter);
-  for (const kind of ['slide', 'annotation'] as const) {
-    router.get(`/api/slides/:id/files/${kind}`, requireDownloader, async (ctx) => {
-      deliverFile(ctx, await downloads.file(requester(ctx), parseSlideId(ctx.params.id), kind satisfies FileKind, fileRequest(ctx)));
-    });
-  }
-  router.post('/api/downloads', requireDownloader, async (ctx) => {
-    deliverBundle(ctx, await downloads.bundle(requester(ctx), ctx.request.body, origin(ctx)));
-  });
-  router.get('/api/downloads/manifest', requireDownloader, async (ctx) => {
-    sendManifest(ctx, await downloads.manifest(ctx.query, origin(ctx)));
-  });
-  return router;
+
+const tag = 'Downloads';
+const downloader = atLeast('L2');
+
+const MAX_EXPRESSION = 4000;
+const BUNDLE_USAGE = 'Send JSON {"slides": [1, 2]} or {"filter": "organ=CO;stain=IHC"}';
+const MANIFEST_USAGE = 'Give slides=1,2,3, filter=<expression>, or the catalog search parameters (organ=CO&stain=IHC); format=json (default) or tsv';
+
+/** More words in `q` than a search looks for, or undefined. */
+function tooManyWords(filter: CatalogFilter): string | undefined {
+  const words = filter.q?.split(' ').length ?? 0;
+  return words > MAX_TERMS ? `q has ${words} words; at most ${MAX_TERMS} are searched for` : undefined;
 }
 
-/** Who is asking, as the accounts middleware resolved it (`ctx.state.requester`); the guard has already let them through. */
-function requester(ctx: Context): DownloadRequester {
-  const found = (ctx.state as { requester?: { user?: { id?: unknown } | null } }).requester;
-  const id = found?.user?.id;
-  return { userId: typeof id === 'number' ? id : null, ip: ctx.ip || null };
+/** A filter expression (`organ=CO;stain=IHC;q=adeno`, see catalog/filter.ts); the empty expression selects every published slide. */
+function filterExpression(text: z.ZodString) {
+  return text
+    .max(MAX_EXPRESSION, { error: (issue) => `The filter expression is ${(issue.input as string).length} characters long; at most ${MAX_EXPRESSION} are allowed` })
+    .transform((expression, ctx) => {
+      try {
+        const filter = parseFilter(expression);
+        const problem = tooManyWords(filter);
+        if (!problem) return filter;
+        ctx.addIssue({ code: 'custom', message: problem });
+      } catch (error) {
+        if (!(error instanceof FilterError)) throw error;
+        ctx.addIssue({ code: 'custom', message: error.message });
+      }
+      return z.NEVER;
+    })
+    .meta({ description: 'A catalog filter expression, e.g. organ=CO;stain=IHC;q=adeno' });
 }
+
+const slideId = z
+  .number({ error: 'slides must hold slide ids (whole numbers from 1)' })
+  .int('slides must hold slide ids (whole numbers from 1)')
+  .min(1, 'slides must hold slide ids (whole numbers from 1)')
+  .max(MAX_ID, 'slides must hold slide ids (whole numbers from 1)');
+
+const bundleRequest = z
+  .strictObject({
+    slides: z
+      .array(slideId, { error: `slides must be a list of slide ids. ${BUNDLE_USAGE}` })
+      .optional()
+      .meta({ description: 'The slides, by id' }),
+    filter: filterExpression(z.string({ error: `filter must be a filter expression string. ${BUNDLE_USAGE}` })).optional(),
+  })
+  .transform((body, ctx): Selection => {
+    if (body.slides !== undefined && body.filter !== undefined) ctx.addIssue({ code: 'custom', message: `Give either slides or filter, not both. ${BUNDLE_USAGE}` });
+    else if (body.slides !== undefined) return { kind: 'slides', ids: [...new Set(body.slides)] };
+    else if (body.filter !== undefined) return { kind: 'filter', filter: body.filter };
+    else ctx.addIssue({ code: 'custom', message: `Nothing was selected. ${BUNDLE_USAGE}` });
+    return z.NEVER;
+  })
+  .meta({ id: 'BundleRequest', description: 'Either slides or filter' });
+
+/** Slide ids separated by commas (`4,2,4`): each once, in the order given. */
+const slideIdList = once('slides')
+  .transform((text, ctx) => {
+    const pieces = text.split(',').map((piece) => piece.trim()).filter((piece) => piece !== '');
+    const bad = pieces.filter((piece) => !/^[1-9]\d{0,9}$/.test(piece) || Number(piece) > MAX_ID);
+    if (bad.length === 0) return [...new Set(pieces.map(Number))];
+    ctx.addIssue({ code: 'custom', message: `slides must be slide ids separated by commas; not ${bad.slice(0, 5).map((b) => `"${b}"`).join(', ')}` });
+    return z.NEVER;
+  })
+  .meta({ description: 'Slide ids separated by commas' });
+
+const manifestQuery = z
+  .strictObject({
+    slides: slideIdList.optional(),
+    filter: filterExpression(once('filter')).optional(),
+    format: once('format')
+      .pipe(z.enum(['json', 'tsv'], { error: 'format must be json or tsv' }))
+      .optional()
+      .meta({ description: 'json (the default) or tsv: one line per file, for wget, aria2c or a spreadsheet' }),
+    // The catalog search's own parameters, so that a search page's URL carries over.
+    ...catalogFilterShape,
+  })
+  .transform((query, ctx): { selection: Selection; format: 'json' | 'tsv' } => {
+    const { slides, filter, format = 'json', ...search } = query;
+    const searched = Object.values(search).some((value) => value !== undefined);
+    const forms = [slides !== undefined, filter !== undefined, searched].filter(Boolean).length;
+    if (forms !== 1) {
+      ctx.addIssue({ code: 'custom', message: forms === 0 ? `Nothing was selected. ${MANIFEST_USAGE}` : `Give one of slides, filter or the search parameters. ${MANIFEST_USAGE}` });
+      return z.NEVER;
+    }
+    if (slides !== undefined) return { selection: { kind: 'slides', ids: slides }, format };
+    const chosen = filter ?? filterOf(search);
+    const problem = tooManyWords(chosen);
+    if (!problem) return { selection: { kind: 'filter', filter: chosen }, format };
+    ctx.addIssue({ code: 'custom', path: ['q'], message: problem });
+    return z.NEVER;
+  });
+
+const slidePath = z.strictObject({ id: idParam('slide') });
 
 /** This server as the client reached it (behind a proxy: as the proxy says, when http.trustProxy is on). */
 function origin(ctx: Context): string {
   return `${ctx.protocol}://${ctx.host}`;
 }
 
+/** The request as far as the choice of bytes goes: HEAD or GET, and the Range with its If-Range precondition. */
 function fileRequest(ctx: Context) {
   const range = ctx.get('Range');
   const ifRange = ctx.get('If-Range');
-  return { method: ctx.method, ...(range ? { range } : {}), ...(ifRange ? { ifRange } : {}) };
+  return { method: ctx.method === 'HEAD' ? ('HEAD' as const) : ('GET' as const), ...(range ? { range } : {}), ...(ifRange ? { ifRange } : {}) };
 }
 
-function deliverFile(ctx: Context, delivery: FileDelivery): void {
-  ctx.status = delivery.status;
-  ctx.set(delivery.headers);
-  if (delivery.problem) {
-    const body: ErrorBody = { error: { ...delivery.problem, requestId: ctx.requestId } };
-    ctx.body = body;
-  } else if (delivery.body) {
-    ctx.body = delivery.body;
-  } else if (ctx.method === 'GET') {
-    // nginx offload: the bytes come from nginx, this response carries only the headers.
-    ctx.body = '';
-  }
-  // HEAD: Koa sends the headers (Content-Length included) and no body.
-  settleWhenDone(ctx, delivery.settle);
+function sendManifest(ctx: Context, manifest: Manifest, format: 'json' | 'tsv'): Manifest | undefined {
+  if (format === 'json') return manifest;
+  ctx.type = 'text/tab-separated-values; charset=utf-8';
+  ctx.set('Content-Disposition', 'inline; filename="manifest.tsv"');
+  ctx.body = manifestTsv(manifest);
+  return undefined;
 }
 
-function sendManifest(ctx: Context, manifest: ManifestResponse): void {
-  ctx.set('Cache-Control', 'private, no-store');
-  if (manifest.format === 'tsv') {
-    ctx.type = 'text/tab-separated-values; charset=utf-8';
-    ctx.set('Content-Disposition', 'inline; filename="manifest.tsv"');
-  }
-  ctx.body = manifest.body;
+function fileRoute(kind: FileKind, summary: string, contentType: string) {
+  return route({
+    method: 'get',
+    path: `/api/slides/{id}/files/${kind}`,
+    tag,
+    summary,
+    description: 'HEAD answers the same without the bytes. `Range: bytes=a-b` (one range) gets 206; with `If-Range` only while the file is unchanged. ETag and Repr-Digest carry its SHA-256.',
+    access: downloader,
+    params: slidePath,
+    before: [retryAfter],
+    response: { description: 'The file (206: the range asked for)', contentType },
+    handle: async ({ params }, ctx) => {
+      sendFile(ctx, await ctx.services.downloads.file(actorOf(ctx), params.id, kind, fileRequest(ctx)));
+    },
+  });
 }
+
+export const downloadRoutes = [
+  fileRoute('slide', "Download a published slide's file", 'application/octet-stream'),
+  fileRoute('annotation', "Download a published slide's annotation XML", 'application/xml'),
+  route({
+    method: 'post',
+    path: '/api/downloads',
+    tag,
+    summary: 'Download the selected slides, their annotations, metadata, checksums and a README as one ZIP, streamed',
+    access: downloader,
+    body: bundleRequest,
+    before: [retryAfter],
+    response: { description: 'The ZIP archive', contentType: 'application/zip' },
+    handle: async ({ body }, ctx) => {
+      deliverBundle(ctx, await ctx.services.downloads.bundle(actorOf(ctx), body, origin(ctx)));
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/api/downloads/manifest',
+    tag,
+    summary: 'Every file of a selection with its URL, size and SHA-256, for slidebank fetch or a download script',
+    access: downloader,
+    query: manifestQuery,
+    before: [cacheControl('private, no-store')],
+    response: { description: 'The manifest as JSON, or with format=tsv as tab-separated text (text/tab-separated-values)', schema: manifestView },
+    handle: async ({ query }, ctx) => sendManifest(ctx, await ctx.services.downloads.manifest(query.selection, origin(ctx)), query.format),
+  }),
+];

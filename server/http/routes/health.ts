@@ -1,27 +1,28 @@
-import Router from '@koa/router';
-import { checkDatabase, type Database } from '../../db/index.js';
-import { version } from '../../package-info.js';
-
-const DATABASE_CHECK_TIMEOUT_MS = 2000;
+import { health } from '../../metrics/index.js';
+import { publicAccess } from '../access.js';
+import { noStore } from '../middleware/cache-control.js';
+import { route } from '../route.js';
 
 /**
- * `GET /healthz`: 200 when the server and its database answer, 503 when the
- * database does not. Public, so it says what is down but not why; the reason
- * goes to the log.
+ * Whether the server and its database answer; public, so it says what is down
+ * but not why (the reason goes to the log). Monitors may add query parameters
+ * of their own: the query is not read.
  */
-export function healthRoutes(db: Database, startedAt: Date): Router {
-  const router = new Router();
-  router.get('/healthz', async (ctx) => {
-    const database = await checkDatabase(db, DATABASE_CHECK_TIMEOUT_MS);
-    if (database.error) ctx.log.warn({ reason: database.error }, 'health check: database down');
-    ctx.set('Cache-Control', 'no-store');
-    ctx.status = database.status === 'up' ? 200 : 503;
-    ctx.body = {
-      status: database.status === 'up' ? 'ok' : 'unavailable',
-      version,
-      uptimeSeconds: Math.round((Date.now() - startedAt.getTime()) / 1000),
-      database: { status: database.status, dialect: database.dialect, latencyMs: database.latencyMs },
-    };
-  });
-  return router;
-}
+export const healthRoutes = [
+  route({
+    method: 'get',
+    path: '/healthz',
+    tag: 'Operations',
+    summary: 'Whether the server and its database answer, for load balancers and monitors',
+    description: 'Answers 503 with the same body (status unavailable) when the database does not answer.',
+    access: publicAccess,
+    before: [noStore],
+    response: { description: 'Up', schema: health },
+    handle: async (_input, ctx) => {
+      const { health: answer, databaseProblem } = await ctx.services.health.summary();
+      if (databaseProblem !== undefined) ctx.log.warn({ reason: databaseProblem }, 'health check: database down');
+      ctx.status = answer.status === 'ok' ? 200 : 503;
+      return answer;
+    },
+  }),
+];

@@ -1,5 +1,40 @@
-import type { RouteDefinition } from '../route.js';
+import { openApiDocument } from '../openapi.js';
+import { publicAccess } from '../access.js';
+import { route, type RouteDefinition } from '../route.js';
 import { pageRoutes } from './pages.js';
+import { downloadRoutes } from './downloads.js';
+import { siteRoutes } from './site.js';
+import { accountRoutes } from './account.js';
+import { adminUserRoutes } from './admin-users.js';
+import { agreementRoutes } from './agreements.js';
+import { authRoutes } from './auth.js';
+import { tokenRoutes } from './tokens.js';
+import { queueRoutes } from './queue.js';
+import { annotationReviewRoutes } from './annotation-review.js';
+import { auditRoutes } from './audit.js';
+import { scheduledJobRoutes } from './jobs.js';
+import { metricsRoutes } from './metrics.js';
+import { healthRoutes } from './health.js';
+import { overlayRoutes } from './overlays.js';
+import { tileRoutes } from './tiles.js';
+import { slideRoutes } from './slides.js';
+import { adminSlideRoutes } from './admin-slides.js';
+import { ingestRoutes } from './ingest.js';
+
+let description: ReturnType<typeof openApiDocument> | undefined;
+
+const describeApi = route({
+  method: 'get',
+  path: '/api/openapi.json',
+  tag: 'API',
+  summary: 'This API described in OpenAPI 3.1: every route, its input, its answer and who may call it (x-access)',
+  access: publicAccess,
+  response: { description: 'The OpenAPI document', contentType: 'application/json' },
+  handle: (_input, ctx) => {
+    ctx.set('Cache-Control', 'no-cache');
+    return (description ??= openApiDocument(apiRoutes));
+  },
+});
 
 /** Every route of the API, in the order they are matched; the API description is made from this list. */
-export const apiRoutes: readonly RouteDefinition[] = [...pageRoutes];
+export const apiRoutes: readonly RouteDefinition[] = [describeApi, ...pageRoutes, ...siteRoutes, ...downloadRoutes, ...authRoutes, ...accountRoutes, ...tokenRoutes, ...adminUserRoutes, ...agreementRoutes, ...queueRoutes, ...annotationReviewRoutes, ...auditRoutes, ...scheduledJobRoutes, ...metricsRoutes, ...healthRoutes, ...slideRoutes, ...adminSlideRoutes, ...ingestRoutes, ...overlayRoutes, ...tileRoutes];

@@ -1,17 +1,20 @@
-import Router from '@koa/router';
-import type { Middleware } from 'koa';
-import type { JobsService } from '../../jobs/jobs.service.js';
-import { noStore } from './audit.js';
+import { z } from 'zod';
+import { scheduledJobList } from '../../jobs/views.js';
+import { adminOnly } from '../access.js';
+import { noStore } from '../middleware/cache-control.js';
+import { route } from '../route.js';
 
-/**
- * The scheduled jobs for administrators, read-only:
- * `GET /api/admin/jobs` → `{items: [{name, description, schedule, runs: [{id, job, asOf, startedAt, finishedAt, status, trigger, summary}]}]}`
- * (the last runs of each job, newest first). Access: `requireAdmin`.
- */
-export function jobRoutes(jobs: JobsService, requireAdmin: Middleware): Router {
-  const router = new Router({ prefix: '/api/admin' });
-  router.get('/jobs', requireAdmin, noStore, async (ctx) => {
-    ctx.body = await jobs.list();
-  });
-  return router;
-}
+/** The scheduled jobs for administrators, read-only: each with its last runs. */
+export const scheduledJobRoutes = [
+  route({
+    method: 'get',
+    path: '/api/admin/jobs',
+    tag: 'Administration',
+    summary: 'Every scheduled job with its schedule and its last runs, newest first',
+    access: adminOnly,
+    query: z.strictObject({}),
+    before: [noStore],
+    response: { description: 'The scheduled jobs in the order `cron list` shows them', schema: scheduledJobList },
+    handle: (_input, ctx) => ctx.services.jobs.list(),
+  }),
+];

@@ -1,48 +1,69 @@
-import Router from '@koa/router';
-import type { Context } from 'koa';
-import type { SlideAccessPolicy } from '../../access/slide-access.js';
-import { parseOverlayPath, type OverlaysService } from '../../tiles/overlays.service.js';
-import type { TileResponse } from '../../tiles/tiles.service.js';
-import { requireLevel } from '../middleware/permissions.js';
+import { z } from 'zod';
+import { OVERLAY_NAME } from '../../tiles/overlays.service.js';
+import { overlayList } from '../../tiles/views.js';
+import { atLeast } from '../access.js';
+import { sendCached } from '../cached-answer.js';
+import { cacheControl } from '../middleware/cache-control.js';
+import { idParam } from '../params.js';
+import { route } from '../route.js';
+import { SEGMENT, tileIndex } from '../schemas/tiles.js';
+import { viewable } from '../viewable.js';
 
 /**
- * Heat-map overlays of a slide (see overlays.service.ts): the list at
- * /tiles/<id>/overlays, a descriptor at /tiles/<id>/overlays/<name>.dzi and
- * its tiles at /tiles/<id>/overlays/<name>_files/<level>/<col>_<row>.png.
- * Access: as the slide's own tiles — L1, then the SlideAccessPolicy.
- * Mounted before tileRoutes, whose /tiles/ pattern would refuse these paths.
+ * Heat-map overlays of a slide (overlays.service.ts): the list, each
+ * overlay's Deep Zoom descriptor and its PNG tiles. Access as the slide's own
+ * tiles: L1, then the slide access policy. Names are [a-z0-9-]{1,64} and
+ * numbers plain decimal, so that no path can leave an overlay's folder;
+ * anything else is a 404. Matched before the slide's own tiles, whose
+ * `/tiles/{slide}/{image}` would take the list's path.
  */
-export function overlayRoutes(overlays: OverlaysService, access: SlideAccessPolicy): Router {
-  const router = new Router();
-  router.get(/^\/tiles\/([^/]+)\/overlays(?:\/(.+))?$/, requireLevel('L1'), async (ctx) => {
-    const [, slide = '', rest] = /^\/tiles\/([^/]+)\/overlays(?:\/(.+))?$/.exec(ctx.path)!;
-    const request = parseOverlayPath(slide, rest);
-    await access.assertCanView(ctx, request.slideId);
-    switch (request.kind) {
-      case 'list':
-        ctx.set('Cache-Control', 'private, no-cache');
-        ctx.body = { overlays: await overlays.list(request.slideId) };
-        return;
-      case 'descriptor':
-        return send(ctx, await overlays.descriptor(request.slideId, request.name));
-      case 'tile':
-        return send(ctx, await overlays.tile(request.slideId, request.name, request.level, request.col, request.row));
-    }
-  });
-  return router;
-}
 
 /** Access-controlled, so `private`; an overlay can be republished, so kept for five minutes and then revalidated by ETag. */
-const CACHE_CONTROL = 'private, max-age=300';
+const fiveMinutes = cacheControl('private, max-age=300');
 
-function send(ctx: Context, response: TileResponse): void {
-  ctx.set('ETag', response.etag);
-  ctx.set('Cache-Control', CACHE_CONTROL);
-  const match = ctx.get('If-None-Match');
-  if (match && match.split(/\s*,\s*/).some((tag) => tag === response.etag || tag === '*')) {
-    ctx.status = 304;
-    return;
-  }
-  ctx.type = response.contentType;
-  ctx.body = response.body;
-}
+const overlayName = z
+  .string()
+  .regex(OVERLAY_NAME, 'An overlay name is 1 to 64 lower-case letters, digits and hyphens')
+  .meta({ 'x-not-found': 'overlay_not_found' });
+
+const tag = 'Tiles';
+const viewer = atLeast('L1');
+
+export const overlayRoutes = [
+  route({
+    method: 'get',
+    path: '/tiles/{slide}/overlays',
+    tag,
+    summary: "A slide's heat-map overlays",
+    access: viewer,
+    params: z.strictObject({ slide: idParam('slide') }),
+    before: [cacheControl('private, no-cache')],
+    response: { description: 'The overlays, by name', schema: overlayList },
+    handle: async ({ params }, ctx) => ctx.services.overlays.list(await viewable(ctx, params.slide)),
+  }),
+  route({
+    method: 'get',
+    path: '/tiles/{slide}/overlays/{overlay}.dzi',
+    pattern: new RegExp(`^/tiles/(?<slide>${SEGMENT})/overlays/(?<overlay>${SEGMENT})\\.dzi$`),
+    tag,
+    summary: "An overlay's Deep Zoom descriptor: the slide's own grid, in PNG",
+    access: viewer,
+    params: z.strictObject({ slide: idParam('slide'), overlay: overlayName }),
+    before: [fiveMinutes],
+    response: { description: 'The Deep Zoom XML, with an ETag', contentType: 'application/xml' },
+    handle: async ({ params }, ctx) => sendCached(ctx, await ctx.services.overlays.descriptor(await viewable(ctx, params.slide), params.overlay)),
+  }),
+  route({
+    method: 'get',
+    path: '/tiles/{slide}/overlays/{overlay}_files/{level}/{col}_{row}.png',
+    pattern: new RegExp(`^/tiles/(?<slide>${SEGMENT})/overlays/(?<overlay>${SEGMENT})_files/(?<level>${SEGMENT})/(?<col>[^/_]+)_(?<row>[^/.]+)\\.png$`),
+    tag,
+    summary: 'One tile of an overlay',
+    access: viewer,
+    params: z.strictObject({ slide: idParam('slide'), overlay: overlayName, level: tileIndex, col: tileIndex, row: tileIndex }),
+    before: [fiveMinutes],
+    response: { description: 'The tile as PNG with transparency, with an ETag', contentType: 'image/png' },
+    handle: async ({ params: { slide, overlay, level, col, row } }, ctx) =>
+      sendCached(ctx, await ctx.services.overlays.tile(await viewable(ctx, slide), overlay, level, col, row)),
+  }),
+];

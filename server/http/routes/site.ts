@@ -1,55 +1,94 @@
-import Router from '@koa/router';
-import type { Middleware } from 'koa';
-import { assertLevel, hasLevel } from '../../access/levels.js';
-import type { ExchangeService } from '../../datasets/exchange.service.js';
-import type { SiteIdentity } from '../../datasets/site-key.js';
+import { z } from 'zod';
+import { DATASET_NAME } from '../../datasets/datasets.service.js';
+import { datasetList, datasetVersions, holeyBag, siteView, siteViewOf } from '../../datasets/views.js';
+import { atLeast, publicAccess } from '../access.js';
+import { actorOf } from '../actor.js';
 import { deliverBundle, retryAfter } from '../deliver.js';
-import { requesterOf } from '../middleware/permissions.js';
-
-/** Partner sites: members at L3 (an institutional agreement), and administrators. */
-const requirePartner: Middleware = (ctx, next) => {
-  const requester = requesterOf(ctx);
-  if (!requester.roles.includes('admin') && !hasLevel(requester, 'L3')) assertLevel(requester, 'L3');
-  return next();
-};
+import { cacheControl, noStore } from '../middleware/cache-control.js';
+import { flagQuery, textQuery } from '../params.js';
+import { route } from '../route.js';
 
 /**
- * Site-to-site exchange.
- * - `GET /api/site` (public): this site's name, address and the Ed25519
- *   public key its export bags are signed with. A partner's administrator
- *   copies the key into their `mirror.trustedKeys`, ideally after checking
- *   the fingerprint with this site by another channel.
- * - `GET /api/datasets` (L3, admin): every dataset with its releases, for
- *   the portal's Datasets page.
- * - `GET /api/datasets/:name` (L3, admin): the released versions.
- * - `GET /api/datasets/:name/bag?version=V&since=S` (L3, admin): a release
- *   as a holey bag, for `slidebank mirror`; audited.
- * - `GET /api/datasets/:name/bag.zip?version=V&since=S&holey=1` (L3, admin):
- *   a release as a bag serialized in one ZIP, streamed; audited when it ends.
+ * Site-to-site exchange. Anyone may read this site's identity: its name,
+ * address and the Ed25519 public key its export bags are signed with, which
+ * a partner's administrator copies into their `mirror.trustedKeys` (ideally
+ * after checking the fingerprint with this site by another channel). Partner
+ * sites — members at L3, by an institutional agreement — and administrators
+ * list the datasets and download a release as a bag: holey in JSON for
+ * `slidebank mirror`, or as one ZIP for the portal.
  *
  * Bags are downloads like any other: the per-user download limits hold
- * (429 with Retry-After), and a slide withdrawn since the release is left
- * out and named in the bag's withdrawal notice.
+ * (429 with Retry-After), every bag is audited, and a slide withdrawn since
+ * the release is left out and named in the bag's withdrawal notice.
  */
-export function siteRoutes(identity: () => SiteIdentity, exchange: ExchangeService): Router {
-  const router = new Router();
-  router.get('/api/site', (ctx) => {
-    const site = identity();
-    ctx.set('Cache-Control', 'no-cache');
-    ctx.body = { name: site.name, publicUrl: site.publicUrl, signingKey: { algorithm: 'Ed25519', publicKey: site.publicKey, fingerprint: site.fingerprint } };
-  });
-  router.get('/api/datasets', requirePartner, async (ctx) => {
-    ctx.body = await exchange.catalogue();
-  });
-  router.get('/api/datasets/:name', requirePartner, async (ctx) => {
-    ctx.body = await exchange.versions(ctx.params.name!);
-  });
-  router.get('/api/datasets/:name/bag', requirePartner, retryAfter, async (ctx) => {
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = await exchange.holeyBag(ctx.params.name!, ctx.query, { actorId: requesterOf(ctx).user?.id ?? null, ip: ctx.ip });
-  });
-  router.get('/api/datasets/:name/bag.zip', requirePartner, retryAfter, async (ctx) => {
-    deliverBundle(ctx, await exchange.bagZip(ctx.params.name!, ctx.query, { actorId: requesterOf(ctx).user?.id ?? null, ip: ctx.ip }));
-  });
-  return router;
-}
+
+const tag = 'Datasets';
+const partner = atLeast('L3', { orRoles: ['admin'] });
+
+const datasetPath = z.strictObject({
+  name: z.string().regex(DATASET_NAME, 'There is no dataset with that name').meta({ description: "The dataset's name", 'x-not-found': 'dataset_not_found' }),
+});
+
+/** Unknown parameters are ignored, as partners' older clients may send some. */
+const release = {
+  version: textQuery('version', 50).meta({ description: 'The release; default the newest' }),
+  since: textQuery('since', 50).meta({ description: 'An incremental bag: only what changed since this older release, and its withdrawals' }),
+};
+
+export const siteRoutes = [
+  route({
+    method: 'get',
+    path: '/api/site',
+    tag,
+    summary: "This site's name, address and the public key its export bags are signed with",
+    access: publicAccess,
+    before: [cacheControl('no-cache')],
+    response: { description: 'The site', schema: siteView },
+    handle: (_input, ctx) => siteViewOf(ctx.services.site()),
+  }),
+  route({
+    method: 'get',
+    path: '/api/datasets',
+    tag,
+    summary: 'Every dataset with its releases, for the portal',
+    access: partner,
+    response: { description: 'The datasets', schema: datasetList },
+    handle: (_input, ctx) => ctx.services.exchange.catalogue(),
+  }),
+  route({
+    method: 'get',
+    path: '/api/datasets/{name}',
+    tag,
+    summary: "A dataset's released versions",
+    access: partner,
+    params: datasetPath,
+    response: { description: 'The versions, oldest first', schema: datasetVersions },
+    handle: ({ params }, ctx) => ctx.services.exchange.versions(params.name),
+  }),
+  route({
+    method: 'get',
+    path: '/api/datasets/{name}/bag',
+    tag,
+    summary: 'A release as a holey bag in JSON, for slidebank mirror (audited)',
+    access: partner,
+    params: datasetPath,
+    query: z.object(release),
+    before: [noStore, retryAfter],
+    response: { description: "The bag's files but the slides, which its fetch.txt points at", schema: holeyBag },
+    handle: ({ params, query }, ctx) => ctx.services.exchange.holeyBag(params.name, query, actorOf(ctx)),
+  }),
+  route({
+    method: 'get',
+    path: '/api/datasets/{name}/bag.zip',
+    tag,
+    summary: 'A release as a signed bag in one ZIP, streamed (audited when it ends)',
+    access: partner,
+    params: datasetPath,
+    query: z.object({ ...release, holey: flagQuery('holey').meta({ description: 'Leave the slide files out: fetch.txt points at their download URLs' }) }),
+    before: [retryAfter],
+    response: { description: 'The bag as a ZIP archive', contentType: 'application/zip' },
+    handle: async ({ params, query }, ctx) => {
+      deliverBundle(ctx, await ctx.services.exchange.bagZip(params.name, query, actorOf(ctx)));
+    },
+  }),
+];

@@ -1,62 +1,95 @@
 import { createReadStream } from 'node:fs';
-import Router from '@koa/router';
-import type { Context } from 'koa';
-import type { SlideAccessPolicy } from '../../access/slide-access.js';
-import type { AnnotationsService } from '../../catalog/annotations.service.js';
-import { parseSlideId, type CatalogService, type ThumbnailFile } from '../../catalog/catalog.service.js';
-import { requireLevel } from '../middleware/permissions.js';
+import { z } from 'zod';
+import { THUMBNAIL_SIZES, type ThumbnailSize } from '../../catalog/thumbnails.js';
+import { annotationGeoJson, catalogPage, catalogSlide, catalogSummary } from '../../catalog/views.js';
+import { atLeast } from '../access.js';
+import { sendCached } from '../cached-answer.js';
+import { cacheControl } from '../middleware/cache-control.js';
+import { idParam, once } from '../params.js';
+import { route } from '../route.js';
+import { catalogQuery } from '../schemas/catalog.js';
+import { viewable } from '../viewable.js';
 
 /**
- * The catalog: `GET /api/slides` (search with facets), `/api/slides/summary`,
- * `/api/slides/:id`, `/api/slides/:id/thumbnail?size=small|large` and
- * `/api/slides/:id/annotation.geojson` (the viewer's overlay).
- *
- * Access: the catalog is for L1+ or staff (DESIGN.md), declared on each
- * route; one slide and its thumbnail also ask the SlideAccessPolicy, like the
- * tiles.
+ * The catalog for L1 and staff: the search with its facets, the summary
+ * tables, one slide, its thumbnail and its annotation for the viewer. One
+ * slide and what is made of it also ask the slide access policy, as the
+ * tiles do.
  */
-export function slideRoutes(catalog: CatalogService, access: SlideAccessPolicy, annotations: AnnotationsService): Router {
-  const router = new Router({ prefix: '/api/slides' });
-  const viewer = requireLevel('L1');
-  const viewable = async (ctx: Context) => {
-    const id = parseSlideId(ctx.params.id);
-    await access.assertCanView(ctx, id);
-    return id;
-  };
-
-  router.get('/', viewer, async (ctx) => {
-    ctx.body = await catalog.search(ctx.query);
-  });
-  router.get('/summary', viewer, async (ctx) => {
-    ctx.body = await catalog.summary();
-  });
-  router.get('/:id', viewer, async (ctx) => {
-    ctx.body = await catalog.get(await viewable(ctx));
-  });
-  router.get('/:id/thumbnail', viewer, async (ctx) => {
-    sendThumbnail(ctx, await catalog.thumbnail(await viewable(ctx), ctx.query));
-  });
-  router.get('/:id/annotation.geojson', viewer, async (ctx) => {
-    ctx.body = await annotations.geoJson(await viewable(ctx));
-    ctx.type = 'application/geo+json';
-    ctx.set('Cache-Control', CACHE_CONTROL);
-  });
-  return router;
-}
 
 /** Access-controlled, so `private`; a thumbnail can be made again, so revalidated after an hour. */
-const CACHE_CONTROL = 'private, max-age=3600';
+const privateHour = cacheControl('private, max-age=3600');
 
-function sendThumbnail(ctx: Context, thumbnail: ThumbnailFile): void {
-  ctx.set('ETag', thumbnail.etag);
-  ctx.set('Cache-Control', CACHE_CONTROL);
-  const match = ctx.get('If-None-Match');
-  // If-None-Match compares weakly: W/"x" matches "x".
-  if (match && match.split(/\s*,\s*/).some((tag) => tag === '*' || tag.replace(/^W\//, '') === thumbnail.etag)) {
-    ctx.status = 304;
-    return;
-  }
-  ctx.type = 'image/jpeg';
-  ctx.length = thumbnail.length;
-  ctx.body = createReadStream(thumbnail.file);
-}
+const slideId = z.strictObject({ id: idParam('slide') });
+const SIZES = Object.keys(THUMBNAIL_SIZES) as [ThumbnailSize, ...ThumbnailSize[]];
+const thumbnailQuery = z.strictObject({
+  size: once('size')
+    .pipe(z.enum(SIZES, { error: (issue) => `size must be one of ${SIZES.join(', ')}, not ${JSON.stringify(issue.input)}` }))
+    .optional()
+    .transform((size) => size ?? 'small')
+    .meta({ description: 'small (the default) or large', override: { type: 'string', enum: SIZES } }),
+});
+
+const tag = 'Catalog';
+const viewer = atLeast('L1');
+
+export const slideRoutes = [
+  route({
+    method: 'get',
+    path: '/api/slides',
+    tag,
+    summary: 'Search the published slides by facets and text, a page at a time, with the facet counts',
+    access: viewer,
+    query: catalogQuery,
+    response: { description: 'One page of matching slides, their total and each facet’s counts', schema: catalogPage },
+    handle: ({ query }, ctx) => ctx.services.catalog.search(query),
+  }),
+  route({
+    method: 'get',
+    path: '/api/slides/summary',
+    tag,
+    summary: 'Published slides counted by organ and histology, and by organ and annotation method',
+    access: viewer,
+    response: { description: 'The two summary tables', schema: catalogSummary },
+    handle: (_input, ctx) => ctx.services.catalog.summary(),
+  }),
+  route({
+    method: 'get',
+    path: '/api/slides/{id}',
+    tag,
+    summary: 'One published slide',
+    access: viewer,
+    params: slideId,
+    response: { description: 'The slide, as the search lists it', schema: catalogSlide },
+    handle: async ({ params }, ctx) => ctx.services.catalog.get(await viewable(ctx, params.id)),
+  }),
+  route({
+    method: 'get',
+    path: '/api/slides/{id}/thumbnail',
+    tag,
+    summary: "A published slide's thumbnail; a matching If-None-Match is a 304",
+    access: viewer,
+    params: slideId,
+    query: thumbnailQuery,
+    before: [privateHour],
+    response: { description: 'The thumbnail, with a strong ETag', contentType: 'image/jpeg' },
+    handle: async ({ params, query }, ctx) => {
+      const { file, etag, length } = await ctx.services.catalog.thumbnail(await viewable(ctx, params.id), query.size);
+      sendCached(ctx, { etag, contentType: 'image/jpeg', length, body: () => createReadStream(file) });
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/api/slides/{id}/annotation.geojson',
+    tag,
+    summary: "A published slide's annotation as GeoJSON in level-0 pixels, for the viewer's overlay",
+    access: viewer,
+    params: slideId,
+    before: [privateHour],
+    response: { description: 'The annotation’s shapes as a FeatureCollection', schema: annotationGeoJson, contentType: 'application/geo+json' },
+    handle: async ({ params }, ctx) => {
+      ctx.body = await ctx.services.annotations.geoJson(await viewable(ctx, params.id));
+      ctx.type = 'application/geo+json';
+    },
+  }),
+];

@@ -1,62 +1,52 @@
-import Router from '@koa/router';
 import type { Context } from 'koa';
-import type { SlideAccessPolicy } from '../../access/slide-access.js';
-import { AppError } from '../../errors.js';
-import { parseTilePath } from '../../tiles/tile-path.js';
-import type { TileResponse, TilesService } from '../../tiles/tiles.service.js';
-import { requireLevel } from '../middleware/permissions.js';
+import { z } from 'zod';
+import { parseIiifImagePath } from '../../tiles/iiif.js';
+import type { TileResponse } from '../../tiles/tiles.service.js';
+import { iiifInfo } from '../../tiles/views.js';
+import type { AssociatedName, TileFormat } from '../../wsi/index.js';
+import { atLeast } from '../access.js';
+import { notModified, sendCached } from '../cached-answer.js';
+import { cacheControl } from '../middleware/cache-control.js';
+import { idParam } from '../params.js';
+import { route } from '../route.js';
+import { SEGMENT, tileIndex } from '../schemas/tiles.js';
+import { viewable } from '../viewable.js';
 
 /**
- * Deep Zoom descriptors and tiles, and associated images, under /tiles/ (see
- * tile-path.ts for the shapes); the IIIF Image API under /iiif/.
- *
- * Access: L1 (a confirmed account) or staff, declared on each route; the
- * SlideAccessPolicy then decides per slide and per associated image (label
- * and macro: staff only).
+ * The viewer's pixels: Deep Zoom descriptors and tiles and the associated
+ * images under /tiles/, the IIIF Image API 3.0 (level 1) under /iiif/.
+ * Access: L1 or staff, declared on each route; the slide access policy then
+ * decides per slide and per associated image (label and macro: staff only).
+ * A path that names no slide, level, tile or image is a 404 that says which.
  */
-export function tileRoutes(tiles: TilesService, access: SlideAccessPolicy): Router {
-  const router = new Router();
-  const viewer = requireLevel('L1');
-  router.get(/^\/tiles\/(.+)$/, viewer, async (ctx) => {
-    const request = parseTilePath(ctx.path.slice('/tiles/'.length));
-    await access.assertCanView(ctx, request.slideId);
-    switch (request.kind) {
-      case 'descriptor':
-        return send(ctx, await tiles.descriptor(request.slideId));
-      case 'tile': {
-        const { slideId, level, col, row, format } = request;
-        if (notModified(ctx, await tiles.tileEtag(slideId, level, col, row, format))) return;
-        return send(ctx, await tiles.tile(slideId, level, col, row, format));
-      }
-      case 'associated':
-        await access.assertCanViewAssociated(ctx, request.slideId, request.name);
-        return send(ctx, await tiles.associated(request.slideId, request.name));
-    }
-  });
-  router.get('/iiif/:slide', viewer, (ctx) => {
-    ctx.status = 303;
-    ctx.redirect(`/iiif/${ctx.params.slide}/info.json`);
-  });
-  router.get('/iiif/:slide/info.json', viewer, async (ctx) => {
-    const slideId = parseTilePath(`${ctx.params.slide}.dzi`).slideId;
-    await access.assertCanView(ctx, slideId);
-    ctx.set('Cache-Control', 'private, max-age=3600');
-    ctx.type = 'application/ld+json;profile="http://iiif.io/api/image/3/context.json"';
-    ctx.body = await tiles.iiifInfo(slideId, `${ctx.protocol}://${ctx.host}/iiif/${slideId}`);
-  });
-  router.get('/iiif/:slide/:region/:size/:rotation/:file', viewer, async (ctx) => {
-    const slideId = parseTilePath(`${ctx.params.slide}.dzi`).slideId;
-    const file = /^([a-z]+)\.([a-z]+)$/.exec(ctx.params.file ?? '');
-    if (!file) throw new AppError(400, 'invalid_iiif_request', `"${ctx.params.file}" is not {quality}.{format}`);
-    await access.assertCanView(ctx, slideId);
-    const { region = '', size = '', rotation = '' } = ctx.params;
-    send(ctx, await tiles.iiifImage(slideId, { region, size, rotation, quality: file[1]!, format: file[2]! }, clientGone(ctx)));
-  });
-  return router;
-}
 
 /** Access-controlled, so `private`; a published slide never changes, so cacheable for a year. */
-const CACHE_CONTROL = 'private, max-age=31536000, immutable';
+const immutable = cacheControl('private, max-age=31536000, immutable');
+
+const FORMATS: Record<string, TileFormat> = { jpeg: 'jpeg', jpg: 'jpeg', png: 'png', webp: 'webp' };
+const tileFormat = z
+  .string()
+  .refine((text) => text.toLowerCase() in FORMATS, { error: (issue) => `Tiles come as jpeg, png or webp, not "${String(issue.input)}"` })
+  .transform((text) => FORMATS[text.toLowerCase()]!)
+  .meta({ 'x-not-found': 'tile_not_found', override: { type: 'string', enum: Object.keys(FORMATS) } });
+
+const ASSOCIATED = ['thumbnail', 'label', 'macro'] as const satisfies readonly AssociatedName[];
+
+const slideOnly = z.strictObject({ slide: idParam('slide') });
+const tileAddress = z.strictObject({ slide: idParam('slide'), level: tileIndex, col: tileIndex, row: tileIndex, format: tileFormat });
+const associatedImage = z.strictObject({
+  slide: idParam('slide'),
+  image: z.enum(ASSOCIATED, { error: (issue) => `A slide has no "${String(issue.input)}" image; there are ${ASSOCIATED.join(', ')}` }).meta({ 'x-not-found': 'image_not_found' }),
+});
+/** The parts of an IIIF image path, as text: their syntax is IIIF's, whose errors are a 400 (iiif.ts). */
+const iiifImagePath = z.strictObject({
+  slide: idParam('slide'),
+  region: z.string().meta({ description: 'full, square or x,y,w,h in level-0 pixels' }),
+  size: z.string().meta({ description: 'max, w, ,h or w,h; prefixed with ^ to upscale' }),
+  rotation: z.string().meta({ description: '0' }),
+  quality: z.string().meta({ description: 'default (or color)' }),
+  format: z.string().meta({ description: 'jpg, png or webp' }),
+});
 
 /** Fires when the client closes the connection before the answer is sent, so that the render it asked for can stop. */
 function clientGone(ctx: Context): AbortSignal {
@@ -67,20 +57,98 @@ function clientGone(ctx: Context): AbortSignal {
   return controller.signal;
 }
 
-function notModified(ctx: Context, etag: string): boolean {
-  const match = ctx.get('If-None-Match');
-  if (!match || !match.split(/\s*,\s*/).some((tag) => tag === etag || tag === '*')) return false;
-  ctx.status = 304;
-  ctx.set('ETag', etag);
-  ctx.set('Cache-Control', CACHE_CONTROL);
-  return true;
+function sendTile(ctx: Context, { body, contentType, etag, made }: TileResponse): void {
+  sendCached(ctx, { body, contentType, etag, headers: made ? { 'X-Tile-Source': made } : {} });
 }
 
-function send(ctx: Context, response: TileResponse): void {
-  if (notModified(ctx, response.etag)) return;
-  ctx.set('ETag', response.etag);
-  ctx.set('Cache-Control', CACHE_CONTROL);
-  if (response.made) ctx.set('X-Tile-Source', response.made);
-  ctx.type = response.contentType;
-  ctx.body = response.body;
-}
+const tag = 'Tiles';
+const viewer = atLeast('L1');
+
+export const tileRoutes = [
+  route({
+    method: 'get',
+    path: '/tiles/{slide}.dzi',
+    pattern: new RegExp(`^/tiles/(?<slide>${SEGMENT})\\.dzi$`),
+    tag,
+    summary: "A slide's Deep Zoom descriptor: its size and the grid its tiles come in",
+    access: viewer,
+    params: slideOnly,
+    before: [immutable],
+    response: { description: 'The Deep Zoom XML, with a strong ETag', contentType: 'application/xml' },
+    handle: async ({ params }, ctx) => sendTile(ctx, await ctx.services.tiles.descriptor(await viewable(ctx, params.slide))),
+  }),
+  route({
+    method: 'get',
+    path: '/tiles/{slide}_files/{level}/{col}_{row}.{format}',
+    pattern: new RegExp(`^/tiles/(?<slide>${SEGMENT})_files/(?<level>${SEGMENT})/(?<col>[^/_]+)_(?<row>[^/.]+)\\.(?<format>[^/.]+)$`),
+    tag,
+    summary: 'One Deep Zoom tile; a matching If-None-Match is a 304 without rendering',
+    description: 'X-Tile-Source says how the tile was made: stored (passed through), scaled (stored tiles decoded at reduced size) or rendered.',
+    access: viewer,
+    params: tileAddress,
+    before: [immutable],
+    response: { description: 'The tile in the format asked for (jpeg or jpg, png, webp), with a strong ETag', contentType: 'image/*' },
+    handle: async ({ params: { slide, level, col, row, format } }, ctx) => {
+      if (notModified(ctx, await ctx.services.tiles.tileEtag(await viewable(ctx, slide), level, col, row, format))) return;
+      sendTile(ctx, await ctx.services.tiles.tile(slide, level, col, row, format));
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/tiles/{slide}/{image}',
+    pattern: new RegExp(`^/tiles/(?<slide>${SEGMENT})/(?<image>${SEGMENT})$`),
+    tag,
+    summary: "A slide's thumbnail, label or macro image (label and macro for staff only: they may identify a patient)",
+    access: viewer,
+    params: associatedImage,
+    before: [immutable],
+    response: { description: 'The image as JPEG, at most 1024 pixels on its longer side', contentType: 'image/jpeg' },
+    handle: async ({ params: { slide, image } }, ctx) => {
+      await ctx.services.slideAccess.assertCanViewAssociated(ctx, await viewable(ctx, slide), image);
+      sendTile(ctx, await ctx.services.tiles.associated(slide, image));
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/iiif/{slide}',
+    tag,
+    summary: "The IIIF image service's base address: redirects to its info.json",
+    access: viewer,
+    params: slideOnly,
+    response: { status: 303, description: 'See /iiif/{slide}/info.json' },
+    handle: ({ params }, ctx) => {
+      ctx.status = 303;
+      ctx.redirect(`/iiif/${params.slide}/info.json`);
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/iiif/{slide}/info.json',
+    tag,
+    summary: 'The IIIF image information of a slide: offers only the tiles and sizes this server renders',
+    access: viewer,
+    params: slideOnly,
+    before: [cacheControl('private, max-age=3600')],
+    response: { description: 'The info.json (JSON-LD)', schema: iiifInfo, contentType: 'application/ld+json;profile="http://iiif.io/api/image/3/context.json"' },
+    handle: async ({ params }, ctx) => {
+      ctx.body = await ctx.services.tiles.iiifInfo(await viewable(ctx, params.slide), `${ctx.protocol}://${ctx.host}/iiif/${params.slide}`);
+      ctx.type = 'application/ld+json;profile="http://iiif.io/api/image/3/context.json"';
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/iiif/{slide}/{region}/{size}/{rotation}/{quality}.{format}',
+    pattern: new RegExp(`^/iiif/(?<slide>${SEGMENT})/(?<region>${SEGMENT})/(?<size>${SEGMENT})/(?<rotation>${SEGMENT})/(?<quality>[^/.]+)\\.(?<format>[^/.]+)$`),
+    tag,
+    summary: 'An IIIF image of a slide: a region at a size, within tiles.maxRenderSourcePixels',
+    description: 'Malformed parts and features beyond IIIF level 1 are a 400 (invalid_iiif_request, unsupported_iiif_feature), as the IIIF Image API asks; so is an image that would need more than tiles.maxRenderSourcePixels (render_too_large).',
+    access: viewer,
+    params: iiifImagePath,
+    before: [immutable],
+    response: { description: 'The image, with a strong ETag', contentType: 'image/*' },
+    handle: async ({ params }, ctx) => {
+      const image = parseIiifImagePath(params);
+      sendTile(ctx, await ctx.services.tiles.iiifImage(await viewable(ctx, params.slide), image, clientGone(ctx)));
+    },
+  }),
+];

@@ -6,7 +6,7 @@ import type { TaskRunner } from './task.js';
 import { runTissueMask } from './tissue-mask.js';
 import { runXmlMasks } from './xml-masks.js';
 
-export { PARAMETER_SCHEMAS } from './parameters.js';
+export { PARAMETER_SCHEMAS, type JobParameters } from './parameters.js';
 export { BadInputError, type TaskContext, type TaskRunner, type TaskSlide } from './task.js';
 
 /** The work of each job type. */

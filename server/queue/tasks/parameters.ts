@@ -79,13 +79,16 @@ export const heatmapParameters = z.strictObject({
   sampling: z.enum(['nearest', 'bilinear'], { error: 'must be nearest or bilinear' }).default('nearest'),
 });
 
-export const PARAMETER_SCHEMAS: Record<JobType, z.ZodType<Record<string, unknown>>> = {
+export const PARAMETER_SCHEMAS = {
   'tissue-mask': tissueMaskParameters,
   'xml-masks': xmlMasksParameters,
   patches: patchesParameters,
   stitch: stitchParameters,
   heatmap: heatmapParameters,
-};
+} as const satisfies Record<JobType, z.ZodType<Record<string, unknown>>>;
+
+/** Each job type's parameters once checked, defaults filled in. */
+export type JobParameters = { [T in JobType]: z.output<(typeof PARAMETER_SCHEMAS)[T]> };
 
 export type TissueMaskParameters = z.infer<typeof tissueMaskParameters>;
 export type XmlMasksParameters = z.infer<typeof xmlMasksParameters>;

@@ -1,15 +1,17 @@
 import test from 'ava';
-import { attachment, digestHeaders, etagFor, normalizeSha256 } from '../../../server/downloads/file-headers.js';
+import { normalizeSha256 } from '../../../server/downloads/checksums.js';
 import { isSafeRelativePath, manifestTsv, parseManifest, ManifestError, type Manifest } from '../../../server/downloads/manifest.js';
-import { parseBundleRequest, parseManifestQuery, describeSelection } from '../../../server/downloads/selection.js';
+import { etagFor } from '../../../server/downloads/range.js';
+import { describeSelection } from '../../../server/downloads/selection.js';
 import { bundlePath, sha256Manifest } from '../../../server/downloads/bundle-contents.js';
+import { attachment, digestHeaders } from '../../../server/http/download-headers.js';
 
 const HEX = 'ab'.repeat(32);
 
 const manifest: Manifest = {
   format: 'slidebank-manifest',
   version: 1,
-  generatedAt: '2026-11-29T00:00:00.000Z',
+  generatedAt: new Date('2026-11-29T00:00:00.000Z'),
   selection: { filter: 'organ=CO' },
   licence: 'CC BY-NC 4.0',
   slides: 1,
@@ -50,20 +52,9 @@ test('only plain relative paths may be written by the fetch client', (t) => {
   }
 });
 
-test('bundle requests: slide ids (deduplicated) or a filter expression, and nothing else', (t) => {
-  t.deepEqual(parseBundleRequest({ slides: [3, 1, 3] }), { kind: 'slides', ids: [3, 1] });
-  t.deepEqual(parseBundleRequest({ filter: 'organ=CO;stain=IHC' }), { kind: 'filter', filter: { organ: ['CO'], stain: ['IHC'] } });
-  t.deepEqual(describeSelection(parseBundleRequest({ filter: ' stain = IHC ; organ=CO ' })), { filter: 'organ=CO;stain=IHC' });
-  for (const bad of [undefined, null, 'organ=CO', [1], {}, { slides: [0] }, { slides: [2 ** 31] }, { slides: 'x' }, { filter: 7 }, { slides: [1], filter: '' }, { extra: 1 }]) {
-    t.throws(() => parseBundleRequest(bad), { message: /slides|filter|selection|Nothing|field/ }, JSON.stringify(bad));
-  }
-  t.throws(() => parseBundleRequest({ filter: 'x'.repeat(5000) }), { message: /at most 4000/ });
-});
-
-test('manifest queries: slides=, filter= or the catalog\'s own parameters, and a format', (t) => {
-  t.deepEqual(parseManifestQuery({ slides: '4, 2,4' }), { selection: { kind: 'slides', ids: [4, 2] }, format: 'json' });
-  t.deepEqual(parseManifestQuery({ filter: 'organ=LV', format: 'tsv' }), { selection: { kind: 'filter', filter: { organ: ['LV'] } }, format: 'tsv' });
-  t.deepEqual(parseManifestQuery({ organ: ['CO', 'LV'], q: 'adeno' }).selection, { kind: 'filter', filter: { organ: ['CO', 'LV'], q: 'adeno' } });
+test('a selection is written down as slide ids, or as the canonical filter expression', (t) => {
+  t.deepEqual(describeSelection({ kind: 'slides', ids: [3, 1] }), { slides: [3, 1] });
+  t.deepEqual(describeSelection({ kind: 'filter', filter: { stain: ['IHC'], organ: ['CO', 'a;b'] } }), { filter: 'organ=CO,a%3Bb;stain=IHC' });
 });
 
 test('file headers: ETag, digests, Content-Disposition', (t) => {

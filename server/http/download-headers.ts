@@ -1,21 +1,10 @@
 /**
- * The response headers that describe a downloadable file: validators,
- * checksums and the name to save it under. Pure functions.
+ * The header values that describe a downloadable file or archive: its name,
+ * its checksums and how it may be cached. Pure functions.
  */
 
-const SHA256_HEX = /^[0-9a-f]{64}$/;
-
-/** A catalog checksum as lower-case hex, or null when it is missing or not a SHA-256. */
-export function normalizeSha256(value: string | null | undefined): string | null {
-  if (!value) return null;
-  const lower = value.trim().toLowerCase();
-  return SHA256_HEX.test(lower) ? lower : null;
-}
-
-/** The strong ETag of a file with this SHA-256: it changes exactly when the bytes do. */
-export function etagFor(sha256: string): string {
-  return `"sha256-${sha256}"`;
-}
+/** Downloads are for one person: never stored by shared caches, never re-encoded on the way. */
+export const DOWNLOAD_CACHE_CONTROL = 'private, no-transform';
 
 /**
  * The checksum headers of a file: `Repr-Digest` (RFC 9530, structured field
@@ -42,6 +31,3 @@ export function attachment(filename: string): string {
   const encoded = encodeURIComponent(filename).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
   return `attachment; filename="${ascii}"; filename*=UTF-8''${encoded}`;
 }
-
-/** Downloads are for one person: never stored by shared caches, never re-encoded on the way. */
-export const DOWNLOAD_CACHE_CONTROL = 'private, no-transform';

@@ -1,17 +1,8 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { copyFile, open, rename, rm } from 'node:fs/promises';
 
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 4 * 1024 * 1024 }) as AsyncIterable<Buffer>) hash.update(chunk);
-  return hash.digest('hex');
-}
-
 /** Write `data` to `target` through a temporary file that is synced and renamed, so `target` is whole or absent. */
-export async function writeFileAtomic(target: string, data: string | Buffer): Promise<void> {
-  const partial = `${target}.partial`;
-  try {
+export function writeFileAtomic(target: string, data: string | Buffer): Promise<void> {
+  return throughPartial(target, async (partial) => {
     const handle = await open(partial, 'wx');
     try {
       await handle.writeFile(data);
@@ -19,17 +10,12 @@ export async function writeFileAtomic(target: string, data: string | Buffer): Pr
     } finally {
       await handle.close();
     }
-    await rename(partial, target);
-  } catch (error) {
-    await rm(partial, { force: true });
-    throw error;
-  }
+  });
 }
 
 /** Copy through a temporary name, synced, then renamed. */
-export async function copyFileAtomic(source: string, target: string): Promise<void> {
-  const partial = `${target}.partial`;
-  try {
+export function copyFileAtomic(source: string, target: string): Promise<void> {
+  return throughPartial(target, async (partial) => {
     await copyFile(source, partial);
     const handle = await open(partial, 'r+');
     try {
@@ -37,6 +23,14 @@ export async function copyFileAtomic(source: string, target: string): Promise<vo
     } finally {
       await handle.close();
     }
+  });
+}
+
+/** Make `<target>.partial` with `write`, then rename it over `target`; on any failure the partial file is removed. */
+async function throughPartial(target: string, write: (partial: string) => Promise<void>): Promise<void> {
+  const partial = `${target}.partial`;
+  try {
+    await write(partial);
     await rename(partial, target);
   } catch (error) {
     await rm(partial, { force: true });

@@ -1,0 +1,52 @@
+import { z } from 'zod';
+import { timestamp } from '../lib/schema-types.js';
+
+export const INGEST_OUTCOMES = ['published', 'quarantined', 'duplicate', 'refused', 'failed'] as const;
+export const INGEST_SOURCES = ['cli', 'inbox', 'demo'] as const;
+
+/** What de-identification did to one TIFF directory of the original. */
+const directoryReport = z.looseObject({
+  index: z.number().int().meta({ description: 'Position in the original' }),
+  role: z.string().meta({ description: 'level, thumbnail, label, macro or unrecognised' }),
+  width: z.number().int(),
+  height: z.number().int(),
+  action: z.enum(['copied', 'removed']),
+  droppedTags: z.array(z.number().int()),
+  keptDescriptionKeys: z.array(z.string()),
+  droppedDescriptionKeys: z.array(z.string()),
+  droppedHeaderLines: z.number().int(),
+});
+
+/** The de-identification report ingest stores with its record (ingest-slide.ts); which parts it has depends on how far the ingest got. */
+export const ingestReport = z
+  .looseObject({
+    directories: z.array(directoryReport).optional(),
+    annotation: z.looseObject({ removed: z.array(z.string()), layers: z.number().int(), regions: z.number().int() }).nullable().optional(),
+    checks: z.array(z.looseObject({ name: z.string(), passed: z.boolean(), detail: z.string() })).optional(),
+    metadataProblems: z.array(z.string()).optional(),
+    tiffFormat: z.string().optional(),
+    sha256: z.string().optional(),
+    error: z.string().optional(),
+  })
+  .meta({ id: 'IngestReport' });
+export type IngestReportView = z.infer<typeof ingestReport>;
+
+/** What one ingest did, as curators see it: the quarantine folder is named by the original's file name, so only whether there is one is shown. */
+export const ingestRecord = z
+  .object({
+    id: z.number().int(),
+    outcome: z.enum(INGEST_OUTCOMES),
+    reason: z.string().nullable(),
+    slideId: z.number().int().nullable(),
+    report: ingestReport.nullable(),
+    source: z.enum(INGEST_SOURCES),
+    createdAt: timestamp,
+    quarantined: z.boolean(),
+  })
+  .meta({ id: 'IngestRecord' });
+export type IngestRecordView = z.infer<typeof ingestRecord>;
+
+export const ingestRecordList = z
+  .object({ items: z.array(ingestRecord), limit: z.number().int(), offset: z.number().int() })
+  .meta({ id: 'IngestRecordList' });
+export type IngestRecordList = z.infer<typeof ingestRecordList>;

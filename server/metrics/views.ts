@@ -1,0 +1,45 @@
+import { z } from 'zod';
+
+/** What anybody may know of the server's health: up or not, never why. */
+export const health = z
+  .object({
+    status: z.enum(['ok', 'unavailable']),
+    version: z.string(),
+    uptimeSeconds: z.number().int(),
+    database: z.object({ status: z.enum(['up', 'down']), dialect: z.string(), latencyMs: z.number().int() }),
+  })
+  .meta({ id: 'Health' });
+export type Health = z.infer<typeof health>;
+
+export const databaseHealth = z
+  .object({
+    status: z.enum(['up', 'down']),
+    dialect: z.string(),
+    latencyMs: z.number().int(),
+    error: z.string().optional().meta({ description: 'Why the database did not answer' }),
+  })
+  .meta({ id: 'DatabaseHealth' });
+
+export const folderHealth = z
+  .object({
+    path: z.string(),
+    status: z.enum(['ok', 'missing', 'read-only']),
+    mountPoint: z.boolean().nullable().meta({ description: 'True when the folder is the root of a file system of its own (an NFS or CephFS mount, a dedicated disk)' }),
+    freeBytes: z.number().nullable(),
+    totalBytes: z.number().nullable(),
+    error: z.string().optional(),
+  })
+  .meta({ id: 'FolderHealth' });
+export type FolderHealth = z.infer<typeof folderHealth>;
+
+/** What an operator needs when something is wrong; it names server paths, so operators only. */
+export const healthDetails = z
+  .object({
+    status: z.enum(['ok', 'degraded', 'unavailable']).meta({ description: 'unavailable: the database is down; degraded: a data folder is missing or read-only' }),
+    database: databaseHealth,
+    folders: z.record(z.string(), folderHealth).meta({ description: 'By configuration key: data, slides, cache' }),
+    jobs: z.array(z.object({ job: z.string(), status: z.string(), count: z.number().int() })).meta({ description: 'Recorded runs of the scheduled jobs by outcome' }),
+    queue: z.array(z.object({ type: z.string(), status: z.string(), count: z.number().int() })).meta({ description: 'Toolbox jobs by type and status' }),
+  })
+  .meta({ id: 'HealthDetails' });
+export type HealthDetails = z.infer<typeof healthDetails>;
