@@ -44,7 +44,7 @@ interface Measured {
  * peak RSS of this server process while it streams a ~2 GiB ZIP.
  *
  * The slide is the benchmarks' generated 60000×40000 SVS (bench/slide.ts,
- * ~154 MiB), not the 270 MiB the issue names: the same generator at that size
+ * ~154 MiB), smaller than many real scans: the same generator at their size
  * takes minutes to make, and throughput per byte does not depend on it.
  * The server is the real download routes and service on SQLite, behind a
  * pass-through guard in place of the accounts middleware.

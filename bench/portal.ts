@@ -13,7 +13,7 @@ import { SlidesRepository } from '../server/catalog/slides.repository.js';
 import { loadConfig, type Config } from '../server/config/index.js';
 import { migrateToLatest, openDatabase, type Database } from '../server/db/index.js';
 import { createApp } from '../server/http/app.js';
-import { loadVocabulary } from '../server/ingest/vocabulary.js';
+import { loadVocabulary } from '../server/catalog/vocabulary.js';
 import { createLogger } from '../server/logging.js';
 import { packageRoot } from '../server/package-info.js';
 import { createServices, type Services } from '../server/services.js';
@@ -29,7 +29,7 @@ const CHROMIUM = '/usr/bin/chromium';
 const VIEWER_SLIDE = { width: 24_000, height: 16_000, seed: 3 };
 
 /**
- * The portal benchmark (issue 7, "Performance"):
+ * The portal benchmark (docs/benchmarks.md, "Portal"):
  * - catalog filters over 3,000 published slides (rows only) on SQLite, through
  *   the real application in this process: server time is measured from the
  *   request's arrival to the response's last byte, beside the client's round trip;

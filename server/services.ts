@@ -29,7 +29,7 @@ import type { Config } from './config/index.js';
 import type { Database } from './db/index.js';
 import { IngestRecordsService } from './ingest/ingest-records.service.js';
 import { IngestRepository } from './ingest/ingest.repository.js';
-import { loadVocabulary } from './ingest/vocabulary.js';
+import { loadVocabulary } from './catalog/vocabulary.js';
 import type { Logger } from './logging.js';
 import { createMailer, mailSiteFrom, type Mailer } from './mail/index.js';
 import { PagesRepository } from './pages/pages.repository.js';

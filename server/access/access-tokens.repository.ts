@@ -79,7 +79,9 @@ export class AccessTokensRepository {
     const result = await this.knex('access_tokens')
       .where({ user_id: userId })
       .whereNull('revoked_at')
-      .where((w) => w.whereNull('expires_at').orWhere('expires_at', '>', toDbTime(now)))
+      .where((w) => {
+        w.whereNull('expires_at').orWhere('expires_at', '>', toDbTime(now));
+      })
       .count({ n: '*' })
       .first();
     return Number(result?.n ?? 0);
@@ -96,7 +98,9 @@ export class AccessTokensRepository {
       .select(COLUMNS)
       .where({ user_id: userId })
       .whereNull('revoked_at')
-      .where((w) => w.whereNull('expires_at').orWhere('expires_at', '>', toDbTime(now)))) as TokenRow[];
+      .where((w) => {
+        w.whereNull('expires_at').orWhere('expires_at', '>', toDbTime(now));
+      })) as TokenRow[];
     if (live.length === 0) return [];
     await trx('access_tokens')
       .whereIn(
@@ -113,7 +117,9 @@ export class AccessTokensRepository {
     const aMinuteAgo = toDbTime(new Date(now.getTime() - 60_000));
     await this.knex('access_tokens')
       .where({ id })
-      .where((w) => w.whereNull('last_used_at').orWhere('last_used_at', '<', aMinuteAgo))
+      .where((w) => {
+        w.whereNull('last_used_at').orWhere('last_used_at', '<', aMinuteAgo);
+      })
       .update({ last_used_at: toDbTime(now) });
   }
 }

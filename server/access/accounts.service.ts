@@ -1,6 +1,5 @@
-import type { Knex } from 'knex';
 import type { AuditActor, AuditLog } from '../audit/audit-log.js';
-import { isUniqueViolation } from '../db/index.js';
+import { isUniqueViolation, type Queryable } from '../db/index.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import { MAIL_PATHS, renderMail, type MailSite } from '../mail/index.js';
@@ -369,7 +368,7 @@ export class AccountsService {
   }
 
   /** Ends the account's sessions (but `keepSession`) and revokes its access tokens; says what for the audit log. */
-  private async endAccess(userId: number, now: Date, keepSession: string | undefined, trx: Knex): Promise<{ tokensRevoked: number; details: Record<string, unknown> }> {
+  private async endAccess(userId: number, now: Date, keepSession: string | undefined, trx: Queryable): Promise<{ tokensRevoked: number; details: Record<string, unknown> }> {
     const sessionsEnded = await this.sessions.destroyForUser(userId, keepSession, trx);
     const revoked = await this.tokens.revokeAllForUser(userId, now, trx);
     return { tokensRevoked: revoked.length, details: { sessionsEnded, tokensRevoked: revoked.length, revokedTokens: revoked.map((token) => token.prefix) } };
@@ -417,7 +416,7 @@ export class AccountsService {
     await this.send(user.email, renderMail('confirmEmail', { name: user.name, ...link }, this.settings.site));
   }
 
-  private async issueLink(userId: number, purpose: LinkPurpose, lifetimeMs: number, now: Date, trx?: Knex): Promise<{ token: string; expiresAt: Date }> {
+  private async issueLink(userId: number, purpose: LinkPurpose, lifetimeMs: number, now: Date, trx?: Queryable): Promise<{ token: string; expiresAt: Date }> {
     const token = newSecret();
     const expiresAt = new Date(now.getTime() + lifetimeMs);
     await this.links.issue(userId, purpose, sha256Hex(token), expiresAt, now, trx);

@@ -2,9 +2,9 @@ import { AppError } from '../errors.js';
 import type { Level, StaffRole, User } from './users.repository.js';
 
 /**
- * The access rules of DESIGN.md ("Access levels"), in one place. Everything
+ * The access rules (docs/domain.md, "Access levels"), in one place. Everything
  * that decides whether a requester may do something asks these functions:
- * the route declarations (http/middleware/permissions.ts), the slide access
+ * the route declarations (http/access.ts), the slide access
  * policy the tile routes call, and the services.
  */
 

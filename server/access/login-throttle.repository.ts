@@ -67,7 +67,9 @@ export class LoginThrottleRepository {
     const cutoff = toDbTime(olderThan);
     return this.knex('login_throttle')
       .where('window_started_at', '<', cutoff)
-      .where((w) => w.whereNull('locked_until').orWhere('locked_until', '<', cutoff))
+      .where((w) => {
+        w.whereNull('locked_until').orWhere('locked_until', '<', cutoff);
+      })
       .del();
   }
 }

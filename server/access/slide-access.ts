@@ -20,7 +20,7 @@ function requester(ctx: Context): Requester {
 }
 
 /**
- * The access levels of DESIGN.md: viewing slides (descriptor, tiles, IIIF,
+ * The access levels (docs/domain.md): viewing slides (descriptor, tiles, IIIF,
  * thumbnails) needs L1 — a confirmed account — or a staff role; the label and
  * macro images, which can identify a patient, are for staff only. Every
  * published slide is viewable at L1; per-dataset restrictions would go here.

@@ -1,6 +1,5 @@
-import type { Knex } from 'knex';
 import type { AuditActor, AuditLog } from '../audit/audit-log.js';
-import { isUniqueViolation } from '../db/index.js';
+import { isUniqueViolation, type Queryable } from '../db/index.js';
 import { AppError } from '../errors.js';
 import type { AccessTokensRepository } from './access-tokens.repository.js';
 import { hashPassword } from './password.js';
@@ -15,7 +14,7 @@ export const ADMINISTRATIVE_L2_DAYS = 365;
 
 /** An account made L2 by an administrator gets an approval on record, valid a year, so expiry and reports apply to it as to anyone. */
 export interface AdministrativeApproval {
-  grantAdministrativeApproval(userId: number, actor: AuditActor, now: Date, trx: Knex): Promise<Date>;
+  grantAdministrativeApproval(userId: number, actor: AuditActor, now: Date, trx: Queryable): Promise<Date>;
 }
 
 /** Which accounts, and which page of them. */

@@ -187,12 +187,11 @@ export class UsersRepository {
     if (criteria.q) {
       // '!' escapes LIKE's wildcards: a backslash would itself need escaping on MariaDB but not on SQLite.
       const pattern = `%${criteria.q.replace(/[!%_]/g, (c) => `!${c}`)}%`;
-      query.where((w) =>
-        w
-          .whereRaw("lower(email) like lower(?) escape '!'", [pattern])
+      query.where((w) => {
+        w.whereRaw("lower(email) like lower(?) escape '!'", [pattern])
           .orWhereRaw("lower(name) like lower(?) escape '!'", [pattern])
-          .orWhereRaw("lower(institution) like lower(?) escape '!'", [pattern]),
-      );
+          .orWhereRaw("lower(institution) like lower(?) escape '!'", [pattern]);
+      });
     }
     if (criteria.level) query.where({ level: criteria.level });
     if (criteria.role) query.whereIn('id', this.knex('user_roles').select('user_id').where({ role: criteria.role }));
@@ -239,7 +238,9 @@ export class UsersRepository {
     const ids = (await this.knex('users')
       .whereNull('email_confirmed_at')
       .where('created_at', '<', toDbTime(before))
-      .whereNotExists((q) => q.select(this.knex.raw('1')).from('user_roles').whereRaw('user_roles.user_id = users.id'))
+      .whereNotExists((q) => {
+        q.select(this.knex.raw('1')).from('user_roles').whereRaw('user_roles.user_id = users.id');
+      })
       .pluck('id')) as number[];
     if (ids.length > 0) await this.knex('users').whereIn('id', ids).del();
     return ids;

@@ -1,5 +1,5 @@
 /**
- * The data use agreement lifecycle (DESIGN.md, "Access levels"): versioned
+ * The data use agreement lifecycle (docs/domain.md, "Data use agreements"): versioned
  * agreement texts, applications and decisions, approval making a user L2 for
  * a year, annual usage reports renewing it, re-acceptance of a new version,
  * and partner institutions whose members are L3 while their agreement holds.
@@ -10,7 +10,7 @@
  */
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Knex } from 'knex';
+import type { Queryable } from '../db/index.js';
 import { assertAuthenticated, type Requester } from '../access/levels.js';
 import type { AuditActor, AuditLog } from '../audit/audit-log.js';
 import { AppError } from '../errors.js';
@@ -212,8 +212,8 @@ export class AgreementsService {
    * `slidebank user add --level L2`: an administrative approval valid for a
    * year, so the expiry rules apply as to anyone else.
    */
-  async grantAdministrativeApproval(userId: number, actor: AuditActor, now = new Date(), trx?: Knex): Promise<Date> {
-    const run = async (db: Knex) => {
+  async grantAdministrativeApproval(userId: number, actor: AuditActor, now = new Date(), trx?: Queryable): Promise<Date> {
+    const run = async (db: Queryable) => {
       let version = await this.repo.latestVersion(db);
       if (!version) {
         const published = await this.repo.publishVersion(
@@ -378,7 +378,7 @@ export class AgreementsService {
   // ---- levels ----------------------------------------------------------------------------
 
   /** What the user's agreements and memberships give them at `now`, and until when. */
-  async grantedLevel(userId: number, now: Date, trx?: Knex): Promise<{ level: Level; expiresAt: Date | null }> {
+  async grantedLevel(userId: number, now: Date, trx?: Queryable): Promise<{ level: Level; expiresAt: Date | null }> {
     const user = await this.repo.recipient(userId, trx);
     if (!user || !user.emailConfirmedAt) return { level: 'L0', expiresAt: null };
     const membership = await this.repo.validMembership(userId, user.email, now, trx);
@@ -395,7 +395,7 @@ export class AgreementsService {
    * when asked (`lower`: expiry, a membership ended), and never below a level
    * an administrator set by hand without an expiry.
    */
-  async applyLevel(userId: number, now: Date, trx: Knex, actor: AuditActor, reason: string, { lower = false } = {}): Promise<{ from: Level; to: Level } | undefined> {
+  async applyLevel(userId: number, now: Date, trx: Queryable, actor: AuditActor, reason: string, { lower = false } = {}): Promise<{ from: Level; to: Level } | undefined> {
     const user = await this.repo.recipient(userId, trx);
     if (!user) return undefined;
     const granted = await this.grantedLevel(userId, now, trx);

@@ -6,7 +6,7 @@ import { serializeError, type WorkerAnswer, type WorkerRequest } from './worker-
 const port = parentPort!;
 port.on('message', (request: WorkerRequest) => {
   const operation = outlineOperations[request.operation as OutlineOperation] as (...args: unknown[]) => Promise<unknown>;
-  Promise.resolve()
+  void Promise.resolve()
     .then(() => operation(...request.args))
     .then(
       (value): WorkerAnswer => ({ id: request.id, ok: true, value }),

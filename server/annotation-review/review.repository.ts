@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { REVIEWED_COLUMNS, SLIDES_TABLE, summaryColumn, type SlideRowOf } from '../catalog/slides-table.js';
 import { fromDbTime, toDbTime } from '../db/dialect.js';
 
 export const VERSION_METHODS = ['manual', 'ai', 'corrected'] as const;
@@ -97,19 +98,17 @@ export class ReviewRepository {
   }
 
   async slide(id: number, trx: Knex = this.knex): Promise<ReviewedSlide | undefined> {
-    const row = await trx('slides')
-      .where({ id })
-      .first<Record<string, unknown> | undefined>('id', 'name', 'status', 'width', 'height', 'organ', 'annotation_path', 'annotation_method');
+    const row = (await trx(SLIDES_TABLE).where({ id }).first(REVIEWED_COLUMNS)) as SlideRowOf<typeof REVIEWED_COLUMNS> | undefined;
     if (!row) return undefined;
     return {
       id: Number(row.id),
-      name: String(row.name),
-      status: String(row.status),
+      name: row.name,
+      status: row.status,
       width: Number(row.width),
       height: Number(row.height),
-      organ: (row.organ as string | null) ?? null,
-      annotationPath: (row.annotation_path as string | null) ?? null,
-      annotationMethod: (row.annotation_method as string | null) ?? null,
+      organ: row.organ,
+      annotationPath: row.annotation_path,
+      annotationMethod: row.annotation_method,
     };
   }
 
@@ -204,7 +203,7 @@ export class ReviewRepository {
   async worklist(filter: { states?: ReviewState[]; limit: number; offset: number }): Promise<{ items: WorklistRow[]; total: number }> {
     const state = "COALESCE(w.state, CASE WHEN s.annotation_path IS NULL THEN 'to-annotate' ELSE 'released' END)";
     const base = () => {
-      let query = this.knex('slides as s').leftJoin('annotation_workflows as w', 'w.slide_id', 's.id').where('s.status', 'published');
+      let query = this.knex(`${SLIDES_TABLE} as s`).leftJoin('annotation_workflows as w', 'w.slide_id', 's.id').where('s.status', 'published');
       if (filter.states && filter.states.length > 0) query = query.whereRaw(`${state} IN (${filter.states.map(() => '?').join(', ')})`, filter.states);
       return query;
     };
@@ -248,13 +247,13 @@ export class ReviewRepository {
    * count, the sum of their mIoU, and how many still wait for figures).
    */
   async statistics(): Promise<StatisticsRow[]> {
-    const methods = this.knex('slides')
+    const methods = this.knex(SLIDES_TABLE)
       .where({ status: 'published' })
       .whereNotNull('annotation_path')
       .groupBy('organ', 'annotation_method')
       .select(this.knex.raw("'method' as kind"), 'organ', this.knex.raw('annotation_method as bucket'), this.knex.raw('COUNT(*) as n'), this.knex.raw('NULL as total'), this.knex.raw('0 as pending'));
     const rounds = this.knex('annotation_comparisons as c')
-      .join('slides as s', 's.id', 'c.slide_id')
+      .join(`${SLIDES_TABLE} as s`, 's.id', 'c.slide_id')
       .where('s.status', 'published')
       .whereNull('c.failure')
       .groupBy('s.organ', 'c.round')
@@ -301,7 +300,7 @@ export class ReviewRepository {
     let query = this.knex('annotation_comparisons as c');
     if (confirmEventId !== undefined) query = query.where('c.confirm_event_id', confirmEventId);
     const rows = (await query
-      .join('slides as s', 's.id', 'c.slide_id')
+      .join(`${SLIDES_TABLE} as s`, 's.id', 'c.slide_id')
       .join('annotation_versions as p', 'p.id', 'c.proposal_version_id')
       .join('annotation_versions as v', 'v.id', 'c.confirmed_version_id')
       .whereNull('c.miou')
@@ -328,9 +327,9 @@ export class ReviewRepository {
   }
 
   async setSlideAnnotation(slideId: number, fields: { annotationPath: string; summary: unknown; method: string }, trx: Knex = this.knex): Promise<void> {
-    await trx('slides')
+    await trx(SLIDES_TABLE)
       .where({ id: slideId })
-      .update({ annotation_path: fields.annotationPath, annotation_summary: JSON.stringify(fields.summary), annotation_method: fields.method });
+      .update({ annotation_path: fields.annotationPath, annotation_summary: summaryColumn(fields.summary), annotation_method: fields.method });
   }
 
   private versionQuery(trx: Knex) {

@@ -1,6 +1,6 @@
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Knex } from 'knex';
+import type { Queryable, Transaction } from '../db/index.js';
 import type { StaffRole } from '../access/users.repository.js';
 import type { AnnotationFeatureCollection } from '../annotations/index.js';
 import type { AuditActor, AuditLog } from '../audit/audit-log.js';
@@ -292,10 +292,10 @@ export class ReviewService {
   private async change(
     slide: ReviewedSlide,
     actor: Reviewer,
-    step: (workflow: Workflow, trx: Knex.Transaction) => Promise<{
+    step: (workflow: Workflow, trx: Transaction) => Promise<{
       workflow: Workflow;
       event: { action: ReviewAction; versionId: number | null; comment: string | null };
-      afterEvent?: (eventId: number, trx: Knex.Transaction, next: Workflow) => Promise<void>;
+      afterEvent?: (eventId: number, trx: Transaction, next: Workflow) => Promise<void>;
     }>,
   ): Promise<number> {
     return this.repository.transaction(async (trx) => {
@@ -383,7 +383,7 @@ export class ReviewService {
     slide: ReviewedSlide,
     outline: PreparedOutline,
     meta: { parentId: number | null; method: VersionMethod; model: string | null; note: string | null; authorId: number | null },
-    trx: Knex.Transaction,
+    trx: Transaction,
   ): Promise<number> {
     const { xml } = outline;
     const folder = path.join(this.settings.dataDir, 'annotations', String(slide.id));
@@ -444,14 +444,14 @@ export class ReviewService {
   }
 
   /** Whether an AI proposal started this round (or, for a new round, nothing has yet). */
-  private async roundHasProposal(slideId: number, workflow: Workflow, newRound: boolean, trx: Knex): Promise<boolean> {
+  private async roundHasProposal(slideId: number, workflow: Workflow, newRound: boolean, trx: Queryable): Promise<boolean> {
     if (newRound || workflow.currentVersionId === null) return false;
     const current = await this.repository.version(slideId, workflow.currentVersionId, trx);
     return current ? this.chainHasProposal(slideId, current, trx) : false;
   }
 
   /** Whether `version` descends from an AI proposal made since the last release before it. */
-  private async chainHasProposal(slideId: number, version: AnnotationVersion, trx: Knex): Promise<boolean> {
+  private async chainHasProposal(slideId: number, version: AnnotationVersion, trx: Queryable): Promise<boolean> {
     const versions = new Map((await this.repository.versions(slideId, trx)).map((v) => [v.id, v]));
     const workflow = await this.repository.workflow(slideId, trx);
     for (let v: AnnotationVersion | undefined = version; v; v = v.parentId === null ? undefined : versions.get(v.parentId)) {

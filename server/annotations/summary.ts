@@ -78,10 +78,11 @@ function summarizeLayer(layer: AperioLayer, mpp: number | null): LayerSummary {
  *
  * The tumour area is the area of the layer with Annotation Id 1 when that
  * layer has at least one positive shape — Id 1 is "whole tumour" in the PAIP
- * convention the seed data follows, and the whole tumour includes the viable
- * part (Id 2), so adding the two would count tumour twice. Files that do not
- * follow the convention have no such layer, or one without shapes; then the
- * largest layer by area stands for the tumour (the first one on a tie).
+ * 2019 convention (docs/references.md, "Aperio ImageScope XML"), and the
+ * whole tumour includes the viable part (Id 2), so adding the two would count
+ * tumour twice. Files that do not follow the convention have no such layer,
+ * or one without shapes; then the largest layer by area stands for the
+ * tumour (the first one on a tie).
  */
 export function summarizeAnnotations(doc: AperioAnnotations, mpp: number | null): AnnotationSummary {
   const layers = doc.layers.map((layer) => summarizeLayer(layer, mpp));

@@ -1,4 +1,4 @@
-import type { Knex } from 'knex';
+import type { Queryable } from '../db/index.js';
 
 /** One audited event. `action` is a dotted name such as `auth.login`, `auth.login_failed`, `user.level_changed`, `dua.approved`, `token.created`, `download.slide`. */
 export interface AuditEvent {
@@ -16,7 +16,7 @@ export interface AuditEvent {
 
 /** The append-only audit log. Pass `trx` to record inside the transaction that made the change. */
 export interface AuditLog {
-  record(event: AuditEvent, trx?: Knex): Promise<void>;
+  record(event: AuditEvent, trx?: Queryable): Promise<void>;
 }
 
 /** Who is acting and from where: what a service needs to record an event for a request. */

@@ -1,9 +1,9 @@
 import type { Knex } from 'knex';
 import { fromDbJson, fromDbTime, toDbTime } from '../db/index.js';
+import { MANAGED_COLUMNS, SLIDES_TABLE, STATUS_COLUMNS, type SlideRowOf, type SlideStatus } from './slides-table.js';
 import type { ManagedSlide } from './views.js';
 
-export const SLIDE_STATUSES = ['published', 'withdrawn'] as const;
-export type SlideStatus = (typeof SLIDE_STATUSES)[number];
+export { SLIDE_STATUSES, type SlideStatus } from './slides-table.js';
 export type { ManagedSlide };
 
 export interface ManagedSlideQuery {
@@ -14,20 +14,8 @@ export interface ManagedSlideQuery {
   offset: number;
 }
 
-interface Row {
-  id: number;
-  name: string;
-  status: string;
-  organ: string | null;
-  histology: string | null;
-  stain: string | null;
-  dataset: string | null;
-  file_size: number | string;
-  created_at: string | Date;
-  updated_at: string | Date;
-}
+type Row = SlideRowOf<typeof MANAGED_COLUMNS>;
 
-const COLUMNS = ['id', 'name', 'status', 'organ', 'histology', 'stain', 'dataset', 'file_size', 'created_at', 'updated_at'];
 export const WITHDRAWN_ACTION = 'slide.withdrawn';
 /** Ids per query: well under SQLite's bound on parameters. */
 const CHUNK = 500;
@@ -44,13 +32,13 @@ export class SlideStatusRepository {
 
   async list({ status, name, limit, offset }: ManagedSlideQuery): Promise<{ items: ManagedSlide[]; total: number }> {
     const filtered = () => {
-      const query = this.knex('slides');
+      const query = this.knex(SLIDES_TABLE);
       if (status) query.where({ status });
       if (name) query.whereRaw(`name LIKE ? ESCAPE '!'`, [`%${name.replace(/[!%_]/g, '!$&')}%`]);
       return query;
     };
     const [rows, counted] = await Promise.all([
-      filtered().select(COLUMNS).orderBy([{ column: 'name', order: 'asc' }, { column: 'id', order: 'asc' }]).limit(limit).offset(offset) as Promise<Row[]>,
+      filtered().select(MANAGED_COLUMNS).orderBy([{ column: 'name', order: 'asc' }, { column: 'id', order: 'asc' }]).limit(limit).offset(offset) as Promise<Row[]>,
       filtered().count({ n: '*' }).first() as Promise<{ n: number | string } | undefined>,
     ]);
     const withdrawals = await this.latestWithdrawals(rows.filter((row) => row.status === 'withdrawn').map((row) => row.id));
@@ -58,7 +46,7 @@ export class SlideStatusRepository {
   }
 
   async find(id: number, trx: Knex = this.knex): Promise<ManagedSlide | undefined> {
-    const row = (await trx('slides').where({ id }).first(COLUMNS)) as Row | undefined;
+    const row = (await trx(SLIDES_TABLE).where({ id }).first(MANAGED_COLUMNS)) as Row | undefined;
     if (!row) return undefined;
     const withdrawals = row.status === 'withdrawn' ? await this.latestWithdrawals([row.id], trx) : new Map();
     return toSlide(row, withdrawals.get(row.id) ?? null);
@@ -66,7 +54,7 @@ export class SlideStatusRepository {
 
   /** Set `to` if the slide has `from`; false when it does not (or does not exist). */
   async transition(id: number, from: SlideStatus, to: SlideStatus, now: Date, trx: Knex = this.knex): Promise<boolean> {
-    const changed = await trx('slides').where({ id, status: from }).update({ status: to, updated_at: toDbTime(now) });
+    const changed = await trx(SLIDES_TABLE).where({ id, status: from }).update({ status: to, updated_at: toDbTime(now) });
     return Number(changed) === 1;
   }
 
@@ -79,7 +67,7 @@ export class SlideStatusRepository {
     const found = new Map<number, string>();
     const unique = [...new Set(ids)];
     for (let i = 0; i < unique.length; i += CHUNK) {
-      const rows = (await this.knex('slides').whereIn('id', unique.slice(i, i + CHUNK)).select('id', 'status')) as { id: number; status: string }[];
+      const rows = (await this.knex(SLIDES_TABLE).whereIn('id', unique.slice(i, i + CHUNK)).select(STATUS_COLUMNS)) as SlideRowOf<typeof STATUS_COLUMNS>[];
       for (const row of rows) found.set(Number(row.id), row.status);
     }
     return found;

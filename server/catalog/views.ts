@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { timestamp } from '../lib/schema-types.js';
 import { FACETS, type Facet } from './filter.js';
-import { SLIDE_STATUSES } from './slide-status.repository.js';
+import { SLIDE_STATUSES } from './slides-table.js';
 import { THUMBNAIL_SIZES, type ThumbnailSize } from './thumbnails.js';
 
 /** What ingest recorded about a slide's annotation (annotations/summary.ts), passed on as stored: older rows lack some fields. */
@@ -93,7 +93,7 @@ export const countCell = z
   .meta({ id: 'CountCell' });
 export type CountCell = z.infer<typeof countCell>;
 
-/** Published slides by organ and histology (Table 1), and by organ and annotation method (Table 2). */
+/** Published slides by organ and histology, and by organ and annotation method (the PAIP platform's tables; docs/references.md). */
 export const catalogSummary = z
   .object({
     total: z.number().int(),

@@ -1,45 +1,17 @@
 import type { Knex } from 'knex';
+import { SLIDE_COLUMNS, SLIDES_TABLE, annotationSummaryOf, factsOf, fileOf, metadataOf, type SlideRow, type StoredFile } from '../catalog/slides-table.js';
 import { fromDbJson, fromDbTime, isUniqueViolation, toDbTime } from '../db/index.js';
 import type { Dataset, Release, ReleasedSlide, Withdrawal } from './release.js';
 
 /** A catalog slide as a release takes it in. */
-export interface MemberSlide {
+export interface MemberSlide extends StoredFile {
   id: number;
   name: string;
-  filePath: string;
-  fileSize: number;
-  sha256: string | null;
   status: string;
   annotationPath: string | null;
   annotationSummary: unknown;
   metadata: ReleasedSlide['metadata'];
   facts: ReleasedSlide['facts'];
-}
-
-interface SlideRow {
-  id: number;
-  name: string;
-  file_path: string;
-  file_size: number | string;
-  sha256: string | null;
-  status: string;
-  vendor: string;
-  width: number;
-  height: number;
-  level_count: number;
-  mpp_x: number | null;
-  mpp_y: number | null;
-  objective_power: number | null;
-  organ: string | null;
-  histology: string | null;
-  stain: string | null;
-  marker: string | null;
-  differentiation: string | null;
-  pathology_info: string | null;
-  annotation_method: string | null;
-  dataset: string | null;
-  annotation_path: string | null;
-  annotation_summary: unknown;
 }
 
 export class DatasetNameTaken extends Error {}
@@ -82,7 +54,7 @@ export class DatasetsRepository {
   async slides(ids: readonly number[]): Promise<MemberSlide[]> {
     if (ids.length === 0) return [];
     const rows: SlideRow[] = [];
-    for (let i = 0; i < ids.length; i += 500) rows.push(...(await this.knex<SlideRow>('slides').whereIn('id', ids.slice(i, i + 500))));
+    for (let i = 0; i < ids.length; i += 500) rows.push(...((await this.knex(SLIDES_TABLE).whereIn('id', ids.slice(i, i + 500)).select(SLIDE_COLUMNS)) as SlideRow[]));
     return rows.map(toMember).sort((a, b) => a.id - b.id);
   }
 
@@ -158,30 +130,12 @@ function toMember(row: SlideRow): MemberSlide {
   return {
     id: row.id,
     name: row.name,
-    filePath: row.file_path,
-    fileSize: Number(row.file_size),
-    sha256: row.sha256,
+    ...fileOf(row),
     status: row.status,
     annotationPath: row.annotation_path,
-    annotationSummary: row.annotation_summary === null ? null : fromDbJson(row.annotation_summary),
-    metadata: {
-      organ: row.organ ?? '',
-      histology: row.histology ?? '',
-      stain: row.stain ?? '',
-      marker: row.marker,
-      differentiation: row.differentiation,
-      pathologyInfo: row.pathology_info,
-      annotationMethod: row.annotation_method,
-      dataset: row.dataset,
-    },
-    facts: {
-      vendor: row.vendor,
-      width: row.width,
-      height: row.height,
-      levelCount: row.level_count,
-      mppX: row.mpp_x,
-      mppY: row.mpp_y,
-      objectivePower: row.objective_power,
-    },
+    annotationSummary: annotationSummaryOf(row),
+    // A release names every slide's organ, histology and stain.
+    metadata: { ...metadataOf(row), organ: row.organ ?? '', histology: row.histology ?? '', stain: row.stain ?? '' },
+    facts: factsOf(row),
   };
 }

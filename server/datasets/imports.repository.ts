@@ -1,14 +1,12 @@
 import type { Knex } from 'knex';
 import type { AuditLog } from '../audit/audit-log.js';
+import { LOCAL_COLUMNS, SLIDES_TABLE, factsColumns, fileColumns, fileOf, metadataColumns, summaryColumn, type SlideRowOf, type StoredFile } from '../catalog/slides-table.js';
 import { toDbTime } from '../db/index.js';
 import type { BagSlide } from './bag-contents.js';
 
-export interface LocalSlide {
+export interface LocalSlide extends StoredFile {
   id: number;
   name: string;
-  filePath: string;
-  fileSize: number;
-  sha256: string | null;
   status: string;
   annotationPath: string | null;
 }
@@ -31,14 +29,8 @@ export class ImportsRepository {
   async slidesByName(names: readonly string[]): Promise<Map<string, LocalSlide>> {
     const out = new Map<string, LocalSlide>();
     for (let i = 0; i < names.length; i += 500) {
-      const rows = await this.knex('slides')
-        .whereIn('name', names.slice(i, i + 500))
-        .select<{ id: number; name: string; file_path: string; file_size: number | string; sha256: string | null; status: string; annotation_path: string | null }[]>(
-          'id', 'name', 'file_path', 'file_size', 'sha256', 'status', 'annotation_path',
-        );
-      for (const r of rows) {
-        out.set(r.name, { id: r.id, name: r.name, filePath: r.file_path, fileSize: Number(r.file_size), sha256: r.sha256, status: r.status, annotationPath: r.annotation_path });
-      }
+      const rows = (await this.knex(SLIDES_TABLE).whereIn('name', names.slice(i, i + 500)).select(LOCAL_COLUMNS)) as SlideRowOf<typeof LOCAL_COLUMNS>[];
+      for (const r of rows) out.set(r.name, { id: r.id, name: r.name, ...fileOf(r), status: r.status, annotationPath: r.annotation_path });
     }
     return out;
   }
@@ -58,30 +50,15 @@ export class ImportsRepository {
       const ids = new Map<string, number>();
       const at = toDbTime(now);
       for (const { slide, filePath, annotationPath, facts } of changes.add) {
-        const [inserted] = await trx('slides')
+        const [inserted] = await trx(SLIDES_TABLE)
           .insert({
             name: slide.name,
-            file_path: filePath,
-            file_size: slide.size,
-            sha256: slide.sha256,
-            vendor: facts.vendor,
-            width: facts.width,
-            height: facts.height,
-            level_count: facts.levelCount,
-            mpp_x: facts.mppX,
-            mpp_y: facts.mppY,
-            objective_power: facts.objectivePower,
+            ...fileColumns({ filePath, fileSize: slide.size, sha256: slide.sha256 }),
+            ...factsColumns(facts),
             status: 'published',
-            organ: slide.metadata.organ,
-            histology: slide.metadata.histology,
-            stain: slide.metadata.stain,
-            marker: slide.metadata.marker,
-            differentiation: slide.metadata.differentiation,
-            pathology_info: slide.metadata.pathologyInfo,
-            annotation_method: slide.metadata.annotationMethod,
-            dataset: slide.metadata.dataset,
+            ...metadataColumns(slide.metadata),
             annotation_path: annotationPath,
-            annotation_summary: annotationPath === null || slide.annotationSummary === null ? null : JSON.stringify(slide.annotationSummary),
+            annotation_summary: annotationPath === null ? null : summaryColumn(slide.annotationSummary),
             created_at: at,
             updated_at: at,
           })
@@ -92,7 +69,7 @@ export class ImportsRepository {
         await trx('slide_provenance').insert({ slide_id: id, source_site: p.site, dataset: p.dataset, version: p.version, imported_at: at });
       }
       for (const a of changes.annotations) {
-        await trx('slides').where({ id: a.slideId }).update({ annotation_path: a.annotationPath, annotation_summary: a.summary === null ? null : JSON.stringify(a.summary), updated_at: at });
+        await trx(SLIDES_TABLE).where({ id: a.slideId }).update({ annotation_path: a.annotationPath, annotation_summary: summaryColumn(a.summary), updated_at: at });
       }
       await this.withdrawIn(trx, changes.withdraw, changes.provenance.site, at);
       const p = changes.provenance;
@@ -119,7 +96,7 @@ export class ImportsRepository {
   /** Published slides become withdrawn, each audited as a curator's withdrawal is; a slide no longer published is left as it is. */
   private async withdrawIn(trx: Knex.Transaction, items: ImportChanges['withdraw'], site: string, at: string): Promise<void> {
     for (const w of items) {
-      const changed = await trx('slides').where({ id: w.slideId, status: 'published' }).update({ status: 'withdrawn', updated_at: at });
+      const changed = await trx(SLIDES_TABLE).where({ id: w.slideId, status: 'published' }).update({ status: 'withdrawn', updated_at: at });
       if (changed > 0) {
         await this.audit.record(
           { action: 'slide.withdrawn', actorId: null, subjectType: 'slide', subjectId: w.slideId, details: { reason: w.reason, from: 'published', to: 'withdrawn', by: `import from ${site}` } },

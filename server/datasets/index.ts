@@ -7,7 +7,7 @@ import { CatalogRepository } from '../catalog/catalog.repository.js';
 import { CatalogService } from '../catalog/catalog.service.js';
 import { createSlideRelease } from '../catalog/slide-release.js';
 import type { DownloadLimits } from '../downloads/limits.js';
-import { loadVocabulary } from '../ingest/vocabulary.js';
+import { loadVocabulary } from '../catalog/vocabulary.js';
 import { DatasetsRepository } from './datasets.repository.js';
 import { DatasetsService } from './datasets.service.js';
 import { ExportService } from './export.service.js';

@@ -41,7 +41,7 @@ export function knexConfigFor(target: DatabaseTarget, settings: KnexSettings): K
   }
   return {
     client: 'mariadb',
-    // knex reads "10.11" as lower than 10.5 and then silently drops .returning(); see REFERENCE.md.
+    // knex reads "10.11" as lower than 10.5 and then silently drops .returning(); see docs/references.md, "The stack".
     version: 'latest',
     connection: {
       host: target.host,

@@ -10,3 +10,4 @@ export {
 } from './migrate.js';
 export { checkDatabase, type DatabaseHealth } from './health.js';
 export { toDbTime, fromDbTime, fromDbJson, isUniqueViolation, type DialectName } from './dialect.js';
+export type { Queryable, Transaction } from './transaction.js';

@@ -1,4 +1,4 @@
-import { displayName, type VocabularyField } from '../ingest/vocabulary.js';
+import { displayName, type VocabularyField } from '../catalog/vocabulary.js';
 import type { Vocabulary } from '../ingest/types.js';
 import { csvText } from '../lib/csv.js';
 import type { DownloadableSlide } from './downloads.repository.js';

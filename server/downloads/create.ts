@@ -3,7 +3,7 @@ import type { CatalogService } from '../catalog/catalog.service.js';
 import { createSlideRelease } from '../catalog/slide-release.js';
 import type { Config } from '../config/index.js';
 import type { Database } from '../db/index.js';
-import { loadVocabulary } from '../ingest/vocabulary.js';
+import { loadVocabulary } from '../catalog/vocabulary.js';
 import type { Logger } from '../logging.js';
 import { DownloadsRepository } from './downloads.repository.js';
 import { DownloadsService, type DuaReference } from './downloads.service.js';

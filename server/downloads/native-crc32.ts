@@ -14,9 +14,10 @@ let applied: boolean | undefined;
  * ~850 MB per CPU-second against ~1,900 for reading the file, which made it
  * the most expensive step of a STOREd bundle. Node 20.15+ has zlib's native
  * `crc32`, the same function: this points `crc-32`'s `buf` (the one archiver
- * calls) at it. Same arguments, same result: the seed is the previous CRC and
- * the result a signed 32-bit integer; a seed that is not a number (crc32-stream
- * starts with a Buffer) counts as 0, as it does in `crc-32`.
+ * calls) at it. Same arguments, same result: the starting value is the
+ * previous CRC and the result a signed 32-bit integer; a starting value that is
+ * not a number (crc32-stream starts with a Buffer) counts as 0, as it does in
+ * `crc-32`.
  *
  * Nothing changes unless zlib has `crc32`, the module archiver loads is found,
  * and both agree on test vectors first. Returns whether the native one is in use.

@@ -43,7 +43,7 @@ export interface ZipStream {
 /**
  * A streamed ZIP archive (archiver 8) with every entry STOREd: slides are
  * JPEG-compressed already, so DEFLATE would cost ~10× the CPU for nothing
- * (REFERENCE.md). ZIP64 records are written automatically once the archive
+ * (docs/references.md, "The stack"). ZIP64 records are written automatically once the archive
  * passes 4 GiB or 65,535 entries.
  *
  * Backpressure holds all the way: a source is read only as fast as the

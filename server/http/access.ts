@@ -2,7 +2,7 @@ import type { Context, Middleware } from 'koa';
 import { assertAuthenticated, assertLevel, assertRole, assertStaff, hasLevel, isStaff, type Requester } from '../access/levels.js';
 import type { Level, StaffRole } from '../access/users.repository.js';
 import { AppError } from '../errors.js';
-import { requesterOf } from './middleware/permissions.js';
+import { requesterOf } from './requester.js';
 
 /**
  * Who may call a route, declared once on the route: the guard that enforces

@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import type { AuditActor } from '../audit/audit-log.js';
-import { requesterOf } from './middleware/permissions.js';
+import { requesterOf } from './requester.js';
 
 /**
  * Who acts in this request, for the services that record what they do: the

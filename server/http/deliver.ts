@@ -1,5 +1,5 @@
-import type { Context, Middleware } from 'koa';
-import { DownloadLimitError, type BundleDelivery, type FileAnswer, type FileFacts, type FileKind, type Settle } from '../downloads/index.js';
+import type { Context } from 'koa';
+import type { BundleDelivery, FileAnswer, FileFacts, FileKind, Settle } from '../downloads/index.js';
 import { contentRange, etagFor, unsatisfiedRange } from '../downloads/range.js';
 import { attachment, digestHeaders, DOWNLOAD_CACHE_CONTROL } from './download-headers.js';
 import type { ErrorBody } from './middleware/error-handler.js';
@@ -74,13 +74,3 @@ export function settleWhenDone(ctx: Context, settle: Settle): void {
   if (res.closed) done();
   else res.once('close', done);
 }
-
-/** The download limits answer 429 with `Retry-After` (the error handler keeps headers it does not know). */
-export const retryAfter: Middleware = async (ctx, next) => {
-  try {
-    await next();
-  } catch (error) {
-    if (error instanceof DownloadLimitError && error.retryAfterSeconds !== null) ctx.set('Retry-After', String(error.retryAfterSeconds));
-    throw error;
-  }
-};

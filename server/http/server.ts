@@ -22,7 +22,9 @@ export interface ListenOptions {
 }
 
 export async function listen(app: Koa, { port, host, log }: ListenOptions): Promise<HttpServer> {
-  const server = http.createServer(app.callback());
+  const handle = app.callback();
+  // Koa answers its own errors inside the promise the handler returns.
+  const server = http.createServer((req, res) => void handle(req, res));
   let inFlight = 0;
   let closing = false;
 

@@ -12,25 +12,16 @@ import { isUniqueViolation } from '../db/index.js';
 import { writeFileAtomic } from '../lib/files.js';
 import { sha256File } from '../lib/hashing.js';
 import { deidentifySlide, type DeidentifyResult } from './deidentify/deidentify.js';
-import { verifyDeidentified, type Verification } from './deidentify/verify.js';
+import { verifyDeidentified } from './deidentify/verify.js';
 import type { Candidate } from './discover.js';
+import type { IngestReport, IngestSettings } from './ingest-settings.js';
 import type { IngestOutcome, IngestRepository, IngestSource } from './ingest.repository.js';
 import { sealOriginalName } from './linkage.js';
 import type { SheetRow } from './metadata-sheet.js';
 import { keepOriginal, quarantine, removeOriginal } from './originals.js';
 import { Refusal, writeFailure } from './refusal.js';
 import { checkAnnotation, checkMetadata, freshName, readableSlide, type CheckedAnnotation } from './slide-checks.js';
-import type { SlideMetadata, Vocabulary } from './types.js';
-
-export interface IngestSettings {
-  paths: { slides: string; quarantine: string; originals: string; thumbnails: string };
-  keepOriginals: boolean;
-  /** Move the original out of its folder afterwards (the inbox); a CLI ingest leaves the curator's folder alone. */
-  takeOriginals: boolean;
-  linkageKey: string;
-  textPatterns: RegExp[];
-  vocabulary: Vocabulary;
-}
+import type { SlideMetadata } from './types.js';
 
 export type IngestStage = 'hashing' | 'checking' | 'writing' | 'verifying' | 'thumbnails' | 'done';
 
@@ -55,17 +46,6 @@ export interface IngestResult {
   report: IngestReport;
   bytes: number;
   durationMs: number;
-}
-
-/** What was removed and what was checked: shown to curators; holds no identifying value. */
-export interface IngestReport {
-  directories?: DeidentifyResult['directories'];
-  annotation?: { removed: string[]; layers: number; regions: number } | null;
-  checks?: Verification['checks'];
-  metadataProblems?: string[];
-  tiffFormat?: string;
-  sha256?: string;
-  error?: string;
 }
 
 export interface IngestSlideInput {

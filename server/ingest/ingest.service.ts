@@ -3,7 +3,8 @@ import type { Logger } from '../logging.js';
 import { compileTextPatterns } from '../annotations/index.js';
 import { discoverFolder } from './discover.js';
 import type { IngestRepository, IngestSource } from './ingest.repository.js';
-import { ingestSlide, type IngestProgress, type IngestResult, type IngestSettings } from './ingest-slide.js';
+import type { IngestSettings } from './ingest-settings.js';
+import { ingestSlide, type IngestProgress, type IngestResult } from './ingest-slide.js';
 import { readMetadataSheet, type MetadataSheet, type SheetProblem } from './metadata-sheet.js';
 import type { SlideMetadata, Vocabulary } from './types.js';
 

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse } from 'csv-parse/sync';
 import type { RequirableField, SlideMetadata, Vocabulary } from './types.js';
-import { lookup, type VocabularyField } from './vocabulary.js';
+import { lookup, type VocabularyField } from '../catalog/vocabulary.js';
 
 /**
  * The ingest metadata sheet (`metadata.csv`): one row per slide with its

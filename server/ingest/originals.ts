@@ -4,7 +4,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { copyFileAtomic, moveFile, writeFileAtomic } from '../lib/files.js';
 import type { Candidate } from './discover.js';
-import type { IngestReport, IngestSettings } from './ingest-slide.js';
+import type { IngestReport, IngestSettings } from './ingest-settings.js';
 
 /** The original (moved from the inbox, copied from a curator's folder) into a fresh quarantine folder with its reason and report. */
 export async function quarantine(candidate: Candidate, reason: string, report: IngestReport, settings: IngestSettings): Promise<string> {

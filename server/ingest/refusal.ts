@@ -1,4 +1,4 @@
-import type { IngestReport } from './ingest-slide.js';
+import type { IngestReport } from './ingest-settings.js';
 
 /** Why a slide is not published: the outcome it is recorded under, the reason, and what was found so far. */
 export class Refusal extends Error {

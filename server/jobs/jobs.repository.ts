@@ -41,7 +41,9 @@ export class JobsRepository {
     }
     const taken = await this.knex('job_leases')
       .where({ job })
-      .andWhere((q) => q.where('expires_at', '<', toDbTime(now)).orWhere({ holder }))
+      .andWhere((q) => {
+        q.where('expires_at', '<', toDbTime(now)).orWhere({ holder });
+      })
       .update({ holder, expires_at: toDbTime(until) });
     return taken === 1;
   }

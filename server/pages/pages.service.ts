@@ -1,6 +1,5 @@
-import type { Knex } from 'knex';
 import type { AuditActor, AuditLog } from '../audit/audit-log.js';
-import { isUniqueViolation } from '../db/index.js';
+import { isUniqueViolation, type Transaction } from '../db/index.js';
 import { AppError, notFound } from '../errors.js';
 import { renderMarkdown } from './markdown.js';
 import type { Page, PageChanges, PageKind, PagesRepository } from './pages.repository.js';
@@ -144,7 +143,7 @@ export class PagesService {
   private async write(
     kind: PageKind | undefined,
     slug: string | undefined,
-    change: (trx: Knex.Transaction) => Promise<Page>,
+    change: (trx: Transaction) => Promise<Page>,
     event: (page: Page) => { action: string; details: Record<string, unknown> },
     actor: AuditActor,
   ): Promise<Page> {

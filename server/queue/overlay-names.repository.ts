@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { SLIDES_TABLE } from '../catalog/slides-table.js';
 import { fromDbTime, isUniqueViolation, toDbTime, type DialectName } from '../db/index.js';
 import { FINISHED, type JobStatus } from './model.js';
 
@@ -126,7 +127,7 @@ export class OverlayNamesRepository {
  */
 export async function lockClaimants(trx: Knex.Transaction, slideId: number, ownerId: number | null): Promise<void> {
   if (ownerId !== null) await trx('users').where({ id: ownerId }).forUpdate().first('id');
-  await trx('slides').where({ id: slideId }).forUpdate().first('id');
+  await trx(SLIDES_TABLE).where({ id: slideId }).forUpdate().first('id');
 }
 
 function isTransaction(knex: Knex | Knex.Transaction): knex is Knex.Transaction {

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { SLIDES_TABLE } from '../catalog/slides-table.js';
 import { fromDbJson, fromDbTime, toDbTime, type DialectName } from '../db/index.js';
 import { FINISHED, type JobStatus, type JobType, type QueuedJob, type ResultFile } from './model.js';
 import { lockClaimants, OverlayNamesRepository, type OverlayName } from './overlay-names.repository.js';
@@ -149,9 +150,11 @@ export class QueueRepository {
 
   /** Published slides with no tissue-mask job that is queued, running or succeeded. */
   async slidesWithoutJob(type: JobType, limit = 1000): Promise<number[]> {
-    const rows = await this.knex('slides as s')
+    const rows = await this.knex(`${SLIDES_TABLE} as s`)
       .where('s.status', 'published')
-      .whereNotExists((q) => q.select(this.knex.raw('1')).from('queue_jobs as j').whereRaw('j.slide_id = s.id').where('j.type', type).whereIn('j.status', ['queued', 'running', 'succeeded']))
+      .whereNotExists((q) => {
+        q.select(this.knex.raw('1')).from('queue_jobs as j').whereRaw('j.slide_id = s.id').where('j.type', type).whereIn('j.status', ['queued', 'running', 'succeeded']);
+      })
       .orderBy('s.id')
       .limit(limit)
       .select<{ id: number }[]>('s.id');
@@ -218,7 +221,9 @@ export class QueueRepository {
       .from('queue_jobs as j')
       .where({ 'j.status': 'queued', 'j.cancel_requested': false })
       .where('j.run_after', '<=', toDbTime(now));
-    if (maxRunningPerUser > 0) query.where((q) => q.whereNull('j.owner_id').orWhereRaw(`${running} < ?`, [maxRunningPerUser]));
+    if (maxRunningPerUser > 0) query.where((q) => {
+        q.whereNull('j.owner_id').orWhereRaw(`${running} < ?`, [maxRunningPerUser]);
+      });
     // Owners never served have no last start: NULL sorts first on both databases.
     return query.orderByRaw(`${running}, ${lastStart}, j.run_after, j.id`);
   }

@@ -1,5 +1,5 @@
 /**
- * Agreement between two annotations of one slide (REFERENCE.md, "Metrics"):
+ * Agreement between two annotations of one slide (docs/references.md, "Overlap metrics"):
  * each layer rasterised on the same grid, IoU = |A∩B| / |A∪B| per layer
  * (1 when both are empty), and mIoU over {background, tumour}.
  */

@@ -1,7 +1,7 @@
 /**
- * The preprocessing toolbox (seed paper Table 4) as a pure library on top of
+ * The preprocessing toolbox (docs/toolbox.md) as a pure library on top of
  * server/wsi and server/annotations: no HTTP, no database. The CLI
- * (`slidebank toolbox`) and, later, the job workers call it.
+ * (`slidebank toolbox`) and the queue's workers (server/queue) call it.
  *
  * Tissue masks, XML → masks, patch generation and classification, smooth
  * stitching of predictions into a probability map, and heat maps (overview

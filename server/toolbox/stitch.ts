@@ -1,8 +1,8 @@
 /**
  * Smooth stitching of patch predictions into a probability map of the whole
- * slide, as the known tools do it (REFERENCE.md): every patch adds w·p and w
- * to the map pixels it covers, w a window that fades towards the patch's
- * edges, and the map is Σw·p / Σw.
+ * slide, as the known tools do it (docs/references.md, "Tissue masks, patches
+ * and stitching"): every patch adds w·p and w to the map pixels it covers, w
+ * a window that fades towards the patch's edges, and the map is Σw·p / Σw.
  *
  * The map lies over level 0 like the masks: map pixel (i, j) stands for the
  * level-0 point ((i + ½)·dx, (j + ½)·dy), and a patch covers the map pixels

@@ -1,9 +1,10 @@
 /**
  * Tissue segmentation at low resolution, as the known tools do it (see
- * REFERENCE.md): read the slide at about 8 µm/px (1.25×), composite any
- * transparency on white, take grey (Rec. 601 luma) or HSV saturation, threshold
- * with Otsu — tissue is `grey ≤ T` (or `saturation > T`) — then clear small
- * objects and fill small holes.
+ * docs/references.md, "Tissue masks, patches and stitching"): read the slide
+ * at about 8 µm/px (1.25×), composite any transparency on white, take grey
+ * (Rec. 601 luma) or HSV saturation, threshold with Otsu — tissue is
+ * `grey ≤ T` (or `saturation > T`) — then clear small objects and fill small
+ * holes.
  */
 import path from 'node:path';
 import { renderLevel0Region, type Slide } from '../wsi/index.js';

@@ -1,5 +1,5 @@
 /**
- * Issue 10 end to end: an origin site publishes generated slides, curates a
+ * Dataset exchange end to end: an origin site publishes generated slides, curates a
  * dataset, releases and exports it as a signed BagIt bag; an independent
  * RFC 8493 check accepts the bag; a mirror with its own database and slide
  * store refuses every damaged copy without changing anything, imports the

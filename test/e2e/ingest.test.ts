@@ -13,7 +13,7 @@ import { fixture, fixtureTest } from '../support/fixtures.js';
 import { askOpenSlide, openslideProblem } from '../support/openslide.js';
 import { missingFails } from '../support/requirements.js';
 
-/** Values SOURCES.md records in the originals' descriptions; the label's text is in its pixels, removed with it. */
+/** Identifying values in the originals' descriptions; the label's text is in its pixels, removed with it. */
 const IDENTIFYING = {
   'CMU-1-Small-Region.svs': ['CMU-1-Small-Region', 'CPAPERIOCS', '12/29/09', '09:59:15', 'b414003d-95c6-48b0-9369-8010ed517ba7', 'USM Filter', '1004486'],
   'aperio-synthetic-6000x4000.svs': ['aperio-synthetic', 'SYNTH-0001', '01/02/24', '10:11:12', '0b1e2c3d-0000-4000-8000-00000000beef', 'SS9999'],

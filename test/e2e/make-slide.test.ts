@@ -39,7 +39,7 @@ test('make-slide writes the SVS, the XML and the truth, prints their paths and r
 
   const big = await runCli(['make-slide', '--width', '600', '--height', '400', '--bigtiff', '--levels', '2', '--out', out]);
   t.is(big.code, 0, big.stderr);
-  t.is((await readFile(path.join(out, 'synthetic-1.svs'))).readUInt16LE(2), 43, 'BigTIFF, default name from the seed');
+  t.is((await readFile(path.join(out, 'synthetic-1.svs'))).readUInt16LE(2), 43, 'BigTIFF, default name from --seed');
   t.is((JSON.parse(await readFile(path.join(out, 'synthetic-1.truth.json'), 'utf8')) as SlideTruth).levels.length, 2);
 });
 

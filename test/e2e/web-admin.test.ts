@@ -88,6 +88,11 @@ browserTest(`administration and account pages in the browser: institutions, news
   await pageForm.getByRole('button', { name: 'Publish' }).click();
   await admin.getByText('“Scanner upgrade” is published.').waitFor();
   await shot(admin, '2-news-editor');
+  // Opened again from the list (which holds summaries only), the item comes with its text and preview.
+  await admin.reload();
+  await admin.getByRole('button', { name: 'Scanner upgrade' }).click();
+  await preview.locator('strong', { hasText: 'much faster' }).waitFor();
+  t.is(await pageForm.locator('textarea[name=body]').inputValue(), 'The new scanner is **much faster**.\n\n- one\n- two', 'the body is loaded into the editor');
   const anonymous = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const visitor = await anonymous.newPage();
   watch(visitor);

@@ -1,5 +1,5 @@
 /**
- * Issue 9 in a real browser: an AI proposal imported with the CLI; a
+ * Annotation review in a real browser: an AI proposal imported with the CLI; a
  * pathologist moves a vertex of it in the viewer's editor, saves a new
  * version and confirms; a second pathologist approves it in their own
  * session; the released version is what the catalog's overlay then shows.

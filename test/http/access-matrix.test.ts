@@ -13,7 +13,7 @@ import { makeSlide, registerSlide } from '../support/slides.js';
 /**
  * Who may call what: every protected route against every kind of requester,
  * each with a session and with a personal access token, and the status
- * expected in each cell (DESIGN.md, "Access levels").
+ * expected in each cell (docs/domain.md, "Access levels").
  */
 
 const DAY = 86_400_000;

@@ -11,7 +11,7 @@ import { startTestApp, type TestApp } from '../support/app.js';
 import { testDialect } from '../support/database.js';
 import { memoryLogger } from '../support/logs.js';
 
-/** Issue 9: AI proposal → pathologist correction → confirmation → a colleague's cross-check → release. */
+/** Annotation review: AI proposal → pathologist correction → confirmation → a colleague's cross-check → release. */
 
 const WIDTH = 1600;
 const HEIGHT = 1200;

@@ -1,5 +1,5 @@
 /**
- * Issue 10 from the portal: `GET /api/datasets` lists the datasets and their
+ * Datasets from the portal: `GET /api/datasets` lists the datasets and their
  * releases for L3 members and admins, and `GET /api/datasets/:name/bag.zip`
  * streams a release as a bag serialized in one ZIP (RFC 8493 §4). The ZIP is
  * checked with Debian's unzip, its bag with the independent RFC 8493 check of

@@ -15,7 +15,7 @@ import type { User } from '../../server/access/users.repository.js';
 import { loadConfig, type Config } from '../../server/config/index.js';
 import { DownloadLimits, DownloadsRepository, DownloadsService, createDownloadsService, type DownloadLimitSettings } from '../../server/downloads/index.js';
 import { createIngestService } from '../../server/ingest/create.js';
-import { loadVocabulary } from '../../server/ingest/vocabulary.js';
+import { loadVocabulary } from '../../server/catalog/vocabulary.js';
 import { SlidesRepository } from '../../server/catalog/slides.repository.js';
 import { createSlideRelease } from '../../server/catalog/slide-release.js';
 import { errorHandler } from '../../server/http/middleware/error-handler.js';

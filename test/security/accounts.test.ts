@@ -316,6 +316,7 @@ test(`password hashes are bounded: registrations beyond the hashing queue get 50
     t.true(Number(answer.headers.get('retry-after')) >= 1);
   }
   await accountWorkDone(app);
+  t.deepEqual(app.logs.filter((line) => line.msg.startsWith('deferred account work')).map((line) => `${line.msg}: ${JSON.stringify(line.err ?? {})}`), [], 'no deferred registration failed');
   t.is((await app.database.db.knex('users').count({ n: '*' }).first())!.n, 12 - busy.length, 'a refused registration made nothing');
 });
 

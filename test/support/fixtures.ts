@@ -5,10 +5,11 @@ import { packageRoot } from '../../server/package-info.js';
 import { testNeeding } from './requirements.js';
 
 /**
- * The real slides and annotation files in `../shared/fixtures` (see its
- * SOURCES.md). Tests that read them use `fixtureTest`: they skip with a
- * message where the folder is absent, and fail instead when
- * SLIDEBANK_REQUIRE_FIXTURES=1 (as in CI), so they can never skip unseen.
+ * The real slides and annotation files in `../shared/fixtures` (where each
+ * comes from: `../shared/fixtures/SOURCES.md`). Tests that read them use
+ * `fixtureTest`: they skip with a message where the folder is absent, and
+ * fail instead when SLIDEBANK_REQUIRE_FIXTURES=1 (as in CI), so they can
+ * never skip unseen.
  */
 export const fixturesDir = process.env.SLIDEBANK_FIXTURES_DIR ?? path.resolve(packageRoot, '..', 'shared', 'fixtures');
 
@@ -18,7 +19,7 @@ export function fixturesStatus(dir = fixturesDir, env = process.env): 'present' 
 }
 
 /**
- * The fixtures by name, pinned by the SHA-256 that SOURCES.md records, so a
+ * The fixtures by name, pinned by their SHA-256, so a
  * test never draws conclusions from a different file under a familiar name.
  */
 export const FIXTURES = {

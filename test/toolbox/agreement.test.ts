@@ -23,7 +23,7 @@ function xml(rectangles: [number, number, number, number, number][]): string {
 }
 const doc = (rectangles: [number, number, number, number, number][]): AperioAnnotations => parseAperioXml(xml(rectangles));
 
-test('the worked example of REFERENCE.md: truth 40 px, prediction 50 px, overlap 30 px of 100', (t) => {
+test('the worked example of docs/references.md: truth 40 px, prediction 50 px, overlap 30 px of 100', (t) => {
   const report = compareAnnotations(doc([[1, 0, 0, 4, 10]]), doc([[1, 1, 0, 6, 10]]), { width: 10, height: 10, downsample: 1 });
   t.like(report.tumour, { a: 40, b: 50, intersection: 30, union: 60, iou: 0.5, layer: 1 });
   t.is(report.background.iou, 40 / 70);

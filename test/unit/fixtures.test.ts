@@ -12,7 +12,7 @@ test('a missing fixtures folder skips by default and fails when SLIDEBANK_REQUIR
   t.is(fixturesStatus(path.dirname(absent), { SLIDEBANK_REQUIRE_FIXTURES: '1' }), 'present');
 });
 
-// Reads ../shared/fixtures: every pinned file is there with the content SOURCES.md describes.
+// Reads ../shared/fixtures: every pinned file is there with its pinned content.
 fixtureTest(`the fixtures in ${fixturesDir} match their pinned SHA-256`, async (t) => {
   for (const [name, sha256] of Object.entries(FIXTURES)) {
     const digest = createHash('sha256').update(await readFile(fixture(name as FixtureName))).digest('hex');

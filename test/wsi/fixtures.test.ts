@@ -1,4 +1,5 @@
-// Reads ../shared/fixtures: every slide opens with the properties and associated images SOURCES.md records.
+// Reads ../shared/fixtures: every slide opens with the properties and associated images
+// recorded in ../shared/fixtures/SOURCES.md.
 import test from 'ava';
 import sharp from 'sharp';
 import { Slide, WsiError } from '../../server/wsi/index.js';

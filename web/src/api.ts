@@ -3,6 +3,9 @@
  * token in the browser), the CSRF token on writes, and the server's error
  * body `{error: {code, message, requestId}}` as an ApiError.
  */
+import type { components } from './api/schema';
+
+type Schemas = components['schemas'];
 
 export class ApiError extends Error {
   constructor(
@@ -87,7 +90,7 @@ export const post = <T>(path: string, body: unknown = {}, options?: RequestOptio
 async function refreshCsrfToken(): Promise<void> {
   try {
     const response = await fetch('/api/auth/csrf', { credentials: 'same-origin', headers: { Accept: 'application/json' } });
-    if (response.ok) csrfToken = ((await response.json()) as { csrfToken: string }).csrfToken;
+    if (response.ok) csrfToken = ((await response.json()) as Schemas['CsrfToken']).csrfToken;
   } catch {
     // The write itself will report the network problem.
   }
@@ -96,7 +99,8 @@ async function refreshCsrfToken(): Promise<void> {
 async function errorOf(response: Response): Promise<ApiError> {
   const requestId = response.headers.get('x-request-id');
   try {
-    const body = (await response.json()) as { error?: { code?: string; message?: string; requestId?: string; details?: unknown } };
+    // Read warily: a proxy in between may answer JSON of its own.
+    const body = (await response.json()) as { error?: Partial<Schemas['Error']['error']> };
     if (body.error) {
       return new ApiError(response.status, body.error.code ?? 'error', body.error.message ?? response.statusText, body.error.requestId ?? requestId, body.error.details);
     }

@@ -1,5 +1,6 @@
 import { createRouter, createWebHistory, type RouteLocationNormalized } from 'vue-router';
-import { hasLevel, isAdmin, isStaff, loadSession, session, type Level } from './session';
+import { hasLevel, isAdmin, isStaff, loadSession, session } from './session';
+import type { Level } from './types';
 import Home from './pages/HomePage.vue';
 
 declare module 'vue-router' {

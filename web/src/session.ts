@@ -1,20 +1,6 @@
 import { reactive } from 'vue';
 import { ApiError, get, post, setCsrfToken } from './api';
-
-export type Level = 'L0' | 'L1' | 'L2' | 'L3';
-
-export interface Me {
-  id: number;
-  email: string;
-  name: string;
-  institution: string;
-  level: Level;
-  storedLevel: Level;
-  levelExpiresAt: string | null;
-  roles: string[];
-  emailConfirmed: boolean;
-  csrfToken?: string;
-}
+import type { Level, Me } from './types';
 
 const ORDER: Level[] = ['L0', 'L1', 'L2', 'L3'];
 

@@ -1,7 +1,29 @@
-/** The API's answers as the portal reads them (see docs/api.md). */
+/**
+ * The API's answers as the portal reads them. Each is the type generated from
+ * the server's API description (api/schema.ts, written by `npm run docs` from
+ * the route definitions), under the name the components use: a field the
+ * server renames, drops or makes nullable fails the type check here instead
+ * of showing as a blank in the browser.
+ */
+import type { components } from './api/schema';
 
-export const FACETS = ['organ', 'histology', 'stain', 'marker', 'differentiation', 'annotationMethod', 'dataset'] as const;
-export type Facet = (typeof FACETS)[number];
+type Schemas = components['schemas'];
+
+// The catalog
+export type SearchResult = Schemas['CatalogPage'];
+export type SlideItem = Schemas['CatalogSlide'];
+export type FacetCount = Schemas['FacetCount'];
+export type CatalogSummary = Schemas['CatalogSummary'];
+/** A published slide's annotation (`GET /api/slides/:id/annotation.geojson`). */
+export type AnnotationGeoJson = Schemas['AnnotationGeoJson'];
+export type AnnotationFeature = AnnotationGeoJson['features'][number];
+/** A heat-map overlay from the toolbox (`GET /tiles/:id/overlays`). */
+export type OverlaySummary = Schemas['OverlaySummary'];
+export type OverlayList = Schemas['OverlayList'];
+
+export type Facet = keyof SearchResult['facets'];
+/** The facets in the order the catalog shows them. */
+export const FACETS = ['organ', 'histology', 'stain', 'marker', 'differentiation', 'annotationMethod', 'dataset'] as const satisfies readonly Facet[];
 
 export const FACET_LABELS: Record<Facet, string> = {
   organ: 'Organ',
@@ -13,101 +35,65 @@ export const FACET_LABELS: Record<Facet, string> = {
   dataset: 'Dataset',
 };
 
-export interface FacetCount {
-  value: string;
-  name: string;
-  count: number;
-}
+// The account
+export type Me = Schemas['Me'];
+export type Level = Me['level'];
+export type StaffRole = Me['roles'][number];
+export type AccessToken = Schemas['AccessToken'];
+export type AccessTokenList = Schemas['AccessTokenList'];
+export type NewAccessToken = Schemas['NewAccessToken'];
+export type DownloadHistory = Schemas['DownloadHistory'];
+export type DownloadHistoryItem = Schemas['DownloadHistoryItem'];
 
-export interface AnnotationLayerSummary {
-  id: number;
-  name: string;
-  colour?: string;
-}
+// Data use agreements
+export type DuaVersion = Schemas['DuaVersion'];
+export type DuaApplication = Schemas['DuaApplication'];
+export type DuaApplicationList = Schemas['DuaApplicationList'];
+export type UsageReport = Schemas['UsageReport'];
+export type UsageReportList = Schemas['UsageReportList'];
+export type Institution = Schemas['Institution'];
+export type InstitutionList = Schemas['InstitutionList'];
 
-export interface SlideItem {
-  id: number;
-  name: string;
-  organ: string | null;
-  organName: string | null;
-  histology: string | null;
-  histologyName: string | null;
-  stain: string | null;
-  stainName: string | null;
-  marker: string | null;
-  markerName: string | null;
-  differentiation: string | null;
-  differentiationName: string | null;
-  annotationMethod: string | null;
-  annotationMethodName: string | null;
-  dataset: string | null;
-  pathologyInfo: string | null;
-  width: number;
-  height: number;
-  levelCount: number;
-  mpp: { x: number | null; y: number | null } | null;
-  objectivePower: number | null;
-  fileSize: number;
-  sha256: string | null;
-  hasAnnotation: boolean;
-  annotation: { layers?: AnnotationLayerSummary[]; regionCount?: number; tumourAreaMm2?: number } | null;
-  createdAt: string;
-  thumbnails: { small: string; large: string };
-  tiles: string;
-}
+// News and the user guide
+export type PublicPage = Schemas['PublicPage'];
+export type NewsList = Schemas['NewsList'];
+export type GuideEntry = Schemas['GuideEntry'];
+export type GuideContents = Schemas['GuideContents'];
 
-export interface SearchResult {
-  items: SlideItem[];
-  total: number;
-  page: number | null;
-  pageSize: number;
-  facets: Record<Facet, FacetCount[]>;
-}
+// Toolbox jobs
+export type ToolboxJob = Schemas['ToolboxJob'];
+export type ToolboxJobType = ToolboxJob['type'];
+export type ToolboxJobList = Schemas['ToolboxJobList'];
 
-/** A toolbox job as `GET /api/jobs` and `GET /api/jobs/:id` answer it (docs/api.md "Toolbox jobs"). */
-export interface ToolboxJob {
-  id: number;
-  type: ToolboxJobType;
-  slideId: number;
-  parameters: Record<string, unknown>;
-  status: 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
-  progress: number;
-  message: string | null;
-  attempts: number;
-  maxAttempts: number;
-  error: string | null;
-  results: { name: string; size: number; url: string }[];
-  owner: { id: number; email: string } | null;
-  createdAt: string;
-}
-export type ToolboxJobType = 'tissue-mask' | 'xml-masks' | 'patches' | 'stitch' | 'heatmap';
+// Annotation review
+export type AnnotationReview = Schemas['AnnotationReview'];
+export type AnnotationVersion = Schemas['AnnotationVersion'];
+export type AnnotationState = Schemas['AnnotationWorkflow']['state'];
+export type AnnotationComparison = Schemas['AnnotationComparison'];
+export type AnnotationWorklist = Schemas['AnnotationWorklist'];
+export type WorklistItem = AnnotationWorklist['items'][number];
+export type AnnotationStatistics = Schemas['AnnotationStatistics'];
 
-/** A release as `GET /api/datasets` lists it (docs/api.md "Site exchange"). */
-export interface DatasetRelease {
-  version: string;
-  releasedAt: string;
-  slides: number;
-  slideBytes: number;
-  annotations: number;
-  /** Withdrawals recorded up to the release (its full bag lists them). */
-  withdrawals: number;
-  /** Slides of the release withdrawn since (from the dataset or the catalog): its bags leave them out. */
-  withdrawnAfter: number;
-}
-
-export interface DatasetSummary {
-  name: string;
-  description: string | null;
-  createdAt: string;
-  members: number;
-  withdrawals: number;
-  /** Oldest first. */
-  releases: DatasetRelease[];
-}
-
+// Datasets and site exchange
+export type DatasetSummary = Schemas['DatasetSummary'];
+export type DatasetRelease = Schemas['DatasetRelease'];
+export type DatasetList = Schemas['DatasetList'];
 /** `GET /api/site`: this site as partners see it. */
-export interface SiteInfo {
-  name: string;
-  publicUrl: string;
-  signingKey: { algorithm: string; publicKey: string; fingerprint: string };
-}
+export type SiteInfo = Schemas['Site'];
+
+// Administration
+export type AdminUser = Schemas['AdminUser'];
+export type AdminUserList = Schemas['AdminUserList'];
+export type AdminPage = Schemas['AdminPage'];
+export type AdminPageSummary = Schemas['AdminPageSummary'];
+export type AdminPageList = Schemas['AdminPageList'];
+export type AuditEntry = Schemas['AuditEntry'];
+export type AuditPage = Schemas['AuditPage'];
+export type ManagedSlide = Schemas['ManagedSlide'];
+export type ManagedSlideList = Schemas['ManagedSlideList'];
+export type IngestRecord = Schemas['IngestRecord'];
+export type IngestRecordList = Schemas['IngestRecordList'];
+export type IngestReport = Schemas['IngestReport'];
+export type ScheduledJob = Schemas['ScheduledJob'];
+export type ScheduledJobRun = Schemas['ScheduledJobRun'];
+export type ScheduledJobList = Schemas['ScheduledJobList'];

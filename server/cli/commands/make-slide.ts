@@ -42,7 +42,7 @@ function megabytes(bytes: number): string {
 
 export function makeSlideCommand(): Command {
   return new Command('make-slide')
-    .description('write a synthetic Aperio SVS with its ImageScope XML and ground truth (deterministic from the seed)')
+    .description('write a synthetic Aperio SVS with its ImageScope XML and ground truth (the same for the same --seed)')
     .option('--width <px>', 'level-0 width in pixels (256 to 1000000)')
     .option('--height <px>', 'level-0 height in pixels (256 to 1000000)')
     .option('--tile <px>', 'tile size, a multiple of 16', '240')

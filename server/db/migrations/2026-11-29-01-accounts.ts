@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { applyTableDefaults, type DialectName } from '../dialect.js';
 
-/** Accounts and staff roles: the minimum the first administrator needs. Issue 5 builds on it. */
+/** Accounts and staff roles: the minimum the first administrator needs; later migrations build on it. */
 export async function up(knex: Knex, dialect: DialectName): Promise<void> {
   if (!(await knex.schema.hasTable('users'))) {
     await knex.schema.createTable('users', (t) => {

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { applyTableDefaults, type DialectName } from '../dialect.js';
 
 /**
- * Datasets and their releases (issue 10): a dataset is a named working set of
+ * Datasets and their releases (docs/exchange.md): a dataset is a named working set of
  * slides; a release freezes it under a version, with every slide's file name,
  * size, SHA-256, annotation checksum and metadata as they were, so an export
  * of that version is the same bag next year. Withdrawals are recorded with

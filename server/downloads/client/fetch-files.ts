@@ -1,9 +1,11 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { parseManifest, type FetchableFile } from '../manifest.js';
+import type { FetchFilesOptions, FileOutcome } from './fetch-options.js';
 import { FetchState } from './fetch-state.js';
 import { fetchOne } from './file-download.js';
 import { authHeaders, baseUrl, describeNetworkError, FetchError, serverMessage } from './requests.js';
 
+export type { FetchEvent, FetchFilesOptions, FileOutcome, FileStatus } from './fetch-options.js';
 export { STATE_FILE } from './fetch-state.js';
 export { FetchError, retryAfterMs } from './requests.js';
 
@@ -21,41 +23,6 @@ export { FetchError, retryAfterMs } from './requests.js';
  *   (sent back as If-Range, so a changed file starts afresh) and the size,
  *   mtime and SHA-256 of each verified file (so a re-run need not re-hash it).
  */
-
-export type FileStatus = 'downloaded' | 'resumed' | 'skipped' | 'failed';
-
-export interface FileOutcome {
-  path: string;
-  status: FileStatus;
-  /** Bytes received over the network for this file in this run. */
-  bytes: number;
-  /** Why it failed, or why it was skipped. */
-  reason?: string;
-}
-
-export type FetchEvent =
-  | { type: 'start'; path: string; size: number; resumeFrom: number }
-  | { type: 'progress'; path: string; bytes: number }
-  | { type: 'retry'; path: string; reason: string; waitMs: number }
-  | { type: 'done'; outcome: FileOutcome; size: number };
-
-export interface FetchFilesOptions {
-  /** The server's base URL: the token is sent to this origin only. */
-  server: string;
-  token: string;
-  files: FetchableFile[];
-  out: string;
-  /** Files downloaded at once. */
-  parallel: number;
-  /** Attempts per file after the first, for network errors, server errors and checksum mismatches. */
-  retries?: number;
-  /** Longest wait for a server that answered 429/503 with Retry-After before giving up on a file. */
-  maxRetryAfterMs?: number;
-  signal?: AbortSignal;
-  onEvent?: (event: FetchEvent) => void;
-  /** For tests: the pause before retry n (1-based). */
-  backoffMs?: (attempt: number) => number;
-}
 
 /** The manifest of a catalog filter, from the server. */
 export async function fetchManifest(server: string, token: string, filter: string, signal?: AbortSignal): Promise<FetchableFile[]> {

@@ -14,7 +14,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { hashFileInto, sha256File } from '../../lib/hashing.js';
 import { isSafeRelativePath, type FetchableFile } from '../manifest.js';
-import type { FetchFilesOptions, FileOutcome, FileStatus } from './fetch-files.js';
+import type { FetchFilesOptions, FileOutcome, FileStatus } from './fetch-options.js';
 import type { FetchState } from './fetch-state.js';
 import { authHeaders, describeNetworkError, fileUrl, retryAfterMs, serverMessage } from './requests.js';
 

@@ -8,8 +8,8 @@ import type { User } from '../../access/users.repository.js';
 import type { MeView } from '../../access/views.js';
 import { AppError } from '../../errors.js';
 import { actorOf } from '../actor.js';
+import { requesterOf } from '../requester.js';
 import type { Csrf } from './csrf.js';
-import { requesterOf } from './permissions.js';
 import { destroySession, sessionOf } from './session.js';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);

@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import type { Context, Middleware } from 'koa';
 import { newSecret, sameSecret } from '../../access/secrets.js';
 import { AppError } from '../../errors.js';
-import { requesterOf } from './permissions.js';
+import { requesterOf } from '../requester.js';
 import { sessionOf } from './session.js';
 
 export const CSRF_HEADER = 'X-CSRF-Token';

@@ -5,10 +5,10 @@ import { downloadHistoryPage } from '../../downloads/history-views.js';
 import { loggedIn, sessionOnly } from '../access.js';
 import { actorOf } from '../actor.js';
 import { noStore } from '../middleware/cache-control.js';
-import { requesterOf } from '../middleware/permissions.js';
 import { retryAfter } from '../middleware/retry-after.js';
 import { sessionOf } from '../middleware/session.js';
 import { wholeQuery } from '../params.js';
+import { requesterOf } from '../requester.js';
 import { route } from '../route.js';
 import { passwordChange, profileChange } from '../schemas/accounts.js';
 
@@ -50,6 +50,7 @@ export const accountRoutes = [
     path: '/api/account/downloads',
     tag,
     summary: 'The files and bundles this account downloaded, newest first',
+    description: 'From the audit log, with the bytes sent and whether each download completed. Other query parameters are ignored: the history is always the caller\'s own.',
     access: loggedIn,
     query: historyQuery,
     before,

@@ -59,6 +59,8 @@ export const adminSlideRoutes = [
     path: '/api/admin/slides/{id}/withdraw',
     tag,
     summary: 'Withdraw a published slide from the catalog, the viewer and the downloads at once (409 unless published)',
+    description:
+      'Tiles, overlays, files, bundles, job results and dataset bags stop serving it at once (404 slide_not_found, as for a slide that does not exist). Audited as slide.withdrawn with the reason; a slide that is not published is 409 slide_status_conflict.',
     access: curators,
     params: slideId,
     body: withdrawal,
@@ -71,6 +73,7 @@ export const adminSlideRoutes = [
     path: '/api/admin/slides/{id}/publish',
     tag,
     summary: 'Publish a withdrawn slide again (409 unless withdrawn)',
+    description: 'Audited as slide.republished; a slide that is not withdrawn is 409 slide_status_conflict.',
     access: curators,
     params: slideId,
     before: [noStore],

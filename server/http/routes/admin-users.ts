@@ -77,6 +77,7 @@ export const adminUserRoutes = [
     path: '/api/admin/users/{id}/disable',
     tag,
     summary: 'Disable an account: its sessions end, its access tokens and reset links are revoked for good',
+    description: 'Not your own account (409 cannot_disable_self), nor the last active administrator (409 last_admin). Disabling a disabled account changes nothing.',
     access: adminOnly,
     params: userId,
     before,

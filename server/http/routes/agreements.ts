@@ -18,8 +18,8 @@ import { AppError } from '../../errors.js';
 import { adminOnly, atLeast, loggedIn, publicAccess } from '../access.js';
 import { actorOf } from '../actor.js';
 import { noStore } from '../middleware/cache-control.js';
-import { requesterOf } from '../middleware/permissions.js';
 import { idParam } from '../params.js';
+import { requesterOf } from '../requester.js';
 import { route } from '../route.js';
 
 /**
@@ -213,6 +213,7 @@ export const agreementRoutes = [
     path: '/api/dua/applications/{id}/withdraw',
     tag,
     summary: 'Withdraw an application that waits for its decision',
+    description: 'The applicant\'s own only; once decided, 409 already_decided.',
     access: loggedIn,
     params: applicationId,
     before,
@@ -252,6 +253,7 @@ export const agreementRoutes = [
     path: '/api/dua/accept',
     tag,
     summary: 'Accept a new version of the agreement that requires it, keeping the current approval and its term',
+    description: 'Without a current approval, 409 no_approval (apply instead); under the current version already, 409 already_accepted.',
     access: atLeast('L1'),
     before,
     response: { description: 'The approval under the new version', schema: duaApplication },
@@ -272,7 +274,8 @@ export const agreementRoutes = [
     path: '/api/dua/reports',
     tag,
     summary: 'File the annual usage report that renews a current approval once approved',
-    description: 'DOIs may be given as https://doi.org/… links. One report waits for a decision at a time (409 report_open).',
+    description:
+      'It needs an approval that has not run out (409 no_approval: apply again instead). DOIs may be given as https://doi.org/… links. One report waits for a decision at a time (409 report_open).',
     access: loggedIn,
     body: report,
     before,
@@ -295,7 +298,8 @@ export const agreementRoutes = [
     path: '/api/admin/dua/versions',
     tag,
     summary: 'Publish a new version of the agreement',
-    description: 'With requiresReacceptance, approvals under older versions stop counting (their holders fall to L1) until the holders accept this one.',
+    description:
+      'With requiresReacceptance, approvals under older versions stop counting (their holders fall to L1) until the holders accept this one. A version label used before is 409 version_taken.',
     access: adminOnly,
     body: newVersion,
     before,
@@ -319,6 +323,9 @@ export const agreementRoutes = [
       path: `/api/admin/dua/applications/{id}/${verdict}`,
       tag,
       summary: verdict === 'approve' ? 'Approve an application: the applicant is L2 for a year' : 'Reject an application, with a reason the applicant is sent',
+      description:
+        (verdict === 'approve' ? '' : 'The reason is required (400 reason_required). ') +
+        'The decision is mailed to the applicant and audited; an application decided already is 409 already_decided.',
       access: adminOnly,
       params: applicationId,
       body: decision,
@@ -331,6 +338,9 @@ export const agreementRoutes = [
       path: `/api/admin/dua/reports/{id}/${verdict}`,
       tag,
       summary: verdict === 'approve' ? "Approve a usage report: the approval runs a year longer" : 'Reject a usage report, with a reason the researcher is sent',
+      description:
+        (verdict === 'approve' ? 'The approval runs a year past its current end, or a year from now when it has ended. ' : 'The reason is required (400 reason_required). ') +
+        'The decision is mailed to the researcher and audited; a report decided already is 409 already_decided.',
       access: adminOnly,
       params: reportId,
       body: decision,
@@ -366,6 +376,7 @@ export const agreementRoutes = [
     path: '/api/admin/institutions',
     tag,
     summary: 'Add a partner institution: its members are L3 while its agreement holds',
+    description: 'Members are the users an administrator assigns, and confirmed users whose address is in one of emailDomains. A name used before is 409 name_taken.',
     access: adminOnly,
     body: newInstitution,
     before,
@@ -402,6 +413,7 @@ export const agreementRoutes = [
     path: '/api/admin/institutions/{id}/members/{userId}',
     tag,
     summary: 'End an assigned membership; the user falls to the level they still hold',
+    description: 'Only assigned memberships end here (404 member_not_found otherwise); a member by e-mail domain stays one while the address is in the domain.',
     access: adminOnly,
     params: membership,
     before,

@@ -1,11 +1,12 @@
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { REVIEW_STATES, REVIEW_TEXT_MAX, comparison, reviewStatistics, slideReview, worklist, type GeoJsonInput, type OutlineSource, type Reviewer } from '../../annotation-review/index.js';
+import { annotationGeoJson } from '../../catalog/views.js';
 import { anyRole, atLeast, staffOnly } from '../access.js';
 import { actorOf } from '../actor.js';
 import { cacheControl } from '../middleware/cache-control.js';
-import { requesterOf } from '../middleware/permissions.js';
 import { idParam, idQuery, wholeQuery } from '../params.js';
+import { requesterOf } from '../requester.js';
 import { route } from '../route.js';
 
 /**
@@ -119,6 +120,8 @@ export const annotationReviewRoutes = [
     path: '/api/slides/{id}/annotations/versions',
     tag,
     summary: 'Add an AI proposal or a manual outline: the first version of a new round',
+    description:
+      'An AI proposal names its model (400 model_required) and puts the slide in `proposed`; a manual outline goes to `in-review`. Refused with 409 under_cross_check while a confirmed version waits for its cross-check.',
     access: anyRole('admin', 'curator', 'pathologist'),
     params: slide,
     body: proposal,
@@ -131,6 +134,8 @@ export const annotationReviewRoutes = [
     path: '/api/slides/{id}/annotations/edits',
     tag,
     summary: "Save a pathologist's corrected outline as a new version",
+    description:
+      'Pathologists only. The version is `corrected` when its round began with an AI proposal, else `manual`; the slide goes to `in-review`. 409 under_cross_check while under cross-check.',
     access: staffOnly,
     params: slide,
     body: edit,
@@ -143,6 +148,8 @@ export const annotationReviewRoutes = [
     path: '/api/slides/{id}/annotations/confirm',
     tag,
     summary: "Confirm the current version: it goes to a colleague's cross-check",
+    description:
+      'Pathologists only, from `proposed` or `in-review` (else 409 not_in_review). Its agreement with the newest AI proposal before it is computed and stored for the statistics.',
     access: staffOnly,
     params: slide,
     body: confirmation,
@@ -154,6 +161,8 @@ export const annotationReviewRoutes = [
     path: '/api/slides/{id}/annotations/approve',
     tag,
     summary: "Approve a colleague's confirmed version: it is released as the slide's annotation",
+    description:
+      'A pathologist other than the one who confirmed (403 own_confirmation), while under cross-check (else 409 not_in_cross_check). The version becomes the slide\'s annotation file, and the catalog\'s annotation method follows: `A` when an AI proposal led to it, else `M`.',
     access: staffOnly,
     params: slide,
     body: approval,
@@ -165,6 +174,7 @@ export const annotationReviewRoutes = [
     path: '/api/slides/{id}/annotations/return',
     tag,
     summary: 'Send a confirmed version back with what to correct: a new round begins',
+    description: 'A pathologist other than the one who confirmed (403 own_confirmation); the comment is required (400 comment_required). The slide goes back to `in-review`.',
     access: staffOnly,
     params: slide,
     body: sendBack,
@@ -179,7 +189,7 @@ export const annotationReviewRoutes = [
     access: staffOnly,
     params: versionFile,
     before: [privateNoCache],
-    response: { description: 'The outline in level-0 pixels', contentType: 'application/geo+json' },
+    response: { description: 'The outline in level-0 pixels, as a FeatureCollection', schema: annotationGeoJson, contentType: 'application/geo+json' },
     handle: async ({ params }, ctx) => {
       await ctx.services.slideRelease.assertMayLeave(params.id);
       ctx.type = 'application/geo+json';
@@ -206,6 +216,8 @@ export const annotationReviewRoutes = [
     path: '/api/slides/{id}/annotations/compare',
     tag,
     summary: 'Compare two versions of a slide: IoU per layer, mIoU and edit figures',
+    description:
+      'Both versions are rasterised on one grid: by default the finest of at most 4,000,000 cells whose work stays within the bound below. A given downsample runs from 1 to the slide\'s longer side (else 400 invalid_downsample); one whose grid would pass 16,000,000 cells, or whose rasterising work would pass 400,000,000 units (about a second of one core), is a 400 downsample_too_fine with `details.smallestDownsample`. Areas are in level-0 pixels².',
     access: staffOnly,
     params: slide,
     query: compareQuery,
@@ -228,6 +240,8 @@ export const annotationReviewRoutes = [
     path: '/api/annotations/statistics',
     tag,
     summary: 'Manual and AI-assisted outlines and the AI proposals’ agreement with what pathologists confirmed, per organ',
+    description:
+      'Released outlines per organ, `manual` and `aiAssisted` with their rates, and `proposals`: each confirmation compared with the newest AI proposal before it, as mean mIoU overall and per round. The figures are computed once, when a version is confirmed, and stored; `pending` counts confirmations not compared yet, which are compared in the background after the request that finds them.',
     access: atLeast('L1'),
     query: z.strictObject({}),
     response: { description: 'The statistics', schema: reviewStatistics },

@@ -5,8 +5,9 @@ import { FilterError, parseFilter, type CatalogFilter } from '../../catalog/filt
 import { manifestTsv, manifestView, type FileKind, type Manifest, type Selection } from '../../downloads/index.js';
 import { atLeast } from '../access.js';
 import { actorOf } from '../actor.js';
-import { deliverBundle, retryAfter, sendFile } from '../deliver.js';
+import { deliverBundle, sendFile } from '../deliver.js';
 import { cacheControl } from '../middleware/cache-control.js';
+import { retryAfter } from '../middleware/retry-after.js';
 import { idParam, MAX_ID, once } from '../params.js';
 import { route } from '../route.js';
 import { catalogFilterShape, filterOf } from '../schemas/catalog.js';
@@ -140,7 +141,8 @@ function fileRoute(kind: FileKind, summary: string, contentType: string) {
     path: `/api/slides/{id}/files/${kind}`,
     tag,
     summary,
-    description: 'HEAD answers the same without the bytes. `Range: bytes=a-b` (one range) gets 206; with `If-Range` only while the file is unchanged. ETag and Repr-Digest carry its SHA-256.',
+    description:
+      'HEAD answers the same without the bytes. `Range: bytes=a-b` (or `a-`, `-n`; one range) gets 206; a range that starts past the end, or does not parse, is 416 range_not_satisfiable with `Content-Range: bytes */size`; several ranges, or an `If-Range` that no longer matches, get the whole file. The strong ETag is `"sha256-<hex>"`; `Repr-Digest`, `Digest` and `X-Checksum-SHA256` give the SHA-256 of the whole file, also on a 206; `Content-Disposition` names the file by its nomenclature name. With downloads.nginxAccelRedirect the answer carries `X-Accel-Redirect` and nginx sends the bytes. Counted against the download limits (413, or 429 with Retry-After) and audited with the bytes sent.',
     access: downloader,
     params: slidePath,
     before: [retryAfter],
@@ -159,6 +161,8 @@ export const downloadRoutes = [
     path: '/api/downloads',
     tag,
     summary: 'Download the selected slides, their annotations, metadata, checksums and a README as one ZIP, streamed',
+    description:
+      'Body `{"slides": [12, 15]}` or `{"filter": "organ=CO;stain=IHC"}`. The ZIP (entries STOREd, ZIP64 as needed) holds `slides/`, `annotations/`, `metadata.csv`, `metadata.json`, `manifest-sha256.txt` (for `sha256sum -c`) and `README.txt`, which names the licence (CC BY-NC 4.0) and the requester\'s data use agreement. More than downloads.maxBundleSlides slides or downloads.maxBundleBytes bytes is a 413 bundle_too_large (fetch such a selection file by file with the manifest); an id that names no published slide is a 404 slide_not_found (`details.missing`), a selection that matches none a 400 empty_selection. Counted against the download limits (429 with Retry-After) and audited when it ends.',
     access: downloader,
     body: bundleRequest,
     before: [retryAfter],
@@ -172,6 +176,8 @@ export const downloadRoutes = [
     path: '/api/downloads/manifest',
     tag,
     summary: 'Every file of a selection with its URL, size and SHA-256, for slidebank fetch or a download script',
+    description:
+      'Select with one of `slides=1,2,3`, `filter=<expression>` or the catalog search\'s own parameters (so a search page\'s query carries over). With format=tsv the columns are url, size, sha256, path, slide_id, kind and slide. At most 10,000 slides (413 manifest_too_large); ids and empty selections are refused as for a bundle. Asking for a manifest downloads nothing, so it counts against no limit.',
     access: downloader,
     query: manifestQuery,
     before: [cacheControl('private, no-store')],

@@ -11,6 +11,7 @@ export const scheduledJobRoutes = [
     path: '/api/admin/jobs',
     tag: 'Administration',
     summary: 'Every scheduled job with its schedule and its last runs, newest first',
+    description: 'Read-only: each job with its last 10 runs, each with what it did (`summary`) and whether the schedule or the command line started it.',
     access: adminOnly,
     query: z.strictObject({}),
     before: [noStore],

@@ -15,6 +15,7 @@ export const metricsRoutes = [
     path: '/metrics',
     tag: 'Operations',
     summary: 'Prometheus metrics: tile latencies, caches, downloads, agreements, accounts, scheduled and toolbox jobs, the process',
+    description: 'For a client address in metrics.allow (loopback by default) or an administrator, by token as Prometheus sends it or by session; anyone else gets 403 operator_only. The metrics are listed in [operations.md](operations.md#monitoring).',
     access: operatorOnly,
     before: [noStore],
     response: { description: 'The Prometheus text format', contentType: 'text/plain; version=0.0.4; charset=utf-8' },

@@ -3,10 +3,11 @@ import { JOB_STATUSES, JOB_TYPES, RESULT_NAME, jobAnswer, jobList } from '../../
 import { PARAMETER_SCHEMAS } from '../../queue/tasks/index.js';
 import { atLeast } from '../access.js';
 import { actorOf } from '../actor.js';
-import { retryAfter, settleWhenDone } from '../deliver.js';
+import { settleWhenDone } from '../deliver.js';
 import { noStore } from '../middleware/cache-control.js';
-import { requesterOf } from '../middleware/permissions.js';
+import { retryAfter } from '../middleware/retry-after.js';
 import { idParam, idQuery, MAX_ID } from '../params.js';
+import { requesterOf } from '../requester.js';
 import { route } from '../route.js';
 
 /**
@@ -57,8 +58,19 @@ export const queueRoutes = [
     path: '/api/jobs',
     tag,
     summary: 'Submit a toolbox job on a slide you may view',
-    description:
-      'Parameters are checked at once, against the slide and the output budget too (413 job_too_large); past queue.maxQueuedPerUser waiting jobs the answer is 429 queue_quota. A heat map claims its overlay name for you.',
+    description: [
+      'Parameters are checked at once, also against the slide: a bad one, or one the slide cannot take (a patch larger than its level), is a 400 invalid_request whose `details.problems` name it (`parameters.size`). A job whose estimated output passes queue.maxOutputCount or queue.maxOutputBytes is a 413 job_too_large naming the limit, with the estimate in `details`; past queue.maxQueuedPerUser waiting jobs the answer is 429 queue_quota; a slide that is not there is a 404 slide_not_found, one whose file cannot be read a 409 slide_unreadable.',
+      '',
+      'A heat map claims its overlay `name` for you when it is accepted (a random `heatmap-…` name when none is given, echoed in `parameters`): a name somebody else\'s job holds or published under is refused, unless you are an administrator, who takes it over; the worker publishes only under a name the job\'s owner holds.',
+      '',
+      '| type | parameters, besides their defaults | results |',
+      '| --- | --- | --- |',
+      '| tissue-mask | `downsample` or `mpp` (default about 8 µm per mask pixel) | `tissue-mask.png` (0/255), `tissue-mask.json` |',
+      '| xml-masks | `layers`: a preset (`paip2019`) or `ID=NAME` pairs; default every layer with a shape | `mask-<id>-<name>.png` per layer, `xml-masks.json`; fails when the slide has no annotation |',
+      '| patches | `level` or `magnification`; `labels` needs the slide\'s annotation | `patches.json`, `patches.csv`, `patches.tar` (the patch images) |',
+      '| stitch | `predictions`: each a level-0 position, a size in pixels of its level and a score | `probability.png` (16-bit, 65535 = 1), `probability.json` |',
+      '| heatmap | `source`: one of your succeeded jobs of the same slide; `file`: its PNG to colour (default the first) | the overlay at `/tiles/<slide>/overlays/<name>.dzi`, `<name>.png` (overview), `<name>.json` |',
+    ].join('\n'),
     access: toolboxUser,
     body: submission,
     before: [noStore],
@@ -73,6 +85,7 @@ export const queueRoutes = [
     path: '/api/jobs',
     tag,
     summary: 'Your toolbox jobs (administrators: everyone’s), newest first',
+    description: 'At most 200.',
     access: atLeast('L1'),
     query: listQuery,
     before: [noStore],
@@ -95,6 +108,8 @@ export const queueRoutes = [
     path: '/api/jobs/{id}/cancel',
     tag,
     summary: 'Cancel a job that has not finished (409 once it has)',
+    description:
+      'A queued job is cancelled at once, and a heat map\'s overlay name is free again. A running one stays running, with the cancel recorded, until its worker stops it at its next progress report and removes its partial results. Once finished: 409 job_finished.',
     access: atLeast('L1'),
     params: jobId,
     before: [noStore],
@@ -106,7 +121,8 @@ export const queueRoutes = [
     path: '/api/jobs/{id}/results/{name}',
     tag,
     summary: "Download a result file of a job that succeeded, while its slide may leave the server; audited",
-    description: 'Counts against the same download limits as slide downloads (429 with Retry-After).',
+    description:
+      'Sent as an attachment and audited as job.result.download; counts against the same download limits as slide downloads (429 with Retry-After). 404 result_not_found for a name the job does not list, and slide_not_found once the job\'s slide is withdrawn.',
     access: toolboxUser,
     params: resultFile,
     before: [noStore, retryAfter],

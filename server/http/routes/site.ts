@@ -3,8 +3,9 @@ import { DATASET_NAME } from '../../datasets/datasets.service.js';
 import { datasetList, datasetVersions, holeyBag, siteView, siteViewOf } from '../../datasets/views.js';
 import { atLeast, publicAccess } from '../access.js';
 import { actorOf } from '../actor.js';
-import { deliverBundle, retryAfter } from '../deliver.js';
+import { deliverBundle } from '../deliver.js';
 import { cacheControl, noStore } from '../middleware/cache-control.js';
+import { retryAfter } from '../middleware/retry-after.js';
 import { flagQuery, textQuery } from '../params.js';
 import { route } from '../route.js';
 
@@ -41,6 +42,7 @@ export const siteRoutes = [
     path: '/api/site',
     tag,
     summary: "This site's name, address and the public key its export bags are signed with",
+    description: "What a partner's administrator puts into mirror.trustedKeys, ideally after checking the fingerprint with this site by another channel.",
     access: publicAccess,
     before: [cacheControl('no-cache')],
     response: { description: 'The site', schema: siteView },
@@ -70,6 +72,8 @@ export const siteRoutes = [
     path: '/api/datasets/{name}/bag',
     tag,
     summary: 'A release as a holey bag in JSON, for slidebank mirror (audited)',
+    description:
+      'A release (default the newest; with since, the incremental bag on top of that older release) with every file but the slides, base64-encoded; its fetch.txt lists the slide files as this site\'s `/api/slides/{id}/files/slide` URLs. A slide of the release withdrawn since it was made, from the dataset or the catalog, is left out and named in the signed tag file `slidebank-withdrawn.json` (`{"schemaVersion": 1, "withdrawn": [{"name", "sha256", "reason", "withdrawnAt"}]}`), which `slidebank import` and `slidebank mirror` apply. 400 invalid_query when since is not older than version; 404 dataset_not_found or release_not_found; 409 export_refused when a released slide file no longer matches the catalog. Audited as dataset.exported and counted against the download limits (429 with Retry-After).',
     access: partner,
     params: datasetPath,
     query: z.object(release),
@@ -82,6 +86,8 @@ export const siteRoutes = [
     path: '/api/datasets/{name}/bag.zip',
     tag,
     summary: 'A release as a signed bag in one ZIP, streamed (audited when it ends)',
+    description:
+      'The bag serialized as RFC 8493 §4 has it: one top-level folder, the bag, named as `slidebank export` names it; entries STOREd, ZIP64 as needed; sent as `<bag>.zip` (`<bag>_holey.zip` with holey). By default the complete bag, its slide files read from the slide store; with holey=1 the holey bag, whose fetch.txt points at the slides. Versions, since, withdrawn slides and refusals as for `/bag`, and 413 or 429 past the download limits. Audited as dataset.exported when the response ends, with the bytes sent and whether it completed; a client that goes away stops the archive.',
     access: partner,
     params: datasetPath,
     query: z.object({ ...release, holey: flagQuery('holey').meta({ description: 'Leave the slide files out: fetch.txt points at their download URLs' }) }),

@@ -39,6 +39,8 @@ export const slideRoutes = [
     path: '/api/slides',
     tag,
     summary: 'Search the published slides by facets and text, a page at a time, with the facet counts',
+    description:
+      'Values of one facet are OR-ed, facets AND-ed with each other and with q (e.g. `?organ=CO,LV&stain=IHC&q=adeno`). Each facet is counted with every other filter applied but its own, so the counts say what ticking one more value would add. Page with page and pageSize or with offset and limit, not both.',
     access: viewer,
     query: catalogQuery,
     response: { description: 'One page of matching slides, their total and each facet’s counts', schema: catalogPage },
@@ -68,6 +70,7 @@ export const slideRoutes = [
     path: '/api/slides/{id}/thumbnail',
     tag,
     summary: "A published slide's thumbnail; a matching If-None-Match is a 304",
+    description: 'Cache-Control: private, max-age=3600 (a thumbnail can be made again).',
     access: viewer,
     params: slideId,
     query: thumbnailQuery,
@@ -83,6 +86,8 @@ export const slideRoutes = [
     path: '/api/slides/{id}/annotation.geojson',
     tag,
     summary: "A published slide's annotation as GeoJSON in level-0 pixels, for the viewer's overlay",
+    description:
+      'The slide\'s de-identified Aperio XML as GeoJSON: one Polygon per shape (rectangles and ellipses too) with the holes cut from it as inner rings, one LineString per ruler or arrow; y grows downwards, as in the slide. A slide without an annotation is a 404 annotation_not_found. Cache-Control: private, max-age=3600.',
     access: viewer,
     params: slideId,
     before: [privateHour],

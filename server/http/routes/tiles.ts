@@ -71,6 +71,7 @@ export const tileRoutes = [
     pattern: new RegExp(`^/tiles/(?<slide>${SEGMENT})\\.dzi$`),
     tag,
     summary: "A slide's Deep Zoom descriptor: its size and the grid its tiles come in",
+    description: 'Cache-Control: private, max-age=31536000, immutable (a published slide never changes).',
     access: viewer,
     params: slideOnly,
     before: [immutable],
@@ -83,7 +84,8 @@ export const tileRoutes = [
     pattern: new RegExp(`^/tiles/(?<slide>${SEGMENT})_files/(?<level>${SEGMENT})/(?<col>[^/_]+)_(?<row>[^/.]+)\\.(?<format>[^/.]+)$`),
     tag,
     summary: 'One Deep Zoom tile; a matching If-None-Match is a 304 without rendering',
-    description: 'X-Tile-Source says how the tile was made: stored (passed through), scaled (stored tiles decoded at reduced size) or rendered.',
+    description:
+      'X-Tile-Source says how the tile was made: stored (passed through), scaled (stored tiles decoded at reduced size) or rendered. A tile off the grid is a 404 tile_not_found; one that would decode more than tiles.maxRenderSourcePixels of a stored level (the low levels of a slide stored without a pyramid) is a 400 render_too_large. Cache-Control: private, max-age=31536000, immutable (a published slide never changes).',
     access: viewer,
     params: tileAddress,
     before: [immutable],
@@ -99,6 +101,8 @@ export const tileRoutes = [
     pattern: new RegExp(`^/tiles/(?<slide>${SEGMENT})/(?<image>${SEGMENT})$`),
     tag,
     summary: "A slide's thumbnail, label or macro image (label and macro for staff only: they may identify a patient)",
+    description:
+      'Anyone but staff asking for the label or macro gets a 403 staff_only. Ingest removes both from published slides, so for those they are a 404 image_not_found. A slide without a stored thumbnail gets one rendered from its pixels. Cache-Control: private, max-age=31536000, immutable (a published slide never changes).',
     access: viewer,
     params: associatedImage,
     before: [immutable],
@@ -126,6 +130,8 @@ export const tileRoutes = [
     path: '/iiif/{slide}/info.json',
     tag,
     summary: 'The IIIF image information of a slide: offers only the tiles and sizes this server renders',
+    description:
+      '`sizes` lists the whole image at each stored level\'s size and `tiles` the scale factors whose 512-pixel tiles render within tiles.maxRenderSourcePixels; `maxArea` is the smaller of 16,777,216 pixels and that bound.',
     access: viewer,
     params: slideOnly,
     before: [cacheControl('private, max-age=3600')],
@@ -141,7 +147,8 @@ export const tileRoutes = [
     pattern: new RegExp(`^/iiif/(?<slide>${SEGMENT})/(?<region>${SEGMENT})/(?<size>${SEGMENT})/(?<rotation>${SEGMENT})/(?<quality>[^/.]+)\\.(?<format>[^/.]+)$`),
     tag,
     summary: 'An IIIF image of a slide: a region at a size, within tiles.maxRenderSourcePixels',
-    description: 'Malformed parts and features beyond IIIF level 1 are a 400 (invalid_iiif_request, unsupported_iiif_feature), as the IIIF Image API asks; so is an image that would need more than tiles.maxRenderSourcePixels (render_too_large).',
+    description:
+      'IIIF Image API 3.0, level 1, in JPEG, PNG or WebP. Malformed parts and features beyond level 1 are a 400 (invalid_iiif_request, unsupported_iiif_feature), as the IIIF Image API asks. An image is read from the coarsest stored level that has at least the pixels asked for (with half a pixel of slack for rounded level sizes) and may decode at most tiles.maxRenderSourcePixels of it; beyond, 400 render_too_large says what it would need (ask for a smaller region or size). `max` is the largest size that renders within that bound and maxArea. A render stops when its client goes away, and IIIF images take at most half the render slots at once, so that Deep Zoom tiles keep the rest. Cache-Control: private, max-age=31536000, immutable (a published slide never changes).',
     access: viewer,
     params: iiifImagePath,
     before: [immutable],

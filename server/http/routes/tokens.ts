@@ -4,8 +4,8 @@ import { createdToken, tokenList } from '../../access/views.js';
 import { loggedIn, sessionOnly } from '../access.js';
 import { actorOf } from '../actor.js';
 import { noStore } from '../middleware/cache-control.js';
-import { requesterOf } from '../middleware/permissions.js';
 import { idParam } from '../params.js';
+import { requesterOf } from '../requester.js';
 import { route } from '../route.js';
 import { tokenRequest } from '../schemas/accounts.js';
 
@@ -30,7 +30,7 @@ export const tokenRoutes = [
     path: '/api/tokens',
     tag,
     summary: 'Make an access token; the answer shows it this once',
-    description: `Only through a logged-in session: a token cannot make tokens. An account holds at most ${MAX_ACTIVE_TOKENS} active tokens (409 too_many_tokens).`,
+    description: `Only through a logged-in session: a token cannot make tokens. An account holds at most ${MAX_ACTIVE_TOKENS} active tokens (409 too_many_tokens). Only a hash of the token is kept, so it cannot be shown again. A token of scope read may only GET (403 token_scope otherwise).`,
     access: sessionOnly,
     body: tokenRequest,
     before,

@@ -27,7 +27,8 @@ export const SAFE_APERIO_KEYS: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * Aperio keys known to identify a patient, site or operator (REFERENCE.md).
+ * Aperio keys known to identify a patient, site or operator (docs/references.md,
+ * "Which Aperio fields identify a patient").
  * Their values are searched for in every byte of the output; the allow-list
  * above is what removes them.
  */

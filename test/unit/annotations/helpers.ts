@@ -59,7 +59,7 @@ export function shoelace(ring: readonly Point[]): number {
   return sum / 2;
 }
 
-/** A fixture's text, after checking it is the file SOURCES.md describes. */
+/** A fixture's text, after checking it is the pinned file (its SHA-256). */
 export async function fixtureText(name: FixtureName): Promise<string> {
   const bytes = await readFile(fixture(name));
   const digest = createHash('sha256').update(bytes).digest('hex');

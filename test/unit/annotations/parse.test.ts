@@ -15,7 +15,7 @@ import { fixtureTest, type FixtureName } from '../../support/fixtures.js';
 import { annotations, fixtureText, layer, region, square } from './helpers.js';
 
 // ---------------------------------------------------------------------------
-// The real files: the counts SOURCES.md records.
+// The real files: the counts recorded in ../shared/fixtures/SOURCES.md.
 
 interface FixtureFacts {
   mpp: number | null;
@@ -37,7 +37,7 @@ const FACTS: Partial<Record<FixtureName, FixtureFacts>> = {
 };
 
 for (const [name, facts] of Object.entries(FACTS) as [FixtureName, FixtureFacts][]) {
-  fixtureTest(`${name} parses with the counts SOURCES.md records`, async (t) => {
+  fixtureTest(`${name} parses with its recorded counts`, async (t) => {
     const doc = parseAperioXml(await fixtureText(name));
     const regions = doc.layers.flatMap((l) => l.regions);
     const all = regions.flatMap((r) => r.vertices);
@@ -59,7 +59,7 @@ for (const [name, facts] of Object.entries(FACTS) as [FixtureName, FixtureFacts]
   });
 }
 
-fixtureTest('NP040: layer details as SOURCES.md describes them, with algorithm attributes and extra elements kept', async (t) => {
+fixtureTest('NP040: layer details as recorded for the fixture, with algorithm attributes and extra elements kept', async (t) => {
   const doc = parseAperioXml(await fixtureText('NP040-16_pTDP43_RVC.xml'));
   t.deepEqual(
     doc.layers.map((l) => [l.id, l.type, l.lineColor, l.regions.length, l.regions.filter((r) => r.negative).length]),

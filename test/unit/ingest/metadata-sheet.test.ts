@@ -9,11 +9,11 @@ import {
   type MetadataSheet,
   type SheetRow,
 } from '../../../server/ingest/metadata-sheet.js';
-import { loadVocabulary } from '../../../server/ingest/vocabulary.js';
+import { loadVocabulary } from '../../../server/catalog/vocabulary.js';
 import { packageRoot } from '../../../server/package-info.js';
 
 const vocabulary = loadVocabulary(path.join(packageRoot, 'config', 'vocabularies.json'));
-/** The seed's rule, on a fixed day so that "in the future" does not drift. */
+/** The shipped consent rule (docs/domain.md, "Eligibility at ingest"), on a fixed day so that "in the future" does not drift. */
 const rules: EligibilityRules = { consentRequiredFrom: '2013-02', now: new Date(2024, 5, 15) };
 
 async function write(content: string | Buffer): Promise<string> {

@@ -1,19 +1,6 @@
-/** A user as `GET /api/admin/users` answers. */
-export interface AdminUser {
-  id: number;
-  email: string;
-  name: string;
-  institution: string;
-  level: string;
-  storedLevel: string;
-  levelExpiresAt: string | null;
-  roles: string[];
-  emailConfirmed: boolean;
-  disabled: boolean;
-  lastLoginAt: string | null;
-}
+import type { StaffRole } from '../../types';
 
-export const STAFF_ROLES = ['admin', 'curator', 'pathologist'] as const;
+export const STAFF_ROLES = ['admin', 'curator', 'pathologist'] as const satisfies readonly StaffRole[];
 
 export function formatDateTime(iso: string | null | undefined): string {
   if (!iso) return '—';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import test from 'ava';
 import { ExitCode, FatalError } from '../../../server/errors.js';
 import type { Vocabulary } from '../../../server/ingest/types.js';
-import { displayName, loadVocabulary, lookup, type VocabularyField } from '../../../server/ingest/vocabulary.js';
+import { displayName, loadVocabulary, lookup, type VocabularyField } from '../../../server/catalog/vocabulary.js';
 import { packageRoot } from '../../../server/package-info.js';
 
 const realFile = path.join(packageRoot, 'config', 'vocabularies.json');

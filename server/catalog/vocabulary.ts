@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ExitCode, FatalError } from '../errors.js';
-import type { RequirableField, Vocabulary, VocabularyEntry } from './types.js';
+import type { RequirableField, Vocabulary, VocabularyEntry } from '../ingest/types.js';
 
 /**
  * The controlled vocabularies (config/vocabularies.json): loading them with

@@ -1,0 +1,25 @@
+import type { DeidentifyResult } from './deidentify/deidentify.js';
+import type { Verification } from './deidentify/verify.js';
+import type { Vocabulary } from './types.js';
+
+/** What every step of one slide's ingest shares: the settings it runs under, and the report it fills in. */
+export interface IngestSettings {
+  paths: { slides: string; quarantine: string; originals: string; thumbnails: string };
+  keepOriginals: boolean;
+  /** Move the original out of its folder afterwards (the inbox); a CLI ingest leaves the curator's folder alone. */
+  takeOriginals: boolean;
+  linkageKey: string;
+  textPatterns: RegExp[];
+  vocabulary: Vocabulary;
+}
+
+/** What was removed and what was checked: shown to curators; holds no identifying value. */
+export interface IngestReport {
+  directories?: DeidentifyResult['directories'];
+  annotation?: { removed: string[]; layers: number; regions: number } | null;
+  checks?: Verification['checks'];
+  metadataProblems?: string[];
+  tiffFormat?: string;
+  sha256?: string;
+  error?: string;
+}
