@@ -2,6 +2,7 @@ import { accessSync, constants, mkdirSync } from 'node:fs';
 import { ensureInitialAdmin, type InitialAdmin } from './access/initial-admin.js';
 import { UsersRepository } from './access/users.repository.js';
 import type { Config } from './config/index.js';
+import { publicUrlWarning } from './config/public-url.js';
 import { migrateToLatest, openDatabase, waitForDatabase, type Database } from './db/index.js';
 import { ExitCode, FatalError } from './errors.js';
 import { createApp } from './http/app.js';
@@ -13,6 +14,7 @@ import { createJobRuns, startScheduler } from './jobs/index.js';
 import { seedDemoSlides } from './ingest/demo.js';
 import { IngestRepository } from './ingest/ingest.repository.js';
 import { ensureDefaultGuide } from './pages/index.js';
+import { installDefaultAgreement } from './agreements/default-agreement.js';
 import { PagesRepository } from './pages/pages.repository.js';
 import { createServices } from './services.js';
 import { ensureSiteKey } from './datasets/site-key.js';
@@ -57,6 +59,7 @@ export async function startAppliance(config: Config, log: Logger): Promise<Appli
       }),
     );
     await step('user guide', () => ensureDefaultGuide(new PagesRepository(db.knex)));
+    await step('agreement', () => installDefaultAgreement(db, log));
     await step('site key', () => {
       const key = ensureSiteKey(config.paths.data);
       if (key.created) log.info({ file: key.file, publicKey: key.publicKey }, 'created the site signing key for export bags (GET /api/site shows its public half)');
@@ -71,6 +74,8 @@ export async function startAppliance(config: Config, log: Logger): Promise<Appli
     const app = createApp({ config, log, db, services });
     const http = await step('http', () => listen(app, { port: config.port, host: config.host, log }));
     log.info({ url: http.url, database: db.description }, `slidebank ${version} listening on ${http.url}`);
+    const publicUrlProblem = publicUrlWarning(config.mail.publicUrl, { host: config.host, port: http.port });
+    if (publicUrlProblem) log.warn({ key: 'mail.publicUrl', publicUrl: config.mail.publicUrl, url: http.url }, publicUrlProblem);
     const scheduler = startScheduler(services.scheduledJobs, createJobRuns(db), config.jobs.timeZone, log);
     // Toolbox jobs run in processes of their own, so that they never hold up tile requests.
     const workers = config.queue.workers > 0 ? startWorkerProcesses(config.queue.workers, { databaseUrl: config.database.url, log }) : undefined;

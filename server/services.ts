@@ -5,6 +5,7 @@ import { AgreementsService } from './agreements/agreements.service.js';
 import { AccountsService } from './access/accounts.service.js';
 import { AuthTokensRepository } from './access/auth-tokens.repository.js';
 import { DeferredWork } from './access/deferred-work.js';
+import { initialAdminFile } from './access/initial-admin.js';
 import { LoginThrottleRepository } from './access/login-throttle.repository.js';
 import { resolveSessionKeys } from './access/session-secret.js';
 import { DatabaseSessionStore } from './access/session-store.js';
@@ -137,6 +138,8 @@ export function createServices(config: Config, db: Database, log: Logger, extern
     site: mailSiteFrom(config),
     dataDir: config.paths.data,
     log,
+    // Mail to administrators goes out after the answer, with the accounts' mail (\`access\` is made below).
+    defer: (what, task) => access.deferred.defer(what, task),
   });
   const scheduledJobs = createJobs(config, db, log, { agreements });
   const access = createAccessServices(config, db, log, { mailer, audit: external.audit ?? auditLog, administrativeApproval: agreements });
@@ -208,6 +211,7 @@ export function createAccessServices(
       resetMinutes: auth.resetMinutes,
       lockout: auth.lockout,
       requests: auth.accountRequests,
+      initialAdminFile: initialAdminFile(config.paths.data),
     },
   );
   const accessTokens = new TokensService(tokens, users, audit);

@@ -1,3 +1,4 @@
+import { unlink } from 'node:fs/promises';
 import type { AuditActor, AuditLog } from '../audit/audit-log.js';
 import { isUniqueViolation, type Queryable } from '../db/index.js';
 import { AppError } from '../errors.js';
@@ -32,6 +33,8 @@ export interface AccountSettings {
   };
   /** Registrations, reset requests and confirmation resends one client address may make per window of `minutes`. */
   requests: { maxPerAddress: number; minutes: number };
+  /** The file the initial administrator's printed password is kept in; deleted once that password is changed. */
+  initialAdminFile?: string;
 }
 
 /** What the accounts service works with. */
@@ -285,6 +288,7 @@ export class AccountsService {
     });
     await this.throttle.clear(throttleKey('email', user.email));
     this.notifyPasswordChanged(user, 'reset', now, tokensRevoked);
+    if (user.mustChangePassword && user.roles.includes('admin')) await this.forgetInitialPassword(user.email);
   }
 
   /**
@@ -310,6 +314,19 @@ export class AccountsService {
       return ended.tokensRevoked;
     });
     this.notifyPasswordChanged(user, 'change', now, tokensRevoked);
+    if (user.mustChangePassword && user.roles.includes('admin')) await this.forgetInitialPassword(user.email);
+  }
+
+  /** The printed password no longer works: its file goes (on this node; another node's copy is as harmless). */
+  private async forgetInitialPassword(email: string): Promise<void> {
+    const file = this.settings.initialAdminFile;
+    if (!file) return;
+    try {
+      await unlink(file);
+      this.log.info({ email, file }, `the initial administrator changed the printed password: deleted ${file}`);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn({ err: error, file }, `could not delete ${file}; delete it by hand`);
+    }
   }
 
   async profile(requester: Requester): Promise<AccountView> {

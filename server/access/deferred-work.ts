@@ -29,6 +29,7 @@ export class DeferredWork {
   private running = 0;
   private closed = false;
   private idleWaiters: (() => void)[] = [];
+  private held = 0;
 
   constructor(
     private readonly log: Logger,
@@ -42,6 +43,18 @@ export class DeferredWork {
     }
     this.queue.push({ what, run: task });
     setImmediate(() => this.pump());
+  }
+
+  /** Keeps queued tasks from starting until the returned function is called: tests look at what a request did before its deferred part. */
+  hold(): () => void {
+    this.held += 1;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.held -= 1;
+      this.pump();
+    };
   }
 
   /** Tasks waiting or running. */
@@ -58,6 +71,7 @@ export class DeferredWork {
   /** Takes no new work; waits up to `timeoutMs` for what is queued and running, then logs every task left undone. */
   async close(timeoutMs: number): Promise<void> {
     this.closed = true;
+    this.held = 0;
     this.pump();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
@@ -70,7 +84,7 @@ export class DeferredWork {
   }
 
   private pump(): void {
-    while (this.running < this.limits.concurrent && this.queue.length > 0) {
+    while (this.held === 0 && this.running < this.limits.concurrent && this.queue.length > 0) {
       const task = this.queue.shift()!;
       this.running += 1;
       void this.execute(task);

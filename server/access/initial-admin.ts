@@ -12,6 +12,11 @@ export interface InitialAdmin {
   file: string;
 }
 
+/** Where the initial administrator's password is kept until it is changed. */
+export function initialAdminFile(dataDir: string): string {
+  return path.join(dataDir, 'initial-admin.txt');
+}
+
 /**
  * On the first start of an empty installation, create an administrator with a
  * random password and keep that password in `<data>/initial-admin.txt`, readable
@@ -33,6 +38,8 @@ export async function ensureInitialAdmin(
       level: 'L1',
       roles: ['admin'],
       emailConfirmedAt: new Date(),
+      // The password travels in a file and on the console: its owner is asked for a new one at the first login.
+      mustChangePassword: true,
     });
   } catch (error) {
     if (!isUniqueViolation(error)) throw error;
@@ -40,9 +47,9 @@ export async function ensureInitialAdmin(
     return undefined;
   }
 
-  const file = path.join(dataDir, 'initial-admin.txt');
+  const file = initialAdminFile(dataDir);
   const text = [
-    '# Slidebank initial administrator. Log in, change the password, then delete this file.',
+    '# Slidebank initial administrator. Log in: the portal asks for a new password, and this file is deleted once it is changed.',
     `email: ${email}`,
     `password: ${password}`,
     '',

@@ -17,6 +17,8 @@ export interface User {
   emailConfirmedAt: Date | null;
   disabledAt: Date | null;
   lastLoginAt: Date | null;
+  /** The password was chosen by somebody else (the initial administrator's printed one): the portal asks for a new one first. Read from the database always; absent means no. */
+  mustChangePassword?: boolean;
   createdAt: Date;
 }
 
@@ -29,6 +31,7 @@ export interface NewUser {
   levelExpiresAt?: Date | null;
   roles: StaffRole[];
   emailConfirmedAt: Date | null;
+  mustChangePassword?: boolean;
 }
 
 export interface UserSearch {
@@ -51,6 +54,7 @@ interface UserRow {
   email_confirmed_at: string | null;
   disabled_at: string | null;
   last_login_at: string | null;
+  must_change_password: boolean | number;
   created_at: string;
 }
 
@@ -67,6 +71,7 @@ const USER_COLUMNS: string[] = [
   'email_confirmed_at',
   'disabled_at',
   'last_login_at',
+  'must_change_password',
   'created_at',
 ];
 
@@ -95,6 +100,7 @@ export class UsersRepository {
           level_expires_at: dbTime(user.levelExpiresAt),
           email_confirmed_at: dbTime(user.emailConfirmedAt),
           password_changed_at: user.passwordHash ? toDbTime(now) : null,
+          must_change_password: user.mustChangePassword ?? false,
           created_at: toDbTime(now),
           updated_at: toDbTime(now),
         })
@@ -131,7 +137,7 @@ export class UsersRepository {
   async setPassword(id: number, passwordHash: string, now: Date, trx: Knex = this.knex): Promise<void> {
     await trx('users')
       .where({ id })
-      .update({ password_hash: passwordHash, password_changed_at: toDbTime(now), updated_at: toDbTime(now) });
+      .update({ password_hash: passwordHash, password_changed_at: toDbTime(now), must_change_password: false, updated_at: toDbTime(now) });
   }
 
   /** Marks the address confirmed and raises L0 to L1. False when it was confirmed already. */
@@ -259,6 +265,7 @@ function toUser(row: UserRow, roles: StaffRole[]): User {
     emailConfirmedAt: fromNullable(row.email_confirmed_at),
     disabledAt: fromNullable(row.disabled_at),
     lastLoginAt: fromNullable(row.last_login_at),
+    mustChangePassword: Boolean(row.must_change_password),
     createdAt: fromDbTime(row.created_at),
   };
 }

@@ -29,6 +29,9 @@ export const meView = accountView
   .extend({
     via: z.enum(['anonymous', 'session', 'token']).meta({ description: 'How this request was authenticated' }),
     csrfToken: z.string().optional().meta({ description: "The session's token for the X-CSRF-Token header of writes (sessions only)" }),
+    mustChangePassword: z.boolean().meta({
+      description: 'The password was chosen by somebody else (the initial administrator\'s printed one): change it (POST /api/account/password) before anything else',
+    }),
   })
   .meta({ id: 'Me' });
 export type MeView = z.infer<typeof meView>;

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { fromDbJson, fromDbTime, isUniqueViolation, toDbTime } from '../db/index.js';
-import type { ApplicationStatus, DuaApplication, DuaVersion, Institution, Publication, ReportStatus, UsageReport } from './views.js';
+import { renderMarkdown } from '../pages/markdown.js';
+import type { ApplicationStatus, DuaApplication, DuaDraft, DuaVersion, Institution, Publication, ReportStatus, UsageReport } from './views.js';
 
 type Level = 'L0' | 'L1' | 'L2' | 'L3';
 
@@ -33,9 +34,26 @@ function toApplication(row: Record<string, unknown>): DuaApplication {
     decidedAt: maybeTime(row.decided_at),
     decisionReason: (row.decision_reason as string | null) ?? null,
     validUntil: maybeTime(row.valid_until),
+    revokedAt: maybeTime(row.revoked_at),
+    revokedBy: (row.revoked_by as number | null) ?? null,
+    revocationReason: (row.revocation_reason as string | null) ?? null,
     createdAt: time(row.created_at),
   };
 }
+
+function toDraft(row: Record<string, unknown>): DuaDraft {
+  return {
+    id: row.id as number,
+    title: row.title as string,
+    body: row.body as string,
+    html: renderMarkdown(row.body as string),
+    createdAt: time(row.created_at),
+    updatedAt: time(row.updated_at),
+  };
+}
+
+/** A published version as written; `isDefault` marks the text installed on the first start. */
+export type VersionText = Pick<DuaVersion, 'version' | 'title' | 'body' | 'requiresReacceptance'> & { isDefault?: boolean };
 
 function toReport(row: Record<string, unknown>): UsageReport {
   return {
@@ -97,7 +115,7 @@ export class AgreementsRepository {
   }
 
   async publishVersion(
-    version: Omit<DuaVersion, 'id' | 'publishedAt'>,
+    version: VersionText,
     publishedBy: number | null,
     now: Date,
     trx: Knex = this.knex,
@@ -111,6 +129,7 @@ export class AgreementsRepository {
           requires_reacceptance: version.requiresReacceptance,
           published_at: toDbTime(now),
           published_by: publishedBy,
+          is_default: version.isDefault ?? false,
         })
         .returning('id');
       return this.toVersion(await trx('dua_versions').where({ id: insertedId(inserted) }).first());
@@ -126,9 +145,72 @@ export class AgreementsRepository {
       version: row.version as string,
       title: row.title as string,
       body: row.body as string,
+      html: renderMarkdown(row.body as string),
       requiresReacceptance: Boolean(row.requires_reacceptance),
       publishedAt: time(row.published_at),
+      isDefault: Boolean(row.is_default),
+      reviewedAt: maybeTime(row.reviewed_at),
     };
+  }
+
+  async version(id: number, trx: Knex = this.knex): Promise<DuaVersion | undefined> {
+    const row = await trx('dua_versions').where({ id }).first();
+    return row ? this.toVersion(row) : undefined;
+  }
+
+  async markReviewed(id: number, reviewedBy: number | null, now: Date): Promise<boolean> {
+    return (await this.knex('dua_versions').where({ id }).whereNull('reviewed_at').update({ reviewed_at: toDbTime(now), reviewed_by: reviewedBy })) === 1;
+  }
+
+  async drafts(): Promise<DuaDraft[]> {
+    return (await this.knex('dua_drafts').orderBy('id', 'desc')).map(toDraft);
+  }
+
+  async draft(id: number, trx: Knex = this.knex): Promise<DuaDraft | undefined> {
+    const row = await trx('dua_drafts').where({ id }).first();
+    return row ? toDraft(row) : undefined;
+  }
+
+  async createDraft(draft: { title: string; body: string }, by: number | null, now: Date): Promise<DuaDraft> {
+    const [inserted] = await this.knex('dua_drafts')
+      .insert({ title: draft.title, body: draft.body, created_by: by, updated_by: by, created_at: toDbTime(now), updated_at: toDbTime(now) })
+      .returning('id');
+    return (await this.draft(insertedId(inserted)))!;
+  }
+
+  async updateDraft(id: number, draft: { title: string; body: string }, by: number | null, now: Date): Promise<boolean> {
+    return (await this.knex('dua_drafts').where({ id }).update({ title: draft.title, body: draft.body, updated_by: by, updated_at: toDbTime(now) })) === 1;
+  }
+
+  async deleteDraft(id: number, trx: Knex = this.knex): Promise<boolean> {
+    return (await trx('dua_drafts').where({ id }).del()) === 1;
+  }
+
+  /** What waits for an administrator's decision. */
+  async pendingCounts(): Promise<{ applications: number; reports: number }> {
+    const [applications, reports] = await Promise.all([
+      this.knex('dua_applications').where({ status: 'submitted' }).count({ n: '*' }).first(),
+      this.knex('usage_reports').where({ status: 'submitted' }).count({ n: '*' }).first(),
+    ]);
+    return { applications: Number(applications?.n ?? 0), reports: Number(reports?.n ?? 0) };
+  }
+
+  /** Active administrators with a confirmed address: who hears of new applications. */
+  async adminRecipients(): Promise<Recipient[]> {
+    const rows = await this.knex('users')
+      .whereIn('id', this.knex('user_roles').select('user_id').where({ role: 'admin' }))
+      .whereNull('disabled_at')
+      .whereNotNull('email_confirmed_at')
+      .select(RECIPIENT_COLUMNS);
+    return rows.map(toRecipient);
+  }
+
+  /** End an approval before its term; false when it is not (or no longer) an approval. */
+  async revokeApplication(id: number, by: number | null, reason: string, now: Date, trx: Knex): Promise<boolean> {
+    const updated = await trx('dua_applications')
+      .where({ id, status: 'approved' })
+      .update({ status: 'revoked', revoked_at: toDbTime(now), revoked_by: by, revocation_reason: reason, updated_at: toDbTime(now) });
+    return updated === 1;
   }
 
   private applications(trx: Knex = this.knex) {

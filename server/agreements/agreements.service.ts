@@ -16,7 +16,8 @@ import type { AuditActor, AuditLog } from '../audit/audit-log.js';
 import { AppError } from '../errors.js';
 import { renderMail, type MailSite, type MailTemplate, type MailTemplates, type Mailer } from '../mail/index.js';
 import type { AgreementsRepository } from './agreements.repository.js';
-import type { ApplicationStatus, DuaApplication, DuaVersion, Institution, Publication, ReportStatus, UsageReport } from './views.js';
+import { ensureDefaultAgreement } from './default-agreement.js';
+import type { ApplicationStatus, DuaApplication, DuaDraft, DuaPending, DuaVersion, Institution, Publication, ReportStatus, UsageReport } from './views.js';
 
 type Level = 'L0' | 'L1' | 'L2' | 'L3';
 const RANK: Record<Level, number> = { L0: 0, L1: 1, L2: 2, L3: 3 };
@@ -39,6 +40,12 @@ export interface NewVersion {
   body: string;
   /** Approvals under older versions stop counting until their holders accept this one. */
   requiresReacceptance: boolean;
+}
+
+/** An agreement text being prepared. */
+export interface DraftText {
+  title: string;
+  body: string;
 }
 
 /** What a researcher applies with. */
@@ -78,6 +85,8 @@ export interface AgreementsDependencies {
   /** Where signed PDFs are kept (never served to anyone but admins and their owner). */
   dataDir: string;
   log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+  /** Runs mail after the answer (the accounts' deferred work); without it, mail is sent before answering. */
+  defer?: (what: string, task: () => Promise<void>) => void;
 }
 
 export class AgreementsService {
@@ -99,11 +108,13 @@ export class AgreementsService {
     return this.repo.versions();
   }
 
-  async publishVersion(actor: AuditActor, input: NewVersion, now = new Date()): Promise<DuaVersion> {
+  /** Publish a text; with `fromDraft`, that draft becomes the version and is gone from the drafts. */
+  async publishVersion(actor: AuditActor, input: NewVersion, now = new Date(), fromDraft?: number): Promise<DuaVersion> {
     return this.repo.transaction(async (trx) => {
+      if (fromDraft !== undefined && !(await this.repo.deleteDraft(fromDraft, trx))) throw new AppError(404, 'draft_not_found', `No draft ${fromDraft}`);
       const published = await this.repo.publishVersion(input, actor.actorId, now, trx);
-      if (published === 'version_taken') throw new AppError(409, 'version_taken', `Version ${input.version} exists already`);
-      await this.deps.audit.record({ action: 'dua.version_published', actorId: actor.actorId, subjectType: 'dua_version', subjectId: published.id, ip: actor.ip ?? null, details: { version: input.version, requiresReacceptance: input.requiresReacceptance } }, trx);
+      if (published === 'version_taken') throw new AppError(409, 'version_taken', `Version ${input.version} exists already; choose another label`);
+      await this.deps.audit.record({ action: 'dua.version_published', actorId: actor.actorId, subjectType: 'dua_version', subjectId: published.id, ip: actor.ip ?? null, details: { version: input.version, requiresReacceptance: input.requiresReacceptance, ...(fromDraft !== undefined ? { draft: fromDraft } : {}) } }, trx);
       if (input.requiresReacceptance) {
         // Approvals under older versions stop counting until their holders accept this one.
         for (const userId of await this.repo.userIdsAtLevel('L2', trx)) {
@@ -114,18 +125,126 @@ export class AgreementsService {
     });
   }
 
+  /** The next free whole-number label after the highest one used (1, 2, 3 …). */
+  async nextVersionLabel(): Promise<string> {
+    const numbers = (await this.repo.versions()).map((v) => Number(v.version)).filter((n) => Number.isInteger(n) && n > 0);
+    return String(Math.max(0, ...numbers) + 1);
+  }
+
+  /** Mark the text installed on the first start as reviewed: it stays in force and the notice to review it goes away. */
+  async markReviewed(actor: AuditActor, id: number, now = new Date()): Promise<DuaVersion> {
+    const version = await this.repo.version(id);
+    if (!version) throw new AppError(404, 'version_not_found', `No agreement version ${id}`);
+    if (await this.repo.markReviewed(id, actor.actorId, now)) {
+      await this.deps.audit.record({ action: 'dua.version_reviewed', actorId: actor.actorId, subjectType: 'dua_version', subjectId: id, ip: actor.ip ?? null, details: { version: version.version } });
+    }
+    return (await this.repo.version(id))!;
+  }
+
+  /** What waits for an administrator, and whether the agreement in force is the unreviewed default text. */
+  async pending(): Promise<DuaPending> {
+    const [counts, latest] = await Promise.all([this.repo.pendingCounts(), this.repo.latestVersion()]);
+    return { ...counts, total: counts.applications + counts.reports, defaultAgreementUnreviewed: latest?.isDefault === true && latest.reviewedAt === null };
+  }
+
+  // ---- drafts (never shown to researchers) -----------------------------------------------
+
+  drafts(): Promise<DuaDraft[]> {
+    return this.repo.drafts();
+  }
+
+  async draft(id: number): Promise<DuaDraft> {
+    const draft = await this.repo.draft(id);
+    if (!draft) throw new AppError(404, 'draft_not_found', `No draft ${id}`);
+    return draft;
+  }
+
+  async createDraft(actor: AuditActor, input: DraftText, now = new Date()): Promise<DuaDraft> {
+    const draft = await this.repo.createDraft(input, actor.actorId, now);
+    await this.deps.audit.record({ action: 'dua.draft_saved', actorId: actor.actorId, subjectType: 'dua_draft', subjectId: draft.id, ip: actor.ip ?? null });
+    return draft;
+  }
+
+  async updateDraft(actor: AuditActor, id: number, input: DraftText, now = new Date()): Promise<DuaDraft> {
+    if (!(await this.repo.updateDraft(id, input, actor.actorId, now))) throw new AppError(404, 'draft_not_found', `No draft ${id}`);
+    return this.draft(id);
+  }
+
+  async deleteDraft(actor: AuditActor, id: number): Promise<void> {
+    if (!(await this.repo.deleteDraft(id))) throw new AppError(404, 'draft_not_found', `No draft ${id}`);
+    await this.deps.audit.record({ action: 'dua.draft_deleted', actorId: actor.actorId, subjectType: 'dua_draft', subjectId: id, ip: actor.ip ?? null });
+  }
+
+  async publishDraft(actor: AuditActor, id: number, input: { version?: string | undefined; requiresReacceptance: boolean }, now = new Date()): Promise<DuaVersion> {
+    const draft = await this.draft(id);
+    const version = input.version ?? (await this.nextVersionLabel());
+    return this.publishVersion(actor, { version, title: draft.title, body: draft.body, requiresReacceptance: input.requiresReacceptance }, now, id);
+  }
+
   // ---- applications ----------------------------------------------------------------------
 
   async apply(actor: AuditActor, input: ApplicationFields, now = new Date()): Promise<DuaApplication> {
     const userId = userOf(actor);
     const version = await this.currentVersion();
-    return this.repo.transaction(async (trx) => {
+    const application = await this.repo.transaction(async (trx) => {
       const open = await this.repo.openApplication(userId, trx);
       if (open) throw new AppError(409, 'application_open', `Application ${open.id} is still waiting for a decision; change it or withdraw it first`);
       const id = await this.repo.createApplication({ userId, versionId: version.id, ...input, status: 'submitted' }, now, trx);
       await this.deps.audit.record({ action: 'dua.applied', actorId: userId, subjectType: 'dua_application', subjectId: id, ip: actor.ip ?? null, details: { version: version.version } }, trx);
       return (await this.repo.application(id, trx))!;
     });
+    this.later(`new application ${application.id} to the administrators`, () => this.tellAdmins(application));
+    return application;
+  }
+
+  private async tellAdmins(application: DuaApplication): Promise<void> {
+    const applicant = await this.repo.recipient(application.userId);
+    for (const admin of await this.repo.adminRecipients()) {
+      await this.mail(admin.email, 'duaApplicationReceived', {
+        name: admin.name,
+        applicant: applicant ? `${applicant.name} (${applicant.email})` : `user ${application.userId}`,
+        project: application.project,
+        principalInvestigator: application.principalInvestigator,
+        version: application.version,
+      });
+    }
+  }
+
+  /** Work after the answer when deferred work is at hand; a busy queue costs the mail, not the request. */
+  private later(what: string, task: () => Promise<void>): void {
+    const run = () => task().catch((error: unknown) => this.deps.log.warn({ err: error, task: what }, 'mail not sent'));
+    if (!this.deps.defer) {
+      void run();
+      return;
+    }
+    try {
+      this.deps.defer(what, run);
+    } catch (error) {
+      this.deps.log.warn({ err: error, task: what }, 'mail not sent: the server is busy');
+    }
+  }
+
+  /** Every application of one user, newest first: the history of decisions an administrator reads. */
+  async applicationsOfUser(userId: number): Promise<DuaApplication[]> {
+    return this.repo.applicationsOf(userId);
+  }
+
+  /** An administrator ends an approval before its term: the holder falls to the level they still hold and is told why. */
+  async revoke(actor: AuditActor, id: number, reason: string, now = new Date()): Promise<DuaApplication> {
+    const revokedBy = userOf(actor);
+    const application = await this.repo.application(id);
+    if (!application) throw new AppError(404, 'application_not_found', `No application ${id}`);
+    const revoked = await this.repo.transaction(async (trx) => {
+      if (!(await this.repo.revokeApplication(id, revokedBy, reason, now, trx))) {
+        throw new AppError(409, 'not_approved', `Application ${id} is ${application.status}; only an approval can be revoked`);
+      }
+      await this.deps.audit.record({ action: 'dua.revoked', actorId: revokedBy, subjectType: 'dua_application', subjectId: id, ip: actor.ip ?? null, details: { userId: application.userId, reason } }, trx);
+      await this.applyLevel(application.userId, now, trx, actor, 'approval revoked', { lower: true });
+      return (await this.repo.application(id, trx))!;
+    });
+    const who = await this.repo.recipient(application.userId);
+    if (who) await this.mail(who.email, 'duaRevoked', { name: who.name, reason });
+    return revoked;
   }
 
   async myApplications(requester: Requester): Promise<DuaApplication[]> {
@@ -214,17 +333,9 @@ export class AgreementsService {
    */
   async grantAdministrativeApproval(userId: number, actor: AuditActor, now = new Date(), trx?: Queryable): Promise<Date> {
     const run = async (db: Queryable) => {
-      let version = await this.repo.latestVersion(db);
-      if (!version) {
-        const published = await this.repo.publishVersion(
-          { version: 'admin-1', title: 'Administrative approval', body: 'Granted by an administrator.', requiresReacceptance: false },
-          actor.actorId,
-          now,
-          db,
-        );
-        if (published === 'version_taken') throw new Error('version admin-1 exists but no latest version was found');
-        version = published;
-      }
+      // Before the first start has installed the default agreement, the approval is given under it.
+      const version = (await this.repo.latestVersion(db)) ?? (await ensureDefaultAgreement(this.repo, now, db)) ?? (await this.repo.latestVersion(db));
+      if (!version) throw new Error('no agreement version could be installed for the administrative approval');
       const validUntil = oneYearAfter(now);
       const id = await this.repo.createApplication(
         { userId, versionId: version.id, researchPurpose: 'Administrative approval', project: 'Administrative approval', principalInvestigator: '-', status: 'approved', administrative: true, validUntil, decidedAt: now },

@@ -39,6 +39,8 @@ export interface ReviewSettings {
   dataDir: string;
   /** The slide store: a released version becomes the slide's `<name>.xml` there. */
   slideStore: string;
+  /** Organ code → name, from the vocabulary; a code not in it is shown as itself. */
+  organNames?: ReadonlyMap<string, string>;
 }
 
 /** The longest texts kept with versions and review events. */
@@ -82,7 +84,7 @@ export class ReviewService {
     return {
       slide: { id: slide.id, name: slide.name, width: slide.width, height: slide.height },
       workflow,
-      versions,
+      versions: numbered(versions),
       events,
       reviewSeconds: inReview ? Math.round((this.clock().getTime() - workflow.reviewStartedAt!.getTime()) / 1000) : null,
     };
@@ -232,14 +234,16 @@ export class ReviewService {
     const [va, vb] = await Promise.all([this.requireVersion(slideId, a), this.requireVersion(slideId, b)]);
     const compared = await this.readVersion(va, () => this.readVersion(vb, () => this.work.compare(this.versionFile(va), this.versionFile(vb), slide, downsample)));
     const { agreement } = compared;
-    const cell = agreement.downsample * agreement.downsample;
+    const numbers = new Map(numbered(await this.repository.versions(slideId)).map((v) => [v.id, v.number]));
     return {
       a: va.id,
       b: vb.id,
+      aNumber: numbers.get(va.id)!,
+      bNumber: numbers.get(vb.id)!,
       agreement,
       edits: {
-        areaAdded: (agreement.tumour.b - agreement.tumour.intersection) * cell,
-        areaRemoved: (agreement.tumour.a - agreement.tumour.intersection) * cell,
+        areaAdded: compared.areaAdded,
+        areaRemoved: compared.areaRemoved,
         regionsAdded: compared.regionsAdded,
         regionsRemoved: compared.regionsRemoved,
         secondsBetween: Math.round((vb.createdAt.getTime() - va.createdAt.getTime()) / 1000),
@@ -256,7 +260,8 @@ export class ReviewService {
   async statistics(): Promise<AnnotationStatistics> {
     const rows = await this.repository.statistics();
     if (rows.some((row) => row.kind === 'round' && row.pending > 0)) void this.fillComparisons();
-    return annotationStatistics(rows);
+    const statistics = annotationStatistics(rows);
+    return { ...statistics, organs: statistics.organs.map((o) => ({ ...o, organName: this.organName(o.organ) })) };
   }
 
   /** Compare every confirmation still without figures, one at a time on the outline threads; one run at a time. */
@@ -285,7 +290,11 @@ export class ReviewService {
   /** Each published slide's review state, most recently changed first. */
   async worklist({ states, limit, offset }: WorklistQuery): Promise<Worklist> {
     const found = await this.repository.worklist({ states: [...states], limit, offset });
-    return { ...found, limit, offset };
+    return { ...found, items: found.items.map((item) => ({ ...item, slide: { ...item.slide, organName: this.organName(item.slide.organ) } })), limit, offset };
+  }
+
+  private organName(organ: string | null): string | null {
+    return organ === null ? null : (this.settings.organNames?.get(organ) ?? organ);
   }
 
   /** One step of the workflow in a transaction: the new workflow, its event and audit record; returns the event's id. */
@@ -466,6 +475,12 @@ export class ReviewService {
     if (!slide || slide.status !== 'published') throw notFound('slide_not_found', `No slide ${slideId}`);
     return slide;
   }
+}
+
+/** Versions with their number on the slide: 1 for the first made, in order of creation (ids grow with it). */
+function numbered<V extends { id: number }>(versions: readonly V[]): (V & { number: number })[] {
+  const order = new Map([...versions].sort((x, y) => x.id - y.id).map((v, i) => [v.id, i + 1]));
+  return versions.map((v) => ({ ...v, number: order.get(v.id)! }));
 }
 
 function requirePathologist(actor: Reviewer): void {

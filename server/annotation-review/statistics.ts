@@ -14,7 +14,7 @@ export function annotationStatistics(rows: readonly StatisticsRow[]): Annotation
   const organOf = (organ: string | null) => {
     let entry = organs.get(organ);
     if (!entry) {
-      entry = { organ, manual: 0, aiAssisted: 0, manualRate: 0, aiAssistedRate: 0, proposals: { compared: 0, pending: 0, meanMiou: null, byRound: [] }, rounds: new Map() };
+      entry = { organ, organName: organ, manual: 0, aiAssisted: 0, manualRate: 0, aiAssistedRate: 0, proposals: { compared: 0, pending: 0, meanMiou: null, byRound: [] }, rounds: new Map() };
       organs.set(organ, entry);
     }
     return entry;

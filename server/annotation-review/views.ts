@@ -10,6 +10,7 @@ export const annotationVersion = z
   .object({
     id,
     slideId: id,
+    number: z.number().int().meta({ description: 'The version’s number on its slide (1 for the first, in order of creation), shown as v1, v2, …' }),
     parentId: id.nullable().meta({ description: 'The version this one was made from' }),
     method: z.enum(VERSION_METHODS).meta({ description: 'manual, ai (a proposal) or corrected (a pathologist’s edit of a proposal)' }),
     model: z.string().nullable().meta({ description: 'The model that made an AI proposal' }),
@@ -76,6 +77,8 @@ export const comparison = z
   .object({
     a: id,
     b: id,
+    aNumber: z.number().int().meta({ description: "A's number on the slide (v1, v2, …)" }),
+    bNumber: z.number().int().meta({ description: "B's number on the slide" }),
     agreement: z.object({
       level0: size,
       downsample: z.number().meta({ description: 'Level-0 pixels per grid cell' }),
@@ -86,8 +89,8 @@ export const comparison = z
       miou: z.number().meta({ description: 'Mean of the background and tumour IoU' }),
     }),
     edits: z.object({
-      areaAdded: z.number().meta({ description: 'Level-0 pixels² outlined in B but not in A' }),
-      areaRemoved: z.number().meta({ description: 'Level-0 pixels² outlined in A but not in B' }),
+      areaAdded: z.number().meta({ description: 'Level-0 pixels² outlined in B but not in A, measured finely over the part of the slide where they differ' }),
+      areaRemoved: z.number().meta({ description: 'Level-0 pixels² outlined in A but not in B, measured the same way' }),
       regionsAdded: z.number().int(),
       regionsRemoved: z.number().int(),
       secondsBetween: z.number().int().meta({ description: "Seconds from A's creation to B's" }),
@@ -100,7 +103,7 @@ export const worklist = z
   .object({
     items: z.array(
       z.object({
-        slide: z.object({ id, name: z.string(), organ: z.string().nullable() }),
+        slide: z.object({ id, name: z.string(), organ: z.string().nullable(), organName: z.string().nullable().meta({ description: "The organ's name in the vocabulary (its code when the vocabulary does not know it)" }) }),
         state: z.enum(REVIEW_STATES),
         round: z.number().int(),
         currentVersionId: id.nullable(),
@@ -119,6 +122,7 @@ export type Worklist = z.infer<typeof worklist>;
 export const organStatistics = z
   .object({
     organ: z.string().nullable(),
+    organName: z.string().nullable().meta({ description: "The organ's name in the vocabulary (its code when the vocabulary does not know it)" }),
     manual: z.number().int().meta({ description: 'Published slides whose outline was drawn by hand' }),
     aiAssisted: z.number().int().meta({ description: 'Published slides whose outline was drawn with AI assistance' }),
     manualRate: z.number(),

@@ -141,6 +141,20 @@ export class CatalogRepository {
     }));
   }
 
+  /** How many slides are published, their files' total size in bytes, and how many have an annotation. */
+  async totals(): Promise<{ slides: number; bytes: number; annotated: number }> {
+    const [row] = (await this.knex(SLIDES_TABLE)
+      .where({ status: 'published' })
+      .count({ slides: '*' })
+      .sum({ bytes: 'file_size' })
+      .select(this.knex.raw('SUM(CASE WHEN annotation_path IS NULL THEN 0 ELSE 1 END) AS annotated'))) as {
+      slides: number | string;
+      bytes: number | string | null;
+      annotated: number | string | null;
+    }[];
+    return { slides: Number(row?.slides ?? 0), bytes: Number(row?.bytes ?? 0), annotated: Number(row?.annotated ?? 0) };
+  }
+
   private published(criteria: CatalogCriteria): Knex.QueryBuilder {
     const query = this.knex(SLIDES_TABLE).where({ status: 'published' });
     for (const [facet, values] of Object.entries(criteria.facets) as [Facet, string[] | undefined][]) {

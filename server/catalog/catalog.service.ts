@@ -136,6 +136,20 @@ export class CatalogService {
     };
   }
 
+  /**
+   * The published collection in counts only, for anyone: how many slides,
+   * their total size, how many are annotated, and the slides per value of some facets (each value
+   * once, in vocabulary order; slides without a value are not counted).
+   */
+  async counts<F extends Facet>(facets: readonly F[]): Promise<{ slides: number; bytes: number; annotated: number; facets: Record<F, FacetCount[]> }> {
+    const [totals, ...counted] = await Promise.all([
+      this.catalog.totals(),
+      ...facets.map((facet) => this.catalog.facetCounts(facet, { facets: {}, terms: [] })),
+    ]);
+    const byFacet = Object.fromEntries(facets.map((facet, i) => [facet, this.facetCounts(facet, counted[i]!, [])])) as Record<F, FacetCount[]>;
+    return { ...totals, facets: byFacet };
+  }
+
   /** A published slide's thumbnail file and its strong ETag. */
   async thumbnail(id: number, size: ThumbnailSize): Promise<ThumbnailFile> {
     await this.release.assertMayLeave(id);

@@ -10,6 +10,7 @@ import { migrateCommand } from './commands/migrate.js';
 import { serveCommand } from './commands/serve.js';
 import { toolboxCommand } from './commands/toolbox.js';
 import { userCommand } from './commands/user.js';
+import { duaCommand } from './commands/dua.js';
 import { datasetCommand } from './commands/dataset.js';
 import { exportCommand } from './commands/export.js';
 import { importCommand } from './commands/import.js';
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   program.addCommand(makeSlideCommand());
   program.addCommand(fetchCommand());
   program.addCommand(userCommand());
+  program.addCommand(duaCommand());
   program.addCommand(toolboxCommand());
   program.addCommand(annotationsCommand());
   program.addCommand(datasetCommand());

@@ -99,6 +99,15 @@ export interface DownloadsServiceOptions {
   clock?: () => Date;
 }
 
+/** What a selection holds, before anything is downloaded; `zipRefusal` says why a ZIP of it would be refused now, or is null. */
+export interface SelectionSummary {
+  selection: { filter: string } | { slides: number[] };
+  slides: number;
+  files: number;
+  totalBytes: number;
+  zipRefusal: { status: number; code: string; message: string } | null;
+}
+
 /** A manifest lists at most this many slides; beyond, narrow the filter (a bundle's bound is configured). */
 export const MAX_MANIFEST_SLIDES = 10_000;
 /** Files read from this process are read in chunks this large. */
@@ -268,6 +277,49 @@ export class DownloadsService {
         });
         if (outcome.error) this.options.log.error({ err: outcome.error, slideIds }, 'download bundle failed part-way');
       }),
+    };
+  }
+
+  /**
+   * How large a selection is (slides, files, bytes of slide and annotation
+   * files), and why a ZIP of it would be refused now, if it would: past the
+   * bundle bounds, or past the user's daily allowance. Having too many
+   * downloads running is left out: that passes once one ends.
+   */
+  async summary(who: AuditActor, selection: Selection): Promise<SelectionSummary> {
+    const slides = await this.select(selection, MAX_MANIFEST_SLIDES, 'manifest');
+    const limit = pLimit(8);
+    const annotationBytes = await Promise.all(
+      slides.map((slide) =>
+        limit(async () => {
+          if (slide.annotationPath === null) return 0;
+          const stats = await stat(this.resolve(slide.annotationPath, slide.id)).catch((error: unknown) => {
+            throw this.fileProblem(slide, 'annotation', error);
+          });
+          return stats.size;
+        }),
+      ),
+    );
+    const totalBytes = slides.reduce((sum, s) => sum + s.fileSize, 0) + annotationBytes.reduce((sum, b) => sum + b, 0);
+    const files = slides.length + slides.filter((s) => s.annotationPath !== null).length;
+    const { limits } = this.options;
+    let refusal: DownloadLimitError | null = null;
+    try {
+      limits.checkBundle(slides.length, totalBytes);
+    } catch (error) {
+      if (!(error instanceof DownloadLimitError)) throw error;
+      refusal = error;
+    }
+    if (!refusal) {
+      const byAllowance = limits.refusal(limitKey({ userId: who.actorId, ip: who.ip ?? null }), totalBytes);
+      if (byAllowance && byAllowance.code !== 'too_many_downloads') refusal = byAllowance;
+    }
+    return {
+      selection: describeSelection(selection),
+      slides: slides.length,
+      files,
+      totalBytes,
+      zipRefusal: refusal ? { status: refusal.status, code: refusal.code, message: refusal.message } : null,
     };
   }
 

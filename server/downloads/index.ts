@@ -9,8 +9,10 @@ export {
   type FileAnswer,
   type FileFacts,
   type FileRequest,
+  type SelectionSummary,
   type Settle,
 } from './downloads.service.js';
+export { DownloadLinks, LINK_LIFETIME_MS, type LinkKind, type LinkQuery } from './links.js';
 export { DownloadsRepository, type DownloadableSlide } from './downloads.repository.js';
 export { DownloadLimitError, DownloadLimits, limitKey, type DownloadLimitSettings, type DownloadTicket } from './limits.js';
 export { parseManifest, manifestTsv, manifestView, isSafeRelativePath, type FileKind, type Manifest, type ManifestFile } from './manifest.js';

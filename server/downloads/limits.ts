@@ -96,40 +96,9 @@ export class DownloadLimits {
 
   /** Admit a delivery of up to `bytes` for `user`, or refuse it with 429 (or 413 when it can never fit in a day). */
   admit(user: string, bytes: number): DownloadTicket {
-    const { concurrentPerUser, bytesPerDay } = this.settings;
-    const now = this.clock();
-    const usage = this.current(user, now);
-    if (concurrentPerUser > 0 && usage.running >= concurrentPerUser) {
-      throw new DownloadLimitError(
-        429,
-        'too_many_downloads',
-        `You already have ${usage.running} download(s) running; at most ${concurrentPerUser} may run at once. Try again when one has finished`,
-        BUSY_RETRY_AFTER_SECONDS,
-        { running: usage.running, concurrentPerUser },
-      );
-    }
-    if (bytesPerDay > 0) {
-      if (bytes > bytesPerDay) {
-        throw new DownloadLimitError(
-          413,
-          'exceeds_daily_allowance',
-          `This download is ${formatBytes(bytes)}, more than the daily allowance of ${formatBytes(bytesPerDay)}; ask for fewer slides (or a byte range) at a time`,
-          null,
-          { bytes, bytesPerDay },
-        );
-      }
-      const used = usage.sent + usage.reserved;
-      if (used + bytes > bytesPerDay) {
-        const retryAfter = secondsToNextUtcDay(now);
-        throw new DownloadLimitError(
-          429,
-          'daily_allowance_used',
-          `You have used ${formatBytes(used)} of today's ${formatBytes(bytesPerDay)}; this download (${formatBytes(bytes)}) would pass it. The allowance renews at midnight UTC`,
-          retryAfter,
-          { used, bytes, bytesPerDay },
-        );
-      }
-    }
+    const refusal = this.refusal(user, bytes);
+    if (refusal) throw refusal;
+    const usage = this.current(user, this.clock());
     usage.running += 1;
     usage.reserved += bytes;
     let settled = false;
@@ -144,6 +113,45 @@ export class DownloadLimits {
         current.sent += bytesSent;
       },
     };
+  }
+
+  /** Why a delivery of `bytes` for `user` would be refused now, or null when `admit` would let it start: for telling before a download starts. */
+  refusal(user: string, bytes: number): DownloadLimitError | null {
+    const { concurrentPerUser, bytesPerDay } = this.settings;
+    const now = this.clock();
+    const usage = this.current(user, now);
+    if (concurrentPerUser > 0 && usage.running >= concurrentPerUser) {
+      return new DownloadLimitError(
+        429,
+        'too_many_downloads',
+        `You already have ${usage.running} download(s) running; at most ${concurrentPerUser} may run at once. Try again when one has finished`,
+        BUSY_RETRY_AFTER_SECONDS,
+        { running: usage.running, concurrentPerUser },
+      );
+    }
+    if (bytesPerDay > 0) {
+      if (bytes > bytesPerDay) {
+        return new DownloadLimitError(
+          413,
+          'exceeds_daily_allowance',
+          `This download is ${formatBytes(bytes)}, more than the daily allowance of ${formatBytes(bytesPerDay)}; ask for fewer slides (or a byte range) at a time`,
+          null,
+          { bytes, bytesPerDay },
+        );
+      }
+      const used = usage.sent + usage.reserved;
+      if (used + bytes > bytesPerDay) {
+        const retryAfter = secondsToNextUtcDay(now);
+        return new DownloadLimitError(
+          429,
+          'daily_allowance_used',
+          `You have used ${formatBytes(used)} of today's ${formatBytes(bytesPerDay)}; this download (${formatBytes(bytes)}) would pass it. The allowance renews at midnight UTC`,
+          retryAfter,
+          { used, bytes, bytesPerDay },
+        );
+      }
+    }
+    return null;
   }
 
   /** For tests and operators: what a user has running and has been sent today. */

@@ -3,6 +3,7 @@ import Koa from 'koa';
 import type { Config } from '../config/index.js';
 import type { Database } from '../db/index.js';
 import type { Logger } from '../logging.js';
+import { compression } from './middleware/compression.js';
 import { errorHandler } from './middleware/error-handler.js';
 import { requestContext } from './middleware/request-context.js';
 import { securityHeaders } from './middleware/security-headers.js';
@@ -36,6 +37,8 @@ export function createApp({ config, log, services, webRoot = path.join(packageRo
   // Outside the error handler, so that a failed tile request is timed with the status it was answered with.
   app.use(services.metrics.observeTiles);
   app.use(securityHeaders());
+  // Outside the error handler, so that error answers are compressed like the rest.
+  app.use(compression());
   app.use(errorHandler());
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: config.http.bodyLimit, encoding: 'utf-8' }));
   // Who is asking: the session (from the database) or a bearer token, resolved once; then CSRF checks on cookie-authenticated writes.

@@ -33,6 +33,7 @@ export const MAIL_PATHS = {
   resetPassword: '/account/reset-password',
   forgotPassword: '/account/forgot-password',
   dua: '/account/dua',
+  adminAgreements: '/admin/dua',
   reports: '/account/reports',
   account: '/account',
 } as const;
@@ -45,6 +46,9 @@ export interface MailTemplates {
   passwordChanged: { name: string; how: 'reset' | 'change'; at: Date; tokensRevoked: number };
   duaApproved: { name: string; expiresAt: Date };
   duaRejected: { name: string; reason: string };
+  /** To each administrator when a researcher applies. */
+  duaApplicationReceived: { name: string; applicant: string; project: string; principalInvestigator: string; version: string };
+  duaRevoked: { name: string; reason: string };
   /** Sent 30 and 7 days ahead. */
   duaReminder: { name: string; expiresAt: Date; daysLeft: number };
   duaExpired: { name: string; expiredAt: Date };
@@ -131,6 +135,26 @@ const DRAFTS: { [T in MailTemplate]: (params: MailTemplates[T], h: Helpers) => D
       { quote: reason },
       { p: 'You may apply again with the missing information.' },
       { link: h.link(MAIL_PATHS.dua), label: 'Apply again' },
+    ],
+  }),
+  duaApplicationReceived: ({ name, applicant, project, principalInvestigator, version }, h) => ({
+    subject: `New Slidebank data use agreement application from ${oneLine(applicant)}`,
+    name,
+    blocks: [
+      { p: `${oneLine(applicant)} applied for a data use agreement under version ${oneLine(version)} of the agreement.` },
+      { quote: `Project: ${project}\nPrincipal investigator: ${principalInvestigator}` },
+      { p: 'The application waits for an administrator to approve or reject it.' },
+      { link: h.link(MAIL_PATHS.adminAgreements), label: 'Decide on the application' },
+    ],
+  }),
+  duaRevoked: ({ name, reason }, h) => ({
+    subject: 'Your Slidebank data use agreement was revoked',
+    name,
+    blocks: [
+      { p: 'An administrator revoked your data use agreement, so you can no longer download data. The administrator gave this reason:' },
+      { quote: reason },
+      { p: 'Under the agreement, stop using the data you downloaded and delete every copy. If you think this is a mistake, reply to the administrators.' },
+      { link: h.link(MAIL_PATHS.dua), label: 'See your agreement' },
     ],
   }),
   duaReminder: ({ name, expiresAt, daysLeft }, h) => ({

@@ -7,7 +7,7 @@ What you can do depends on your access level:
 
 | Level | Who | What you can do |
 |:--|:--|:--|
-| L0 | anyone, without an account | read this guide and the news |
+| L0 | anyone, without an account | read this guide and the news, and see what the collection holds (counts by organ, stain and annotation method; the datasets and their releases) |
 | L1 | registered, e-mail confirmed | search the catalog, view slides and their annotations |
 | L2 | with an approved data use agreement | download slides and annotations |
 | L3 | members of a partner institution | everything above, plus export bundles |

@@ -60,6 +60,8 @@ const SCHEMA_AFTER: Record<string, { sqlite: string; mariadb: string }> = {
   '2026-11-29-10-annotation-versions': { sqlite: '74c31b9f976cf9c0', mariadb: '90823e398177c9eb' },
   '2026-12-07-02-comparison-figures': { sqlite: '7b3406dd1320bf5c', mariadb: '8116cd5c161fc8cd' },
   '2026-12-07-04-overlay-names': { sqlite: 'f4816d435e56de78', mariadb: '17c155770af995d5' },
+  '2026-12-07-10-agreement-drafts': { sqlite: 'd8a41926f8a1547a', mariadb: 'efbb890cff2dd1b9' },
+  '2026-12-07-11-must-change-password': { sqlite: '927476ac6a02da2d', mariadb: '54dca2ae9ba706fb' },
 };
 
 test(`each migration leaves the schema pinned for it on ${testDialect}`, async (t) => {

@@ -294,6 +294,15 @@ toolTest('nginx with the rendered site serves the portal, proxies the app and se
   t.is(served.status, 200);
   t.is(served.headers['cache-control'], 'public, immutable');
   t.deepEqual(served.body, await readFile(path.join(prefix, 'opt/slidebank/current/web/dist/assets', asset)));
+  // The build's pre-compressed copy, to a client that accepts gzip.
+  const assets = await readdir(path.join(prefix, 'opt/slidebank/current/web/dist/assets'));
+  const script = assets.find((name) => name.endsWith('.js') && assets.includes(`${name}.gz`));
+  t.truthy(script, 'the build wrote .gz copies');
+  const gzipped = await curl(`${https}/assets/${script}`, { 'Accept-Encoding': 'gzip' });
+  t.is(gzipped.status, 200);
+  t.is(gzipped.headers['content-encoding'], 'gzip');
+  t.regex(gzipped.headers.vary ?? '', /Accept-Encoding/);
+  t.deepEqual(gzipped.body, await readFile(path.join(prefix, 'opt/slidebank/current/web/dist/assets', `${script}.gz`)));
 
   const researcher = await bearerHeaders(app, { level: 'L2' });
   const whole = await curl(`${https}/api/slides/${slide.id}/files/slide`, researcher);

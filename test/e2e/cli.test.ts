@@ -122,11 +122,12 @@ test(`serve: first start migrates, creates the administrator, publishes the demo
   const logs = first.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; step?: string });
   t.deepEqual(
     logs.filter((l) => l.step).map((l) => l.step),
-    ['folders', 'database', 'migrations', 'first start', 'user guide', 'site key', 'demo data', 'http'],
+    ['folders', 'database', 'migrations', 'first start', 'user guide', 'agreement', 'site key', 'demo data', 'http'],
     'each boot step is logged with its time',
   );
   t.true(logs.some((l) => l.msg === 'stopped'));
   t.true(logs.some((l) => l.msg.startsWith('demo data: 8 generated slides published')));
+  t.true(logs.some((l) => l.msg.startsWith('installed the default data use agreement')), 'researchers can apply at once');
 
   const again = spawnCli(['serve'], { cwd, env });
   const second = collect(again, 120_000);
@@ -136,6 +137,7 @@ test(`serve: first start migrates, creates the administrator, publishes the demo
   t.is(result.code, 0);
   t.false(result.stdout.includes('password:'), 'the second start creates no administrator');
   t.false(result.stdout.includes('demo data: '), 'nor demo slides');
+  t.false(result.stdout.includes('installed the default data use agreement'), 'nor a second agreement');
 });
 
 test('serve on a port in use exits with code 4 and says which port', async (t) => {

@@ -48,6 +48,9 @@ test(`DUA lifecycle: register, confirm by mail, apply, approval, download, remin
     principalInvestigator: 'Prof. Example',
   });
   t.is(applied.status, 201);
+  const [, toAdmin] = await smtp.waitForMessages(2);
+  t.deepEqual(toAdmin!.envelope.to, ['admin@hospital.example'], 'the administrators hear of the application');
+  t.regex(parseMail(toAdmin!.raw).header('subject') ?? '', /New Slidebank data use agreement application from Alice/);
   const slides = (await aliceSession.get<{ items: { id: number }[] }>('/api/slides')).body.items;
   const slideFile = `/api/slides/${slides[0]!.id}/files/slide`;
   t.is((await aliceSession.get(slideFile)).status, 403, 'no download before approval');
@@ -55,8 +58,8 @@ test(`DUA lifecycle: register, confirm by mail, apply, approval, download, remin
   const approvedAt = Date.now();
   t.is((await admin.post(`/api/admin/dua/applications/${applied.body.id}/approve`, {})).status, 200);
   t.is((await admin.post(`/api/admin/dua/applications/${applied.body.id}/reject`, { reason: 'late' })).status, 409, 'decided once');
-  await smtp.waitForMessages(2);
-  t.regex(parseMail(smtp.messages[1]!.raw).header('subject') ?? '', /approved/);
+  await smtp.waitForMessages(3);
+  t.regex(parseMail(smtp.messages[2]!.raw).header('subject') ?? '', /approved/);
   t.like((await aliceSession.get('/api/auth/me')).body, { level: 'L2' });
   const download = await aliceSession.get<Buffer>(slideFile);
   t.is(download.status, 200);
@@ -70,7 +73,7 @@ test(`DUA lifecycle: register, confirm by mail, apply, approval, download, remin
   t.like(await cron('dua-reminders', yearEnd - 28 * DAY), { summary: { sent: 0, alreadySent: 2 } });
   t.like(await cron('dua-reminders', yearEnd - 6 * DAY), { summary: { sent: 2 } });
   t.like(await cron('dua-reminders', yearEnd - 5 * DAY), { summary: { sent: 0 } });
-  const reminders = (await smtp.waitForMessages(6)).slice(2).map((m) => `${m.envelope.to[0]} ${parseMail(m.raw).header('subject')}`);
+  const reminders = (await smtp.waitForMessages(7)).slice(3).map((m) => `${m.envelope.to[0]} ${parseMail(m.raw).header('subject')}`);
   t.is(reminders.filter((r) => r.startsWith('alice@lab.example') && / ends /.test(r)).length, 2);
   t.is(reminders.filter((r) => r.startsWith('bob@lab.example') && / ends /.test(r)).length, 2);
 
@@ -82,11 +85,11 @@ test(`DUA lifecycle: register, confirm by mail, apply, approval, download, remin
   });
   t.is(report.status, 201);
   t.is((await admin.post(`/api/admin/dua/reports/${report.body.id}/approve`, {})).status, 200);
-  await smtp.waitForMessages(7);
+  await smtp.waitForMessages(8);
 
   t.like(await cron('dua-expiry', yearEnd + 2 * DAY), { summary: { lowered: 1 } });
   t.like(await cron('dua-expiry', yearEnd + 3 * DAY), { summary: { lowered: 0 } }, 'a second run changes nothing');
-  const lapse = (await smtp.waitForMessages(8)).at(-1)!;
+  const lapse = (await smtp.waitForMessages(9)).at(-1)!;
   t.deepEqual(lapse.envelope.to, ['bob@lab.example']);
   t.regex(parseMail(lapse.raw).text, /expired/i);
   t.is((await bob.get(slideFile)).status, 403, 'bob lost downloads');

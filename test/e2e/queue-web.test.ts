@@ -93,7 +93,7 @@ browserTest('the slide page lists the slide\'s toolbox jobs with progress, runs 
   await section.getByRole('button', { name: 'Run' }).click();
   const refusal = section.getByTestId('toolbox-refusal');
   await refusal.waitFor();
-  t.regex((await refusal.textContent()) ?? '', /patches: level 0 \(1600×1200\) with size 16 and stride 1 gives 1878225 grid positions, over the limit of 1000000 per job \(queue\.maxOutputCount\)/);
+  t.regex((await refusal.textContent()) ?? '', /Patches: level 0 \(1600×1200\) with size 16 and stride 1 gives 1878225 grid positions, over the limit of 1000000 per job \(queue\.maxOutputCount\)/);
   t.is(await section.locator('li[data-job]').count(), 1, 'nothing more was queued');
   await page.screenshot({ path: path.join(artifactsDir, 'queue-web-refusal.png'), fullPage: true });
 

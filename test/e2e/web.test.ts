@@ -147,6 +147,7 @@ browserTest(`the researcher's path in the browser: register, confirm by mail, lo
   await form.locator('input[name=project]').fill('KidneySeg');
   await form.locator('input[name=principalInvestigator]').fill('Prof. Example');
   await form.locator('textarea[name=researchPurpose]').fill('Tumour segmentation');
+  await form.getByLabel('I accept').check();
   await form.locator('button[type=submit]').click();
   await page.getByText('waits for an administrator').waitFor();
   // A personal access token: shown once, listed, revoked.
@@ -165,6 +166,7 @@ browserTest(`the researcher's path in the browser: register, confirm by mail, lo
   await application.waitFor();
   await shot(admin, '6-admin-queue');
   await application.getByRole('button', { name: 'Approve' }).click();
+  await application.getByRole('button', { name: 'Yes, approve' }).click();
   await admin.getByText('No application waits for a decision').waitFor();
   await adminContext.close();
 

@@ -69,21 +69,23 @@ function outline(ring: [number, number][]): AnnotationFeatureCollection {
  * Runs `work` while asking /healthz every 50 ms; returns what `work` gave and
  * the slowest answer to /healthz in milliseconds (at least one is asked).
  */
-async function healthWhile<T>(target: TestApp, work: Promise<T>): Promise<{ result: T; slowestMs: number; probes: number }> {
-  let done = false;
-  const finished = work.finally(() => (done = true));
+async function healthWhile<T>(target: TestApp, work: Promise<T>): Promise<{ result: T; slowestMs: number; workMs: number; answeredDuring: number }> {
+  const begun = performance.now();
+  let workMs: number | undefined;
+  const finished = work.finally(() => (workMs = performance.now() - begun));
   let slowestMs = 0;
-  let probes = 0;
-  while (!done || probes === 0) {
+  let answeredDuring = 0;
+  while (workMs === undefined || answeredDuring === 0) {
     const started = performance.now();
     const response = await fetch(target.url('/healthz'));
     await response.arrayBuffer();
     if (response.status !== 200) throw new Error(`/healthz answered ${response.status}`);
     slowestMs = Math.max(slowestMs, performance.now() - started);
-    probes++;
+    if (workMs === undefined) answeredDuring++;
+    else break;
     await sleep(50);
   }
-  return { result: await finished, slowestMs, probes };
+  return { result: await finished, slowestMs, workMs: workMs!, answeredDuring };
 }
 
 test(`IIIF: a full-slide region at a distorted or tiny size is refused with 400 before anything is decoded; max and info.json offer only what renders within the cap (${testDialect})`, async (t) => {
@@ -243,7 +245,7 @@ test(`statistics are read from the figures stored when each version was confirme
   t.deepEqual(proposals.byRound, [{ round: 1, compared: 1, meanMiou: stored[0]!.miou }]);
 });
 
-test(`/healthz answers within a second while the most expensive request of each bounded kind runs (${testDialect})`, async (t) => {
+test(`/healthz keeps answering while the most expensive request of each bounded kind runs: none holds the main thread (${testDialect})`, async (t) => {
   t.timeout(10 * 60_000);
   const { app: target, dir } = await app(t, { SLIDEBANK_HTTP_BODY_LIMIT: '20mb' });
   // 8192 × 8192 without a pyramid: exactly the default cap of source pixels for one render.
@@ -251,10 +253,14 @@ test(`/healthz answers within a second while the most expensive request of each 
   const pathologist = await signedIn(target, { level: 'L1', roles: ['pathologist'] });
   const curator = await signedIn(target, { level: 'L1', roles: ['curator'] });
   const base = `/api/slides/${slideId}/annotations`;
-  const slowest: Record<string, number> = {};
+  // Measured against the request's own duration in the same run, so that a loaded machine slows both alike: work held on the
+  // main thread would keep a /healthz probe waiting for about as long as the request itself.
+  const seen: string[] = [];
   const watch = async <T>(name: string, work: Promise<T>) => {
-    const { result, slowestMs } = await healthWhile(target, work);
-    slowest[name] = Math.max(slowest[name] ?? 0, Math.round(slowestMs));
+    const { result, slowestMs, workMs, answeredDuring } = await healthWhile(target, work);
+    seen.push(`${name}: ${Math.round(workMs)} ms, ${answeredDuring} /healthz answers during it, the slowest ${Math.round(slowestMs)} ms`);
+    t.true(answeredDuring >= 2, `/healthz was answered ${answeredDuring} times while ${name} ran for ${Math.round(workMs)} ms`);
+    t.true(slowestMs < workMs / 2, `/healthz took ${Math.round(slowestMs)} ms while ${name} ran for ${Math.round(workMs)} ms`);
     return result;
   };
 
@@ -284,10 +290,10 @@ test(`/healthz answers within a second while the most expensive request of each 
   t.is(image.status, 200);
   t.like(await sharp(image.body).metadata(), { width: 4096, height: 4096 });
 
-  const stats = await watch('statistics', pathologist.session.get<{ organs: { proposals: { compared: number } }[] }>('/api/annotations/statistics'));
+  // Statistics are read from the figures stored at confirmation: nothing long to watch.
+  const stats = await pathologist.session.get<{ organs: { proposals: { compared: number } }[] }>('/api/annotations/statistics');
   t.is(stats.status, 200);
   t.is(stats.body.organs.reduce((n, o) => n + o.proposals.compared, 0), 1);
 
-  t.log(`slowest /healthz answer while each ran (ms): ${JSON.stringify(slowest)}`);
-  for (const [name, ms] of Object.entries(slowest)) t.true(ms < 1000, `/healthz took ${ms} ms while ${name} ran`);
+  t.log(seen.join('\n'));
 });

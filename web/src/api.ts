@@ -1,22 +1,35 @@
 /**
  * The JSON API as the portal uses it: the session cookie (never a bearer
  * token in the browser), the CSRF token on writes, and the server's error
- * body `{error: {code, message, requestId}}` as an ApiError.
+ * body `{error: {code, message, requestId, details?}}` as an ApiError.
  */
 import type { components } from './api/schema';
+import { errorSentence, problemsOf, type FieldLabels, type Problem } from './errors';
 
 type Schemas = components['schemas'];
 
+/** A refused request. `message` is for people (./errors.ts); the server's own words stay in `serverMessage`. */
 export class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
-    message: string,
+    readonly serverMessage: string,
     readonly requestId: string | null,
     readonly details?: unknown,
   ) {
-    super(message);
+    super(errorSentence({ status, code, message: serverMessage, requestId, details }));
     this.name = 'ApiError';
+  }
+
+  /** Each field the server refused, with what is wrong with it (400 invalid_request, invalid_query). */
+  get problems(): Problem[] {
+    return problemsOf(this.details);
+  }
+
+  /** The message with the fields named by a form's own labels. */
+  describe(labels: FieldLabels = {}): string {
+    const { status, code, serverMessage, requestId, details } = this;
+    return errorSentence({ status, code, message: serverMessage, requestId, details }, labels) || this.message;
   }
 }
 

@@ -1,5 +1,5 @@
 import { createRouter, createWebHistory, type RouteLocationNormalized } from 'vue-router';
-import { hasLevel, isAdmin, isStaff, loadSession, session } from './session';
+import { hasLevel, isAdmin, isStaff, loadSession, mustChangePassword, session } from './session';
 import type { Level } from './types';
 import Home from './pages/HomePage.vue';
 
@@ -26,6 +26,7 @@ export const router = createRouter({
     { path: '/account/login', name: 'login', component: () => import('./pages/LoginPage.vue'), meta: { title: 'Log in' } },
     { path: '/account/forgot-password', name: 'forgot-password', component: () => import('./pages/ForgotPasswordPage.vue'), meta: { title: 'Forgot password' } },
     { path: '/account/reset-password', name: 'reset-password', component: () => import('./pages/ResetPasswordPage.vue'), meta: { title: 'Reset password' } },
+    { path: '/account/change-password', name: 'change-password', component: () => import('./pages/ChangePasswordPage.vue'), meta: { level: 'L0', title: 'Change password' } },
     { path: '/account', name: 'account', component: () => import('./pages/AccountPage.vue'), meta: { level: 'L0', title: 'Account' } },
     // The mails link to these; they are sections of the account page.
     { path: '/account/dua', redirect: { name: 'account', hash: '#dua' } },
@@ -56,6 +57,8 @@ router.beforeEach(async (to: RouteLocationNormalized) => {
   }
   const needsLogin = to.meta.level !== undefined || to.meta.admin || to.meta.staff || to.meta.partner;
   if (needsLogin && !session.user) return { name: 'login', query: { next: to.fullPath } };
+  // A password somebody else chose (the initial administrator's printed one) is changed before anything else.
+  if (mustChangePassword() && to.name !== 'change-password') return { name: 'change-password', query: { next: to.fullPath } };
   if (to.meta.level && !hasLevel(to.meta.level)) return true; // the page renders a "not allowed" notice
   if (to.meta.admin && !isAdmin()) return true;
   if (to.meta.staff && !isStaff()) return true;

@@ -13,8 +13,9 @@ export function loadSession(force = false): Promise<void> {
   if (loading && !force) return loading;
   loading = (async () => {
     try {
-      const me = await get<Me>('/api/auth/me', { expect401: true });
-      setCsrfToken(me.csrfToken);
+      // Nobody logged in is a `null`, not an error.
+      const me = await get<Me | null>('/api/auth/me', { expect401: true });
+      setCsrfToken(me?.csrfToken);
       session.user = me;
     } catch (error) {
       if (!(error instanceof ApiError) || error.status !== 401) throw error;
@@ -41,6 +42,11 @@ export async function logOut(): Promise<void> {
     session.user = null;
     setCsrfToken(null);
   }
+}
+
+/** The password was chosen by somebody else (the initial administrator's printed one): the portal asks for a new one first. */
+export function mustChangePassword(): boolean {
+  return session.user?.mustChangePassword ?? false;
 }
 
 export function forgetSession(): void {

@@ -14,6 +14,10 @@ export type SearchResult = Schemas['CatalogPage'];
 export type SlideItem = Schemas['CatalogSlide'];
 export type FacetCount = Schemas['FacetCount'];
 export type CatalogSummary = Schemas['CatalogSummary'];
+/** A selection's size and its signed ZIP link (`POST /api/downloads/links`). */
+export type DownloadLink = Schemas['DownloadLink'];
+/** What the collection holds, in counts, for anyone (`GET /api/collection`). */
+export type Collection = Schemas['Collection'];
 /** A published slide's annotation (`GET /api/slides/:id/annotation.geojson`). */
 export type AnnotationGeoJson = Schemas['AnnotationGeoJson'];
 export type AnnotationFeature = AnnotationGeoJson['features'][number];
@@ -49,6 +53,11 @@ export type DownloadHistoryItem = Schemas['DownloadHistoryItem'];
 export type DuaVersion = Schemas['DuaVersion'];
 export type DuaApplication = Schemas['DuaApplication'];
 export type DuaApplicationList = Schemas['DuaApplicationList'];
+export type DuaVersionList = Schemas['DuaVersionList'];
+export type DuaDraft = Schemas['DuaDraft'];
+export type DuaDraftList = Schemas['DuaDraftList'];
+/** What waits for an administrator (`GET /api/admin/dua/pending`): the header's badge. */
+export type DuaPending = Schemas['DuaPending'];
 export type UsageReport = Schemas['UsageReport'];
 export type UsageReportList = Schemas['UsageReportList'];
 export type Institution = Schemas['Institution'];

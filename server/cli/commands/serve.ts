@@ -50,7 +50,7 @@ function printInitialAdmin(admin: InitialAdmin): void {
       `  e-mail:   ${admin.email}`,
       `  password: ${admin.password}`,
       `It is also in ${admin.file} (readable only by this user).`,
-      'Log in, change the password, then delete that file.',
+      'Log in with it: the portal asks for a new password, and the file is deleted once it is changed.',
       rule,
       '',
     ].join('\n'),

@@ -12,6 +12,8 @@ import * as datasets from './2026-11-29-09-datasets.js';
 import * as annotationVersions from './2026-11-29-10-annotation-versions.js';
 import * as comparisonFigures from './2026-12-07-02-comparison-figures.js';
 import * as overlayNames from './2026-12-07-04-overlay-names.js';
+import * as agreementDrafts from './2026-12-07-10-agreement-drafts.js';
+import * as mustChangePassword from './2026-12-07-11-must-change-password.js';
 
 export interface Migration {
   name: string;
@@ -37,4 +39,6 @@ export const migrations: readonly Migration[] = [
   { name: '2026-11-29-10-annotation-versions', ...annotationVersions },
   { name: '2026-12-07-02-comparison-figures', ...comparisonFigures },
   { name: '2026-12-07-04-overlay-names', ...overlayNames },
+  { name: '2026-12-07-10-agreement-drafts', ...agreementDrafts },
+  { name: '2026-12-07-11-must-change-password', ...mustChangePassword },
 ];

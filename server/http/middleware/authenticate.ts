@@ -84,7 +84,12 @@ export function createAuthentication(accounts: AccountsService, tokens: TokensSe
   const me: Authentication['me'] = async (ctx) => {
     const requester = requesterOf(ctx);
     const view = await accounts.profile(requester);
-    return { ...view, via: requester.via, ...(requester.via === 'session' ? { csrfToken: csrf.tokenFor(ctx) } : {}) };
+    return {
+      ...view,
+      via: requester.via,
+      ...(requester.via === 'session' ? { csrfToken: csrf.tokenFor(ctx) } : {}),
+      mustChangePassword: requester.user?.mustChangePassword ?? false,
+    };
   };
 
   const login: Authentication['login'] = async (ctx, credentials) => {

@@ -68,17 +68,37 @@ async function isFile(file: string): Promise<boolean> {
   }
 }
 
+/** Files the build wrote `.br` and `.gz` copies of (web/vite.config.ts); images and fonts are compressed already. */
+const PRECOMPRESSED = new Set(['.html', '.js', '.css', '.json', '.svg', '.txt']);
+const ENCODINGS = [
+  { name: 'br', suffix: '.br' },
+  { name: 'gzip', suffix: '.gz' },
+] as const;
+
+/** The file itself, or its pre-compressed copy in the best encoding the client accepts. */
+async function variant(ctx: Context, file: string): Promise<{ path: string; encoding?: string }> {
+  if (!PRECOMPRESSED.has(path.extname(file))) return { path: file };
+  ctx.vary('Accept-Encoding');
+  for (const { name, suffix } of ENCODINGS) {
+    // acceptsEncodings (negotiator) honours q=0 and says identity only when nothing else was offered.
+    if (ctx.acceptsEncodings(name, 'identity') === name && (await isFile(file + suffix))) return { path: file + suffix, encoding: name };
+  }
+  return { path: file };
+}
+
 async function send(ctx: Context, file: string, cacheControl: string): Promise<void> {
   const stats = await stat(file);
+  const chosen = await variant(ctx, file);
   ctx.set('Cache-Control', cacheControl);
   ctx.lastModified = stats.mtime;
   ctx.type = TYPES[path.extname(file)] ?? 'application/octet-stream';
-  ctx.length = stats.size;
+  ctx.length = chosen.encoding ? (await stat(chosen.path)).size : stats.size;
+  if (chosen.encoding) ctx.set('Content-Encoding', chosen.encoding);
   ctx.status = 200;
   if (ctx.fresh) {
     ctx.status = 304;
     return;
   }
   // HEAD: Koa answers with these headers and no body; opening the file would only leak a descriptor.
-  if (ctx.method !== 'HEAD') ctx.body = createReadStream(file);
+  if (ctx.method !== 'HEAD') ctx.body = createReadStream(chosen.path);
 }

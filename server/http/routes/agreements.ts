@@ -2,10 +2,14 @@ import { createReadStream } from 'node:fs';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { MAX_PDF_BYTES } from '../../agreements/agreements.service.js';
+import { printableAgreement } from '../../agreements/printable.js';
 import {
   APPLICATION_STATUSES,
   duaApplication,
   duaApplicationList,
+  duaDraft,
+  duaDraftList,
+  duaPending,
   duaVersion,
   duaVersionList,
   institution,
@@ -51,20 +55,38 @@ const day = (field: string) =>
     .refine((date) => !Number.isNaN(date.getTime()), `${field} must be a date such as 2027-01-31`)
     .meta({ description: 'A day such as 2027-01-31 (from midnight UTC), or an ISO 8601 date and time with its offset' });
 
+const versionLabel = z
+  .string({ error: 'version must be text' })
+  .trim()
+  .regex(/^[0-9A-Za-z][0-9A-Za-z._-]{0,31}$/, 'version must be a short version label such as 2027.1');
+const requiresReacceptance = z
+  .boolean({ error: 'requiresReacceptance must be true or false' })
+  .default(false)
+  .meta({ description: 'Holders of an approval under an older version must accept this one to keep L2' });
+
 const newVersion = z
   .strictObject({
-    version: z
-      .string({ error: 'version must be text' })
-      .trim()
-      .regex(/^[0-9A-Za-z][0-9A-Za-z._-]{0,31}$/, 'version must be a short version label such as 2027.1'),
+    version: versionLabel,
     title: text('title', 200),
     body: text('body', 100_000),
-    requiresReacceptance: z
-      .boolean({ error: 'requiresReacceptance must be true or false' })
-      .default(false)
-      .meta({ description: 'Holders of an approval under an older version must accept this one to keep L2' }),
+    requiresReacceptance,
   })
   .meta({ id: 'NewDuaVersion' });
+
+const draftText = z.strictObject({ title: text('title', 200), body: text('body', 100_000) }).meta({ id: 'DuaDraftText' });
+
+const draftPublication = z
+  .strictObject({
+    version: versionLabel.optional().meta({ description: 'The label; by default the next whole number after the highest one used' }),
+    requiresReacceptance,
+  })
+  .meta({ id: 'DuaDraftPublication' });
+
+const revocation = z
+  .strictObject({
+    reason: text('reason', 2000).meta({ description: 'Why: the holder is sent it, and it is audited' }),
+  })
+  .meta({ id: 'Revocation' });
 
 const application = z
   .strictObject({
@@ -138,6 +160,9 @@ const newInstitution = z
 const validity = z.strictObject({ validUntil: day('validUntil') }).meta({ id: 'InstitutionValidity' });
 
 const applicationId = z.strictObject({ id: idParam('application') });
+const draftId = z.strictObject({ id: idParam('draft') });
+const versionId = z.strictObject({ id: idParam('version') });
+const userId = z.strictObject({ id: idParam('user') });
 const reportId = z.strictObject({ id: idParam('report') });
 const institutionId = z.strictObject({ id: idParam('institution') });
 const membership = z.strictObject({ id: idParam('institution'), userId: idParam('user') });
@@ -173,6 +198,22 @@ export const agreementRoutes = [
     before,
     response: { description: 'The agreement; 404 no_agreement before the first is published', schema: duaVersion },
     handle: (_input, ctx) => ctx.services.agreements.currentVersion(),
+  }),
+  route({
+    method: 'get',
+    path: '/api/dua/current/template',
+    tag,
+    summary: 'The agreement in force as a page to print, sign and upload as the signed PDF',
+    description: 'An HTML page with the text and fields for name, institution, project, place, date and signature; 404 no_agreement before the first is published.',
+    access: publicAccess,
+    before,
+    response: { description: 'A printable HTML page', contentType: 'text/html; charset=utf-8' },
+    handle: async (_input, ctx) => {
+      const version = await ctx.services.agreements.currentVersion();
+      ctx.type = 'text/html; charset=utf-8';
+      ctx.set('Content-Disposition', `inline; filename="slidebank-agreement-${version.version}.html"`);
+      ctx.body = printableAgreement(version);
+    },
   }),
   route({
     method: 'get',
@@ -305,6 +346,122 @@ export const agreementRoutes = [
     before,
     response: { status: 201, description: 'The published version', schema: duaVersion },
     handle: ({ body }, ctx) => ctx.services.agreements.publishVersion(actorOf(ctx), body),
+  }),
+  route({
+    method: 'post',
+    path: '/api/admin/dua/versions/{id}/review',
+    tag,
+    summary: 'Mark a published text (the default one installed on the first start) as reviewed: it stays in force',
+    access: adminOnly,
+    params: versionId,
+    before,
+    response: { description: 'The version, with reviewedAt', schema: duaVersion },
+    handle: ({ params }, ctx) => ctx.services.agreements.markReviewed(actorOf(ctx), params.id),
+  }),
+  route({
+    method: 'get',
+    path: '/api/admin/dua/pending',
+    tag,
+    summary: 'What waits for an administrator: applications and reports to decide, and whether the default agreement text is unreviewed',
+    access: adminOnly,
+    before,
+    response: { description: 'The counts', schema: duaPending },
+    handle: (_input, ctx) => ctx.services.agreements.pending(),
+  }),
+  route({
+    method: 'get',
+    path: '/api/admin/dua/drafts',
+    tag,
+    summary: 'Agreement texts being prepared, newest first; researchers never see them',
+    access: adminOnly,
+    before,
+    response: { description: 'The drafts, each with its rendered preview', schema: duaDraftList },
+    handle: async (_input, ctx) => ({ items: await ctx.services.agreements.drafts() }),
+  }),
+  route({
+    method: 'post',
+    path: '/api/admin/dua/drafts',
+    tag,
+    summary: 'Save a new draft of the agreement text (Markdown)',
+    access: adminOnly,
+    body: draftText,
+    before,
+    response: { status: 201, description: 'The draft, with its rendered preview', schema: duaDraft },
+    handle: ({ body }, ctx) => ctx.services.agreements.createDraft(actorOf(ctx), body),
+  }),
+  route({
+    method: 'get',
+    path: '/api/admin/dua/drafts/{id}',
+    tag,
+    summary: 'One draft, with its rendered preview',
+    access: adminOnly,
+    params: draftId,
+    before,
+    response: { description: 'The draft', schema: duaDraft },
+    handle: ({ params }, ctx) => ctx.services.agreements.draft(params.id),
+  }),
+  route({
+    method: 'put',
+    path: '/api/admin/dua/drafts/{id}',
+    tag,
+    summary: 'Change a draft',
+    access: adminOnly,
+    params: draftId,
+    body: draftText,
+    before,
+    response: { description: 'The draft as changed, with its rendered preview', schema: duaDraft },
+    handle: ({ params, body }, ctx) => ctx.services.agreements.updateDraft(actorOf(ctx), params.id, body),
+  }),
+  route({
+    method: 'delete',
+    path: '/api/admin/dua/drafts/{id}',
+    tag,
+    summary: 'Discard a draft',
+    access: adminOnly,
+    params: draftId,
+    before,
+    response: { status: 204, description: 'Gone' },
+    handle: async ({ params }, ctx) => {
+      await ctx.services.agreements.deleteDraft(actorOf(ctx), params.id);
+    },
+  }),
+  route({
+    method: 'post',
+    path: '/api/admin/dua/drafts/{id}/publish',
+    tag,
+    summary: 'Publish a draft as the agreement in force; the draft is gone from the drafts',
+    description:
+      'With requiresReacceptance, approvals under older versions stop counting (their holders fall to L1) until the holders accept this one (POST /api/dua/accept). A version label used before is 409 version_taken.',
+    access: adminOnly,
+    params: draftId,
+    body: draftPublication,
+    before,
+    response: { status: 201, description: 'The published version', schema: duaVersion },
+    handle: ({ params, body }, ctx) => ctx.services.agreements.publishDraft(actorOf(ctx), params.id, body),
+  }),
+  route({
+    method: 'get',
+    path: '/api/admin/dua/users/{id}/applications',
+    tag,
+    summary: "One user's applications and the decisions on them, newest first",
+    access: adminOnly,
+    params: userId,
+    before,
+    response: { description: 'The applications', schema: duaApplicationList },
+    handle: async ({ params }, ctx) => ({ items: await ctx.services.agreements.applicationsOfUser(params.id) }),
+  }),
+  route({
+    method: 'post',
+    path: '/api/admin/dua/applications/{id}/revoke',
+    tag,
+    summary: 'Revoke an approval before its term: the holder falls to the level they still hold and is sent the reason',
+    description: 'Only an approval can be revoked (409 not_approved). Audited as dua.revoked.',
+    access: adminOnly,
+    params: applicationId,
+    body: revocation,
+    before,
+    response: { description: 'The application, revoked', schema: duaApplication },
+    handle: ({ params, body }, ctx) => ctx.services.agreements.revoke(actorOf(ctx), params.id, body.reason),
   }),
   route({
     method: 'get',

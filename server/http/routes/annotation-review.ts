@@ -217,7 +217,7 @@ export const annotationReviewRoutes = [
     tag,
     summary: 'Compare two versions of a slide: IoU per layer, mIoU and edit figures',
     description:
-      'Both versions are rasterised on one grid: by default the finest of at most 4,000,000 cells whose work stays within the bound below. A given downsample runs from 1 to the slide\'s longer side (else 400 invalid_downsample); one whose grid would pass 16,000,000 cells, or whose rasterising work would pass 400,000,000 units (about a second of one core), is a 400 downsample_too_fine with `details.smallestDownsample`. Areas are in level-0 pixels².',
+      'Both versions are rasterised on one grid of the slide: by default the finest with at most 4,000,000 cells over the part of the slide the two outlines cover (the cells beyond are background in both) whose work stays within the bound below. The areas added and removed are measured again, as finely as those bounds allow, over the part where the outlines differ. A given downsample runs from 1 to the slide\'s longer side (else 400 invalid_downsample); one whose grid would pass 16,000,000 cells, or whose rasterising work would pass 400,000,000 units (about a second of one core), is a 400 downsample_too_fine with `details.smallestDownsample`. Areas are in level-0 pixels².',
     access: staffOnly,
     params: slide,
     query: compareQuery,

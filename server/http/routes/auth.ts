@@ -1,16 +1,17 @@
 import type { Middleware } from 'koa';
 import { z } from 'zod';
 import { accepted, accountView, meView } from '../../access/views.js';
-import { loggedIn, publicAccess } from '../access.js';
+import { publicAccess } from '../access.js';
 import { actorOf } from '../actor.js';
 import { noStore } from '../middleware/cache-control.js';
 import { retryAfter } from '../middleware/retry-after.js';
+import { requesterOf } from '../requester.js';
 import { route } from '../route.js';
 import { credentials, emailOnly, linkOnly, passwordResetConfirmation, registration } from '../schemas/accounts.js';
 
 /**
- * Registration, confirmation, login and logout, password reset: open to
- * everyone (L0), except `GET /me`. Anonymous writes here carry the signed
+ * Registration, confirmation, login and logout, password reset, who is
+ * logged in: open to everyone (L0). Anonymous writes here carry the signed
  * CSRF token of `GET /csrf` (X-CSRF-Token); answers are never cached, and a
  * 429 or 503 says in Retry-After when to come back.
  */
@@ -100,11 +101,19 @@ export const authRoutes = [
     method: 'get',
     path: '/api/auth/me',
     tag,
-    summary: 'Who is logged in: the account, its level in force, and whether by session or token',
-    access: loggedIn,
+    summary: 'Who is logged in: the account, its level in force, and whether by session or token; null for nobody',
+    description:
+      'Nobody logged in (no session, or one that ended) is a 200 with the JSON `null`, so that a page asking who is there meets no error. A bad, expired or revoked bearer token is still a 401.',
+    access: publicAccess,
     before,
-    response: { description: 'The account; a session also gets its CSRF token', schema: meView },
-    handle: (_input, ctx) => ctx.services.access.authentication.me(ctx),
+    response: { description: 'The account (a session also gets its CSRF token), or null', schema: meView.nullable() },
+    handle: async (_input, ctx) => {
+      if (requesterOf(ctx).user) return ctx.services.access.authentication.me(ctx);
+      // Koa would turn a null body into a 204: the JSON text is set instead.
+      ctx.type = 'application/json';
+      ctx.body = 'null';
+      return undefined;
+    },
   }),
   route({
     method: 'post',

@@ -2,13 +2,17 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { MAX_TERMS } from '../../catalog/catalog.service.js';
 import { FilterError, parseFilter, type CatalogFilter } from '../../catalog/filter.js';
-import { manifestTsv, manifestView, type FileKind, type Manifest, type Selection } from '../../downloads/index.js';
+import { DownloadLinks, manifestTsv, manifestView, type FileKind, type LinkQuery, type Manifest, type Selection } from '../../downloads/index.js';
+import { selectionView } from '../../downloads/manifest.js';
+import { timestamp } from '../../lib/schema-types.js';
 import { atLeast } from '../access.js';
+import { AppError } from '../../errors.js';
 import { actorOf } from '../actor.js';
 import { deliverBundle, sendFile } from '../deliver.js';
 import { cacheControl } from '../middleware/cache-control.js';
 import { retryAfter } from '../middleware/retry-after.js';
 import { idParam, MAX_ID, once } from '../params.js';
+import { requesterOf } from '../requester.js';
 import { route } from '../route.js';
 import { catalogFilterShape, filterOf } from '../schemas/catalog.js';
 
@@ -113,6 +117,64 @@ const manifestQuery = z
     return z.NEVER;
   });
 
+/** The longest link made: well inside what servers and proxies accept in a request line (8 KiB is common). */
+const MAX_LINK = 7000;
+const LINK_USAGE = 'Make the link with POST /api/downloads/links; it works for its own account only, for a few minutes';
+const SLIDE_IDS_TEXT = /^[1-9]\d{0,9}(,[1-9]\d{0,9})*$/;
+
+/** The query of a signed ZIP link exactly as POST /api/downloads/links wrote it: the signature covers these texts. */
+const linkQuery = z
+  .strictObject({
+    user: once('user')
+      .regex(/^[1-9]\d{0,9}$/, `user must be an account id. ${LINK_USAGE}`)
+      .transform(Number)
+      .meta({ description: 'The account the link was made for' }),
+    slides: once('slides')
+      .max(MAX_LINK)
+      .regex(SLIDE_IDS_TEXT, `slides must be slide ids separated by commas. ${LINK_USAGE}`)
+      .optional()
+      .meta({ description: 'Slide ids separated by commas' }),
+    filter: once('filter').max(MAX_EXPRESSION).optional().meta({ description: 'A catalog filter expression' }),
+    expires: once('expires')
+      .regex(/^\d{1,12}$/, `expires must be a time in seconds since 1970. ${LINK_USAGE}`)
+      .transform(Number)
+      .meta({ description: 'When the link stops working, in seconds since 1970 (UTC)' }),
+    signature: once('signature')
+      .regex(/^[A-Za-z0-9_-]{43}$/, `signature is not a signature this server makes. ${LINK_USAGE}`)
+      .meta({ description: 'The HMAC-SHA256 of the fields above, base64url' }),
+  })
+  .refine((query) => (query.slides === undefined) !== (query.filter === undefined), `Give either slides or filter. ${LINK_USAGE}`);
+
+const downloadLinkView = z
+  .object({
+    selection: selectionView,
+    slides: z.number().int().meta({ description: 'Published slides in the selection' }),
+    files: z.number().int().meta({ description: 'Slide and annotation files' }),
+    totalBytes: z.number().int().meta({ description: 'Bytes of those files (the ZIP adds metadata, checksums and a README: a few KiB)' }),
+    zip: z
+      .object({
+        href: z.string().meta({ description: 'The signed GET /api/downloads/zip route, relative to the server' }),
+        url: z.string().meta({ description: 'The same as an absolute URL' }),
+        expiresAt: timestamp,
+      })
+      .nullable()
+      .meta({ description: 'The signed link; null when a ZIP of the selection would be refused (see zipRefusal)' }),
+    zipRefusal: z
+      .object({ status: z.number().int(), code: z.string(), message: z.string() })
+      .nullable()
+      .meta({ description: 'Why a ZIP of the selection would be refused now (bundle_too_large, exceeds_daily_allowance, daily_allowance_used, as the ZIP route would answer; selection_too_long_for_link: more slide ids than a link holds, select by filter instead); the manifest and slidebank fetch still work' }),
+  })
+  .meta({ id: 'DownloadLink' });
+
+/** One signer per set of session keys (the keys live as long as the services). */
+const signers = new WeakMap<readonly string[], DownloadLinks>();
+function linksOf(ctx: Context): DownloadLinks {
+  const keys = ctx.services.access.sessionKeys;
+  let links = signers.get(keys);
+  if (!links) signers.set(keys, (links = new DownloadLinks(keys)));
+  return links;
+}
+
 const slidePath = z.strictObject({ id: idParam('slide') });
 
 /** This server as the client reached it (behind a proxy: as the proxy says, when http.trustProxy is on). */
@@ -169,6 +231,62 @@ export const downloadRoutes = [
     response: { description: 'The ZIP archive', contentType: 'application/zip' },
     handle: async ({ body }, ctx) => {
       deliverBundle(ctx, await ctx.services.downloads.bundle(actorOf(ctx), body, origin(ctx)));
+    },
+  }),
+  route({
+    method: 'post',
+    path: '/api/downloads/links',
+    tag,
+    summary: 'The size of a selection, and a short-lived signed link that downloads it as a ZIP with a plain GET',
+    description:
+      'Body as for `POST /api/downloads`. Answers the number of slides and files and their bytes, and `zip`: the signed `GET /api/downloads/zip` link for this account, valid for 10 minutes (a browser\'s own download manager can fetch it: streamed to disk, with progress). When a ZIP would be refused now (past downloads.maxBundleSlides or downloads.maxBundleBytes, or past the daily allowance), or the slide ids are more than a link holds (about a thousand: select by filter instead), `zip` is null and `zipRefusal` says why. Ids and empty selections are refused as for a bundle; at most 10,000 slides (413 manifest_too_large). Makes no download and counts against no limit.',
+    access: downloader,
+    body: bundleRequest,
+    response: { description: 'The selection\'s size and the link', schema: downloadLinkView },
+    handle: async ({ body }, ctx) => {
+      const actor = actorOf(ctx);
+      const summary = await ctx.services.downloads.summary(actor, body);
+      if (summary.zipRefusal !== null) return { ...summary, zip: null };
+      const { query, expiresAt } = linksOf(ctx).issue(requesterOf(ctx).user!.id, 'zip', body, new Date());
+      const search = new URLSearchParams(Object.entries(query).map(([key, value]): [string, string] => [key, String(value)]));
+      const href = `/api/downloads/zip?${search.toString()}`;
+      if (href.length > MAX_LINK) {
+        const message = `A download link holds about a thousand slide ids; this selection has ${summary.slides}. Select the slides by filter ("all results"), or download them with the manifest (slidebank fetch)`;
+        return { ...summary, zip: null, zipRefusal: { status: 413, code: 'selection_too_long_for_link', message } };
+      }
+      return { ...summary, zip: { href, url: `${origin(ctx)}${href}`, expiresAt } };
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/api/downloads/zip',
+    tag,
+    summary: 'Download a selection as one ZIP through a signed link from POST /api/downloads/links',
+    description:
+      'The same ZIP as `POST /api/downloads`, for a plain GET (a browser\'s download manager). The request is made with the account\'s own session or token, and passes the same checks as every download at the time of the GET: the level and data use agreement (403 level_required), the bundle bounds and download limits (413, or 429 with Retry-After), withdrawn slides (404 slide_not_found), audited when it ends. A link that was changed or not made by this server is 403 download_link_invalid, one past its time 410 download_link_expired, one made for another account 403 download_link_not_yours.',
+    access: downloader,
+    query: linkQuery,
+    before: [retryAfter],
+    response: { description: 'The ZIP archive', contentType: 'application/zip' },
+    handle: async ({ query }, ctx) => {
+      linksOf(ctx).verify('zip', query as LinkQuery, requesterOf(ctx).user!.id, new Date());
+      if (ctx.method === 'HEAD') {
+        // Nothing is built, counted or audited for a HEAD: the archive exists only as it is sent.
+        ctx.status = 200;
+        ctx.type = 'application/zip';
+        return;
+      }
+      let selection: Selection;
+      if (query.slides !== undefined) selection = { kind: 'slides', ids: [...new Set(query.slides.split(',').map(Number))] };
+      else {
+        try {
+          selection = { kind: 'filter', filter: parseFilter(query.filter!) };
+        } catch (error) {
+          if (error instanceof FilterError) throw new AppError(400, 'invalid_query', error.message);
+          throw error;
+        }
+      }
+      deliverBundle(ctx, await ctx.services.downloads.bundle(actorOf(ctx), selection, origin(ctx)));
     },
   }),
   route({

@@ -18,6 +18,7 @@ import { healthRoutes } from './health.js';
 import { overlayRoutes } from './overlays.js';
 import { tileRoutes } from './tiles.js';
 import { slideRoutes } from './slides.js';
+import { collectionRoutes } from './collection.js';
 import { adminSlideRoutes } from './admin-slides.js';
 import { ingestRoutes } from './ingest.js';
 
@@ -37,4 +38,4 @@ const describeApi = route({
 });
 
 /** Every route of the API, in the order they are matched; the API description is made from this list. */
-export const apiRoutes: readonly RouteDefinition[] = [describeApi, ...pageRoutes, ...siteRoutes, ...downloadRoutes, ...authRoutes, ...accountRoutes, ...tokenRoutes, ...adminUserRoutes, ...agreementRoutes, ...queueRoutes, ...annotationReviewRoutes, ...auditRoutes, ...scheduledJobRoutes, ...metricsRoutes, ...healthRoutes, ...slideRoutes, ...adminSlideRoutes, ...ingestRoutes, ...overlayRoutes, ...tileRoutes];
+export const apiRoutes: readonly RouteDefinition[] = [describeApi, ...pageRoutes, ...siteRoutes, ...downloadRoutes, ...authRoutes, ...accountRoutes, ...tokenRoutes, ...adminUserRoutes, ...agreementRoutes, ...queueRoutes, ...annotationReviewRoutes, ...auditRoutes, ...scheduledJobRoutes, ...metricsRoutes, ...healthRoutes, ...collectionRoutes, ...slideRoutes, ...adminSlideRoutes, ...ingestRoutes, ...overlayRoutes, ...tileRoutes];

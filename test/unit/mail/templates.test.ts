@@ -12,6 +12,8 @@ const EXAMPLES: { [T in MailTemplate]: MailTemplates[T] } = {
   passwordChanged: { name: 'Ji-woo Kim', how: 'reset', at: expiresAt, tokensRevoked: 3 },
   duaApproved: { name: 'Ji-woo Kim', expiresAt },
   duaRejected: { name: 'Ji-woo Kim', reason: 'The project description is missing.' },
+  duaApplicationReceived: { name: 'Ji-woo Kim', applicant: 'Ada Researcher (ada@uni.example)', project: 'Liver segmentation', principalInvestigator: 'Prof. Example', version: '2' },
+  duaRevoked: { name: 'Ji-woo Kim', reason: 'Data shared outside the project.' },
   duaReminder: { name: 'Ji-woo Kim', expiresAt, daysLeft: 30 },
   duaExpired: { name: 'Ji-woo Kim', expiredAt: expiresAt },
   reportApproved: { name: 'Ji-woo Kim', expiresAt },

@@ -314,6 +314,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/downloads/links": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The size of a selection, and a short-lived signed link that downloads it as a ZIP with a plain GET
+         * @description Body as for `POST /api/downloads`. Answers the number of slides and files and their bytes, and `zip`: the signed `GET /api/downloads/zip` link for this account, valid for 10 minutes (a browser's own download manager can fetch it: streamed to disk, with progress). When a ZIP would be refused now (past downloads.maxBundleSlides or downloads.maxBundleBytes, or past the daily allowance), or the slide ids are more than a link holds (about a thousand: select by filter instead), `zip` is null and `zipRefusal` says why. Ids and empty selections are refused as for a bundle; at most 10,000 slides (413 manifest_too_large). Makes no download and counts against no limit.
+         */
+        post: operations["postApiDownloadsLinks"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/downloads/zip": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download a selection as one ZIP through a signed link from POST /api/downloads/links
+         * @description The same ZIP as `POST /api/downloads`, for a plain GET (a browser's download manager). The request is made with the account's own session or token, and passes the same checks as every download at the time of the GET: the level and data use agreement (403 level_required), the bundle bounds and download limits (413, or 429 with Retry-After), withdrawn slides (404 slide_not_found), audited when it ends. A link that was changed or not made by this server is 403 download_link_invalid, one past its time 410 download_link_expired, one made for another account 403 download_link_not_yours.
+         */
+        get: operations["getApiDownloadsZip"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/downloads/manifest": {
         parameters: {
             query?: never;
@@ -458,7 +498,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Who is logged in: the account, its level in force, and whether by session or token */
+        /**
+         * Who is logged in: the account, its level in force, and whether by session or token; null for nobody
+         * @description Nobody logged in (no session, or one that ended) is a 200 with the JSON `null`, so that a page asking who is there meets no error. A bad, expired or revoked bearer token is still a 401.
+         */
         get: operations["getApiAuthMe"];
         put?: never;
         post?: never;
@@ -732,6 +775,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/dua/current/template": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The agreement in force as a page to print, sign and upload as the signed PDF
+         * @description An HTML page with the text and fields for name, institution, project, place, date and signature; 404 no_agreement before the first is published.
+         */
+        get: operations["getApiDuaCurrentTemplate"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/dua/applications": {
         parameters: {
             query?: never;
@@ -870,6 +933,134 @@ export interface paths {
          * @description With requiresReacceptance, approvals under older versions stop counting (their holders fall to L1) until the holders accept this one. A version label used before is 409 version_taken.
          */
         post: operations["postApiAdminDuaVersions"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/dua/versions/{id}/review": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mark a published text (the default one installed on the first start) as reviewed: it stays in force */
+        post: operations["postApiAdminDuaVersionsIdReview"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/dua/pending": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What waits for an administrator: applications and reports to decide, and whether the default agreement text is unreviewed */
+        get: operations["getApiAdminDuaPending"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/dua/drafts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Agreement texts being prepared, newest first; researchers never see them */
+        get: operations["getApiAdminDuaDrafts"];
+        put?: never;
+        /** Save a new draft of the agreement text (Markdown) */
+        post: operations["postApiAdminDuaDrafts"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/dua/drafts/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One draft, with its rendered preview */
+        get: operations["getApiAdminDuaDraftsId"];
+        /** Change a draft */
+        put: operations["putApiAdminDuaDraftsId"];
+        post?: never;
+        /** Discard a draft */
+        delete: operations["deleteApiAdminDuaDraftsId"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/dua/drafts/{id}/publish": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Publish a draft as the agreement in force; the draft is gone from the drafts
+         * @description With requiresReacceptance, approvals under older versions stop counting (their holders fall to L1) until the holders accept this one (POST /api/dua/accept). A version label used before is 409 version_taken.
+         */
+        post: operations["postApiAdminDuaDraftsIdPublish"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/dua/users/{id}/applications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One user's applications and the decisions on them, newest first */
+        get: operations["getApiAdminDuaUsersIdApplications"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/dua/applications/{id}/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Revoke an approval before its term: the holder falls to the level they still hold and is sent the reason
+         * @description Only an approval can be revoked (409 not_approved). Audited as dua.revoked.
+         */
+        post: operations["postApiAdminDuaApplicationsIdRevoke"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1300,7 +1491,7 @@ export interface paths {
         };
         /**
          * Compare two versions of a slide: IoU per layer, mIoU and edit figures
-         * @description Both versions are rasterised on one grid: by default the finest of at most 4,000,000 cells whose work stays within the bound below. A given downsample runs from 1 to the slide's longer side (else 400 invalid_downsample); one whose grid would pass 16,000,000 cells, or whose rasterising work would pass 400,000,000 units (about a second of one core), is a 400 downsample_too_fine with `details.smallestDownsample`. Areas are in level-0 pixels².
+         * @description Both versions are rasterised on one grid of the slide: by default the finest with at most 4,000,000 cells over the part of the slide the two outlines cover (the cells beyond are background in both) whose work stays within the bound below. The areas added and removed are measured again, as finely as those bounds allow, over the part where the outlines differ. A given downsample runs from 1 to the slide's longer side (else 400 invalid_downsample); one whose grid would pass 16,000,000 cells, or whose rasterising work would pass 400,000,000 units (about a second of one core), is a 400 downsample_too_fine with `details.smallestDownsample`. Areas are in level-0 pixels².
          */
         get: operations["getApiSlidesIdAnnotationsCompare"];
         put?: never;
@@ -1454,6 +1645,26 @@ export interface paths {
          * @description Answers 503 with the same body (status unavailable) when the database does not answer.
          */
         get: operations["getHealthz"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/collection": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What the collection holds, in counts, for anyone: slides by organ, stain and annotation method, their size, the datasets and releases
+         * @description Only published slides are counted (never a withdrawn one), and no slide is named. The counts are made at most once a minute; Cache-Control: public, max-age=60.
+         */
+        get: operations["getApiCollection"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1930,6 +2141,23 @@ export interface components {
              */
             requiresReacceptance: boolean;
         };
+        DuaDraftText: {
+            title: string;
+            body: string;
+        };
+        DuaDraftPublication: {
+            /** @description The label; by default the next whole number after the highest one used */
+            version?: string;
+            /**
+             * @description Holders of an approval under an older version must accept this one to keep L2
+             * @default false
+             */
+            requiresReacceptance: boolean;
+        };
+        Revocation: {
+            /** @description Why: the holder is sent it, and it is audited */
+            reason: string;
+        };
         Decision: {
             /** @description Required to reject: the researcher is sent it */
             reason?: string;
@@ -2237,6 +2465,35 @@ export interface components {
                 content: string;
             }[];
         };
+        DownloadLink: {
+            selection: components["schemas"]["DownloadSelection"];
+            /** @description Published slides in the selection */
+            slides: number;
+            /** @description Slide and annotation files */
+            files: number;
+            /** @description Bytes of those files (the ZIP adds metadata, checksums and a README: a few KiB) */
+            totalBytes: number;
+            /** @description The signed link; null when a ZIP of the selection would be refused (see zipRefusal) */
+            zip: {
+                /** @description The signed GET /api/downloads/zip route, relative to the server */
+                href: string;
+                /** @description The same as an absolute URL */
+                url: string;
+                /** Format: date-time */
+                expiresAt: string;
+            } | null;
+            /** @description Why a ZIP of the selection would be refused now (bundle_too_large, exceeds_daily_allowance, daily_allowance_used, as the ZIP route would answer; selection_too_long_for_link: more slide ids than a link holds, select by filter instead); the manifest and slidebank fetch still work */
+            zipRefusal: {
+                status: number;
+                code: string;
+                message: string;
+            } | null;
+        };
+        DownloadSelection: {
+            filter: string;
+        } | {
+            slides: number[];
+        };
         Manifest: {
             /** @constant */
             format: "slidebank-manifest";
@@ -2249,11 +2506,6 @@ export interface components {
             slides: number;
             totalBytes: number;
             files: components["schemas"]["ManifestFile"][];
-        };
-        DownloadSelection: {
-            filter: string;
-        } | {
-            slides: number[];
         };
         ManifestFile: {
             slideId: number;
@@ -2327,6 +2579,8 @@ export interface components {
             via: "anonymous" | "session" | "token";
             /** @description The session's token for the X-CSRF-Token header of writes (sessions only) */
             csrfToken?: string;
+            /** @description The password was chosen by somebody else (the initial administrator's printed one): change it (POST /api/account/password) before anything else */
+            mustChangePassword: boolean;
         };
         DownloadHistory: {
             items: components["schemas"]["DownloadHistoryItem"][];
@@ -2424,12 +2678,18 @@ export interface components {
             /** @description A short label such as 2027.1 */
             version: string;
             title: string;
-            /** @description Plain text, shown as typed */
+            /** @description Markdown, as the administrator wrote it */
             body: string;
+            /** @description The body rendered from Markdown and sanitised, ready to show */
+            html: string;
             /** @description Whether holders of an approval under an older version must accept this one to keep L2 */
             requiresReacceptance: boolean;
             /** Format: date-time */
             publishedAt: string;
+            /** @description The text Slidebank installed on its first start */
+            isDefault: boolean;
+            /** @description When an administrator marked the installed text as reviewed */
+            reviewedAt: string | null;
         };
         DuaApplicationList: {
             items: components["schemas"]["DuaApplication"][];
@@ -2444,7 +2704,7 @@ export interface components {
             principalInvestigator: string;
             hasSignedPdf: boolean;
             /** @enum {string} */
-            status: "submitted" | "approved" | "rejected" | "withdrawn";
+            status: "submitted" | "approved" | "rejected" | "withdrawn" | "revoked";
             /** @description Granted by an operator (`slidebank user add --level L2`), not applied for */
             administrative: boolean;
             decidedBy: number | null;
@@ -2452,6 +2712,9 @@ export interface components {
             decisionReason: string | null;
             /** @description When an approval runs out (a year after it, renewed by approved usage reports) */
             validUntil: string | null;
+            revokedAt: string | null;
+            revokedBy: number | null;
+            revocationReason: string | null;
             /** Format: date-time */
             createdAt: string;
         };
@@ -2479,6 +2742,30 @@ export interface components {
         };
         DuaVersionList: {
             items: components["schemas"]["DuaVersion"][];
+        };
+        DuaPending: {
+            /** @description Applications waiting for a decision */
+            applications: number;
+            /** @description Usage reports waiting for a decision */
+            reports: number;
+            total: number;
+            /** @description The agreement in force is the installed default text and no administrator has reviewed it */
+            defaultAgreementUnreviewed: boolean;
+        };
+        DuaDraftList: {
+            items: components["schemas"]["DuaDraft"][];
+        };
+        DuaDraft: {
+            id: number;
+            title: string;
+            /** @description Markdown */
+            body: string;
+            /** @description The preview: the body rendered from Markdown and sanitised */
+            html: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
         };
         InstitutionList: {
             items: components["schemas"]["Institution"][];
@@ -2569,6 +2856,8 @@ export interface components {
         AnnotationVersion: {
             id: number;
             slideId: number;
+            /** @description The version’s number on its slide (1 for the first, in order of creation), shown as v1, v2, … */
+            number: number;
             /** @description The version this one was made from */
             parentId: number | null;
             /**
@@ -2667,6 +2956,10 @@ export interface components {
         AnnotationComparison: {
             a: number;
             b: number;
+            /** @description A's number on the slide (v1, v2, …) */
+            aNumber: number;
+            /** @description B's number on the slide */
+            bNumber: number;
             agreement: {
                 level0: {
                     width: number;
@@ -2713,9 +3006,9 @@ export interface components {
                 miou: number;
             };
             edits: {
-                /** @description Level-0 pixels² outlined in B but not in A */
+                /** @description Level-0 pixels² outlined in B but not in A, measured finely over the part of the slide where they differ */
                 areaAdded: number;
-                /** @description Level-0 pixels² outlined in A but not in B */
+                /** @description Level-0 pixels² outlined in A but not in B, measured the same way */
                 areaRemoved: number;
                 regionsAdded: number;
                 regionsRemoved: number;
@@ -2729,6 +3022,8 @@ export interface components {
                     id: number;
                     name: string;
                     organ: string | null;
+                    /** @description The organ's name in the vocabulary (its code when the vocabulary does not know it) */
+                    organName: string | null;
                 };
                 /** @enum {string} */
                 state: "to-annotate" | "proposed" | "in-review" | "cross-check" | "released";
@@ -2750,6 +3045,8 @@ export interface components {
         };
         OrganAnnotationStatistics: {
             organ: string | null;
+            /** @description The organ's name in the vocabulary (its code when the vocabulary does not know it) */
+            organName: string | null;
             /** @description Published slides whose outline was drawn by hand */
             manual: number;
             /** @description Published slides whose outline was drawn with AI assistance */
@@ -2877,6 +3174,40 @@ export interface components {
                 latencyMs: number;
             };
         };
+        Collection: {
+            /** @description Published slides */
+            slides: number;
+            /** @description Their slide files’ total size */
+            bytes: number;
+            /** @description Published slides with an annotation */
+            annotated: number;
+            byOrgan: components["schemas"]["FacetCount"][];
+            byStain: components["schemas"]["FacetCount"][];
+            byAnnotationMethod: components["schemas"]["FacetCount"][];
+            /** @description Datasets with at least one release */
+            datasets: {
+                name: string;
+                description: string | null;
+                /** @description Oldest first */
+                releases: {
+                    version: string;
+                    /** Format: date-time */
+                    releasedAt: string;
+                    /** @description Slides of the release still available (those withdrawn since are not counted) */
+                    slides: number;
+                }[];
+            }[];
+            /**
+             * Format: date-time
+             * @description When these counts were made (they are kept for a minute)
+             */
+            countedAt: string;
+        };
+        FacetCount: {
+            value: string;
+            name: string;
+            count: number;
+        };
         CatalogPage: {
             items: components["schemas"]["CatalogSlide"][];
             total: number;
@@ -2962,11 +3293,6 @@ export interface components {
             tumourAreaMm2?: number | null;
         } & {
             [key: string]: unknown;
-        };
-        FacetCount: {
-            value: string;
-            name: string;
-            count: number;
         };
         CatalogSummary: {
             total: number;
@@ -4216,6 +4542,133 @@ export interface operations {
             };
         };
     };
+    postApiDownloadsLinks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BundleRequest"];
+            };
+        };
+        responses: {
+            /** @description The selection's size and the link */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DownloadLink"];
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getApiDownloadsZip: {
+        parameters: {
+            query: {
+                /** @description The account the link was made for */
+                user: string;
+                /** @description Slide ids separated by commas */
+                slides?: string;
+                /** @description A catalog filter expression */
+                filter?: string;
+                /** @description When the link stops working, in seconds since 1970 (UTC) */
+                expires: string;
+                /** @description The HMAC-SHA256 of the fields above, base64url */
+                signature: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The ZIP archive */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": unknown;
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     getApiDownloadsManifest: {
         parameters: {
             query?: {
@@ -4544,35 +4997,17 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The account; a session also gets its CSRF token */
+            /** @description The account (a session also gets its CSRF token), or null */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Me"];
+                    "application/json": components["schemas"]["Me"] | null;
                 };
             };
             /** @description The input is malformed; the message names the part */
             400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Nobody is logged in (no session cookie and no bearer token) */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Logged in, but the access level or role does not allow this */
-            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5484,6 +5919,44 @@ export interface operations {
             };
         };
     };
+    getApiDuaCurrentTemplate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A printable HTML page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html; charset=utf-8": unknown;
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     getApiDuaApplications: {
         parameters: {
             query?: never;
@@ -6124,10 +6597,605 @@ export interface operations {
             };
         };
     };
+    postApiAdminDuaVersionsIdReview: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The version's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The version, with reviewedAt */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DuaVersion"];
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getApiAdminDuaPending: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The counts */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DuaPending"];
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getApiAdminDuaDrafts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The drafts, each with its rendered preview */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DuaDraftList"];
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postApiAdminDuaDrafts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DuaDraftText"];
+            };
+        };
+        responses: {
+            /** @description The draft, with its rendered preview */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DuaDraft"];
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getApiAdminDuaDraftsId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The draft's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The draft */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DuaDraft"];
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    putApiAdminDuaDraftsId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The draft's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DuaDraftText"];
+            };
+        };
+        responses: {
+            /** @description The draft as changed, with its rendered preview */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DuaDraft"];
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteApiAdminDuaDraftsId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The draft's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Gone */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postApiAdminDuaDraftsIdPublish: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The draft's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DuaDraftPublication"];
+            };
+        };
+        responses: {
+            /** @description The published version */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DuaVersion"];
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getApiAdminDuaUsersIdApplications: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The applications */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DuaApplicationList"];
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postApiAdminDuaApplicationsIdRevoke: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The application's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Revocation"];
+            };
+        };
+        responses: {
+            /** @description The application, revoked */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DuaApplication"];
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     getApiAdminDuaApplications: {
         parameters: {
             query?: {
-                status?: "submitted" | "approved" | "rejected" | "withdrawn";
+                status?: "submitted" | "approved" | "rejected" | "withdrawn" | "revoked";
             };
             header?: never;
             path?: never;
@@ -8087,6 +9155,44 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getApiCollection: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The counts */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Collection"];
                 };
             };
             /** @description The input is malformed; the message names the part */

@@ -19,6 +19,13 @@ export interface OutlineLayer {
 
 type Position = [number, number];
 
+/**
+ * Vertex handles shown at once per shape, those nearest the cursor: a hand-drawn
+ * outline has hundreds of vertices, whose handles would cover it at the zoom
+ * that shows the whole slide. Shapes with fewer vertices show all of theirs.
+ */
+export const HANDLES_NEAR_CURSOR = 24;
+
 export interface OutlineFeature {
   type: 'Feature';
   geometry: { type: 'Polygon'; coordinates: Position[][] } | { type: 'MultiPolygon'; coordinates: Position[][][] } | { type: string; coordinates: unknown };
@@ -34,21 +41,27 @@ export class OutlineEditor {
   private readonly shapes = new Map<L.Layer, OutlineLayer>();
   private drawing: OutlineLayer = { layerId: 1, layerName: 'Tumor', colour: '#00ff00' };
   private changed = false;
+  /** Shapes drawn or edited since loading: only these are simplified on save. */
+  private readonly touched = new Set<L.Layer>();
+  private readonly marks: L.LayerGroup;
 
   constructor(
     private readonly map: L.Map,
     private readonly d: DeepZoomDescriptor,
     private readonly onChange: () => void,
   ) {
-    map.pm.setGlobalOptions({ snappable: false, allowSelfIntersection: false });
+    map.pm.setGlobalOptions({ snappable: false, allowSelfIntersection: false, limitMarkersToCount: HANDLES_NEAR_CURSOR });
+    this.marks = L.layerGroup().addTo(map);
     map.on('pm:create', (event: { layer: L.Layer }) => {
       this.register(event.layer, this.drawing);
+      this.touched.add(event.layer);
       this.touch();
     });
     map.on('pm:cut', (event: { layer: L.Layer; originalLayer: L.Layer }) => {
       const owner = this.shapes.get(event.originalLayer) ?? this.drawing;
       this.shapes.delete(event.originalLayer);
       this.register(event.layer, owner);
+      this.touched.add(event.layer);
       this.touch();
     });
     map.on('pm:remove', (event: { layer: L.Layer }) => {
@@ -61,6 +74,7 @@ export class OutlineEditor {
   load(collection: OutlineCollection): void {
     for (const layer of this.shapes.keys()) layer.remove();
     this.shapes.clear();
+    this.touched.clear();
     for (const feature of collection.features) {
       const props: OutlineLayer = {
         layerId: Number(feature.properties.layerId ?? 1),
@@ -88,20 +102,27 @@ export class OutlineEditor {
     return this.changed;
   }
 
-  /** The outlines as they are now, in level-0 pixels (y down), one feature per polygon with its holes. */
-  toGeoJson(): OutlineCollection {
+  /**
+   * The outlines as they are now, in level-0 pixels (y down), one feature per
+   * polygon with its holes. With `tolerance`, the rings of shapes drawn or
+   * edited since loading lose the vertices that change them by less than
+   * that many level-0 pixels (Douglas–Peucker); the others are left as loaded.
+   */
+  toGeoJson(tolerance = 0): OutlineCollection {
     const features: OutlineFeature[] = [];
     for (const [layer, props] of this.shapes) {
       if (!(layer instanceof L.Polygon) || !this.map.hasLayer(layer)) continue;
       const geometry = layer.toGeoJSON(15).geometry as { type: string; coordinates: unknown };
       const polygons = geometry.type === 'Polygon' ? [geometry.coordinates as Position[][]] : geometry.type === 'MultiPolygon' ? (geometry.coordinates as Position[][][]) : [];
+      const simplify = tolerance > 0 && this.touched.has(layer);
       for (const rings of polygons) {
-        const coordinates = rings.map((ring) =>
-          ring.map(([lng, lat]): Position => {
+        const coordinates = rings.map((ring) => {
+          const positions = ring.map(([lng, lat]): Position => {
             const p = toPixel(this.d, L.latLng(lat, lng));
             return [Math.round(p.x * 100) / 100, Math.round(p.y * 100) / 100];
-          }),
-        );
+          });
+          return simplify ? simplified(positions, tolerance) : positions;
+        });
         features.push({ type: 'Feature', geometry: { type: 'Polygon', coordinates }, properties: { ...props } });
       }
     }
@@ -133,13 +154,37 @@ export class OutlineEditor {
     }
   }
 
+  /** Red rings at these level-0 points (where a check found a problem); none to clear them. */
+  markProblems(points: readonly Position[]): void {
+    this.marks.clearLayers();
+    for (const [x, y] of points) L.circleMarker(toLatLng(this.d, x, y), { radius: 9, color: '#d00000', weight: 3, fill: false, interactive: false }).addTo(this.marks);
+  }
+
+  /** Centre the map on a level-0 point, close enough to see its vertices. */
+  show([x, y]: Position): void {
+    this.map.setView(toLatLng(this.d, x, y), Math.max(this.map.getZoom(), this.d.maxLevel - 2));
+  }
+
   private register(layer: L.Layer, props: OutlineLayer): void {
     this.shapes.set(layer, props);
-    layer.on('pm:edit', () => this.touch());
+    layer.on('pm:edit', () => {
+      this.touched.add(layer);
+      this.touch();
+    });
   }
 
   private touch(): void {
     this.changed = true;
     this.onChange();
   }
+}
+
+/** A closed ring (first position repeated last) without the vertices that move it by less than `tolerance`; never fewer than 3 corners. */
+function simplified(ring: Position[], tolerance: number): Position[] {
+  if (ring.length <= 4) return ring;
+  const kept = L.LineUtil.simplify(
+    ring.map(([x, y]) => L.point(x, y)),
+    tolerance,
+  ).map((p): Position => [p.x, p.y]);
+  return kept.length >= 4 ? kept : ring;
 }
