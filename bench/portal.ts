@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -10,6 +10,7 @@ import { hashPassword } from '../server/access/password.js';
 import { UsersRepository } from '../server/access/users.repository.js';
 import { readSlideFacts } from '../server/catalog/slide-facts.js';
 import { SlidesRepository } from '../server/catalog/slides.repository.js';
+import { THUMBNAIL_SIZES, thumbnailPath, writeThumbnails, type ThumbnailSize } from '../server/catalog/thumbnails.js';
 import { loadConfig, type Config } from '../server/config/index.js';
 import { migrateToLatest, openDatabase, type Database } from '../server/db/index.js';
 import { createApp } from '../server/http/app.js';
@@ -33,8 +34,11 @@ const VIEWER_SLIDE = { width: 24_000, height: 16_000, seed: 3 };
  * - catalog filters over 3,000 published slides (rows only) on SQLite, through
  *   the real application in this process: server time is measured from the
  *   request's arrival to the response's last byte, beside the client's round trip;
+ * - the catalog's first page in chromium on loopback: from navigation to the
+ *   first card, and until every thumbnail of the page is loaded and decoded;
  * - a slide page's first full screen in chromium on loopback: from navigation
- *   to the descriptor, and to the last tile of the first view;
+ *   to the descriptor, to the last tile of the first view, and until the
+ *   viewer has drawn it;
  * - the production bundle (web/dist): the gzip size of each script and style,
  *   and of what the first page load fetches.
  * Figures only; nothing is asserted.
@@ -238,26 +242,36 @@ async function firstFullScreen(portal: Portal): Promise<void> {
   }
   // Registered now, so that the catalog figures above are over exactly SLIDES rows.
   const file = await benchViewerSlide();
-  const slide = await new SlidesRepository(portal.db.knex).create({ name: 'BENCH-VIEWER', filePath: file, sha256: null, ...(await readSlideFacts(file)) });
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-background-networking'] });
   const cookie = await sessionCookie(portal.base);
   const cookies = cookie.split('; ').map((pair) => {
     const [n, ...v] = pair.split('=');
     return { name: n!, value: v.join('='), url: portal.base };
   });
+  try {
+    await catalogThumbnails(portal, file, cookie, async () => {
+      const context = await browser.newContext({ viewport: VIEWPORT });
+      await context.addCookies(cookies);
+      return context;
+    });
+  } catch (error) {
+    await browser.close();
+    throw error;
+  }
+  const slide = await new SlidesRepository(portal.db.knex).create({ name: 'BENCH-VIEWER', filePath: file, sha256: null, ...(await readSlideFacts(file)) });
   console.log(`\nportal: a slide page's first full screen in chromium on loopback, viewport ${VIEWPORT.width}×${VIEWPORT.height}, ${VIEWER_SLIDE.width}×${VIEWER_SLIDE.height} generated slide; ${load()}`);
-  console.log('(ms from the navigation\'s start to the last byte of: the slide\'s metadata, the viewer\'s script, the descriptor, the last tile of the view)');
-  console.log('run            metadata   viewer script   descriptor   first screen   tiles');
+  console.log('(ms from the navigation\'s start to the last byte of: the slide\'s metadata, the viewer\'s script, the descriptor, the last tile of the view; then until the viewer has drawn every tile of the view)');
+  console.log('run            metadata   viewer script   descriptor   first screen        drawn   tiles');
   try {
     for (let run = 1; run <= VIEWER_RUNS; run++) {
       const context = await browser.newContext({ viewport: VIEWPORT });
       await context.addCookies(cookies);
       const page = await context.newPage();
       await page.goto(`${portal.base}/slides/${slide.id}`);
-      await page.waitForFunction(viewerReady, undefined, { timeout: 60_000 });
+      const drawn = (await (await page.waitForFunction(viewerReady, undefined, { timeout: 60_000 })).jsonValue()) as number;
       const figures = await page.evaluate(timings);
       console.log(
-        `${(run === 1 ? 'cold server' : `warm ${run}`).padEnd(12)} ${ms(figures.metadata)} ${ms(figures.viewerScript).padStart(15)} ${ms(figures.descriptor).padStart(12)} ${ms(figures.screen).padStart(14)} ${String(figures.tiles).padStart(7)}`,
+        `${(run === 1 ? 'cold server' : `warm ${run}`).padEnd(12)} ${ms(figures.metadata)} ${ms(figures.viewerScript).padStart(15)} ${ms(figures.descriptor).padStart(12)} ${ms(figures.screen).padStart(14)} ${ms(drawn).padStart(12)} ${String(figures.tiles).padStart(7)}`,
       );
       await context.close();
     }
@@ -266,16 +280,66 @@ async function firstFullScreen(portal: Portal): Promise<void> {
   }
 }
 
-/** What the page functions below read of the browser, typed here: the benchmarks compile without the DOM's types. */
-interface BrowserGlobals {
-  document: { querySelector(selector: string): { dataset: Record<string, string | undefined> } | null };
-  performance: { getEntriesByType(type: 'resource'): { name: string; responseEnd: number }[] };
+/**
+ * The catalog's first page (newest first, as a visitor lands on it) in a
+ * fresh browser context: from the navigation's start to the first card, and
+ * until every thumbnail of the page has loaded and decoded. The page's slides
+ * get real thumbnails (those of the viewer's slide); the rest of the catalog
+ * has none and is not shown.
+ */
+async function catalogThumbnails(portal: Portal, file: string, cookie: string, newContext: () => Promise<import('playwright-core').BrowserContext>): Promise<void> {
+  const page1 = (await (await fetch(`${portal.base}/api/slides`, { headers: { cookie } })).json()) as { items: { id: number }[] };
+  const ids = page1.items.map((item) => item.id);
+  const folder = portal.config.paths.thumbnails;
+  await writeThumbnails(file, folder, ids[0]!);
+  for (const id of ids.slice(1)) {
+    for (const size of Object.keys(THUMBNAIL_SIZES) as ThumbnailSize[]) await copyFile(thumbnailPath(folder, ids[0]!, size), thumbnailPath(folder, id, size));
+  }
+  console.log(`\nportal: the catalog's first page in chromium on loopback, viewport ${VIEWPORT.width}×${VIEWPORT.height}, ${ids.length} cards of ${SLIDES} slides, each with its thumbnail; ${load()}`);
+  console.log('(ms from the navigation\'s start until: the first card is shown, every thumbnail of the page is loaded and decoded)');
+  console.log('run             first card   thumbnails   images');
+  for (let run = 1; run <= VIEWER_RUNS; run++) {
+    const context = await newContext();
+    const page = await context.newPage();
+    await page.goto(`${portal.base}/catalog`);
+    const card = (await (await page.waitForFunction(firstCard, undefined, { timeout: 60_000 })).jsonValue()) as number;
+    const loaded = (await (await page.waitForFunction(thumbnailsLoaded, ids.length, { timeout: 60_000 })).jsonValue()) as number;
+    console.log(`${(run === 1 ? 'cold server' : `warm ${run}`).padEnd(12)} ${ms(card).padStart(13)} ${ms(loaded).padStart(12)} ${String(ids.length).padStart(8)}`);
+    await context.close();
+  }
 }
 
-/** The slide layer has drawn every tile of the view: Leaflet's `load` ends the viewer's loading notice. */
-function viewerReady(): boolean {
-  const { document } = globalThis as unknown as BrowserGlobals;
-  return Number(document.querySelector('[data-testid=viewer]')?.dataset.tilesLoaded ?? 0) > 0 && document.querySelector('.viewer-loading') === null;
+interface ImageElement {
+  complete: boolean;
+  naturalWidth: number;
+}
+
+/** What the page functions below read of the browser, typed here: the benchmarks compile without the DOM's types. */
+interface BrowserGlobals {
+  document: {
+    querySelector(selector: string): { dataset: Record<string, string | undefined> } | null;
+    querySelectorAll(selector: string): ArrayLike<ImageElement>;
+  };
+  performance: { now(): number; getEntriesByType(type: 'resource'): { name: string; responseEnd: number }[] };
+}
+
+/** When the catalog shows its first card: the time since the navigation's start, or false. */
+function firstCard(): number | false {
+  const { document, performance } = globalThis as unknown as BrowserGlobals;
+  return document.querySelector('.grid .card') !== null && performance.now();
+}
+
+/** When all `count` thumbnails of the grid are loaded and decoded: the time since the navigation's start, or false. */
+function thumbnailsLoaded(count: number): number | false {
+  const { document, performance } = globalThis as unknown as BrowserGlobals;
+  const images = Array.from(document.querySelectorAll('.grid .card .thumb img'));
+  return images.length === count && images.every((img) => img.complete && img.naturalWidth > 0) && performance.now();
+}
+
+/** When the slide layer has drawn every tile of the view (Leaflet's `load` ends the viewer's loading notice): the time since the navigation's start, or false. */
+function viewerReady(): number | false {
+  const { document, performance } = globalThis as unknown as BrowserGlobals;
+  return Number(document.querySelector('[data-testid=viewer]')?.dataset.tilesLoaded ?? 0) > 0 && document.querySelector('.viewer-loading') === null && performance.now();
 }
 
 /** From the navigation's start: the descriptor's last byte, the last slide tile's last byte, and how many tiles. */

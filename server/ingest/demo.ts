@@ -3,12 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { csvText } from '../lib/csv.js';
 import type { Logger } from '../logging.js';
-import { makeSlide } from '../wsi/generate/index.js';
+import { makeSlide, type MakeSlideOptions } from '../wsi/generate/index.js';
 import type { IngestService } from './ingest.service.js';
 import type { IngestRepository } from './ingest.repository.js';
 
 /** A handful of generated slides over several organs and stains, so a newcomer's portal is not empty. */
-const DEMO_SLIDES = [
+export const DEMO_SLIDES = [
   { organ: 'LV', histology: 'HCC', stain: 'HE', marker: '', differentiation: 'MD', annotation_method: 'manual', pathology_info: 'Edmondson-Steiner grade II' },
   { organ: 'LV', histology: 'HCC', stain: 'IHC', marker: 'KI67', differentiation: 'PD', annotation_method: 'AI-assisted', pathology_info: '' },
   { organ: 'CO', histology: 'ADC', stain: 'HE', marker: '', differentiation: 'WD', annotation_method: 'manual', pathology_info: 'pT3 N1 M0' },
@@ -18,6 +18,13 @@ const DEMO_SLIDES = [
   { organ: 'KI', histology: 'RCC', stain: 'HE', marker: '', differentiation: '', annotation_method: 'manual', pathology_info: 'clear cell type' },
   { organ: 'KI', histology: 'RCC', stain: 'IHC', marker: 'PAX8', differentiation: '', annotation_method: 'AI-assisted', pathology_info: '' },
 ] as const;
+
+/** The generator's options for the demo slide at `index`: immunohistochemistry painted as H-DAB, H&E pink and purple. */
+export function demoSlideOptions(index: number, out: string): MakeSlideOptions & { name: string } {
+  const slide = DEMO_SLIDES[index]!;
+  const name = `demo-${String(index + 1).padStart(2, '0')}`;
+  return { width: 8000 + 1000 * (index % 3), height: 6000, seed: 100 + index, out, name, stain: slide.stain === 'IHC' ? 'ihc' : 'he' };
+}
 
 /**
  * On a first start with an empty catalog, generate the demo slides and take
@@ -30,9 +37,9 @@ export async function seedDemoSlides(service: IngestService, repository: IngestR
   try {
     const rows = [];
     for (const [i, slide] of DEMO_SLIDES.entries()) {
-      const name = `demo-${String(i + 1).padStart(2, '0')}`;
-      await makeSlide({ width: 8000 + 1000 * (i % 3), height: 6000, seed: 100 + i, out: dir, name });
-      rows.push({ file: `${name}.svs`, ...slide, dataset: 'demo', collection_date: '2012', consent: 'yes' });
+      const options = demoSlideOptions(i, dir);
+      await makeSlide(options);
+      rows.push({ file: `${options.name}.svs`, ...slide, dataset: 'demo', collection_date: '2012', consent: 'yes' });
     }
     await writeFile(path.join(dir, 'metadata.csv'), csvText(rows, { columns: Object.keys(rows[0] ?? {}) }));
     const { results } = await service.ingestFolder(dir, { source: 'demo' });

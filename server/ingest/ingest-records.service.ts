@@ -23,5 +23,5 @@ export class IngestRecordsService {
 
 function view({ quarantinePath, originalSha256: _hidden, report, ...rest }: IngestRecord): IngestRecordView {
   // The report is the JSON ingest stored; it is passed on as it is.
-  return { ...rest, report: report as IngestReportView | null, quarantined: quarantinePath !== null };
+  return { ...rest, slideName: rest.slideName ?? null, report: report as IngestReportView | null, quarantined: quarantinePath !== null };
 }

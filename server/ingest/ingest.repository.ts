@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { SlidesRepository, type IngestedSlideFields, type NewSlide, type SlideRecord } from '../catalog/slides.repository.js';
+import { SLIDES_TABLE } from '../catalog/slides-table.js';
 import { fromDbJson, fromDbTime, toDbTime } from '../db/index.js';
 
 export type IngestOutcome = 'published' | 'quarantined' | 'duplicate' | 'refused' | 'failed';
@@ -10,6 +11,8 @@ export interface IngestRecord {
   outcome: IngestOutcome;
   reason: string | null;
   slideId: number | null;
+  /** The slide's name while it is published. */
+  slideName?: string | null;
   originalSha256: string | null;
   quarantinePath: string | null;
   report: unknown;
@@ -24,6 +27,7 @@ interface Row {
   outcome: IngestOutcome;
   reason: string | null;
   slide_id: number | null;
+  slide_name?: string | null;
   original_sha256: string | null;
   quarantine_path: string | null;
   report: unknown;
@@ -82,14 +86,23 @@ export class IngestRepository {
   }
 
   async list({ outcome, limit = 100, offset = 0 }: { outcome?: IngestOutcome; limit?: number; offset?: number } = {}): Promise<IngestRecord[]> {
-    const query = this.knex<Row>('ingest_records').orderBy('id', 'desc').limit(limit).offset(offset);
-    if (outcome) query.where({ outcome });
-    return (await query).map(toRecord);
+    const query = this.withSlideName().orderBy('r.id', 'desc').limit(limit).offset(offset);
+    if (outcome) query.where('r.outcome', outcome);
+    return ((await query) as Row[]).map(toRecord);
   }
 
   async forSlide(slideId: number): Promise<IngestRecord | undefined> {
-    const row = await this.knex<Row>('ingest_records').where({ slide_id: slideId, outcome: 'published' }).orderBy('id', 'desc').first();
+    const row = await this.withSlideName().where({ 'r.slide_id': slideId, 'r.outcome': 'published' }).orderBy('r.id', 'desc').first<Row | undefined>();
     return row ? toRecord(row) : undefined;
+  }
+
+  /** A withdrawn slide is shown by its id alone. */
+  private withSlideName() {
+    return this.knex('ingest_records as r')
+      .leftJoin(`${SLIDES_TABLE} as s`, (on) => {
+        on.on('s.id', '=', 'r.slide_id').andOnVal('s.status', '=', 'published');
+      })
+      .select('r.*', 's.name as slide_name');
   }
 }
 
@@ -99,6 +112,7 @@ function toRecord(row: Row): IngestRecord {
     outcome: row.outcome,
     reason: row.reason,
     slideId: row.slide_id,
+    slideName: row.slide_name ?? null,
     originalSha256: row.original_sha256,
     quarantinePath: row.quarantine_path,
     report: row.report === null ? null : fromDbJson(row.report),

@@ -38,6 +38,7 @@ export const ingestRecord = z
     outcome: z.enum(INGEST_OUTCOMES),
     reason: z.string().nullable(),
     slideId: z.number().int().nullable(),
+    slideName: z.string().nullable().meta({ description: 'The slide\'s name; null when there is no slide or it is no longer published' }),
     report: ingestReport.nullable(),
     source: z.enum(INGEST_SOURCES),
     createdAt: timestamp,

@@ -19,6 +19,8 @@ export interface QueuedJob {
   id: number;
   type: JobType;
   slideId: number;
+  /** Null once the slide is no longer published. */
+  slideName: string | null;
   parameters: Record<string, unknown>;
   status: JobStatus;
   progress: number;

@@ -23,6 +23,7 @@ interface JobRow {
   results: unknown;
   owner_id: number | null;
   owner_email: string | null;
+  slide_name: string | null;
   created_at: string | Date;
   started_at: string | Date | null;
   finished_at: string | Date | null;
@@ -342,7 +343,13 @@ export class QueueRepository {
   }
 
   private select() {
-    return this.knex('queue_jobs as j').leftJoin('users as u', 'u.id', 'j.owner_id').select('j.*', 'u.email as owner_email');
+    // The slide's name only while it is published: a withdrawn slide is shown by its id alone.
+    return this.knex('queue_jobs as j')
+      .leftJoin('users as u', 'u.id', 'j.owner_id')
+      .leftJoin(`${SLIDES_TABLE} as s`, (on) => {
+        on.on('s.id', '=', 'j.slide_id').andOnVal('s.status', '=', 'published');
+      })
+      .select('j.*', 'u.email as owner_email', 's.name as slide_name');
   }
 }
 
@@ -381,6 +388,7 @@ function toJob(row: JobRow): QueuedJob {
     id: row.id,
     type: row.type,
     slideId: row.slide_id,
+    slideName: row.slide_name ?? null,
     parameters: fromDbJson<Record<string, unknown>>(row.parameters),
     status: row.status,
     progress: Number(row.progress),

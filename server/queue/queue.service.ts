@@ -257,6 +257,7 @@ export function view(job: QueuedJob): JobView {
     id: job.id,
     type: job.type,
     slideId: job.slideId,
+    slideName: job.slideName,
     parameters: job.parameters,
     status: job.status,
     progress: job.progress,

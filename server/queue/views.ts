@@ -8,6 +8,7 @@ export const jobView = z
     id: z.number().int(),
     type: z.enum(JOB_TYPES),
     slideId: z.number().int(),
+    slideName: z.string().nullable().meta({ description: 'The slide\'s name; null once it is no longer published' }),
     parameters: z.record(z.string(), z.unknown()).meta({ description: "The job's parameters with their defaults filled in" }),
     status: z.enum(JOB_STATUSES),
     progress: z.number().meta({ description: 'From 0 to 1' }),

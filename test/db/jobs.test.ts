@@ -1,6 +1,9 @@
 import test from 'ava';
+import type { Knex } from 'knex';
 import { JobsRepository, NODE_ID, runJob, type ScheduledJob } from '../../server/jobs/index.js';
 import { tickOf } from '../../server/jobs/scheduler.js';
+import { JobsService, RECENT_RUNS } from '../../server/jobs/jobs.service.js';
+import { toDbTime } from '../../server/db/index.js';
 import { createMigratedTestDatabase, testDialect } from '../support/database.js';
 import { memoryLogger } from '../support/logs.js';
 
@@ -82,4 +85,35 @@ test('tickOf gives the latest whole second at or before now that the schedule ma
   t.deepEqual(tickOf(everyThree, at('2027-03-01T10:00:06.001Z')), at('2027-03-01T10:00:06Z'));
   const hourly = { match: (d: Date) => d.getUTCMinutes() === 0 && d.getUTCSeconds() === 0 };
   t.deepEqual(tickOf(hourly, at('2027-03-01T10:00:05Z')), at('2027-03-01T10:00:00Z'), 'a timer five seconds late');
+});
+
+test(`the overview reads each job's last runs through an index, without sorting all its runs, on ${testDialect}`, async (t) => {
+  const { db, drop } = await createMigratedTestDatabase();
+  t.teardown(drop);
+  const started = toDbTime(at('2027-01-01T00:00:00Z'));
+  const rows = Array.from({ length: 2000 }, (_, i) => ({ job: i % 2 ? 'often' : 'other', as_of: started, started_at: started, finished_at: started, status: 'succeeded', trigger: 'schedule', summary: '{}' }));
+  await db.knex.batchInsert('job_runs', rows, 200);
+  if (testDialect === 'mariadb') await db.knex.raw('ANALYZE TABLE job_runs');
+
+  const queries: { sql: string; bindings: readonly Knex.RawBinding[] }[] = [];
+  const listen = (q: { sql: string; bindings?: readonly Knex.RawBinding[] }) => queries.push({ sql: q.sql, bindings: q.bindings ?? [] });
+  db.knex.on('query', listen);
+  const service = new JobsService([{ name: 'often', description: '', schedule: '' }, { name: 'other', description: '', schedule: '' }], new JobsRepository(db.knex));
+  const { items } = await service.list();
+  db.knex.off('query', listen);
+  t.deepEqual(items.map((job) => job.runs.length), [RECENT_RUNS, RECENT_RUNS]);
+  t.is(queries.length, 2, 'one query per job, whatever the number of runs');
+
+  for (const { sql, bindings } of queries) {
+    if (testDialect === 'sqlite') {
+      const plan = (await db.knex.raw(`EXPLAIN QUERY PLAN ${sql}`, bindings)) as { detail: string }[];
+      const details = plan.map((step) => step.detail).join('; ');
+      t.regex(details, /USING (COVERING )?INDEX job_runs_job_id_index/, details);
+      t.notRegex(details, /TEMP B-TREE/, `no sort of all the job's runs: ${details}`);
+    } else {
+      const [plan] = (await db.knex.raw(`EXPLAIN ${sql}`, bindings)) as [{ key: string | null; Extra: string | null }[]];
+      t.is(plan[0]?.key, 'job_runs_job_id_index', JSON.stringify(plan));
+      t.notRegex(plan[0]?.Extra ?? '', /filesort/, JSON.stringify(plan));
+    }
+  }
 });

@@ -62,6 +62,7 @@ const SCHEMA_AFTER: Record<string, { sqlite: string; mariadb: string }> = {
   '2026-12-07-04-overlay-names': { sqlite: 'f4816d435e56de78', mariadb: '17c155770af995d5' },
   '2026-12-07-10-agreement-drafts': { sqlite: 'd8a41926f8a1547a', mariadb: 'efbb890cff2dd1b9' },
   '2026-12-07-11-must-change-password': { sqlite: '927476ac6a02da2d', mariadb: '54dca2ae9ba706fb' },
+  '2026-12-07-20-job-runs-recent': { sqlite: '9245511dcb48de84', mariadb: '7fb6793f5d4bcd3b' },
 };
 
 test(`each migration leaves the schema pinned for it on ${testDialect}`, async (t) => {

@@ -17,7 +17,7 @@ test('make-slide --help documents the options', async (t) => {
   const result = await runCli(['make-slide', '--help']);
   t.is(result.code, 0, result.stderr);
   t.regex(result.stdout, /^Usage: slidebank make-slide /m);
-  for (const option of ['--width', '--height', '--tile', '--levels', '--seed', '--quality', '--bigtiff', '--out', '--name']) {
+  for (const option of ['--width', '--height', '--tile', '--levels', '--seed', '--quality', '--bigtiff', '--out', '--name', '--stain']) {
     t.true(result.stdout.includes(option), option);
   }
   const top = await runCli(['--help']);
@@ -34,13 +34,25 @@ test('make-slide writes the SVS, the XML and the truth, prints their paths and r
   t.regex(result.stderr, /^make-slide: 1200x900, 1 level\(s\), [\d.]+ MB in [\d.]+ s$/m);
   t.deepEqual((await readdir(out)).sort(), ['demo.svs', 'demo.truth.json', 'demo.xml']);
   const truth = JSON.parse(await readFile(expected[2]!, 'utf8')) as SlideTruth;
-  t.like(truth, { width: 1200, height: 900, seed: 5, tileSize: 256, quality: 80, tiff: 'classic' });
+  t.like(truth, { width: 1200, height: 900, seed: 5, tileSize: 256, quality: 80, tiff: 'classic', stain: 'he' });
   t.is((await readFile(expected[0]!)).readUInt16LE(2), 42);
 
   const big = await runCli(['make-slide', '--width', '600', '--height', '400', '--bigtiff', '--levels', '2', '--out', out]);
   t.is(big.code, 0, big.stderr);
   t.is((await readFile(path.join(out, 'synthetic-1.svs'))).readUInt16LE(2), 43, 'BigTIFF, default name from --seed');
   t.is((JSON.parse(await readFile(path.join(out, 'synthetic-1.truth.json'), 'utf8')) as SlideTruth).levels.length, 2);
+
+  // Immunohistochemistry: the tumour brown with DAB, the rest blue with haematoxylin (mean colours of the truth, by hue).
+  const ihc = await runCli(['make-slide', '--width', '1200', '--height', '900', '--seed', '5', '--stain', 'ihc', '--out', out, '--name', 'ki67']);
+  t.is(ihc.code, 0, ihc.stderr);
+  const ihcTruth = JSON.parse(await readFile(path.join(out, 'ki67.truth.json'), 'utf8')) as SlideTruth;
+  t.is(ihcTruth.stain, 'ihc');
+  const [tr, tg, tb] = ihcTruth.colours.tumour;
+  t.true(tr > tg && tg > tb, `tumour mean ${ihcTruth.colours.tumour.join(',')} is brown`);
+  const [sr, sg, sb] = ihcTruth.colours.tissue;
+  t.true(sb > sr && sb > sg, `tissue mean ${ihcTruth.colours.tissue.join(',')} is blue`);
+  const [hr, hg, hb] = truth.colours.tissue;
+  t.true(hr > hg && hb > hg, `H&E tissue mean ${truth.colours.tissue.join(',')} is pink`);
 });
 
 test('make-slide refuses bad input with one line and exit code 2, and writes nothing', async (t) => {
@@ -58,6 +70,7 @@ test('make-slide refuses bad input with one line and exit code 2, and writes not
     [['--width', '500', '--height', '500', '--quality', '101', '--out', out], /^slidebank: --quality must be a whole number from 1 to 100, got 101$/],
     [['--width', '500', '--height', '500', '--seed', '1.5', '--out', out], /^slidebank: --seed must be a whole number, got "1\.5"$/],
     [['--width', '500', '--height', '500', '--name', '../escape', '--out', out], /^slidebank: --name must be /],
+    [['--width', '500', '--height', '500', '--stain', 'dab', '--out', out], /^slidebank: --stain must be one of he, ihc, got dab$/],
     [['--width', '500', '--height', '500', '--out', file], /^slidebank: --out must be a folder, but .*a-file is a file$/],
   ];
   for (const [args, message] of cases) {

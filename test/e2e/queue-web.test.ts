@@ -108,6 +108,15 @@ browserTest('the slide page lists the slide\'s toolbox jobs with progress, runs 
   await row.waitFor();
   const text = (await row.textContent()) ?? '';
   t.true(text.includes('tissue-mask') && text.includes(researcher.email), text);
+  // The slide by its name, and each result file as a link of its own.
+  t.is(await row.getByRole('link', { name: slide.name, exact: true }).getAttribute('href'), `/slides/${slide.id}`);
+  const listed = (await (await adminPage.request.get(site.url('/api/jobs?status=succeeded'))).json()) as { items: { slideName: string | null; results: { name: string; url: string }[] }[] };
+  t.is(listed.items[0]?.slideName, slide.name);
+  const results = listed.items[0]?.results ?? [];
+  t.true(results.length >= 1);
+  const resultLinks = row.getByRole('list', { name: 'Result files' }).getByRole('listitem').getByRole('link');
+  t.deepEqual(await resultLinks.allTextContents(), results.map((r) => r.name));
+  t.deepEqual(await resultLinks.evaluateAll((links) => links.map((a) => a.getAttribute('href'))), results.map((r) => r.url));
   await adminPage.getByTestId('queue-status').selectOption('failed');
   await adminPage.getByText('No jobs.').waitFor();
   await adminPage.screenshot({ path: path.join(artifactsDir, 'queue-web-admin.png'), fullPage: true });

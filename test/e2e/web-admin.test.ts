@@ -18,6 +18,7 @@ import { appliance } from '../support/appliance.js';
 import { testDialect } from '../support/database.js';
 
 const NEW_PASSWORD = 'a kestrel above the meadow 77';
+const NEWS_BODY = 'The new scanner is **much faster**.\n\n- one\n- two\n\n# Throughput\n\n## Per day\n\n| Scanner | Slides |\n| --- | --- |\n| old | 120 |\n| new | 400 |';
 
 browserTest(`administration and account pages in the browser: institutions, news, audit, de-identification report, jobs, password change, overview inset (${testDialect})`, async (t) => {
   t.timeout(400_000);
@@ -79,7 +80,7 @@ browserTest(`administration and account pages in the browser: institutions, news
   const pageForm = admin.getByTestId('page-form');
   await pageForm.locator('input[name=title]').fill('Scanner upgrade');
   t.is(await pageForm.locator('input[name=slug]').inputValue(), 'scanner-upgrade', 'the slug follows the title');
-  await pageForm.locator('textarea[name=body]').fill('The new scanner is **much faster**.\n\n- one\n- two');
+  await pageForm.locator('textarea[name=body]').fill(NEWS_BODY);
   await pageForm.getByRole('button', { name: 'Save draft' }).click();
   const preview = admin.getByTestId('page-preview');
   await preview.locator('strong', { hasText: 'much faster' }).waitFor();
@@ -92,7 +93,7 @@ browserTest(`administration and account pages in the browser: institutions, news
   await admin.reload();
   await admin.getByRole('button', { name: 'Scanner upgrade' }).click();
   await preview.locator('strong', { hasText: 'much faster' }).waitFor();
-  t.is(await pageForm.locator('textarea[name=body]').inputValue(), 'The new scanner is **much faster**.\n\n- one\n- two', 'the body is loaded into the editor');
+  t.is(await pageForm.locator('textarea[name=body]').inputValue(), NEWS_BODY, 'the body is loaded into the editor');
   const anonymous = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const visitor = await anonymous.newPage();
   watch(visitor);
@@ -100,6 +101,18 @@ browserTest(`administration and account pages in the browser: institutions, news
   const news = visitor.locator('.news-item', { hasText: 'Scanner upgrade' });
   await news.waitFor();
   t.is(await news.locator('strong').textContent(), 'much faster');
+  // Headings in the item's text stay below its title; its table is ruled.
+  // No DOM types in the tests' tsconfig: the computed style is read structurally.
+  const style = (selector: string, property: string) =>
+    news.locator(selector).first().evaluate((element, name) => (globalThis as unknown as { getComputedStyle(e: unknown): Record<string, string> }).getComputedStyle(element)[name]!, property);
+  const fontSize = async (selector: string) => parseFloat(await style(selector, 'fontSize'));
+  const titleSize = await fontSize('h3');
+  for (const heading of ['.prose h1', '.prose h2']) {
+    const size = await fontSize(heading);
+    t.true(size < titleSize, `${heading} (${size}px) is smaller than the item's title (${titleSize}px)`);
+  }
+  t.is(await style('.prose table td', 'borderTopStyle'), 'solid', 'table cells are ruled');
+  t.is(await style('.prose table th', 'fontWeight'), '600');
   t.is(await visitor.getByRole('link', { name: 'Administration' }).count(), 0, 'no admin link for visitors');
   await shot(visitor, '3-home-news');
   await anonymous.close();
@@ -129,6 +142,8 @@ browserTest(`administration and account pages in the browser: institutions, news
   await admin.getByRole('link', { name: 'Ingest records' }).click();
   const published = admin.locator('[data-testid=ingest-records] tr[data-outcome=published]');
   await published.first().waitFor();
+  const slideName = (await adminApi.get<{ items: { id: number; name: string }[] }>('/api/slides')).body.items[0]!.name;
+  t.is(await published.first().getByRole('link', { name: slideName, exact: true }).getAttribute('href'), `/slides/${slideId}`, 'the slide by its name');
   await published.first().getByRole('button', { name: 'De-identification report' }).click();
   await admin.waitForURL(new RegExp(`slide=${slideId}`));
   const checks = admin.locator('[data-testid=deid-checks] tbody tr');

@@ -198,8 +198,9 @@ browserTest('every toolbox form opens with valid defaults or says why it cannot 
   await visitor.fill('input[name=email]', 'not-an-address');
   await visitor.fill('input[name=password]', TEST_PASSWORD);
   await visitor.click('form button[type=submit]');
-  const box: Locator = visitor.getByRole('alert');
+  const box: Locator = visitor.locator('.error-box', { has: visitor.getByRole('alert') });
   await box.waitFor();
   t.is(await box.locator('.error-text').textContent(), 'E-mail must be an e-mail address.');
+  t.is(await visitor.getByRole('alert').textContent(), 'E-mail must be an e-mail address.', 'the alert read out is the sentence, without the request id');
   t.regex((await box.locator('.error-details').textContent()) ?? '', /request id \S+ · invalid_request/);
 });

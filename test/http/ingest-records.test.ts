@@ -11,6 +11,7 @@ interface IngestRecord {
   outcome: string;
   reason: string | null;
   slideId: number | null;
+  slideName: string | null;
   report: Record<string, unknown> | null;
   source: string;
   createdAt: string;
@@ -50,6 +51,13 @@ test(`curators read ingest records by outcome and window, and a published slide'
   const report = await session.get<IngestRecord>(`/api/ingest/slides/${slideId}/report`);
   t.is(report.status, 200);
   t.like(report.body, { outcome: 'published', slideId, quarantined: false, report: { tiffFormat: 'classic', checks: [{ name: 'no label', passed: true }] } });
+  // Records name their slide while it is published; a record without a slide, or of a withdrawn one, has no name.
+  t.deepEqual(all.body.items.map((r) => r.slideName), [null, null, 'CO-0001-HE']);
+  t.is(report.body.slideName, 'CO-0001-HE');
+  await app.database.db.knex('slides').where({ id: slideId }).update({ status: 'withdrawn' });
+  const afterWithdrawal = await session.get<{ items: IngestRecord[] }>('/api/ingest/records?outcome=published');
+  t.deepEqual(afterWithdrawal.body.items.map((r) => [r.slideId, r.slideName]), [[slideId, null]]);
+  await app.database.db.knex('slides').where({ id: slideId }).update({ status: 'published' });
 
   // Bad queries are a 400 that names the parameter; a slide without a report, or no slide at all, a 404.
   for (const [query, field] of [['outcome=lost', 'outcome'], ['limit=0', 'limit'], ['limit=501', 'limit'], ['offset=-1', 'offset'], ['colour=red', 'colour']] as const) {

@@ -408,6 +408,91 @@ test('tissue: tumours lie inside tissue, the hole inside its tumour, and the ren
   }
 });
 
+/** Hue in degrees (0–360) and HSV saturation of an RGB pixel. */
+function hueOf(r: number, g: number, b: number): { hue: number; saturation: number } {
+  const max = Math.max(r, g, b);
+  const min = Math.min(r, g, b);
+  const d = max - min;
+  if (d === 0) return { hue: 0, saturation: 0 };
+  let hue = max === r ? ((g - b) / d) % 6 : max === g ? (b - r) / d + 2 : (r - g) / d + 4;
+  hue *= 60;
+  if (hue < 0) hue += 360;
+  return { hue, saturation: d / max };
+}
+/** DAB: brown, hue 10–50°, clearly saturated and not pale. */
+const isBrown = (r: number, g: number, b: number) => {
+  const { hue, saturation } = hueOf(r, g, b);
+  return hue >= 10 && hue <= 50 && saturation >= 0.35 && Math.max(r, g, b) < 200;
+};
+/** Haematoxylin: blue to blue-violet, hue 200–260°. */
+const isBlue = (r: number, g: number, b: number) => {
+  const { hue, saturation } = hueOf(r, g, b);
+  return hue >= 200 && hue <= 260 && saturation >= 0.25;
+};
+/** Eosin and H&E nuclei: pink to purple, hue 265–345°. */
+const isPinkOrPurple = (r: number, g: number, b: number) => {
+  const { hue, saturation } = hueOf(r, g, b);
+  return hue >= 265 && hue <= 345 && saturation >= 0.15;
+};
+
+test('tissue: IHC renders as H-DAB (brown DAB in the positive tumour, blue haematoxylin elsewhere, no pink); H&E stays pink and purple', (t) => {
+  for (const seed of [1, 2, 3]) {
+    const layout = generateLayout(4000, 2500, seed);
+    const truth = { ...layout } as unknown as SlideTruth;
+    const points = samplePoints(truth, 100, 3).filter((p) => p.expected !== 'background');
+    const renderers = { ihc: new TissueRenderer(layout, 'ihc'), he: new TissueRenderer(layout, 'he') };
+    for (const p of points) {
+      for (const [stain, renderer] of Object.entries(renderers)) {
+        const size = 96;
+        const out = Buffer.alloc(size * size * 3);
+        renderer.render({ x: p.x - size / 2, y: p.y - size / 2, width: size, height: size, scaleX: 1, scaleY: 1 }, out);
+        let brown = 0;
+        let blue = 0;
+        let pink = 0;
+        for (let i = 0; i < out.length; i += 3) {
+          const [r, g, b] = [out[i]!, out[i + 1]!, out[i + 2]!];
+          if (isBrown(r, g, b)) brown++;
+          if (isBlue(r, g, b)) blue++;
+          if (isPinkOrPurple(r, g, b)) pink++;
+        }
+        const share = (n: number) => n / (size * size);
+        const where = `seed ${seed} ${stain} ${p.expected} (${p.x},${p.y}): brown ${share(brown).toFixed(3)}, blue ${share(blue).toFixed(3)}, pink ${share(pink).toFixed(3)}`;
+        if (stain === 'he') {
+          t.is(brown, 0, where);
+          t.true(share(pink) > 0.5, where);
+        } else if (p.expected === 'tumour') {
+          t.true(share(brown) > 0.08, `DAB in the positive tumour: ${where}`);
+          t.true(share(brown) > share(blue), where);
+          t.is(pink, 0, where);
+        } else {
+          t.is(brown, 0, `no DAB outside the tumour: ${where}`);
+          t.true(share(blue) > 0.01, `haematoxylin nuclei: ${where}`);
+          t.is(pink, 0, where);
+        }
+      }
+    }
+    // Seen whole (the thumbnail's scale), the tumour is brown and the tissue blue-grey.
+    const colours = renderers.ihc.meanColours();
+    const tumourHue = hueOf(...colours.tumour).hue;
+    const tissueHue = hueOf(...colours.tissue).hue;
+    t.true(tumourHue >= 10 && tumourHue <= 50, `tumour mean ${colours.tumour.join(',')} (hue ${tumourHue.toFixed(0)})`);
+    t.true(tissueHue >= 200 && tissueHue <= 280, `tissue mean ${colours.tissue.join(',')} (hue ${tissueHue.toFixed(0)})`);
+  }
+});
+
+test('tissue: the IHC rendering is deterministic and leaves H&E as it was', (t) => {
+  const layout = generateLayout(2000, 1500, 9);
+  const region = { x: 0, y: 0, width: 500, height: 375, scaleX: 4, scaleY: 4 };
+  const paint = (stain?: 'he' | 'ihc') => {
+    const out = Buffer.alloc(region.width * region.height * 3);
+    new TissueRenderer(layout, stain).render(region, out);
+    return createHash('sha256').update(out).digest('hex');
+  };
+  t.is(paint('ihc'), paint('ihc'));
+  t.is(paint('he'), paint());
+  t.not(paint('ihc'), paint('he'));
+});
+
 function nearestClass(mean: number[], colours: SlideTruth['colours']): Expected {
   let best: Expected = 'background';
   let bestDistance = Infinity;

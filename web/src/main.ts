@@ -15,4 +15,6 @@ whenSessionLost(() => {
   }
 });
 
-createApp(App).use(router).mount('#app');
+// Mounted once the first navigation is done, so that nothing (the header's links with their `next`) is drawn for a route not yet reached.
+const app = createApp(App).use(router);
+void router.isReady().then(() => app.mount('#app'));

@@ -15,6 +15,7 @@ interface MakeSlideCliOptions {
   bigtiff?: boolean;
   out?: string;
   name?: string;
+  stain?: string;
 }
 
 /** The command-line flag of each library option, for error messages. */
@@ -27,6 +28,7 @@ const FLAGS: Partial<Record<keyof MakeSlideOptions, string>> = {
   quality: '--quality',
   out: '--out',
   name: '--name',
+  stain: '--stain',
 };
 
 function whole(flag: string, raw: string | undefined): number | undefined {
@@ -52,6 +54,7 @@ export function makeSlideCommand(): Command {
     .option('--bigtiff', 'write BigTIFF even when classic TIFF would do')
     .option('--out <dir>', 'folder for <name>.svs, <name>.xml and <name>.truth.json (made if missing)')
     .option('--name <name>', 'base file name (default: synthetic-<seed>)')
+    .option('--stain <kind>', 'he (pink and purple H&E) or ihc (blue haematoxylin with brown DAB in the tumour)', 'he')
     .addHelpText(
       'after',
       '\nExample:\n  slidebank make-slide --width 60000 --height 40000 --seed 7 --out /tmp/slides\n\nExit codes: 0 written, 2 bad option (nothing is written), 130 interrupted (nothing is left behind).',
@@ -83,6 +86,7 @@ export function makeSlideCommand(): Command {
             bigtiff: options.bigtiff === true,
             out: options.out,
             name: options.name,
+            stain: options.stain as MakeSlideOptions['stain'],
             onProgress: progress.update,
             signal: controller.signal,
           });

@@ -29,7 +29,7 @@ import { MACRO_SIZE, renderLabel } from './label.js';
 import { MPP, OBJECTIVE_POWER, SlideOptionsError, levelSizes, slideSettings, type LevelInfo, type MakeSlideOptions, type SlideSettings } from './slide-settings.js';
 import { svsImages, type SlideContent, type SvsImage, type WriteContext } from './svs-images.js';
 import { TiffWriter, chunkCount } from '../tiff/writer.js';
-import { TissueRenderer, generateLayout, ringArea, type ClassName, type Point, type Rgb, type TissueLayout, type TumourRegion } from './tissue.js';
+import { TissueRenderer, generateLayout, ringArea, type ClassName, type Point, type Rgb, type StainKind, type TissueLayout, type TumourRegion } from './tissue.js';
 
 export { LIMITS, MPP, OBJECTIVE_POWER, SlideOptionsError, defaultLevelCount, levelSizes, type LevelInfo, type MakeSlideOptions } from './slide-settings.js';
 
@@ -54,6 +54,8 @@ export interface SlideTruth {
   tileSize: number;
   quality: number;
   tiff: 'classic' | 'bigtiff';
+  /** `he` or `ihc` (H-DAB); files written before the option have none and are H&E. */
+  stain: StainKind;
   levels: LevelInfo[];
   thumbnail: { width: number; height: number };
   label: { width: number; height: number; text: string[] };
@@ -133,7 +135,7 @@ function slideContent(settings: SlideSettings, layout: TissueLayout): SlideConte
   const thumbLonger = Math.min(THUMBNAIL_SIZE, longer);
   return {
     settings,
-    renderer: new TissueRenderer(layout),
+    renderer: new TissueRenderer(layout, settings.stain),
     identity: id,
     levels: levelSizes(W, H, settings.levels),
     thumbnail: {
@@ -174,6 +176,7 @@ function slideTruth(content: SlideContent, layout: TissueLayout, tiff: 'classic'
     tileSize: s.tileSize,
     quality: s.quality,
     tiff,
+    stain: s.stain,
     levels: content.levels,
     thumbnail: content.thumbnail,
     label: { width: label.width, height: label.height, text: id.labelText },

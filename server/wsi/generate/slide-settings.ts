@@ -1,4 +1,5 @@
 /** makeSlide's options, checked and completed with their defaults, and the pyramid they describe. */
+import { STAIN_KINDS, type StainKind } from './tissue.js';
 
 export const MPP = 0.499;
 export const OBJECTIVE_POWER = 20;
@@ -20,6 +21,8 @@ export interface MakeSlideOptions {
   name?: string;
   /** Write BigTIFF even when classic TIFF would do. */
   bigtiff?: boolean;
+  /** `he` (default): H&E; `ihc`: haematoxylin counterstain with brown DAB in the marker-positive tumour. */
+  stain?: StainKind;
   onProgress?: (done: number, total: number) => void;
   /** Stops the work; nothing is left behind. */
   signal?: AbortSignal;
@@ -58,6 +61,7 @@ export interface SlideSettings {
   out: string;
   name: string;
   bigtiff: boolean;
+  stain: StainKind;
 }
 
 function isWhole(value: unknown): value is number {
@@ -104,7 +108,9 @@ export function slideSettings(options: MakeSlideOptions): SlideSettings {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(name)) {
     throw new SlideOptionsError('name', `must be 1–100 letters, digits, '.', '_' or '-', starting with a letter or digit, got "${name}"`);
   }
-  return { width, height, tileSize, levels, seed, quality, out: options.out, name, bigtiff: options.bigtiff === true };
+  const stain = options.stain ?? 'he';
+  if (!STAIN_KINDS.includes(stain)) throw new SlideOptionsError('stain', `must be one of ${STAIN_KINDS.join(', ')}, got ${String(stain)}`);
+  return { width, height, tileSize, levels, seed, quality, out: options.out, name, bigtiff: options.bigtiff === true, stain };
 }
 
 function checkSize({ width, height }: MakeSlideOptions): { width: number; height: number } {

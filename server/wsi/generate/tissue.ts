@@ -248,6 +248,8 @@ function insideAt(rings: readonly RingData[], x: number, y: number): boolean {
 interface Stain {
   base: Rgb;
   nucleus: Rgb;
+  /** Immunohistochemistry: this share of the nuclei is marker-positive and painted in `colour` (DAB) instead of `nucleus` (haematoxylin). */
+  positive?: { share: number; colour: Rgb };
   /** Nucleus grid spacing, nucleus radius (level-0 px) and how many grid cells hold one. */
   spacing: number;
   radius: number;
@@ -265,6 +267,21 @@ const STAINS: Record<'tissue' | 'tumour', Stain> = {
   tumour: { base: [184, 122, 186], nucleus: [82, 40, 124], spacing: 13, radius: 5, fill: 0.75, noise: 12, salt: 0x2545f491 },
 };
 
+/**
+ * Immunohistochemistry (H-DAB): haematoxylin counterstain, blue-violet nuclei
+ * on pale, nearly colourless tissue; the tumour is marker-positive, most of
+ * its nuclei brown with DAB on a faintly brown cytoplasm.
+ */
+const IHC_STAINS: Record<'tissue' | 'tumour', Stain> = {
+  tissue: { base: [221, 222, 236], nucleus: [78, 84, 156], spacing: 22, radius: 3.5, fill: 0.35, noise: 8, salt: 0x1f123bb5 },
+  tumour: { base: [224, 208, 190], nucleus: [86, 88, 158], spacing: 13, radius: 5, fill: 0.75, noise: 10, salt: 0x2545f491, positive: { share: 0.7, colour: [128, 78, 38] } },
+};
+
+/** How the synthetic tissue is stained: H&E, or immunohistochemistry with DAB and a haematoxylin counterstain. */
+export type StainKind = 'he' | 'ihc';
+export const STAIN_KINDS: readonly StainKind[] = ['he', 'ihc'];
+const PALETTES: Record<StainKind, Record<'tissue' | 'tumour', Stain>> = { he: STAINS, ihc: IHC_STAINS };
+
 /** Texture tiles are periodic with a period that no tile size divides. */
 const TEXTURE_WIDTH = 509;
 const TEXTURE_HEIGHT = 503;
@@ -279,6 +296,8 @@ function makeTexture(stain: Stain, downsample: number, seed: number): Buffer {
   const h = TEXTURE_HEIGHT;
   const lum = new Float32Array(w * h); // per-pixel noise, then nucleus coverage in `cover`
   const cover = new Float32Array(w * h);
+  // The DAB share of each pixel's nuclear cover (immunohistochemistry only).
+  const dab = stain.positive ? new Float32Array(w * h) : undefined;
   const salt = (seed ^ stain.salt) >>> 0;
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) lum[y * w + x] = ((hash32(x, y, salt) & 0xff) / 255 - 0.5) * 2 * stain.noise;
@@ -300,6 +319,7 @@ function makeTexture(stain: Stain, downsample: number, seed: number): Buffer {
         const size = radius * (0.75 + 0.5 * r());
         const stretch = 1 + 0.35 * r();
         const angle = r() * Math.PI;
+        const positive = stain.positive !== undefined && (hash32(i, j, salt ^ 0x7f4a7c15) & 0xffff) / 0x10000 < stain.positive.share;
         const [ca, sa] = [Math.cos(angle), Math.sin(angle)];
         const rx = size * stretch;
         const ry = size / stretch;
@@ -316,7 +336,10 @@ function makeTexture(stain: Stain, downsample: number, seed: number): Buffer {
             const alpha = Math.min(1, Math.max(0, (1 - d) * size + 0.5));
             if (alpha <= 0) continue;
             const index = (((py % h) + h) % h) * w + (((px % w) + w) % w);
-            cover[index] = Math.max(cover[index]!, alpha * 0.92);
+            if (alpha * 0.92 > cover[index]!) {
+              cover[index] = alpha * 0.92;
+              if (dab) dab[index] = positive ? 1 : 0;
+            }
           }
         }
       }
@@ -325,12 +348,18 @@ function makeTexture(stain: Stain, downsample: number, seed: number): Buffer {
     // Nuclei smaller than a pixel: blend by their expected coverage, varied per pixel.
     const mean = Math.min(0.9, (stain.fill * Math.PI * stain.radius * stain.radius) / (stain.spacing * stain.spacing));
     for (let i = 0; i < w * h; i++) cover[i] = mean * (0.6 + 0.8 * ((hash32(i, 7, salt) & 0xffff) / 0xffff));
+    if (dab && stain.positive) for (let i = 0; i < w * h; i++) dab[i] = (hash32(i, 11, salt) & 0xffff) / 0x10000 < stain.positive.share ? 1 : 0;
   }
   const out = Buffer.alloc(w * h * 3);
+  const positive = stain.positive?.colour ?? stain.nucleus;
   for (let i = 0; i < w * h; i++) {
     const a = cover[i]!;
     const n = lum[i]!;
-    for (let c = 0; c < 3; c++) out[i * 3 + c] = clampByte(stain.base[c]! * (1 - a) + stain.nucleus[c]! * a + n);
+    const d = dab ? dab[i]! : 0;
+    for (let c = 0; c < 3; c++) {
+      const nucleus = d === 0 ? stain.nucleus[c]! : positive[c]!;
+      out[i * 3 + c] = clampByte(stain.base[c]! * (1 - a) + nucleus * a + n);
+    }
   }
   return out;
 }
@@ -373,9 +402,11 @@ export class TissueRenderer {
   private readonly textures = new Map<string, Buffer>();
   private background = Buffer.alloc(0);
   private readonly xs: number[] = [];
+  private readonly stains: Record<'tissue' | 'tumour', Stain>;
 
-  constructor(layout: TissueLayout) {
+  constructor(layout: TissueLayout, stain: StainKind = 'he') {
     this.layout = layout;
+    this.stains = PALETTES[stain];
     this.tissueRings = layout.tissue.map(ringData);
     this.tumourRings = layout.tumours.flatMap((t) => [t.outer, ...t.holes]).map(ringData);
     let cell = 16;
@@ -463,7 +494,7 @@ export class TissueRenderer {
     const key = `${name}:${downsample.toFixed(6)}`;
     let texture = this.textures.get(key);
     if (!texture) {
-      texture = makeTexture(STAINS[name], downsample, this.layout.seed);
+      texture = makeTexture(this.stains[name], downsample, this.layout.seed);
       this.textures.set(key, texture);
     }
     return texture;

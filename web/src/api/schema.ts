@@ -2789,6 +2789,8 @@ export interface components {
             /** @enum {string} */
             type: "tissue-mask" | "xml-masks" | "patches" | "stitch" | "heatmap";
             slideId: number;
+            /** @description The slide's name; null once it is no longer published */
+            slideName: string | null;
             /** @description The job's parameters with their defaults filled in */
             parameters: {
                 [key: string]: unknown;
@@ -3375,6 +3377,8 @@ export interface components {
             outcome: "published" | "quarantined" | "duplicate" | "refused" | "failed";
             reason: string | null;
             slideId: number | null;
+            /** @description The slide's name; null when there is no slide or it is no longer published */
+            slideName: string | null;
             report: components["schemas"]["IngestReport"] | null;
             /** @enum {string} */
             source: "cli" | "inbox" | "demo";

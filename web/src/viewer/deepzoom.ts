@@ -62,33 +62,68 @@ export function slideBounds(d: DeepZoomDescriptor): L.LatLngBounds {
 /** How many levels past full resolution the viewer may zoom (4× magnified pixels). */
 export const OVERZOOM = 2;
 
+/** Screens of at least this device pixel ratio get tiles of the next finer level. */
+export const HIDPI_RATIO = 1.5;
+
 /**
  * A Leaflet layer of a slide's Deep Zoom tiles; `base` is `/tiles/<id>` (the
  * descriptor is `<base>.dzi`), or a heat-map overlay's `/tiles/<id>/overlays/<name>`
  * on the same grid. `options` adds Leaflet's own (opacity, zIndex, className).
+ *
+ * On a HiDPI screen (`ratio` ≥ 1.5) the layer asks for level z + 1 at map zoom
+ * z and draws its tiles at half their size (Leaflet's grid of T/2), so one
+ * image pixel is one device pixel, as Leaflet's detectRetina does for a TileLayer.
+ * While the map is scaled (fractional or past full resolution) the
+ * class `dz-scaled` on the layer's container draws each tile one screen
+ * pixel larger, which hides the hairline seams between scaled tiles.
  */
-export function deepZoomLayer(base: string, d: DeepZoomDescriptor, options: L.GridLayerOptions = {}): L.GridLayer {
+export function deepZoomLayer(base: string, d: DeepZoomDescriptor, options: L.GridLayerOptions = {}, ratio = window.devicePixelRatio || 1): L.GridLayer {
+  const finer = ratio >= HIDPI_RATIO && d.maxLevel > 0 ? 1 : 0;
+  const shrink = 2 ** -finer;
+  const size = d.tileSize * shrink;
   const DeepZoomLayer = L.GridLayer.extend({
     createTile(coords: L.Coords, done: L.DoneCallback): HTMLElement {
       const tile = document.createElement('div');
       tile.className = 'dz-tile';
       const img = document.createElement('img');
+      const level = coords.z + finer;
       img.alt = '';
       img.draggable = false;
       img.decoding = 'async';
-      img.style.left = coords.x > 0 ? `-${d.overlap}px` : '0';
-      img.style.top = coords.y > 0 ? `-${d.overlap}px` : '0';
-      img.addEventListener('load', () => done(undefined, tile));
-      img.addEventListener('error', () => done(new Error(`tile ${coords.z}/${coords.x}_${coords.y} failed`), tile));
-      img.src = `${base}_files/${coords.z}/${coords.x}_${coords.y}.${d.format}`;
+      img.style.left = coords.x > 0 ? `-${d.overlap * shrink}px` : '0';
+      img.style.top = coords.y > 0 ? `-${d.overlap * shrink}px` : '0';
+      img.addEventListener('load', () => {
+        if (finer) img.style.width = `${img.naturalWidth * shrink}px`;
+        done(undefined, tile);
+      });
+      img.addEventListener('error', () => done(new Error(`tile ${level}/${coords.x}_${coords.y} failed`), tile));
+      img.src = `${base}_files/${level}/${coords.x}_${coords.y}.${d.format}`;
       tile.append(img);
       return tile;
     },
+    onAdd(this: L.GridLayer & { _map: L.Map }, map: L.Map) {
+      (L.GridLayer.prototype as unknown as { onAdd(map: L.Map): void }).onAdd.call(this, map);
+      const container = this.getContainer();
+      if (container) container.style.setProperty('--dz-seam', String(d.overlap > 0 ? 1 : (size + 1) / size));
+      markScaled.call(this);
+      map.on('zoomend', markScaled, this);
+    },
+    onRemove(this: L.GridLayer, map: L.Map) {
+      map.off('zoomend', markScaled, this);
+      (L.GridLayer.prototype as unknown as { onRemove(map: L.Map): void }).onRemove.call(this, map);
+    },
   });
+  /** The tiles are drawn scaled when the zoom is fractional or past the finest native zoom. */
+  function markScaled(this: L.GridLayer & { _map?: L.Map }): void {
+    const zoom = this._map?.getZoom();
+    const container = this.getContainer();
+    if (zoom === undefined || !container) return;
+    container.classList.toggle('dz-scaled', !Number.isInteger(zoom) || zoom > d.maxLevel - finer);
+  }
   return new (DeepZoomLayer as unknown as new (options: L.GridLayerOptions) => L.GridLayer)({
-    tileSize: d.tileSize,
+    tileSize: size,
     minNativeZoom: 0,
-    maxNativeZoom: d.maxLevel,
+    maxNativeZoom: d.maxLevel - finer,
     maxZoom: d.maxLevel + OVERZOOM,
     // Only tiles that exist: Leaflet asks for none outside the slide.
     bounds: slideBounds(d),
@@ -97,6 +132,16 @@ export function deepZoomLayer(base: string, d: DeepZoomDescriptor, options: L.Gr
     updateWhenZooming: false,
     ...options,
   });
+}
+
+/**
+ * The finest Deep Zoom level whose whole image fits in one tile: a single
+ * request that covers the slide, shown under the tiles while they load.
+ */
+export function overviewLevel(d: DeepZoomDescriptor): number {
+  let level = d.maxLevel;
+  while (level > 0 && Math.max(d.width, d.height) / 2 ** (d.maxLevel - level) > d.tileSize) level -= 1;
+  return level;
 }
 
 const NICE = [1, 2, 5];
