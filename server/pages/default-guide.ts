@@ -23,13 +23,23 @@ To download data, apply for a data use agreement (DUA): describe the research pu
 project and its principal investigator. An administrator approves or rejects the application
 and you hear by e-mail either way. An approved agreement makes you L2 for one year.
 
-## 3. Download
+## 3. View slides
 
-Choose slides in the catalog and download them one by one or as a ZIP archive with a checksum
-manifest. For scripts, create a personal access token in your account and send it as
+Open a slide from the catalog. Besides panning and zooming, the viewer's side panel measures
+distances and areas in µm, lists the annotation's regions (click one to go there), adjusts
+brightness, contrast and gamma, rotates the view, shows two slides side by side, and exports the
+annotation as GeoJSON.
+
+## 4. Download
+
+Choose slides in the catalog (your selection is kept when you reload) and download them one by
+one, or as a ZIP archive with a checksum manifest that your browser's own download manager
+fetches; the size is shown before you start. For a whole search, "Download all N results" offers
+the ZIP when it is within the limits and always a manifest with the \`slidebank fetch\` command
+to paste. For scripts, create a personal access token in your account and send it as
 \`Authorization: Bearer <token>\`.
 
-## 4. Report once a year
+## 5. Report once a year
 
 Before your agreement runs out, file an annual usage report: what you used the data for, your
 results and publications (with DOIs). An approved report renews the agreement for another year.
