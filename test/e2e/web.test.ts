@@ -83,7 +83,7 @@ browserTest(`the researcher's path in the browser: register, confirm by mail, lo
   t.is(await total.textContent(), '2');
   t.is(await page.locator('.card').count(), 2);
   // Before its image arrives, each thumbnail's place has its stain's background colour, not a neutral grey.
-  const placeholders = await page.locator('.card .thumb').evaluateAll((boxes) => boxes.map((box) => [box.getAttribute('data-stain-tone'), getComputedStyle(box).backgroundColor]));
+  const placeholders = await page.locator('.card .thumb').evaluateAll((boxes) => boxes.map((box) => [box.getAttribute('data-stain-tone'), (globalThis as unknown as { getComputedStyle(e: unknown): { backgroundColor: string } }).getComputedStyle(box).backgroundColor]));
   t.true(placeholders.length === 2 && placeholders.every(([tone, colour]) => (tone === 'he' && colour === 'rgb(239, 217, 230)') || (tone === 'ihc' && colour === 'rgb(221, 227, 238)')), JSON.stringify(placeholders));
   await page.locator('fieldset[data-facet=organ] label', { hasText: 'Kidney' }).locator('input').check();
   await page.waitForURL(/organ=KI/);
