@@ -59,6 +59,8 @@ export interface ReviewedSlide {
   status: string;
   width: number;
   height: number;
+  /** Microns per level-0 pixel, the larger of x and y where both are known. */
+  mpp: number | null;
   organ: string | null;
   annotationPath: string | null;
   annotationMethod: string | null;
@@ -106,6 +108,7 @@ export class ReviewRepository {
       status: row.status,
       width: Number(row.width),
       height: Number(row.height),
+      mpp: row.mpp_x ?? row.mpp_y ?? null,
       organ: row.organ,
       annotationPath: row.annotation_path,
       annotationMethod: row.annotation_method,

@@ -82,7 +82,7 @@ export class ReviewService {
     const [versions, events] = await Promise.all([this.repository.versions(slideId), this.repository.events(slideId)]);
     const inReview = workflow.state !== 'released' && workflow.state !== 'to-annotate' && workflow.reviewStartedAt;
     return {
-      slide: { id: slide.id, name: slide.name, width: slide.width, height: slide.height },
+      slide: { id: slide.id, name: slide.name, width: slide.width, height: slide.height, mpp: slide.mpp },
       workflow,
       versions: numbered(versions),
       events,

@@ -55,7 +55,7 @@ export const annotationReviewEvent = z
 /** A slide's review: its workflow, every version (newest first) and every event (oldest first). */
 export const slideReview = z
   .object({
-    slide: z.object({ id, name: z.string(), width: z.number().int(), height: z.number().int() }),
+    slide: z.object({ id, name: z.string(), width: z.number().int(), height: z.number().int(), mpp: z.number().nullable().meta({ description: 'Microns per level-0 pixel (x, else y); null when the slide has none' }) }),
     workflow: annotationWorkflow,
     versions: z.array(annotationVersion),
     events: z.array(annotationReviewEvent),

@@ -115,7 +115,7 @@ export const DOWNLOAD_COLUMNS = ['id', 'name', ...FILE_COLUMNS, ...GEOMETRY_COLU
 /** A slide of any status in the curators' list. */
 export const MANAGED_COLUMNS = ['id', 'name', 'status', 'organ', 'histology', 'stain', 'dataset', 'file_size', 'created_at', 'updated_at'] as const satisfies readonly SlideColumn[];
 /** What the annotation review needs to know of a slide. */
-export const REVIEWED_COLUMNS = ['id', 'name', 'status', 'width', 'height', 'organ', 'annotation_path', 'annotation_method'] as const satisfies readonly SlideColumn[];
+export const REVIEWED_COLUMNS = ['id', 'name', 'status', 'width', 'height', 'mpp_x', 'mpp_y', 'organ', 'annotation_path', 'annotation_method'] as const satisfies readonly SlideColumn[];
 /** A local slide that an import compares with a bag's slide of the same name. */
 export const LOCAL_COLUMNS = ['id', 'name', ...FILE_COLUMNS, 'status', 'annotation_path'] as const satisfies readonly SlideColumn[];
 export const STATUS_COLUMNS = ['id', 'status'] as const satisfies readonly SlideColumn[];

@@ -7,8 +7,9 @@
  * one translucent fill; distances and areas are measured in µm from the
  * slide's MPP; the region list zooms to a region; brightness and gamma filter
  * the slide's image; the annotation exports as GeoJSON; the view turns by 90°
- * with the pointer and drags following; a second slide beside the first
- * follows its view. Screenshots go to test/artifacts/ (git-ignored).
+ * with the pointer and drags following, and the turn is in the deep link; a
+ * second slide, chosen by name, beside the first follows its view and is in
+ * the link too. Screenshots go to test/artifacts/ (git-ignored).
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -250,13 +251,24 @@ browserTest(`viewer: placeholder, HiDPI tiles, inset, fills, measuring, regions,
   const dragged = new URL(page.url()).searchParams;
   const [gx, gy] = [Number(dragged.get('x')), Number(dragged.get('y'))];
   t.true(gx > 1500 + 60 && Math.abs(gy - 1000) < 30, `dragging up moves the view along the slide's x: ${gx}, ${gy}`);
+  // The turn is in the deep link, and the link opens turned.
+  t.is(new URL(page.url()).searchParams.get('r'), '90');
+  await page.goto(page.url());
+  await page.locator('.dz-tile img').first().waitFor();
+  t.is(await page.getByTestId('rotation').textContent(), '90°');
+  t.regex((await viewer.getAttribute('style')) ?? '', /rotate\(90deg\)/);
   await page.getByTestId('rotate-left').click();
   t.is(await page.getByTestId('rotation').textContent(), '0°');
+  await page.waitForURL((url) => !url.searchParams.has('r'));
 
   // --- Two slides side by side: the second starts at the first's view and follows it.
   await page.goto(`${base}/slides/${slideId}?x=1000&y=700&z=11`);
   await page.locator('.dz-tile img').first().waitFor();
-  await page.locator('input[name=compare]').fill(String(otherId));
+  // Chosen by its name, as the catalog suggests it.
+  const { name: otherName } = (await (await page.request.get(`${base}/api/slides/${otherId}`)).json()) as { name: string };
+  await page.locator('input[name=compare]').fill(otherName.slice(0, -2));
+  await page.locator(`#compare-suggestions option[value="${otherName}"]`).waitFor({ state: 'attached' });
+  await page.locator('input[name=compare]').fill(otherName);
   await page.getByRole('button', { name: 'Show', exact: true }).click();
   const pane = page.getByTestId('compare-pane');
   const second = pane.getByTestId('viewer');
@@ -278,6 +290,14 @@ browserTest(`viewer: placeholder, HiDPI tiles, inset, fills, measuring, regions,
   t.false(near(moved, [1000, 700, 11]), 'the first view moved');
   t.true(near(await view(second), moved), `the second follows: ${String(moved)} and ${await second.getAttribute('data-view')}`);
   await shot(page, '7-compare');
+  // The second slide is in the address: the link opens both.
+  await page.waitForURL((url) => url.searchParams.get('compare') === String(otherId));
+  await page.goto(page.url());
+  await page.waitForFunction((element) => Number(element?.getAttribute('data-tiles-loaded')) >= 1, await page.getByTestId('compare-pane').getByTestId('viewer').elementHandle());
+  t.is(await page.locator('input[name=compare]').inputValue(), otherName);
+  await page.getByTestId('compare-pane').getByRole('button', { name: 'Close' }).click();
+  await page.waitForURL((url) => !url.searchParams.has('compare'));
+  t.is(await page.getByTestId('viewer').count(), 1);
 
   // --- A screen of ratio 1 asks for the zoom's own level.
   const plain = await browser.newContext({ viewport: { width: 1440, height: 900 } });

@@ -2,7 +2,9 @@
  * The annotation worklist and review page in a real browser: the worklist
  * opens on what needs work, with organ names; versions are numbered per slide
  * (v1, v2) in the list and in comparisons; the editor names what is wrong with
- * an outline before saving it, and asks before leaving unsaved edits.
+ * an outline before saving it, and asks before leaving unsaved edits; it has
+ * the viewer's scale bar, overview inset and layer toggles, and a hidden layer
+ * is still saved.
  * Screenshots go to test/artifacts/ (git-ignored).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -86,8 +88,9 @@ browserTest(`the worklist shows what needs work with organ names; versions are v
   const map = (await page.getByTestId('review-map').boundingBox())!;
   await page.locator('.leaflet-pm-icon-rectangle').click();
   await page.mouse.click(map.x + map.width / 2, map.y + map.height / 2);
-  await page.mouse.move(map.x + map.width - 20, map.y + map.height - 20, { steps: 5 });
-  await page.mouse.click(map.x + map.width - 20, map.y + map.height - 20);
+  // Towards the top-right corner: the overview inset covers the bottom-right one.
+  await page.mouse.move(map.x + map.width - 20, map.y + 20, { steps: 5 });
+  await page.mouse.click(map.x + map.width - 20, map.y + 20);
   const problems = page.getByTestId('outline-problems');
   await problems.waitFor();
   t.regex(await problems.innerText(), /cannot be saved yet[\s\S]*lies outside the 3000×2000 slide/);
@@ -122,5 +125,30 @@ browserTest(`the worklist shows what needs work with organ names; versions are v
   const handles = await page.locator('.marker-icon').count();
   t.true(handles > 0 && handles <= 24, `${handles} handles for 558 vertices`);
   await shot(page, '3-detailed-outline-handles');
+  await page.locator('.leaflet-pm-icon-edit').click();
+
+  // As in the viewer: a scale bar, the overview inset, and each layer shown or hidden.
+  t.regex(await page.getByTestId('scale-bar').innerText(), /\d+ (µm|mm)/);
+  await page.getByTestId('overview-view').waitFor();
+  const outlines = page.locator('.leaflet-overlay-pane path');
+  t.is(await outlines.count(), 1);
+  const toggle = page.getByTestId('layer-toggles').locator('[data-layer-id="1"] input');
+  await toggle.uncheck();
+  t.is(await outlines.count(), 0, 'the hidden layer is off the map');
+  // A rectangle drawn while layer 1 is hidden: saving keeps the hidden outline too.
+  const inside = (await page.getByTestId('review-map').boundingBox())!;
+  await page.locator('.leaflet-pm-icon-rectangle').click();
+  await page.mouse.click(inside.x + inside.width * 0.12, inside.y + inside.height * 0.12);
+  await page.mouse.move(inside.x + inside.width * 0.18, inside.y + inside.height * 0.18, { steps: 5 });
+  await page.mouse.click(inside.x + inside.width * 0.18, inside.y + inside.height * 0.18);
+  await page.getByTestId('save-version').click();
+  if ((await page.getByTestId('save-version').innerText()) === 'Save anyway') await page.getByTestId('save-version').click();
+  await page.getByTestId('versions').locator('li').nth(2).waitFor();
+  const saved = (await ana.get<{ workflow: { currentVersionId: number } }>(`/api/slides/${a.id}/annotations/review`)).body;
+  const geojson = (await ana.get<{ features: { geometry: { coordinates: number[][][] } }[] }>(`/api/slides/${a.id}/annotations/versions/${saved.workflow.currentVersionId}.geojson`)).body;
+  t.deepEqual(geojson.features.map((f) => f.geometry.coordinates[0]!.length).sort((x, y) => x - y), [5, 559], 'the rectangle and the hidden 558-vertex outline');
+  await toggle.check();
+  t.is(await outlines.count(), 2);
+  await shot(page, '4-layers-scale-overview');
   t.deepEqual(pageErrors, []);
 });

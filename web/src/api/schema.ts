@@ -2831,6 +2831,8 @@ export interface components {
                 name: string;
                 width: number;
                 height: number;
+                /** @description Microns per level-0 pixel (x, else y); null when the slide has none */
+                mpp: number | null;
             };
             workflow: components["schemas"]["AnnotationWorkflow"];
             versions: components["schemas"]["AnnotationVersion"][];

@@ -44,6 +44,8 @@ export class OutlineEditor {
   /** Shapes drawn or edited since loading: only these are simplified on save. */
   private readonly touched = new Set<L.Layer>();
   private readonly marks: L.LayerGroup;
+  /** Layers turned off for viewing: their shapes are off the map but still saved. */
+  private readonly hidden = new Set<number>();
 
   constructor(
     private readonly map: L.Map,
@@ -74,6 +76,7 @@ export class OutlineEditor {
   load(collection: OutlineCollection): void {
     for (const layer of this.shapes.keys()) layer.remove();
     this.shapes.clear();
+    this.hidden.clear();
     this.touched.clear();
     for (const feature of collection.features) {
       const props: OutlineLayer = {
@@ -111,7 +114,7 @@ export class OutlineEditor {
   toGeoJson(tolerance = 0): OutlineCollection {
     const features: OutlineFeature[] = [];
     for (const [layer, props] of this.shapes) {
-      if (!(layer instanceof L.Polygon) || !this.map.hasLayer(layer)) continue;
+      if (!(layer instanceof L.Polygon) || !(this.map.hasLayer(layer) || this.hidden.has(props.layerId))) continue;
       const geometry = layer.toGeoJSON(15).geometry as { type: string; coordinates: unknown };
       const polygons = geometry.type === 'Polygon' ? [geometry.coordinates as Position[][]] : geometry.type === 'MultiPolygon' ? (geometry.coordinates as Position[][][]) : [];
       const simplify = tolerance > 0 && this.touched.has(layer);
@@ -133,6 +136,17 @@ export class OutlineEditor {
     const seen = new Map<number, OutlineLayer>();
     for (const props of this.shapes.values()) if (!seen.has(props.layerId)) seen.set(props.layerId, props);
     return [...seen.values()].sort((a, b) => a.layerId - b.layerId);
+  }
+
+  /** Shows or hides a layer's shapes; hidden shapes cannot be edited but are kept on save. */
+  setLayerVisible(layerId: number, visible: boolean): void {
+    if (visible) this.hidden.delete(layerId);
+    else this.hidden.add(layerId);
+    for (const [layer, props] of this.shapes) {
+      if (props.layerId !== layerId) continue;
+      if (visible) layer.addTo(this.map);
+      else layer.remove();
+    }
   }
 
   /** Editing on or off: the toolbar and every shape's handles. */
