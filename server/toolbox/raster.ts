@@ -65,17 +65,29 @@ function rectangleRing(vertices: readonly Vertex[]): Vertex[] {
 
 /** Even-odd fill of one ring (a repeated closing vertex adds a zero-length edge, which never counts). */
 export function fillRing(grid: RasterGrid, ring: readonly Vertex[], value: number): void {
+  fillRings(grid, [ring], value);
+}
+
+/**
+ * Even-odd fill of several rings together: a centre is inside when the
+ * crossings of all rings at or left of it are odd, so a GeoJSON polygon's
+ * holes (its rings after the first) are cut from its outline. Only inside
+ * pixels are painted: filling several polygons one by one gives their union.
+ */
+export function fillRings(grid: RasterGrid, rings: readonly (readonly Vertex[])[], value: number): void {
   const { width, height, data } = grid;
   const dx = grid.downsample.x;
   const dy = grid.downsample.y;
-  const n = ring.length;
-  if (n < 3) return;
   let minY = Infinity;
   let maxY = -Infinity;
-  for (const [, y] of ring) {
-    minY = Math.min(minY, y);
-    maxY = Math.max(maxY, y);
+  for (const ring of rings) {
+    if (ring.length < 3) continue;
+    for (const [, y] of ring) {
+      minY = Math.min(minY, y);
+      maxY = Math.max(maxY, y);
+    }
   }
+  if (!(minY < maxY)) return;
   const top = grid.firstRow ?? 0;
   const row0 = Math.max(top, firstCentreFrom(minY, dy));
   const row1 = Math.min(top + height, firstCentreFrom(maxY, dy)); // exclusive
@@ -85,25 +97,33 @@ export function fillRing(grid: RasterGrid, ring: readonly Vertex[], value: numbe
   // Bucket each edge into the rows whose centre y lies in [min y, max y) of the edge: count, then place.
   const starts = new Int32Array(rows + 1);
   const edgeRows = (lo: number, hi: number): [number, number] => [Math.max(row0, firstCentreFrom(lo, dy)), Math.min(row1, firstCentreFrom(hi, dy))];
-  for (let i = 0, j = n - 1; i < n; j = i++) {
-    const yi = ring[i]![1];
-    const yj = ring[j]![1];
-    if (yi === yj) continue;
-    const [a, b] = edgeRows(Math.min(yi, yj), Math.max(yi, yj));
-    for (let r = a; r < b; r++) starts[r - row0 + 1]!++;
+  for (const ring of rings) {
+    const n = ring.length;
+    if (n < 3) continue;
+    for (let i = 0, j = n - 1; i < n; j = i++) {
+      const yi = ring[i]![1];
+      const yj = ring[j]![1];
+      if (yi === yj) continue;
+      const [a, b] = edgeRows(Math.min(yi, yj), Math.max(yi, yj));
+      for (let r = a; r < b; r++) starts[r - row0 + 1]!++;
+    }
   }
   for (let r = 0; r < rows; r++) starts[r + 1]! += starts[r]!;
   const xs = new Float64Array(starts[rows]!);
   const fillAt = starts.slice(0, rows);
-  for (let i = 0, j = n - 1; i < n; j = i++) {
-    const [xi, yi] = ring[i]!;
-    const [xj, yj] = ring[j]!;
-    if (yi === yj) continue;
-    const [a, b] = edgeRows(Math.min(yi, yj), Math.max(yi, yj));
-    for (let r = a; r < b; r++) {
-      const y = (r + 0.5) * dy;
-      // The same expression as pointInRing, so that both agree on every centre.
-      xs[fillAt[r - row0]!++] = ((xj - xi) * (y - yi)) / (yj - yi) + xi;
+  for (const ring of rings) {
+    const n = ring.length;
+    if (n < 3) continue;
+    for (let i = 0, j = n - 1; i < n; j = i++) {
+      const [xi, yi] = ring[i]!;
+      const [xj, yj] = ring[j]!;
+      if (yi === yj) continue;
+      const [a, b] = edgeRows(Math.min(yi, yj), Math.max(yi, yj));
+      for (let r = a; r < b; r++) {
+        const y = (r + 0.5) * dy;
+        // The same expression as pointInRing, so that both agree on every centre.
+        xs[fillAt[r - row0]!++] = ((xj - xi) * (y - yi)) / (yj - yi) + xi;
+      }
     }
   }
 
