@@ -4,52 +4,18 @@
  * L1 user sees no toolbox. The portal is built from the current sources into
  * a folder of this test's own, so that a stale web/dist cannot hide a change.
  */
-import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
-import { loadConfig } from '../../server/config/index.js';
-import { createApp } from '../../server/http/app.js';
-import { listen } from '../../server/http/server.js';
-import { packageRoot } from '../../server/package-info.js';
-import { createQueueWorker } from '../../server/queue/index.js';
-import { createServices } from '../../server/services.js';
 import { createUser, TEST_PASSWORD } from '../support/accounts.js';
 import { artifactsDir, browserTest, launchChromium } from '../support/browser.js';
-import { createMigratedTestDatabase } from '../support/database.js';
-import { memoryLogger } from '../support/logs.js';
+import { queueApp } from '../support/queue-app.js';
 import { makeSlide, registerSlide } from '../support/slides.js';
 
 browserTest('the slide page lists the slide\'s toolbox jobs with progress, runs a new one and links its results, shows why a job is refused; L1 sees no toolbox', async (t) => {
   t.timeout(400_000);
-  const root = await mkdtemp(path.join(os.tmpdir(), 'slidebank-queue-web-'));
-  t.teardown(() => rm(root, { recursive: true, force: true }));
-  const webRoot = path.join(root, 'web');
-  await promisify(execFile)(process.execPath, [path.join(packageRoot, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', 'web', '--outDir', webRoot, '--emptyOutDir', '--logLevel', 'warn'], {
-    cwd: packageRoot,
-    maxBuffer: 16 * 1024 * 1024,
-  });
-
-  const database = await createMigratedTestDatabase();
-  t.teardown(() => database.drop());
-  const { config } = loadConfig({
-    configDir: path.join(packageRoot, 'config'),
-    env: { DATABASE_URL: database.url, SLIDEBANK_PATHS_DATA: path.join(root, 'var'), SLIDEBANK_AUTH_SESSION_SECRET: 'queue-web-session-secret-of-32-characters-at-least', SLIDEBANK_QUEUE_POLL_SECONDS: '0.2' },
-  });
-  const { log } = memoryLogger('warn');
-  const services = createServices(config, database.db, log);
-  const http = await listen(createApp({ config, log, db: database.db, services, webRoot }), { port: 0, host: '127.0.0.1', log });
-  const worker = createQueueWorker(config, database.db, log);
-  const working = worker.run();
-  t.teardown(async () => {
-    worker.stop();
-    await working;
-    await http.close(1000);
-    await services.close();
-  });
-  const site = { url: (p: string) => `${http.url}${p}`, database };
+  const { root, database, start } = await queueApp(t, 'queue-web');
+  const site = await start();
   const { svs } = await makeSlide({ width: 1600, height: 1200, levels: 2, seed: 51, out: path.join(root, 'gen') });
   const slide = await registerSlide(database.db, svs);
   const researcher = await createUser(site as never, { level: 'L2' });

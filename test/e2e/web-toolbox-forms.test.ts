@@ -8,43 +8,19 @@
  * line. The portal is built from the current sources into a folder of this
  * test's own, so that a stale web/dist cannot hide a change.
  */
-import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import type { Locator, Page } from 'playwright-core';
-import { loadConfig } from '../../server/config/index.js';
-import { createApp } from '../../server/http/app.js';
-import { listen } from '../../server/http/server.js';
 import { createIngestService } from '../../server/ingest/create.js';
 import { csvText } from '../../server/lib/csv.js';
-import { packageRoot } from '../../server/package-info.js';
-import { createQueueWorker } from '../../server/queue/index.js';
-import { createServices } from '../../server/services.js';
 import { createUser, TEST_PASSWORD } from '../support/accounts.js';
 import { artifactsDir, browserTest, launchChromium } from '../support/browser.js';
-import { createMigratedTestDatabase } from '../support/database.js';
-import { memoryLogger } from '../support/logs.js';
+import { queueApp } from '../support/queue-app.js';
 import { makeSlide } from '../support/slides.js';
 
 browserTest('every toolbox form opens with valid defaults or says why it cannot run; the heat map runs with its defaults; refusals are sentences without the request id', async (t) => {
   t.timeout(400_000);
-  const root = await mkdtemp(path.join(os.tmpdir(), 'slidebank-toolbox-forms-'));
-  t.teardown(() => rm(root, { recursive: true, force: true }));
-  const webRoot = path.join(root, 'web');
-  await promisify(execFile)(process.execPath, [path.join(packageRoot, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', 'web', '--outDir', webRoot, '--emptyOutDir', '--logLevel', 'warn'], {
-    cwd: packageRoot,
-    maxBuffer: 16 * 1024 * 1024,
-  });
-
-  const database = await createMigratedTestDatabase();
-  t.teardown(() => database.drop());
-  const { config } = loadConfig({
-    configDir: path.join(packageRoot, 'config'),
-    env: { DATABASE_URL: database.url, SLIDEBANK_PATHS_DATA: path.join(root, 'var'), SLIDEBANK_AUTH_SESSION_SECRET: 'toolbox-forms-session-secret-of-32-characters', SLIDEBANK_QUEUE_POLL_SECONDS: '0.2' },
-  });
-  const { log } = memoryLogger('warn');
+  const { root, database, config, log, start } = await queueApp(t, 'toolbox-forms');
 
   // A demo slide as the first start makes them: generated with its annotation and taken in through ingest.
   const inbox = path.join(root, 'in');
@@ -57,17 +33,7 @@ browserTest('every toolbox form opens with valid defaults or says why it cannot 
   const slide = (await database.db.knex('slides').first('id', 'annotation_path')) as { id: number; annotation_path: string | null };
   t.truthy(slide.annotation_path, 'the demo slide has its annotation');
 
-  const services = createServices(config, database.db, log);
-  const http = await listen(createApp({ config, log, db: database.db, services, webRoot }), { port: 0, host: '127.0.0.1', log });
-  const worker = createQueueWorker(config, database.db, log);
-  const working = worker.run();
-  t.teardown(async () => {
-    worker.stop();
-    await working;
-    await http.close(1000);
-    await services.close();
-  });
-  const site = { url: (p: string) => `${http.url}${p}`, database };
+  const site = await start();
   const researcher = await createUser(site as never, { level: 'L2' });
 
   const browser = await launchChromium();
