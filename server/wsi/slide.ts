@@ -83,7 +83,7 @@ export class Slide {
       if (!format) {
         throw new WsiError('unsupported_format', `${path}: not a supported slide (${declined.map((d) => `${d.format}: ${d.reason}`).join('; ')})`);
       }
-      const layout = format.layout(directories);
+      const layout = format.open ? await format.open(file, directories) : format.layout(directories);
       if (layout.levels.length === 0) throw new WsiError('unsupported_format', `${path}: no tiled pyramid levels`);
       for (const [i, level] of layout.levels.entries()) {
         const reason = undecodableReason(level.directory);
@@ -150,7 +150,7 @@ export class Slide {
   /** The stored bytes of one tile, as a complete JPEG a browser can show (JPEG levels only). */
   async readStoredJpeg(level: number, col: number, row: number): Promise<Buffer> {
     const dir = this.directory(level);
-    if (dir.compression !== Compression.JPEG) throw new WsiError('unsupported_compression', `level ${level} is not stored as JPEG`);
+    if (dir.compression !== Compression.JPEG || this.decodesItself(level)) throw new WsiError('unsupported_compression', `level ${level} is not stored as JPEG`);
     return this.guard(async () => storedJpeg(dir, await this.readRaw(dir, level, col, row)));
   }
 
@@ -188,6 +188,8 @@ export class Slide {
     return this.guard(() =>
       this.tileCache.getMany(keys, async (missing) => {
         const data = await Promise.all(missing.map((i) => this.readRaw(dir, level, ...positions[i]!)));
+        const own = this.layout.levels[level]?.source?.decodeTiles;
+        if (own) return own(data);
         return decodeTiles(dir, data, missing.map((i) => `tile (${positions[i]![0]}, ${positions[i]![1]}) at level ${level}`));
       }),
     );
@@ -206,7 +208,7 @@ export class Slide {
     }
     const inside = clip(info, x, y, width, height);
     if (!inside) return blank(width, height);
-    if (isJpeg2000(this.directory(level))) return this.composeFromTiles(level, x, y, width, height);
+    if (this.decodesItself(level)) return this.composeFromTiles(level, x, y, width, height);
     const data = await this.renderRegion(level, inside.x, inside.y, inside.width, inside.height, (image) => image.raw().toBuffer());
     const pixels = { width: inside.width, height: inside.height, data };
     if (inside.width === width && inside.height === height) return pixels;
@@ -252,8 +254,8 @@ export class Slide {
       const raw = sharp(overview.data, { raw: { width: overview.width, height: overview.height, channels: 3 } });
       return finish(raw.extract({ left: inside.x, top: inside.y, width: inside.width, height: inside.height }));
     }
-    if (isJpeg2000(dir)) {
-      // JPEG 2000 tiles are dear to decode: through the decoded-tile cache.
+    if (this.decodesItself(level)) {
+      // JPEG 2000 tiles are dear to decode, and NDPI's reduced levels are decoded by their driver: through the decoded-tile cache.
       const pixels = await this.composeFromTiles(level, inside.x, inside.y, inside.width, inside.height);
       return this.limited(() => {
         stopIfAborted(signal);
@@ -295,8 +297,9 @@ export class Slide {
     const dir = this.layout.associated.get(name);
     if (!dir) throw new WsiError('out_of_range', `${this.path}: no ${name} image`);
     return this.guard(async () => {
+      const input = this.layout.readAssociated ? await this.layout.readAssociated(this.file, dir) : this.path;
       try {
-        const { data, info } = await sharp(this.path, { page: dir.index, failOn: 'error', limitInputPixels: false })
+        const { data, info } = await sharp(input, { page: typeof input === 'string' ? dir.index : 0, failOn: 'error', limitInputPixels: false })
           .removeAlpha()
           .toColourspace('srgb')
           .raw()
@@ -328,7 +331,7 @@ export class Slide {
     const level = this.levels.length - 1;
     const { width, height } = this.levels[level]!;
     const [image] = await this.tileCache.getMany([`${this.cacheKey}:overview`], async () => {
-      if (isJpeg2000(this.directory(level))) return [await this.composeFromTiles(level, 0, 0, width, height)];
+      if (this.decodesItself(level)) return [await this.composeFromTiles(level, 0, 0, width, height)];
       const data =
         (await this.decodeWholeJpegLevel(level)) ??
         (await this.renderRegion(level, 0, 0, width, height, (whole) => whole.raw().toBuffer(), { viaOverview: false, queued: false }));
@@ -362,7 +365,7 @@ export class Slide {
   ): Promise<Buffer | undefined> {
     const codec = scaledJpegCodec();
     const dir = this.directory(level);
-    if (!codec || dir.compression !== Compression.JPEG || positions.length > MAX_MOSAIC_TILES) return undefined;
+    if (!codec || dir.compression !== Compression.JPEG || this.decodesItself(level) || positions.length > MAX_MOSAIC_TILES) return undefined;
     const raw = await this.guard(() => Promise.all(positions.map(([col, row]) => this.readRaw(dir, level, col, row))));
     try {
       return await work(codec, raw.map((tile) => storedJpeg(dir, tile)), dir);
@@ -387,6 +390,11 @@ export class Slide {
     return out;
   }
 
+  /** JPEG 2000 levels, and levels whose format driver decodes their tiles (NDPI's reduced levels): read through the decoded-tile cache. */
+  private decodesItself(level: number): boolean {
+    return isJpeg2000(this.directory(level)) || this.layout.levels[level]?.source?.decodeTiles !== undefined;
+  }
+
   private limited<T>(work: () => Promise<T>): Promise<T> {
     return this.renderLimit ? this.renderLimit(work) : work();
   }
@@ -405,6 +413,8 @@ export class Slide {
 
   private async readRaw(dir: TiffDirectory, level: number, col: number, row: number): Promise<Buffer> {
     this.checkTile(dir, level, col, row);
+    const source = this.layout.levels[level]?.source;
+    if (source) return source.readTile(this.file, col, row);
     const index = row * dir.tilesAcross + col;
     const length = dir.byteCounts[index]!;
     if (length === 0) throw new WsiError('decode_failed', `${this.path}: tile (${col}, ${row}) at level ${level} has no data`);
@@ -457,6 +467,6 @@ function describeLevel(layout: LevelLayout): SlideLevel {
     tileHeight: d.tileHeight,
     tilesAcross: d.tilesAcross,
     tilesDown: d.tilesDown,
-    jpeg: d.compression === Compression.JPEG,
+    jpeg: d.compression === Compression.JPEG && layout.source?.decodeTiles === undefined,
   };
 }

@@ -35,6 +35,8 @@ export const FIXTURES = {
   'imagescope_xml_utils-test.xml': '0d47f49af7f5c69e5211008541379fcbc452de89673cb8fee32884257257e6e3',
   'wsi_annotations_kit-test_annotation.xml': 'be38dc12205c25652a907b834ac37175eea18e90597591c8d9cb60459485257c',
   'generated/aperio-synthetic-6000x4000.svs': '531534537e21588110f8b59a8d99681cb49d3e6716c85ba3255d36ecad1b5c5e',
+  'ndpi/test3-DAPI.ndpi': '9294d31f304f20ef1df1e08650d3f225b8ed44db8b2dc0d52f584449f85bdca2',
+  'ndpi/test3-TRITC.ndpi': 'f02985d30aa38060e83c9477a4435cb81b2a0a234d3d664195dfc5a4e2657be8',
 } as const;
 export type FixtureName = keyof typeof FIXTURES;
 

@@ -36,11 +36,13 @@ export interface OracleResult {
   dz: { dims: [number, number][]; tiles: [number, number][] };
   tiles: { request: [number, number, number]; size: [number, number]; file: string }[];
   regions: { request: [number, number, number, number, number]; file: string }[];
+  /** The associated images asked for, as RGB files. */
+  associatedPixels: { name: string; size: [number, number]; file: string }[];
 }
 
 export async function askOpenSlide(
   slide: string,
-  requests: { tiles?: [number, number, number][]; regions?: [number, number, number, number, number][] },
+  requests: { tiles?: [number, number, number][]; regions?: [number, number, number, number, number][]; associated?: string[] },
 ): Promise<OracleResult> {
   const outdir = await mkdtemp(path.join(os.tmpdir(), 'slidebank-openslide-'));
   const script = path.join(packageRoot, 'test', 'support', 'openslide_oracle.py');

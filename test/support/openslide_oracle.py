@@ -1,7 +1,8 @@
 """Reference reads with OpenSlide (Debian's python3-openslide) for the cross-check tests.
 
 Usage: openslide_oracle.py SLIDE OUTDIR REQUESTS_JSON
-REQUESTS_JSON: {"tiles": [[level, col, row], ...], "regions": [[level, x0, y0, w, h], ...]}
+REQUESTS_JSON: {"tiles": [[level, col, row], ...], "regions": [[level, x0, y0, w, h], ...],
+                "associated": [name, ...]}
   (region x0/y0 are level-0 coordinates, as read_region takes them).
 Prints one JSON object; pixels are written to OUTDIR as raw RGB files.
 """
@@ -23,6 +24,7 @@ result = {
     "dz": {"dims": [list(d) for d in dz.level_dimensions], "tiles": [list(t) for t in dz.level_tiles]},
     "tiles": [],
     "regions": [],
+    "associatedPixels": [],
 }
 for level, col, row in requests.get("tiles", []):
     image = dz.get_tile(level, (col, row)).convert("RGB")
@@ -36,4 +38,10 @@ for level, x, y, w, h in requests.get("regions", []):
     with open(name, "wb") as f:
         f.write(image.tobytes())
     result["regions"].append({"request": [level, x, y, w, h], "file": name})
+for name in requests.get("associated", []):
+    image = slide.associated_images[name].convert("RGB")
+    file = os.path.join(outdir, "associated_%s.rgb" % name)
+    with open(file, "wb") as f:
+        f.write(image.tobytes())
+    result["associatedPixels"].append({"name": name, "size": list(image.size), "file": file})
 print(json.dumps(result))

@@ -1,4 +1,6 @@
+import type { RgbImage } from '../decode/pixels.js';
 import type { TiffDirectory } from '../tiff/directory.js';
+import type { RandomAccessFile } from '../tiff/file.js';
 
 export interface LevelLayout {
   directory: TiffDirectory;
@@ -6,6 +8,24 @@ export interface LevelLayout {
   height: number;
   /** Level-0 size over this level's size, averaged over both axes (OpenSlide's definition). */
   downsample: number;
+  /**
+   * Where the level's tiles come from when they are not the directory's own
+   * tiles: NDPI levels are one JPEG strip, whose restart intervals the
+   * driver hands out in blocks as complete JPEG tiles (`directory` then
+   * describes those tiles).
+   */
+  source?: LevelSource;
+}
+
+export interface LevelSource {
+  /** Tile (col, row) as a complete JPEG. */
+  readTile(file: RandomAccessFile, col: number, row: number): Promise<Buffer>;
+  /**
+   * Set where the driver decodes the level's tiles itself (NDPI levels that
+   * are a stored level decoded at 1/2, 1/4 or 1/8 of its size), to RGB tiles
+   * of the directory's tile size.
+   */
+  decodeTiles?(tiles: Buffer[]): Promise<RgbImage[]>;
 }
 
 export type AssociatedName = 'thumbnail' | 'label' | 'macro';
@@ -15,6 +35,8 @@ export interface SlideLayout {
   levels: LevelLayout[];
   associated: Map<AssociatedName, TiffDirectory>;
   properties: Record<string, string>;
+  /** An associated image as an encoded image sharp reads, where the driver reads them itself (NDPI). */
+  readAssociated?(file: RandomAccessFile, directory: TiffDirectory): Promise<Buffer>;
 }
 
 /**
@@ -26,6 +48,11 @@ export interface SlideFormat {
   name: string;
   detect(directories: TiffDirectory[]): string | undefined;
   layout(directories: TiffDirectory[]): SlideLayout;
+  /**
+   * The layout a slide is read with, where it needs more than the
+   * directories (NDPI reads each level's JPEG header); `layout` otherwise.
+   */
+  open?(file: RandomAccessFile, directories: TiffDirectory[]): Promise<SlideLayout>;
 }
 
 /** Tiled directories as pyramid levels, largest first, with their downsamples. */

@@ -2,9 +2,10 @@ import type { TiffDirectory } from '../tiff/directory.js';
 import { aperio } from './aperio.js';
 import type { SlideFormat } from './format.js';
 import { genericTiff } from './generic-tiff.js';
+import { hamamatsu } from './hamamatsu.js';
 
 /** Most specific first: a generic driver must not claim a vendor's file. */
-export const FORMATS: readonly SlideFormat[] = [aperio, genericTiff];
+export const FORMATS: readonly SlideFormat[] = [hamamatsu, aperio, genericTiff];
 
 export interface Detection {
   format?: SlideFormat;

@@ -40,7 +40,21 @@ export interface TiffHeader {
   littleEndian: boolean;
   bigTiff: boolean;
   firstIfd: number;
+  /**
+   * Hamamatsu NDPI's 64-bit extension of classic TIFF (see `readDirectories`):
+   * 8-byte offsets to directories, 32-bit offsets everywhere else.
+   */
+  ndpi?: boolean;
 }
+
+/** An out-of-line value's offset as stored and where it was read from. */
+interface ValueOffset {
+  stored: number;
+  at: number;
+}
+
+/** The tag every NDPI directory carries (Hamamatsu's file format flag). */
+export const NDPI_FORMAT_TAG = 65420;
 
 const MAX_DIRECTORIES = 1024;
 const MAX_ENTRIES = 4096;
@@ -66,17 +80,53 @@ export async function readHeader(file: RandomAccessFile): Promise<TiffHeader> {
   throw new WsiError('unsupported_format', `${file.path}: not a TIFF file (version ${version}, expected 42 or 43)`);
 }
 
+/**
+ * Hamamatsu NDPI files are classic TIFF that outgrow 4 GiB: the header's and
+ * each directory's offset to the next directory are 8 bytes, every other
+ * offset keeps 4. As OpenSlide does, a classic TIFF is taken for NDPI when
+ * the header's 8 bytes at offset 4, read as one offset, lead to a directory
+ * holding tag 65420; the high bits of its 32-bit offsets are then restored by
+ * OpenSlide's rule (`ndpiOffset`).
+ */
+async function detectNdpi(file: RandomAccessFile, header: TiffHeader): Promise<TiffHeader> {
+  if (header.bigTiff || file.size < 12) return header;
+  const head = await file.read(4, 8, 'the TIFF header');
+  const big = header.littleEndian ? head.readBigUInt64LE(0) : head.readBigUInt64BE(0);
+  if (big < 8n || big >= BigInt(file.size)) return header;
+  const trial = Number(big);
+  const ndpi = { ...header, firstIfd: trial, ndpi: true };
+  try {
+    const { tags } = await readIfd(file, ndpi, trial, 0);
+    return tags.has(NDPI_FORMAT_TAG) ? ndpi : header;
+  } catch {
+    return header;
+  }
+}
+
+/**
+ * An NDPI offset's lost high bits, as OpenSlide restores them: the largest
+ * that keep it below the offset of the directory that names it (Hamamatsu
+ * writes an image's data before its directory).
+ */
+export function ndpiOffset(directoryOffset: number, low: number): number {
+  const high = Math.floor(directoryOffset / 2 ** 32) * 2 ** 32;
+  const offset = high + (low % 2 ** 32);
+  return offset >= directoryOffset && offset >= 2 ** 32 ? offset - 2 ** 32 : offset;
+}
+
 /** Walk the IFD chain: every directory, in file order, with loops and runaway chains refused. */
 export async function readDirectories(file: RandomAccessFile): Promise<TiffDirectory[]> {
-  const header = await readHeader(file);
+  const header = await detectNdpi(file, await readHeader(file));
   const directories: TiffDirectory[] = [];
   const seen = new Set<number>();
   let offset = header.firstIfd;
+  let first: Map<number, ValueOffset> | undefined;
   while (offset !== 0) {
     if (seen.has(offset)) throw corrupt(`${file.path}: the directory chain loops back to offset ${offset}`);
     if (directories.length >= MAX_DIRECTORIES) throw corrupt(`${file.path}: more than ${MAX_DIRECTORIES} directories`);
     seen.add(offset);
-    const { tags, types, next } = await readIfd(file, header, offset, directories.length);
+    const { tags, types, next, valueOffsets } = await readIfd(file, header, offset, directories.length, first);
+    first ??= valueOffsets;
     directories.push(toDirectory(file.path, directories.length, offset, tags, types));
     offset = next;
   }
@@ -86,17 +136,19 @@ export async function readDirectories(file: RandomAccessFile): Promise<TiffDirec
 
 async function readIfd(
   file: RandomAccessFile,
-  { littleEndian: le, bigTiff }: TiffHeader,
+  { littleEndian: le, bigTiff, ndpi = false }: TiffHeader,
   offset: number,
   index: number,
-): Promise<{ tags: Map<number, TagValue>; types: Map<number, number>; next: number }> {
+  /** NDPI: the first directory's out-of-line values by tag; a value stored at the same (32-bit) offset is the same value, as OpenSlide reads it. */
+  first?: Map<number, ValueOffset>,
+): Promise<{ tags: Map<number, TagValue>; types: Map<number, number>; next: number; valueOffsets: Map<number, ValueOffset> }> {
   const where = `directory ${index} at offset ${offset}`;
   const countSize = bigTiff ? 8 : 2;
   const entrySize = bigTiff ? 20 : 12;
   const head = await file.read(offset, countSize, where);
   const count = bigTiff ? toSafe(le ? head.readBigUInt64LE(0) : head.readBigUInt64BE(0), file.path) : le ? head.readUInt16LE(0) : head.readUInt16BE(0);
   if (count === 0 || count > MAX_ENTRIES) throw corrupt(`${file.path}: ${where} declares ${count} entries`);
-  const body = await file.read(offset + countSize, count * entrySize + (bigTiff ? 8 : 4), where);
+  const body = await file.read(offset + countSize, count * entrySize + (bigTiff || ndpi ? 8 : 4), where);
 
   const u16 = (b: Buffer, o: number) => (le ? b.readUInt16LE(o) : b.readUInt16BE(o));
   const u32 = (b: Buffer, o: number) => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
@@ -104,6 +156,15 @@ async function readIfd(
 
   const tags = new Map<number, TagValue>();
   const types = new Map<number, number>();
+  const valueOffsets = new Map<number, ValueOffset>();
+  /** Where an out-of-line value lies: NDPI's 32-bit offsets get their high bits back (OpenSlide's rule). */
+  const valueAt = (tag: number, stored: number): number => {
+    if (!ndpi) return stored;
+    const inFirst = first?.get(tag);
+    const at = inFirst?.stored === stored ? inFirst.at : ndpiOffset(offset, stored);
+    valueOffsets.set(tag, { stored, at });
+    return at;
+  };
   for (let i = 0; i < count; i++) {
     const e = i * entrySize;
     const tag = u16(body, e);
@@ -115,15 +176,19 @@ async function readIfd(
     if (bytes > MAX_TAG_BYTES) throw corrupt(`${file.path}: tag ${tag} in ${where} claims ${bytes} bytes`);
     const inline = bigTiff ? 8 : 4;
     const valueField = e + (bigTiff ? 12 : 8);
-    const data =
-      bytes <= inline
-        ? body.subarray(valueField, valueField + bytes)
-        : await file.read(bigTiff ? u64(body, valueField) : u32(body, valueField), bytes, `tag ${tag} of ${where}`);
-    tags.set(tag, decodeValues(data, type, n, le, file.path));
+    let data: Buffer;
+    if (bytes <= inline) {
+      data = body.subarray(valueField, valueField + bytes);
+    } else {
+      data = await file.read(valueAt(tag, bigTiff ? u64(body, valueField) : u32(body, valueField)), bytes, `tag ${tag} of ${where}`);
+    }
+    let values = decodeValues(data, type, n, le, file.path);
+    if (ndpi && tag === Tag.StripOffsets && Array.isArray(values)) values = values.map((v) => ndpiOffset(offset, v));
+    tags.set(tag, values);
     types.set(tag, type);
   }
-  const next = bigTiff ? u64(body, count * entrySize) : u32(body, count * entrySize);
-  return { tags, types, next };
+  const next = bigTiff || ndpi ? u64(body, count * entrySize) : u32(body, count * entrySize);
+  return { tags, types, next, valueOffsets };
 }
 
 function decodeValues(data: Buffer, type: number, n: number, le: boolean, path: string): TagValue {
@@ -183,7 +248,9 @@ function toDirectory(path: string, index: number, offset: number, tags: Map<numb
   const tiled = tags.has(Tag.TileWidth) || tags.has(Tag.TileOffsets);
   const tileWidth = tiled ? num(Tag.TileWidth) : width;
   const tileHeight = tiled ? num(Tag.TileLength) : Math.min(num(Tag.RowsPerStrip, height), height);
-  if (tileWidth < 1 || tileHeight < 1 || tileWidth > MAX_TILE_SIDE || tileHeight > MAX_TILE_SIDE) {
+  // A strip is as wide as its image (NDPI levels pass JPEG's 65,535 pixels), so only tiles have a side limit of their own.
+  const maxSide = tiled ? MAX_TILE_SIDE : MAX_DIMENSION;
+  if (tileWidth < 1 || tileHeight < 1 || tileWidth > maxSide || tileHeight > maxSide) {
     throw corrupt(`${where} has absurd ${tiled ? 'tile' : 'strip'} size ${tileWidth}×${tileHeight}`);
   }
   const tilesAcross = Math.ceil(width / tileWidth);
