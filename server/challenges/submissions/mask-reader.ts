@@ -84,7 +84,7 @@ async function openPng(handle: FileHandle, head: Buffer, name: string): Promise<
     if (width === 0 || height === 0) throw new MaskError('unreadable_image', `${name} is not a valid PNG: it declares a size of ${width}×${height}.`);
     if (colourType !== 0 || depth !== 8) {
       const kind = PNG_COLOUR_TYPES[colourType] ?? `colour type ${colourType}`;
-      throw new MaskError('wrong_pixel_format', `${name} is a ${depth}-bit ${kind} PNG; masks must be 8-bit single-channel (grey) images.`);
+      throw new MaskError('wrong_pixel_format', `${name} is a PNG of ${depth}-bit ${kind} pixels; masks must be 8-bit single-channel (grey) images.`);
     }
     if (interlace !== 0) throw new MaskError('wrong_pixel_format', `${name} is an interlaced PNG; save it without interlacing.`);
   } catch (error) {
@@ -125,8 +125,13 @@ async function feedIdat(handle: FileHandle, sink: zlib.Inflate, name: string): P
         if (sink.destroyed) return;
         if (!sink.write(piece)) {
           await new Promise<void>((resolve) => {
-            sink.once('drain', resolve);
-            sink.once('close', resolve);
+            const done = () => {
+              sink.off('drain', done);
+              sink.off('close', done);
+              resolve();
+            };
+            sink.on('drain', done);
+            sink.on('close', done);
           });
         }
       }

@@ -12,6 +12,9 @@ import { MaskError, openMask } from './mask-reader.js';
 import { PREDICTIONS_FILE, readPredictions, type Prediction } from './predictions.js';
 import type { ChallengeSlide, FileProblem, ScoringSpec, ValidationReport } from './types.js';
 
+/** Problems that stop the reading of the archive: the slides after them are not said to be missing. */
+const STOPS = new Set(['unreadable_archive', 'too_many_entries', 'too_large', 'compression_ratio']);
+
 export const MASK_EXTENSIONS = ['.png', '.tif', '.tiff'] as const;
 
 /** The labels a mask may hold, per task, and what each stands for. */
@@ -138,7 +141,7 @@ async function inspect(archivePath: string, spec: ScoringSpec, dir: string, limi
     if (!file) {
       // A slide whose file was refused already has its problem; an archive that could not be read says so once.
       const accounted = problems.some((p) => p.slide === slide.name || (p.file !== null && slideOf.get(fileKey(p.file.slice(p.file.lastIndexOf('/') + 1))) === slide.name));
-      if (!accounted && contents.format !== null && !problems.some((p) => p.code === 'unreadable_archive' || p.code === 'too_many_entries' || p.code === 'too_large')) {
+      if (!accounted && contents.format !== null && !problems.some((p) => p.file === null && STOPS.has(p.code))) {
         problems.push({
           file: null,
           slide: slide.name,
