@@ -51,6 +51,9 @@ import { AppMetrics, HealthService, MetricsRepository } from './metrics/index.js
 import { DownloadHistoryService } from './downloads/history.service.js';
 import { createAuthentication, type Authentication } from './http/middleware/authenticate.js';
 import { createCsrf, type Csrf } from './http/middleware/csrf.js';
+import { createChallengesService, createHiddenTruth } from './challenges/create.js';
+import type { ChallengesService } from './challenges/challenges.service.js';
+import type { HiddenTruth } from './challenges/hidden-truth.js';
 
 /** The services the HTTP layer (and later the jobs) call, each given only the repositories it uses. */
 export interface Services {
@@ -95,6 +98,10 @@ export interface Services {
   metrics: AppMetrics;
   /** Whether the server, its database and its data folders are well: the public answer and operators' details. */
   health: HealthService;
+  /** Challenges: phases, participants, teams, submissions, leaderboards. */
+  challenges: ChallengesService;
+  /** Whether a slide's annotation is the hidden truth of a challenge (administrators only until published). */
+  hiddenTruth: HiddenTruth;
   close(): Promise<void>;
 }
 
@@ -128,6 +135,7 @@ export function createServices(config: Config, db: Database, log: Logger, extern
   const annotationReview = createReviewService(config, db, log, { outlineWork: pooledOutlineWork(), audit: external.audit ?? auditLog });
   const mailer = external.mailer ?? createMailer(config, log);
   const slideRelease = createSlideRelease(db);
+  const hiddenTruth = createHiddenTruth(db);
   const catalog = createCatalogService(config, db);
   // One gate for every path that sends files: bundles, single files, dataset bags and job results count against the same allowance.
   const downloadLimits = createDownloadLimits(config);
@@ -141,13 +149,15 @@ export function createServices(config: Config, db: Database, log: Logger, extern
     // Mail to administrators goes out after the answer, with the accounts' mail (\`access\` is made below).
     defer: (what, task) => access.deferred.defer(what, task),
   });
-  const scheduledJobs = createJobs(config, db, log, { agreements });
+  const challenges = createChallengesService(config, db, log, { audit: external.audit ?? auditLog, mailer });
+  const scheduledJobs = createJobs(config, db, log, { agreements, challenges });
   const access = createAccessServices(config, db, log, { mailer, audit: external.audit ?? auditLog, administrativeApproval: agreements });
   const downloads = createDownloadsService(config, db, log, {
     catalog,
     audit: external.audit ?? auditLog,
     duaReference: (userId) => agreements.referenceFor(userId),
     limits: downloadLimits,
+    hiddenAnnotations: (who, ids) => hiddenTruth.hiddenFor({ userId: who.actorId }, ids),
   });
   const metricsRepository = new MetricsRepository(db.knex);
   return {
@@ -180,6 +190,8 @@ export function createServices(config: Config, db: Database, log: Logger, extern
       folders: { data: config.paths.data, slides: config.paths.slides, cache: config.paths.cache },
       startedAt: external.startedAt ?? new Date(),
     }),
+    challenges,
+    hiddenTruth,
     close: async () => {
       // The server has stopped answering by now: pending account mails go out (or are logged) before the database closes.
       await access.deferred.close(config.http.shutdownTimeoutSeconds * 1000);

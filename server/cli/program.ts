@@ -16,6 +16,7 @@ import { exportCommand } from './commands/export.js';
 import { importCommand } from './commands/import.js';
 import { mirrorCommand } from './commands/mirror.js';
 import { workerCommand } from './commands/worker.js';
+import { challengeCommand } from './commands/challenge.js';
 
 /** The `slidebank` command line; main.ts runs it on the process's arguments. */
 export function buildProgram(): Command {
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   program.addCommand(importCommand());
   program.addCommand(mirrorCommand());
   program.addCommand(workerCommand());
+  program.addCommand(challengeCommand());
   return program;
 }
 

@@ -6,7 +6,7 @@ import type { Database } from '../db/index.js';
 import { loadVocabulary } from '../catalog/vocabulary.js';
 import type { Logger } from '../logging.js';
 import { DownloadsRepository } from './downloads.repository.js';
-import { DownloadsService, type DuaReference } from './downloads.service.js';
+import { DownloadsService, type DownloadsServiceOptions, type DuaReference } from './downloads.service.js';
 import { DownloadLimits } from './limits.js';
 
 /** The per-user download limits of configuration: make one per process and give it to every path that sends files (services.ts). */
@@ -20,7 +20,13 @@ export function createDownloadsService(
   config: Config,
   db: Database,
   log: Logger,
-  { catalog, audit, duaReference, limits }: { catalog: Pick<CatalogService, 'publishedIds'>; audit: AuditLog; duaReference?: DuaReference; limits?: DownloadLimits },
+  {
+    catalog,
+    audit,
+    duaReference,
+    limits,
+    hiddenAnnotations,
+  }: { catalog: Pick<CatalogService, 'publishedIds'>; audit: AuditLog; duaReference?: DuaReference; limits?: DownloadLimits; hiddenAnnotations?: DownloadsServiceOptions['hiddenAnnotations'] },
 ): DownloadsService {
   return new DownloadsService({
     slides: new DownloadsRepository(db.knex),
@@ -33,5 +39,6 @@ export function createDownloadsService(
     nginxAccelRedirect: config.downloads.nginxAccelRedirect,
     log,
     ...(duaReference ? { duaReference } : {}),
+    ...(hiddenAnnotations ? { hiddenAnnotations } : {}),
   });
 }

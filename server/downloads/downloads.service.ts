@@ -96,6 +96,8 @@ export interface DownloadsServiceOptions {
   nginxAccelRedirect: string;
   log: Logger;
   duaReference?: DuaReference;
+  /** The slides among `ids` whose annotations are hidden from this actor (a challenge's truth): left out of every delivery. */
+  hiddenAnnotations?: (who: AuditActor, ids: readonly number[]) => Promise<Set<number>>;
   clock?: () => Date;
 }
 
@@ -141,6 +143,9 @@ export class DownloadsService {
     if (!slide) throw notFound('slide_not_found', `There is no published slide ${slideId}`);
     if (kind === 'annotation' && slide.annotationPath === null) {
       throw notFound('annotation_not_found', `Slide ${slideId} has no annotation file`);
+    }
+    if (kind === 'annotation' && (await this.hidden(who, [slideId])).size > 0) {
+      throw new AppError(403, 'truth_hidden', `The annotation of slide ${slideId} is the hidden truth of a challenge; it is published when the challenge ends`);
     }
     const stored = kind === 'slide' ? slide.filePath : slide.annotationPath!;
     const file = this.resolve(stored, slide.id);
@@ -222,7 +227,7 @@ export class DownloadsService {
   /** `POST /api/downloads`: a ZIP of the selected slides, their annotations, metadata, checksums and README. `origin`: this server as the client reached it. */
   async bundle(who: AuditActor, selection: Selection, origin: string): Promise<BundleDelivery> {
     const { limits } = this.options;
-    const slides = await this.select(selection, limits.settings.maxBundleSlides > 0 ? limits.settings.maxBundleSlides : MAX_MANIFEST_SLIDES, 'bundle');
+    const slides = await this.select(selection, limits.settings.maxBundleSlides > 0 ? limits.settings.maxBundleSlides : MAX_MANIFEST_SLIDES, 'bundle', who);
     const selected = await this.gather(slides, { statSlides: true });
     const files = selected.flatMap((s) => s.files);
     const payloadBytes = files.reduce((sum, f) => sum + f.size, 0);
@@ -287,7 +292,7 @@ export class DownloadsService {
    * downloads running is left out: that passes once one ends.
    */
   async summary(who: AuditActor, selection: Selection): Promise<SelectionSummary> {
-    const slides = await this.select(selection, MAX_MANIFEST_SLIDES, 'manifest');
+    const slides = await this.select(selection, MAX_MANIFEST_SLIDES, 'manifest', who);
     const limit = pLimit(8);
     const annotationBytes = await Promise.all(
       slides.map((slide) =>
@@ -324,8 +329,8 @@ export class DownloadsService {
   }
 
   /** `GET /api/downloads/manifest`: every file of a selection with its URL (under `origin`), size and SHA-256. */
-  async manifest(selection: Selection, origin: string): Promise<Manifest> {
-    const slides = await this.select(selection, MAX_MANIFEST_SLIDES, 'manifest');
+  async manifest(selection: Selection, origin: string, who: AuditActor = { actorId: null }): Promise<Manifest> {
+    const slides = await this.select(selection, MAX_MANIFEST_SLIDES, 'manifest', who);
     const selected = await this.gather(slides, { statSlides: false });
     const files = selected.flatMap(({ slide, files: own }) =>
       own.map((f) => {
@@ -369,7 +374,7 @@ export class DownloadsService {
   }
 
   /** The published slides a selection means, at most `max` of them (413 beyond), none missing (404), at least one (400). */
-  private async select(selection: Selection, max: number, what: 'bundle' | 'manifest'): Promise<DownloadableSlide[]> {
+  private async select(selection: Selection, max: number, what: 'bundle' | 'manifest', who: AuditActor): Promise<DownloadableSlide[]> {
     const tooMany = (count: number) =>
       new DownloadLimitError(
         413,
@@ -396,7 +401,13 @@ export class DownloadsService {
       });
     }
     if (slides.length === 0) throw badRequest('empty_selection', 'No published slide matches the selection; nothing to download');
-    return slides;
+    // A challenge's hidden truth leaves the selection without its annotations.
+    const hidden = await this.hidden(who, slides.map((s) => s.id));
+    return hidden.size === 0 ? slides : slides.map((s) => (hidden.has(s.id) ? { ...s, annotationPath: null } : s));
+  }
+
+  private async hidden(who: AuditActor, ids: readonly number[]): Promise<Set<number>> {
+    return this.options.hiddenAnnotations ? this.options.hiddenAnnotations(who, ids) : new Set();
   }
 
   /** The ids of the slides the catalog search shows for a filter, by name, at most `max` of them. */

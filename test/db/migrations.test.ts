@@ -63,6 +63,7 @@ const SCHEMA_AFTER: Record<string, { sqlite: string; mariadb: string }> = {
   '2026-12-07-10-agreement-drafts': { sqlite: 'd8a41926f8a1547a', mariadb: 'efbb890cff2dd1b9' },
   '2026-12-07-11-must-change-password': { sqlite: '927476ac6a02da2d', mariadb: '54dca2ae9ba706fb' },
   '2026-12-07-20-job-runs-recent': { sqlite: '9245511dcb48de84', mariadb: '7fb6793f5d4bcd3b' },
+  '2026-12-07-30-challenges': { sqlite: '635c33892cd2bd18', mariadb: '4f111c6f6268ad9e' },
 };
 
 test(`each migration leaves the schema pinned for it on ${testDialect}`, async (t) => {

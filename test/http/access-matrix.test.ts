@@ -9,6 +9,8 @@ import { Client, signedIn, type UserSpec } from '../support/accounts.js';
 import { startTestApp } from '../support/app.js';
 import { testDialect } from '../support/database.js';
 import { makeSlide, registerSlide } from '../support/slides.js';
+import type { Requester } from '../../server/access/levels.js';
+import { createDatasetsService } from '../../server/datasets/index.js';
 
 /**
  * Who may call what: every protected route against every kind of requester,
@@ -97,6 +99,27 @@ test(`the access matrix: every protected route × every level and role × sessio
   }
   const target = clients.find((c) => c.who === 'L1')!.userId!;
 
+  // A challenge on two releases of one slide each (the test release's slide made here), with an open phase (test/http/challenges.test.ts covers what they do).
+  const testMade = await makeSlide({ width: 1200, height: 900, seed: 6, out: path.join(data, 'made-test'), tileSize: 240 });
+  const testSlide = await registerSlide(app.database.db, testMade.svs, 'SB1-LV-HCC-HE-MATRIXTEST');
+  await app.database.db.knex('slides').where({ id: testSlide.id }).update({ sha256: createHash('sha256').update(await readFile(testMade.svs)).digest('hex'), annotation_path: testMade.xml });
+  const datasets = createDatasetsService(app.config, app.database.db);
+  await datasets.create('matrix-train');
+  await datasets.add('matrix-train', { slides: [slide.id] });
+  await datasets.release('matrix-train', '1', 'matrix');
+  await datasets.create('matrix-test');
+  await datasets.add('matrix-test', { slides: [testSlide.id] });
+  await datasets.release('matrix-test', '1', 'matrix');
+  const operator = { requester: { user: null, level: 'L0', roles: ['admin'], via: 'anonymous' } as unknown as Requester, ip: null };
+  await app.services.challenges.create({ name: 'matrix', task: 'segmentation', train: 'matrix-train@1', test: 'matrix-test@1', dailyLimit: 1000 }, operator);
+  await app.services.challenges.savePhase('matrix', 'test', { opensAt: new Date(Date.now() - DAY), closesAt: new Date(Date.now() + DAY), slides: null, dailyLimit: null, leaderboard: 'public' }, operator);
+  const founder = await signedIn(app, { level: 'L1' });
+  const founderActor = { requester: { user: founder.user, level: 'L1', roles: [], via: 'session' } as unknown as Requester, ip: null };
+  await app.services.challenges.join('matrix', 1, founderActor);
+  await app.services.challenges.createTeam('matrix', 'matrix team', founderActor);
+  /** L1 and up or staff, after joining the challenge (each client joins before its row is tried). */
+  const participant = viewer;
+
   const routes: Route[] = [
     { method: 'GET', path: `/tiles/${slide.id}.dzi`, expect: viewer },
     { method: 'GET', path: `/tiles/${slide.id}_files/0/0_0.jpeg`, expect: viewer },
@@ -142,6 +165,32 @@ test(`the access matrix: every protected route × every level and role × sessio
     { method: 'PATCH', path: '/api/account', body: { institution: 'Test Hospital' }, expect: signedInOnly },
     // Nobody logged in is an answer too (null); a bad token is a 401 (tokens.test.ts).
     { method: 'GET', path: '/api/auth/me', expect: () => ok },
+    { method: 'GET', path: '/api/challenges', expect: viewer },
+    { method: 'GET', path: '/api/challenges/matrix', expect: viewer },
+    { method: 'POST', path: '/api/challenges/matrix/join', body: { rulesVersion: 1 }, expect: participant },
+    { method: 'GET', path: '/api/challenges/matrix/submissions', expect: participant },
+    { method: 'GET', path: '/api/challenges/matrix/leaderboard', expect: participant },
+    { method: 'GET', path: `/api/challenges/matrix/files/${slide.id}/annotation`, expect: participant },
+    // The routes are reached and refuse what this state cannot do: the team's name is taken, the requester has no team.
+    { method: 'POST', path: '/api/challenges/matrix/team', body: { name: 'matrix team' }, expect: (who) => (who === 'anonymous' ? anonymous : who === 'L0' ? [403, 'level_required'] : [409, 'team_name_taken']) },
+    { method: 'POST', path: '/api/challenges/matrix/team/invitations', body: { email: 'nobody@hospital.example' }, expect: (who) => (who === 'anonymous' ? anonymous : who === 'L0' ? [403, 'level_required'] : [409, 'no_team']) },
+    { method: 'POST', path: '/api/challenges/matrix/team/leave', expect: (who) => (who === 'anonymous' ? anonymous : who === 'L0' ? [403, 'level_required'] : [409, 'no_team']) },
+    // Joined but not invited: the route is reached, the invitation is not there.
+    { method: 'POST', path: '/api/challenges/matrix/teams/1/accept', expect: (who) => (who === 'anonymous' ? anonymous : who === 'L0' ? [403, 'level_required'] : [404, 'invitation_not_found']) },
+    // An empty body: the route is reached and refuses it.
+    { method: 'POST', path: '/api/challenges/matrix/submissions', expect: (who) => (who === 'anonymous' ? anonymous : who === 'L0' ? [403, 'level_required'] : [415, 'unsupported_archive']) },
+    { method: 'GET', path: '/api/challenges/matrix/submissions/999', expect: (who) => (who === 'anonymous' ? anonymous : who === 'L0' ? [403, 'level_required'] : [404, 'submission_not_found']) },
+    { method: 'PATCH', path: '/api/admin/challenges/matrix', body: { description: 'The matrix challenge' }, expect: admin },
+    {
+      method: 'PUT',
+      path: '/api/admin/challenges/matrix/phases/test',
+      body: { opensAt: new Date(Date.now() - DAY).toISOString(), closesAt: new Date(Date.now() + DAY).toISOString() },
+      expect: admin,
+    },
+    { method: 'POST', path: '/api/admin/challenges/matrix/rescore', body: {}, expect: admin },
+    { method: 'POST', path: '/api/admin/challenges', body: { name: 'matrix', task: 'segmentation', train: 'matrix-train@1', test: 'matrix-test@1' }, expect: (who) => (who === 'admin' ? [409, 'challenge_exists'] : admin(who)) },
+    // Last: publishing the truth happens once; the second administrator's call finds it published.
+    { method: 'POST', path: '/api/admin/challenges/matrix/publish-truth', expect: (who, via) => (who === 'admin' ? (via === 'session' ? ok : [409, 'truth_published']) : admin(who)) },
     { method: 'GET', path: '/healthz', expect: () => ok },
   ];
 

@@ -15,6 +15,7 @@ import * as overlayNames from './2026-12-07-04-overlay-names.js';
 import * as agreementDrafts from './2026-12-07-10-agreement-drafts.js';
 import * as mustChangePassword from './2026-12-07-11-must-change-password.js';
 import * as jobRunsRecent from './2026-12-07-20-job-runs-recent.js';
+import * as challenges from './2026-12-07-30-challenges.js';
 
 export interface Migration {
   name: string;
@@ -43,4 +44,5 @@ export const migrations: readonly Migration[] = [
   { name: '2026-12-07-10-agreement-drafts', ...agreementDrafts },
   { name: '2026-12-07-11-must-change-password', ...mustChangePassword },
   { name: '2026-12-07-20-job-runs-recent', ...jobRunsRecent },
+  { name: '2026-12-07-30-challenges', ...challenges },
 ];

@@ -8,6 +8,7 @@ import { cacheControl } from '../middleware/cache-control.js';
 import { idParam, idQuery, wholeQuery } from '../params.js';
 import { requesterOf } from '../requester.js';
 import { route } from '../route.js';
+import { hiddenTruthGuard } from '../viewable.js';
 
 /**
  * The annotation review, for staff: AI proposals and manual outlines, a
@@ -112,6 +113,7 @@ export const annotationReviewRoutes = [
     summary: "A slide's review: its workflow, every version and every event",
     access: staffOnly,
     params: slide,
+    before: [hiddenTruthGuard],
     response: { description: 'The review', schema: slideReview },
     handle: ({ params }, ctx) => ctx.services.annotationReview.review(params.id),
   }),
@@ -125,6 +127,7 @@ export const annotationReviewRoutes = [
     access: anyRole('admin', 'curator', 'pathologist'),
     params: slide,
     body: proposal,
+    before: [hiddenTruthGuard],
     response: { status: 201, description: 'The review with the new version', schema: slideReview },
     handle: ({ params, body }, ctx) =>
       ctx.services.annotationReview.propose(params.id, { outline: outlineOf(body), method: body.method, model: body.model, note: body.note }, reviewerOf(ctx)),
@@ -139,6 +142,7 @@ export const annotationReviewRoutes = [
     access: staffOnly,
     params: slide,
     body: edit,
+    before: [hiddenTruthGuard],
     response: { status: 201, description: 'The review with the new version', schema: slideReview },
     handle: ({ params, body }, ctx) =>
       ctx.services.annotationReview.save(params.id, { outline: outlineOf(body), revision: body.revision, note: body.note }, reviewerOf(ctx)),
@@ -153,6 +157,7 @@ export const annotationReviewRoutes = [
     access: staffOnly,
     params: slide,
     body: confirmation,
+    before: [hiddenTruthGuard],
     response: { description: 'The review, under cross-check', schema: slideReview },
     handle: ({ params, body }, ctx) => ctx.services.annotationReview.confirm(params.id, body, reviewerOf(ctx)),
   }),
@@ -166,6 +171,7 @@ export const annotationReviewRoutes = [
     access: staffOnly,
     params: slide,
     body: approval,
+    before: [hiddenTruthGuard],
     response: { description: 'The review, released', schema: slideReview },
     handle: ({ params, body }, ctx) => ctx.services.annotationReview.approve(params.id, body, reviewerOf(ctx)),
   }),
@@ -178,6 +184,7 @@ export const annotationReviewRoutes = [
     access: staffOnly,
     params: slide,
     body: sendBack,
+    before: [hiddenTruthGuard],
     response: { description: 'The review, in review again', schema: slideReview },
     handle: ({ params, body }, ctx) => ctx.services.annotationReview.returnForCorrection(params.id, body, reviewerOf(ctx)),
   }),
@@ -188,7 +195,7 @@ export const annotationReviewRoutes = [
     summary: 'A version as GeoJSON, while the slide may leave the server',
     access: staffOnly,
     params: versionFile,
-    before: [privateNoCache],
+    before: [hiddenTruthGuard, privateNoCache],
     response: { description: 'The outline in level-0 pixels, as a FeatureCollection', schema: annotationGeoJson, contentType: 'application/geo+json' },
     handle: async ({ params }, ctx) => {
       await ctx.services.slideRelease.assertMayLeave(params.id);
@@ -203,7 +210,7 @@ export const annotationReviewRoutes = [
     summary: 'A version as Aperio XML, while the slide may leave the server',
     access: staffOnly,
     params: versionFile,
-    before: [privateNoCache],
+    before: [hiddenTruthGuard, privateNoCache],
     response: { description: 'The outline as ImageScope reads it', contentType: 'application/xml' },
     handle: async ({ params }, ctx) => {
       await ctx.services.slideRelease.assertMayLeave(params.id);
@@ -221,6 +228,7 @@ export const annotationReviewRoutes = [
     access: staffOnly,
     params: slide,
     query: compareQuery,
+    before: [hiddenTruthGuard],
     response: { description: 'The comparison', schema: comparison },
     handle: ({ params, query }, ctx) => ctx.services.annotationReview.compare(params.id, query.a, query.b, query.downsample),
   }),

@@ -300,6 +300,6 @@ export const downloadRoutes = [
     query: manifestQuery,
     before: [cacheControl('private, no-store')],
     response: { description: 'The manifest as JSON, or with format=tsv as tab-separated text (text/tab-separated-values)', schema: manifestView },
-    handle: async ({ query }, ctx) => sendManifest(ctx, await ctx.services.downloads.manifest(query.selection, origin(ctx)), query.format),
+    handle: async ({ query }, ctx) => sendManifest(ctx, await ctx.services.downloads.manifest(query.selection, origin(ctx), actorOf(ctx)), query.format),
   }),
 ];

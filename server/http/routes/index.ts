@@ -21,6 +21,7 @@ import { slideRoutes } from './slides.js';
 import { collectionRoutes } from './collection.js';
 import { adminSlideRoutes } from './admin-slides.js';
 import { ingestRoutes } from './ingest.js';
+import { challengeRoutes } from './challenges.js';
 
 let description: ReturnType<typeof openApiDocument> | undefined;
 
@@ -38,4 +39,4 @@ const describeApi = route({
 });
 
 /** Every route of the API, in the order they are matched; the API description is made from this list. */
-export const apiRoutes: readonly RouteDefinition[] = [describeApi, ...pageRoutes, ...siteRoutes, ...downloadRoutes, ...authRoutes, ...accountRoutes, ...tokenRoutes, ...adminUserRoutes, ...agreementRoutes, ...queueRoutes, ...annotationReviewRoutes, ...auditRoutes, ...scheduledJobRoutes, ...metricsRoutes, ...healthRoutes, ...collectionRoutes, ...slideRoutes, ...adminSlideRoutes, ...ingestRoutes, ...overlayRoutes, ...tileRoutes];
+export const apiRoutes: readonly RouteDefinition[] = [describeApi, ...pageRoutes, ...siteRoutes, ...downloadRoutes, ...authRoutes, ...accountRoutes, ...tokenRoutes, ...adminUserRoutes, ...agreementRoutes, ...queueRoutes, ...annotationReviewRoutes, ...auditRoutes, ...scheduledJobRoutes, ...metricsRoutes, ...healthRoutes, ...collectionRoutes, ...slideRoutes, ...adminSlideRoutes, ...ingestRoutes, ...challengeRoutes, ...overlayRoutes, ...tileRoutes];

@@ -7,7 +7,7 @@ import { cacheControl } from '../middleware/cache-control.js';
 import { idParam } from '../params.js';
 import { route } from '../route.js';
 import { SEGMENT, tileIndex } from '../schemas/tiles.js';
-import { viewable } from '../viewable.js';
+import { annotationViewable } from '../viewable.js';
 
 /**
  * Heat-map overlays of a slide (overlays.service.ts): the list, each
@@ -41,7 +41,7 @@ export const overlayRoutes = [
     params: z.strictObject({ slide: idParam('slide') }),
     before: [cacheControl('private, no-cache')],
     response: { description: 'The overlays, by name', schema: overlayList },
-    handle: async ({ params }, ctx) => ctx.services.overlays.list(await viewable(ctx, params.slide)),
+    handle: async ({ params }, ctx) => ctx.services.overlays.list(await annotationViewable(ctx, params.slide)),
   }),
   route({
     method: 'get',
@@ -54,7 +54,7 @@ export const overlayRoutes = [
     params: z.strictObject({ slide: idParam('slide'), overlay: overlayName }),
     before: [fiveMinutes],
     response: { description: 'The Deep Zoom XML, with an ETag', contentType: 'application/xml' },
-    handle: async ({ params }, ctx) => sendCached(ctx, await ctx.services.overlays.descriptor(await viewable(ctx, params.slide), params.overlay)),
+    handle: async ({ params }, ctx) => sendCached(ctx, await ctx.services.overlays.descriptor(await annotationViewable(ctx, params.slide), params.overlay)),
   }),
   route({
     method: 'get',
@@ -68,6 +68,6 @@ export const overlayRoutes = [
     before: [fiveMinutes],
     response: { description: 'The tile as PNG with transparency, with an ETag', contentType: 'image/png' },
     handle: async ({ params: { slide, overlay, level, col, row } }, ctx) =>
-      sendCached(ctx, await ctx.services.overlays.tile(await viewable(ctx, slide), overlay, level, col, row)),
+      sendCached(ctx, await ctx.services.overlays.tile(await annotationViewable(ctx, slide), overlay, level, col, row)),
   }),
 ];

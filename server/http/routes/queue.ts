@@ -59,7 +59,7 @@ export const queueRoutes = [
     tag,
     summary: 'Submit a toolbox job on a slide you may view',
     description: [
-      'Parameters are checked at once, also against the slide: a bad one, or one the slide cannot take (a patch larger than its level), is a 400 invalid_request whose `details.problems` name it (`parameters.size`). A job whose estimated output passes queue.maxOutputCount or queue.maxOutputBytes is a 413 job_too_large naming the limit, with the estimate in `details`; past queue.maxQueuedPerUser waiting jobs the answer is 429 queue_quota; a slide that is not there is a 404 slide_not_found, one whose file cannot be read a 409 slide_unreadable.',
+      'Parameters are checked at once, also against the slide: a bad one, or one the slide cannot take (a patch larger than its level), is a 400 invalid_request whose `details.problems` name it (`parameters.size`). A job whose estimated output passes queue.maxOutputCount or queue.maxOutputBytes is a 413 job_too_large naming the limit, with the estimate in `details`; past queue.maxQueuedPerUser waiting jobs the answer is 429 queue_quota; a slide that is not there is a 404 slide_not_found, one whose file cannot be read a 409 slide_unreadable; xml-masks and labelled patches of a slide whose annotation is the hidden truth of a challenge, 403 truth_hidden (administrators excepted).',
       '',
       'A heat map claims its overlay `name` for you when it is accepted (a random `heatmap-…` name when none is given, echoed in `parameters`): a name somebody else\'s job holds or published under is refused, unless you are an administrator, who takes it over; the worker publishes only under a name the job\'s owner holds.',
       '',
@@ -77,6 +77,8 @@ export const queueRoutes = [
     response: { status: 201, description: 'The queued job', schema: jobAnswer },
     handle: async ({ body }, ctx) => {
       await ctx.services.slideAccess.assertCanView(ctx, body.slideId);
+      // Masks and labelled patches are made from the slide's annotation: refused while it is a challenge's hidden truth.
+      if (body.type === 'xml-masks' || (body.type === 'patches' && body.parameters.labels)) await ctx.services.hiddenTruth.assertVisible(requesterOf(ctx), body.slideId);
       return { job: await ctx.services.queue.submit(requesterOf(ctx), body) };
     },
   }),

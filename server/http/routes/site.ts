@@ -7,6 +7,7 @@ import { deliverBundle } from '../deliver.js';
 import { cacheControl, noStore } from '../middleware/cache-control.js';
 import { retryAfter } from '../middleware/retry-after.js';
 import { flagQuery, textQuery } from '../params.js';
+import { requesterOf } from '../requester.js';
 import { route } from '../route.js';
 
 /**
@@ -79,7 +80,10 @@ export const siteRoutes = [
     query: z.object(release),
     before: [noStore, retryAfter],
     response: { description: "The bag's files but the slides, which its fetch.txt points at", schema: holeyBag },
-    handle: ({ params, query }, ctx) => ctx.services.exchange.holeyBag(params.name, query, actorOf(ctx)),
+    handle: async ({ params, query }, ctx) => {
+      await ctx.services.hiddenTruth.assertDatasetVisible(requesterOf(ctx), params.name);
+      return ctx.services.exchange.holeyBag(params.name, query, actorOf(ctx));
+    },
   }),
   route({
     method: 'get',
@@ -94,6 +98,7 @@ export const siteRoutes = [
     before: [retryAfter],
     response: { description: 'The bag as a ZIP archive', contentType: 'application/zip' },
     handle: async ({ params, query }, ctx) => {
+      await ctx.services.hiddenTruth.assertDatasetVisible(requesterOf(ctx), params.name);
       deliverBundle(ctx, await ctx.services.exchange.bagZip(params.name, query, actorOf(ctx)));
     },
   }),

@@ -8,7 +8,7 @@ import { cacheControl } from '../middleware/cache-control.js';
 import { idParam, once } from '../params.js';
 import { route } from '../route.js';
 import { catalogQuery } from '../schemas/catalog.js';
-import { viewable } from '../viewable.js';
+import { annotationViewable, viewable } from '../viewable.js';
 
 /**
  * The catalog for L1 and staff: the search with its facets, the summary
@@ -87,13 +87,13 @@ export const slideRoutes = [
     tag,
     summary: "A published slide's annotation as GeoJSON in level-0 pixels, for the viewer's overlay",
     description:
-      'The slide\'s de-identified Aperio XML as GeoJSON: one Polygon per shape (rectangles and ellipses too) with the holes cut from it as inner rings, one LineString per ruler or arrow; y grows downwards, as in the slide. A slide without an annotation is a 404 annotation_not_found. Cache-Control: private, max-age=3600.',
+      'The slide\'s de-identified Aperio XML as GeoJSON: one Polygon per shape (rectangles and ellipses too) with the holes cut from it as inner rings, one LineString per ruler or arrow; y grows downwards, as in the slide. A slide without an annotation is a 404 annotation_not_found; the hidden truth of a challenge is 403 truth_hidden except to administrators. Cache-Control: private, max-age=3600.',
     access: viewer,
     params: slideId,
     before: [privateHour],
     response: { description: 'The annotation’s shapes as a FeatureCollection', schema: annotationGeoJson, contentType: 'application/geo+json' },
     handle: async ({ params }, ctx) => {
-      ctx.body = await ctx.services.annotations.geoJson(await viewable(ctx, params.id));
+      ctx.body = await ctx.services.annotations.geoJson(await annotationViewable(ctx, params.id));
       ctx.type = 'application/geo+json';
     },
   }),

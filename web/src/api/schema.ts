@@ -1255,7 +1255,7 @@ export interface paths {
         put?: never;
         /**
          * Submit a toolbox job on a slide you may view
-         * @description Parameters are checked at once, also against the slide: a bad one, or one the slide cannot take (a patch larger than its level), is a 400 invalid_request whose `details.problems` name it (`parameters.size`). A job whose estimated output passes queue.maxOutputCount or queue.maxOutputBytes is a 413 job_too_large naming the limit, with the estimate in `details`; past queue.maxQueuedPerUser waiting jobs the answer is 429 queue_quota; a slide that is not there is a 404 slide_not_found, one whose file cannot be read a 409 slide_unreadable.
+         * @description Parameters are checked at once, also against the slide: a bad one, or one the slide cannot take (a patch larger than its level), is a 400 invalid_request whose `details.problems` name it (`parameters.size`). A job whose estimated output passes queue.maxOutputCount or queue.maxOutputBytes is a 413 job_too_large naming the limit, with the estimate in `details`; past queue.maxQueuedPerUser waiting jobs the answer is 429 queue_quota; a slide that is not there is a 404 slide_not_found, one whose file cannot be read a 409 slide_unreadable; xml-masks and labelled patches of a slide whose annotation is the hidden truth of a challenge, 403 truth_hidden (administrators excepted).
          *
          *     A heat map claims its overlay `name` for you when it is accepted (a random `heatmap-…` name when none is given, echoed in `parameters`): a name somebody else's job holds or published under is refused, unless you are an administrator, who takes it over; the worker publishes only under a name the job's owner holds.
          *
@@ -1756,7 +1756,7 @@ export interface paths {
         };
         /**
          * A published slide's annotation as GeoJSON in level-0 pixels, for the viewer's overlay
-         * @description The slide's de-identified Aperio XML as GeoJSON: one Polygon per shape (rectangles and ellipses too) with the holes cut from it as inner rings, one LineString per ruler or arrow; y grows downwards, as in the slide. A slide without an annotation is a 404 annotation_not_found. Cache-Control: private, max-age=3600.
+         * @description The slide's de-identified Aperio XML as GeoJSON: one Polygon per shape (rectangles and ellipses too) with the holes cut from it as inner rings, one LineString per ruler or arrow; y grows downwards, as in the slide. A slide without an annotation is a 404 annotation_not_found; the hidden truth of a challenge is 403 truth_hidden except to administrators. Cache-Control: private, max-age=3600.
          */
         get: operations["getApiSlidesIdAnnotationGeojson"];
         put?: never;
@@ -1852,6 +1852,309 @@ export interface paths {
         get: operations["getApiIngestSlidesIdReport"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/challenges": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The challenges, open, upcoming and past, with their phases */
+        get: operations["getApiChallenges"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/challenges/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One challenge: overview, rules, phases, and for participants the data links, their team and their submissions */
+        get: operations["getApiChallengesName"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/challenges/{name}/join": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Join a challenge by accepting its rules (their current version); accepting a newer version again keeps the team
+         * @description Recorded with the rules version, like an agreement acceptance, and audited as challenge.joined. A version other than the current one is 409 rules_changed. Joining lets the participant download the challenge's data whatever their level.
+         */
+        post: operations["postApiChallengesNameJoin"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/challenges/{name}/team": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create a team, with the requester as its first member
+         * @description One team per person and challenge: 409 already_in_team; a name another team has, 409 team_name_taken; not joined, 403 not_participant.
+         */
+        post: operations["postApiChallengesNameTeam"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/challenges/{name}/team/invitations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Invite somebody to the requester's team by e-mail
+         * @description The invitee is mailed; they accept after joining the challenge. A full team is 409 team_full; without a team, 409 no_team.
+         */
+        post: operations["postApiChallengesNameTeamInvitations"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/challenges/{name}/teams/{team}/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Accept an invitation to a team
+         * @description For a participant invited at their account's address. Already in a team: 409 already_in_team; the team full: 409 team_full; no such invitation: 404 invitation_not_found.
+         */
+        post: operations["postApiChallengesNameTeamsTeamAccept"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/challenges/{name}/team/leave": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Leave the requester's team (its submissions stay the team's) */
+        post: operations["postApiChallengesNameTeamLeave"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/challenges/{name}/submissions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The requester's team's submissions, newest first, with status, progress, scores and per-slide results */
+        get: operations["getApiChallengesNameSubmissions"];
+        put?: never;
+        /**
+         * Submit an archive of predictions for the test slides of a phase
+         * @description The request body is the archive itself (.zip, .tar or .tar.gz; Content-Type application/zip, application/x-tar or application/gzip), at most 2 GiB (413 submission_too_large). It is validated at once (every mask of the right name, size and labels; see docs/challenges.md): an invalid archive is answered 422 submission_invalid with the report in details (problems per file, each a sentence), recorded as invalid, and costs nothing from the daily limit. A valid one is 202: queued for scoring, its progress and per-slide results in GET /api/challenges/{name}/submissions. Not joined: 403 not_participant; rules changed since: 409 rules_changed; no phase open (or the named one not open yet): 409 phase_not_open; a phase named after its close takes the submission as late (scored, shown apart); the team's daily limit used: 429 daily_limit_reached with Retry-After. A participant without a team submits as a team of one, made then.
+         */
+        post: operations["postApiChallengesNameSubmissions"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/challenges/{name}/submissions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One of the team's submissions (any, for administrators), with its per-slide results
+         * @description Another team's submission is a 404, as if it did not exist.
+         */
+        get: operations["getApiChallengesNameSubmissionsId"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/challenges/{name}/leaderboard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A phase's leaderboard: each team's best or latest scored submission, ranked
+         * @description Rank, team, score, tie-breakers and submission time; once the phase has closed (final) each entry carries the bootstrap 95% interval of its score over the slides. Submissions after the close are listed apart (late). A phase whose leaderboard is hidden answers 403 leaderboard_hidden until it closes, except to administrators. Per-slide results are never shown here. format=csv gives the same as CSV, for administrators (403 role_required otherwise).
+         */
+        get: operations["getApiChallengesNameLeaderboard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/challenges/{name}/files/{slide}/{kind}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download a file of the challenge's data as a participant: a training slide or its annotation, a test slide
+         * @description For participants (and administrators), whatever their level: the training release's slides and annotations and the test release's slides; a test slide's annotation is 403 truth_hidden until the truth is published. Not joined: 403 not_participant; a slide outside the challenge: 404 slide_not_found. Ranges, checksums, limits and audit as for GET /api/slides/{id}/files/{kind}.
+         */
+        get: operations["getApiChallengesNameFilesSlideKind"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/challenges": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create a challenge from a training and a test release
+         * @description The releases are named DATASET@VERSION (slidebank dataset release); they must differ and share no slide (409 releases_overlap). A name in use is 409 challenge_exists.
+         */
+        post: operations["postApiAdminChallenges"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/challenges/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Change a challenge's settings; a change of the rules raises their version */
+        patch: operations["patchApiAdminChallengesName"];
+        trace?: never;
+    };
+    "/api/admin/challenges/{name}/phases/{phase}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Create or change a phase: its opening and closing, its test slides, its daily limit and whether its leaderboard shows before the close */
+        put: operations["putApiAdminChallengesNamePhasesPhase"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/challenges/{name}/rescore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Queue scored submissions for scoring again (all, one phase, or one submission); audited */
+        post: operations["postApiAdminChallengesNameRescore"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/challenges/{name}/publish-truth": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Publish the test release's annotations: from now on they are served like any other slide's
+         * @description Once only (409 truth_published); audited as challenge.truth_published.
+         */
+        post: operations["postApiAdminChallengesNamePublishTruth"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2333,6 +2636,84 @@ export interface components {
         Withdrawal: {
             /** @description Why, for the audit log and the other curators */
             reason: string;
+        };
+        ChallengeJoin: {
+            /** @description The version of the rules accepted (the challenge says which is current) */
+            rulesVersion: number;
+        };
+        NewChallengeTeam: {
+            name: string;
+        };
+        ChallengeInvitation: {
+            /** Format: email */
+            email: string;
+        };
+        NewChallenge: {
+            name: string;
+            title?: string;
+            /** @description Markdown */
+            description?: string;
+            /** @description Markdown; participants accept them to join */
+            rules?: string;
+            /** @enum {string} */
+            task: "segmentation" | "tumour-burden" | "classification";
+            train: string;
+            test: string;
+            /** @description Default 16 */
+            maskDownsample?: number;
+            /** @description The Jaccard threshold; default 0.65 */
+            threshold?: number;
+            /** @description Submissions per team and phase per UTC day; default 5 */
+            dailyLimit?: number;
+            /** @description Default 5 */
+            teamSize?: number;
+            /**
+             * @description best (the default) or latest submission of each team
+             * @enum {string}
+             */
+            leaderboardMode?: "best" | "latest";
+        };
+        ChallengeChanges: {
+            title?: string;
+            description?: string;
+            /** @description A change raises the rules version; participants accept it again before submitting */
+            rules?: string;
+            /** @enum {string} */
+            task?: "segmentation" | "tumour-burden" | "classification";
+            maskDownsample?: number;
+            threshold?: number;
+            dailyLimit?: number;
+            teamSize?: number;
+            /** @enum {string} */
+            leaderboardMode?: "best" | "latest";
+        };
+        ChallengePhaseFields: {
+            /** Format: date-time */
+            opensAt: string;
+            /** Format: date-time */
+            closesAt: string;
+            /**
+             * @description Slide ids of the test release; null or absent: all of them
+             * @default null
+             */
+            slides: number[] | null;
+            /**
+             * @description Null: the challenge's
+             * @default null
+             */
+            dailyLimit: number | null;
+            /**
+             * @description hidden: shown only after the phase closes (administrators always see it)
+             * @default public
+             * @enum {string}
+             */
+            leaderboard: "public" | "hidden";
+        };
+        ChallengeRescore: {
+            /** @description The phase (default: the phase open now; for leaderboards the last to have opened) */
+            phase?: string;
+            /** @description One submission only */
+            submission?: number;
         };
         Error: {
             error: {
@@ -3425,6 +3806,322 @@ export interface components {
             error?: string;
         } & {
             [key: string]: unknown;
+        };
+        ChallengeList: {
+            items: components["schemas"]["ChallengeSummary"][];
+        };
+        ChallengeSummary: {
+            name: string;
+            title: string;
+            /** @description Markdown */
+            description: string;
+            /** @enum {string} */
+            task: "segmentation" | "tumour-burden" | "classification";
+            /** @enum {string} */
+            status: "upcoming" | "open" | "past";
+            maskDownsample: number;
+            threshold: number;
+            dailyLimit: number;
+            teamSize: number;
+            /** @enum {string} */
+            leaderboardMode: "best" | "latest";
+            truthPublished: boolean;
+            phases: {
+                name: string;
+                /** Format: date-time */
+                opensAt: string;
+                /** Format: date-time */
+                closesAt: string;
+                /** @enum {string} */
+                state: "upcoming" | "open" | "closed";
+                /** @description Slide ids of the test release; null: all */
+                slides: number[] | null;
+                dailyLimit: number;
+                /** @enum {string} */
+                leaderboard: "public" | "hidden";
+            }[];
+            joined: boolean;
+        };
+        ChallengeDetail: {
+            name: string;
+            title: string;
+            /** @description Markdown */
+            description: string;
+            /** @enum {string} */
+            task: "segmentation" | "tumour-burden" | "classification";
+            /** @enum {string} */
+            status: "upcoming" | "open" | "past";
+            maskDownsample: number;
+            threshold: number;
+            dailyLimit: number;
+            teamSize: number;
+            /** @enum {string} */
+            leaderboardMode: "best" | "latest";
+            truthPublished: boolean;
+            phases: {
+                name: string;
+                /** Format: date-time */
+                opensAt: string;
+                /** Format: date-time */
+                closesAt: string;
+                /** @enum {string} */
+                state: "upcoming" | "open" | "closed";
+                /** @description Slide ids of the test release; null: all */
+                slides: number[] | null;
+                dailyLimit: number;
+                /** @enum {string} */
+                leaderboard: "public" | "hidden";
+            }[];
+            /** @description Markdown */
+            rules: string;
+            rulesVersion: number;
+            /** @description The description rendered from Markdown and sanitised, as the guide pages are */
+            descriptionHtml: string;
+            /** @description The rules rendered from Markdown and sanitised */
+            rulesHtml: string;
+            participation: {
+                rulesVersion: number;
+                /** Format: date-time */
+                acceptedAt: string;
+                mustAcceptAgain: boolean;
+            } | null;
+            /** @description For participants and administrators; null otherwise */
+            data: {
+                train: {
+                    release: string;
+                    slides: {
+                        id: number;
+                        name: string;
+                        width: number;
+                        height: number;
+                        /** @description Download route of the slide file */
+                        slide: string;
+                        /** @description Download route of the annotation; null for test slides until the truth is published */
+                        annotation: string | null;
+                    }[];
+                };
+                test: {
+                    release: string;
+                    slides: {
+                        id: number;
+                        name: string;
+                        width: number;
+                        height: number;
+                        /** @description Download route of the slide file */
+                        slide: string;
+                        /** @description Download route of the annotation; null for test slides until the truth is published */
+                        annotation: string | null;
+                    }[];
+                };
+            } | null;
+            team: {
+                id: number;
+                name: string;
+                /** Format: date-time */
+                createdAt: string;
+                members: {
+                    name: string;
+                    email: string;
+                    /** Format: date-time */
+                    joinedAt: string;
+                }[];
+            } | null;
+            invitations: {
+                teamId: number;
+                team: string;
+                /** Format: date-time */
+                invitedAt: string;
+            }[];
+            submissions: components["schemas"]["ChallengeSubmission"][];
+        };
+        ChallengeSubmission: {
+            id: number;
+            phase: string;
+            fileName: string;
+            size: number;
+            /**
+             * @description invalid (refused by validation; not counted against the limit), queued, scoring, scored or failed
+             * @enum {string}
+             */
+            status: "invalid" | "queued" | "scoring" | "scored" | "failed";
+            /** @description Scoring progress, 0 to 1 */
+            progress: number;
+            score: number | null;
+            tieBreakers: number[] | null;
+            metrics: {
+                [key: string]: number;
+            } | null;
+            report: components["schemas"]["SubmissionValidationReport"] | null;
+            error: string | null;
+            /** @description Made after the phase closed: scored, shown apart */
+            late: boolean;
+            /** Format: date-time */
+            submittedAt: string;
+            scoredAt: string | null;
+            /** @description Per slide: for the team itself only */
+            results: {
+                slide: string;
+                score: number;
+                metrics: {
+                    [key: string]: number;
+                };
+            }[];
+        };
+        SubmissionValidationReport: {
+            ok: boolean;
+            problems: {
+                file: string | null;
+                slide: string | null;
+                code: string;
+                message: string;
+            }[];
+            files: {
+                file: string;
+                slide: string;
+            }[];
+        };
+        ChallengeParticipation: {
+            rulesVersion: number;
+            /** Format: date-time */
+            acceptedAt: string;
+        };
+        ChallengeTeam: {
+            id: number;
+            name: string;
+            /** Format: date-time */
+            createdAt: string;
+            members: {
+                name: string;
+                email: string;
+                /** Format: date-time */
+                joinedAt: string;
+            }[];
+        };
+        ChallengeInvitationSent: {
+            email: string;
+            /** Format: date-time */
+            invitedAt: string;
+        };
+        ChallengeSubmitted: {
+            submission: {
+                id: number;
+                phase: string;
+                fileName: string;
+                size: number;
+                /**
+                 * @description invalid (refused by validation; not counted against the limit), queued, scoring, scored or failed
+                 * @enum {string}
+                 */
+                status: "invalid" | "queued" | "scoring" | "scored" | "failed";
+                /** @description Scoring progress, 0 to 1 */
+                progress: number;
+                score: number | null;
+                tieBreakers: number[] | null;
+                metrics: {
+                    [key: string]: number;
+                } | null;
+                report: components["schemas"]["SubmissionValidationReport"] | null;
+                error: string | null;
+                /** @description Made after the phase closed: scored, shown apart */
+                late: boolean;
+                /** Format: date-time */
+                submittedAt: string;
+                scoredAt: string | null;
+            };
+            report: components["schemas"]["SubmissionValidationReport"];
+        };
+        ChallengeSubmissionList: {
+            items: components["schemas"]["ChallengeSubmission"][];
+        };
+        ChallengeLeaderboard: {
+            challenge: string;
+            phase: string;
+            /** @enum {string} */
+            state: "upcoming" | "open" | "closed";
+            /** @enum {string} */
+            mode: "best" | "latest";
+            /** @description The phase has closed: the ranking is final and carries bootstrap 95% intervals */
+            final: boolean;
+            entries: {
+                rank: number;
+                team: string;
+                teamId: number;
+                submissionId: number;
+                score: number;
+                tieBreakers: number[];
+                metrics: {
+                    [key: string]: number;
+                };
+                /** Format: date-time */
+                submittedAt: string;
+                interval: {
+                    low: number;
+                    high: number;
+                } | null;
+            }[];
+            /** @description Submissions after the close: scored, not ranked */
+            late: {
+                team: string;
+                teamId: number;
+                submissionId: number;
+                score: number;
+                tieBreakers: number[];
+                metrics: {
+                    [key: string]: number;
+                };
+                /** Format: date-time */
+                submittedAt: string;
+            }[];
+        };
+        ChallengeSettings: {
+            name: string;
+            title: string;
+            /** @description Markdown */
+            description: string;
+            /** @enum {string} */
+            task: "segmentation" | "tumour-burden" | "classification";
+            /** @enum {string} */
+            status: "upcoming" | "open" | "past";
+            maskDownsample: number;
+            threshold: number;
+            dailyLimit: number;
+            teamSize: number;
+            /** @enum {string} */
+            leaderboardMode: "best" | "latest";
+            truthPublished: boolean;
+            phases: {
+                name: string;
+                /** Format: date-time */
+                opensAt: string;
+                /** Format: date-time */
+                closesAt: string;
+                /** @enum {string} */
+                state: "upcoming" | "open" | "closed";
+                /** @description Slide ids of the test release; null: all */
+                slides: number[] | null;
+                dailyLimit: number;
+                /** @enum {string} */
+                leaderboard: "public" | "hidden";
+            }[];
+            rules: string;
+            rulesVersion: number;
+        };
+        ChallengePhase: {
+            name: string;
+            /** Format: date-time */
+            opensAt: string;
+            /** Format: date-time */
+            closesAt: string;
+            /** @enum {string} */
+            state: "upcoming" | "open" | "closed";
+            /** @description Slide ids of the test release; null: all */
+            slides: number[] | null;
+            dailyLimit: number;
+            /** @enum {string} */
+            leaderboard: "public" | "hidden";
+        };
+        ChallengeRescored: {
+            queued: number;
         };
         OverlayList: {
             overlays: components["schemas"]["OverlaySummary"][];
@@ -9801,6 +10498,1049 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["IngestRecord"];
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getApiChallenges: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The challenges, by name */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChallengeList"];
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getApiChallengesName: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The challenge's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The challenge */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChallengeDetail"];
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postApiChallengesNameJoin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The challenge's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChallengeJoin"];
+            };
+        };
+        responses: {
+            /** @description The acceptance */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChallengeParticipation"];
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postApiChallengesNameTeam: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The challenge's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewChallengeTeam"];
+            };
+        };
+        responses: {
+            /** @description The team */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChallengeTeam"];
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postApiChallengesNameTeamInvitations: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The challenge's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChallengeInvitation"];
+            };
+        };
+        responses: {
+            /** @description The invitation */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChallengeInvitationSent"];
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postApiChallengesNameTeamsTeamAccept: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The challenge's name */
+                name: string;
+                /** @description The team's id */
+                team: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The team */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChallengeTeam"];
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postApiChallengesNameTeamLeave: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The challenge's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Left */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getApiChallengesNameSubmissions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The challenge's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The submissions */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChallengeSubmissionList"];
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postApiChallengesNameSubmissions: {
+        parameters: {
+            query?: {
+                /** @description The phase (default: the phase open now; for leaderboards the last to have opened) */
+                phase?: string;
+                /** @description The archive's file name (default from Content-Type: submission.zip, .tar or .tar.gz) */
+                file?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The challenge's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Queued for scoring */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChallengeSubmitted"];
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getApiChallengesNameSubmissionsId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The challenge's name */
+                name: string;
+                /** @description The submission's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The submission */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChallengeSubmission"];
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getApiChallengesNameLeaderboard: {
+        parameters: {
+            query?: {
+                /** @description The phase (default: the phase open now; for leaderboards the last to have opened) */
+                phase?: string;
+                /** @description json (the default) or csv (administrators) */
+                format?: "json" | "csv";
+            };
+            header?: never;
+            path: {
+                /** @description The challenge's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The leaderboard (or text/csv with format=csv) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChallengeLeaderboard"];
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getApiChallengesNameFilesSlideKind: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The challenge's name */
+                name: string;
+                /** @description The slide's id */
+                slide: string;
+                /** @description slide or annotation */
+                kind: "slide" | "annotation";
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file (206: the range asked for) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": unknown;
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postApiAdminChallenges: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewChallenge"];
+            };
+        };
+        responses: {
+            /** @description The challenge */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChallengeSettings"];
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    patchApiAdminChallengesName: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The challenge's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChallengeChanges"];
+            };
+        };
+        responses: {
+            /** @description The challenge */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChallengeSettings"];
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    putApiAdminChallengesNamePhasesPhase: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The challenge's name */
+                name: string;
+                /** @description The phase's name */
+                phase: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChallengePhaseFields"];
+            };
+        };
+        responses: {
+            /** @description The phase */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChallengePhase"];
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postApiAdminChallengesNameRescore: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The challenge's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChallengeRescore"];
+            };
+        };
+        responses: {
+            /** @description How many were queued */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChallengeRescored"];
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postApiAdminChallengesNamePublishTruth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The challenge's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The challenge */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChallengeSettings"];
                 };
             };
             /** @description The input is malformed; the message names the part */

@@ -1,0 +1,59 @@
+import path from 'node:path';
+import { UsersRepository } from '../access/users.repository.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { Config } from '../config/index.js';
+import { createDatasetsService, DatasetError } from '../datasets/index.js';
+import type { Database } from '../db/index.js';
+import { AppError } from '../errors.js';
+import type { ScheduledJob } from '../jobs/job.js';
+import type { Logger } from '../logging.js';
+import { mailSiteFrom, type Mailer } from '../mail/index.js';
+import { ChallengesRepository } from './challenges.repository.js';
+import { ChallengesService } from './challenges.service.js';
+import { HiddenTruth } from './hidden-truth.js';
+
+/** The largest submission archive taken: 2 GiB. */
+export const MAX_SUBMISSION_BYTES = 2 * 1024 ** 3;
+
+/** `<paths.data>/challenges`: submitted archives, and uploads in progress under `uploads/`. */
+export function challengesDir(config: Config): string {
+  return path.join(config.paths.data, 'challenges');
+}
+
+export function createChallengesService(config: Config, db: Database, log: Logger, { audit, mailer }: { audit: AuditLog; mailer: Mailer }): ChallengesService {
+  const datasets = createDatasetsService(config, db);
+  return new ChallengesService(
+    new ChallengesRepository(db.knex),
+    async (dataset, version) => {
+      try {
+        return await datasets.findRelease(dataset, version);
+      } catch (error) {
+        if (error instanceof DatasetError) throw new AppError(404, 'release_not_found', error.message.replace(/^./, (c) => c.toUpperCase()));
+        throw error;
+      }
+    },
+    audit,
+    mailer,
+    mailSiteFrom(config),
+    { dataDir: challengesDir(config), releasesDir: path.join(config.paths.data, 'releases'), maxUploadBytes: MAX_SUBMISSION_BYTES },
+    log,
+  );
+}
+
+export function createHiddenTruth(db: Database): HiddenTruth {
+  const users = new UsersRepository(db.knex);
+  return new HiddenTruth(new ChallengesRepository(db.knex), async (id) => (await users.findById(id))?.roles.includes('admin') ?? false);
+}
+
+/**
+ * `challenge-scoring`: scores the submissions waiting in the queue, one at a
+ * time, each minute (and at once with `slidebank cron run challenge-scoring --now`).
+ */
+export function challengeScoringJob(service: Pick<ChallengesService, 'scorePending'>): ScheduledJob {
+  return {
+    name: 'challenge-scoring',
+    description: 'score the challenge submissions waiting in the queue',
+    schedule: '* * * * *',
+    run: () => service.scorePending(),
+  };
+}
