@@ -84,6 +84,7 @@ export const hamamatsu: SlideFormat = {
       // The tile size OpenSlide reports: one restart interval (or the whole strip), not the blocks handed out here.
       properties[`openslide.level[${i}].tile-width`] = String(strip.intervalWidth / denominator);
       properties[`openslide.level[${i}].tile-height`] = String(strip.intervalHeight / denominator);
+      properties[`openslide.level[${i}].downsample`] = openslideDouble(levels[i]!.downsample);
     });
     return {
       vendor: 'hamamatsu',
@@ -294,15 +295,19 @@ async function decodeScaled(tiles: Buffer[], tileWidth: number, tileHeight: numb
 /** OpenSlide's properties of an NDPI file, from its first directory, and a few more of Hamamatsu's tags under names in the same style. */
 function ndpiProperties(base: TiffDirectory): Record<string, string> {
   const out: Record<string, string> = { 'openslide.vendor': 'hamamatsu', ...tiffProperties(base) };
+  for (const [tag, name] of [[282, 'XResolution'], [283, 'YResolution']] as const) {
+    const value = first(base.tags.get(tag));
+    if (value !== undefined) out[`tiff.${name}`] = openslideDouble(value);
+  }
   const mpp = mppFromResolution(base);
   if (mpp) {
-    out['openslide.mpp-x'] = String(mpp.x);
-    out['openslide.mpp-y'] = String(mpp.y);
+    out['openslide.mpp-x'] = openslideDouble(mpp.x);
+    out['openslide.mpp-y'] = openslideDouble(mpp.y);
   }
   const lens = first(base.tags.get(NdpiTag.SourceLens));
   if (lens !== undefined) {
-    out['hamamatsu.SourceLens'] = String(lens);
-    out['openslide.objective-power'] = String(lens);
+    out['hamamatsu.SourceLens'] = openslideDouble(lens);
+    out['openslide.objective-power'] = openslideDouble(lens);
   }
   const number = (tag: number, name: string) => {
     const value = first(base.tags.get(tag));
@@ -327,6 +332,19 @@ function ndpiProperties(base: TiffDirectory): Record<string, string> {
     }
   }
   return out;
+}
+
+/** A number as OpenSlide prints doubles (GLib's g_ascii_dtostr: C's %.17g). */
+export function openslideDouble(value: number): string {
+  if (!Number.isFinite(value) || value === 0) return String(value);
+  const exponent = Math.floor(Math.log10(Math.abs(value)));
+  const trim = (digits: string) => (digits.includes('.') ? digits.replace(/0+$/, '').replace(/\.$/, '') : digits);
+  if (exponent < -4 || exponent >= 17) {
+    const [mantissa, power] = value.toExponential(16).split('e') as [string, string];
+    const sign = power.startsWith('-') ? '-' : '+';
+    return `${trim(mantissa)}e${sign}${power.replace(/^[-+]/, '').padStart(2, '0')}`;
+  }
+  return trim(value.toPrecision(17));
 }
 
 function first(value: TagValue | undefined): number | undefined {

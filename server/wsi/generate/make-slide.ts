@@ -27,15 +27,17 @@ import { aperioXml } from './aperio-xml.js';
 import { identity } from './identity.js';
 import { MACRO_SIZE, renderLabel } from './label.js';
 import { MPP, OBJECTIVE_POWER, SlideOptionsError, levelSizes, slideSettings, type LevelInfo, type MakeSlideOptions, type SlideSettings } from './slide-settings.js';
+import { ndpiChunkCount, writeNdpi, type NdpiIdentity } from './ndpi.js';
 import { svsImages, type SlideContent, type SvsImage, type WriteContext } from './svs-images.js';
 import { TiffWriter, chunkCount } from '../tiff/writer.js';
 import { TissueRenderer, generateLayout, ringArea, type ClassName, type Point, type Rgb, type StainKind, type TissueLayout, type TumourRegion } from './tissue.js';
 
-export { LIMITS, MPP, OBJECTIVE_POWER, SlideOptionsError, defaultLevelCount, levelSizes, type LevelInfo, type MakeSlideOptions } from './slide-settings.js';
+export { LIMITS, MPP, OBJECTIVE_POWER, SLIDE_FORMATS, SlideOptionsError, defaultLevelCount, levelSizes, type LevelInfo, type MakeSlideOptions, type SlideFormatName } from './slide-settings.js';
 
 const THUMBNAIL_SIZE = 1024;
 
 export interface MakeSlideResult {
+  /** The slide file: `<name>.svs`, or `<name>.ndpi` with format `ndpi`. */
   svs: string;
   xml: string;
   truth: string;
@@ -53,7 +55,7 @@ export interface SlideTruth {
   objectivePower: number;
   tileSize: number;
   quality: number;
-  tiff: 'classic' | 'bigtiff';
+  tiff: 'classic' | 'bigtiff' | 'ndpi';
   /** `he` or `ihc` (H-DAB); files written before the option have none and are H&E. */
   stain: StainKind;
   levels: LevelInfo[];
@@ -62,6 +64,8 @@ export interface SlideTruth {
   macro: { width: number; height: number };
   /** The fake identifying ImageDescription values, by Aperio key, written into level, thumbnail descriptions. */
   identifying: Record<string, string>;
+  /** NDPI only: the fake scanner serial number, creation date and reference written into Hamamatsu's tags. */
+  ndpi?: NdpiIdentity;
   /** Mean colour of each class as rendered at level 0. */
   colours: Record<ClassName, Rgb>;
   tissue: Point[][];
@@ -85,15 +89,18 @@ export async function makeSlide(options: MakeSlideOptions): Promise<MakeSlideRes
   const files = outputFiles(settings);
   const layout = generateLayout(settings.width, settings.height, settings.seed);
   const content = slideContent(settings, layout);
-  const images = svsImages(content);
-  const total = images.reduce((sum, i) => sum + chunkCount(i.options), 0);
+  const images = settings.format === 'svs' ? svsImages(content) : [];
+  const total = settings.format === 'svs' ? images.reduce((sum, i) => sum + chunkCount(i.options), 0) : ndpiChunkCount(content.levels, settings.restartInterval);
   let done = 0;
   const context: WriteContext = { chunkWritten: () => options.onProgress?.(++done, total), signal: options.signal };
   const renamed: string[] = [];
   try {
-    const format = await writeSvs(files.temp.svs, settings.bigtiff, images, context);
+    let format: SlideTruth['tiff'] = 'ndpi';
+    let ndpi: NdpiIdentity | undefined;
+    if (settings.format === 'svs') format = await writeSvs(files.temp.svs, settings.bigtiff, images, context);
+    else ndpi = await writeNdpi(files.temp.svs, content, context);
     await writeFile(files.temp.xml, aperioXml(layout.tumours, MPP));
-    await writeFile(files.temp.truth, `${JSON.stringify(slideTruth(content, layout, format), null, 2)}\n`);
+    await writeFile(files.temp.truth, `${JSON.stringify({ ...slideTruth(content, layout, format), ...(ndpi ? { ndpi } : {}) }, null, 2)}\n`);
     options.signal?.throwIfAborted();
     // The SVS last: a slide file present means its XML and truth are too.
     for (const kind of ['xml', 'truth', 'svs'] as const) {
@@ -120,7 +127,7 @@ async function prepareFolder(out: string): Promise<void> {
 
 function outputFiles(s: SlideSettings): OutputFiles {
   const final = {
-    svs: path.join(s.out, `${s.name}.svs`),
+    svs: path.join(s.out, `${s.name}.${s.format}`),
     xml: path.join(s.out, `${s.name}.xml`),
     truth: path.join(s.out, `${s.name}.truth.json`),
   };
@@ -160,7 +167,7 @@ async function writeSvs(file: string, bigtiff: boolean, images: SvsImage[], cont
   }
 }
 
-function slideTruth(content: SlideContent, layout: TissueLayout, tiff: 'classic' | 'bigtiff'): SlideTruth {
+function slideTruth(content: SlideContent, layout: TissueLayout, tiff: SlideTruth['tiff']): SlideTruth {
   const { settings: s, label, identity: id } = content;
   const tissueArea = layout.tissue.reduce((sum, ring) => sum + ringArea(ring), 0);
   const wholeTumour = layout.tumours.reduce((sum, t) => sum + ringArea(t.outer), 0);

@@ -23,6 +23,13 @@ export interface MakeSlideOptions {
   bigtiff?: boolean;
   /** `he` (default): H&E; `ihc`: haematoxylin counterstain with brown DAB in the marker-positive tumour. */
   stain?: StainKind;
+  /** `svs` (default): Aperio SVS; `ndpi`: Hamamatsu NDPI, one JPEG strip per level with restart markers. */
+  format?: SlideFormatName;
+  /**
+   * NDPI: MCUs (8 pixels each) between restart markers, at most; each level
+   * uses the largest count up to this that divides its row of MCUs (default 32).
+   */
+  restartInterval?: number;
   onProgress?: (done: number, total: number) => void;
   /** Stops the work; nothing is left behind. */
   signal?: AbortSignal;
@@ -48,7 +55,10 @@ export class SlideOptionsError extends Error {
   }
 }
 
-export const LIMITS = { minSize: 256, maxSize: 1_000_000, minTile: 16, maxTile: 4096 } as const;
+export const LIMITS = { minSize: 256, maxSize: 1_000_000, minTile: 16, maxTile: 4096, maxRestartInterval: 4096 } as const;
+
+export type SlideFormatName = 'svs' | 'ndpi';
+export const SLIDE_FORMATS: readonly SlideFormatName[] = ['svs', 'ndpi'];
 
 /** Every option checked, with its default filled in. */
 export interface SlideSettings {
@@ -62,6 +72,8 @@ export interface SlideSettings {
   name: string;
   bigtiff: boolean;
   stain: StainKind;
+  format: SlideFormatName;
+  restartInterval: number;
 }
 
 function isWhole(value: unknown): value is number {
@@ -110,7 +122,14 @@ export function slideSettings(options: MakeSlideOptions): SlideSettings {
   }
   const stain = options.stain ?? 'he';
   if (!STAIN_KINDS.includes(stain)) throw new SlideOptionsError('stain', `must be one of ${STAIN_KINDS.join(', ')}, got ${String(stain)}`);
-  return { width, height, tileSize, levels, seed, quality, out: options.out, name, bigtiff: options.bigtiff === true, stain };
+  const format = options.format ?? 'svs';
+  if (!SLIDE_FORMATS.includes(format)) throw new SlideOptionsError('format', `must be one of ${SLIDE_FORMATS.join(', ')}, got ${String(format)}`);
+  const restartInterval = options.restartInterval ?? 32;
+  if (!isWhole(restartInterval) || restartInterval < 1 || restartInterval > LIMITS.maxRestartInterval) {
+    throw new SlideOptionsError('restartInterval', `must be a whole number from 1 to ${LIMITS.maxRestartInterval} MCUs, got ${String(restartInterval)}`);
+  }
+  if (format === 'ndpi' && options.bigtiff === true) throw new SlideOptionsError('bigtiff', 'does not apply to NDPI, which is classic TIFF with 64-bit offsets of its own');
+  return { width, height, tileSize, levels, seed, quality, out: options.out, name, bigtiff: options.bigtiff === true, stain, format, restartInterval };
 }
 
 function checkSize({ width, height }: MakeSlideOptions): { width: number; height: number } {
