@@ -64,7 +64,7 @@ export const hamamatsu: SlideFormat = {
     const { stored, macro } = classify(directories, file.path);
     if (stored.length === 0) throw new WsiError('unsupported_format', `${file.path}: an NDPI file without pyramid levels`);
     const strips: StoredStrip[] = [];
-    for (const [k, { directory }] of stored.entries()) strips.push(await openStrip(file, directory, `${file.path}: level ${k}`));
+    for (const [k, { directory }] of stored.entries()) strips.push(await openStrip(file, directory, `level ${k}`));
 
     // OpenSlide's levels: each stored level, and each at 1/2, 1/4 and 1/8 where the restart interval divides evenly,
     // keyed by width so that a stored level (or a later, smaller source) wins over an earlier one of the same width.
@@ -142,7 +142,8 @@ interface StoredStrip {
   blockDown: number;
 }
 
-async function openStrip(file: RandomAccessFile, directory: TiffDirectory, what: string): Promise<StoredStrip> {
+async function openStrip(file: RandomAccessFile, directory: TiffDirectory, where: string): Promise<StoredStrip> {
+  const what = `${file.path}: ${where}`;
   const { width, height } = directory;
   if (directory.compression !== Compression.JPEG) {
     throw new WsiError('unsupported_compression', `${what}: unsupported compression ${directory.compression} (NDPI levels are JPEG)`);
@@ -152,7 +153,7 @@ async function openStrip(file: RandomAccessFile, directory: TiffDirectory, what:
   if (offset + length > file.size) {
     throw corrupt(`${what}: its JPEG strip (bytes ${offset}–${offset + length}) lies past the end of the ${file.size}-byte file; the file is truncated or damaged`);
   }
-  const header = await readStripHeader(file, offset, length, what);
+  const header = await readStripHeader(file, offset, length, where);
   if (header.components !== 3) throw new WsiError('unsupported_format', `${what}: a JPEG of ${header.components} components, not 3`);
   if (width <= JPEG_MAX_SIDE && height <= JPEG_MAX_SIDE && (header.width !== width || header.height !== height)) {
     throw corrupt(`${what}: the JPEG is ${header.width}×${header.height}, the TIFF directory says ${width}×${height}`);
@@ -178,7 +179,7 @@ async function openStrip(file: RandomAccessFile, directory: TiffDirectory, what:
   const across = mcusPerRow / R;
   const down = Math.ceil(height / intervalHeight);
   const recorded = mcuStarts(directory, across * down);
-  const intervals = new RestartIntervals(file, offset, length, header.bytes.length, across * down, what, recorded);
+  const intervals = new RestartIntervals(file, offset, length, header.bytes.length, across * down, where, recorded);
   // libtiff wants tile sides that are multiples of 16: an even count of 8-pixel intervals (the blocks may reach past the edges).
   const even = (count: number, side: number) => (count * side) % 16 === 0 ? count : count + 1;
   const blockAcross = even(Math.max(1, Math.min(across, Math.floor(TILE_SIDE / intervalWidth))), intervalWidth);

@@ -52,9 +52,9 @@ export async function readStripHeader(file: RandomAccessFile, stripOffset: numbe
   let length = Math.min(stripLength, 64 * 1024);
   for (;;) {
     const bytes = await file.read(stripOffset, length, what);
-    const parsed = parseHeader(bytes, what);
+    const parsed = parseHeader(bytes, `${file.path}: ${what}`);
     if (parsed) return parsed;
-    if (length >= stripLength || length >= MAX_HEADER) throw corrupt(`${what}: no JPEG scan header (SOS) in the first ${length} bytes`);
+    if (length >= stripLength || length >= MAX_HEADER) throw corrupt(`${file.path}: ${what}: no JPEG scan header (SOS) in the first ${length} bytes`);
     length = Math.min(stripLength, length * 4, MAX_HEADER);
   }
 }
@@ -141,14 +141,14 @@ export class RestartIntervals {
     this.known = 1;
     if (recorded) {
       if (recorded[0] !== headerLength) {
-        throw corrupt(`${what}: tag 65426 puts the first restart interval at byte ${recorded[0]}, but the JPEG header ends at byte ${headerLength}`);
+        throw corrupt(`${file.path}: ${what}: tag 65426 puts the first restart interval at byte ${recorded[0]}, but the JPEG header ends at byte ${headerLength}`);
       }
       for (let i = 1; i < count; i++) {
         const at = recorded[i]!;
         if (!Number.isSafeInteger(at) || at + 2 > stripLength) {
-          throw corrupt(`${what}: tag 65426 puts restart interval ${i} at byte ${at}, past the end of the ${stripLength}-byte JPEG strip; the file is damaged`);
+          throw corrupt(`${file.path}: ${what}: tag 65426 puts restart interval ${i} at byte ${at}, past the end of the ${stripLength}-byte JPEG strip; the file is damaged`);
         }
-        if (at <= recorded[i - 1]!) throw corrupt(`${what}: tag 65426 lists restart interval ${i} at byte ${at}, not after interval ${i - 1} (byte ${recorded[i - 1]})`);
+        if (at <= recorded[i - 1]!) throw corrupt(`${file.path}: ${what}: tag 65426 lists restart interval ${i} at byte ${at}, not after interval ${i - 1} (byte ${recorded[i - 1]})`);
         this.starts[i] = stripOffset + at;
       }
       this.known = count;
@@ -160,7 +160,7 @@ export class RestartIntervals {
    * the file), each without the restart marker or EOI that ends it.
    */
   async read(first: number, last: number): Promise<Buffer[]> {
-    await this.find(last + 1);
+    await this.find(Math.min(last + 1, this.count - 1));
     const stripEnd = this.stripOffset + this.stripLength;
     const endOf = (i: number) => (i + 1 < this.count ? this.starts[i + 1]! : stripEnd);
     // From the marker before the first interval, so that it is checked too.
@@ -184,7 +184,7 @@ export class RestartIntervals {
 
   private noMarker(interval: number): WsiError {
     const at = (interval + 1 < this.count ? this.starts[interval + 1]! : this.stripOffset + this.stripLength) - this.stripOffset - 2;
-    return corrupt(`${this.what}: no restart marker at the end of restart interval ${interval} (byte ${at} of the strip); the file is damaged`);
+    return corrupt(`${this.file.path}: ${this.what}: no restart marker at the end of restart interval ${interval} (byte ${at} of the strip); the file is damaged`);
   }
 
   /** Make sure the start of interval `index` (and all before it) is known; `count` means the strip's end. */
@@ -200,7 +200,7 @@ export class RestartIntervals {
     let pendingFf = false;
     while (this.known <= target) {
       if (position >= end) {
-        throw corrupt(`${this.what}: the JPEG strip holds ${this.known} restart intervals, fewer than the ${this.count} its size needs; the file is damaged`);
+        throw corrupt(`${this.file.path}: ${this.what}: the JPEG strip holds ${this.known} restart intervals, fewer than the ${this.count} its size needs; the file is damaged`);
       }
       const length = Math.min(CHUNK, end - position);
       const chunk = await this.file.read(position, length, `${this.what}: looking for restart markers`);
