@@ -1,4 +1,5 @@
 import { bagitBenchmark } from './bagit.js';
+import { challengeBenchmark } from './challenge.js';
 import { downloadsBenchmark } from './downloads.js';
 import { ingestBenchmark } from './ingest.js';
 import { portalBenchmark } from './portal.js';
@@ -6,7 +7,7 @@ import { tilesBenchmark } from './tiles.js';
 import { toolboxBenchmark } from './toolbox.js';
 
 /** `npm run bench [-- NAME…]`: runs the named benchmarks, or all of them. */
-const BENCHMARKS: Record<string, () => Promise<void>> = { tiles: tilesBenchmark, ingest: ingestBenchmark, downloads: downloadsBenchmark, toolbox: toolboxBenchmark, portal: portalBenchmark, bagit: bagitBenchmark };
+const BENCHMARKS: Record<string, () => Promise<void>> = { tiles: tilesBenchmark, ingest: ingestBenchmark, downloads: downloadsBenchmark, toolbox: toolboxBenchmark, portal: portalBenchmark, bagit: bagitBenchmark, challenge: challengeBenchmark };
 
 const names = process.argv.slice(2);
 const unknown = names.filter((n) => !(n in BENCHMARKS));

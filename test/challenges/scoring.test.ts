@@ -109,7 +109,7 @@ test('a mask of the wrong size says the size expected and the size found', async
   t.is(report.problems[0]!.message, 'The mask "S1.png" is 50×37 pixels, but slide S1 (800×600 at full resolution) needs 50×38 at downsample 16.');
 });
 
-test('labels outside the allowed values are counted and named', async (t) => {
+test('labels outside the allowed values are counted and named, by validation and by the scorer alike', async (t) => {
   const dir = await scratch(t);
   const archive = await writeZip(path.join(dir, 'labels.zip'), [
     { name: 'S1.png', data: await s1(S1_TRUTH, { x0: 0, y0: 0, x1: 2, y1: 1, value: 3 }) },
@@ -118,6 +118,9 @@ test('labels outside the allowed values are counted and named', async (t) => {
   const report = await validateSubmission(archive, spec);
   t.deepEqual(report.problems.map((p) => [p.slide, p.code]), [['S1', 'label_out_of_range']]);
   t.is(report.problems[0]!.message, 'The mask "S1.png" has pixels of value 3 (2 pixels); a segmentation mask may only hold 0 (background), 1 (tumour) and 255 (tumour, as the toolbox writes it).');
+  // The scorer checks the labels while it counts, and refuses with the same report.
+  const error = await t.throwsAsync(scoreSubmission(archive, spec, truthOf), { instanceOf: SubmissionInvalid });
+  t.deepEqual(error.report, report);
 });
 
 test('extra files, an unreadable image and a colour PNG are each reported in a sentence', async (t) => {

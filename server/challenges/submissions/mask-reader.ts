@@ -143,7 +143,7 @@ async function feedIdat(handle: FileHandle, sink: zlib.Inflate, name: string): P
 }
 
 async function* pngBands(handle: FileHandle, width: number, height: number, name: string): AsyncGenerator<MaskBand> {
-  const sink = zlib.createInflate();
+  const sink = zlib.createInflate({ chunkSize: 2 ** 20 });
   const feeding = feedIdat(handle, sink, name).catch((error: unknown) => {
     sink.destroy(error as Error);
   });

@@ -5,10 +5,10 @@
  * Memory is one band of mask and one of truth, whatever the slide's size.
  */
 import { burdenSlide, classificationScore, segmentationScore, segmentationSlide, tumourBurdenScore, jaccard } from '../metrics/index.js';
-import { openMask } from './mask-reader.js';
+import { MaskError, openMask } from './mask-reader.js';
 import { paintTruthBand, polygonRings, type TruthLayer } from './truth.js';
-import { SubmissionInvalid, type ChallengeSlide, type ScoringSpec, type SlideScore, type SlideTruth, type SubmissionScore } from './types.js';
-import { inspectSubmission, type InspectOptions } from './validate.js';
+import { SubmissionInvalid, type ChallengeSlide, type FileProblem, type ScoringSpec, type SlideScore, type SlideTruth, type SubmissionScore } from './types.js';
+import { allowedLabels, countOutside, inspectSubmission, labelProblem, type InspectOptions } from './validate.js';
 
 /** Pixel counts of one slide at the mask's resolution (predicted, true, both). */
 export interface SlideCounts {
@@ -16,14 +16,24 @@ export interface SlideCounts {
   whole: { truePositive: number; falsePositive: number; falseNegative: number };
   /** Viable tumour (tumour burden only; zero for segmentation). */
   viable: { truePositive: number; falsePositive: number; falseNegative: number };
+  /** Pixels per value (0–255) that the task does not allow; all 0 in a valid mask. */
+  outside: Float64Array;
 }
 
 /** Count the overlap of a mask file with the truth of its slide, band by band. */
-export async function countOverlap(file: string, slide: ChallengeSlide, truth: SlideTruth, spec: Pick<ScoringSpec, 'task' | 'maskDownsample'>): Promise<SlideCounts> {
+export async function countOverlap(
+  file: string,
+  slide: ChallengeSlide,
+  truth: SlideTruth,
+  spec: Pick<ScoringSpec, 'task' | 'maskDownsample'>,
+  name = `The mask of slide ${slide.name}`,
+): Promise<SlideCounts> {
   const burden = spec.task === 'tumour-burden';
   const layers: TruthLayer[] = [{ polygons: truth.tumour.map(polygonRings), value: 1 }];
   if (burden) layers.push({ polygons: truth.viable.map(polygonRings), value: 2 });
-  const reader = await openMask(file, `The mask of slide ${slide.name}`);
+  const reader = await openMask(file, name);
+  const allowed = allowedLabels(spec.task);
+  const outside = new Float64Array(256);
   let wtp = 0;
   let wfp = 0;
   let wfn = 0;
@@ -39,6 +49,7 @@ export async function countOverlap(file: string, slide: ChallengeSlide, truth: S
       const truthBand = truthRows.subarray(0, n);
       paintTruthBand(layers, { width, firstRow: band.firstRow, rows: band.rows, data: truthBand }, spec.maskDownsample);
       const mask = band.data;
+      countOutside(mask, allowed, outside);
       if (!burden) {
         for (let i = 0; i < n; i++) {
           const p = mask[i]!;
@@ -66,7 +77,7 @@ export async function countOverlap(file: string, slide: ChallengeSlide, truth: S
   } finally {
     await reader.close();
   }
-  return { whole: { truePositive: wtp, falsePositive: wfp, falseNegative: wfn }, viable: { truePositive: vtp, falsePositive: vfp, falseNegative: vfn } };
+  return { whole: { truePositive: wtp, falsePositive: wfp, falseNegative: wfn }, viable: { truePositive: vtp, falsePositive: vfp, falseNegative: vfn }, outside };
 }
 
 /**
@@ -81,7 +92,9 @@ export async function scoreSubmission(
   onProgress?: (done: number, total: number) => void,
   options: InspectOptions = {},
 ): Promise<SubmissionScore> {
-  const inspection = await inspectSubmission(archivePath, spec, options);
+  // Labels are checked while counting, in the same pass over the pixels; a mask that breaks them, or that
+  // turns out damaged past its header, ends in the same SubmissionInvalid that validation would give.
+  const inspection = await inspectSubmission(archivePath, spec, { ...options, checkLabels: false });
   try {
     if (!inspection.report.ok) throw new SubmissionInvalid(inspection.report);
     const total = spec.slides.length;
@@ -89,9 +102,20 @@ export async function scoreSubmission(
     const perSlide: SlideScore[] = [];
     const segmentation = [];
     const burden = [];
+    const problems: FileProblem[] = [];
     for (const [index, slide] of spec.slides.entries()) {
-      const truth = await truthOf(slide);
-      const counts = await countOverlap(inspection.masks.get(slide.name)!.path, slide, truth, spec);
+      const file = inspection.masks.get(slide.name)!;
+      let counts: SlideCounts;
+      try {
+        counts = await countOverlap(file.path, slide, await truthOf(slide), spec, `The mask "${file.entry}"`);
+      } catch (error) {
+        if (!(error instanceof MaskError)) throw error;
+        problems.push({ file: file.entry, slide: slide.name, code: error.code, message: error.message });
+        continue;
+      }
+      const wrong = labelProblem(file.entry, slide.name, counts.outside, spec.task);
+      if (wrong) problems.push(wrong);
+      if (problems.length > 0) continue;
       if (spec.task === 'segmentation') {
         const result = segmentationSlide(counts.whole, spec.threshold);
         segmentation.push(result);
@@ -108,6 +132,10 @@ export async function scoreSubmission(
         perSlide.push({ slide: slide.name, score, metrics: { ...metrics, jaccardWhole: jaccard(counts.whole) } });
       }
       onProgress?.(index + 1, total);
+    }
+    if (problems.length > 0) {
+      const refused = new Set(problems.map((p) => p.file));
+      throw new SubmissionInvalid({ ok: false, problems, files: inspection.report.files.filter((f) => !refused.has(f.file)) });
     }
     const result = spec.task === 'segmentation' ? segmentationScore(segmentation) : tumourBurdenScore(burden);
     return { score: result.score, tieBreakers: [...result.tieBreakers], metrics: { ...result.metrics }, perSlide };

@@ -40,6 +40,11 @@ export interface InspectOptions {
   limits?: ArchiveLimits;
   /** Where to make the scratch folder (default the system's temporary folder). */
   scratch?: string;
+  /**
+   * Read every pixel of every mask to check its labels (default true); the
+   * scorer turns it off and checks the labels while it counts, in one pass.
+   */
+  checkLabels?: boolean;
 }
 
 export function checkSpec(spec: ScoringSpec): void {
@@ -62,7 +67,7 @@ export async function inspectSubmission(archivePath: string, spec: ScoringSpec, 
   const dir = await mkdtemp(path.join(options.scratch ?? os.tmpdir(), 'slidebank-submission-'));
   const cleanup = () => rm(dir, { recursive: true, force: true });
   try {
-    const inspection = await inspect(archivePath, spec, dir, options.limits);
+    const inspection = await inspect(archivePath, spec, dir, options.limits, options.checkLabels ?? true);
     return { ...inspection, cleanup };
   } catch (error) {
     await cleanup();
@@ -77,7 +82,7 @@ export async function validateSubmission(archivePath: string, spec: ScoringSpec,
   return inspection.report;
 }
 
-async function inspect(archivePath: string, spec: ScoringSpec, dir: string, limits: ArchiveLimits | undefined): Promise<Omit<Inspection, 'cleanup'>> {
+async function inspect(archivePath: string, spec: ScoringSpec, dir: string, limits: ArchiveLimits | undefined, checkLabels: boolean): Promise<Omit<Inspection, 'cleanup'>> {
   const problems: FileProblem[] = [];
   const masks = new Map<string, ArchiveFile>();
   let predictions = new Map<string, Prediction>();
@@ -151,7 +156,7 @@ async function inspect(archivePath: string, spec: ScoringSpec, dir: string, limi
       }
       continue;
     }
-    const found = await checkMask(file, slide, spec);
+    const found = await checkMask(file, slide, spec, { checkLabels });
     if (found.length > 0) problems.push(...found);
     else {
       masks.set(slide.name, file);
@@ -162,7 +167,7 @@ async function inspect(archivePath: string, spec: ScoringSpec, dir: string, limi
 }
 
 /** The problems of one mask: unreadable, wrong pixel format, wrong size, or labels beyond the task's. */
-async function checkMask(file: ArchiveFile, slide: ChallengeSlide, spec: ScoringSpec): Promise<FileProblem[]> {
+async function checkMask(file: ArchiveFile, slide: ChallengeSlide, spec: ScoringSpec, options: { checkLabels: boolean }): Promise<FileProblem[]> {
   const say = (code: string, message: string): FileProblem[] => [{ file: file.entry, slide: slide.name, code, message }];
   const name = `The mask "${file.entry}"`;
   let reader;
@@ -181,21 +186,12 @@ async function checkMask(file: ArchiveFile, slide: ChallengeSlide, spec: Scoring
           `needs ${expected.width}×${expected.height} at downsample ${spec.maskDownsample}.`,
       );
     }
-    const counts = new Float64Array(256);
-    for await (const band of reader.bands()) {
-      const data = band.data;
-      for (let i = 0; i < data.length; i++) counts[data[i]!]! += 1;
-    }
-    const allowed = MASK_LABELS[spec.task as 'segmentation' | 'tumour-burden'];
-    const outside: string[] = [];
-    counts.forEach((count, value) => {
-      if (count > 0 && !(value in allowed)) outside.push(`${value} (${count} pixel${count === 1 ? '' : 's'})`);
-    });
-    if (outside.length > 0) {
-      const legend = Object.entries(allowed).map(([value, meaning]) => `${value} (${meaning})`);
-      const shown = outside.length > 5 ? [...outside.slice(0, 5), `${outside.length - 5} other values`] : outside;
-      return say('label_out_of_range', `${name} has pixels of value ${list(shown)}; a ${spec.task} mask may only hold ${list(legend)}.`);
-    }
+    if (!options.checkLabels) return [];
+    const allowed = allowedLabels(spec.task);
+    const outside = new Float64Array(256);
+    for await (const band of reader.bands()) countOutside(band.data, allowed, outside);
+    const problem = labelProblem(file.entry, slide.name, outside, spec.task);
+    if (problem) return [problem];
     return [];
   } catch (error) {
     if (error instanceof MaskError) return say(error.code, error.message);
@@ -203,6 +199,34 @@ async function checkMask(file: ArchiveFile, slide: ChallengeSlide, spec: Scoring
   } finally {
     await reader.close();
   }
+}
+
+/** A lookup of the labels a task's masks may hold: 1 for allowed values. */
+export function allowedLabels(task: ScoringSpec['task']): Uint8Array {
+  const allowed = new Uint8Array(256);
+  const labels = MASK_LABELS[task as 'segmentation' | 'tumour-burden'] ?? {};
+  for (const value of Object.keys(labels)) allowed[Number(value)] = 1;
+  return allowed;
+}
+
+/** Add to `outside` the pixels of `data` whose values `allowed` does not allow. */
+export function countOutside(data: Uint8Array, allowed: Uint8Array, outside: Float64Array): void {
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i]!;
+    if (allowed[v] === 0) outside[v]! += 1;
+  }
+}
+
+/** The problem of a mask with pixels outside the task's labels (`outside` counts them per value), or null. */
+export function labelProblem(entry: string, slide: string, outside: Float64Array, task: ScoringSpec['task']): FileProblem | null {
+  const found: string[] = [];
+  outside.forEach((count, value) => {
+    if (count > 0) found.push(`${value} (${count} pixel${count === 1 ? '' : 's'})`);
+  });
+  if (found.length === 0) return null;
+  const legend = Object.entries(MASK_LABELS[task as 'segmentation' | 'tumour-burden']).map(([value, meaning]) => `${value} (${meaning})`);
+  const shown = found.length > 5 ? [...found.slice(0, 5), `${found.length - 5} other values`] : found;
+  return { file: entry, slide, code: 'label_out_of_range', message: `The mask "${entry}" has pixels of value ${list(shown)}; a ${task} mask may only hold ${list(legend)}.` };
 }
 
 function list(items: string[]): string {
