@@ -57,8 +57,8 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': 'off' },
   },
   {
-    // The slide reader, the annotation library, the toolbox and the BagIt library are pure libraries shared by the server, CLI and jobs.
-    files: ['server/wsi/**', 'server/annotations/**', 'server/toolbox/**', 'server/bagit/**'],
+    // The slide reader, the annotation library, the toolbox, the BagIt library and the challenge scorer are pure libraries shared by the server, CLI and jobs.
+    files: ['server/wsi/**', 'server/annotations/**', 'server/toolbox/**', 'server/bagit/**', 'server/challenges/metrics/**', 'server/challenges/submissions/**'],
     rules: {
       'no-restricted-imports': ['error', { patterns: ['koa', 'koa-*', '@koa/*', 'knex', 'knex/*', '**/http/**', '**/db/**'] }],
     },
