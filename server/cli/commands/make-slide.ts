@@ -16,6 +16,8 @@ interface MakeSlideCliOptions {
   out?: string;
   name?: string;
   stain?: string;
+  format?: string;
+  restartInterval?: string;
 }
 
 /** The command-line flag of each library option, for error messages. */
@@ -29,6 +31,9 @@ const FLAGS: Partial<Record<keyof MakeSlideOptions, string>> = {
   out: '--out',
   name: '--name',
   stain: '--stain',
+  format: '--format',
+  restartInterval: '--restart-interval',
+  bigtiff: '--bigtiff',
 };
 
 function whole(flag: string, raw: string | undefined): number | undefined {
@@ -44,7 +49,7 @@ function megabytes(bytes: number): string {
 
 export function makeSlideCommand(): Command {
   return new Command('make-slide')
-    .description('write a synthetic Aperio SVS with its ImageScope XML and ground truth (the same for the same --seed)')
+    .description('write a synthetic Aperio SVS (or Hamamatsu NDPI) with its ImageScope XML and ground truth (the same for the same --seed)')
     .option('--width <px>', 'level-0 width in pixels (256 to 1000000)')
     .option('--height <px>', 'level-0 height in pixels (256 to 1000000)')
     .option('--tile <px>', 'tile size, a multiple of 16', '240')
@@ -52,12 +57,14 @@ export function makeSlideCommand(): Command {
     .option('--seed <n>', 'seed for the tissue, tumours and fake identifying values', '1')
     .option('--quality <q>', 'JPEG quality 1-100', '75')
     .option('--bigtiff', 'write BigTIFF even when classic TIFF would do')
-    .option('--out <dir>', 'folder for <name>.svs, <name>.xml and <name>.truth.json (made if missing)')
+    .option('--out <dir>', 'folder for <name>.svs (or .ndpi), <name>.xml and <name>.truth.json (made if missing)')
     .option('--name <name>', 'base file name (default: synthetic-<seed>)')
     .option('--stain <kind>', 'he (pink and purple H&E) or ihc (blue haematoxylin with brown DAB in the tumour)', 'he')
+    .option('--format <format>', 'svs (Aperio, tiled) or ndpi (Hamamatsu: one JPEG strip per level with restart markers; --tile does not apply)', 'svs')
+    .option('--restart-interval <mcus>', 'ndpi: 8-pixel MCUs between restart markers, at most (each level takes the largest that divides its row)', '32')
     .addHelpText(
       'after',
-      '\nExample:\n  slidebank make-slide --width 60000 --height 40000 --seed 7 --out /tmp/slides\n\nExit codes: 0 written, 2 bad option (nothing is written), 130 interrupted (nothing is left behind).',
+      '\nExamples:\n  slidebank make-slide --width 60000 --height 40000 --seed 7 --out /tmp/slides\n  slidebank make-slide --format ndpi --width 40000 --height 30000 --out /tmp/slides\n\nExit codes: 0 written, 2 bad option (nothing is written), 130 interrupted (nothing is left behind).',
     )
     .action(async (options: MakeSlideCliOptions) =>
       runCommand(async () => {
@@ -87,6 +94,8 @@ export function makeSlideCommand(): Command {
             out: options.out,
             name: options.name,
             stain: options.stain as MakeSlideOptions['stain'],
+            format: options.format as MakeSlideOptions['format'],
+            restartInterval: whole('--restart-interval', options.restartInterval),
             onProgress: progress.update,
             signal: controller.signal,
           });
