@@ -2,12 +2,13 @@ import { bagitBenchmark } from './bagit.js';
 import { challengeBenchmark } from './challenge.js';
 import { downloadsBenchmark } from './downloads.js';
 import { ingestBenchmark } from './ingest.js';
+import { ndpiBenchmark } from './ndpi.js';
 import { portalBenchmark } from './portal.js';
 import { tilesBenchmark } from './tiles.js';
 import { toolboxBenchmark } from './toolbox.js';
 
 /** `npm run bench [-- NAME…]`: runs the named benchmarks, or all of them. */
-const BENCHMARKS: Record<string, () => Promise<void>> = { tiles: tilesBenchmark, ingest: ingestBenchmark, downloads: downloadsBenchmark, toolbox: toolboxBenchmark, portal: portalBenchmark, bagit: bagitBenchmark, challenge: challengeBenchmark };
+const BENCHMARKS: Record<string, () => Promise<void>> = { tiles: tilesBenchmark, ingest: ingestBenchmark, downloads: downloadsBenchmark, toolbox: toolboxBenchmark, portal: portalBenchmark, bagit: bagitBenchmark, challenge: challengeBenchmark, ndpi: ndpiBenchmark };
 
 const names = process.argv.slice(2);
 const unknown = names.filter((n) => !(n in BENCHMARKS));

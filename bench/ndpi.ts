@@ -1,0 +1,103 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { packageRoot } from '../server/package-info.js';
+import { makeSlide } from '../server/wsi/generate/index.js';
+import { mulberry32 } from '../server/wsi/generate/tissue.js';
+import { DeepZoom, OPENSLIDE_GRID, Slide, type TileRequest } from '../server/wsi/index.js';
+
+const WIDTH = Number(process.env.BENCH_NDPI_WIDTH ?? 40_000);
+const HEIGHT = Number(process.env.BENCH_NDPI_HEIGHT ?? 30_000);
+const TILES = Number(process.env.BENCH_NDPI_TILES ?? 1000);
+const QUALITY = 75;
+const PYTHON = '/usr/bin/python3';
+
+/** OpenSlide's side: the same tiles from DeepZoomGenerator (254/1, as its deepzoom_server.py), each encoded as JPEG. */
+const OPENSLIDE_SCRIPT = `
+import io, json, sys, time
+t0 = time.perf_counter()
+import openslide
+from openslide.deepzoom import DeepZoomGenerator
+slide = openslide.OpenSlide(sys.argv[1])
+dz = DeepZoomGenerator(slide, 254, 1, False)
+tiles = json.loads(open(sys.argv[2]).read())
+opened = time.perf_counter()
+size = 0
+for level, col, row in tiles:
+    out = io.BytesIO()
+    dz.get_tile(level, (col, row)).save(out, 'jpeg', quality=${QUALITY})
+    size += out.tell()
+print(json.dumps({"open": opened - t0, "tiles": time.perf_counter() - opened, "bytes": size}))
+`;
+
+/** A generated NDPI of WIDTH×HEIGHT, made once and kept in var/bench. */
+async function benchNdpi(): Promise<string> {
+  const dir = path.join(packageRoot, 'var', 'bench');
+  const name = `bench-ndpi-${WIDTH}x${HEIGHT}-seed1`;
+  const file = path.join(dir, `${name}.ndpi`);
+  if (existsSync(file)) return file;
+  await mkdir(dir, { recursive: true });
+  process.stdout.write(`generating a ${WIDTH}×${HEIGHT} NDPI (once; kept in ${dir}) … `);
+  const t0 = performance.now();
+  await makeSlide({ width: WIDTH, height: HEIGHT, seed: 1, out: dir, name, format: 'ndpi' });
+  process.stdout.write(`${((performance.now() - t0) / 1000).toFixed(1)} s, ${((await stat(file)).size / 2 ** 20).toFixed(0)} MiB\n`);
+  return file;
+}
+
+/**
+ * Random Deep Zoom tiles (254/1, as OpenSlide's DeepZoomGenerator) of a
+ * generated NDPI, read one after the other by the slide engine and by
+ * OpenSlide 3.4.1 in the same run, each from a fresh open of the file (its
+ * bytes in the page cache for both), every tile encoded as JPEG.
+ */
+export async function ndpiBenchmark(): Promise<void> {
+  const file = await benchNdpi();
+  await readFile(file); // both readers start with the file in the page cache
+  const slide = await Slide.open(file);
+  const dz = new DeepZoom(slide, OPENSLIDE_GRID);
+  // Tiles drawn uniformly from all the tiles of all levels (so mostly the two finest), the same for both readers.
+  const counts = dz.levels.map((l) => l.cols * l.rows);
+  const total = counts.reduce((a, b) => a + b, 0);
+  const random = mulberry32(7);
+  const tiles: [number, number, number][] = [];
+  for (let i = 0; i < TILES; i++) {
+    let k = Math.floor(random() * total);
+    let level = 0;
+    while (k >= counts[level]!) k -= counts[level++]!;
+    const cols = dz.levels[level]!.cols;
+    tiles.push([level, k % cols, Math.floor(k / cols)]);
+  }
+  await slide.close();
+
+  const t0 = performance.now();
+  const fresh = await Slide.open(file);
+  const freshDz = new DeepZoom(fresh, OPENSLIDE_GRID);
+  const opened = performance.now();
+  let bytes = 0;
+  for (const [level, col, row] of tiles) {
+    const request: TileRequest = { level, col, row };
+    bytes += (await freshDz.tile(request, 'jpeg', QUALITY)).body.length;
+  }
+  const ours = { open: (opened - t0) / 1000, tiles: (performance.now() - opened) / 1000, bytes };
+  await fresh.close();
+
+  const list = path.join(os.tmpdir(), `slidebank-bench-ndpi-${process.pid}.json`);
+  await import('node:fs/promises').then((fs) => fs.writeFile(list, JSON.stringify(tiles)));
+  const { stdout } = await promisify(execFile)(PYTHON, ['-c', OPENSLIDE_SCRIPT, file, list], { maxBuffer: 1 << 20 });
+  const theirs = JSON.parse(stdout) as { open: number; tiles: number; bytes: number };
+
+  const rate = (r: { tiles: number }) => TILES / r.tiles;
+  console.log(`\nNDPI Deep Zoom tiles: ${WIDTH}×${HEIGHT} generated NDPI, ${TILES} random 254/1 tiles, one at a time, JPEG q${QUALITY}`);
+  console.log('| reader | open (ms) | tiles/s | ms per tile | MiB of JPEG |');
+  console.log('| --- | --- | --- | --- | --- |');
+  for (const [name, r] of [
+    ['Slidebank', ours],
+    ['OpenSlide 3.4.1 (DeepZoomGenerator)', theirs],
+  ] as const) {
+    console.log(`| ${name} | ${(r.open * 1000).toFixed(0)} | ${rate(r).toFixed(0)} | ${((r.tiles / TILES) * 1000).toFixed(2)} | ${(r.bytes / 2 ** 20).toFixed(1)} |`);
+  }
+  console.log(`Slidebank / OpenSlide: ${(rate(ours) / rate(theirs)).toFixed(2)}× the tiles per second`);
+}
