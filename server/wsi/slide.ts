@@ -7,7 +7,7 @@ import { MAX_MOSAIC_TILES, scaledJpegCodec, type ScaledJpegCodec } from './decod
 import { decodeTiles, explainFailure, isJpeg2000, storedJpeg, undecodableReason } from './decode/tile.js';
 import { outOfRange, tooLarge, WsiError } from './errors.js';
 import type { AssociatedName, LevelLayout, SlideLayout } from './formats/format.js';
-import { detectFormat } from './formats/registry.js';
+import { detectFormat, pathFormatFor } from './formats/registry.js';
 import { readDirectories, type TiffDirectory } from './tiff/directory.js';
 import { RandomAccessFile } from './tiff/file.js';
 import { Compression } from './tiff/tags.js';
@@ -76,14 +76,12 @@ export class Slide {
   }
 
   static async open(path: string, options: OpenSlideOptions = {}): Promise<Slide> {
-    const file = await RandomAccessFile.open(path);
+    // A format that is not TIFF (a DICOM file or folder) claims its path first.
+    const byPath = await pathFormatFor(path);
+    const opened = byPath ? await byPath.open(path) : undefined;
+    const file = opened?.file ?? (await RandomAccessFile.open(path));
     try {
-      const directories = await readDirectories(file);
-      const { format, declined } = detectFormat(directories);
-      if (!format) {
-        throw new WsiError('unsupported_format', `${path}: not a supported slide (${declined.map((d) => `${d.format}: ${d.reason}`).join('; ')})`);
-      }
-      const layout = format.open ? await format.open(file, directories) : format.layout(directories);
+      const layout = opened?.layout ?? (await tiffLayout(path, file));
       if (layout.levels.length === 0) throw new WsiError('unsupported_format', `${path}: no tiled pyramid levels`);
       for (const [i, level] of layout.levels.entries()) {
         const reason = undecodableReason(level.directory);
@@ -96,6 +94,7 @@ export class Slide {
       const maxRenderSourcePixels = options.maxRenderSourcePixels ?? DEFAULT_MAX_RENDER_SOURCE_PIXELS;
       return new Slide(path, file, layout, cacheKey, options.tileCache ?? new DecodedTileCache(32 * 1024 * 1024), options.renderLimit, maxRenderSourcePixels);
     } catch (error) {
+      await opened?.layout.close?.();
       await file.close();
       throw error;
     }
@@ -311,7 +310,8 @@ export class Slide {
     });
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    await this.layout.close?.();
     return this.file.close();
   }
 
@@ -433,6 +433,16 @@ export class Slide {
       throw error;
     }
   }
+}
+
+/** A TIFF slide's layout, from the first format driver that accepts its directories. */
+async function tiffLayout(path: string, file: RandomAccessFile): Promise<SlideLayout> {
+  const directories = await readDirectories(file);
+  const { format, declined } = detectFormat(directories);
+  if (!format) {
+    throw new WsiError('unsupported_format', `${path}: not a supported slide (${declined.map((d) => `${d.format}: ${d.reason}`).join('; ')})`);
+  }
+  return format.open ? format.open(file, directories) : format.layout(directories);
 }
 
 function stopIfAborted(signal: AbortSignal | undefined): void {

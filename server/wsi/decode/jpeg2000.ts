@@ -23,8 +23,9 @@ function loadCodec(): Promise<OpenJpegModule> {
 }
 
 /**
- * Decode an Aperio JPEG 2000 tile (a raw J2K codestream). `ycbcr` is true for
- * compression 33003, whose components are YCbCr and need converting to RGB.
+ * Decode a JPEG 2000 tile (a raw J2K codestream: Aperio's, or a DICOM
+ * frame's). `ycbcr` is true for compression 33003, whose components are YCbCr
+ * and need converting to RGB. A greyscale codestream comes back as grey RGB.
  */
 export async function decodeJpeg2000(codestream: Buffer, ycbcr: boolean): Promise<RgbImage> {
   const { J2KDecoder } = await loadCodec();
@@ -33,10 +34,12 @@ export async function decodeJpeg2000(codestream: Buffer, ycbcr: boolean): Promis
     decoder.getEncodedBuffer(codestream.length).set(codestream);
     decoder.decode();
     const info = decoder.getFrameInfo();
-    if (info.componentCount !== 3 || info.bitsPerSample !== 8) {
-      throw new Error(`${info.componentCount} components of ${info.bitsPerSample} bits, expected 3 of 8`);
+    if ((info.componentCount !== 3 && info.componentCount !== 1) || info.bitsPerSample !== 8) {
+      throw new Error(`${info.componentCount} components of ${info.bitsPerSample} bits, expected 3 (or 1) of 8`);
     }
-    const data = Buffer.from(decoder.getDecodedBuffer());
+    const decoded = decoder.getDecodedBuffer();
+    if (info.componentCount === 1) return { width: info.width, height: info.height, data: greyToRgb(decoded) };
+    const data = Buffer.from(decoded);
     if (ycbcr) ycbcrToRgb(data);
     return { width: info.width, height: info.height, data };
   } catch (error) {
@@ -47,8 +50,15 @@ export async function decodeJpeg2000(codestream: Buffer, ycbcr: boolean): Promis
   }
 }
 
+/** One grey sample per pixel, repeated into R, G and B. */
+function greyToRgb(grey: Uint8Array): Buffer {
+  const data = Buffer.allocUnsafe(grey.length * 3);
+  for (let i = 0, j = 0; i < grey.length; i++, j += 3) data[j] = data[j + 1] = data[j + 2] = grey[i]!;
+  return data;
+}
+
 /** ITU-R BT.601 full-range YCbCr to RGB, in place. */
-function ycbcrToRgb(data: Buffer): void {
+export function ycbcrToRgb(data: Buffer): void {
   for (let i = 0; i < data.length; i += 3) {
     const y = data[i]!;
     const cb = data[i + 1]! - 128;

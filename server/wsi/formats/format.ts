@@ -37,6 +37,8 @@ export interface SlideLayout {
   properties: Record<string, string>;
   /** An associated image as an encoded image sharp reads, where the driver reads them itself (NDPI). */
   readAssociated?(file: RandomAccessFile, directory: TiffDirectory): Promise<Buffer>;
+  /** Closes what the driver opened besides the slide's file (a DICOM series' other instances). */
+  close?(): Promise<void>;
 }
 
 /**
@@ -53,6 +55,20 @@ export interface SlideFormat {
    * directories (NDPI reads each level's JPEG header); `layout` otherwise.
    */
   open?(file: RandomAccessFile, directories: TiffDirectory[]): Promise<SlideLayout>;
+}
+
+/**
+ * A format that is not TIFF (DICOM): it recognises a path, a file or a
+ * folder, by itself, and opens the slide from it. Its levels and associated
+ * images are described as TIFF directories would be (their tile grids), and
+ * their tiles come through `LevelSource`.
+ */
+export interface PathSlideFormat {
+  name: string;
+  /** Whether the path is this format's: cheap (a folder, or a few bytes of a file); false lets the TIFF formats try. */
+  claims(path: string): Promise<boolean>;
+  /** The slide's layout and the file `Slide` reads through (the driver's `readTile` may read others). */
+  open(path: string): Promise<{ file: RandomAccessFile; layout: SlideLayout }>;
 }
 
 /** Tiled directories as pyramid levels, largest first, with their downsamples. */

@@ -1,0 +1,163 @@
+/**
+ * The structure of a DICOM data set (PS3.5 §7): element headers, sequences
+ * and items, walked over bytes already read without decoding values. The
+ * reader uses it to find where the Per-Frame Functional Groups and the Pixel
+ * Data lie without parsing them, and to scan the per-frame plane positions
+ * of a TILED_SPARSE instance into typed arrays.
+ */
+
+export const UNDEFINED_LENGTH = 0xffffffff;
+
+export const Tags = {
+  ItemStart: 0xfffee000,
+  ItemEnd: 0xfffee00d,
+  SequenceEnd: 0xfffee0dd,
+  PerFrameFunctionalGroups: 0x52009230,
+  ExtendedOffsetTable: 0x7fe00001,
+  ExtendedOffsetTableLengths: 0x7fe00002,
+  PixelData: 0x7fe00010,
+  PlanePositionSlide: 0x0048021a,
+  ColumnPositionInTotalImagePixelMatrix: 0x0048021e,
+  RowPositionInTotalImagePixelMatrix: 0x0048021f,
+  OpticalPathIdentification: 0x00480207,
+  OpticalPathIdentifier: 0x00480106,
+  ZOffsetInSlideCoordinateSystem: 0x0040074a,
+} as const;
+
+/** Sequences the per-frame scan descends into when the VR is implicit. */
+const IMPLICIT_SEQUENCES = new Set<number>([Tags.PlanePositionSlide, Tags.OpticalPathIdentification]);
+
+/** Explicit VRs whose length is 4 bytes after 2 reserved ones (PS3.5 §7.1.2). */
+const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
+
+/** Thrown when the bytes at hand end before the structure does: the caller reads more and tries again. */
+export class NeedMoreBytes extends Error {
+  constructor(readonly upTo: number) {
+    super(`more bytes needed (up to ${upTo})`);
+  }
+}
+
+/** Bytes of a file from `base` on, already read. */
+export interface Bytes {
+  buffer: Buffer;
+  base: number;
+}
+
+export interface ElementHeader {
+  tag: number;
+  /** Two letters, or '' when the VR is implicit (and for items and delimiters). */
+  vr: string;
+  length: number;
+  /** File offset of the element's value. */
+  value: number;
+}
+
+/** The header of the element at file offset `at`. */
+export function elementHeader(bytes: Bytes, at: number, explicit: boolean): ElementHeader {
+  const b = need(bytes, at, 8);
+  const tag = ((b.readUInt16LE(0) << 16) | b.readUInt16LE(2)) >>> 0;
+  if ((tag >>> 16) === 0xfffe || !explicit) return { tag, vr: '', length: b.readUInt32LE(4), value: at + 8 };
+  const vr = b.toString('latin1', 4, 6);
+  if (LONG_VRS.has(vr)) return { tag, vr, length: need(bytes, at + 8, 4).readUInt32LE(0), value: at + 12 };
+  return { tag, vr, length: b.readUInt16LE(6), value: at + 8 };
+}
+
+function isSequence(h: ElementHeader, explicit: boolean): boolean {
+  if (explicit) return h.vr === 'SQ';
+  return h.length === UNDEFINED_LENGTH || IMPLICIT_SEQUENCES.has(h.tag);
+}
+
+/** The file offset just past the element whose header is `h`, walking undefined-length sequences item by item. */
+export function skipElement(bytes: Bytes, h: ElementHeader, explicit: boolean): number {
+  if (h.length !== UNDEFINED_LENGTH) return h.value + h.length;
+  return walkItems(bytes, h.value, undefined, explicit, (item) => skipItem(bytes, item, explicit));
+}
+
+function skipItem(bytes: Bytes, item: ElementHeader, explicit: boolean): number {
+  if (item.length !== UNDEFINED_LENGTH) return item.value + item.length;
+  let at = item.value;
+  for (;;) {
+    const h = elementHeader(bytes, at, explicit);
+    if (h.tag === Tags.ItemEnd) return h.value;
+    at = skipElement(bytes, h, explicit);
+  }
+}
+
+/**
+ * Walk the items of a sequence value from `at` to `end` (undefined: up to
+ * its Sequence Delimitation Item); `onItem` returns where the item ends.
+ * Returns the offset just past the sequence.
+ */
+export function walkItems(bytes: Bytes, at: number, end: number | undefined, explicit: boolean, onItem: (item: ElementHeader, index: number) => number): number {
+  let index = 0;
+  while (end === undefined || at < end) {
+    const h = elementHeader(bytes, at, explicit);
+    if (h.tag === Tags.SequenceEnd) return h.value;
+    if (h.tag !== Tags.ItemStart) throw new Error(`expected a sequence item at offset ${at}, found tag ${hexTag(h.tag)}`);
+    at = onItem(h, index++);
+  }
+  if (at !== end) throw new Error(`a sequence item runs past the end of its sequence (offset ${at}, sequence ends at ${end})`);
+  return at;
+}
+
+/** Plane positions (1-based, in the Total Pixel Matrix) and optical paths of every frame of a Per-Frame Functional Groups Sequence. */
+export interface FramePositions {
+  columns: Int32Array;
+  rows: Int32Array;
+  /** Each frame's Optical Path Identifier, where the frames name one. */
+  opticalPaths: (string | undefined)[];
+  /** Each frame's Z offset in the slide coordinate system (µm), NaN where absent. */
+  z: Float64Array;
+}
+
+/**
+ * Scan the items of a Per-Frame Functional Groups Sequence (value at
+ * `at`, `length` bytes or undefined) for each frame's plane position and
+ * optical path, into typed arrays: no object per element, so a hundred
+ * thousand frames take milliseconds.
+ */
+export function scanFramePositions(bytes: Bytes, at: number, length: number, explicit: boolean, frames: number): FramePositions {
+  const out: FramePositions = {
+    columns: new Int32Array(frames).fill(-1),
+    rows: new Int32Array(frames).fill(-1),
+    opticalPaths: new Array<string | undefined>(frames).fill(undefined),
+    z: new Float64Array(frames).fill(Number.NaN),
+  };
+  const visit = (frame: number, start: number, end: number | undefined): number => {
+    let p = start;
+    while (end === undefined || p < end) {
+      const h = elementHeader(bytes, p, explicit);
+      if (h.tag === Tags.ItemEnd) return h.value;
+      if (isSequence(h, explicit)) {
+        p = walkItems(bytes, h.value, h.length === UNDEFINED_LENGTH ? undefined : h.value + h.length, explicit, (item) =>
+          visit(frame, item.value, item.length === UNDEFINED_LENGTH ? undefined : item.value + item.length),
+        );
+        continue;
+      }
+      if (h.length !== UNDEFINED_LENGTH) {
+        if (h.tag === Tags.ColumnPositionInTotalImagePixelMatrix && h.length === 4) out.columns[frame] = need(bytes, h.value, 4).readInt32LE(0);
+        else if (h.tag === Tags.RowPositionInTotalImagePixelMatrix && h.length === 4) out.rows[frame] = need(bytes, h.value, 4).readInt32LE(0);
+        else if (h.tag === Tags.OpticalPathIdentifier) out.opticalPaths[frame] = text(need(bytes, h.value, h.length));
+        else if (h.tag === Tags.ZOffsetInSlideCoordinateSystem) out.z[frame] = Number(text(need(bytes, h.value, h.length)));
+      }
+      p = skipElement(bytes, h, explicit);
+    }
+    return p;
+  };
+  walkItems(bytes, at, length === UNDEFINED_LENGTH ? undefined : at + length, explicit, (item, index) => {
+    if (index >= frames) throw new Error(`the Per-Frame Functional Groups Sequence has more items than the ${frames} frames`);
+    return visit(index, item.value, item.length === UNDEFINED_LENGTH ? undefined : item.value + item.length);
+  });
+  return out;
+}
+
+function need(bytes: Bytes, at: number, length: number): Buffer {
+  const from = at - bytes.base;
+  if (from < 0) throw new Error(`offset ${at} lies before the bytes read`);
+  if (from + length > bytes.buffer.length) throw new NeedMoreBytes(at + length);
+  return bytes.buffer.subarray(from, from + length);
+}
+
+const text = (b: Buffer) => b.toString('latin1').replace(/[\0 ]+$/, '').trim();
+
+export const hexTag = (tag: number) => `(${(tag >>> 16).toString(16).padStart(4, '0').toUpperCase()},${(tag & 0xffff).toString(16).padStart(4, '0').toUpperCase()})`;
