@@ -403,7 +403,7 @@ export class DownloadsService {
     if (slides.length === 0) throw badRequest('empty_selection', 'No published slide matches the selection; nothing to download');
     // A challenge's hidden truth leaves the selection without its annotations.
     const hidden = await this.hidden(who, slides.map((s) => s.id));
-    return hidden.size === 0 ? slides : slides.map((s) => (hidden.has(s.id) ? { ...s, annotationPath: null } : s));
+    return hidden.size === 0 ? slides : slides.map((s) => (hidden.has(s.id) ? { ...s, annotationPath: null, annotationSummary: null } : s));
   }
 
   private async hidden(who: AuditActor, ids: readonly number[]): Promise<Set<number>> {

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { UsersRepository } from '../../server/access/users.repository.js';
+import { UsersRepository, type User } from '../../server/access/users.repository.js';
 import { AlreadyInTeam, ChallengesRepository } from '../../server/challenges/challenges.repository.js';
 import { loadConfig } from '../../server/config/index.js';
 import { packageRoot } from '../../server/package-info.js';
@@ -20,7 +20,7 @@ test(`joins racing for a team's last place, a person in two teams, and scorers r
   const data = await challengeData(config, database.db, work);
   const repository = new ChallengesRepository(database.db.knex);
   const users = new UsersRepository(database.db.knex);
-  const people = [];
+  const people: User[] = [];
   for (let i = 0; i < 5; i++) {
     people.push(await users.create({ email: `p${i}@hospital.example`, name: `P${i}`, institution: 'H', passwordHash: 'x', level: 'L1', levelExpiresAt: null, roles: [], emailConfirmedAt: new Date() }));
   }

@@ -27,7 +27,7 @@ export async function challengeData(config: Config, db: Database, work: string):
     const made = await makeSlide({ width: 1200, height: 900, seed, out: path.join(work, `made-${i}`), tileSize: 240 });
     const name = `SB-CH-${i + 1}`;
     const slide = await registerSlide(db, made.svs, name);
-    await db.knex('slides').where({ id: slide.id }).update({ sha256: createHash('sha256').update(await readFile(made.svs)).digest('hex'), annotation_path: made.xml, histology: 'HCC', organ: 'LV', stain: 'HE' });
+    await db.knex('slides').where({ id: slide.id }).update({ sha256: createHash('sha256').update(await readFile(made.svs)).digest('hex'), annotation_path: made.xml, annotation_summary: JSON.stringify({ regionCount: 2, tumourLayerId: 1 }), histology: 'HCC', organ: 'LV', stain: 'HE' });
     ids.push(slide.id);
   }
   const datasets = createDatasetsService(config, db);

@@ -300,8 +300,14 @@ test(`the hidden truth is refused to a participant through every route that serv
   t.is(zip.status, 200);
   t.false(zip.body.includes(Buffer.from(`annotations/${data.test.slides[0]!.name}`)), 'the ZIP holds no annotation of the test slide');
   t.true(zip.body.includes(Buffer.from('slides/')));
-  const catalog = await researcher.get<{ items: unknown[] }>(`/api/slides/${testId}`);
+  // The catalog shows the slide, without its annotation's summary (the tumour's area would tell part of the truth).
+  const catalog = await researcher.get<{ annotation: unknown }>(`/api/slides/${testId}`);
   t.is(catalog.status, 200);
+  t.is(catalog.body.annotation, null);
+  const search = await researcher.get<{ items: { id: number; annotation: unknown }[] }>('/api/slides?pageSize=50');
+  t.is(search.body.items.find((s) => s.id === testId)!.annotation, null);
+  t.not(search.body.items.find((s) => s.id === trainId)!.annotation, null);
+  t.not((await admin.get<{ annotation: unknown }>(`/api/slides/${testId}`)).body.annotation, null);
 
   // Administrators see it; nothing of the challenge's own answers carries it.
   t.is((await admin.get(`/api/slides/${testId}/annotation.geojson`)).status, 200);

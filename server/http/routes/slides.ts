@@ -8,6 +8,7 @@ import { cacheControl } from '../middleware/cache-control.js';
 import { idParam, once } from '../params.js';
 import { route } from '../route.js';
 import { catalogQuery } from '../schemas/catalog.js';
+import { requesterOf } from '../requester.js';
 import { annotationViewable, viewable } from '../viewable.js';
 
 /**
@@ -44,7 +45,12 @@ export const slideRoutes = [
     access: viewer,
     query: catalogQuery,
     response: { description: 'One page of matching slides, their total and each facet’s counts', schema: catalogPage },
-    handle: ({ query }, ctx) => ctx.services.catalog.search(query),
+    handle: async ({ query }, ctx) => {
+      const page = await ctx.services.catalog.search(query);
+      // The annotation summary (tumour area) of a challenge's hidden truth is left out.
+      const hidden = await ctx.services.hiddenTruth.hiddenFor(requesterOf(ctx), page.items.map((s) => s.id));
+      return hidden.size === 0 ? page : { ...page, items: page.items.map((s) => (hidden.has(s.id) ? { ...s, annotation: null } : s)) };
+    },
   }),
   route({
     method: 'get',
@@ -63,7 +69,10 @@ export const slideRoutes = [
     access: viewer,
     params: slideId,
     response: { description: 'The slide, as the search lists it', schema: catalogSlide },
-    handle: async ({ params }, ctx) => ctx.services.catalog.get(await viewable(ctx, params.id)),
+    handle: async ({ params }, ctx) => {
+      const slide = await ctx.services.catalog.get(await viewable(ctx, params.id));
+      return (await ctx.services.hiddenTruth.hiddenFor(requesterOf(ctx), [slide.id])).size > 0 ? { ...slide, annotation: null } : slide;
+    },
   }),
   route({
     method: 'get',
