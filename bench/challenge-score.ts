@@ -1,7 +1,9 @@
 /**
  * The measured half of the challenge benchmark, in a process of its own:
- * validate, then validate and score, one submission; print the seconds and
- * this process's peak RSS as JSON.
+ * validateSubmission (every pixel read once), then scoreSubmission (which
+ * checks the archive and the masks' headers, then reads every pixel once,
+ * checking labels as it counts); print the seconds of each and this
+ * process's peak RSS as JSON.
  */
 import { readFile } from 'node:fs/promises';
 import { scoreSubmission, validateSubmission, type ScoringSpec, type SlideTruth } from '../server/challenges/submissions/index.js';

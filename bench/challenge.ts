@@ -131,7 +131,7 @@ export async function challengeBenchmark(): Promise<void> {
       t0 = performance.now();
       const result = scoreInChild(input);
       console.log(
-        `challenge ${task.padEnd(13)} ${SLIDES} slides: ${result.seconds.toFixed(1)} s to validate and score (validation alone ${result.validateSeconds.toFixed(1)} s), ` +
+        `challenge ${task.padEnd(13)} ${SLIDES} slides: scoreSubmission ${result.seconds.toFixed(1)} s (validateSubmission alone ${result.validateSeconds.toFixed(1)} s), ` +
           `peak RSS ${result.peakRssMiB.toFixed(0)} MiB, score ${result.score.toFixed(4)} (goal < 60 s)`,
       );
     }
@@ -181,7 +181,7 @@ async function level0(work: string, size: string): Promise<void> {
   t0 = performance.now();
   const result = scoreInChild(input);
   console.log(
-    `challenge level 0 ${width}×${height}: ${result.seconds.toFixed(1)} s to validate and score (validation alone ${result.validateSeconds.toFixed(1)} s), ` +
+    `challenge level 0 ${width}×${height}: scoreSubmission ${result.seconds.toFixed(1)} s (validateSubmission alone ${result.validateSeconds.toFixed(1)} s), ` +
       `peak RSS ${result.peakRssMiB.toFixed(0)} MiB, score ${result.score.toFixed(4)}`,
   );
 }

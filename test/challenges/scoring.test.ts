@@ -228,3 +228,21 @@ test('classification: macro F1 from predictions.csv, with accuracy and the AUC a
   ]);
   t.is(report.problems[0]!.message, 'Line 2 of predictions.csv gives slide S1 the probability "1.5"; a probability is a number from 0 to 1.');
 });
+
+test('a mask whose pixel count is not a multiple of four counts its last pixels too', async (t) => {
+  // 808×48 → 51×3 = 153 pixels; the truth [784, 816) × [0, 48) covers columns 49 and 50 of every row, 6 pixels,
+  // the last of them pixel 152, past the last whole group of four.
+  const slide = { name: 'EDGE', width: 808, height: 48 };
+  const edgeSpec: ScoringSpec = { task: 'segmentation', slides: [slide], maskDownsample: 16, threshold: 0.65 };
+  const truth: SlideTruth = { tumour: [rectanglePolygon(784, 0, 816, 48)], viable: [], label: null };
+  const dir = await scratch(t);
+  const full = rectangleMask(51, 3, [{ x0: 49, y0: 0, x1: 51, y1: 3, value: 1 }]);
+  const lastMissing = Uint8Array.from(full);
+  lastMissing[152] = 0;
+  const scores = [];
+  for (const [name, data] of [['full', full], ['last-missing', lastMissing]] as const) {
+    const archive = await writeZip(path.join(dir, `${name}.zip`), [{ name: 'EDGE.png', data: await pngOf(data, 51, 3) }]);
+    scores.push((await scoreSubmission(archive, edgeSpec, () => Promise.resolve(truth))).perSlide[0]!.metrics.jaccardRaw);
+  }
+  t.deepEqual(scores, [1, 5 / 6]);
+});
