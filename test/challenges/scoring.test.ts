@@ -97,6 +97,15 @@ test('a slide without a mask: the report names it, and scoring refuses with that
   t.deepEqual(error.report, report);
 });
 
+test('scoring a submission with a missing slide and a bad label refuses with both, as validation reports them', async (t) => {
+  const dir = await scratch(t);
+  const archive = await writeZip(path.join(dir, 'two-faults.zip'), [{ name: 'S1.png', data: await s1({ ...S1_TRUTH, value: 7 }) }]);
+  const report = await validateSubmission(archive, spec);
+  t.deepEqual(report.problems.map((p) => [p.slide, p.code]), [['S1', 'label_out_of_range'], ['S2', 'missing_slide']]);
+  const error = await t.throwsAsync(scoreSubmission(archive, spec, truthOf), { instanceOf: SubmissionInvalid });
+  t.deepEqual(error.report, report);
+});
+
 test('a mask of the wrong size says the size expected and the size found', async (t) => {
   const dir = await scratch(t);
   const archive = await writeZip(path.join(dir, 'size.zip'), [

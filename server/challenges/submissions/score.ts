@@ -8,7 +8,7 @@ import { burdenSlide, classificationScore, segmentationScore, segmentationSlide,
 import { MaskError, openMask } from './mask-reader.js';
 import { paintTruthBand, polygonRings, type TruthLayer } from './truth.js';
 import { SubmissionInvalid, type ChallengeSlide, type FileProblem, type ScoringSpec, type SlideScore, type SlideTruth, type SubmissionScore } from './types.js';
-import { allowedLabels, inspectSubmission, labelProblem, type InspectOptions } from './validate.js';
+import { allowedLabels, inspectSubmission, labelProblem, validateSubmission, type InspectOptions } from './validate.js';
 
 /** Pixel counts of one slide at the mask's resolution (predicted, true, both). */
 export interface SlideCounts {
@@ -95,7 +95,8 @@ export async function scoreSubmission(
   // turns out damaged past its header, ends in the same SubmissionInvalid that validation would give.
   const inspection = await inspectSubmission(archivePath, spec, { ...options, checkLabels: false });
   try {
-    if (!inspection.report.ok) throw new SubmissionInvalid(inspection.report);
+    // Refused already: the full check, labels included, gives the report validateSubmission would.
+    if (!inspection.report.ok) throw new SubmissionInvalid(spec.task === 'classification' ? inspection.report : await validateSubmission(archivePath, spec, options));
     const total = spec.slides.length;
     if (spec.task === 'classification') return await scoreClassification(spec, inspection.predictions, truthOf, onProgress);
     const perSlide: SlideScore[] = [];
