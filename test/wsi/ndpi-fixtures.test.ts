@@ -11,7 +11,8 @@ import { testNeeding } from '../support/requirements.js';
 
 const SLIDES: FixtureName[] = ['ndpi/test3-DAPI.ndpi', 'ndpi/test3-TRITC.ndpi'];
 
-// Level 0 is 3968×4864 with one restart interval per 8-pixel row of MCUs, handed out in 16-row tiles;
+// Level 0 is 3968×4864 with one restart interval per 8-pixel row of MCUs, handed out in 16-row tiles
+// (level 3: 32-row tiles);
 // levels 1–3 are stored, 4–6 are level 3 decoded at 1/2, 1/4 and 1/8.
 const REGIONS: LevelRegion[] = [
   [0, 1000, 1000, 300, 200], // many intervals and tiles
@@ -19,8 +20,8 @@ const REGIONS: LevelRegion[] = [
   [0, 3800, 4850, 168, 14], // the bottom-right corner
   [0, 0, 4000, 3968, 40], // whole rows
   [1, 1900, 30, 84, 40],
-  [3, 100, 130, 200, 20], // crosses the tile boundary at row 136
-  [4, 10, 60, 200, 20], // a level decoded at 1/2, across its 68-row tiles
+  [3, 100, 130, 200, 20], // crosses the tile boundary at row 160
+  [4, 10, 60, 200, 20], // a level decoded at 1/2, across its 16-row tiles
   [5, 0, 0, 124, 152],
   [6, 0, 0, 62, 76],
 ];

@@ -36,7 +36,7 @@ async function wholeStrip(file: string, directory: number): Promise<{ width: num
 
 openslideTest('a generated 3008×1999 NDPI agrees with OpenSlide: levels, properties, macro, level-0 regions across intervals and tiles, Deep Zoom tiles', async (t) => {
   const file = await generated(t, 3008, 1999, 2);
-  // Level 0: restart intervals of 64×8 pixels, tiles of 256×256. The other levels' downsamples are not
+  // Level 0: restart intervals of 64×8 pixels, tiles of 256×64. The other levels' downsamples are not
   // whole numbers (1999 rows), where OpenSlide's read_region draws at a sub-pixel offset: their
   // pixels are compared through the Deep Zoom tiles, and in the next test.
   const regions: LevelRegion[] = [

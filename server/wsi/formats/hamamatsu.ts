@@ -23,8 +23,13 @@ export const NdpiTag = {
   PropertyMap: 65449,
 } as const;
 
-/** Tiles handed out are blocks of restart intervals of about this many pixels a side. */
+/** Tiles handed out are blocks of restart intervals about this wide (or one interval, where wider)… */
 const TILE_SIDE = 256;
+/**
+ * …and of about this many pixels: a Deep Zoom tile decodes the blocks it
+ * touches whole, and low blocks waste fewer rows at its top and bottom.
+ */
+const BLOCK_PIXELS = TILE_SIDE * 64;
 
 /**
  * Hamamatsu NDPI: TIFF whose first directory carries tag 65420, with the
@@ -183,7 +188,7 @@ async function openStrip(file: RandomAccessFile, directory: TiffDirectory, where
   // libtiff wants tile sides that are multiples of 16: an even count of 8-pixel intervals (the blocks may reach past the edges).
   const even = (count: number, side: number) => (count * side) % 16 === 0 ? count : count + 1;
   const blockAcross = even(Math.max(1, Math.min(across, Math.floor(TILE_SIDE / intervalWidth))), intervalWidth);
-  const blockDown = even(Math.max(1, Math.min(down, Math.round((TILE_SIDE * TILE_SIDE) / (blockAcross * intervalWidth * intervalHeight)))), intervalHeight);
+  const blockDown = even(Math.max(1, Math.min(down, Math.round(BLOCK_PIXELS / (blockAcross * intervalWidth * intervalHeight)))), intervalHeight);
   return { directory, header, intervalWidth, intervalHeight, across, down, intervals, blockAcross, blockDown };
 }
 
