@@ -20,7 +20,7 @@ const REGIONS: LevelRegion[] = [
   [0, 3800, 4850, 168, 14], // the bottom-right corner
   [0, 0, 4000, 3968, 40], // whole rows
   [1, 1900, 30, 84, 40],
-  [3, 100, 130, 200, 20], // crosses the tile boundary at row 160
+  [3, 100, 130, 200, 20], // crosses the tile boundary at row 128
   [4, 10, 60, 200, 20], // a level decoded at 1/2, across its 16-row tiles
   [5, 0, 0, 124, 152],
   [6, 0, 0, 62, 76],

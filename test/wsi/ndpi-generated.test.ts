@@ -2,11 +2,12 @@
 // a width that is not a whole number of MCUs, several levels, a level wider than a JPEG frame
 // header holds), read by the engine and by OpenSlide (python3-openslide): OpenSlide opening them
 // as `hamamatsu` is the proof that they are real NDPI.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import sharp from 'sharp';
+import { makeSlide as generate } from '../../server/wsi/generate/index.js';
 import { Slide } from '../../server/wsi/index.js';
 import { readDirectories } from '../../server/wsi/tiff/directory.js';
 import { RandomAccessFile } from '../../server/wsi/tiff/file.js';
@@ -107,4 +108,22 @@ test('the generator refuses options that make no NDPI', async (t) => {
   await t.throwsAsync(makeSlide({ width: 512, height: 512, out, format: 'ndpi', restartInterval: 0 }), { message: /restartInterval must be a whole number/ });
   await t.throwsAsync(makeSlide({ width: 512, height: 512, out, format: 'ndpi', bigtiff: true }), { message: /bigtiff does not apply to NDPI/ });
   await t.throwsAsync(makeSlide({ width: 512, height: 512, out, format: 'tiff' as 'ndpi' }), { message: /format must be one of svs, ndpi/ });
+});
+
+openslideTest('an NDPI past 4 GiB (its data after a 4 GiB hole): the 64-bit offsets are read as OpenSlide reads them', async (t) => {
+  const out = await mkdtemp(path.join(os.tmpdir(), 'slidebank-ndpi-64-'));
+  t.teardown(() => rm(out, { recursive: true, force: true }));
+  // Straight from the generator, not through the test cache: a copy of the sparse file would not be sparse.
+  const { svs: file } = await generate({ width: 2048, height: 1536, levels: 2, seed: 9, out, format: 'ndpi', ndpiDataOffset: 2 ** 32 + 12_345 });
+  t.true((await stat(file)).size > 2 ** 32);
+  const handle = await RandomAccessFile.open(file);
+  const directories = await readDirectories(handle).finally(() => handle.close());
+  t.true(directories[0]!.offset > 2 ** 32, 'the first directory lies past 4 GiB');
+  t.is(directories[0]!.offsets[0], 2 ** 32 + 12_345, 'the strip offset has its high bits back');
+  const agreement = await crossCheckNdpi(t, file, [
+    [0, 1000, 700, 300, 200],
+    [1, 500, 300, 100, 100],
+    [2, 0, 0, 512, 384],
+  ]);
+  t.log(`${agreement.regions} regions, max difference ${agreement.maxRegionDifference}; ${agreement.tiles} tiles, min PSNR ${agreement.minTilePsnr.toFixed(1)} dB`);
 });

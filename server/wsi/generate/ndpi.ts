@@ -99,7 +99,7 @@ export async function writeNdpi(file: string, content: NdpiContent, context: Wri
     [65449, TYPE.ASCII, propertyMap],
   ];
 
-  const writer = await NdpiWriter.create(file);
+  const writer = await NdpiWriter.create(file, s.ndpiDataOffset);
   try {
     for (const level of content.levels) {
       context.signal?.throwIfAborted();
@@ -223,19 +223,22 @@ async function writeLevelStrip(writer: NdpiWriter, content: NdpiContent, level: 
 
 /** Sequential writer of NDPI images: strip, then out-of-line values, then the directory, each linked from the one before. */
 class NdpiWriter {
-  private position = 16;
   /** Where the previous link to the next directory (8 bytes) lies: the header's at first. */
   private link = 4;
 
-  private constructor(private readonly handle: FileHandle) {}
+  private constructor(
+    private readonly handle: FileHandle,
+    private position: number,
+  ) {}
 
-  static async create(file: string): Promise<NdpiWriter> {
+  /** A new file with its header; the first strip goes at `start` (bytes between are a hole). */
+  static async create(file: string, start: number): Promise<NdpiWriter> {
     const handle = await open(file, 'w');
     const header = Buffer.alloc(16);
     header.write('II', 0, 'latin1');
     header.writeUInt16LE(42, 2);
     await handle.write(header, 0, 16, 0);
-    return new NdpiWriter(handle);
+    return new NdpiWriter(handle, Math.max(16, start));
   }
 
   beginStrip(): Promise<number> {

@@ -30,6 +30,12 @@ export interface MakeSlideOptions {
    * uses the largest count up to this that divides its row of MCUs (default 32).
    */
   restartInterval?: number;
+  /**
+   * NDPI: where the first strip starts, after a hole (sparse where the file
+   * system allows): a file past 4 GiB, to exercise NDPI's 64-bit offsets,
+   * without writing 4 GiB. Default: right after the header.
+   */
+  ndpiDataOffset?: number;
   onProgress?: (done: number, total: number) => void;
   /** Stops the work; nothing is left behind. */
   signal?: AbortSignal;
@@ -74,6 +80,7 @@ export interface SlideSettings {
   stain: StainKind;
   format: SlideFormatName;
   restartInterval: number;
+  ndpiDataOffset: number;
 }
 
 function isWhole(value: unknown): value is number {
@@ -129,7 +136,11 @@ export function slideSettings(options: MakeSlideOptions): SlideSettings {
     throw new SlideOptionsError('restartInterval', `must be a whole number from 1 to ${LIMITS.maxRestartInterval} MCUs, got ${String(restartInterval)}`);
   }
   if (format === 'ndpi' && options.bigtiff === true) throw new SlideOptionsError('bigtiff', 'does not apply to NDPI, which is classic TIFF with 64-bit offsets of its own');
-  return { width, height, tileSize, levels, seed, quality, out: options.out, name, bigtiff: options.bigtiff === true, stain, format, restartInterval };
+  const ndpiDataOffset = options.ndpiDataOffset ?? 16;
+  if (!isWhole(ndpiDataOffset) || ndpiDataOffset < 16 || ndpiDataOffset > 2 ** 40) {
+    throw new SlideOptionsError('ndpiDataOffset', `must be a whole number of bytes from 16 to 2^40, got ${String(ndpiDataOffset)}`);
+  }
+  return { width, height, tileSize, levels, seed, quality, out: options.out, name, bigtiff: options.bigtiff === true, stain, format, restartInterval, ndpiDataOffset };
 }
 
 function checkSize({ width, height }: MakeSlideOptions): { width: number; height: number } {
