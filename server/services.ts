@@ -50,6 +50,9 @@ import { SlideStatusService } from './catalog/slide-status.service.js';
 import { AppMetrics, HealthService, MetricsRepository } from './metrics/index.js';
 import { DownloadHistoryService } from './downloads/history.service.js';
 import { createAuthentication, type Authentication } from './http/middleware/authenticate.js';
+import { createSignInServices, type SignInServices } from './access/directory/index.js';
+import type { LevelRefresh } from './access/directory/external-accounts.service.js';
+import { signInVerifier } from './http/routes/sign-in-session.js';
 import { createCsrf, type Csrf } from './http/middleware/csrf.js';
 import { createChallengesService, createHiddenTruth } from './challenges/create.js';
 import type { ChallengesService } from './challenges/challenges.service.js';
@@ -118,6 +121,8 @@ export interface AccessServices {
   authentication: Authentication;
   /** CSRF tokens: the session's own, or signed ones for anonymous visitors. */
   csrf: Csrf;
+  /** Hospital sign-in: the directory (LDAP, Active Directory) and single sign-on (OpenID Connect). */
+  signIn: SignInServices;
 }
 
 /** What createServices takes from outside the database: tests pass recording doubles. */
@@ -151,7 +156,7 @@ export function createServices(config: Config, db: Database, log: Logger, extern
   });
   const challenges = createChallengesService(config, db, log, { audit: external.audit ?? auditLog, mailer });
   const scheduledJobs = createJobs(config, db, log, { agreements, challenges });
-  const access = createAccessServices(config, db, log, { mailer, audit: external.audit ?? auditLog, administrativeApproval: agreements });
+  const access = createAccessServices(config, db, log, { mailer, audit: external.audit ?? auditLog, administrativeApproval: agreements, levels: agreements });
   const downloads = createDownloadsService(config, db, log, {
     catalog,
     audit: external.audit ?? auditLog,
@@ -205,7 +210,7 @@ export function createAccessServices(
   config: Config,
   db: Database,
   log: Logger,
-  { mailer, audit, administrativeApproval }: Required<Pick<ExternalDependencies, 'mailer' | 'audit'>> & { administrativeApproval?: AdministrativeApproval },
+  { mailer, audit, administrativeApproval, levels }: Required<Pick<ExternalDependencies, 'mailer' | 'audit'>> & { administrativeApproval?: AdministrativeApproval; levels?: LevelRefresh },
 ): AccessServices {
   const users = new UsersRepository(db.knex);
   const sessions = new SessionsRepository(db.knex);
@@ -227,6 +232,7 @@ export function createAccessServices(
     },
   );
   const accessTokens = new TokensService(tokens, users, audit);
+  const signIn = createSignInServices(config, db, log, { accounts, audit, mailer, deferred, ...(levels ? { levels } : {}) });
   return {
     accounts,
     tokens: accessTokens,
@@ -234,8 +240,9 @@ export function createAccessServices(
     sessionStore: new DatabaseSessionStore(sessions),
     sessionKeys,
     deferred,
-    authentication: createAuthentication(accounts, accessTokens, csrf),
+    authentication: createAuthentication(accounts, accessTokens, csrf, undefined, signInVerifier(signIn)),
     csrf,
+    signIn,
   };
 }
 

@@ -19,6 +19,10 @@ export interface User {
   lastLoginAt: Date | null;
   /** The password was chosen by somebody else (the initial administrator's printed one): the portal asks for a new one first. Read from the database always; absent means no. */
   mustChangePassword?: boolean;
+  /** Where the account comes from: `local`, `ldap` or `oidc:<provider>` (see access/directory/). Absent means local. */
+  source?: string;
+  /** An administrator turned the local password off: the account logs in through its directory or provider only. */
+  localLoginDisabled?: boolean;
   createdAt: Date;
 }
 
@@ -55,6 +59,8 @@ interface UserRow {
   disabled_at: string | null;
   last_login_at: string | null;
   must_change_password: boolean | number;
+  source: string;
+  local_login_disabled: boolean | number;
   created_at: string;
 }
 
@@ -72,6 +78,8 @@ const USER_COLUMNS: string[] = [
   'disabled_at',
   'last_login_at',
   'must_change_password',
+  'source',
+  'local_login_disabled',
   'created_at',
 ];
 
@@ -266,6 +274,8 @@ function toUser(row: UserRow, roles: StaffRole[]): User {
     disabledAt: fromNullable(row.disabled_at),
     lastLoginAt: fromNullable(row.last_login_at),
     mustChangePassword: Boolean(row.must_change_password),
+    source: row.source,
+    localLoginDisabled: Boolean(row.local_login_disabled),
     createdAt: fromDbTime(row.created_at),
   };
 }

@@ -19,6 +19,7 @@ export const accountView = z
     levelExpiresAt: timestamp.nullable(),
     roles: z.array(role),
     emailConfirmed: z.boolean(),
+    source: z.string().meta({ description: 'Where the account comes from: `local` (registered here), `ldap` (the hospital directory) or `oidc:<provider>` (single sign-on)' }),
     createdAt: timestamp,
   })
   .meta({ id: 'Account' });
@@ -43,6 +44,7 @@ export const adminUserView = accountView
     disabled: z.boolean(),
     disabledAt: timestamp.nullable(),
     lastLoginAt: timestamp.nullable(),
+    localLoginDisabled: z.boolean().meta({ description: 'An administrator turned the local password of this directory or single sign-on account off' }),
   })
   .meta({ id: 'AdminUser' });
 export type AdminUserView = z.infer<typeof adminUserView>;
@@ -89,6 +91,7 @@ export function accountViewOf(user: User, now: Date): AccountView {
     levelExpiresAt: user.levelExpiresAt,
     roles: user.roles,
     emailConfirmed: user.emailConfirmedAt !== null,
+    source: user.source ?? 'local',
     createdAt: user.createdAt,
   };
 }
@@ -100,6 +103,7 @@ export function adminUserViewOf(user: User, now: Date): AdminUserView {
     disabled: user.disabledAt !== null,
     disabledAt: user.disabledAt,
     lastLoginAt: user.lastLoginAt,
+    localLoginDisabled: user.localLoginDisabled ?? false,
   };
 }
 

@@ -30,6 +30,82 @@ const wholeCount = z
   .min(0, 'must not be negative (0 turns the limit off)')
   .max(Number.MAX_SAFE_INTEGER, 'is too large');
 
+/** A list given as JSON (environment variables), or the list itself (configuration files). */
+const jsonList = <T extends z.ZodType>(item: T, error: string) =>
+  z.preprocess((value) => {
+    if (typeof value !== 'string') return value;
+    try {
+      return JSON.parse(value) as unknown;
+    } catch {
+      return value;
+    }
+  }, z.array(item, { error }));
+const groupList = jsonList(z.string().min(1, 'must name a group (its DN or its name)'), 'must be a list of group DNs or names (JSON in the environment)');
+const roleGroups = z.strictObject({ admin: groupList, curator: groupList, pathologist: groupList });
+const ldapUrl = z.string().refine((text) => text === '' || /^ldaps?:\/\/[^/\s]+\/?$/i.test(text), 'must be empty or ldaps://host:port or ldap://host:port');
+
+/** auth.ldap: the hospital's directory (LDAP or Active Directory); an empty url turns it off. */
+const ldapSettings = z
+  .strictObject({
+    url: ldapUrl,
+    startTls: z.boolean({ error: 'must be true or false' }),
+    allowPlain: z.boolean({ error: 'must be true or false' }),
+    caFile: z.string(),
+    bindDn: z.string(),
+    bindPassword: z.string(),
+    userSearchBase: z.string(),
+    userFilter: z.string().refine((text) => text.includes('{username}'), 'must contain {username}, such as (&(objectClass=person)(mail={username}))'),
+    emailAttribute: z.string().min(1, 'must name an attribute, such as mail'),
+    nameAttribute: z.string().min(1, 'must name an attribute, such as cn or displayName'),
+    groupSearchBase: z.string(),
+    nestedGroups: z.enum(['off', 'in-chain', 'walk'], { error: 'must be off, in-chain (Active Directory) or walk' }),
+    roleGroups,
+    institutionGroups: jsonList(
+      z.strictObject({ institution: z.string().min(1, 'must name an institution'), groups: z.array(z.string().min(1)).min(1, 'must list at least one group') }),
+      'must be a list of {"institution", "groups"} (JSON in the environment)',
+    ),
+    timeoutSeconds: z.number({ error: 'must be a number of seconds' }).min(1, 'must be at least 1 second').max(120, 'must be at most 120 seconds'),
+    domains: z.preprocess(
+      (value) => (typeof value === 'string' ? value.split(',').map((part) => part.trim().toLowerCase()).filter((part) => part !== '') : value),
+      z.array(z.string().regex(/^[a-z0-9.-]+\.[a-z]{2,}$/i, 'must be a mail domain such as hospital.example')),
+    ),
+  })
+  .superRefine((ldap, ctx) => {
+    if (ldap.url === '') return;
+    const plain = ldap.url.toLowerCase().startsWith('ldap://');
+    if (plain && !ldap.startTls && !ldap.allowPlain) {
+      ctx.addIssue({ code: 'custom', path: ['url'], message: 'is plain LDAP: use ldaps://, or set auth.ldap.startTls, or (on a trusted network only) auth.ldap.allowPlain' });
+    }
+    if (!plain && ldap.startTls) ctx.addIssue({ code: 'custom', path: ['startTls'], message: 'applies to ldap:// URLs only (ldaps:// is TLS from the start)' });
+    if (ldap.userSearchBase === '') ctx.addIssue({ code: 'custom', path: ['userSearchBase'], message: 'must be set when auth.ldap.url is' });
+    if (ldap.bindPassword !== '' && ldap.bindDn === '') ctx.addIssue({ code: 'custom', path: ['bindDn'], message: 'must be set when auth.ldap.bindPassword is' });
+    if (ldap.nestedGroups !== 'off' && ldap.groupSearchBase === '') {
+      ctx.addIssue({ code: 'custom', path: ['groupSearchBase'], message: 'must be set when auth.ldap.nestedGroups is in-chain or walk' });
+    }
+  });
+
+/** auth.oidc.providers: the hospital's single sign-on (OpenID Connect), one entry per provider. */
+const oidcProviders = jsonList(
+  z.strictObject({
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'must be a short name of lower-case letters, digits and dashes, such as "hospital"'),
+    label: z.string().min(1, 'must be the text of the button, such as "Hospital single sign-on"').max(100, 'must be at most 100 characters'),
+    issuer: z.string().refine(isIssuerUrl, 'must be an https:// URL (http:// only on a loopback address)'),
+    clientId: z.string().min(1, 'must be the client id registered with the provider'),
+    clientSecret: z.string(),
+    scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'must be a scope name')).default(['openid', 'email', 'profile']),
+    groupsClaim: z.string().default('groups'),
+    roleGroups: roleGroups.default({ admin: [], curator: [], pathologist: [] }),
+    institutionGroups: z.array(z.strictObject({ institution: z.string().min(1), groups: z.array(z.string().min(1)).min(1) })).default([]),
+  }),
+  'must be a list of providers {"name", "label", "issuer", "clientId", "clientSecret", ...} (JSON in the environment)',
+).superRefine((providers, ctx) => {
+  const seen = new Set<string>();
+  providers.forEach((provider, index) => {
+    if (seen.has(provider.name)) ctx.addIssue({ code: 'custom', path: [index, 'name'], message: `names a second provider "${provider.name}"; names must differ` });
+    seen.add(provider.name);
+  });
+});
+
 export const configSchema = z.strictObject({
   port,
   host: z.string().min(1, 'must name an address to listen on, such as 0.0.0.0 or 127.0.0.1'),
@@ -136,6 +212,8 @@ export const configSchema = z.strictObject({
       concurrent: z.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(64, 'must be at most 64'),
       queued: z.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must not be negative').max(10000, 'must be at most 10000'),
     }),
+    ldap: ldapSettings,
+    oidc: z.strictObject({ providers: oidcProviders }),
   }),
   initialAdmin: z.strictObject({
     email: z.email({ error: 'must be an e-mail address' }),
@@ -208,6 +286,16 @@ function isAddressOrRange(text: string): boolean {
   if (bits === undefined) return true;
   const prefix = Number(bits);
   return /^\d{1,3}$/.test(bits) && prefix <= (family === 4 ? 32 : 128);
+}
+
+function isIssuerUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    if (url.search !== '' || url.hash !== '') return false;
+    return url.protocol === 'https:' || (url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname));
+  } catch {
+    return false;
+  }
 }
 
 function isHttpUrl(text: string): boolean {

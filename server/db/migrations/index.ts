@@ -16,6 +16,7 @@ import * as agreementDrafts from './2026-12-07-10-agreement-drafts.js';
 import * as mustChangePassword from './2026-12-07-11-must-change-password.js';
 import * as jobRunsRecent from './2026-12-07-20-job-runs-recent.js';
 import * as challenges from './2026-12-07-30-challenges.js';
+import * as accountSources from './2026-12-07-40-account-sources.js';
 
 export interface Migration {
   name: string;
@@ -45,4 +46,5 @@ export const migrations: readonly Migration[] = [
   { name: '2026-12-07-11-must-change-password', ...mustChangePassword },
   { name: '2026-12-07-20-job-runs-recent', ...jobRunsRecent },
   { name: '2026-12-07-30-challenges', ...challenges },
+  { name: '2026-12-07-40-account-sources', ...accountSources },
 ];

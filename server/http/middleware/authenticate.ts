@@ -23,7 +23,12 @@ export interface Authentication {
   logout(ctx: Context): Promise<void>;
   /** The body of `GET /api/auth/me` and of a successful login. */
   me(ctx: Context): Promise<MeView>;
+  /** Starts a new session for a user some other check proved (single sign-on, a confirmed link), as a password login does. */
+  loginAs(ctx: Context, user: User): Promise<MeView>;
 }
+
+/** Checks the login form's credentials: the accounts service's local passwords, or the directory's sign-in in front of them (access/directory/). */
+export type VerifyLogin = (credentials: Credentials, ctx: Context) => Promise<User>;
 
 /**
  * Who is asking. A request with `Authorization: Bearer <token>` is that
@@ -39,12 +44,18 @@ export interface Authentication {
  * itself, because koa-passport's per-request set-up (a request object built
  * on every call) took about a twelfth of the main thread under a tile load.
  */
-export function createAuthentication(accounts: AccountsService, tokens: TokensService, csrf: Pick<Csrf, 'tokenFor' | 'renew'>, clock: () => Date = () => new Date()): Authentication {
+export function createAuthentication(
+  accounts: AccountsService,
+  tokens: TokensService,
+  csrf: Pick<Csrf, 'tokenFor' | 'renew'>,
+  clock: () => Date = () => new Date(),
+  verifyLogin: VerifyLogin = (credentials, ctx) => accounts.verifyLogin(credentials, actorOf(ctx)),
+): Authentication {
   const passport = new koaPassport.KoaPassport();
   passport.use(
     new passportLocal.Strategy({ usernameField: 'email', passwordField: 'password', passReqToCallback: true }, (req, email, password, done) => {
       const ctx = (req as unknown as { ctx: Context }).ctx;
-      accounts.verifyLogin({ email, password }, actorOf(ctx)).then((user) => done(null, user), done);
+      verifyLogin({ email, password }, ctx).then((user) => done(null, user), done);
     }),
   );
   passport.serializeUser((user, done) => done(null, (user as User).id));
@@ -109,6 +120,19 @@ export function createAuthentication(accounts: AccountsService, tokens: TokensSe
     return answer;
   };
 
+  const loginAs: Authentication['loginAs'] = async (ctx, user) => {
+    let answer: MeView | undefined;
+    await initialize(ctx, async () => {
+      await ctx.login(user);
+      ctx.state.user = user;
+      ctx.state.requester = requesterFor(user, 'session', clock());
+      csrf.renew(ctx);
+      answer = await me(ctx);
+    });
+    if (!answer) throw new Error('passport finished a login without calling back');
+    return answer;
+  };
+
   const logout: Authentication['logout'] = async (ctx) => {
     await accounts.recordLogout(requesterOf(ctx), actorOf(ctx));
     if (sessionOf(ctx)) destroySession(ctx);
@@ -116,5 +140,5 @@ export function createAuthentication(accounts: AccountsService, tokens: TokensSe
     ctx.state.requester = ANONYMOUS;
   };
 
-  return { middleware: resolve, login, logout, me };
+  return { middleware: resolve, login, logout, me, loginAs };
 }

@@ -8,6 +8,7 @@ import { accountRoutes } from './account.js';
 import { adminUserRoutes } from './admin-users.js';
 import { agreementRoutes } from './agreements.js';
 import { authRoutes } from './auth.js';
+import { signInRoutes } from './sign-in.js';
 import { tokenRoutes } from './tokens.js';
 import { queueRoutes } from './queue.js';
 import { annotationReviewRoutes } from './annotation-review.js';
@@ -39,4 +40,4 @@ const describeApi = route({
 });
 
 /** Every route of the API, in the order they are matched; the API description is made from this list. */
-export const apiRoutes: readonly RouteDefinition[] = [describeApi, ...pageRoutes, ...siteRoutes, ...downloadRoutes, ...authRoutes, ...accountRoutes, ...tokenRoutes, ...adminUserRoutes, ...agreementRoutes, ...queueRoutes, ...annotationReviewRoutes, ...auditRoutes, ...scheduledJobRoutes, ...metricsRoutes, ...healthRoutes, ...collectionRoutes, ...slideRoutes, ...adminSlideRoutes, ...ingestRoutes, ...challengeRoutes, ...overlayRoutes, ...tileRoutes];
+export const apiRoutes: readonly RouteDefinition[] = [describeApi, ...pageRoutes, ...siteRoutes, ...downloadRoutes, ...authRoutes, ...signInRoutes, ...accountRoutes, ...tokenRoutes, ...adminUserRoutes, ...agreementRoutes, ...queueRoutes, ...annotationReviewRoutes, ...auditRoutes, ...scheduledJobRoutes, ...metricsRoutes, ...healthRoutes, ...collectionRoutes, ...slideRoutes, ...adminSlideRoutes, ...ingestRoutes, ...challengeRoutes, ...overlayRoutes, ...tileRoutes];
