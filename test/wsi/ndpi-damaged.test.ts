@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { Slide, WsiError } from '../../server/wsi/index.js';
-import { readDirectories } from '../../server/wsi/tiff/directory.js';
+import { ndpiOffset, readDirectories } from '../../server/wsi/tiff/directory.js';
 import { RandomAccessFile } from '../../server/wsi/tiff/file.js';
 import { fixture, fixtureTest } from '../support/fixtures.js';
 import { maxDifference } from '../support/ndpi-crosscheck.js';
@@ -133,4 +133,12 @@ test('a strip without restart markers wider than a JPEG frame header holds is re
   const error = await readError(damaged);
   t.is(error.code, 'unsupported_format');
   t.regex(error.message, /level 0: a 69632×256 JPEG strip without restart markers; past 65500 pixels a JPEG can only be read a restart interval at a time/);
+});
+
+test("NDPI's 32-bit offsets get back the high bits that keep them below their directory, as OpenSlide restores them", (t) => {
+  const G4 = 2 ** 32;
+  t.is(ndpiOffset(2_067_399, 4_281), 4_281);
+  t.is(ndpiOffset(G4 + 100, 50), G4 + 50);
+  t.is(ndpiOffset(G4 + 100, 200), 200, 'not at or past its directory');
+  t.is(ndpiOffset(3 * G4 + 10, G4 - 5), 2 * G4 + G4 - 5);
 });
