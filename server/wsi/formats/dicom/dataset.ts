@@ -53,8 +53,9 @@ export async function readInstanceHeader(file: RandomAccessFile): Promise<Instan
       if (!(error instanceof NeedMoreBytes)) throw error;
       if (bytes.buffer.length >= file.size) throw corrupt(`${file.path}: the DICOM header runs past the end of the file (${file.size} bytes); the file is truncated`);
       if (bytes.buffer.length >= MAX_HEADER_BYTES) throw corrupt(`${file.path}: the DICOM header is larger than ${MAX_HEADER_BYTES} bytes`);
-      const size = Math.min(file.size, MAX_HEADER_BYTES, Math.max(bytes.buffer.length * 2, error.upTo));
-      bytes = { buffer: await file.read(0, size, 'the DICOM header'), base: 0 };
+      const size = Math.min(file.size, MAX_HEADER_BYTES, Math.max(bytes.buffer.length * 2, error.upTo + FIRST_READ));
+      const more = await file.read(bytes.buffer.length, size - bytes.buffer.length, 'the DICOM header');
+      bytes = { buffer: Buffer.concat([bytes.buffer, more]), base: 0 };
     }
   }
 }
@@ -96,9 +97,13 @@ function locate(path: string, bytes: Bytes, fileSize: number): InstanceHeader {
     }
     if (h.tag === Tags.PerFrameFunctionalGroups) {
       perFrame = range;
-      headerEnd = at;
-    } else if (h.tag === Tags.ExtendedOffsetTable) extendedOffsetTable = range;
-    else if (h.tag === Tags.ExtendedOffsetTableLengths) extendedOffsetTableLengths = range;
+      headerEnd ??= at;
+    } else if (h.tag === Tags.ExtendedOffsetTable || h.tag === Tags.ExtendedOffsetTableLengths) {
+      // Left out of what dicom-parser reads: it does not know their VR (OV) and the reader reads them itself.
+      headerEnd ??= at;
+      if (h.tag === Tags.ExtendedOffsetTable) extendedOffsetTable = range;
+      else extendedOffsetTableLengths = range;
+    }
     else if (h.tag > Tags.PixelData) throw corrupt(`${path}: no Pixel Data element (found ${hexTag(h.tag)} where it should be)`);
     at = structural(path, () => skipElement(bytes, h, explicit));
     if (at <= h.value - 1 || at > fileSize) throw corrupt(`${path}: element ${hexTag(h.tag)} runs past the end of the file`);
@@ -121,6 +126,7 @@ function parseHeader(path: string, header: Buffer): dicomParser.DataSet {
     return dicomParser.parseDicom(new Uint8Array(header.buffer, header.byteOffset, header.length));
   } catch (error) {
     const reason = typeof error === 'string' ? error : error instanceof Error ? error.message : String((error as { exception?: unknown }).exception ?? error);
-    throw corrupt(`${path}: the DICOM header cannot be parsed (${reason})`, error);
+    // dicom-parser throws plain objects holding its parser state: only the reason is kept.
+    throw corrupt(`${path}: the DICOM header cannot be parsed (${reason})`);
   }
 }

@@ -53,8 +53,9 @@ function extendedTable(file: RandomAccessFile, instance: DicomInstance, first: n
   return (async () => {
     const path = file.path;
     const { extendedOffsetTable: table, extendedOffsetTableLengths: lengthsRange } = instance.header;
-    const offsets = await readUint64s(file, table!, 'the Extended Offset Table');
-    const lengths = lengthsRange ? await readUint64s(file, lengthsRange, 'the Extended Offset Table Lengths') : undefined;
+    const { bytes } = instance.header;
+    const offsets = await readUint64s(file, bytes.buffer, table!, 'the Extended Offset Table');
+    const lengths = lengthsRange ? await readUint64s(file, bytes.buffer, lengthsRange, 'the Extended Offset Table Lengths') : undefined;
     if (offsets.length !== instance.frames || lengths?.length !== instance.frames) {
       throw corrupt(`${path}: the Extended Offset Table lists ${offsets.length} offsets and ${lengths?.length ?? 0} lengths for ${instance.frames} frames`);
     }
@@ -201,14 +202,16 @@ function startsFrame(head: Buffer): boolean {
   return (head[0] === 0xff && head[1] === 0xd8) || (head[0] === 0xff && head[1] === 0x4f && head[2] === 0xff && head[3] === 0x51) || head.readUInt32BE(0) === 0x0c;
 }
 
-async function readUint64s(file: RandomAccessFile, range: ValueRange, what: string): Promise<number[]> {
+/** A table of 64-bit values, from the header already read (it lies before the Pixel Data) or from the file. */
+async function readUint64s(file: RandomAccessFile, header: Buffer, range: ValueRange, what: string): Promise<number[]> {
   if (range.length === UNDEFINED_LENGTH || range.length % 8 !== 0) throw corrupt(`${file.path}: ${what} is ${range.length} bytes long, not a multiple of 8`);
-  const bytes = await file.read(range.offset, range.length, what);
+  const inHeader = range.offset + range.length <= header.length;
+  const bytes = inHeader ? header.subarray(range.offset, range.offset + range.length) : await file.read(range.offset, range.length, what);
   const out: number[] = [];
   for (let i = 0; i < range.length; i += 8) {
-    const v = bytes.readBigUInt64LE(i);
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw corrupt(`${file.path}: ${what} holds an absurd value ${v}`);
-    out.push(Number(v));
+    const high = bytes.readUInt32LE(i + 4);
+    if (high >= 2 ** 21) throw corrupt(`${file.path}: ${what} holds an absurd value ${bytes.readBigUInt64LE(i)}`);
+    out.push(high * 2 ** 32 + bytes.readUInt32LE(i));
   }
   return out;
 }

@@ -171,9 +171,6 @@ function levelParts(size: string, group: DicomInstance[], pathId: string): Dicom
     }
     return [...group].sort((a, b) => a.concatenation!.number - b.concatenation!.number);
   }
-  if (concatenation && concatenation.total > 1 && group.length === 1) {
-    throw corrupt(`${group[0]!.header.path}: the level of ${size} pixels is a concatenation of ${concatenation.total} instances, but only part ${concatenation.number} is in the series`);
-  }
   // Several whole instances of one size (one per optical path, or copies): the chosen optical path's, else the first.
   return [group.find((g) => g.opticalPaths[0]?.id === pathId) ?? group[0]!];
 }
