@@ -123,3 +123,41 @@ export function rectanglePolygon(x0: number, y0: number, x1: number, y1: number)
     ],
   ];
 }
+
+/**
+ * A PNG written by hand: grey (colour type 0) or palette (3) samples of
+ * `depth` bits packed most significant first, every row with filter 0; a
+ * palette image gets a grey palette of 2^depth entries.
+ */
+export function packedPng(width: number, height: number, depth: 1 | 2 | 4 | 8, colourType: 0 | 3, samples: Uint8Array): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const head = Buffer.alloc(8);
+    head.writeUInt32BE(data.length, 0);
+    head.write(type, 4, 'latin1');
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(zlib.crc32(data, zlib.crc32(head.subarray(4))) >>> 0, 0);
+    return Buffer.concat([head, data, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header[8] = depth;
+  header[9] = colourType;
+  const rowBytes = Math.ceil((width * depth) / 8);
+  const rows = Buffer.alloc(height * (rowBytes + 1));
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const bit = x * depth;
+      rows[y * (rowBytes + 1) + 1 + (bit >> 3)]! |= samples[y * width + x]! << (8 - depth - (bit & 7));
+    }
+  }
+  const palette = Buffer.alloc(3 * (1 << depth));
+  for (let i = 0; i < 1 << depth; i++) palette.fill(Math.round((255 * i) / ((1 << depth) - 1)), 3 * i, 3 * i + 3);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', header),
+    ...(colourType === 3 ? [chunk('PLTE', palette)] : []),
+    chunk('IDAT', zlib.deflateSync(rows)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}

@@ -4,7 +4,7 @@ import test from 'ava';
 import sharp from 'sharp';
 import { lzwDecode, MaskError, openMask, packBitsDecode } from '../../server/challenges/submissions/mask-reader.js';
 import { lzwEncode } from '../../server/wsi/tiff/writer.js';
-import { scratch } from './scoring-helpers.js';
+import { packedPng, scratch } from './scoring-helpers.js';
 
 /** A grey image whose rows differ in every way PNG's filters care about: gradients, noise and flat runs. */
 function pattern(width: number, height: number): Uint8Array {
@@ -54,6 +54,19 @@ test('a PNG with every row filter reads back pixel for pixel, in several bands',
   t.true(Buffer.from(read.data).equals(Buffer.from(data)));
 });
 
+for (const [depth, colourType] of [[1, 0], [2, 0], [4, 3], [8, 3]] as const) {
+  test(`a ${depth}-bit ${colourType === 0 ? 'grey' : 'palette'} PNG reads back its samples as labels`, async (t) => {
+    const dir = await scratch(t);
+    const [width, height] = [13, 9]; // rows that end inside a byte
+    const samples = Uint8Array.from({ length: width * height }, (_, i) => (i * 7 + (i >> 3)) % (1 << depth));
+    const file = path.join(dir, 'mask.png');
+    await writeFile(file, packedPng(width, height, depth, colourType, samples));
+    const read = await readAll(file);
+    t.deepEqual([read.width, read.height], [width, height]);
+    t.deepEqual([...read.data], [...samples]);
+  });
+}
+
 for (const [label, options] of [
   ['in strips, uncompressed', { compression: 'none' }],
   ['in strips, LZW with horizontal differencing', { compression: 'lzw', predictor: 'horizontal' }],
@@ -86,7 +99,7 @@ test('16-bit, colour and JPEG-compressed masks are refused for their pixel forma
     codes.push([error.code, error.message]);
   }
   t.deepEqual(codes, [
-    ['wrong_pixel_format', 'The mask is a PNG of 16-bit grey pixels; masks must be 8-bit single-channel (grey) images.'],
+    ['wrong_pixel_format', 'The mask is a PNG of 16-bit grey pixels; masks must be grey or palette images of 8 bits or fewer per pixel.'],
     ['wrong_pixel_format', 'The mask is a TIFF of 3 samples of 8 bits per pixel; masks must be 8-bit single-channel (grey) images.'],
     ['wrong_pixel_format', 'The mask is a TIFF compressed with scheme 7; masks must be uncompressed or losslessly compressed with Deflate, LZW or PackBits.'],
   ]);

@@ -148,7 +148,7 @@ test('extra files, an unreadable image and a colour PNG are each reported in a s
   );
   t.is(report.problems[0]!.message, '"masks/README.txt" is not a file this phase expects (masks are named after the test slides, such as "S1.png"); remove it.');
   t.is(report.problems[1]!.message, 'The mask "masks/S1.png" is neither a PNG nor a TIFF image.');
-  t.is(report.problems[2]!.message, 'The mask "masks/S2.png" is a PNG of 8-bit RGB pixels; masks must be 8-bit single-channel (grey) images.');
+  t.is(report.problems[2]!.message, 'The mask "masks/S2.png" is a PNG of 8-bit RGB pixels; masks must be grey or palette images of 8 bits or fewer per pixel.');
 });
 
 test('two files for one slide are refused as a duplicate', async (t) => {

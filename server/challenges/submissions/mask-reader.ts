@@ -1,6 +1,7 @@
 /**
  * Reading label masks band by band, so that a mask of any size is read in a
- * memory of one band: PNG (8-bit grey, not interlaced) through a streaming
+ * memory of one band: PNG (grey or palette, 8 bits or fewer per pixel, the
+ * sample or palette index being the label; not interlaced) through a streaming
  * inflate and PNG's row filters, and TIFF (8-bit, one sample, tiled or in
  * strips, uncompressed, Deflate, LZW or PackBits) through the slide engine's
  * TIFF directory reader, one row of tiles or one strip at a time.
@@ -82,9 +83,9 @@ async function openPng(handle: FileHandle, head: Buffer, name: string): Promise<
     const colourType = head[25]!;
     const interlace = head[28]!;
     if (width === 0 || height === 0) throw new MaskError('unreadable_image', `${name} is not a valid PNG: it declares a size of ${width}×${height}.`);
-    if (colourType !== 0 || depth !== 8) {
+    if ((colourType !== 0 && colourType !== 3) || ![1, 2, 4, 8].includes(depth)) {
       const kind = PNG_COLOUR_TYPES[colourType] ?? `colour type ${colourType}`;
-      throw new MaskError('wrong_pixel_format', `${name} is a PNG of ${depth}-bit ${kind} pixels; masks must be 8-bit single-channel (grey) images.`);
+      throw new MaskError('wrong_pixel_format', `${name} is a PNG of ${depth}-bit ${kind} pixels; masks must be grey or palette images of 8 bits or fewer per pixel.`);
     }
     if (interlace !== 0) throw new MaskError('wrong_pixel_format', `${name} is an interlaced PNG; save it without interlacing.`);
   } catch (error) {
@@ -93,11 +94,12 @@ async function openPng(handle: FileHandle, head: Buffer, name: string): Promise<
   }
   const width = head.readUInt32BE(16);
   const height = head.readUInt32BE(20);
+  const depth = head[24]!;
   return {
     format: 'png',
     width,
     height,
-    bands: () => pngBands(handle, width, height, name),
+    bands: () => pngBands(handle, width, height, depth, name),
     close: () => handle.close(),
   };
 }
@@ -142,38 +144,46 @@ async function feedIdat(handle: FileHandle, sink: zlib.Inflate, name: string): P
   if (!sink.destroyed) sink.end();
 }
 
-async function* pngBands(handle: FileHandle, width: number, height: number, name: string): AsyncGenerator<MaskBand> {
+async function* pngBands(handle: FileHandle, width: number, height: number, depth: number, name: string): AsyncGenerator<MaskBand> {
   const sink = zlib.createInflate({ chunkSize: 2 ** 20 });
   const feeding = feedIdat(handle, sink, name).catch((error: unknown) => {
     sink.destroy(error as Error);
   });
   const bandRows = Math.max(1, Math.min(height, Math.floor(PNG_BAND_PIXELS / width)));
-  let band = new Uint8Array(bandRows * width);
+  const band = new Uint8Array(bandRows * width);
+  const rowBytes = Math.ceil((width * depth) / 8);
   let bandFirst = 0;
   let inBand = 0;
-  let previous = new Uint8Array(width);
-  const row = new Uint8Array(width + 1);
+  // The previous row as stored (filters work on bytes): a band row at 8 bits, else one of two packed lines.
+  let previous = new Uint8Array(rowBytes);
+  let packed = depth === 8 ? previous : new Uint8Array(rowBytes);
+  const row = new Uint8Array(rowBytes + 1);
   let filled = 0;
   let y = 0;
   try {
     for await (const chunk of sink as AsyncIterable<Buffer>) {
       let at = 0;
       while (at < chunk.length && y < height) {
-        const take = Math.min(width + 1 - filled, chunk.length - at);
+        const take = Math.min(rowBytes + 1 - filled, chunk.length - at);
         row.set(chunk.subarray(at, at + take), filled);
         filled += take;
         at += take;
-        if (filled < width + 1) break;
+        if (filled < rowBytes + 1) break;
         filled = 0;
         const out = band.subarray(inBand * width, (inBand + 1) * width);
-        unfilter(row, previous, out, y, name);
-        previous = out;
+        if (depth === 8) {
+          unfilter(row, previous, out, y, name);
+          previous = out;
+        } else {
+          unfilter(row, previous, packed, y, name);
+          unpack(packed, out, depth);
+          [previous, packed] = [packed, previous];
+        }
         y++;
         if (++inBand === bandRows || y === height) {
           yield { firstRow: bandFirst, rows: inBand, data: band.subarray(0, inBand * width) };
           // The last row of the band is the previous row of the next: keep it apart from the reused buffer.
-          previous = Uint8Array.from(previous);
-          band = band.length === bandRows * width ? band : new Uint8Array(bandRows * width);
+          if (depth === 8) previous = Uint8Array.from(previous);
           bandFirst = y;
           inBand = 0;
         }
@@ -190,7 +200,17 @@ async function* pngBands(handle: FileHandle, width: number, height: number, name
   if (y < height) throw new MaskError('unreadable_image', `${name} is a truncated PNG: its image data ends at row ${y} of ${height}.`);
 }
 
-/** Undo PNG filter `row[0]` for one byte per pixel (PNG specification, section 9). */
+/** Samples of `depth` bits (1, 2 or 4), most significant first, one byte each. */
+function unpack(packed: Uint8Array, out: Uint8Array, depth: number): void {
+  const perByte = 8 / depth;
+  const mask = (1 << depth) - 1;
+  for (let x = 0; x < out.length; x++) {
+    const shift = 8 - depth * ((x % perByte) + 1);
+    out[x] = (packed[Math.floor(x / perByte)]! >> shift) & mask;
+  }
+}
+
+/** Undo PNG filter `row[0]`; filters work on whole bytes, one byte per pixel at 8 bits or fewer (PNG specification, section 9). */
 function unfilter(row: Uint8Array, previous: Uint8Array, out: Uint8Array, y: number, name: string): void {
   const width = out.length;
   switch (row[0]) {
