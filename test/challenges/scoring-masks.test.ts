@@ -55,7 +55,7 @@ test('a PNG with every row filter reads back pixel for pixel, in several bands',
 });
 
 for (const [depth, colourType] of [[1, 0], [2, 0], [4, 3], [8, 3]] as const) {
-  test(`a ${depth}-bit ${colourType === 0 ? 'grey' : 'palette'} PNG reads back its samples as labels`, async (t) => {
+  test(`a ${colourType === 0 ? 'grey' : 'palette'} PNG of ${depth} bits per pixel reads back its samples as labels`, async (t) => {
     const dir = await scratch(t);
     const [width, height] = [13, 9]; // rows that end inside a byte
     const samples = Uint8Array.from({ length: width * height }, (_, i) => (i * 7 + (i >> 3)) % (1 << depth));
