@@ -76,7 +76,9 @@ export async function decodeFrame(frame: Buffer, format: PixelFormat): Promise<R
     else image = await decodeJpegLs(frame, format);
   } catch (error) {
     if (error instanceof WsiError) throw error;
-    throw new WsiError('decode_failed', `${describeSyntax(format.syntax)} frame cannot be decoded (${(error as Error).message.split('\n')[0]})`, { cause: error });
+    // The WebAssembly codecs throw numbers and strings as well as errors.
+    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    throw new WsiError('decode_failed', `${describeSyntax(format.syntax)} frame cannot be decoded (${reason})`, { cause: error });
   }
   if (image.width !== format.width || image.height !== format.height) {
     throw new WsiError('decode_failed', `a frame decodes to ${image.width}×${image.height}, not the ${format.width}×${format.height} the instance declares`);

@@ -194,9 +194,14 @@ function within(bytes: Bytes, at: number, length: number): number {
   return from;
 }
 
+/** A text value without its padding (trailing NUL or spaces, leading spaces). */
 function text(bytes: Bytes, at: number, length: number): string {
-  const from = within(bytes, at, length);
-  return bytes.buffer.toString('latin1', from, from + length).replace(/[\0 ]+$/, '').trim();
+  const b = bytes.buffer;
+  let start = within(bytes, at, length);
+  let end = start + length;
+  while (end > start && (b[end - 1] === 0 || b[end - 1] === 0x20)) end--;
+  while (start < end && b[start] === 0x20) start++;
+  return b.toString('latin1', start, end);
 }
 
 export const hexTag = (tag: number) => `(${(tag >>> 16).toString(16).padStart(4, '0').toUpperCase()},${(tag & 0xffff).toString(16).padStart(4, '0').toUpperCase()})`;

@@ -1,5 +1,5 @@
 import type dicomParser from 'dicom-parser';
-import { corrupt } from '../../errors.js';
+import { corrupt, WsiError } from '../../errors.js';
 import type { InstanceHeader } from './dataset.js';
 
 export type Organization = 'TILED_FULL' | 'TILED_SPARSE';
@@ -111,6 +111,16 @@ const IDENTIFYING: (keyof typeof T)[] = [
 
 /** Interpret an instance's header; a missing or absurd attribute the reader needs is `corrupt`. */
 export function describeInstance(header: InstanceHeader): DicomInstance {
+  try {
+    return interpret(header);
+  } catch (error) {
+    if (error instanceof WsiError) throw error;
+    // dicom-parser's accessors throw on values that are not what their VR says.
+    throw corrupt(`${header.path}: a damaged attribute in the DICOM header (${error instanceof Error ? error.message : String(error)})`);
+  }
+}
+
+function interpret(header: InstanceHeader): DicomInstance {
   const ds = header.dataSet;
   const path = header.path;
   const str = (tag: string) => ds.string(tag)?.trim() ?? '';
@@ -209,9 +219,8 @@ function pixelSpacing(ds: dicomParser.DataSet): [number, number] | undefined {
   const shared = ds.elements[T.SharedFunctionalGroupsSequence]?.items?.[0]?.dataSet;
   const measures = shared?.elements[T.PixelMeasuresSequence]?.items?.[0]?.dataSet;
   for (const source of [measures, ds]) {
-    const row = Number(source?.string(T.PixelSpacing, 0));
-    const col = Number(source?.string(T.PixelSpacing, 1));
-    if (row > 0 && col > 0) return [row, col];
+    const [row, col] = (source?.string(T.PixelSpacing) ?? '').split('\\').map(Number);
+    if (row! > 0 && col! > 0) return [row!, col!];
   }
   return undefined;
 }
