@@ -155,7 +155,7 @@ export function createServices(config: Config, db: Database, log: Logger, extern
     defer: (what, task) => access.deferred.defer(what, task),
   });
   const challenges = createChallengesService(config, db, log, { audit: external.audit ?? auditLog, mailer });
-  const scheduledJobs = createJobs(config, db, log, { agreements, challenges });
+  const scheduledJobs = createJobs(config, db, log, { agreements });
   const access = createAccessServices(config, db, log, { mailer, audit: external.audit ?? auditLog, administrativeApproval: agreements, levels: agreements });
   const downloads = createDownloadsService(config, db, log, {
     catalog,

@@ -5,7 +5,6 @@ import type { Config } from '../config/index.js';
 import { createDatasetsService, DatasetError } from '../datasets/index.js';
 import type { Database } from '../db/index.js';
 import { AppError } from '../errors.js';
-import type { ScheduledJob } from '../jobs/job.js';
 import type { Logger } from '../logging.js';
 import { mailSiteFrom, type Mailer } from '../mail/index.js';
 import { ChallengesRepository } from './challenges.repository.js';
@@ -43,17 +42,4 @@ export function createChallengesService(config: Config, db: Database, log: Logge
 export function createHiddenTruth(db: Database): HiddenTruth {
   const users = new UsersRepository(db.knex);
   return new HiddenTruth(new ChallengesRepository(db.knex), async (id) => (await users.findById(id))?.roles.includes('admin') ?? false);
-}
-
-/**
- * `challenge-scoring`: scores the submissions waiting in the queue, one at a
- * time, each minute (and at once with `slidebank cron run challenge-scoring --now`).
- */
-export function challengeScoringJob(service: Pick<ChallengesService, 'scorePending'>): ScheduledJob {
-  return {
-    name: 'challenge-scoring',
-    description: 'score the challenge submissions waiting in the queue',
-    schedule: '* * * * *',
-    run: () => service.scorePending(),
-  };
 }

@@ -17,10 +17,6 @@ import { JobsRepository } from './jobs.repository.js';
 import { catalogSlides } from '../queue/create.js';
 import { preprocessJob } from '../queue/preprocess.job.js';
 import { QueueRepository } from '../queue/queue.repository.js';
-import { createAuditLog } from '../audit/create.js';
-import { challengeScoringJob, createChallengesService } from '../challenges/create.js';
-import type { ChallengesService } from '../challenges/challenges.service.js';
-import { createMailer } from '../mail/index.js';
 
 export { runJob, NODE_ID, type RunOutcome } from './runner.js';
 export { startScheduler, type Scheduler } from './scheduler.js';
@@ -34,7 +30,7 @@ export function createJobRuns(db: Database): JobsRepository {
 
 /** Every scheduled job of the appliance, in the order `cron list` shows them. */
 /** `built` passes services the caller has already made, so that the server and its jobs share one of each. */
-export function createJobs(config: Config, db: Database, log: Logger, built: { agreements?: AgreementsService; challenges?: ChallengesService } = {}): ScheduledJob[] {
+export function createJobs(config: Config, db: Database, log: Logger, built: { agreements?: AgreementsService } = {}): ScheduledJob[] {
   return [
     inboxJob(config, createIngestService(config, db, log)),
     ...agreementJobs(built.agreements ?? createAgreementsService(config, db, log), { reminders: config.jobs.remindersSchedule, expiry: config.jobs.expirySchedule }),
@@ -52,6 +48,5 @@ export function createJobs(config: Config, db: Database, log: Logger, built: { a
       maxAttempts: config.queue.maxAttempts,
       thumbnailsDir: config.paths.thumbnails,
     }),
-    challengeScoringJob(built.challenges ?? createChallengesService(config, db, log, { audit: createAuditLog(db), mailer: createMailer(config, log) })),
   ];
 }

@@ -1,11 +1,14 @@
 import path from 'node:path';
 import type { AuditLog } from '../audit/audit-log.js';
+import { createAuditLog } from '../audit/create.js';
 import { createSlideRelease } from '../catalog/slide-release.js';
 import { SlidesRepository } from '../catalog/slides.repository.js';
+import { createChallengesService } from '../challenges/create.js';
 import type { Config } from '../config/index.js';
 import type { Database } from '../db/index.js';
 import type { DownloadLimits } from '../downloads/limits.js';
 import type { Logger } from '../logging.js';
+import { createMailer } from '../mail/index.js';
 import { Slide } from '../wsi/index.js';
 import { estimateJob } from './budget.js';
 import type { JobType } from './model.js';
@@ -13,7 +16,7 @@ import { OverlayNamesRepository } from './overlay-names.repository.js';
 import { OverlayPublisher } from './overlay-publisher.js';
 import { QueueRepository } from './queue.repository.js';
 import { QueueService } from './queue.service.js';
-import { QueueWorker, tileGrid, type SlideLookup } from './worker.js';
+import { QueueWorker, tileGrid, type OtherWork, type SlideLookup } from './worker.js';
 
 /** `<paths.data>/results`: one folder per succeeded job. */
 export function resultsRoot(config: Config): string {
@@ -62,8 +65,20 @@ function estimator(config: Config, db: Database) {
   };
 }
 
-/** A worker on this process's database connection, with the catalog's slides resolved under `paths.slides`. */
+/**
+ * A worker on this process's database connection, with the catalog's slides
+ * resolved under `paths.slides`; between toolbox jobs it scores the
+ * challenges' submissions.
+ */
 export function createQueueWorker(config: Config, db: Database, log: Logger, options: { id?: string } = {}): QueueWorker {
+  const challenges = createChallengesService(config, db, log, { audit: createAuditLog(db), mailer: createMailer(config, log) });
+  const scoring: OtherWork = {
+    name: 'challenge scoring',
+    runOnce: async () => {
+      const done = await challenges.scorePending({ max: 1 });
+      return done.scored + done.invalid + done.failed > 0;
+    },
+  };
   return new QueueWorker(
     new QueueRepository(db.knex, db.dialect),
     catalogSlides(db, config.paths.slides),
@@ -78,7 +93,7 @@ export function createQueueWorker(config: Config, db: Database, log: Logger, opt
       tiles: config.tiles,
     },
     log,
-    options,
+    { ...options, otherWork: [scoring] },
   );
 }
 

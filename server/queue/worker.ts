@@ -34,6 +34,16 @@ export interface TileGridSettings {
   overlap: number;
 }
 
+/**
+ * Work of another queue that the worker also takes when no toolbox job is due
+ * (the challenges' submissions, scored here rather than in the web server's
+ * process). `runOnce` claims and finishes at most one item; true when it did.
+ */
+export interface OtherWork {
+  name: string;
+  runOnce(): Promise<boolean>;
+}
+
 /** Finds a job's slide in the catalog; undefined when it is not (or no longer) published. */
 export type SlideLookup = (slideId: number) => Promise<TaskSlide | undefined>;
 
@@ -86,6 +96,7 @@ export class QueueWorker {
   private readonly stopped = new AbortController();
   private current: AbortController | undefined;
   private readonly tasks: Record<JobType, TaskRunner>;
+  private readonly otherWork: OtherWork[];
 
   constructor(
     private readonly repository: QueueRepository,
@@ -93,10 +104,11 @@ export class QueueWorker {
     private readonly overlays: OverlayPublisher,
     private readonly settings: WorkerSettings,
     private readonly log: Logger,
-    { id = newWorkerId(), tasks = TASKS }: { id?: string; tasks?: Record<JobType, TaskRunner> } = {},
+    { id = newWorkerId(), tasks = TASKS, otherWork = [] }: { id?: string; tasks?: Record<JobType, TaskRunner>; otherWork?: OtherWork[] } = {},
   ) {
     this.id = id;
     this.tasks = tasks;
+    this.otherWork = otherWork;
   }
 
   /** Run until stop(): recover, claim, run; sleep `pollSeconds` when nothing is due. */
@@ -114,6 +126,15 @@ export class QueueWorker {
     this.log.info({ worker: this.id }, 'queue worker stopped');
   }
 
+  /** The first of the other queues that has an item due; false when none had. */
+  private async runOtherWork(): Promise<boolean> {
+    for (const work of this.otherWork) {
+      if (this.stopping) return false;
+      if (await work.runOnce()) return true;
+    }
+    return false;
+  }
+
   /** Stop claiming; a running job is stopped and given back to the queue (its attempt not counted). */
   stop(): void {
     this.stopping = true;
@@ -129,7 +150,7 @@ export class QueueWorker {
     }
     if (this.stopping) return false;
     const job = await this.repository.claim(this.id, now, this.leaseUntil(now), { maxRunningPerUser: this.settings.maxRunningPerUser });
-    if (!job) return false;
+    if (!job) return this.runOtherWork();
     await this.execute(job);
     return true;
   }

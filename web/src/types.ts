@@ -106,3 +106,13 @@ export type IngestReport = Schemas['IngestReport'];
 export type ScheduledJob = Schemas['ScheduledJob'];
 export type ScheduledJobRun = Schemas['ScheduledJobRun'];
 export type ScheduledJobList = Schemas['ScheduledJobList'];
+
+// Challenges
+export type ChallengeSummary = Schemas['ChallengeSummary'];
+export type ChallengeDetail = Schemas['ChallengeDetail'];
+export type ChallengePhase = ChallengeSummary['phases'][number];
+export type ChallengeSubmission = Schemas['ChallengeSubmission'];
+export type ChallengeLeaderboard = Schemas['ChallengeLeaderboard'];
+export type ChallengeTeam = Schemas['ChallengeTeam'];
+export type SubmissionValidationReport = Schemas['SubmissionValidationReport'];
+export type ChallengeSettings = Schemas['ChallengeSettings'];

@@ -465,7 +465,7 @@ export interface paths {
         put?: never;
         /**
          * Log in with e-mail address and password: a new session cookie, and who is logged in
-         * @description A wrong password and an unknown address are the same 401 invalid_credentials. Each attempt is counted before its password is checked: past auth.lockout.maxFailures for the address typed, or auth.lockout.maxFailuresPerAddress for the client address, within auth.lockout.minutes, the answer is 429 too_many_attempts with Retry-After, and the failure that used the last attempt locks for auth.lockout.minutes. A disabled or unconfirmed account is a 403 (account_disabled, email_unconfirmed) once the password is right. The session cookie is httpOnly, SameSite=Lax and Secure as http.secureCookies says.
+         * @description A wrong password and an unknown address are the same 401 invalid_credentials. Each attempt is counted before its password is checked: past auth.lockout.maxFailures for the address typed, or auth.lockout.maxFailuresPerAddress for the client address, within auth.lockout.minutes, the answer is 429 too_many_attempts with Retry-After, and the failure that used the last attempt locks for auth.lockout.minutes. A disabled or unconfirmed account is a 403 (account_disabled, email_unconfirmed) once the password is right. The session cookie is httpOnly, SameSite=Lax and Secure as http.secureCookies says. With a directory configured (auth.ldap), addresses in auth.ldap.domains, directory accounts and addresses without a local account are checked against the directory (docs/sign-in.md): 503 directory_unavailable when it cannot be reached (local accounts still log in), 409 link_required when the address has a local account to link first (POST /api/auth/sign-in/link), 403 no_email for a directory entry without an address, 403 local_login_disabled for a directory or single sign-on account whose local password an administrator turned off.
          */
         post: operations["postApiAuthLogin"];
         delete?: never;
@@ -545,6 +545,141 @@ export interface paths {
          * @description An unknown code is 400 link_invalid, a used or expired one 410 link_used or link_expired; a password the policy refuses (400 weak_password) leaves the link usable.
          */
         post: operations["postApiAuthPasswordResetConfirm"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/sign-in/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** How one can log in here: the directory (with its mail domains) and the single sign-on providers */
+        get: operations["getApiAuthSignInOptions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/oidc/{provider}/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Start single sign-on: a redirect to the provider (authorization code flow with PKCE)
+         * @description The state, nonce and PKCE verifier travel in a signed, httpOnly cookie for ten minutes; nothing is stored on the server. 503 provider_unavailable when the provider cannot be reached.
+         */
+        get: operations["getApiAuthOidcProviderStart"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/oidc/{provider}/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The provider’s answer: checked (state, PKCE, issuer, audience, nonce, signature, expiry), then logged in
+         * @description A new session is started and the browser sent to the page the sign-in began on. A refused answer, an address of another source or an account that is disabled sends the browser to the login page with `signInError=<code>`; an address that has a local account already sends it there with `link=1` to confirm the link with the local password.
+         */
+        get: operations["getApiAuthOidcProviderCallback"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/sign-in/link": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The directory or single sign-on identity waiting to be linked with the local account of its address, if any */
+        get: operations["getApiAuthSignInLink"];
+        put?: never;
+        /**
+         * Link the waiting directory or single sign-on identity with the local account: its local password proves the owner
+         * @description The local password is checked like a login (counted, locked out alike). The account then signs in through the directory or provider: its source changes, its roles follow the groups, and a new session starts. 404 link_not_found without a waiting link, 410 link_expired after ten minutes.
+         */
+        post: operations["postApiAuthSignInLink"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/sign-in/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Log out, and where to send the browser so that the single sign-on provider logs out too
+         * @description As POST /api/auth/logout; for a session that came from single sign-on, the answer names the provider’s end-session address (RP-initiated logout, with the ID token as hint) for the browser to open.
+         */
+        post: operations["postApiAuthSignInLogout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/sign-in": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The directory and single sign-on settings in effect, their group mappings, and how many accounts come from each source */
+        get: operations["getApiAdminSignIn"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/users/{id}/local-login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Allow or forbid the local password of a directory or single sign-on account
+         * @description Only accounts that come from the directory or single sign-on can have their local password turned off (409 local_account otherwise). Audited.
+         */
+        put: operations["putApiAdminUsersIdLocalLogin"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -2391,6 +2526,12 @@ export interface components {
             token: string;
             password: string;
         };
+        LinkConfirmation: {
+            password: string;
+        };
+        LocalLoginChange: {
+            allowed: boolean;
+        };
         ProfileChange: {
             name?: string;
             institution?: string;
@@ -2930,6 +3071,8 @@ export interface components {
             levelExpiresAt: string | null;
             roles: ("admin" | "curator" | "pathologist")[];
             emailConfirmed: boolean;
+            /** @description Where the account comes from: `local` (registered here), `ldap` (the hospital directory) or `oidc:<provider>` (single sign-on) */
+            source: string;
             /** Format: date-time */
             createdAt: string;
         };
@@ -2951,6 +3094,8 @@ export interface components {
             levelExpiresAt: string | null;
             roles: ("admin" | "curator" | "pathologist")[];
             emailConfirmed: boolean;
+            /** @description Where the account comes from: `local` (registered here), `ldap` (the hospital directory) or `oidc:<provider>` (single sign-on) */
+            source: string;
             /** Format: date-time */
             createdAt: string;
             /**
@@ -2962,6 +3107,111 @@ export interface components {
             csrfToken?: string;
             /** @description The password was chosen by somebody else (the initial administrator's printed one): change it (POST /api/account/password) before anything else */
             mustChangePassword: boolean;
+        };
+        SignInOptions: {
+            directory: {
+                /** @description The login form also checks the hospital directory (LDAP, Active Directory) */
+                enabled: boolean;
+                /** @description Mail domains whose addresses log in through the directory */
+                domains: string[];
+            };
+            providers: {
+                name: string;
+                /** @description The text of the button */
+                label: string;
+                /** @description Where the button leads (GET, a redirect to the provider) */
+                startUrl: string;
+            }[];
+        };
+        PendingLink: {
+            email: string;
+            source: string;
+            sourceLabel: string;
+            /** @description Milliseconds since 1970 */
+            expiresAt: number;
+        } | null;
+        SignOut: {
+            redirect: string | null;
+        };
+        SignInOverview: {
+            /** @description auth.ldap in effect (its password never shown); null when directory login is off */
+            directory: {
+                url: string;
+                /** @enum {string} */
+                security: "ldaps" | "starttls" | "plain";
+                caFile: string;
+                bindDn: string;
+                userSearchBase: string;
+                userFilter: string;
+                emailAttribute: string;
+                nameAttribute: string;
+                groupSearchBase: string;
+                nestedGroups: string;
+                timeoutSeconds: number;
+                domains: string[];
+                roleGroups: {
+                    admin: string[];
+                    curator: string[];
+                    pathologist: string[];
+                };
+                institutionGroups: {
+                    institution: string;
+                    groups: string[];
+                }[];
+            } | null;
+            providers: {
+                name: string;
+                label: string;
+                issuer: string;
+                clientId: string;
+                /** @description The address to register with the provider */
+                redirectUri: string;
+                scopes: string[];
+                groupsClaim: string;
+                roleGroups: {
+                    admin: string[];
+                    curator: string[];
+                    pathologist: string[];
+                };
+                institutionGroups: {
+                    institution: string;
+                    groups: string[];
+                }[];
+            }[];
+            /** @description How many accounts come from each source */
+            accounts: {
+                source: string;
+                count: number;
+            }[];
+        };
+        AdminUser: {
+            id: number;
+            email: string;
+            name: string;
+            institution: string;
+            /**
+             * @description The level in force now (an expired L2 shows as L1, an unconfirmed account as L0, staff at least L1)
+             * @enum {string}
+             */
+            level: "L0" | "L1" | "L2" | "L3";
+            /**
+             * @description The level as stored, before expiry and confirmation are applied
+             * @enum {string}
+             */
+            storedLevel: "L0" | "L1" | "L2" | "L3";
+            levelExpiresAt: string | null;
+            roles: ("admin" | "curator" | "pathologist")[];
+            emailConfirmed: boolean;
+            /** @description Where the account comes from: `local` (registered here), `ldap` (the hospital directory) or `oidc:<provider>` (single sign-on) */
+            source: string;
+            /** Format: date-time */
+            createdAt: string;
+            emailConfirmedAt: string | null;
+            disabled: boolean;
+            disabledAt: string | null;
+            lastLoginAt: string | null;
+            /** @description An administrator turned the local password of this directory or single sign-on account off */
+            localLoginDisabled: boolean;
         };
         DownloadHistory: {
             items: components["schemas"]["DownloadHistoryItem"][];
@@ -3028,31 +3278,6 @@ export interface components {
             total: number;
             page: number;
             pageSize: number;
-        };
-        AdminUser: {
-            id: number;
-            email: string;
-            name: string;
-            institution: string;
-            /**
-             * @description The level in force now (an expired L2 shows as L1, an unconfirmed account as L0, staff at least L1)
-             * @enum {string}
-             */
-            level: "L0" | "L1" | "L2" | "L3";
-            /**
-             * @description The level as stored, before expiry and confirmation are applied
-             * @enum {string}
-             */
-            storedLevel: "L0" | "L1" | "L2" | "L3";
-            levelExpiresAt: string | null;
-            roles: ("admin" | "curator" | "pathologist")[];
-            emailConfirmed: boolean;
-            /** Format: date-time */
-            createdAt: string;
-            emailConfirmedAt: string | null;
-            disabled: boolean;
-            disabledAt: string | null;
-            lastLoginAt: string | null;
         };
         DuaVersion: {
             id: number;
@@ -5793,6 +6018,362 @@ export interface operations {
             };
             /** @description The input is malformed; the message names the part */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getApiAuthSignInOptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The sign-in options */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignInOptions"];
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getApiAuthOidcProviderStart: {
+        parameters: {
+            query?: {
+                /** @description The portal page to open afterwards (a path on this site) */
+                returnTo?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The provider’s name in auth.oidc.providers */
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To the provider */
+            302: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getApiAuthOidcProviderCallback: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The provider’s name in auth.oidc.providers */
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To the portal */
+            302: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getApiAuthSignInLink: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The link waiting for the local password, or null */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PendingLink"];
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postApiAuthSignInLink: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LinkConfirmation"];
+            };
+        };
+        responses: {
+            /** @description Logged in; the session cookie is set */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Me"];
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postApiAuthSignInLogout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Logged out */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignOut"];
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getApiAdminSignIn: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The mapping in effect */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignInOverview"];
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    putApiAdminUsersIdLocalLogin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LocalLoginChange"];
+            };
+        };
+        responses: {
+            /** @description The account as changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUser"];
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
