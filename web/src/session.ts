@@ -36,12 +36,15 @@ export async function logIn(email: string, password: string): Promise<Me> {
 }
 
 export async function logOut(): Promise<void> {
+  let redirect: string | null = null;
   try {
-    await post('/api/auth/logout', {}, { expect401: true });
+    // As /api/auth/logout; a single sign-on session also names where the provider logs out.
+    redirect = (await post<{ redirect: string | null }>('/api/auth/sign-in/logout', {}, { expect401: true })).redirect;
   } finally {
     session.user = null;
     setCsrfToken(null);
   }
+  if (redirect) window.location.assign(redirect);
 }
 
 /** The password was chosen by somebody else (the initial administrator's printed one): the portal asks for a new one first. */
