@@ -1,13 +1,15 @@
 // Reads ../shared/fixtures/dicom: every DICOM whole-slide fixture opens with the geometry its sources record,
 // and its decoded pixels match pydicom's decoding of the same frames.
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { Slide } from '../../server/wsi/index.js';
 import { openDicomSeries } from '../../server/wsi/formats/dicom/index.js';
 import { fixture, fixturesDir, fixtureTest, FIXTURES, fixturesProblem, type FixtureName } from '../support/fixtures.js';
 import { psnr } from '../support/openslide.js';
 import { askPydicom, pydicomTest } from '../support/pydicom.js';
+import { testNeeding } from '../support/requirements.js';
 
 interface Case {
   /** The slide as opened: a file, or a folder of instances. */
@@ -248,3 +250,20 @@ fixtureTest('the same slide stored as JPEG and as JPEG 2000 (wsi2dcm) decodes to
   t.log(`JPEG vs JPEG 2000: PSNR ${db.toFixed(1)} dB, mean absolute difference ${(sum / a.data.length).toFixed(2)}`);
   t.true(db >= 30, `PSNR ${db} dB`);
 });
+
+// Serial: it counts the process's open files, which concurrent tests would change.
+testNeeding([fixturesProblem()], 'a DICOM series holds one file open per instance while open, and none once closed or refused', async (t) => {
+  const open = async () => (await readdir('/proc/self/fd')).length;
+  const before = await open();
+  const slide = await Slide.open(path.join(fixturesDir, 'dicom/wg26-bpaec'));
+  t.is((await open()) - before, 10, 'eight levels, the label and the localizer');
+  await slide.close();
+  t.is(await open(), before);
+  // A refusal after the instances were opened (here: two series in one folder) closes them all too.
+  const mixed = await mkdtemp(path.join(os.tmpdir(), 'slidebank-dicom-mixed-'));
+  t.teardown(() => rm(mixed, { recursive: true, force: true }));
+  await copyFile(fixture('dicom/wg26-bpaec/12_0'), path.join(mixed, 'a'));
+  await copyFile(fixture('dicom/highdicom/sm_image.dcm'), path.join(mixed, 'b'));
+  await t.throwsAsync(Slide.open(mixed), { message: /mixes instances of 2 series/ });
+  t.is(await open(), before);
+}, { serial: true });

@@ -2,6 +2,7 @@
 // thumbnails and associated images), through the real application's routes.
 import path from 'node:path';
 import sharp from 'sharp';
+import { tissueMask } from '../../server/toolbox/tissue-mask.js';
 import { DeepZoom, OPENSLIDE_GRID, renderLevel0Region, Slide } from '../../server/wsi/index.js';
 import { bearerHeaders, viewerFetch } from '../support/accounts.js';
 import { startTestApp } from '../support/app.js';
@@ -74,4 +75,12 @@ fixtureTest('JPEG frames of a DICOM level pass through as stored; tiles between 
 
   const region = await renderLevel0Region(slide, { x: 100, y: 50, width: 400, height: 300 }, 200, 150, (image) => image.raw().toBuffer());
   t.is(region.length, 200 * 150 * 3);
+});
+
+fixtureTest('the toolbox reads a DICOM slide as any other: a tissue mask of the CAMELYON sample finds tissue and background', async (t) => {
+  const slide = await Slide.open(fixture('dicom/google-pipeline/multi_frame_jpeg_camelyon_challenge_image.dcm'));
+  t.teardown(() => slide.close());
+  const mask = await tissueMask(slide, { downsample: 4, minObjectArea: 0, minHoleArea: 0 });
+  t.like(mask, { width: 288, height: 175, level0: { width: 1152, height: 700 } });
+  t.true(mask.tissuePixels > 0.05 * mask.width * mask.height && mask.tissuePixels < 0.5 * mask.width * mask.height, `${mask.tissuePixels} tissue pixels`);
 });
