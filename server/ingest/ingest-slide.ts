@@ -14,6 +14,7 @@ import { sha256File } from '../lib/hashing.js';
 import { deidentifySlide, type DeidentifyResult } from './deidentify/deidentify.js';
 import { verifyDeidentified } from './deidentify/verify.js';
 import type { Candidate } from './discover.js';
+import { refuseUnhandledFormat } from './formats.js';
 import type { IngestReport, IngestSettings } from './ingest-settings.js';
 import type { IngestOutcome, IngestRepository, IngestSource } from './ingest.repository.js';
 import { sealOriginalName } from './linkage.js';
@@ -109,6 +110,7 @@ export async function ingestSlide(input: IngestSlideInput): Promise<IngestResult
 async function ingestSteps(run: IngestRun): Promise<IngestResult> {
   const { candidate } = run.input;
   if (candidate.clash) throw new Refusal('refused', candidate.clash);
+  await refuseUnhandledFormat(candidate.file);
   run.originalSha256 = await refuseRepeat(run);
   const slide = await checkSlide(run);
   const copy = await writeDeidentifiedCopy(run, slide.name);

@@ -13,7 +13,7 @@ import { carryTag, LAYOUT_TAGS, rewriteTiff, type RewriteDirectory } from '../..
 import { Tag } from '../../wsi/tiff/tags.js';
 import { sanitizeAperioDescription } from './aperio-description.js';
 import { collectIdentifiers, type IdentifierSet } from './identifiers.js';
-import { SAFE_TIFF_TAGS } from './policy.js';
+import { DEIDENTIFIED_FORMATS, SAFE_TIFF_TAGS } from './policy.js';
 
 export interface DirectoryReport {
   /** Position in the original. */
@@ -56,6 +56,7 @@ export async function deidentifySlide(input: string, output: string, options: De
     const directories = await readDirectories(file);
     const { format, declined } = detectFormat(directories);
     if (!format) throw new DeidentifyError(`not a supported slide (${declined.map((d) => `${d.format}: ${d.reason}`).join('; ')})`);
+    if (!DEIDENTIFIED_FORMATS.has(format.name)) throw new DeidentifyError(`de-identification has no rules for ${format.name} files`);
     const layout = format.layout(directories);
     if (layout.levels.length === 0) throw new DeidentifyError('the file has no tiled pyramid levels');
 

@@ -5,6 +5,9 @@
  */
 import { Tag } from '../../wsi/tiff/tags.js';
 
+/** Slide-engine formats whose files are rewritten with the rules below; any other format is refused before it is read further. */
+export const DEIDENTIFIED_FORMATS: ReadonlySet<string> = new Set(['aperio', 'generic-tiff']);
+
 /** Aperio ImageDescription keys that describe the optics and scan, not the patient, site or operator. */
 export const SAFE_APERIO_KEYS: ReadonlySet<string> = new Set([
   'AppMag',
