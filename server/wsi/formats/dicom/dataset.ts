@@ -21,9 +21,9 @@ export interface InstanceHeader {
   path: string;
   transferSyntax: string;
   explicit: boolean;
-  /** Every element before the Per-Frame Functional Groups and the Pixel Data, parsed by dicom-parser. */
-  dataSet: dicomParser.DataSet;
-  /** The bytes read from the start of the file (they hold the Per-Frame Functional Groups, when present). */
+  /** Every element before the Per-Frame Functional Groups and the Pixel Data, parsed by dicom-parser (until released). */
+  dataSet?: dicomParser.DataSet;
+  /** The bytes read from the start of the file (they hold the Per-Frame Functional Groups, when present; empty once released). */
   bytes: Bytes;
   perFrame?: ValueRange;
   extendedOffsetTable?: ValueRange;
@@ -129,4 +129,10 @@ function parseHeader(path: string, header: Buffer): dicomParser.DataSet {
     // dicom-parser throws plain objects holding its parser state: only the reason is kept.
     throw corrupt(`${path}: the DICOM header cannot be parsed (${reason})`);
   }
+}
+
+/** Let go of the header's bytes and parsed elements once the series is open: an open slide keeps only what it reads frames with. */
+export function releaseHeader(header: InstanceHeader): void {
+  header.bytes = { buffer: Buffer.alloc(0), base: 0 };
+  header.dataSet = undefined;
 }

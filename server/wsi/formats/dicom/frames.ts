@@ -49,35 +49,33 @@ export async function indexFrames(file: RandomAccessFile, instance: DicomInstanc
   return scanFragments(file, instance, first);
 }
 
-function extendedTable(file: RandomAccessFile, instance: DicomInstance, first: number): Promise<FrameStore> {
-  return (async () => {
-    const path = file.path;
-    const { extendedOffsetTable: table, extendedOffsetTableLengths: lengthsRange } = instance.header;
-    const { bytes } = instance.header;
-    const offsets = await readUint64s(file, bytes.buffer, table!, 'the Extended Offset Table');
-    const lengths = lengthsRange ? await readUint64s(file, bytes.buffer, lengthsRange, 'the Extended Offset Table Lengths') : undefined;
-    if (offsets.length !== instance.frames || lengths?.length !== instance.frames) {
-      throw corrupt(`${path}: the Extended Offset Table lists ${offsets.length} offsets and ${lengths?.length ?? 0} lengths for ${instance.frames} frames`);
+async function extendedTable(file: RandomAccessFile, instance: DicomInstance, first: number): Promise<FrameStore> {
+  const path = file.path;
+  const { extendedOffsetTable: table, extendedOffsetTableLengths: lengthsRange } = instance.header;
+  const { bytes } = instance.header;
+  const offsets = await readUint64s(file, bytes.buffer, table!, 'the Extended Offset Table');
+  const lengths = lengthsRange ? await readUint64s(file, bytes.buffer, lengthsRange, 'the Extended Offset Table Lengths') : undefined;
+  if (offsets.length !== instance.frames || lengths?.length !== instance.frames) {
+    throw corrupt(`${path}: the Extended Offset Table lists ${offsets.length} offsets and ${lengths?.length ?? 0} lengths for ${instance.frames} frames`);
+  }
+  for (let i = 0; i < offsets.length; i++) {
+    if (first + offsets[i]! + ITEM_HEADER + lengths[i]! > file.size) {
+      throw corrupt(`${path}: the Extended Offset Table puts frame ${i + 1} past the end of the file (${file.size} bytes)`);
     }
-    for (let i = 0; i < offsets.length; i++) {
-      if (first + offsets[i]! + ITEM_HEADER + lengths[i]! > file.size) {
-        throw corrupt(`${path}: the Extended Offset Table puts frame ${i + 1} past the end of the file (${file.size} bytes)`);
+  }
+  return {
+    count: instance.frames,
+    async read(i) {
+      checkIndex(path, i, instance.frames);
+      const at = first + offsets[i]!;
+      const bytes = await file.read(at, ITEM_HEADER + lengths[i]!, `frame ${i + 1}`);
+      // Each frame is one fragment when the table is present (PS3.5 A.4).
+      if (tagAt(bytes, 0) !== Tags.ItemStart || bytes.readUInt32LE(4) !== lengths[i]) {
+        throw corrupt(`${path}: the Extended Offset Table is wrong: frame ${i + 1} at offset ${at} is not a fragment of ${lengths[i]} bytes`);
       }
-    }
-    return {
-      count: instance.frames,
-      async read(i) {
-        checkIndex(path, i, instance.frames);
-        const at = first + offsets[i]!;
-        const bytes = await file.read(at, ITEM_HEADER + lengths[i]!, `frame ${i + 1}`);
-        // Each frame is one fragment when the table is present (PS3.5 A.4).
-        if (tagAt(bytes, 0) !== Tags.ItemStart || bytes.readUInt32LE(4) !== lengths[i]) {
-          throw corrupt(`${path}: the Extended Offset Table is wrong: frame ${i + 1} at offset ${at} is not a fragment of ${lengths[i]} bytes`);
-        }
-        return bytes.subarray(ITEM_HEADER);
-      },
-    };
-  })();
+      return bytes.subarray(ITEM_HEADER);
+    },
+  };
 }
 
 function basicTable(file: RandomAccessFile, frames: number, first: number, table: Buffer): FrameStore {

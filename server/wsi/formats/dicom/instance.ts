@@ -123,6 +123,7 @@ export function describeInstance(header: InstanceHeader): DicomInstance {
 function interpret(header: InstanceHeader): DicomInstance {
   const ds = header.dataSet;
   const path = header.path;
+  if (!ds) throw new Error('the header was released');
   const str = (tag: string) => ds.string(tag)?.trim() ?? '';
   const int = (tag: string, fallback?: number): number => {
     const element = ds.elements[tag];

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { corrupt, WsiError } from '../../errors.js';
 import { RandomAccessFile } from '../../tiff/file.js';
 import type { AssociatedName } from '../format.js';
-import { isDicomFile, readInstanceHeader } from './dataset.js';
+import { isDicomFile, readInstanceHeader, releaseHeader } from './dataset.js';
 import { pixelFormat, unsupportedReason, type PixelFormat } from './decode.js';
 import { concatenated, indexFrames, tileGrid, type FrameStore, type TileGrid } from './frames.js';
 import { describeInstance, type DicomInstance, type OpticalPath } from './instance.js';
@@ -67,6 +67,7 @@ export async function openDicomSeries(path: string): Promise<DicomSeries> {
       if (unsupportedReason(pixelFormat(instance))) continue;
       associated.set(name, await indexImage(files, [instance], series.opticalPath.id, name));
     }
+    for (const instance of instances) releaseHeader(instance.header);
     const identifying = { ...instances.find((i) => i.flavor === 'VOLUME')?.identifying };
     return {
       levels,
