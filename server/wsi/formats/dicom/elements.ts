@@ -30,6 +30,10 @@ const IMPLICIT_SEQUENCES = new Set<number>([Tags.PlanePositionSlide, Tags.Optica
 /** Explicit VRs whose length is 4 bytes after 2 reserved ones (PS3.5 §7.1.2). */
 const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
 
+/** The same VRs as two-byte codes, for the per-frame scan's loop. */
+const LONG_VR_CODES = new Set([...LONG_VRS].map((vr) => (vr.charCodeAt(0) << 8) | vr.charCodeAt(1)));
+const SQ_CODE = ('S'.charCodeAt(0) << 8) | 'Q'.charCodeAt(0);
+
 /** Thrown when the bytes at hand end before the structure does: the caller reads more and tries again. */
 export class NeedMoreBytes extends Error {
   constructor(readonly upTo: number) {
@@ -155,17 +159,15 @@ export function scanFramePositions(bytes: Bytes, at: number, length: number, exp
     let value: number;
     let sequence: boolean;
     if (explicit) {
-      const v0 = b[o + 4]!;
-      const v1 = b[o + 5]!;
-      const vr = String.fromCharCode(v0, v1);
-      if (LONG_VRS.has(vr)) {
+      const vr = (b[o + 4]! << 8) | b[o + 5]!;
+      if (LONG_VR_CODES.has(vr)) {
         valueLength = b.readUInt32LE(within(bytes, p + 8, 4));
         value = p + 12;
       } else {
         valueLength = b.readUInt16LE(o + 6);
         value = p + 8;
       }
-      sequence = vr === 'SQ';
+      sequence = vr === SQ_CODE;
     } else {
       valueLength = b.readUInt32LE(o + 4);
       value = p + 8;
