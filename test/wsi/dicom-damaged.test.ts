@@ -49,6 +49,7 @@ async function basicOffsetTable(file: string): Promise<{ at: number; entries: nu
   const handle = await RandomAccessFile.open(file);
   try {
     const { pixelData } = await readInstanceHeader(handle);
+    if (!pixelData) throw new Error(`${file} has no Pixel Data`);
     const item = await handle.read(pixelData.offset, 8, 'the table');
     return { at: pixelData.offset + 8, entries: item.readUInt32LE(4) / 4 };
   } finally {
@@ -136,6 +137,19 @@ fixtureTest('a DICOM object that is not a whole-slide image is refused, naming i
   const dir = await copyOfSeries(t);
   await copyFile(file, path.join(dir, 'extra'));
   await refused(t, Slide.open(dir), 'unsupported_format', /extra: a DICOM object of SOP class/);
+});
+
+fixtureTest('an instance cut before its Pixel Data is refused as such; an object without pixels of another SOP class is named', async (t) => {
+  const file = await copyOf(t, 'dicom/highdicom/sm_image.dcm');
+  const handle = await RandomAccessFile.open(file);
+  const { pixelData } = await readInstanceHeader(handle);
+  await handle.close();
+  // Explicit VR: the Pixel Data element's header is 12 bytes before its value.
+  await truncate(file, pixelData!.offset - 12);
+  await refused(t, Slide.open(file), 'corrupt', /sm_image\.dcm: the data set ends without Pixel Data/);
+  // Microscopy Bulk Simple Annotations, padded with NULs to the same length.
+  await rewrite(file, '1.2.840.10008.5.1.4.1.1.77.1.6', '1.2.840.10008.5.1.4.1.1.91.1\0\0');
+  await refused(t, Slide.open(file), 'unsupported_format', /a DICOM object of SOP class 1\.2\.840\.10008\.5\.1\.4\.1\.1\.91\.1, not a whole-slide image/);
 });
 
 fixtureTest('a file that is not DICOM is refused; a folder without DICOM files too; stray files beside a series are passed over', async (t) => {

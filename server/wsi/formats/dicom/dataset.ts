@@ -28,7 +28,8 @@ export interface InstanceHeader {
   perFrame?: ValueRange;
   extendedOffsetTable?: ValueRange;
   extendedOffsetTableLengths?: ValueRange;
-  pixelData: ValueRange;
+  /** Undefined for an object without pixels (refused by the caller, which first says what the object is). */
+  pixelData?: ValueRange;
 }
 
 /** Whether a file starts as a DICOM Part 10 file does: a 128-byte preamble, then "DICM". */
@@ -84,7 +85,11 @@ function locate(path: string, bytes: Bytes, fileSize: number): InstanceHeader {
   let extendedOffsetTableLengths: ValueRange | undefined;
   let headerEnd: number | undefined;
   for (;;) {
-    if (at >= fileSize) throw corrupt(`${path}: the data set ends without Pixel Data`);
+    if (at >= fileSize) {
+      // No pixels: a DICOM object of another kind, or a damaged one.
+      const dataSet = parseHeader(path, bytes.buffer.subarray(0, headerEnd ?? fileSize));
+      return { path, transferSyntax, explicit, dataSet, bytes, perFrame, extendedOffsetTable, extendedOffsetTableLengths };
+    }
     const h = structural(path, () => elementHeader(bytes, at, explicit));
     const range = { offset: h.value, length: h.length };
     if (h.tag === Tags.PixelData) {

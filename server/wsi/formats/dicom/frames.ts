@@ -29,6 +29,7 @@ export async function indexFrames(file: RandomAccessFile, instance: DicomInstanc
   const { header, frames } = instance;
   const path = file.path;
   const { pixelData } = header;
+  if (!pixelData) throw corrupt(`${path}: the data set ends without Pixel Data`);
   if (pixelData.length !== UNDEFINED_LENGTH) {
     if (transferSyntax(header.transferSyntax)?.coding !== 'native') throw corrupt(`${path}: encapsulated transfer syntax with native (defined-length) Pixel Data`);
     const frameBytes = (instance.tileWidth * instance.tileHeight * instance.samplesPerPixel * instance.bitsAllocated) / 8;

@@ -48,6 +48,7 @@ export interface DicomInstance {
 
 const T = {
   ImageType: 'x00080008',
+  MediaStorageSOPClassUID: 'x00020002',
   SOPClassUID: 'x00080016',
   Manufacturer: 'x00080070',
   ManufacturerModelName: 'x00081090',
@@ -162,7 +163,7 @@ function interpret(header: InstanceHeader): DicomInstance {
   const concatenationUid = str(T.ConcatenationUID);
   return {
     header,
-    sopClass: str(T.SOPClassUID),
+    sopClass: str(T.SOPClassUID) || str(T.MediaStorageSOPClassUID),
     seriesUid: str(T.SeriesInstanceUID),
     instanceNumber: int(T.InstanceNumber, 0),
     flavor: imageType[2] ?? '',

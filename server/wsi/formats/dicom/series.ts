@@ -97,7 +97,12 @@ async function readInstances(path: string, files: RandomAccessFile[]): Promise<D
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new WsiError('not_found', `${path}: no such file or folder`, { cause: error });
     throw new WsiError('unsupported_format', `${path}: cannot open (${(error as Error).message})`, { cause: error });
   }
-  const names = folder ? (await readdir(path, { withFileTypes: true })).filter((e) => e.isFile() && !e.name.startsWith('.')).map((e) => e.name).sort() : [''];
+  const names = folder
+    ? (await readdir(path, { withFileTypes: true }))
+        .filter((e) => e.isFile() && !e.name.startsWith('.') && e.name.toUpperCase() !== 'DICOMDIR')
+        .map((e) => e.name)
+        .sort()
+    : [''];
   if (names.length > MAX_INSTANCES) throw new WsiError('unsupported_format', `${path}: ${names.length} files, more than the ${MAX_INSTANCES} instances a slide may have`);
   const instances: DicomInstance[] = [];
   for (const name of names) {
