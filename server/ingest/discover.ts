@@ -2,7 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { sheetKey } from './metadata-sheet.js';
 
-const SLIDE_EXTENSIONS = /\.(svs|tiff?)$/i;
+const SLIDE_EXTENSIONS = /\.(svs|tiff?|ndpi)$/i;
 export const SHEET_NAME = 'metadata.csv';
 
 export interface Candidate {

@@ -1,4 +1,4 @@
-import type { DeidentifyResult } from './deidentify/deidentify.js';
+import type { DeidentifyResult, PublishedLevel } from './deidentify/deidentify.js';
 import type { Verification } from './deidentify/verify.js';
 import type { Vocabulary } from './types.js';
 
@@ -20,6 +20,8 @@ export interface IngestReport {
   checks?: Verification['checks'];
   metadataProblems?: string[];
   tiffFormat?: string;
+  /** How each level of the published file was made, where it is not a byte-for-byte copy of the original's (an NDPI's). */
+  levels?: PublishedLevel[];
   sha256?: string;
   error?: string;
 }

@@ -12,6 +12,7 @@ import { isUniqueViolation } from '../db/index.js';
 import { writeFileAtomic } from '../lib/files.js';
 import { sha256File } from '../lib/hashing.js';
 import { deidentifySlide, type DeidentifyResult } from './deidentify/deidentify.js';
+import { deidentifyNdpi } from './deidentify/ndpi.js';
 import { verifyDeidentified } from './deidentify/verify.js';
 import type { Candidate } from './discover.js';
 import { refuseUnhandledFormat } from './formats.js';
@@ -70,6 +71,8 @@ interface IngestRun {
   originalSha256: string | null;
   /** Files written so far; removed unless the slide is published. */
   written: string[];
+  /** The slide engine's name for the original's format, once recognised. */
+  format: string | undefined;
   progress(stage: IngestStage, done?: number, total?: number): void;
 }
 
@@ -97,6 +100,7 @@ export async function ingestSlide(input: IngestSlideInput): Promise<IngestResult
     bytes: (await stat(candidate.file)).size,
     originalSha256: null,
     written: [],
+    format: undefined,
     progress: (stage, done = 0, total = 1) => onProgress?.({ file: candidate.fileName, stage, done, total }),
   };
   try {
@@ -110,7 +114,7 @@ export async function ingestSlide(input: IngestSlideInput): Promise<IngestResult
 async function ingestSteps(run: IngestRun): Promise<IngestResult> {
   const { candidate } = run.input;
   if (candidate.clash) throw new Refusal('refused', candidate.clash);
-  await refuseUnhandledFormat(candidate.file);
+  run.format = await refuseUnhandledFormat(candidate.file);
   run.originalSha256 = await refuseRepeat(run);
   const slide = await checkSlide(run);
   const copy = await writeDeidentifiedCopy(run, slide.name);
@@ -145,17 +149,17 @@ async function checkSlide(run: IngestRun): Promise<CheckedSlide> {
 /** The de-identified copy, written under a temporary name in the slide store. */
 async function writeDeidentifiedCopy(run: IngestRun, name: string): Promise<DeidentifiedCopy> {
   const { candidate, settings } = run.input;
-  const extension = path.extname(candidate.fileName).toLowerCase() === '.svs' ? '.svs' : '.tif';
+  const ndpi = run.format === 'hamamatsu';
+  // An NDPI is published as a tiled TIFF.
+  const extension = !ndpi && path.extname(candidate.fileName).toLowerCase() === '.svs' ? '.svs' : '.tif';
   await mkdir(settings.paths.slides, { recursive: true });
   const final = path.join(settings.paths.slides, `${name}${extension}`);
   const partial = path.join(settings.paths.slides, `.${name}${extension}.partial`);
   run.progress('writing', 0, run.bytes);
   let result: DeidentifyResult;
   try {
-    result = await deidentifySlide(candidate.file, partial, {
-      originalName: candidate.fileName,
-      onProgress: (done, total) => run.progress('writing', done, total),
-    });
+    const options = { originalName: candidate.fileName, onProgress: (done: number, total: number) => run.progress('writing', done, total) };
+    result = ndpi ? await deidentifyNdpi(candidate.file, partial, options) : await deidentifySlide(candidate.file, partial, options);
   } catch (error) {
     throw writeFailure(error, 'writing the de-identified copy');
   }
@@ -169,6 +173,7 @@ function reportOf(result: DeidentifyResult, annotation: CheckedAnnotation | null
     annotation: annotation ? { removed: annotation.removed, layers: annotation.summary.layers.length, regions: annotation.summary.totals.regions } : null,
     tiffFormat: result.tiffFormat,
     sha256: result.sha256,
+    ...(result.levels ? { levels: result.levels } : {}),
   };
 }
 
@@ -207,7 +212,7 @@ async function publish(run: IngestRun, slide: CheckedSlide, copy: DeidentifiedCo
         vendor: result.vendor,
         width: facts.width,
         height: facts.height,
-        levelCount: facts.levelCount,
+        levelCount: result.expectedLevels.length,
         mppX: facts.mppX,
         mppY: facts.mppY,
         objectivePower: facts.objectivePower,

@@ -10,7 +10,9 @@ const directoryReport = z.looseObject({
   role: z.string().meta({ description: 'level, thumbnail, label, macro or unrecognised' }),
   width: z.number().int(),
   height: z.number().int(),
-  action: z.enum(['copied', 'removed']),
+  action: z.enum(['copied', 'removed', 're-tiled', 're-encoded']).meta({
+    description: 'copied byte for byte; removed; re-tiled (an NDPI level: its restart intervals re-wrapped as tiles, not decoded); re-encoded (decoded and encoded as JPEG)',
+  }),
   droppedTags: z.array(z.number().int()),
   keptDescriptionKeys: z.array(z.string()),
   droppedDescriptionKeys: z.array(z.string()),
@@ -25,6 +27,20 @@ export const ingestReport = z
     checks: z.array(z.looseObject({ name: z.string(), passed: z.boolean(), detail: z.string() })).optional(),
     metadataProblems: z.array(z.string()).optional(),
     tiffFormat: z.string().optional(),
+    levels: z
+      .array(
+        z.looseObject({
+          width: z.number().int(),
+          height: z.number().int(),
+          tileWidth: z.number().int(),
+          tileHeight: z.number().int(),
+          from: z.string().meta({ description: "Which of the original's levels it comes from" }),
+          how: z.enum(['copied', 're-tiled', 'scaled decoding', 're-encoded']),
+          note: z.string().nullable(),
+        }),
+      )
+      .optional()
+      .meta({ description: "How each level of the published file was made, where it is not a byte-for-byte copy of the original's (an NDPI's)" }),
     sha256: z.string().optional(),
     error: z.string().optional(),
   })

@@ -1,10 +1,21 @@
-import { readFile, readdir, rename } from 'node:fs/promises';
+// Ingest by format: a file is recognised by its content, never its extension; NDPI is published as a
+// tiled TIFF whose tiles are the original's restart intervals (pixels compared with OpenSlide's
+// reading of the original); a format de-identification has no rules for is quarantined.
+import { copyFile, open, readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 import { stringify } from 'csv-stringify/sync';
-import { writeFile } from 'node:fs/promises';
+import type { PublishedLevel } from '../../server/ingest/deidentify/deidentify.js';
+import type { SlideTruth } from '../../server/wsi/generate/index.js';
+import { Slide } from '../../server/wsi/index.js';
+import { readDirectories } from '../../server/wsi/tiff/directory.js';
+import { RandomAccessFile } from '../../server/wsi/tiff/file.js';
 import { testDialect } from '../support/database.js';
-import { ingestBench } from '../support/ingest.js';
+import { writeWsi } from '../support/dicom-writer.js';
+import { fixture, fixturesProblem } from '../support/fixtures.js';
+import { ingestBench, type IngestBench } from '../support/ingest.js';
+import { askOpenSlide, openslideProblem, psnr } from '../support/openslide.js';
+import { testNeeding } from '../support/requirements.js';
 import { makeSlide } from '../support/slides.js';
 
 const GOOD_ROW = { organ: 'Liver', histology: 'HCC', stain: 'H&E', marker: '', differentiation: 'MD', annotation_method: 'manual', dataset: 'test', collection_date: '2010', consent: '' };
@@ -13,19 +24,178 @@ async function writeSheet(dir: string, files: string[]): Promise<void> {
   await writeFile(path.join(dir, 'metadata.csv'), stringify(files.map((file) => ({ file, ...GOOD_ROW })), { header: true }));
 }
 
-test(`an NDPI renamed to .tif is quarantined before de-identification, which has no rules for it, on ${testDialect}`, async (t) => {
-  const bench = await ingestBench(t);
-  const made = await makeSlide({ format: 'ndpi', width: 2048, height: 1536, seed: 11, out: bench.inbox, name: 'disguised' });
-  await rename(made.svs, path.join(bench.inbox, 'disguised.tif'));
-  await writeSheet(bench.inbox, ['disguised.tif']);
-
+async function ingestOne(bench: IngestBench, file: string) {
+  await writeSheet(bench.inbox, [file]);
   const { results } = await bench.service.ingestFolder(bench.inbox, { source: 'cli' });
-  t.is(results.length, 1);
-  const [result] = results;
-  t.is(result!.outcome, 'quarantined');
-  t.regex(result!.reason!, /is a hamamatsu slide, whatever its extension says, and de-identification has no rules for hamamatsu files/);
+  if (results.length !== 1) throw new Error(`${results.length} results`);
+  return results[0]!;
+}
+
+/** An NDPI from the generator, under `name` in the bench's inbox, with its ground truth. */
+async function ndpi(bench: IngestBench, name: string, width: number, height: number, levels?: number): Promise<{ file: string; truth: SlideTruth }> {
+  const made = await makeSlide({ format: 'ndpi', width, height, levels, seed: width + height, out: bench.inbox, name });
+  return { file: made.svs, truth: JSON.parse(await readFile(made.truth, 'utf8')) as SlideTruth };
+}
+
+/** Unlink directory `index` of an NDPI from the chain (NDPI's next-directory offsets are 8 bytes): a level the scanner did not store. */
+async function dropDirectory(file: string, index: number): Promise<void> {
+  const handle = await RandomAccessFile.open(file);
+  const directories = await readDirectories(handle);
+  await handle.close();
+  const fd = await open(file, 'r+');
+  try {
+    const nextField = async (offset: number) => {
+      const count = Buffer.alloc(2);
+      await fd.read(count, 0, 2, offset);
+      return offset + 2 + 12 * count.readUInt16LE(0);
+    };
+    const next = Buffer.alloc(8);
+    await fd.read(next, 0, 8, await nextField(directories[index]!.offset));
+    await fd.write(next, 0, 8, await nextField(directories[index - 1]!.offset));
+  } finally {
+    await fd.close();
+  }
+}
+
+test(`a DICOM file renamed to .tif is quarantined before anything is written: de-identification has no rules for DICOM, on ${testDialect}`, async (t) => {
+  const bench = await ingestBench(t);
+  await writeWsi(path.join(bench.inbox, 'disguised.tif'), {
+    transferSyntax: '1.2.840.10008.1.2.1',
+    width: 512,
+    height: 512,
+    tile: 256,
+    frames: 4,
+    pixels: { native: Buffer.alloc(4 * 256 * 256 * 3, 200) },
+  });
+  const result = await ingestOne(bench, 'disguised.tif');
+  t.is(result.outcome, 'quarantined');
+  t.regex(result.reason!, /is a dicom slide, whatever its extension says, and de-identification has no rules for dicom files/);
   t.deepEqual(await readdir(bench.config.paths.slides).catch(() => []), [], 'nothing is written to the slide store');
   t.is(await bench.repository.slideCount(), 0);
-  t.is((await readFile(path.join(result!.quarantinePath!, 'reason.txt'), 'utf8')).trim(), result!.reason!);
-  t.true((await readdir(result!.quarantinePath!)).includes('disguised.tif'), 'the original waits in quarantine');
+  t.is((await readFile(path.join(result.quarantinePath!, 'reason.txt'), 'utf8')).trim(), result.reason!);
+  t.true((await readdir(result.quarantinePath!)).includes('disguised.tif'), 'the original waits in quarantine');
+});
+
+test(`an NDPI renamed to .tif is de-identified by the NDPI rules, not rewritten as a TIFF with Hamamatsu's tags, on ${testDialect}`, async (t) => {
+  const bench = await ingestBench(t);
+  const { file, truth } = await ndpi(bench, 'disguised', 2048, 1536);
+  await rename(file, path.join(bench.inbox, 'disguised.tif'));
+  const result = await ingestOne(bench, 'disguised.tif');
+  t.is(result.outcome, 'published', result.reason ?? '');
+  const bytes = await readFile(path.join(bench.config.paths.slides, `${result.name}.tif`));
+  for (const [key, value] of Object.entries(truth.ndpi!)) t.false(bytes.includes(Buffer.from(value, 'latin1')), `the original's ${key} is gone`);
+  t.true(result.report.directories!.some((d) => d.action === 're-tiled'));
+});
+
+testNeeding([openslideProblem], `an NDPI is published as a tiled TIFF of its restart intervals, pixels identical to OpenSlide's reading of the original, its identifiers gone, on ${testDialect}`, async (t) => {
+  const bench = await ingestBench(t);
+  // Level 0: 300 MCUs a row, restart intervals of 30 MCUs (240 pixels): re-tiled into 240×240 tiles.
+  // Level 1 (600 wide): intervals of 25 MCUs (200 pixels), not a multiple of 16: re-encoded.
+  const { file, truth } = await ndpi(bench, 'case-ndpi', 2400, 1800);
+  const result = await ingestOne(bench, path.basename(file));
+  t.is(result.outcome, 'published', result.reason ?? '');
+  const published = path.join(bench.config.paths.slides, `${result.name}.tif`);
+
+  const bytes = await readFile(published);
+  for (const [key, value] of Object.entries(truth.ndpi!)) t.false(bytes.includes(Buffer.from(value, 'latin1')), `the original's ${key} is gone`);
+  t.false(bytes.includes(Buffer.from('case-ndpi')), 'the original file name is gone');
+  const handle = await RandomAccessFile.open(published);
+  const directories = await readDirectories(handle);
+  await handle.close();
+  t.is(directories.length, 2, 'the two levels, no macro');
+  for (const d of directories) t.deepEqual([...d.tags.keys()].filter((tag) => tag >= 65000 || tag === 306 || tag === 271 || tag === 305), [], 'no Hamamatsu tag, DateTime, Make or Software');
+
+  const levels = result.report.levels as PublishedLevel[];
+  t.deepEqual(
+    levels.map((l) => `${l.width}×${l.height} ${l.tileWidth}×${l.tileHeight} ${l.how}`),
+    ['2400×1800 240×240 re-tiled', '600×450 256×256 re-encoded'],
+  );
+  t.regex(levels[1]!.note!, /200 pixels wide, not a multiple of 16/);
+  t.deepEqual(result.report.directories!.map((d) => `${d.role}:${d.action}`), ['level:re-tiled', 'level:re-encoded', 'macro:removed']);
+  t.true(result.report.directories![0]!.droppedTags.includes(65442), 'the report lists the serial number tag as dropped');
+  t.true(result.report.checks!.every((c) => c.passed));
+  const scan = result.report.checks!.find((c) => c.name === 'no identifying value anywhere in the file')!;
+  t.regex(scan.detail, /searched \d+ bytes for \d+ values/);
+
+  const row = await bench.database.db.knex('slides').where({ id: result.slideId }).first();
+  t.like(row, { width: 2400, height: 1800, level_count: 2, objective_power: 20 });
+  t.true(Math.abs(row.mpp_x - truth.mpp) < 1e-4, `MPP carried over (${row.mpp_x})`);
+
+  // Pixels: OpenSlide's reads of the original NDPI, OpenSlide's generic-tiff reads of the published file, and the engine's.
+  const regions: [number, number, number, number, number][] = [
+    [0, 0, 0, 512, 300],
+    [0, 1100, 700, 700, 500], // across tiles and restart intervals
+    [0, 2000, 1500, 300, 240],
+  ];
+  const original = await askOpenSlide(file, { regions });
+  const reread = await askOpenSlide(published, { regions });
+  t.is(reread.vendor, 'generic-tiff');
+  // OpenSlide 3.4.1 gives a generic TIFF no openslide.mpp-x; the resolution tags hold it, in pixels per centimetre.
+  t.is(reread.properties['tiff.ResolutionUnit'], 'centimeter');
+  t.true(Math.abs(10_000 / Number(reread.properties['tiff.XResolution']) - truth.mpp) < 1e-4, 'MPP in the resolution tags');
+  const slide = await Slide.open(published);
+  t.teardown(() => slide.close());
+  let compared = 0;
+  for (const [i, [level, x, y, w, h]] of regions.entries()) {
+    const a = await readFile(original.regions[i]!.file);
+    const b = await readFile(reread.regions[i]!.file);
+    const engine = (await slide.readRegion(level, x, y, w, h)).data;
+    t.true(a.equals(b), `region ${i}: OpenSlide reads the published TIFF exactly as the original NDPI`);
+    t.true(a.equals(engine), `region ${i}: the engine reads the published TIFF exactly as OpenSlide reads the original`);
+    compared += w * h;
+  }
+  // The re-encoded level: OpenSlide's level 2 of the original is the stored 600-pixel level.
+  const low = await askOpenSlide(file, { regions: [[2, 0, 0, 600, 448]] });
+  const lowOurs = (await slide.readRegion(1, 0, 0, 600, 448)).data;
+  const quality = psnr(await readFile(low.regions[0]!.file), lowOurs);
+  t.true(quality > 35, `re-encoded level within ${quality.toFixed(1)} dB`);
+  t.log(`${compared} level-0 pixels identical three ways; the re-encoded level at ${quality.toFixed(1)} dB PSNR`);
+});
+
+testNeeding([openslideProblem], `a level the scanner did not store is made by scaled decoding so that no step is more than 4×, on ${testDialect}`, async (t) => {
+  const bench = await ingestBench(t);
+  // Stored: 4096, 1024 and 256 wide; without the middle one, a 16× step.
+  const { file } = await ndpi(bench, 'gap', 4096, 3072, 3);
+  await dropDirectory(file, 1);
+  const result = await ingestOne(bench, path.basename(file));
+  t.is(result.outcome, 'published', result.reason ?? '');
+  const levels = result.report.levels as PublishedLevel[];
+  t.deepEqual(
+    levels.map((l) => `${l.width} ${l.how}`),
+    ['4096 re-tiled', '1024 scaled decoding', '256 re-tiled'],
+  );
+  const published = path.join(bench.config.paths.slides, `${result.name}.tif`);
+  // OpenSlide's levels of the original: 4096, 2048, 1024, 512 (4096 at 1/2, 1/4, 1/8), 256 (stored), 128, 64, 32.
+  const original = await askOpenSlide(file, { regions: [[4, 0, 0, 256, 192], [2, 1600, 800, 400, 300], [0, 3000, 2000, 600, 500]] });
+  const ours = await askOpenSlide(published, { regions: [[2, 0, 0, 256, 192], [1, 1600, 800, 400, 300], [0, 3000, 2000, 600, 500]] });
+  t.deepEqual(ours.levels.map(([w]) => w), [4096, 1024, 256]);
+  const stored = await readFile(original.regions[0]!.file);
+  t.true(stored.equals(await readFile(ours.regions[0]!.file)), 'the stored 256-pixel level is re-tiled, identical');
+  t.true((await readFile(original.regions[2]!.file)).equals(await readFile(ours.regions[2]!.file)), 'level 0 identical');
+  const made = psnr(await readFile(original.regions[1]!.file), await readFile(ours.regions[1]!.file));
+  t.true(made > 35, `the made level agrees with OpenSlide's scaled decoding of the original to ${made.toFixed(1)} dB`);
+  t.log(`the level made by scaled decoding: ${made.toFixed(1)} dB PSNR against OpenSlide's`);
+});
+
+testNeeding([fixturesProblem(), openslideProblem], `a NanoZoomer fixture is published re-tiled (intervals a whole row wide), pixels identical to OpenSlide's, its serial numbers and dates gone, on ${testDialect}`, async (t) => {
+  const bench = await ingestBench(t);
+  await copyFile(fixture('ndpi/test3-DAPI.ndpi'), path.join(bench.inbox, 'test3-DAPI.ndpi'));
+  const result = await ingestOne(bench, 'test3-DAPI.ndpi');
+  t.is(result.outcome, 'published', result.reason ?? '');
+  const published = path.join(bench.config.paths.slides, `${result.name}.tif`);
+  const bytes = await readFile(published);
+  // NDP.S/N and SerialNumber, Macro.S/N, Created, Updated and the shading data's Date.
+  for (const value of ['950291', '950410', '2011/05/23', '2017/01/27']) t.false(bytes.includes(Buffer.from(value, 'latin1')), `${value} is gone`);
+  const levels = result.report.levels as PublishedLevel[];
+  // Restart intervals a whole row wide (3968 pixels, 8 rows): tiles as wide as the level, 64 rows tall.
+  t.deepEqual(levels.map((l) => `${l.width}×${l.height} ${l.tileWidth}×${l.tileHeight} ${l.how}`), [
+    '3968×4864 3968×64 re-tiled',
+    '1984×2432 1984×128 re-tiled',
+    '992×1216 992×256 re-tiled',
+    '496×608 496×496 re-tiled',
+  ]);
+  const regions: [number, number, number, number, number][] = [[0, 1000, 1500, 1200, 900], [2, 0, 0, 992, 1216]];
+  const original = await askOpenSlide(fixture('ndpi/test3-DAPI.ndpi'), { regions });
+  const reread = await askOpenSlide(published, { regions: [[0, 1000, 1500, 1200, 900], [2, 0, 0, 992, 1216]] });
+  for (const i of [0, 1]) t.true((await readFile(original.regions[i]!.file)).equals(await readFile(reread.regions[i]!.file)), `region ${i} identical`);
 });

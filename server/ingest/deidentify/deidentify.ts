@@ -13,7 +13,7 @@ import { carryTag, LAYOUT_TAGS, rewriteTiff, type RewriteDirectory } from '../..
 import { Tag } from '../../wsi/tiff/tags.js';
 import { sanitizeAperioDescription } from './aperio-description.js';
 import { collectIdentifiers, type IdentifierSet } from './identifiers.js';
-import { DEIDENTIFIED_FORMATS, SAFE_TIFF_TAGS } from './policy.js';
+import { REWRITTEN_FORMATS, SAFE_TIFF_TAGS } from './policy.js';
 
 export interface DirectoryReport {
   /** Position in the original. */
@@ -21,15 +21,34 @@ export interface DirectoryReport {
   role: 'level' | 'thumbnail' | 'label' | 'macro' | 'unrecognised';
   width: number;
   height: number;
-  action: 'copied' | 'removed';
+  /** Copied byte for byte; NDPI levels re-tiled from their restart intervals (not decoded) or, where they cannot be, re-encoded. */
+  action: 'copied' | 'removed' | 're-tiled' | 're-encoded';
   droppedTags: number[];
   keptDescriptionKeys: string[];
   droppedDescriptionKeys: string[];
   droppedHeaderLines: number;
 }
 
+/** A level of the published file and how its tiles were made. */
+export interface PublishedLevel {
+  width: number;
+  height: number;
+  tileWidth: number;
+  tileHeight: number;
+  /** Which of the original's levels it comes from. */
+  from: string;
+  /** `copied`: tiles byte for byte; `re-tiled`: NDPI restart intervals re-wrapped, not decoded; `scaled decoding` and `re-encoded`: decoded and encoded as JPEG. */
+  how: 'copied' | 're-tiled' | 'scaled decoding' | 're-encoded';
+  note: string | null;
+}
+
 export interface DeidentifyResult {
+  /** The published file's format as the slide engine reads it. */
   vendor: string;
+  /** The original's format, where it differs from the published file's (an NDPI published as a tiled TIFF). */
+  sourceFormat?: string;
+  /** How each level of the published file was made, where it is not a copy of the original's. */
+  levels?: PublishedLevel[];
   size: number;
   sha256: string;
   tiffFormat: 'classic' | 'bigtiff';
@@ -42,6 +61,8 @@ export interface DeidentifyResult {
 export interface DeidentifyOptions {
   /** The original's file name, itself an identifier to search for. */
   originalName: string;
+  /** JPEG quality of tiles that have to be encoded (default 90). */
+  quality?: number;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -56,7 +77,7 @@ export async function deidentifySlide(input: string, output: string, options: De
     const directories = await readDirectories(file);
     const { format, declined } = detectFormat(directories);
     if (!format) throw new DeidentifyError(`not a supported slide (${declined.map((d) => `${d.format}: ${d.reason}`).join('; ')})`);
-    if (!DEIDENTIFIED_FORMATS.has(format.name)) throw new DeidentifyError(`de-identification has no rules for ${format.name} files`);
+    if (!REWRITTEN_FORMATS.has(format.name)) throw new DeidentifyError(`de-identification does not rewrite ${format.name} files`);
     const layout = format.layout(directories);
     if (layout.levels.length === 0) throw new DeidentifyError('the file has no tiled pyramid levels');
 

@@ -1,7 +1,9 @@
 /**
  * The identifying values found in an original, which must not occur anywhere
  * in the published file: its file name, the values of identifying Aperio
- * fields, and of identifying TIFF text tags.
+ * fields, of identifying TIFF text tags, and of Hamamatsu's private tags
+ * (the scanner's serial number, the reference, and the serial numbers and
+ * dates of the NDPI property map).
  */
 import path from 'node:path';
 import { parseDescription } from '../../wsi/formats/aperio.js';
@@ -36,6 +38,7 @@ export function collectIdentifiers(directories: TiffDirectory[], originalFileNam
         if (isIdentifyingAperioKey(key) || unknownText) found.push({ source: `Aperio ${key}`, value });
       }
     }
+    found.push(...ndpiIdentifiers(directory));
     for (const [tag, name] of IDENTIFYING_TIFF_TAGS) {
       const value = directory.tags.get(tag);
       if (typeof value === 'string') found.push({ source: `TIFF ${name}`, value });
@@ -53,4 +56,30 @@ export function collectIdentifiers(directories: TiffDirectory[], originalFileNam
     }
   }
   return { scanned: [...scanned.values()], tooShort: [...tooShort] };
+}
+
+/** Hamamatsu's text tags that name the scanner or the slide. */
+const NDPI_TEXT_TAGS: readonly [number, string][] = [
+  [65442, 'NDPI scanner serial number'],
+  [65427, 'NDPI reference'],
+];
+/** Property-map keys whose values identify the scanner, the slide or when it was scanned. */
+const NDPI_IDENTIFYING_KEY = /(S\/N|Serial|Date|Created|Updated|Time|Barcode|Reference|User|Operator)/i;
+
+/** The identifying values of an NDPI directory: its serial number and reference tags, and identifying records of its property map (tag 65449). */
+function ndpiIdentifiers(directory: TiffDirectory): IdentifyingValue[] {
+  const found: IdentifyingValue[] = [];
+  for (const [tag, source] of NDPI_TEXT_TAGS) {
+    const value = directory.tags.get(tag);
+    if (typeof value === 'string') found.push({ source, value });
+  }
+  const map = directory.tags.get(65449);
+  if (typeof map === 'string') {
+    // Records are CR LF separated `key=value`; some scanners nest further `;key=value` records in a value.
+    for (const record of map.split(/[\r\n;]+/)) {
+      const eq = record.indexOf('=');
+      if (eq > 0 && NDPI_IDENTIFYING_KEY.test(record.slice(0, eq))) found.push({ source: `NDPI property ${record.slice(0, eq).trim()}`, value: record.slice(eq + 1) });
+    }
+  }
+  return found;
 }

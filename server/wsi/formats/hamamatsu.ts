@@ -66,10 +66,7 @@ export const hamamatsu: SlideFormat = {
   },
 
   async open(file, directories) {
-    const { stored, macro } = classify(directories, file.path);
-    if (stored.length === 0) throw new WsiError('unsupported_format', `${file.path}: an NDPI file without pyramid levels`);
-    const strips: StoredStrip[] = [];
-    for (const [k, { directory }] of stored.entries()) strips.push(await openStrip(file, directory, `level ${k}`));
+    const { strips, macro } = await openStoredStrips(file, directories);
 
     // OpenSlide's levels: each stored level, and each at 1/2, 1/4 and 1/8 where the restart interval divides evenly,
     // keyed by width so that a stored level (or a later, smaller source) wins over an earlier one of the same width.
@@ -100,6 +97,19 @@ export const hamamatsu: SlideFormat = {
     } satisfies SlideLayout;
   },
 };
+
+/**
+ * The stored levels' strips (largest first, each with its JPEG header and
+ * restart intervals) and the macro's directory: what the slide is read from,
+ * and what ingest re-tiles without decoding.
+ */
+export async function openStoredStrips(file: RandomAccessFile, directories: TiffDirectory[]): Promise<{ strips: StoredStrip[]; macro: TiffDirectory | undefined }> {
+  const { stored, macro } = classify(directories, file.path);
+  if (stored.length === 0) throw new WsiError('unsupported_format', `${file.path}: an NDPI file without pyramid levels`);
+  const strips: StoredStrip[] = [];
+  for (const [k, { directory }] of stored.entries()) strips.push(await openStrip(file, directory, `level ${k}`));
+  return { strips, macro };
+}
 
 interface Classified {
   stored: { directory: TiffDirectory }[];
@@ -132,7 +142,7 @@ function classify(directories: TiffDirectory[], path: string): Classified {
 }
 
 /** A stored level's strip, with its JPEG header and restart intervals. */
-interface StoredStrip {
+export interface StoredStrip {
   directory: TiffDirectory;
   header: JpegStripHeader;
   /** OpenSlide's tile: one restart interval, or the whole level where there are none. */
@@ -245,7 +255,7 @@ function libtiffTakes(width: number, height: number): boolean {
 }
 
 /** Tile (col, row) of a stored strip: its block of restart intervals as one JPEG (intervals past the edges repeat the last). */
-async function readBlock(strip: StoredStrip, file: RandomAccessFile, col: number, row: number): Promise<Buffer> {
+export async function readBlock(strip: StoredStrip, file: RandomAccessFile, col: number, row: number): Promise<Buffer> {
   const { header, intervals, blockAcross: a, blockDown: b, across: q, down: r } = strip;
   if (!intervals) {
     const whole = await file.read(strip.directory.offsets[0]!, strip.directory.byteCounts[0]!, `level strip of directory ${strip.directory.index}`);

@@ -237,3 +237,42 @@ export function assembleIntervals(header: JpegStripHeader, rows: Buffer[][], wid
   parts.push(Buffer.from([0xff, EOI]));
   return Buffer.concat(parts);
 }
+
+/**
+ * The strip's header split for tiles in a TIFF (TIFF Technical Note 2): the
+ * quantisation and Huffman tables as a JPEGTables value (SOI, DQT/DHT, EOI),
+ * and the header without them, for abbreviated tiles. Of the application
+ * segments only JFIF (APP0) and Adobe (APP14), which tell a decoder the
+ * colour space, are kept; comments and other application data are dropped.
+ */
+export function withoutTables(header: JpegStripHeader): { tables: Buffer; header: JpegStripHeader } {
+  const { bytes } = header;
+  const tables: Buffer[] = [];
+  const kept: Buffer[] = [bytes.subarray(0, 2)];
+  let keptLength = 2;
+  let sofAt = -1;
+  let at = 2;
+  while (at < bytes.length) {
+    if (bytes[at + 1] === 0xff) {
+      at++; // fill byte
+      continue;
+    }
+    const marker = bytes[at + 1]!;
+    const end = at + 2 + bytes.readUInt16BE(at + 2);
+    const segment = bytes.subarray(at, end);
+    if (marker === 0xdb || marker === 0xc4) tables.push(segment);
+    else if (marker === 0xfe || (marker >= 0xe1 && marker <= 0xed) || marker === 0xef) {
+      // COM and application data other than JFIF and Adobe: not needed to decode, and free to hold anything.
+    } else {
+      if (at === header.sofAt) sofAt = keptLength;
+      kept.push(segment);
+      keptLength += segment.length;
+    }
+    at = end;
+  }
+  if (sofAt < 0) throw corrupt('a JPEG header without its frame header');
+  return {
+    tables: Buffer.concat([Buffer.from([0xff, SOI]), ...tables, Buffer.from([0xff, EOI])]),
+    header: { ...header, bytes: Buffer.concat(kept, keptLength), sofAt },
+  };
+}
