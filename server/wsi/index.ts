@@ -8,4 +8,6 @@ export { DeepZoom, deepZoomDescriptor, deepZoomGeometry, deepZoomTileRect, encod
 export { WsiError, type WsiErrorCode } from './errors.js';
 export { largestRender, planLevel0Region, renderablePlan, renderLevel0Region, MAX_RENDER_PIXELS, type Level0Region, type RenderPlan } from './render.js';
 export type { AssociatedName } from './formats/format.js';
+/** A DICOM series' instances and identifying attributes, for those who handle DICOM beyond reading pixels (de-identification). */
+export { openDicomSeries, type DicomSeries } from './formats/dicom/index.js';
 export type { RgbImage } from './decode/pixels.js';
