@@ -17,6 +17,7 @@ import { importCommand } from './commands/import.js';
 import { mirrorCommand } from './commands/mirror.js';
 import { workerCommand } from './commands/worker.js';
 import { challengeCommand } from './commands/challenge.js';
+import { dicomCommand } from './commands/dicom.js';
 
 /** The `slidebank` command line; main.ts runs it on the process's arguments. */
 export function buildProgram(): Command {
@@ -45,6 +46,7 @@ export function buildProgram(): Command {
   program.addCommand(mirrorCommand());
   program.addCommand(workerCommand());
   program.addCommand(challengeCommand());
+  program.addCommand(dicomCommand());
   return program;
 }
 

@@ -256,6 +256,14 @@ export const configSchema = z.strictObject({
       ),
     ),
   }),
+  dicom: z.strictObject({
+    uidRoot: z
+      .string()
+      .refine(
+        (root) => root === '' || (/^(0|[1-9]\d*)(\.(0|[1-9]\d*))*$/.test(root) && root.length <= 40),
+        'must be empty (2.25 UIDs) or a UID root: numbers separated by dots without leading zeros, at most 40 characters',
+      ),
+  }),
   mail: z
     .strictObject({
       from: z.string().min(3, 'must be an address such as "Slidebank <no-reply@hospital.example>"'),

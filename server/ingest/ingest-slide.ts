@@ -22,7 +22,7 @@ import { sealOriginalName } from './linkage.js';
 import type { SheetRow } from './metadata-sheet.js';
 import { keepOriginal, quarantine, removeOriginal } from './originals.js';
 import { Refusal, writeFailure } from './refusal.js';
-import { checkAnnotation, checkMetadata, freshName, readableSlide, type CheckedAnnotation } from './slide-checks.js';
+import { checkAnnotation, checkMetadata, freshName, readableSlide, stripPath, type CheckedAnnotation } from './slide-checks.js';
 import type { SlideMetadata } from './types.js';
 
 export type IngestStage = 'hashing' | 'checking' | 'writing' | 'verifying' | 'thumbnails' | 'done';
@@ -161,6 +161,8 @@ async function writeDeidentifiedCopy(run: IngestRun, name: string): Promise<Deid
     const options = { originalName: candidate.fileName, onProgress: (done: number, total: number) => run.progress('writing', done, total) };
     result = ndpi ? await deidentifyNdpi(candidate.file, partial, options) : await deidentifySlide(candidate.file, partial, options);
   } catch (error) {
+    // A reader's error names the original's path; the record must not keep it.
+    if (error instanceof Error) error.message = stripPath(error.message, candidate.file);
     throw writeFailure(error, 'writing the de-identified copy');
   }
   run.written.push(partial);

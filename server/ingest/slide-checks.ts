@@ -49,7 +49,7 @@ export async function readableSlide(file: string): Promise<SlideFacts> {
 }
 
 /** Error messages from the reader name the file; the curator knows which file, and the record must not keep its name. */
-function stripPath(message: string, file: string): string {
+export function stripPath(message: string, file: string): string {
   return message.split(`${file}: `).join('').split(file).join('the file');
 }
 

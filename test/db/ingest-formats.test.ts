@@ -1,7 +1,7 @@
 // Ingest by format: a file is recognised by its content, never its extension; NDPI is published as a
 // tiled TIFF whose tiles are the original's restart intervals (pixels compared with OpenSlide's
 // reading of the original); a format de-identification has no rules for is quarantined.
-import { copyFile, open, readFile, readdir, rename, writeFile } from 'node:fs/promises';
+import { copyFile, open, readFile, readdir, rename, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 import { stringify } from 'csv-stringify/sync';
@@ -198,4 +198,57 @@ testNeeding([fixturesProblem(), openslideProblem], `a NanoZoomer fixture is publ
   const original = await askOpenSlide(fixture('ndpi/test3-DAPI.ndpi'), { regions });
   const reread = await askOpenSlide(published, { regions: [[0, 1000, 1500, 1200, 900], [2, 0, 0, 992, 1216]] });
   for (const i of [0, 1]) t.true((await readFile(original.regions[i]!.file)).equals(await readFile(reread.regions[i]!.file)), `region ${i} identical`);
+});
+
+/** McuStarts (tag 65426) of an NDPI's first directory: where its values lie in the file, and the strip's length. */
+async function mcuStarts(file: string): Promise<{ at: number; count: number; stripLength: number }> {
+  const handle = await RandomAccessFile.open(file);
+  try {
+    const [first] = await readDirectories(handle);
+    const bytes = await readFile(file);
+    const entries = bytes.readUInt16LE(first!.offset);
+    for (let i = 0; i < entries; i++) {
+      const entry = first!.offset + 2 + i * 12;
+      if (bytes.readUInt16LE(entry) === 65426) return { at: bytes.readUInt32LE(entry + 8), count: bytes.readUInt32LE(entry + 4), stripLength: first!.byteCounts[0]! };
+    }
+    throw new Error('no McuStarts');
+  } finally {
+    await handle.close();
+  }
+}
+
+test(`damaged NDPI copies are quarantined with the reason and nothing partial is published, on ${testDialect}`, async (t) => {
+  const bench = await ingestBench(t);
+  const truncated = await ndpi(bench, 'truncated', 2048, 1536);
+  await truncate(truncated.file, Math.floor((await stat(truncated.file)).size * 0.6));
+  // Restart offsets past the end of the strip.
+  const past = await ndpi(bench, 'past-end', 2048, 1536);
+  const starts = await mcuStarts(past.file);
+  const fd = await open(past.file, 'r+');
+  const beyond = Buffer.alloc(4 * 8);
+  for (let i = 0; i < 8; i++) beyond.writeUInt32LE(starts.stripLength + 1000 * (i + 1), 4 * i);
+  await fd.write(beyond, 0, beyond.length, starts.at + 4 * (starts.count - 8));
+  // A restart offset that does not lead to a restart marker: found only while the intervals are re-tiled.
+  const shifted = await ndpi(bench, 'shifted', 2048, 1536);
+  const moved = await mcuStarts(shifted.file);
+  const fd2 = await open(shifted.file, 'r+');
+  const value = Buffer.alloc(4);
+  await fd2.read(value, 0, 4, moved.at + 4 * (moved.count - 5));
+  value.writeUInt32LE(value.readUInt32LE(0) + 3);
+  await fd2.write(value, 0, 4, moved.at + 4 * (moved.count - 5));
+  await fd.close();
+  await fd2.close();
+
+  await writeSheet(bench.inbox, ['truncated.ndpi', 'past-end.ndpi', 'shifted.ndpi']);
+  const { results } = await bench.service.ingestFolder(bench.inbox, { source: 'cli' });
+  const by = Object.fromEntries(results.map((r) => [r.file, r]));
+  t.is(by['truncated.ndpi']!.outcome, 'quarantined');
+  t.regex(by['truncated.ndpi']!.reason!, /cannot be read as a slide: .*(truncated|past the end)/);
+  t.is(by['past-end.ndpi']!.outcome, 'quarantined');
+  t.regex(by['past-end.ndpi']!.reason!, /cannot be read as a slide: .*tag 65426 puts restart interval \d+ at byte \d+, past the end of the \d+-byte JPEG strip/);
+  t.is(by['shifted.ndpi']!.outcome, 'quarantined');
+  t.regex(by['shifted.ndpi']!.reason!, /writing the de-identified copy failed: .*no restart marker at the end of restart interval/);
+  for (const r of results) t.false(r.reason!.includes(bench.inbox), 'reasons do not carry the folder path');
+  t.deepEqual(await readdir(bench.config.paths.slides).catch(() => []), [], 'nothing, not even a partial file, in the slide store');
+  t.is(await bench.repository.slideCount(), 0);
 });
