@@ -18,6 +18,7 @@ import { mirrorCommand } from './commands/mirror.js';
 import { workerCommand } from './commands/worker.js';
 import { challengeCommand } from './commands/challenge.js';
 import { dicomCommand } from './commands/dicom.js';
+import { authCommand } from './commands/auth.js';
 
 /** The `slidebank` command line; main.ts runs it on the process's arguments. */
 export function buildProgram(): Command {
@@ -47,6 +48,7 @@ export function buildProgram(): Command {
   program.addCommand(workerCommand());
   program.addCommand(challengeCommand());
   program.addCommand(dicomCommand());
+  program.addCommand(authCommand());
   return program;
 }
 

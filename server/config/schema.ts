@@ -1,3 +1,4 @@
+import { accessSync, constants, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import cron from 'node-cron';
 import { z } from 'zod';
@@ -50,7 +51,7 @@ const ldapSettings = z
     url: ldapUrl,
     startTls: z.boolean({ error: 'must be true or false' }),
     allowPlain: z.boolean({ error: 'must be true or false' }),
-    caFile: z.string(),
+    caFile: z.string().refine((file) => file === '' || isReadableFile(file), 'must be empty or a readable PEM file of certificate authorities'),
     bindDn: z.string(),
     bindPassword: z.string(),
     userSearchBase: z.string(),
@@ -294,6 +295,15 @@ function isAddressOrRange(text: string): boolean {
   if (bits === undefined) return true;
   const prefix = Number(bits);
   return /^\d{1,3}$/.test(bits) && prefix <= (family === 4 ? 32 : 128);
+}
+
+function isReadableFile(file: string): boolean {
+  try {
+    accessSync(file, constants.R_OK);
+    return statSync(file).isFile();
+  } catch {
+    return false;
+  }
 }
 
 function isIssuerUrl(text: string): boolean {
