@@ -101,6 +101,22 @@ function install(t: ExecutionContext): Promise<Installed> {
       slidebank_nginx_http_port: ports.http,
       slidebank_nginx_https_port: ports.https,
       slidebank_app_nodes: [`127.0.0.1:${ports.app}`],
+      // Hospital sign-in from the inventory (docs/sign-in.md); the test certificate stands for the directory's CA.
+      slidebank_ldap: {
+        url: 'ldaps://dc1.hospital.test:636',
+        caFile: path.join(work, 'cert.pem'),
+        bindDn: 'CN=svc-slidebank,OU=Service,DC=hospital,DC=test',
+        userSearchBase: 'OU=Staff,DC=hospital,DC=test',
+        nestedGroups: 'in-chain',
+        groupSearchBase: 'OU=Groups,DC=hospital,DC=test',
+        roleGroups: { admin: ['CN=Slidebank Admins,OU=Groups,DC=hospital,DC=test'], curator: [], pathologist: ['CN=Pathology,OU=Groups,DC=hospital,DC=test'] },
+        timeoutSeconds: 5,
+        domains: ['hospital.test'],
+      },
+      slidebank_ldap_bind_password: 'a vaulted service secret',
+      slidebank_oidc_providers: [
+        { name: 'hospital', label: 'Hospital single sign-on', issuer: 'https://sso.hospital.test/realms/hospital', clientId: 'slidebank', clientSecret: 'a vaulted client secret', roleGroups: { admin: [], curator: [], pathologist: ['pathology'] } },
+      ],
     };
     // JSON is YAML: ansible reads both files as they are.
     await writeFile(path.join(work, 'inventory.yml'), JSON.stringify(inventory));
@@ -152,6 +168,9 @@ toolTest('a local run installs into a prefix, and a second run changes nothing',
   t.is(config.downloads.nginxAccelRedirect, '/protected-slides/');
   t.deepEqual(config.metrics.allow, ['127.0.0.1', '10.20.0.0/24']);
   t.is(config.port, 8080);
+  t.like(config.auth.ldap, { url: 'ldaps://dc1.hospital.test:636', bindPassword: 'a vaulted service secret', nestedGroups: 'in-chain', timeoutSeconds: 5, domains: ['hospital.test'], emailAttribute: 'mail' });
+  t.deepEqual(config.auth.ldap.roleGroups.pathologist, ['CN=Pathology,OU=Groups,DC=hospital,DC=test']);
+  t.like(config.auth.oidc.providers[0], { name: 'hospital', clientSecret: 'a vaulted client secret', scopes: ['openid', 'email', 'profile'], groupsClaim: 'groups' });
 
   // The migrations ran: the embedded database exists, and `migrate --status` has nothing pending.
   const { stdout: status } = await run(process.execPath, ['bin/slidebank.js', 'migrate', '--status'], { cwd: current, env: { ...process.env, NODE_ENV: 'production', DATABASE_URL: '' } });
