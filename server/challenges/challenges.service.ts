@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import type { Requester } from '../access/levels.js';
 import { parseAperioXml, toGeoJson } from '../annotations/index.js';
 import type { AuditLog } from '../audit/audit-log.js';
@@ -13,6 +14,7 @@ import { escapeHtml, type Mailer, type MailSite } from '../mail/index.js';
 import { bootstrapInterval, rankEntries } from './metrics/index.js';
 import { scoreSubmission, SubmissionInvalid, validateSubmission, type ChallengeSlide, type ScoringSpec, type SlideTruth, type ValidationReport } from './submissions/index.js';
 import { AlreadyInTeam, NameTaken, type ChallengeChanges, type ChallengesRepository } from './challenges.repository.js';
+import { uploadView, type ChallengeUploads, type ChunkRange, type UploadView } from './uploads.js';
 import {
   CHALLENGE_NAME,
   DEFAULTS,
@@ -142,6 +144,7 @@ function parseRelease(text: string, option: string): { dataset: string; version:
 export class ChallengesService {
   constructor(
     private readonly repository: ChallengesRepository,
+    private readonly uploads: ChallengeUploads,
     private readonly releases: ReleaseLookup,
     private readonly audit: AuditLog,
     private readonly mailer: Mailer,
@@ -473,50 +476,110 @@ export class ChallengesService {
    */
   async submit(name: string, phaseName: string | undefined, upload: UploadedArchive, actor: ChallengeActor): Promise<SubmitOutcome> {
     try {
-      const user = userOf(actor);
-      const now = this.clock();
-      const challenge = await this.get(name);
-      const participation = await this.assertParticipant(challenge, user.id);
-      if (participation.rulesVersion < challenge.rulesVersion) {
-        throw new AppError(409, 'rules_changed', `The rules of ${name} changed (version ${challenge.rulesVersion}); accept them again before you submit`);
-      }
-      const phase = phaseName !== undefined ? await this.phase(challenge, phaseName) : await this.openPhase(challenge, now);
-      const state = phaseState(phase, now);
-      if (state === 'upcoming') throw new AppError(409, 'phase_not_open', `The ${phase.name} phase of ${name} opens on ${phase.opensAt.toISOString()}; submissions are taken from then`);
-      const extension = archiveExtension(upload.fileName);
-      if (!extension) throw new AppError(415, 'unsupported_archive', 'Send a .zip, .tar or .tar.gz archive');
-      const team = (await this.repository.teamOf(challenge.id, user.id)) ?? (await this.teamOfOne(challenge, user));
-      const limit = phase.dailyLimit ?? challenge.dailyLimit;
-      const used = await this.repository.countedSince(phase.id, team.id, dayStart(now));
-      if (used >= limit) {
-        const tomorrow = new Date(dayStart(now).getTime() + 86_400_000);
-        throw new AppError(429, 'daily_limit_reached', `Team ${team.name} has made ${used} submission(s) to ${name} ${phase.name} today, the most allowed (${limit}); the next is taken from ${tomorrow.toISOString()}`, {
-          details: { limit, used, retryAt: tomorrow.toISOString(), retryAfterSeconds: Math.max(1, Math.ceil((tomorrow.getTime() - now.getTime()) / 1000)) },
-        });
-      }
-      const spec = await this.spec(challenge, phase);
-      const report = await validateSubmission(upload.file, spec);
-      const late = state === 'closed';
-      if (!report.ok) {
-        const submission = await this.repository.insertSubmission(
-          { challengeId: challenge.id, phaseId: phase.id, teamId: team.id, userId: user.id, fileName: upload.fileName, size: upload.size, status: 'invalid', report, late },
-          now,
-        );
-        await this.record(actor, 'challenge.submitted', challenge, { submission: submission.id, phase: phase.name, team: team.id, status: 'invalid' });
-        return { kind: 'invalid', submission, report };
-      }
-      const submission = await this.repository.insertSubmission(
-        { challengeId: challenge.id, phaseId: phase.id, teamId: team.id, userId: user.id, fileName: upload.fileName, size: upload.size, status: 'queued', report, late },
-        now,
-      );
-      const target = this.archivePath(challenge.id, submission.id, extension);
-      await mkdir(path.dirname(target), { recursive: true });
-      await rename(upload.file, target);
-      await this.record(actor, 'challenge.submitted', challenge, { submission: submission.id, phase: phase.name, team: team.id, status: 'queued', late });
-      return { kind: 'queued', submission, report };
+      return await this.submitArchive(name, phaseName, upload, actor);
     } finally {
       await rm(upload.file, { force: true });
     }
+  }
+
+  /**
+   * Submits a complete resumable upload exactly as if its bytes had come as
+   * the request body. Once a submission is recorded (queued or invalid) the
+   * upload is consumed; a refusal before that (not joined, no phase open,
+   * the daily limit) keeps it, to be submitted later.
+   */
+  async submitUpload(name: string, phaseName: string | undefined, uploadId: string, actor: ChallengeActor): Promise<SubmitOutcome> {
+    const user = userOf(actor);
+    const challenge = await this.get(name);
+    const upload = await this.uploads.own(challenge.id, user.id, uploadId);
+    const held = await this.uploads.hold(upload);
+    let outcome: SubmitOutcome;
+    try {
+      outcome = await this.submitArchive(name, phaseName, { file: held.file, fileName: upload.fileName, size: upload.size }, actor);
+    } catch (error) {
+      await held.release();
+      throw error;
+    }
+    await held.consume();
+    return outcome;
+  }
+
+  /** Starts a resumable upload of an archive of `size` bytes for the requester, a participant. */
+  async createUpload(name: string, fields: { fileName: string; size: number }, actor: ChallengeActor): Promise<UploadView> {
+    const user = userOf(actor);
+    const challenge = await this.get(name);
+    const participation = await this.assertParticipant(challenge, user.id);
+    if (participation.rulesVersion < challenge.rulesVersion) {
+      throw new AppError(409, 'rules_changed', `The rules of ${name} changed (version ${challenge.rulesVersion}); accept them again before you submit`);
+    }
+    if (fields.size > this.settings.maxUploadBytes) {
+      throw new AppError(413, 'submission_too_large', `A submission must be at most ${this.settings.maxUploadBytes / 1024 ** 3} GiB; this one is ${fields.size} bytes`);
+    }
+    if (!archiveExtension(fields.fileName)) throw new AppError(415, 'unsupported_archive', 'Send a .zip, .tar or .tar.gz archive (the file name tells which)');
+    return uploadView(await this.uploads.create({ challengeId: challenge.id, userId: user.id, fileName: fields.fileName, size: fields.size }));
+  }
+
+  /** The requester's upload: how much has arrived. */
+  async uploadState(name: string, uploadId: string, actor: ChallengeActor): Promise<UploadView> {
+    const challenge = await this.get(name);
+    return uploadView(await this.uploads.own(challenge.id, userOf(actor).id, uploadId));
+  }
+
+  /** Appends a chunk to the requester's upload (see ChallengeUploads.append). */
+  async uploadChunk(name: string, uploadId: string, range: ChunkRange, body: Readable, actor: ChallengeActor): Promise<UploadView> {
+    const challenge = await this.get(name);
+    const upload = await this.uploads.own(challenge.id, userOf(actor).id, uploadId);
+    return uploadView(await this.uploads.append(upload, range, body));
+  }
+
+  async deleteUpload(name: string, uploadId: string, actor: ChallengeActor): Promise<void> {
+    const challenge = await this.get(name);
+    await this.uploads.remove(await this.uploads.own(challenge.id, userOf(actor).id, uploadId));
+  }
+
+  /** Takes an archive in a file for a phase; the caller removes the file afterwards unless it was kept (renamed into place). */
+  private async submitArchive(name: string, phaseName: string | undefined, upload: UploadedArchive, actor: ChallengeActor): Promise<SubmitOutcome> {
+    const user = userOf(actor);
+    const now = this.clock();
+    const challenge = await this.get(name);
+    const participation = await this.assertParticipant(challenge, user.id);
+    if (participation.rulesVersion < challenge.rulesVersion) {
+      throw new AppError(409, 'rules_changed', `The rules of ${name} changed (version ${challenge.rulesVersion}); accept them again before you submit`);
+    }
+    const phase = phaseName !== undefined ? await this.phase(challenge, phaseName) : await this.openPhase(challenge, now);
+    const state = phaseState(phase, now);
+    if (state === 'upcoming') throw new AppError(409, 'phase_not_open', `The ${phase.name} phase of ${name} opens on ${phase.opensAt.toISOString()}; submissions are taken from then`);
+    const extension = archiveExtension(upload.fileName);
+    if (!extension) throw new AppError(415, 'unsupported_archive', 'Send a .zip, .tar or .tar.gz archive');
+    const team = (await this.repository.teamOf(challenge.id, user.id)) ?? (await this.teamOfOne(challenge, user));
+    const limit = phase.dailyLimit ?? challenge.dailyLimit;
+    const used = await this.repository.countedSince(phase.id, team.id, dayStart(now));
+    if (used >= limit) {
+      const tomorrow = new Date(dayStart(now).getTime() + 86_400_000);
+      throw new AppError(429, 'daily_limit_reached', `Team ${team.name} has made ${used} submission(s) to ${name} ${phase.name} today, the most allowed (${limit}); the next is taken from ${tomorrow.toISOString()}`, {
+        details: { limit, used, retryAt: tomorrow.toISOString(), retryAfterSeconds: Math.max(1, Math.ceil((tomorrow.getTime() - now.getTime()) / 1000)) },
+      });
+    }
+    const spec = await this.spec(challenge, phase);
+    const report = await validateSubmission(upload.file, spec);
+    const late = state === 'closed';
+    if (!report.ok) {
+      const submission = await this.repository.insertSubmission(
+        { challengeId: challenge.id, phaseId: phase.id, teamId: team.id, userId: user.id, fileName: upload.fileName, size: upload.size, status: 'invalid', report, late },
+        now,
+      );
+      await this.record(actor, 'challenge.submitted', challenge, { submission: submission.id, phase: phase.name, team: team.id, status: 'invalid' });
+      return { kind: 'invalid', submission, report };
+    }
+    const submission = await this.repository.insertSubmission(
+      { challengeId: challenge.id, phaseId: phase.id, teamId: team.id, userId: user.id, fileName: upload.fileName, size: upload.size, status: 'queued', report, late },
+      now,
+    );
+    const target = this.archivePath(challenge.id, submission.id, extension);
+    await mkdir(path.dirname(target), { recursive: true });
+    await rename(upload.file, target);
+    await this.record(actor, 'challenge.submitted', challenge, { submission: submission.id, phase: phase.name, team: team.id, status: 'queued', late });
+    return { kind: 'queued', submission, report };
   }
 
   /** Validates and scores an archive as the organisers would, recording nothing (`slidebank challenge score`). */

@@ -10,6 +10,8 @@ import { mailSiteFrom, type Mailer } from '../mail/index.js';
 import { ChallengesRepository } from './challenges.repository.js';
 import { ChallengesService } from './challenges.service.js';
 import { HiddenTruth } from './hidden-truth.js';
+import { ChallengeUploads } from './uploads.js';
+import { ChallengeUploadsRepository } from './uploads.repository.js';
 
 /** The largest submission archive taken: 2 GiB. */
 export const MAX_SUBMISSION_BYTES = 2 * 1024 ** 3;
@@ -19,10 +21,16 @@ export function challengesDir(config: Config): string {
   return path.join(config.paths.data, 'challenges');
 }
 
+/** Resumable uploads: their state in the database, their bytes in `<paths.data>/challenges/uploads/`. */
+export function createChallengeUploads(config: Config, db: Database): ChallengeUploads {
+  return new ChallengeUploads(new ChallengeUploadsRepository(db.knex), path.join(challengesDir(config), 'uploads'));
+}
+
 export function createChallengesService(config: Config, db: Database, log: Logger, { audit, mailer }: { audit: AuditLog; mailer: Mailer }): ChallengesService {
   const datasets = createDatasetsService(config, db);
   return new ChallengesService(
     new ChallengesRepository(db.knex),
+    createChallengeUploads(config, db),
     async (dataset, version) => {
       try {
         return await datasets.findRelease(dataset, version);

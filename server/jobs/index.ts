@@ -6,6 +6,8 @@ import { LoginThrottleRepository } from '../access/login-throttle.repository.js'
 import { SessionsRepository } from '../access/sessions.repository.js';
 import { UsersRepository } from '../access/users.repository.js';
 import { agreementJobs } from '../agreements/agreements.jobs.js';
+import { createChallengeUploads } from '../challenges/create.js';
+import { challengeUploadsJob } from '../challenges/uploads.job.js';
 import { AuditRepository } from '../audit/index.js';
 import type { AgreementsService } from '../agreements/agreements.service.js';
 import { createAgreementsService } from '../agreements/create.js';
@@ -43,6 +45,7 @@ export function createJobs(config: Config, db: Database, log: Logger, built: { a
       unconfirmedDays: config.auth.unconfirmedDays,
       schedule: config.jobs.cleanupSchedule,
     }),
+    challengeUploadsJob(createChallengeUploads(config, db), config.jobs.cleanupSchedule),
     preprocessJob(new QueueRepository(db.knex, db.dialect), catalogSlides(db, config.paths.slides), {
       schedule: config.jobs.preprocessSchedule,
       maxAttempts: config.queue.maxAttempts,

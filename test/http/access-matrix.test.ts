@@ -71,7 +71,7 @@ function download(who: Principal): Cell {
 }
 
 interface Route {
-  method: 'GET' | 'POST' | 'PUT' | 'PATCH';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   path: string;
   body?: unknown;
   expect(who: Principal, via: 'session' | 'token'): Cell;
@@ -179,6 +179,12 @@ test(`the access matrix: every protected route × every level and role × sessio
     { method: 'POST', path: '/api/challenges/matrix/teams/1/accept', expect: (who) => (who === 'anonymous' ? anonymous : who === 'L0' ? [403, 'level_required'] : [404, 'invitation_not_found']) },
     // An empty body: the route is reached and refuses it.
     { method: 'POST', path: '/api/challenges/matrix/submissions', expect: (who) => (who === 'anonymous' ? anonymous : who === 'L0' ? [403, 'level_required'] : [415, 'unsupported_archive']) },
+    // Resumable uploads: reached, and refused for what this state cannot do: a size over the limit (nothing is made), an upload that is not the requester's, a chunk without its range.
+    { method: 'POST', path: '/api/challenges/matrix/uploads', body: { fileName: 'predictions.zip', size: 3 * 1024 ** 3 }, expect: (who) => (who === 'anonymous' ? anonymous : who === 'L0' ? [403, 'level_required'] : [413, 'submission_too_large']) },
+    { method: 'GET', path: '/api/challenges/matrix/uploads/0123456789abcdef01234567', expect: (who) => (who === 'anonymous' ? anonymous : who === 'L0' ? [403, 'level_required'] : [404, 'upload_not_found']) },
+    { method: 'PUT', path: '/api/challenges/matrix/uploads/0123456789abcdef01234567', expect: (who) => (who === 'anonymous' ? anonymous : who === 'L0' ? [403, 'level_required'] : [400, 'invalid_content_range']) },
+    { method: 'DELETE', path: '/api/challenges/matrix/uploads/0123456789abcdef01234567', expect: (who) => (who === 'anonymous' ? anonymous : who === 'L0' ? [403, 'level_required'] : [404, 'upload_not_found']) },
+    { method: 'POST', path: '/api/challenges/matrix/submissions?upload=0123456789abcdef01234567', expect: (who) => (who === 'anonymous' ? anonymous : who === 'L0' ? [403, 'level_required'] : [404, 'upload_not_found']) },
     { method: 'GET', path: '/api/challenges/matrix/submissions/999', expect: (who) => (who === 'anonymous' ? anonymous : who === 'L0' ? [403, 'level_required'] : [404, 'submission_not_found']) },
     { method: 'PATCH', path: '/api/admin/challenges/matrix', body: { description: 'The matrix challenge' }, expect: admin },
     {

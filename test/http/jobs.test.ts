@@ -21,7 +21,7 @@ test(`GET /api/admin/jobs: every scheduled job with its recent runs, newest firs
   t.is(answer.status, 200);
   t.is(answer.headers.get('cache-control'), 'no-store');
   const names = answer.body.items.map((job) => job.name);
-  t.deepEqual(names, ['inbox-ingest', 'dua-reminders', 'dua-expiry', 'account-cleanup', 'preprocess'], 'in the order cron list shows them');
+  t.deepEqual(names, ['inbox-ingest', 'dua-reminders', 'dua-expiry', 'account-cleanup', 'challenge-uploads', 'preprocess'], 'in the order cron list shows them');
   for (const job of answer.body.items) {
     t.true(job.description.length > 0, `${job.name} is described`);
     t.is(typeof job.schedule, 'string');

@@ -17,6 +17,7 @@ import * as mustChangePassword from './2026-12-07-11-must-change-password.js';
 import * as jobRunsRecent from './2026-12-07-20-job-runs-recent.js';
 import * as challenges from './2026-12-07-30-challenges.js';
 import * as accountSources from './2026-12-07-40-account-sources.js';
+import * as challengeUploads from './2026-12-07-50-challenge-uploads.js';
 
 export interface Migration {
   name: string;
@@ -47,4 +48,5 @@ export const migrations: readonly Migration[] = [
   { name: '2026-12-07-20-job-runs-recent', ...jobRunsRecent },
   { name: '2026-12-07-30-challenges', ...challenges },
   { name: '2026-12-07-40-account-sources', ...accountSources },
+  { name: '2026-12-07-50-challenge-uploads', ...challengeUploads },
 ];

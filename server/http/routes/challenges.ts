@@ -4,9 +4,11 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import busboy from 'busboy';
 import type { Context } from 'koa';
 import { MAX_SUBMISSION_BYTES } from '../../challenges/create.js';
 import type { UploadedArchive } from '../../challenges/challenges.service.js';
+import { MAX_CHUNK_BYTES, type ChunkRange } from '../../challenges/uploads.js';
 import { AppError } from '../../errors.js';
 import { adminOnly, atLeast } from '../access.js';
 import { actorOf } from '../actor.js';
@@ -26,6 +28,7 @@ import {
   challengeSubmissionPath,
   challengeTeam,
   challengeTeamPath,
+  challengeUploadPath,
   invitationView,
   inviteBody,
   joinBody,
@@ -42,6 +45,8 @@ import {
   submitAnswer,
   submitQuery,
   teamBody,
+  newUpload,
+  uploadView,
 } from '../schemas/challenges.js';
 
 /**
@@ -68,17 +73,31 @@ const ARCHIVE_TYPES: Record<string, string> = {
   'application/octet-stream': 'submission.zip',
 };
 
-/** The request body, the archive itself, streamed into a temporary file and refused past the limit without reading the rest. */
+const tooLarge = () => new AppError(413, 'submission_too_large', `A submission must be at most ${MAX_SUBMISSION_BYTES / 1024 ** 3} GiB`);
+
+/** A fresh temporary file in the uploads folder, for a request body on its way in. */
+async function temporaryFile(ctx: Context): Promise<string> {
+  const dir = ctx.services.challenges.uploadsDir();
+  await mkdir(dir, { recursive: true });
+  return path.join(dir, `${randomBytes(12).toString('hex')}.partial`);
+}
+
+/**
+ * The archive of a submission, streamed into a temporary file and refused
+ * past the limit without reading the rest: either the request body itself
+ * (Content-Type application/zip, application/x-tar or application/gzip), or
+ * the one file of a multipart/form-data body (field `archive`).
+ */
 async function archiveBody(ctx: Context, fileName: string | undefined): Promise<UploadedArchive> {
   const type = (ctx.get('Content-Type').split(';')[0] ?? '').trim().toLowerCase();
+  if (type === 'multipart/form-data') return multipartArchive(ctx, fileName);
   const fallback = ARCHIVE_TYPES[type];
-  if (!fallback) throw new AppError(415, 'unsupported_archive', 'Send the archive itself as the request body, with Content-Type application/zip, application/x-tar or application/gzip');
+  if (!fallback) {
+    throw new AppError(415, 'unsupported_archive', 'Send the archive itself as the request body, with Content-Type application/zip, application/x-tar or application/gzip, or as the file field "archive" of a multipart/form-data body');
+  }
   const limit = MAX_SUBMISSION_BYTES;
-  const tooLarge = () => new AppError(413, 'submission_too_large', `A submission must be at most ${limit / 1024 ** 3} GiB`);
   if (Number(ctx.get('Content-Length') || 0) > limit) throw tooLarge();
-  const dir = path.join(ctx.services.challenges.uploadsDir());
-  await mkdir(dir, { recursive: true });
-  const file = path.join(dir, `${randomBytes(12).toString('hex')}.partial`);
+  const file = await temporaryFile(ctx);
   let size = 0;
   const counter = new Transform({
     transform(chunk: Buffer, _encoding, done) {
@@ -98,6 +117,98 @@ async function archiveBody(ctx: Context, fileName: string | undefined): Promise<
     throw new AppError(400, 'empty_submission', 'The request body is empty: send the archive itself');
   }
   return { file, fileName: fileName ?? fallback, size };
+}
+
+/** The form fields besides the file that are read at all: anything longer is refused. */
+const MAX_FIELD_BYTES = 1024;
+/** Room for the multipart boundaries and part headers around the file. */
+const MULTIPART_OVERHEAD = 1024 * 1024;
+
+/** The last part of a file name as a browser or curl sends it, without control characters; at most 200 characters. */
+function plainFileName(name: string): string {
+  const base = name.split(/[/\\]/).pop() ?? '';
+  return [...base]
+    .filter((c) => c.charCodeAt(0) >= 32 && c.charCodeAt(0) !== 127)
+    .join('')
+    .trim()
+    .slice(-200);
+}
+
+/**
+ * The file field `archive` of a multipart/form-data body, as `curl -F
+ * archive=@predictions.zip` sends it, streamed to disk with busboy under the
+ * file's own name. No file, two files, a file under another field name or a
+ * field over 1 KiB are 400s; over the limit, 413.
+ */
+async function multipartArchive(ctx: Context, queryName: string | undefined): Promise<UploadedArchive> {
+  if (Number(ctx.get('Content-Length') || 0) > MAX_SUBMISSION_BYTES + MULTIPART_OVERHEAD) throw tooLarge();
+  let parser: busboy.Busboy;
+  try {
+    parser = busboy({ headers: ctx.req.headers, defParamCharset: 'utf8', limits: { files: 1, fileSize: MAX_SUBMISSION_BYTES, fields: 20, fieldSize: MAX_FIELD_BYTES, parts: 21, fieldNameSize: 100 } });
+  } catch (error) {
+    throw new AppError(400, 'invalid_multipart', `The multipart body cannot be read: ${(error as Error).message}`);
+  }
+  const file = await temporaryFile(ctx);
+  let problem: AppError | undefined;
+  const refuse = (error: AppError) => {
+    problem ??= error;
+  };
+  let received: { fileName: string; size: number } | undefined;
+  let writing: Promise<void> | undefined;
+  parser.on('file', (field, stream, info) => {
+    if (field !== 'archive') {
+      refuse(new AppError(400, 'invalid_multipart', `The file must come in the field "archive", not "${field}"`));
+      stream.resume();
+      return;
+    }
+    let size = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        size += chunk.length;
+        done(null, chunk);
+      },
+    });
+    stream.on('limit', () => refuse(tooLarge()));
+    writing = pipeline(stream, counter, createWriteStream(file)).then(() => {
+      received = { fileName: plainFileName(info.filename ?? ''), size };
+    });
+    // A failed write must not stop the form from being read to its end; it is answered once the form is.
+    writing.catch(() => {});
+  });
+  parser.on('field', (name, _value, info) => {
+    if (info.valueTruncated) refuse(new AppError(400, 'field_too_large', `The form field "${name}" is longer than ${MAX_FIELD_BYTES} bytes; send only the file field "archive"`));
+  });
+  parser.on('filesLimit', () => refuse(new AppError(400, 'too_many_files', 'Send one archive per submission: the form has more than one file')));
+  parser.on('fieldsLimit', () => refuse(new AppError(400, 'invalid_multipart', 'The form has too many fields; send only the file field "archive"')));
+  parser.on('partsLimit', () => refuse(new AppError(400, 'invalid_multipart', 'The form has too many parts; send only the file field "archive"')));
+  try {
+    try {
+      await pipeline(ctx.req, parser);
+    } catch (error) {
+      if (error instanceof AppError) throw error;
+      throw new AppError(400, 'invalid_multipart', `The multipart body cannot be read: ${(error as Error).message}`);
+    }
+    if (writing) await writing;
+    if (problem) throw problem;
+    if (!received) throw new AppError(400, 'no_archive', 'The form has no file: send the archive as the file field "archive" (curl -F archive=@predictions.zip)');
+    if (received.size === 0) throw new AppError(400, 'empty_submission', 'The archive sent is empty');
+    return { file, fileName: received.fileName || queryName || 'submission.zip', size: received.size };
+  } catch (error) {
+    await writing?.catch(() => {});
+    await rm(file, { force: true });
+    throw error;
+  }
+}
+
+/** `Content-Range: bytes START-END/SIZE` of a chunk. */
+function chunkRange(ctx: Context): ChunkRange {
+  const header = ctx.get('Content-Range');
+  const match = /^bytes (\d{1,16})-(\d{1,16})\/(\d{1,16})$/.exec(header.trim());
+  if (!match) throw new AppError(400, 'invalid_content_range', `Send each chunk with Content-Range: bytes START-END/SIZE (END included)${header ? `, not "${header}"` : ''}`);
+  const [start, end, total] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  if (end < start) throw new AppError(400, 'invalid_content_range', `Content-Range ${header} ends before it starts`);
+  if (Number(ctx.get('Content-Length') || 0) > MAX_CHUNK_BYTES) throw new AppError(413, 'chunk_too_large', `A chunk must be at most ${MAX_CHUNK_BYTES / 1024 ** 2} MiB`);
+  return { start, end, total };
 }
 
 export const challengeRoutes = [
@@ -193,7 +304,7 @@ export const challengeRoutes = [
     tag,
     summary: 'Submit an archive of predictions for the test slides of a phase',
     description:
-      `The request body is the archive itself (.zip, .tar or .tar.gz; Content-Type application/zip, application/x-tar or application/gzip), at most ${MAX_SUBMISSION_BYTES / 1024 ** 3} GiB (413 submission_too_large). ` +
+      `The archive comes in one of three ways: as the request body itself (.zip, .tar or .tar.gz; Content-Type application/zip, application/x-tar or application/gzip); as the one file field "archive" of a multipart/form-data body (curl -F archive=@predictions.zip; the file's own name is kept; no file, two files or a field over 1 KiB: 400 no_archive, too_many_files, field_too_large); or, with ?upload=ID, as a complete resumable upload (see POST /api/challenges/{name}/uploads; 409 upload_incomplete with the offset while bytes are missing; consumed once the submission is recorded, kept when refused before). At most ${MAX_SUBMISSION_BYTES / 1024 ** 3} GiB (413 submission_too_large). ` +
       'It is validated at once (every mask of the right name, size and labels; see docs/challenges.md): an invalid archive is answered 422 submission_invalid with the report in details (problems per file, each a sentence), recorded as invalid, and costs nothing from the daily limit. A valid one is 202: queued for scoring, its progress and per-slide results in GET /api/challenges/{name}/submissions. ' +
       'Not joined: 403 not_participant; rules changed since: 409 rules_changed; no phase open (or the named one not open yet): 409 phase_not_open; a phase named after its close takes the submission as late (scored, shown apart); the team\'s daily limit used: 429 daily_limit_reached with Retry-After. A participant without a team submits as a team of one, made then.',
     access: participant,
@@ -202,8 +313,10 @@ export const challengeRoutes = [
     before: [noStore, retryAfter],
     response: { status: 202, description: 'Queued for scoring', schema: submitAnswer },
     handle: async ({ params, query }, ctx) => {
-      const upload = await archiveBody(ctx, query.file);
-      const outcome = await ctx.services.challenges.submit(params.name, query.phase, upload, actor(ctx));
+      const outcome =
+        query.upload !== undefined
+          ? await ctx.services.challenges.submitUpload(params.name, query.phase, query.upload, actor(ctx))
+          : await ctx.services.challenges.submit(params.name, query.phase, await archiveBody(ctx, query.file), actor(ctx));
       const { results: _results, ...submission } = await ctx.services.challenges.submissionFor(params.name, outcome.submission.id, requesterOf(ctx));
       if (outcome.kind === 'invalid') {
         const first = outcome.report.problems[0]?.message ?? 'The archive is not a valid submission';
@@ -212,6 +325,62 @@ export const challengeRoutes = [
         });
       }
       return { submission, report: outcome.report };
+    },
+  }),
+  route({
+    method: 'post',
+    path: '/api/challenges/{name}/uploads',
+    tag,
+    summary: 'Start a resumable upload of a submission archive, to send in chunks and then submit',
+    description:
+      `For archives too large to send in one request over an unreliable network. The body names the archive and its size (at most ${MAX_SUBMISSION_BYTES / 1024 ** 3} GiB, else 413 submission_too_large); the answer is the upload's id and offset 0. ` +
+      `Then send the archive in order, each chunk as the body of PUT /api/challenges/{name}/uploads/{id} with Content-Range: bytes START-END/SIZE (at most ${MAX_CHUNK_BYTES / 1024 ** 2} MiB a chunk), and submit it with POST /api/challenges/{name}/submissions?upload={id}. ` +
+      'The upload is the requester\'s own (anyone else\'s is a 404) and expires 24 hours after its last chunk. Not joined: 403 not_participant; rules changed since: 409 rules_changed; a name without .zip, .tar, .tar.gz or .tgz: 415 unsupported_archive; five uploads in progress in this challenge already: 409 too_many_uploads.',
+    access: participant,
+    params: challengePath,
+    body: newUpload,
+    before,
+    response: { status: 201, description: 'The upload, at offset 0', schema: uploadView },
+    handle: ({ params, body }, ctx) => ctx.services.challenges.createUpload(params.name, body, actor(ctx)),
+  }),
+  route({
+    method: 'get',
+    path: '/api/challenges/{name}/uploads/{id}',
+    tag,
+    summary: "How much of one of the requester's uploads has arrived: the offset the next chunk starts at",
+    description: 'A client that lost an answer, or comes back after a reload or a broken connection, asks here and goes on from the offset.',
+    access: participant,
+    params: challengeUploadPath,
+    before,
+    response: { description: 'The upload', schema: uploadView },
+    handle: ({ params }, ctx) => ctx.services.challenges.uploadState(params.name, params.id, actor(ctx)),
+  }),
+  route({
+    method: 'put',
+    path: '/api/challenges/{name}/uploads/{id}',
+    tag,
+    summary: 'Send the next chunk of an upload',
+    description:
+      `The body is the chunk itself (Content-Type application/octet-stream), with Content-Range: bytes START-END/SIZE (END included, SIZE the upload's size; 400 invalid_content_range otherwise), at most ${MAX_CHUNK_BYTES / 1024 ** 2} MiB (413 chunk_too_large). ` +
+      'START must be the upload\'s offset: a chunk that starts elsewhere (sent again after its answer was lost, say) is 409 upload_offset_mismatch with the offset in details.offset, and the client goes on from there. A body shorter or longer than its range is 400 chunk_length_mismatch and changes nothing; another request storing a chunk of the same upload at the moment: 409 upload_busy. The answer is the new offset; at offset = size the upload is complete.',
+    access: participant,
+    params: challengeUploadPath,
+    before,
+    response: { description: 'The upload, with its new offset', schema: uploadView },
+    handle: ({ params }, ctx) => ctx.services.challenges.uploadChunk(params.name, params.id, chunkRange(ctx), ctx.req, actor(ctx)),
+  }),
+  route({
+    method: 'delete',
+    path: '/api/challenges/{name}/uploads/{id}',
+    tag,
+    summary: "Cancel one of the requester's uploads: its bytes are removed",
+    access: participant,
+    params: challengeUploadPath,
+    before,
+    response: { status: 204, description: 'Removed' },
+    handle: async ({ params }, ctx) => {
+      await ctx.services.challenges.deleteUpload(params.name, params.id, actor(ctx));
+      ctx.status = 204;
     },
   }),
   route({

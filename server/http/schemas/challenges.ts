@@ -23,6 +23,11 @@ export const challengeFilePath = challengePath.extend({
 });
 export const challengeSubmissionPath = challengePath.extend({ id: id('submission') });
 export const challengeTeamPath = challengePath.extend({ team: id('team') });
+const uploadId = z
+  .string()
+  .regex(/^[0-9a-f]{24}$/, 'No upload with that id')
+  .meta({ description: "The upload's id, as POST /api/challenges/{name}/uploads answered it", 'x-not-found': 'upload_not_found' });
+export const challengeUploadPath = challengePath.extend({ id: uploadId });
 export const challengePhasePath = challengePath.extend({
   phase: z.string().regex(PHASE_NAME, 'No phase with that name').meta({ description: "The phase's name", 'x-not-found': 'phase_not_found' }),
 });
@@ -43,8 +48,40 @@ export const submitQuery = z.strictObject({
     .string({ error: 'file must be a file name' })
     .regex(/^[A-Za-z0-9][A-Za-z0-9._ -]{0,199}$/, 'file must be a plain file name ending in .zip, .tar or .tar.gz')
     .optional()
-    .meta({ description: "The archive's file name (default from Content-Type: submission.zip, .tar or .tar.gz)" }),
+    .meta({ description: "The archive's file name for a raw body (default from Content-Type: submission.zip, .tar or .tar.gz)" }),
+  upload: z
+    .string({ error: 'upload must be an upload id' })
+    .regex(/^[0-9a-f]{24}$/, 'upload must be the id of one of your uploads')
+    .optional()
+    .meta({ description: 'Submit this complete resumable upload instead of a request body' }),
 });
+
+export const newUpload = z
+  .strictObject({
+    fileName: z
+      .string({ error: 'fileName must be text' })
+      .min(1, 'fileName must not be empty')
+      .max(200, 'fileName must be at most 200 characters')
+      .refine((name) => ![...name].some((c) => c === '/' || c === '\\' || c.charCodeAt(0) < 32 || c.charCodeAt(0) === 127), 'fileName must be a file name, without folders or control characters')
+      .meta({ description: "The archive's file name, ending in .zip, .tar, .tar.gz or .tgz" }),
+    size: z
+      .number({ error: 'size must be a number' })
+      .int('size must be a whole number of bytes')
+      .min(1, 'size must be at least 1 byte')
+      .max(Number.MAX_SAFE_INTEGER, 'size is too large')
+      .meta({ description: 'The whole archive in bytes; at most 2 GiB (413 submission_too_large)' }),
+  })
+  .meta({ id: 'NewChallengeUpload' });
+
+export const uploadView = z
+  .object({
+    id: z.string(),
+    fileName: z.string(),
+    offset: z.number().int().meta({ description: 'Bytes received so far: the next chunk starts here' }),
+    size: z.number().int(),
+    expiresAt: timestamp.meta({ description: 'When the upload is dropped unless a chunk arrives before (24 hours after the last one)' }),
+  })
+  .meta({ id: 'ChallengeUpload' });
 
 const text = (field: string, max: number) => z.string({ error: `${field} must be text` }).max(max, `${field} must be at most ${max} characters`);
 const release = (field: string) =>

@@ -2136,10 +2136,55 @@ export interface paths {
         put?: never;
         /**
          * Submit an archive of predictions for the test slides of a phase
-         * @description The request body is the archive itself (.zip, .tar or .tar.gz; Content-Type application/zip, application/x-tar or application/gzip), at most 2 GiB (413 submission_too_large). It is validated at once (every mask of the right name, size and labels; see docs/challenges.md): an invalid archive is answered 422 submission_invalid with the report in details (problems per file, each a sentence), recorded as invalid, and costs nothing from the daily limit. A valid one is 202: queued for scoring, its progress and per-slide results in GET /api/challenges/{name}/submissions. Not joined: 403 not_participant; rules changed since: 409 rules_changed; no phase open (or the named one not open yet): 409 phase_not_open; a phase named after its close takes the submission as late (scored, shown apart); the team's daily limit used: 429 daily_limit_reached with Retry-After. A participant without a team submits as a team of one, made then.
+         * @description The archive comes in one of three ways: as the request body itself (.zip, .tar or .tar.gz; Content-Type application/zip, application/x-tar or application/gzip); as the one file field "archive" of a multipart/form-data body (curl -F archive=@predictions.zip; the file's own name is kept; no file, two files or a field over 1 KiB: 400 no_archive, too_many_files, field_too_large); or, with ?upload=ID, as a complete resumable upload (see POST /api/challenges/{name}/uploads; 409 upload_incomplete with the offset while bytes are missing; consumed once the submission is recorded, kept when refused before). At most 2 GiB (413 submission_too_large). It is validated at once (every mask of the right name, size and labels; see docs/challenges.md): an invalid archive is answered 422 submission_invalid with the report in details (problems per file, each a sentence), recorded as invalid, and costs nothing from the daily limit. A valid one is 202: queued for scoring, its progress and per-slide results in GET /api/challenges/{name}/submissions. Not joined: 403 not_participant; rules changed since: 409 rules_changed; no phase open (or the named one not open yet): 409 phase_not_open; a phase named after its close takes the submission as late (scored, shown apart); the team's daily limit used: 429 daily_limit_reached with Retry-After. A participant without a team submits as a team of one, made then.
          */
         post: operations["postApiChallengesNameSubmissions"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/challenges/{name}/uploads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a resumable upload of a submission archive, to send in chunks and then submit
+         * @description For archives too large to send in one request over an unreliable network. The body names the archive and its size (at most 2 GiB, else 413 submission_too_large); the answer is the upload's id and offset 0. Then send the archive in order, each chunk as the body of PUT /api/challenges/{name}/uploads/{id} with Content-Range: bytes START-END/SIZE (at most 64 MiB a chunk), and submit it with POST /api/challenges/{name}/submissions?upload={id}. The upload is the requester's own (anyone else's is a 404) and expires 24 hours after its last chunk. Not joined: 403 not_participant; rules changed since: 409 rules_changed; a name without .zip, .tar, .tar.gz or .tgz: 415 unsupported_archive; five uploads in progress in this challenge already: 409 too_many_uploads.
+         */
+        post: operations["postApiChallengesNameUploads"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/challenges/{name}/uploads/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * How much of one of the requester's uploads has arrived: the offset the next chunk starts at
+         * @description A client that lost an answer, or comes back after a reload or a broken connection, asks here and goes on from the offset.
+         */
+        get: operations["getApiChallengesNameUploadsId"];
+        /**
+         * Send the next chunk of an upload
+         * @description The body is the chunk itself (Content-Type application/octet-stream), with Content-Range: bytes START-END/SIZE (END included, SIZE the upload's size; 400 invalid_content_range otherwise), at most 64 MiB (413 chunk_too_large). START must be the upload's offset: a chunk that starts elsewhere (sent again after its answer was lost, say) is 409 upload_offset_mismatch with the offset in details.offset, and the client goes on from there. A body shorter or longer than its range is 400 chunk_length_mismatch and changes nothing; another request storing a chunk of the same upload at the moment: 409 upload_busy. The answer is the new offset; at offset = size the upload is complete.
+         */
+        put: operations["putApiChallengesNameUploadsId"];
+        post?: never;
+        /** Cancel one of the requester's uploads: its bytes are removed */
+        delete: operations["deleteApiChallengesNameUploadsId"];
         options?: never;
         head?: never;
         patch?: never;
@@ -2788,6 +2833,12 @@ export interface components {
         ChallengeInvitation: {
             /** Format: email */
             email: string;
+        };
+        NewChallengeUpload: {
+            /** @description The archive's file name, ending in .zip, .tar, .tar.gz or .tgz */
+            fileName: string;
+            /** @description The whole archive in bytes; at most 2 GiB (413 submission_too_large) */
+            size: number;
         };
         NewChallenge: {
             name: string;
@@ -4257,6 +4308,18 @@ export interface components {
         };
         ChallengeSubmissionList: {
             items: components["schemas"]["ChallengeSubmission"][];
+        };
+        ChallengeUpload: {
+            id: string;
+            fileName: string;
+            /** @description Bytes received so far: the next chunk starts here */
+            offset: number;
+            size: number;
+            /**
+             * Format: date-time
+             * @description When the upload is dropped unless a chunk arrives before (24 hours after the last one)
+             */
+            expiresAt: string;
         };
         ChallengeLeaderboard: {
             challenge: string;
@@ -11605,8 +11668,10 @@ export interface operations {
             query?: {
                 /** @description The phase (default: the phase open now; for leaderboards the last to have opened) */
                 phase?: string;
-                /** @description The archive's file name (default from Content-Type: submission.zip, .tar or .tar.gz) */
+                /** @description The archive's file name for a raw body (default from Content-Type: submission.zip, .tar or .tar.gz) */
                 file?: string;
+                /** @description Submit this complete resumable upload instead of a request body */
+                upload?: string;
             };
             header?: never;
             path: {
@@ -11625,6 +11690,250 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ChallengeSubmitted"];
                 };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postApiChallengesNameUploads: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The challenge's name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewChallengeUpload"];
+            };
+        };
+        responses: {
+            /** @description The upload, at offset 0 */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChallengeUpload"];
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getApiChallengesNameUploadsId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The challenge's name */
+                name: string;
+                /** @description The upload's id, as POST /api/challenges/{name}/uploads answered it */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The upload */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChallengeUpload"];
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    putApiChallengesNameUploadsId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The challenge's name */
+                name: string;
+                /** @description The upload's id, as POST /api/challenges/{name}/uploads answered it */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The upload, with its new offset */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChallengeUpload"];
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteApiChallengesNameUploadsId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The challenge's name */
+                name: string;
+                /** @description The upload's id, as POST /api/challenges/{name}/uploads answered it */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description The input is malformed; the message names the part */
             400: {
