@@ -7,20 +7,8 @@ export class NameTaken extends Error {}
 /** The person is in a team of this challenge already (the unique key of challenge_team_members). */
 export class AlreadyInTeam extends Error {}
 
-export interface NewChallenge {
-  name: string;
-  title: string;
-  description: string;
-  rules: string;
-  task: ChallengeTaskName;
-  trainReleaseId: number;
-  testReleaseId: number;
-  maskDownsample: number;
-  threshold: number;
-  dailyLimit: number;
-  teamSize: number;
-  leaderboardMode: LeaderboardMode;
-}
+/** A challenge as it is made: its settings, before the database gives it an id, a rules version and its times. */
+export type NewChallenge = Omit<Challenge, 'id' | 'rulesVersion' | 'truthPublishedAt' | 'createdAt' | 'updatedAt'>;
 
 export type ChallengeChanges = Partial<Omit<NewChallenge, 'name' | 'trainReleaseId' | 'testReleaseId'>>;
 
