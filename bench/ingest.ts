@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,10 +9,13 @@ import { createIngestService } from '../server/ingest/create.js';
 import type { IngestStage } from '../server/ingest/ingest-slide.js';
 import { createLogger } from '../server/logging.js';
 import { packageRoot } from '../server/package-info.js';
+import { makeSlide } from '../server/wsi/generate/index.js';
 import { evict } from './page-cache.js';
 import { benchSlide, HEIGHT, WIDTH } from './slide.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const NDPI_WIDTH = 24_576;
+const NDPI_HEIGHT = 18_432;
 
 interface Round {
   cache: 'cold' | 'warm';
@@ -33,8 +36,39 @@ interface Round {
  * ones; medians of each.
  */
 export async function ingestBenchmark(): Promise<void> {
-  const source = await benchSlide();
-  const xml = source.replace(/\.svs$/, '.xml');
+  // BENCH_INGEST=ndpi measures the NDPI alone.
+  if (process.env.BENCH_INGEST !== 'ndpi') {
+    const source = await benchSlide();
+    const bytes = (await stat(source)).size;
+    const rounds = await measure(source, 'case.svs');
+    report(`${WIDTH}×${HEIGHT} generated slide, ${(bytes / 2 ** 20).toFixed(0)} MiB with its XML`, rounds);
+  }
+
+  // NDPI: re-tiled from its restart intervals into a tiled TIFF (not a rewrite of the same layout).
+  const ndpi = await benchNdpiForIngest();
+  const ndpiBytes = (await stat(ndpi)).size;
+  const ndpiRounds = await measure(ndpi, 'case.ndpi');
+  report(`${NDPI_WIDTH}×${NDPI_HEIGHT} generated NDPI (restart intervals of 256×8 pixels, re-tiled into 256×256 tiles), ${(ndpiBytes / 2 ** 20).toFixed(0)} MiB with its XML`, ndpiRounds);
+  console.log(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
+}
+
+/** A generated NDPI whose widths are whole numbers of 256-pixel restart intervals at every level, made once and kept in var/bench. */
+async function benchNdpiForIngest(): Promise<string> {
+  const dir = path.join(packageRoot, 'var', 'bench');
+  const name = `bench-ndpi-ingest-${NDPI_WIDTH}x${NDPI_HEIGHT}-seed1`;
+  const file = path.join(dir, `${name}.ndpi`);
+  if (existsSync(file)) return file;
+  await mkdir(dir, { recursive: true });
+  process.stdout.write(`generating a ${NDPI_WIDTH}×${NDPI_HEIGHT} NDPI (once; kept in ${dir}) … `);
+  const t0 = performance.now();
+  await makeSlide({ width: NDPI_WIDTH, height: NDPI_HEIGHT, seed: 1, out: dir, name, format: 'ndpi' });
+  process.stdout.write(`${((performance.now() - t0) / 1000).toFixed(1)} s, ${((await stat(file)).size / 2 ** 20).toFixed(0)} MiB\n`);
+  return file;
+}
+
+/** Copies and ingests of `source` (with the XML beside it) under `inboxName`: cold rounds, then warm ones. */
+async function measure(source: string, inboxName: string): Promise<Round[]> {
+  const xml = source.replace(/\.(svs|ndpi)$/, '.xml');
   const bytes = (await stat(source)).size;
   const rounds: Round[] = [];
   for (let round = 0; round < 2 * ROUNDS; round++) {
@@ -44,7 +78,7 @@ export async function ingestBenchmark(): Promise<void> {
     try {
       const inbox = path.join(work, 'in');
       await mkdir(inbox);
-      const copyTarget = path.join(inbox, 'case.svs');
+      const copyTarget = path.join(inbox, inboxName);
       if (cache === 'cold') await evict([source]);
       let t0 = performance.now();
       await copyFile(source, copyTarget);
@@ -53,9 +87,9 @@ export async function ingestBenchmark(): Promise<void> {
 
       if (cache === 'cold') await evict([source]);
       t0 = performance.now();
-      await pipeline(createReadStream(source, { highWaterMark: 8 << 20 }), createWriteStream(path.join(work, 'stream-copy.svs')));
+      await pipeline(createReadStream(source, { highWaterMark: 8 << 20 }), createWriteStream(path.join(work, 'stream-copy')));
       const streamSeconds = (performance.now() - t0) / 1000;
-      await rm(path.join(work, 'stream-copy.svs'));
+      await rm(path.join(work, 'stream-copy'));
 
       const { config } = loadConfig({
         configDir: path.join(packageRoot, 'config'),
@@ -100,7 +134,11 @@ export async function ingestBenchmark(): Promise<void> {
       await rm(work, { recursive: true, force: true });
     }
   }
-  console.log(`\ningest: ${WIDTH}×${HEIGHT} generated slide, ${(bytes / 2 ** 20).toFixed(0)} MiB with its XML; median of ${ROUNDS} rounds each`);
+  return rounds;
+}
+
+function report(what: string, rounds: Round[]): void {
+  console.log(`\ningest: ${what}; median of ${ROUNDS} rounds each`);
   console.log(`| cache | what | MB/s | vs copyFile | vs stream copy |`);
   console.log(`| --- | --- | --- | --- | --- |`);
   for (const cache of ['cold', 'warm'] as const) {
@@ -118,5 +156,4 @@ export async function ingestBenchmark(): Promise<void> {
         .join(', ')}; total ${median.ingestSeconds.toFixed(2)} | | | |`,
     );
   }
-  console.log(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
 }

@@ -20,6 +20,8 @@ export interface IngestReport {
   checks?: Verification['checks'];
   metadataProblems?: string[];
   tiffFormat?: string;
+  /** The original's format as the slide engine recognised it by its content (aperio, generic-tiff, hamamatsu), whatever its extension. */
+  originalFormat?: string;
   /** How each level of the published file was made, where it is not a byte-for-byte copy of the original's (an NDPI's). */
   levels?: PublishedLevel[];
   sha256?: string;

@@ -118,7 +118,7 @@ async function ingestSteps(run: IngestRun): Promise<IngestResult> {
   run.originalSha256 = await refuseRepeat(run);
   const slide = await checkSlide(run);
   const copy = await writeDeidentifiedCopy(run, slide.name);
-  const report = reportOf(copy.result, slide.annotation);
+  const report = { originalFormat: run.format, ...reportOf(copy.result, slide.annotation) };
   await verifyCopy(run, copy, slide.annotation, report);
   const { slideId, recordId } = await publish(run, slide, copy, report);
   await makeThumbnails(run, copy.final, slideId, report);

@@ -27,6 +27,7 @@ export const ingestReport = z
     checks: z.array(z.looseObject({ name: z.string(), passed: z.boolean(), detail: z.string() })).optional(),
     metadataProblems: z.array(z.string()).optional(),
     tiffFormat: z.string().optional(),
+    originalFormat: z.string().optional().meta({ description: "The original's format as recognised by its content: aperio, generic-tiff or hamamatsu" }),
     levels: z
       .array(
         z.looseObject({

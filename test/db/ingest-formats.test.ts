@@ -114,6 +114,7 @@ testNeeding([openslideProblem], `an NDPI is published as a tiled TIFF of its res
   t.deepEqual(result.report.directories!.map((d) => `${d.role}:${d.action}`), ['level:re-tiled', 'level:re-encoded', 'macro:removed']);
   t.true(result.report.directories![0]!.droppedTags.includes(65442), 'the report lists the serial number tag as dropped');
   t.true(result.report.checks!.every((c) => c.passed));
+  t.is(result.report.originalFormat, 'hamamatsu');
   const scan = result.report.checks!.find((c) => c.name === 'no identifying value anywhere in the file')!;
   t.regex(scan.detail, /searched \d+ bytes for \d+ values/);
 
