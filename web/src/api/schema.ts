@@ -4053,8 +4053,11 @@ export interface components {
                 role: string;
                 width: number;
                 height: number;
-                /** @enum {string} */
-                action: "copied" | "removed";
+                /**
+                 * @description copied byte for byte; removed; re-tiled (an NDPI level: its restart intervals re-wrapped as tiles, not decoded); re-encoded (decoded and encoded as JPEG)
+                 * @enum {string}
+                 */
+                action: "copied" | "removed" | "re-tiled" | "re-encoded";
                 droppedTags: number[];
                 keptDescriptionKeys: string[];
                 droppedDescriptionKeys: string[];
@@ -4078,6 +4081,22 @@ export interface components {
             })[];
             metadataProblems?: string[];
             tiffFormat?: string;
+            /** @description The original's format as recognised by its content: aperio, generic-tiff or hamamatsu */
+            originalFormat?: string;
+            /** @description How each level of the published file was made, where it is not a byte-for-byte copy of the original's (an NDPI's) */
+            levels?: ({
+                width: number;
+                height: number;
+                tileWidth: number;
+                tileHeight: number;
+                /** @description Which of the original's levels it comes from */
+                from: string;
+                /** @enum {string} */
+                how: "copied" | "re-tiled" | "scaled decoding" | "re-encoded";
+                note: string | null;
+            } & {
+                [key: string]: unknown;
+            })[];
             sha256?: string;
             error?: string;
         } & {
