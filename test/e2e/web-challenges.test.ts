@@ -8,7 +8,7 @@
  * challenge page passes axe and does not scroll sideways at 390 px.
  * Screenshots go to test/artifacts/ (git-ignored).
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { createUser, TEST_PASSWORD } from '../support/accounts.js';
@@ -99,11 +99,37 @@ browserTest(`a participant joins a challenge, submits, and finds the score on th
   t.regex(await report.innerText(), new RegExp(data.test.slides[1]!.name));
   t.notRegex(await page.locator('#submit').innerText(), /request id [0-9a-f-]{8,}.*\n.*What to fix/);
 
-  // The truth itself: accepted, queued, then scored by the worker while the page watches.
+  // The truth itself, through the resumable uploads in chunks small enough to need several (the page's
+  // chunkBytes parameter), the second chunk's first try broken off: sent again after a pause, with the
+  // progress in bytes and percent; then accepted, queued, and scored by the worker while the page watches.
   const truth = await segmentationArchive(app.config, data.test, path.join(work, 'truth.zip'), 'truth');
+  const truthSize = (await stat(truth)).size;
+  const chunkBytes = Math.ceil(truthSize / 4);
+  await page.goto(app.url(`/challenges/liver?chunkBytes=${chunkBytes}`));
+  await page.getByTestId('submit').waitFor();
+  const chunks: string[] = [];
+  let broken = false;
+  await page.route('**/api/challenges/liver/uploads/*', async (route) => {
+    const request = route.request();
+    if (request.method() !== 'PUT') return route.continue();
+    const range = (await request.headerValue('content-range')) ?? '';
+    if (!broken && range.startsWith(`bytes ${chunkBytes}-`)) {
+      broken = true;
+      return route.abort('connectionreset');
+    }
+    chunks.push(range);
+    return route.continue();
+  });
   await page.locator('input[name=archive]').setInputFiles(truth);
   await page.getByTestId('send-submission').click();
   await page.getByTestId('submission-accepted').waitFor();
+  t.true(broken, 'a chunk was broken off');
+  t.deepEqual(chunks, [0, 1, 2, 3].map((i) => `bytes ${i * chunkBytes}-${Math.min((i + 1) * chunkBytes, truthSize) - 1}/${truthSize}`), 'four chunks in order, the broken one sent again');
+  const bar = page.getByTestId('upload-progress');
+  t.is(await bar.locator('progress').getAttribute('max'), String(truthSize));
+  t.is(await bar.locator('progress').evaluate((el) => (el as unknown as { value: number }).value), truthSize);
+  t.regex(await page.getByTestId('upload-progress-text').innerText(), /^\S+ \S+ of \S+ \S+ \(100%\)$/);
+  await page.unroute('**/api/challenges/liver/uploads/*');
   await page.locator('[data-status=scored]').waitFor();
   t.is(await page.locator('[data-status=scored] [data-testid=submission-score]').innerText(), '1.0000');
   t.is(await page.locator('[data-status=invalid]').count(), 1, 'the refused archive is listed as refused');

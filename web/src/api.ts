@@ -52,6 +52,8 @@ export interface RequestOptions {
   /** A 401 is an answer, not a lost session (e.g. `GET /api/auth/me` when logged out, or a wrong password). */
   expect401?: boolean;
   signal?: AbortSignal;
+  /** Headers of the request's own (a chunk's Content-Range). */
+  headers?: Record<string, string>;
 }
 
 const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -61,6 +63,7 @@ export async function request(method: string, path: string, options: RequestOpti
   const headers: Record<string, string> = { Accept: 'application/json' };
   if (options.raw) headers['Content-Type'] = options.raw.type;
   else if (options.body !== undefined) headers['Content-Type'] = 'application/json';
+  Object.assign(headers, options.headers);
   if (WRITES.has(method)) {
     if (csrfToken === null) await refreshCsrfToken();
     if (csrfToken !== null) headers['X-CSRF-Token'] = csrfToken;

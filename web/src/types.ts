@@ -115,4 +115,5 @@ export type ChallengeSubmission = Schemas['ChallengeSubmission'];
 export type ChallengeLeaderboard = Schemas['ChallengeLeaderboard'];
 export type ChallengeTeam = Schemas['ChallengeTeam'];
 export type SubmissionValidationReport = Schemas['SubmissionValidationReport'];
+export type ChallengeUpload = Schemas['ChallengeUpload'];
 export type ChallengeSettings = Schemas['ChallengeSettings'];
