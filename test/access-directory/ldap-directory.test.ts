@@ -2,7 +2,7 @@ import { createServer, type Socket } from 'node:net';
 import test from 'ava';
 import { loadConfig } from '../../server/config/index.js';
 import { DirectoryUnavailableError, LdapDirectory, mapGroups } from '../../server/access/directory/index.js';
-import { escapeFilterValue, userFilter } from '../../server/access/directory/ldap-filter.js';
+import { escapeFilterValue, memberFilter, userFilter } from '../../server/access/directory/ldap-filter.js';
 import { GROUPS, ldapEnv, PEOPLE, personDn, slapdTest, startSlapd, type Slapd } from '../support/slapd.js';
 
 /** The auth.ldap settings as the configuration loader validates them, from the same variables an operator sets. */
@@ -14,6 +14,11 @@ test('what a user types is escaped in the filter (RFC 4515), so it can only be c
   t.is(escapeFilterValue('a*b(c)d\\e\0f'), 'a\\2ab\\28c\\29d\\5ce\\00f');
   t.is(escapeFilterValue('Søren'), 'Søren');
   t.is(userFilter('(&(objectClass=person)(|(uid={username})(mail={username})))', '*)(uid=*'), '(&(objectClass=person)(|(uid=\\2a\\29\\28uid=\\2a)(mail=\\2a\\29\\28uid=\\2a)))');
+  // Active Directory's in-chain search names the user's DN, whose own escapes and parentheses are escaped again for the filter.
+  t.is(
+    memberFilter('member:1.2.840.113556.1.4.1941:', 'CN=Kim\\, Ji (Path),OU=Staff,DC=hospital,DC=example'),
+    '(member:1.2.840.113556.1.4.1941:=CN=Kim\\5c, Ji \\28Path\\29,OU=Staff,DC=hospital,DC=example)',
+  );
 });
 
 test('groups map to roles and institutions by DN (any case and spacing) or by name', (t) => {

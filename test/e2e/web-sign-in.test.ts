@@ -10,6 +10,7 @@
 import type { ExecutionContext } from 'ava';
 import type { BrowserContext, Page } from 'playwright-core';
 import { OidcProviders } from '../../server/access/oidc/oidc-providers.js';
+import { createUser, TEST_PASSWORD } from '../support/accounts.js';
 import { browserTest, ensureWebBuilt, launchChromium } from '../support/browser.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { memoryLogger } from '../support/logs.js';
@@ -162,4 +163,28 @@ browserTest('a provider account without an address is refused with a sentence th
   await page.waitForSelector('[data-testid=sign-in-error]');
   t.regex((await page.textContent('[data-testid=sign-in-error]')) ?? '', /no e-mail address/);
   t.like(app.audit.of('auth.login_failed').at(-1), { details: { source: 'oidc:hospital', reason: 'no_email' } });
+});
+
+browserTest('single sign-on for an address with a local account asks for its local password once, then links the two', async (t) => {
+  const { app, provider, page } = await withProvider(t);
+  const local = await createUser(app, { level: 'L1', email: 'p.kim@hospital.example', name: 'Kim (registered here)' });
+  await page.goto(`${app.http.url}/account/login?next=/account`);
+  await page.click('a[data-provider=hospital]');
+  await signInAtProvider(page, provider, 'p.kim');
+  await page.waitForURL(/\/account\/login\?link=1/);
+  await page.waitForSelector('[data-testid=link-accounts]');
+  t.regex((await page.textContent('[data-testid=link-accounts]')) ?? '', /p\.kim@hospital\.example has a Slidebank account already/);
+  t.is(await me(page), null, 'not logged in before the local password is given');
+
+  await page.fill('input[name=linkPassword]', 'not the local password');
+  await page.click('[data-testid=link-accounts] button[type=submit]');
+  await page.waitForSelector('[data-testid=link-accounts] [role=alert]');
+  t.is(await me(page), null);
+
+  await page.fill('input[name=linkPassword]', TEST_PASSWORD);
+  await page.click('[data-testid=link-accounts] button[type=submit]');
+  await page.waitForURL(`${app.http.url}/account`);
+  t.like(await me(page), { email: 'p.kim@hospital.example', source: 'oidc:hospital', roles: ['pathologist'] });
+  t.like(app.audit.of('user.linked')[0], { subjectId: local.id, details: { source: 'oidc:hospital', externalId: 'p.kim' } });
+  t.is(app.audit.of('user.created').length, 0, 'the local account, not a new one');
 });

@@ -9,7 +9,7 @@ import { noStore } from '../middleware/cache-control.js';
 import { retryAfter } from '../middleware/retry-after.js';
 import { idParam, textQuery } from '../params.js';
 import { route } from '../route.js';
-import { forgetLink, pendingLinkOf, rememberSignIn, rememberSso, safeReturnPath, ssoOf, takeSignIn } from './sign-in-session.js';
+import { forgetLink, pendingLinkOf, rememberLink, rememberSignIn, rememberSso, safeReturnPath, ssoOf, takeSignIn } from './sign-in-session.js';
 
 /**
  * Hospital sign-in: what the login page offers, single sign-on through
@@ -153,8 +153,7 @@ export const signInRoutes = [
         const finished = await signIn.oidc.finish(params.provider, callbackUrl, pending, new Date());
         const result = await signIn.external.signIn(finished.identity, actor);
         if (result.status === 'link_required') {
-          const session = ctx.session;
-          if (session) session.pendingLink = result.pending;
+          rememberLink(ctx, result.pending);
           toLogin(`link=1&returnTo=${encodeURIComponent(pending?.returnTo ?? '/')}`);
           return;
         }
