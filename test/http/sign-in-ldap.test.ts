@@ -107,8 +107,13 @@ slapdTest('the directory down: directory users get a clear 503, local accounts a
   const researcher = await createUser(app, { level: 'L1', email: 'researcher@university.example' });
   const breakGlass = await createUser(app, { level: 'L1', roles: ['admin'], email: 'admin@hospital.example' });
   const otherAdmin = await createUser(app, { level: 'L1', roles: ['admin'], email: 'second-admin@hospital.example' });
+  // dave's account is made by the directory (it has no Slidebank password); then the directory goes down.
+  t.is((await login(app, PEOPLE.dave.mail, PEOPLE.dave.password)).status, 200);
   await slapd.stop();
 
+  const dave = await login(app, PEOPLE.dave.mail, PEOPLE.dave.password);
+  t.is(dave.status, 503, 'an account of the directory’s own waits for the directory');
+  t.like(dave.body, { error: { code: 'directory_unavailable' } });
   const alice = await login(app, PEOPLE.alice.mail, PEOPLE.alice.password);
   t.is(alice.status, 503);
   t.like(alice.body, { error: { code: 'directory_unavailable' } });
@@ -123,7 +128,7 @@ slapdTest('the directory down: directory users get a clear 503, local accounts a
   t.regex(app.mailer.last(otherAdmin.email).subject, /local administrator account was used/);
   t.regex(app.mailer.last(otherAdmin.email).text, new RegExp(breakGlass.email));
   t.deepEqual(app.mailer.to(breakGlass.email), [], 'the administrator who logged in is not mailed about themselves');
-  t.is(app.audit.of('auth.break_glass').length, 1, 'the researcher’s login is no break-glass');
+  t.is(app.audit.of('auth.break_glass').length, 1, 'the researcher’s login is no break-glass, nor dave’s directory login as an administrator');
 
   // Back up: directory users log in again.
   await slapd.start();

@@ -88,7 +88,8 @@ export class PasswordSignInService {
     }
     const giveBack = () => Promise.all([throttle.giveBack(emailKey), throttle.giveBack(addressKey)]);
     // An account with a local password it may use: the fall-back when the directory does not know the user or is down.
-    const localFallback = account !== undefined && !account.localLoginDisabled;
+    // (Accounts the directory made have none until they are linked with one.)
+    const localFallback = account !== undefined && !account.localLoginDisabled && (await this.deps.users.passwordHash(account.id)) !== null;
 
     let answer: Awaited<ReturnType<LdapDirectory['authenticate']>>;
     try {
@@ -121,7 +122,7 @@ export class PasswordSignInService {
     }
 
     // The directory said no: a local account (not one of the directory's own) may still have its local password.
-    if (localFallback && account.source !== 'ldap') {
+    if (localFallback && account?.source !== 'ldap') {
       await giveBack();
       return { status: 'ok', user: await this.local(credentials, actor) };
     }
