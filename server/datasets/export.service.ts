@@ -1,4 +1,4 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseAperioXml, toGeoJson } from '../annotations/index.js';
 import { signTagManifest, writeBag, type PayloadItem, type SigningKey, type TagEntries, type WrittenBag } from '../bagit/index.js';
@@ -13,12 +13,19 @@ import {
   type BagSlide,
   type WithdrawnNotice,
 } from './bag-contents.js';
+import { sha256File } from '../lib/hashing.js';
 import { DatasetError, type DatasetsService, type WithheldSlide } from './datasets.service.js';
 import type { Release, ReleasedSlide } from './release.js';
 
 export interface ExportSettings {
   site: { name: string; url: string };
   key: SigningKey;
+  /** Writes a published slide as a DICOM series into a folder (server/dicom/export), for `dicom` exports. */
+  dicom?: DicomSeriesWriter;
+}
+
+export interface DicomSeriesWriter {
+  exportSlide(slideId: number, outDir: string): Promise<{ files: string[] }>;
 }
 
 export interface ExportRequest {
@@ -32,6 +39,8 @@ export interface ExportRequest {
   splitSize?: number;
   /** List the slide files in fetch.txt as this server's download URLs instead of copying them. */
   holey?: boolean;
+  /** Also carry each slide as a DICOM series, in `data/dicom/<slide name>/`. */
+  dicom?: boolean;
   onProgress?: (done: number, total: number) => void;
   now?: Date;
 }
@@ -67,6 +76,9 @@ export class ExportService {
     if (base && base.createdAt > release.createdAt) throw new DatasetError(`--since ${base.version} is newer than ${release.version}`);
     if (base && base.id === release.id) throw new DatasetError('--since names the version being exported');
 
+    if (request.dicom && request.holey) throw new DatasetError('--dicom cannot be combined with --holey: the DICOM series are made for the bag and have no download address');
+    if (request.dicom && !this.settings.dicom) throw new DatasetError('DICOM export is not available here');
+
     const withdrawals = await this.datasets.withdrawals(request.dataset);
     const after = (date: Date) => !base || date > base.createdAt;
     const listedWithdrawals = withdrawals.filter((w) => w.createdAt <= release.createdAt && after(w.createdAt)).map(bagWithdrawal);
@@ -100,14 +112,46 @@ export class ExportService {
       { path: 'LICENSE', source: { content: licenseText(release, this.settings.site) } },
     ];
 
-    const units: { items: PayloadItem[]; bytes: number }[] = [];
-    const releaseDir = this.datasets.releaseDir({ id: release.datasetId }, release.version);
-    for (const [index, slide] of slides.entries()) {
-      const unit = await this.slideFiles(slide, served[index]!, releaseDir, request.holey ?? false);
-      if (unit.items.length > 0) units.push(unit);
-    }
-    const parts = split(units, request.splitSize);
     const name = `${release.dataset}_${release.version}${base ? `_since_${base.version}` : ''}`;
+    // DICOM series are written here first, then copied into the bag like the slides.
+    const scratch = request.dicom ? path.join(request.out, `.${name}.dicom-scratch`) : undefined;
+    try {
+      const units: { items: PayloadItem[]; bytes: number }[] = [];
+      const releaseDir = this.datasets.releaseDir({ id: release.datasetId }, release.version);
+      for (const [index, slide] of slides.entries()) {
+        const unit = await this.slideFiles(slide, served[index]!, releaseDir, request.holey ?? false);
+        if (scratch && slide.included.slide) await this.dicomFiles(slide, served[index]!, scratch, unit);
+        if (unit.items.length > 0) units.push(unit);
+      }
+      return await this.writeBags(request, release, base, name, common, units, withheld, listedWithdrawals.length, slides);
+    } finally {
+      if (scratch) await rm(scratch, { recursive: true, force: true });
+    }
+  }
+
+  /** A slide's DICOM series (server/dicom/export), as payload files under `dicom/<slide name>/`. */
+  private async dicomFiles(slide: BagSlide, released: ReleasedSlide, scratch: string, unit: { items: PayloadItem[]; bytes: number }): Promise<void> {
+    const dir = path.join(scratch, slide.name);
+    const { files } = await this.settings.dicom!.exportSlide(released.id, dir);
+    for (const file of files) {
+      const size = (await stat(file)).size;
+      unit.items.push({ path: `dicom/${slide.name}/${path.basename(file)}`, source: { file, sha256: await sha256File(file), size } });
+      unit.bytes += size;
+    }
+  }
+
+  private async writeBags(
+    request: ExportRequest,
+    release: Release,
+    base: Release | undefined,
+    name: string,
+    common: PayloadItem[],
+    units: { items: PayloadItem[]; bytes: number }[],
+    withheld: readonly WithheldSlide[],
+    withdrawals: number,
+    slides: BagSlide[],
+  ): Promise<ExportResult> {
+    const parts = split(units, request.splitSize);
     const tagFiles: [string, string][] = withheld.length === 0 ? [] : [[WITHDRAWN_TAG_FILE, withdrawnNotice(withheld)]];
     await mkdir(request.out, { recursive: true });
     const total = units.reduce((sum, u) => sum + u.items.reduce((s, i) => s + ('file' in i.source ? i.source.size : 0), 0), 0);
@@ -127,7 +171,7 @@ export class ExportService {
       before += items.reduce((s, i) => s + ('file' in i.source ? i.source.size : 0), 0);
       bags.push(bag);
     }
-    return { bags, slides: slides.filter((s) => s.included.slide).length, withdrawals: listedWithdrawals.length, withheld: withheld.map((w) => w.slide.name) };
+    return { bags, slides: slides.filter((s) => s.included.slide).length, withdrawals, withheld: withheld.map((w) => w.slide.name) };
   }
 
   /**

@@ -8,6 +8,7 @@ import { CatalogService } from '../catalog/catalog.service.js';
 import { createSlideRelease } from '../catalog/slide-release.js';
 import type { DownloadLimits } from '../downloads/limits.js';
 import { loadVocabulary } from '../catalog/vocabulary.js';
+import { createDicomExportService } from '../dicom/export/index.js';
 import { DatasetsRepository } from './datasets.repository.js';
 import { DatasetsService } from './datasets.service.js';
 import { ExportService } from './export.service.js';
@@ -37,7 +38,17 @@ export function createDatasetsService(config: Config, db: Database): DatasetsSer
 }
 
 export function createExportService(config: Config, db: Database): ExportService {
-  return new ExportService(createDatasetsService(config, db), { site: siteOf(config), key: ensureSiteKey(config.paths.data) });
+  const dicom = createDicomExportService(config, db);
+  return new ExportService(createDatasetsService(config, db), {
+    site: siteOf(config),
+    key: ensureSiteKey(config.paths.data),
+    dicom: {
+      async exportSlide(slideId, outDir) {
+        const { result } = await dicom.exportSlide(slideId, outDir);
+        return { files: result.instances.map((i) => i.file) };
+      },
+    },
+  });
 }
 
 export function createImportService(config: Config, db: Database, log: Logger): ImportService {

@@ -11,6 +11,7 @@ interface ExportOptions extends DatabaseOption {
   since?: string;
   splitSize?: string;
   holey?: boolean;
+  dicom?: boolean;
 }
 
 /** `slidebank export`: a release as a signed BagIt bag for partner sites. */
@@ -23,6 +24,7 @@ export function exportCommand(): Command {
     .option('--since <version>', 'an incremental bag: only what changed since that release, and its withdrawals')
     .option('--split-size <size>', 'at most this much payload per bag (500G, 1.5T, 200M): a group of bags for several disks')
     .option('--holey', 'list the slide files in fetch.txt as this server\'s download URLs instead of copying them')
+    .option('--dicom', 'also carry each slide as a DICOM whole-slide series in data/dicom/<slide>/ (tiles copied, not recompressed; not with --holey)')
     .addOption(databaseOption())
     .addHelpText(
       'after',
@@ -43,6 +45,7 @@ export function exportCommand(): Command {
             ...(options.since ? { since: options.since } : {}),
             ...(splitSize ? { splitSize } : {}),
             holey: options.holey ?? false,
+            dicom: options.dicom ?? false,
             onProgress: (done, total) => progress.update(done, total),
           });
           progress.stop();

@@ -11,7 +11,7 @@
  * 7FE0,0002 lengths, 64-bit) and an empty Basic Offset Table, as PS3.5 A.4
  * requires of the pair.
  */
-import { open, rename, rm } from 'node:fs/promises';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { bytes, encodeDataset, encodeElement, itemHeader, text, type Dataset } from './elements.js';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from './uids.js';
 
@@ -65,20 +65,20 @@ export async function writeInstanceFile(path: string, instance: InstanceFile): P
     let pendingBytes = 0;
     const flush = async () => {
       if (pendingBytes === 0) return;
-      const chunk = Buffer.concat(pending, pendingBytes);
-      await handle.write(chunk, 0, chunk.length, position);
-      position += chunk.length;
+      await writeAll(handle, pending, position);
+      position += pendingBytes;
       pending = [];
       pendingBytes = 0;
     };
     for await (const batch of instance.frames) {
       for (const frame of batch) {
-        const padded = frame.length % 2 ? Buffer.concat([frame, Buffer.alloc(1)]) : frame;
+        // Items have even lengths: a frame of odd length is followed by one zero byte (PS3.5 A.4).
+        const length = frame.length + (frame.length % 2);
         offsets.push(position + pendingBytes - firstFragment);
-        lengths.push(padded.length);
-        const header = itemHeader(0xe000, padded.length);
-        pending.push(header, padded);
-        pendingBytes += header.length + padded.length;
+        lengths.push(length);
+        pending.push(itemHeader(0xe000, length), frame);
+        if (length !== frame.length) pending.push(ZERO);
+        pendingBytes += 8 + length;
         if (pendingBytes >= 8 * 1024 * 1024) await flush();
       }
       instance.onFrames?.(offsets.length);
@@ -108,6 +108,25 @@ export async function writeInstanceFile(path: string, instance: InstanceFile): P
     await handle.close().catch(() => {});
     await rm(partial, { force: true });
     throw error;
+  }
+}
+
+const ZERO = Buffer.alloc(1);
+
+/** Write `chunks` from `position` without copying them together: writev, 1024 buffers at a time, finishing short writes. */
+async function writeAll(handle: FileHandle, chunks: Buffer[], position: number): Promise<void> {
+  for (let start = 0; start < chunks.length; start += 1024) {
+    let group = chunks.slice(start, start + 1024);
+    while (group.length > 0) {
+      const { bytesWritten } = await handle.writev(group, position);
+      position += bytesWritten;
+      let done = bytesWritten;
+      while (group.length > 0 && done >= group[0]!.length) {
+        done -= group[0]!.length;
+        group = group.slice(1);
+      }
+      if (done > 0) group = [group[0]!.subarray(done), ...group.slice(1)];
+    }
   }
 }
 
