@@ -157,7 +157,8 @@ function describeIssue(issue: z.core.$ZodIssue, merged: Tree, sources: Map<strin
   if (issue.code === 'unrecognized_keys') {
     return issue.keys.map((k) => `${key ? `${key}.` : ''}${k}: unknown key`).join('; ');
   }
-  const source = sources.get(key);
+  // A field inside a list (auth.oidc.providers.1.issuer) came from where the list came from.
+  const source = sources.get(key) ?? sources.get(issue.path.slice(0, issue.path.findIndex((part) => typeof part === 'number')).join('.'));
   const value = getPath(merged, key);
   const got = value === undefined ? 'it is missing' : `got ${JSON.stringify(value)}`;
   return `${key}${source ? ` (${source})` : ''}: ${issue.message}, ${got}`;
@@ -185,8 +186,20 @@ function setPath(tree: Tree, keyPath: string, value: unknown): void {
 
 function getPath(tree: Tree, keyPath: string): unknown {
   let node: unknown = tree;
-  for (const part of keyPath.split('.')) node = isTree(node) ? node[part] : undefined;
+  for (const part of keyPath.split('.')) {
+    // A list given as JSON text (an environment variable) is read as the list it holds.
+    if (typeof node === 'string' && node.startsWith('[')) node = parseJson(node);
+    node = Array.isArray(node) ? (node as unknown[])[Number(part)] : isTree(node) ? node[part] : undefined;
+  }
   return node;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
 }
 
 function relative(file: string, cwd: string): string {
