@@ -1,5 +1,6 @@
 import { bagitBenchmark } from './bagit.js';
 import { challengeBenchmark } from './challenge.js';
+import { dicomBenchmark } from './dicom.js';
 import { downloadsBenchmark } from './downloads.js';
 import { ingestBenchmark } from './ingest.js';
 import { ndpiBenchmark } from './ndpi.js';
@@ -8,7 +9,7 @@ import { tilesBenchmark } from './tiles.js';
 import { toolboxBenchmark } from './toolbox.js';
 
 /** `npm run bench [-- NAME…]`: runs the named benchmarks, or all of them. */
-const BENCHMARKS: Record<string, () => Promise<void>> = { tiles: tilesBenchmark, ingest: ingestBenchmark, downloads: downloadsBenchmark, toolbox: toolboxBenchmark, portal: portalBenchmark, bagit: bagitBenchmark, challenge: challengeBenchmark, ndpi: ndpiBenchmark };
+const BENCHMARKS: Record<string, () => Promise<void>> = { tiles: tilesBenchmark, ingest: ingestBenchmark, downloads: downloadsBenchmark, toolbox: toolboxBenchmark, portal: portalBenchmark, bagit: bagitBenchmark, challenge: challengeBenchmark, ndpi: ndpiBenchmark, dicom: dicomBenchmark };
 
 const names = process.argv.slice(2);
 const unknown = names.filter((n) => !(n in BENCHMARKS));
