@@ -1,14 +1,26 @@
 // The parts of the DICOM export: background frames made without an encoder, UIDs, Decimal Strings,
 // missing tiles, and the attributes as pydicom reads them.
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
 import sharp from 'sharp';
 import { uniformJpeg } from '../../server/wsi/dicom-writer/codestreams.js';
-import { decimalString, exportSlideAsDicom, seriesUids, uidRootProblem } from '../../server/wsi/dicom-writer/index.js';
+import {
+  decimalString,
+  describeSlide,
+  encodeDataset,
+  exportSlideAsDicom,
+  instanceAttributes,
+  levelInstance,
+  openDicomSource,
+  planLevel,
+  readFrame,
+  seriesUids,
+  uidRootProblem,
+} from '../../server/wsi/dicom-writer/index.js';
 import { Slide } from '../../server/wsi/index.js';
 import { Compression, Photometric, TiffWriter } from '../../server/wsi/tiff/writer.js';
 import { dciodvfy, dciodvfyProblem } from '../support/dciodvfy.js';
@@ -162,4 +174,38 @@ print(json.dumps(out))
     [[240, 240], 13 * 7],
     [[240, 240], Math.ceil(made.levels[1]!.width / 240) * Math.ceil(made.levels[1]!.height / 240)],
   ]);
+});
+
+test('what a DICOMweb server would make on the fly is what the file holds: the attributes, and frame N from the frame index', async (t) => {
+  const made = await makeSlide({ width: 1531, height: 1023, tileSize: 256, levels: 2, seed: 3, out: path.join(await root, 'made-on-the-fly') });
+  const out = path.join(await root, 'on-the-fly');
+  const options = { name: 'SB-0007', published: new Date('2026-05-06T07:08:09Z'), softwareVersion: '1.0.0', uidKey: 'slide-7' };
+  const result = await exportSlideAsDicom(made.svs, out, options);
+  const source = await openDicomSource(made.svs);
+  try {
+    const description = await describeSlide(source, options);
+    const uids = seriesUids(options.uidKey);
+    for (const [level, input] of source.levels.entries()) {
+      const plan = await planLevel(input);
+      const file = await readFile(result.instances[level]!.file);
+      // The data set sits between the file meta information and the Pixel Data element.
+      const dataset = encodeDataset(instanceAttributes(description, levelInstance(plan, level), uids));
+      const metaLength = file.readUInt32LE(128 + 4 + 8);
+      const start = 128 + 4 + 12 + metaLength;
+      t.true(file.subarray(start, start + dataset.length).equals(dataset), `level ${level}: the attributes`);
+      t.is(file.readUInt32LE(start + dataset.length), 0x0010_7fe0, `level ${level}: Pixel Data follows them`);
+      // Frames: after the Basic Offset Table item, one item per frame.
+      let at = start + dataset.length + 12;
+      const tableLength = file.readUInt32LE(at + 4);
+      at += 8 + tableLength;
+      for (let n = 0; n < plan.count; n++) {
+        const length = file.readUInt32LE(at + 4);
+        const frame = await readFrame(input, plan, n);
+        t.true(file.subarray(at + 8, at + 8 + frame.length).equals(frame), `level ${level}, frame ${n}`);
+        at += 8 + length;
+      }
+    }
+  } finally {
+    await source.close();
+  }
 });
