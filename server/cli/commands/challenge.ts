@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import type { Requester } from '../../access/levels.js';
 import type { ChallengeActor, Leaderboard } from '../../challenges/challenges.service.js';
 import { createChallengesService } from '../../challenges/create.js';
+import { DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES, submitArchive, SubmitError } from '../../challenges/client/submit.js';
 import { CHALLENGE_TASKS, LEADERBOARD_MODES, type ChallengeTaskName, type LeaderboardMode } from '../../challenges/model.js';
 import { createAuditLog } from '../../audit/create.js';
 import { AppError, ExitCode, FatalError } from '../../errors.js';
@@ -189,6 +190,69 @@ export function challengeCommand(): Command {
             if (!result.valid) throw new FatalError(ExitCode.failure, `the submission is not valid (${result.report.problems.length} problem(s))`);
           }),
         );
+      }),
+    );
+
+  challenge
+    .command('submit')
+    .description("send a submission archive to a Slidebank server as a participant, in chunks that resume after a broken connection")
+    .argument('<name>', 'the challenge')
+    .argument('<archive>', 'the submission: .zip, .tar or .tar.gz')
+    .option('--phase <phase>', 'the phase (default the one open now)')
+    .addOption(new Option('--server <url>', 'the Slidebank server, e.g. https://slidebank.hospital.example').env('SLIDEBANK_SERVER'))
+    .addOption(new Option('--token <token>', 'a personal access token (made on your account page)').env('SLIDEBANK_TOKEN'))
+    .option('--chunk-size <bytes>', `bytes per request, at most ${MAX_CHUNK_BYTES} (default ${DEFAULT_CHUNK_BYTES}, 16 MiB)`)
+    .option('--retries <n>', 'attempts per chunk after the first, for network and server errors', '6')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'The upload is kept on the server for a day after its last chunk, and its id beside the archive',
+        '(ARCHIVE.upload.json): after a broken connection, run the same command again to continue from where it stopped.',
+        '',
+        'Exit status: 0 queued for scoring, 1 refused (the validation report on stdout) or the server said no,',
+        '2 bad options, 4 the server could not be reached (run again to continue).',
+      ].join('\n'),
+    )
+    .action(async (name: string, archive: string, options: { phase?: string; server?: string; token?: string; chunkSize?: string; retries: string }) =>
+      runCommand(async () => {
+        if (!options.server) throw new FatalError(ExitCode.config, '--server (or SLIDEBANK_SERVER) is required: the Slidebank server URL');
+        if (!options.token) throw new FatalError(ExitCode.config, '--token (or SLIDEBANK_TOKEN) is required: a personal access token');
+        const chunkBytes = options.chunkSize === undefined ? DEFAULT_CHUNK_BYTES : whole('--chunk-size', 1)(options.chunkSize);
+        const retries = whole('--retries', 0)(options.retries);
+        const controller = new AbortController();
+        const interrupt = () => controller.abort();
+        process.once('SIGINT', interrupt);
+        process.once('SIGTERM', interrupt);
+        const err = (line: string) => void process.stderr.write(`${line}\n`);
+        try {
+          const result = await submitArchive({
+            server: options.server,
+            token: options.token,
+            challenge: name,
+            file: archive,
+            ...(options.phase ? { phase: options.phase } : {}),
+            chunkBytes,
+            retries,
+            signal: controller.signal,
+            onProgress: (sent, total) => err(`sent ${sent} of ${total} bytes (${Math.floor((sent * 100) / total)}%)`),
+            onRetry: (reason, waitMs) => err(`${reason}; trying again in ${Math.round(waitMs / 1000)} s`),
+          });
+          if (result.resumedFrom > 0) err(`continued the upload begun earlier from byte ${result.resumedFrom}`);
+          if (result.outcome === 'queued') {
+            out(`submission ${result.submission.id} to ${name} ${result.submission.phase} is queued for scoring${result.submission.late ? ' (after the close: scored and shown apart)' : ''}`);
+            return ExitCode.ok;
+          }
+          for (const problem of result.problems) out(`invalid: ${problem.file ? `${problem.file}: ` : ''}${problem.message}`);
+          throw new FatalError(ExitCode.failure, result.message);
+        } catch (error) {
+          if ((error as Error).name === 'AbortError') throw new FatalError(ExitCode.failure, 'interrupted; run the command again to continue the upload');
+          if (error instanceof SubmitError) throw new FatalError(error.kind === 'network' ? ExitCode.network : error.kind === 'usage' ? ExitCode.config : ExitCode.failure, error.message);
+          throw error;
+        } finally {
+          process.off('SIGINT', interrupt);
+          process.off('SIGTERM', interrupt);
+        }
       }),
     );
 
