@@ -1,5 +1,6 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { DICOM_FILE_EXTENSIONS, dicomSeriesFolders } from './dicom-series.js';
 import { sheetKey } from './metadata-sheet.js';
 
 const SLIDE_EXTENSIONS = /\.(svs|tiff?|ndpi)$/i;
@@ -33,13 +34,15 @@ export interface DiscoverOptions {
   now?: Date;
 }
 
-/** The slides in a folder (not its subfolders), each with the XML of the same base name. */
+/** The slides in a folder (not its subfolders, but for DICOM series folders), each with the XML of the same base name. */
 export async function discoverFolder(dir: string, options: DiscoverOptions = {}): Promise<Folder> {
   const entries = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile() && !e.name.startsWith('.'));
   const xmlByKey = new Map<string, string>();
   for (const e of entries) if (/\.xml$/i.test(e.name)) xmlByKey.set(e.name.replace(/\.xml$/i, '').toLowerCase(), e.name);
 
-  const slides = entries.filter((e) => SLIDE_EXTENSIONS.test(e.name)).sort((a, b) => a.name.localeCompare(b.name));
+  // A DICOM series is one slide: a single .dcm/.dicom file, or a sub-folder of its instances.
+  const series = (await dicomSeriesFolders(dir)).map((name) => ({ name }));
+  const slides = [...entries.filter((e) => SLIDE_EXTENSIONS.test(e.name) || DICOM_FILE_EXTENSIONS.test(e.name)), ...series].sort((a, b) => a.name.localeCompare(b.name));
   const byKey = new Map<string, string[]>();
   for (const e of slides) {
     const key = sheetKey(e.name);

@@ -1,4 +1,5 @@
 import type { DeidentifyResult, PublishedLevel } from './deidentify/deidentify.js';
+import type { DicomReport } from './deidentify/dicom.js';
 import type { Verification } from './deidentify/verify.js';
 import type { Vocabulary } from './types.js';
 
@@ -25,5 +26,7 @@ export interface IngestReport {
   /** How each level of the published file was made, where it is not a byte-for-byte copy of the original's (an NDPI's). */
   levels?: PublishedLevel[];
   sha256?: string;
+  /** A DICOM original: the profile applied, each instance copied or not, and the attributes renamed, emptied, dummied and removed (names, never values). */
+  dicom?: DicomReport;
   error?: string;
 }

@@ -12,8 +12,10 @@ import { isUniqueViolation } from '../db/index.js';
 import { writeFileAtomic } from '../lib/files.js';
 import { sha256File } from '../lib/hashing.js';
 import { deidentifySlide, type DeidentifyResult } from './deidentify/deidentify.js';
+import { deidentifyDicom, type DicomDeidentifyResult } from './deidentify/dicom.js';
 import { deidentifyNdpi } from './deidentify/ndpi.js';
 import { verifyDeidentified } from './deidentify/verify.js';
+import { folderHash, originalSize } from './dicom-series.js';
 import type { Candidate } from './discover.js';
 import { refuseUnhandledFormat } from './formats.js';
 import type { IngestReport, IngestSettings } from './ingest-settings.js';
@@ -97,7 +99,7 @@ export async function ingestSlide(input: IngestSlideInput): Promise<IngestResult
   const run: IngestRun = {
     input,
     started: Date.now(),
-    bytes: (await stat(candidate.file)).size,
+    bytes: await originalSize(candidate.file),
     originalSha256: null,
     written: [],
     format: undefined,
@@ -106,7 +108,8 @@ export async function ingestSlide(input: IngestSlideInput): Promise<IngestResult
   try {
     return await ingestSteps(run);
   } catch (error) {
-    for (const file of run.written) await rm(file, { force: true });
+    // A DICOM copy is a folder.
+    for (const file of run.written) await rm(file, { recursive: true, force: true });
     return settleRefusal(run, error);
   }
 }
@@ -129,7 +132,7 @@ async function ingestSteps(run: IngestRun): Promise<IngestResult> {
 /** The original's SHA-256; an original published before is a duplicate. */
 async function refuseRepeat(run: IngestRun): Promise<string> {
   run.progress('hashing');
-  const sha256 = await sha256File(run.input.candidate.file);
+  const sha256 = (await folderHash(run.input.candidate.file)) ?? (await sha256File(run.input.candidate.file));
   const published = await run.input.repository.findPublishedOriginal(sha256);
   if (published) throw new Refusal('duplicate', `already published as ${published.name} (slide ${published.id}); nothing was changed`);
   return sha256;
@@ -148,6 +151,7 @@ async function checkSlide(run: IngestRun): Promise<CheckedSlide> {
 
 /** The de-identified copy, written under a temporary name in the slide store. */
 async function writeDeidentifiedCopy(run: IngestRun, name: string): Promise<DeidentifiedCopy> {
+  if (run.format === 'dicom') return writeDicomCopy(run, name);
   const { candidate, settings } = run.input;
   const ndpi = run.format === 'hamamatsu';
   // An NDPI is published as a tiled TIFF.
@@ -169,12 +173,37 @@ async function writeDeidentifiedCopy(run: IngestRun, name: string): Promise<Deid
   return { result, partial, final };
 }
 
+/** A DICOM series, published as a folder `<name>/` holding one instance per level (`deidentify/dicom.ts`). */
+async function writeDicomCopy(run: IngestRun, name: string): Promise<DeidentifiedCopy> {
+  const { candidate, settings } = run.input;
+  await mkdir(settings.paths.slides, { recursive: true });
+  const final = path.join(settings.paths.slides, name);
+  const partial = path.join(settings.paths.slides, `.${name}.partial`);
+  run.progress('writing', 0, 1);
+  let result: DicomDeidentifyResult;
+  try {
+    result = await deidentifyDicom(candidate.file, partial, { originalName: candidate.fileName, name, onProgress: (done, total) => run.progress('writing', done, total) });
+  } catch (error) {
+    // A reader's error names the original's path; the record must not keep it.
+    if (error instanceof Error) error.message = stripPath(error.message, candidate.file);
+    throw writeFailure(error, 'writing the de-identified copy');
+  }
+  run.written.push(partial);
+  return { result, partial, final };
+}
+
+/** What the verification of a DICOM copy also checks: the slide's name in the patient's place, and the frames. */
+function dicomExpectations(result: DeidentifyResult): { dicom?: { name: string; frameDigests: string[] } } {
+  return 'frameDigests' in result ? { dicom: { name: (result as DicomDeidentifyResult).name, frameDigests: (result as DicomDeidentifyResult).frameDigests } } : {};
+}
+
 function reportOf(result: DeidentifyResult, annotation: CheckedAnnotation | null): IngestReport {
   return {
     directories: result.directories,
     annotation: annotation ? { removed: annotation.removed, layers: annotation.summary.layers.length, regions: annotation.summary.totals.regions } : null,
     tiffFormat: result.tiffFormat,
     sha256: result.sha256,
+    ...('dicom' in result ? { dicom: (result as DicomDeidentifyResult).dicom } : {}),
     ...(result.levels ? { levels: result.levels } : {}),
   };
 }
@@ -183,7 +212,7 @@ function reportOf(result: DeidentifyResult, annotation: CheckedAnnotation | null
 async function verifyCopy(run: IngestRun, copy: DeidentifiedCopy, annotation: CheckedAnnotation | null, report: IngestReport): Promise<void> {
   run.progress('verifying');
   const { identifiers, expectedLevels, sha256, size } = copy.result;
-  const verification = await verifyDeidentified(copy.partial, { identifiers, levels: expectedLevels, sha256, size });
+  const verification = await verifyDeidentified(copy.partial, { identifiers, levels: expectedLevels, sha256, size, ...dicomExpectations(copy.result) });
   report.checks = verification.checks;
   if (!verification.passed) {
     const failed = verification.checks.filter((c) => !c.passed).map((c) => `${c.name}: ${c.detail}`);

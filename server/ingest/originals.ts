@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { copyFileAtomic, moveFile, writeFileAtomic } from '../lib/files.js';
+import { placeOriginal } from './dicom-series.js';
 import type { Candidate } from './discover.js';
 import type { IngestReport, IngestSettings } from './ingest-settings.js';
 
@@ -12,7 +13,7 @@ export async function quarantine(candidate: Candidate, reason: string, report: I
   const folder = path.join(settings.paths.quarantine, `${stamp}-${randomBytes(3).toString('hex')}`);
   await mkdir(folder, { recursive: true });
   const place = settings.takeOriginals ? moveFile : copyFileAtomic;
-  await place(candidate.file, path.join(folder, candidate.fileName));
+  await placeOriginal(candidate.file, path.join(folder, candidate.fileName), settings.takeOriginals);
   if (candidate.xml) await place(candidate.xml, path.join(folder, path.basename(candidate.xml)));
   await writeFileAtomic(path.join(folder, 'reason.txt'), `${reason}\n`);
   await writeFileAtomic(path.join(folder, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
@@ -25,7 +26,7 @@ export async function keepOriginal(candidate: Candidate, sha256: string, setting
   if (settings.keepOriginals) {
     await mkdir(settings.paths.originals, { recursive: true });
     const place = settings.takeOriginals ? moveFile : copyFileAtomic;
-    await place(candidate.file, path.join(settings.paths.originals, `${sha256}${extension}`));
+    await placeOriginal(candidate.file, path.join(settings.paths.originals, `${sha256}${extension}`), settings.takeOriginals);
     if (candidate.xml) await place(candidate.xml, path.join(settings.paths.originals, `${sha256}.xml`));
   } else if (settings.takeOriginals) {
     await removeOriginal(candidate);
@@ -34,6 +35,7 @@ export async function keepOriginal(candidate: Candidate, sha256: string, setting
 
 /** The original and its XML deleted (an inbox's repeat of a published slide). */
 export async function removeOriginal(candidate: Candidate): Promise<void> {
-  await rm(candidate.file, { force: true });
+  // A DICOM series folder goes as a whole.
+  await rm(candidate.file, { recursive: true, force: true });
   if (candidate.xml) await rm(candidate.xml, { force: true });
 }
