@@ -8,6 +8,7 @@ import type { Logger } from '../logging.js';
 import { DownloadsRepository } from './downloads.repository.js';
 import { DownloadsService, type DownloadsServiceOptions, type DuaReference } from './downloads.service.js';
 import { DownloadLimits } from './limits.js';
+import { createDicomExportService } from '../dicom/export/index.js';
 
 /** The per-user download limits of configuration: make one per process and give it to every path that sends files (services.ts). */
 export function createDownloadLimits(config: Config): DownloadLimits {
@@ -28,6 +29,7 @@ export function createDownloadsService(
     hiddenAnnotations,
   }: { catalog: Pick<CatalogService, 'publishedIds'>; audit: AuditLog; duaReference?: DuaReference; limits?: DownloadLimits; hiddenAnnotations?: DownloadsServiceOptions['hiddenAnnotations'] },
 ): DownloadsService {
+  const dicomExport = createDicomExportService(config, db);
   return new DownloadsService({
     slides: new DownloadsRepository(db.knex),
     release: createSlideRelease(db),
@@ -38,6 +40,10 @@ export function createDownloadsService(
     slidesDir: config.paths.slides,
     nginxAccelRedirect: config.downloads.nginxAccelRedirect,
     log,
+    dicom: {
+      scratch: config.paths.cache,
+      exportSlide: async (slideId, outDir) => (await dicomExport.exportSlide(slideId, outDir)).result.instances.map((i) => i.file),
+    },
     ...(duaReference ? { duaReference } : {}),
     ...(hiddenAnnotations ? { hiddenAnnotations } : {}),
   });

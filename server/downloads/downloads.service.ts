@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, type Stats } from 'node:fs';
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import pLimit from 'p-limit';
@@ -24,6 +24,7 @@ import {
   type SelectedFile,
   type SelectedSlide,
 } from './bundle-contents.js';
+import { sha256File } from '../lib/hashing.js';
 import { FileChecksums, normalizeSha256 } from './checksums.js';
 import type { DownloadableSlide, DownloadsRepository } from './downloads.repository.js';
 import { DownloadLimitError, limitKey, type DownloadLimits } from './limits.js';
@@ -98,8 +99,16 @@ export interface DownloadsServiceOptions {
   duaReference?: DuaReference;
   /** The slides among `ids` whose annotations are hidden from this actor (a challenge's truth): left out of every delivery. */
   hiddenAnnotations?: (who: AuditActor, ids: readonly number[]) => Promise<Set<number>>;
+  /** Writes a published slide as a DICOM series (server/dicom/export), for bundles in the DICOM form; `scratch` is where the series are made (paths.cache). */
+  dicom?: { exportSlide(slideId: number, outDir: string): Promise<string[]>; scratch: string };
   clock?: () => Date;
 }
+
+/** How a bundle carries the slides: the stored files, or each slide as a DICOM series. */
+export type BundleFormat = 'stored' | 'dicom';
+
+/** Scratch folders of DICOM bundles a stopped server left behind are removed once this old. */
+const DICOM_SCRATCH_MAX_AGE_MS = 2 * 24 * 3600 * 1000;
 
 /** What a selection holds, before anything is downloaded; `zipRefusal` says why a ZIP of it would be refused now, or is null. */
 export interface SelectionSummary {
@@ -225,7 +234,7 @@ export class DownloadsService {
   }
 
   /** `POST /api/downloads`: a ZIP of the selected slides, their annotations, metadata, checksums and README. `origin`: this server as the client reached it. */
-  async bundle(who: AuditActor, selection: Selection, origin: string): Promise<BundleDelivery> {
+  async bundle(who: AuditActor, selection: Selection, origin: string, format: BundleFormat = 'stored'): Promise<BundleDelivery> {
     const { limits } = this.options;
     const slides = await this.select(selection, limits.settings.maxBundleSlides > 0 ? limits.settings.maxBundleSlides : MAX_MANIFEST_SLIDES, 'bundle', who);
     const selected = await this.gather(slides, { statSlides: true });
@@ -236,6 +245,7 @@ export class DownloadsService {
 
     let entries: ZipEntry[];
     const createdAt = this.clock();
+    let scratch: string | undefined;
     try {
       const description: BundleDescription = {
         selection: describeSelection(selection),
@@ -244,9 +254,15 @@ export class DownloadsService {
         duaReference: await this.duaReference(who.actorId),
         origin,
       };
-      entries = this.bundleEntries(selected, description);
+      let dicom: SelectedFile[] | undefined;
+      if (format === 'dicom') {
+        scratch = await this.dicomScratch();
+        dicom = await this.dicomSeries(selected, scratch, createdAt);
+      }
+      entries = this.bundleEntries(selected, description, dicom);
     } catch (error) {
       ticket.settle(0);
+      if (scratch) await rm(scratch, { recursive: true, force: true });
       throw error;
     }
 
@@ -254,11 +270,12 @@ export class DownloadsService {
     const stamp = createdAt.toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-');
     const slideIds = selected.map((s) => s.slide.id);
     return {
-      fileName: `slidebank-${stamp}-${selected.length}-slides.zip`,
+      fileName: `slidebank-${stamp}-${selected.length}-slides${format === 'dicom' ? '-dicom' : ''}.zip`,
       body: zip.stream,
       settle: once(async (finished) => {
         if (!finished) zip.abort();
         const outcome = await zip.done;
+        if (scratch) await rm(scratch, { recursive: true, force: true }).catch((error: unknown) => this.options.log.warn({ err: error }, 'DICOM bundle scratch folder not removed'));
         ticket.settle(outcome.bytes);
         this.bytesSent.bundle.app += outcome.bytes;
         await this.audit({
@@ -269,6 +286,7 @@ export class DownloadsService {
           ip: who.ip ?? null,
           details: {
             selection: describeSelection(selection),
+            ...(format === 'dicom' ? { format } : {}),
             slideIds: slideIds.length > 2000 ? [...slideIds.slice(0, 2000), `… ${slideIds.length - 2000} more`] : slideIds,
             slides: selected.length,
             files: files.length,
@@ -350,8 +368,42 @@ export class DownloadsService {
     };
   }
 
-  private bundleEntries(selected: SelectedSlide[], description: BundleDescription): ZipEntry[] {
-    const files = selected.flatMap((s) => s.files);
+  /** A folder of its own for one DICOM bundle's series, after removing those a stopped server left behind. */
+  private async dicomScratch(): Promise<string> {
+    if (!this.options.dicom) throw new AppError(501, 'dicom_unavailable', 'This server cannot write DICOM');
+    const { scratch } = this.options.dicom;
+    await mkdir(scratch, { recursive: true });
+    for (const name of await readdir(scratch)) {
+      if (!name.startsWith('dicomzip-')) continue;
+      const old = path.join(scratch, name);
+      const info = await stat(old).catch(() => undefined);
+      if (info && this.clock().getTime() - info.mtimeMs > DICOM_SCRATCH_MAX_AGE_MS) await rm(old, { recursive: true, force: true });
+    }
+    return mkdtemp(path.join(scratch, 'dicomzip-'));
+  }
+
+  /** Each selected slide as a DICOM series in `dicom/<name>/`, written into `scratch` and hashed before the ZIP starts. */
+  private async dicomSeries(selected: SelectedSlide[], scratch: string, createdAt: Date): Promise<SelectedFile[]> {
+    const out: SelectedFile[] = [];
+    for (const { slide } of selected) {
+      let written: string[];
+      try {
+        written = await this.options.dicom!.exportSlide(slide.id, path.join(scratch, slide.name));
+      } catch (error) {
+        this.options.log.error({ err: error, slide: slide.id }, 'DICOM export failed');
+        throw new AppError(500, 'dicom_export_failed', `Slide ${slide.id} (${slide.name}) cannot be written as DICOM`, { expose: true });
+      }
+      for (const file of written) {
+        const { size } = await stat(file);
+        out.push({ slide, kind: 'slide', path: `dicom/${slide.name}/${path.basename(file)}`, file, size, sha256: await sha256File(file), mtime: createdAt });
+      }
+    }
+    return out;
+  }
+
+  private bundleEntries(selected: SelectedSlide[], description: BundleDescription, dicom?: SelectedFile[]): ZipEntry[] {
+    // In the DICOM form the series take the place of the stored slide files; the metadata still describes the stored files.
+    const files = dicom ? [...selected.flatMap((s) => s.files.filter((f) => f.kind !== 'slide')), ...dicom] : selected.flatMap((s) => s.files);
     const records = metadataRecords(selected, this.options.vocabulary);
     const small = [
       { path: BUNDLE_PATHS.readme, data: Buffer.from(readme(selected, description)) },

@@ -79,6 +79,13 @@ const bundleRequest = z
   })
   .meta({ id: 'BundleRequest', description: 'Either slides or filter' });
 
+const bundleQuery = z.strictObject({
+  format: z
+    .enum(['stored', 'dicom'], { error: 'format must be stored (the slide files as published) or dicom (each slide as a DICOM whole-slide series)' })
+    .optional()
+    .meta({ description: 'stored (default): the slide files as published; dicom: each slide as a DICOM whole-slide series in dicom/<name>/' }),
+});
+
 /** Slide ids separated by commas (`4,2,4`): each once, in the order given. */
 const slideIdList = once('slides')
   .transform((text, ctx) => {
@@ -224,13 +231,14 @@ export const downloadRoutes = [
     tag,
     summary: 'Download the selected slides, their annotations, metadata, checksums and a README as one ZIP, streamed',
     description:
-      'Body `{"slides": [12, 15]}` or `{"filter": "organ=CO;stain=IHC"}`. The ZIP (entries STOREd, ZIP64 as needed) holds `slides/`, `annotations/`, `metadata.csv`, `metadata.json`, `manifest-sha256.txt` (for `sha256sum -c`) and `README.txt`, which names the licence (CC BY-NC 4.0) and the requester\'s data use agreement. More than downloads.maxBundleSlides slides or downloads.maxBundleBytes bytes is a 413 bundle_too_large (fetch such a selection file by file with the manifest); an id that names no published slide is a 404 slide_not_found (`details.missing`), a selection that matches none a 400 empty_selection. Counted against the download limits (429 with Retry-After) and audited when it ends.',
+      'Body `{"slides": [12, 15]}` or `{"filter": "organ=CO;stain=IHC"}`. The ZIP (entries STOREd, ZIP64 as needed) holds `slides/`, `annotations/`, `metadata.csv`, `metadata.json`, `manifest-sha256.txt` (for `sha256sum -c`) and `README.txt`, which names the licence (CC BY-NC 4.0) and the requester\'s data use agreement. More than downloads.maxBundleSlides slides or downloads.maxBundleBytes bytes is a 413 bundle_too_large (fetch such a selection file by file with the manifest); an id that names no published slide is a 404 slide_not_found (`details.missing`), a selection that matches none a 400 empty_selection. Counted against the download limits (429 with Retry-After) and audited when it ends. With `?format=dicom` each slide comes as a DICOM whole-slide series in `dicom/<name>/` (`level-<N>.dcm`, `thumbnail.dcm`; tiles copied, not recompressed, as `slidebank dicom export` writes them) instead of `slides/`; the series are written on the server before the first byte is sent, and the limits count the stored files\' bytes. A slide that cannot be written as DICOM is a 500 dicom_export_failed.',
     access: downloader,
+    query: bundleQuery,
     body: bundleRequest,
     before: [retryAfter],
     response: { description: 'The ZIP archive', contentType: 'application/zip' },
-    handle: async ({ body }, ctx) => {
-      deliverBundle(ctx, await ctx.services.downloads.bundle(actorOf(ctx), body, origin(ctx)));
+    handle: async ({ query, body }, ctx) => {
+      deliverBundle(ctx, await ctx.services.downloads.bundle(actorOf(ctx), body, origin(ctx), query.format ?? 'stored'));
     },
   }),
   route({

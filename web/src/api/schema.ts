@@ -305,7 +305,7 @@ export interface paths {
         put?: never;
         /**
          * Download the selected slides, their annotations, metadata, checksums and a README as one ZIP, streamed
-         * @description Body `{"slides": [12, 15]}` or `{"filter": "organ=CO;stain=IHC"}`. The ZIP (entries STOREd, ZIP64 as needed) holds `slides/`, `annotations/`, `metadata.csv`, `metadata.json`, `manifest-sha256.txt` (for `sha256sum -c`) and `README.txt`, which names the licence (CC BY-NC 4.0) and the requester's data use agreement. More than downloads.maxBundleSlides slides or downloads.maxBundleBytes bytes is a 413 bundle_too_large (fetch such a selection file by file with the manifest); an id that names no published slide is a 404 slide_not_found (`details.missing`), a selection that matches none a 400 empty_selection. Counted against the download limits (429 with Retry-After) and audited when it ends.
+         * @description Body `{"slides": [12, 15]}` or `{"filter": "organ=CO;stain=IHC"}`. The ZIP (entries STOREd, ZIP64 as needed) holds `slides/`, `annotations/`, `metadata.csv`, `metadata.json`, `manifest-sha256.txt` (for `sha256sum -c`) and `README.txt`, which names the licence (CC BY-NC 4.0) and the requester's data use agreement. More than downloads.maxBundleSlides slides or downloads.maxBundleBytes bytes is a 413 bundle_too_large (fetch such a selection file by file with the manifest); an id that names no published slide is a 404 slide_not_found (`details.missing`), a selection that matches none a 400 empty_selection. Counted against the download limits (429 with Retry-After) and audited when it ends. With `?format=dicom` each slide comes as a DICOM whole-slide series in `dicom/<name>/` (`level-<N>.dcm`, `thumbnail.dcm`; tiles copied, not recompressed, as `slidebank dicom export` writes them) instead of `slides/`; the series are written on the server before the first byte is sent, and the limits count the stored files' bytes. A slide that cannot be written as DICOM is a 500 dicom_export_failed.
          */
         post: operations["postApiDownloads"];
         delete?: never;
@@ -5494,7 +5494,10 @@ export interface operations {
     };
     postApiDownloads: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description stored (default): the slide files as published; dicom: each slide as a DICOM whole-slide series in dicom/<name>/ */
+                format?: "stored" | "dicom";
+            };
             header?: never;
             path?: never;
             cookie?: never;
