@@ -171,6 +171,10 @@ export const configSchema = z.strictObject({
       }, 'must be a valid regular expression'),
     ),
     linkageKey: z.string().regex(/^([0-9a-fA-F]{64})?$/, 'must be 64 hex digits (a 256-bit key), or empty'),
+    converter: z.string().min(1, 'must name the vips command'),
+    conversionQuality: z.number({ error: 'must be a number' }).int('must be a whole number').min(50, 'must be at least 50').max(100, 'must be at most 100'),
+    conversionTimeoutSeconds: z.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1 second').max(86_400, 'must be at most 86400 seconds'),
+    conversionMemoryMegabytes: z.number({ error: 'must be a number' }).int('must be a whole number').min(256, 'must be at least 256').max(1_048_576, 'must be at most 1048576'),
   }),
   jobs: z.strictObject({
     timeZone: z.string().refine(isTimeZone, 'must be an IANA time zone such as UTC or Asia/Seoul'),

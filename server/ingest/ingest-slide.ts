@@ -4,7 +4,7 @@
  * then publish it (file renamed into the store, row in the catalog). Anything
  * in doubt is quarantined with its reason; nothing half-written is published.
  */
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { removeThumbnails, writeThumbnails } from '../catalog/thumbnails.js';
 import type { SlideFacts } from '../catalog/slide-facts.js';

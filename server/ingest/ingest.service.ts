@@ -74,6 +74,12 @@ export class IngestService {
       linkageKey: ingest.linkageKey,
       textPatterns: compileTextPatterns(ingest.scrubTextPatterns),
       vocabulary: this.vocabulary,
+      conversion: {
+        converter: ingest.converter,
+        quality: ingest.conversionQuality,
+        timeoutSeconds: ingest.conversionTimeoutSeconds,
+        memoryMegabytes: ingest.conversionMemoryMegabytes,
+      },
     };
   }
 }

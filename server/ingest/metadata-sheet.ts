@@ -74,7 +74,7 @@ export interface MetadataSheet {
 /** The key under which a slide's row is found: its base name without folders and slide extension, in lower case. */
 export function sheetKey(fileName: string): string {
   const base = fileName.trim().split(/[/\\]/).pop() ?? '';
-  return base.replace(/\.(svs|tiff?|ndpi)$/i, '').toLowerCase();
+  return base.replace(/\.(svs|tiff?|ndpi|dcm|dicom)$/i, '').toLowerCase();
 }
 
 /**

@@ -57,7 +57,7 @@ async function dropDirectory(file: string, index: number): Promise<void> {
   }
 }
 
-test(`a DICOM file renamed to .tif is quarantined before anything is written: de-identification has no rules for DICOM, on ${testDialect}`, async (t) => {
+test(`a DICOM file renamed to .tif is de-identified as the DICOM it is: its uncompressed frames are quarantined before anything is published, on ${testDialect}`, async (t) => {
   const bench = await ingestBench(t);
   await writeWsi(path.join(bench.inbox, 'disguised.tif'), {
     transferSyntax: '1.2.840.10008.1.2.1',
@@ -69,7 +69,7 @@ test(`a DICOM file renamed to .tif is quarantined before anything is written: de
   });
   const result = await ingestOne(bench, 'disguised.tif');
   t.is(result.outcome, 'quarantined');
-  t.regex(result.reason!, /is a dicom slide, whatever its extension says, and de-identification has no rules for dicom files/);
+  t.regex(result.reason!, /ingest publishes encapsulated JPEG, JPEG-LS and JPEG 2000 frames only/);
   t.deepEqual(await readdir(bench.config.paths.slides).catch(() => []), [], 'nothing is written to the slide store');
   t.is(await bench.repository.slideCount(), 0);
   t.is((await readFile(path.join(result.quarantinePath!, 'reason.txt'), 'utf8')).trim(), result.reason!);

@@ -60,7 +60,7 @@ export function ingestCommand(): Command {
           const outcome = await service.ingestFolder(dir, {
             source: 'cli',
             ...(fallback ? { fallback } : {}),
-            onProgress: (p) => bars?.update(p),
+            onProgress: (p) => (bars ? bars.update(p) : !options.json && conversionLine(p)),
             onResult: (r) => {
               bars?.finish(r);
               if (!bars && !options.json) process.stderr.write(`${r.outcome.padEnd(11)} ${r.file}\n`);
@@ -132,6 +132,16 @@ function summaryTable(results: IngestResult[]): string {
   );
 }
 
+/** Without bars, a conversion (which can take many minutes) still shows its progress: a line at every quarter. */
+const conversionShown = new Map<string, number>();
+function conversionLine(p: IngestProgress): void {
+  if (p.stage !== 'converting') return;
+  const quarter = Math.floor((p.done / Math.max(1, p.total)) * 4);
+  if ((conversionShown.get(p.file) ?? -1) >= quarter) return;
+  conversionShown.set(p.file, quarter);
+  process.stderr.write(`converting  ${p.file} to a tiled TIFF: ${quarter * 25}%\n`);
+}
+
 /** One bar per slide while it is written; finished bars stay as a line with the outcome. */
 class ProgressBars {
   private readonly multi = new MultiBar(
@@ -147,7 +157,7 @@ class ProgressBars {
       this.bars.set(p.file, bar);
     }
     bar.setTotal(Math.max(1, p.total));
-    bar.update(p.stage === 'writing' ? p.done : p.stage === 'done' ? p.total : 0, { stage: p.stage });
+    bar.update(p.stage === 'writing' || p.stage === 'converting' ? p.done : p.stage === 'done' ? p.total : 0, { stage: p.stage });
   }
 
   finish(r: IngestResult): void {

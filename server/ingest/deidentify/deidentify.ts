@@ -51,7 +51,8 @@ export interface DeidentifyResult {
   levels?: PublishedLevel[];
   size: number;
   sha256: string;
-  tiffFormat: 'classic' | 'bigtiff';
+  /** The published TIFF's layout (none for a DICOM series). */
+  tiffFormat?: 'classic' | 'bigtiff';
   directories: DirectoryReport[];
   identifiers: IdentifierSet;
   /** What the output must look like: the levels' sizes, largest first. */

@@ -8,8 +8,12 @@ import { Tag } from '../../wsi/tiff/tags.js';
 /** Slide-engine formats whose files are rewritten with the rules below, their tiles copied byte for byte (`deidentify.ts`). */
 export const REWRITTEN_FORMATS: ReadonlySet<string> = new Set(['aperio', 'generic-tiff']);
 
-/** Slide-engine formats de-identification has rules for: the rewritten ones, and NDPI, re-tiled into a new TIFF (`ndpi.ts`). Any other is refused before it is read further. */
-export const DEIDENTIFIED_FORMATS: ReadonlySet<string> = new Set([...REWRITTEN_FORMATS, 'hamamatsu']);
+/**
+ * Slide-engine formats de-identification has rules for: the rewritten ones, NDPI, re-tiled into a new TIFF
+ * (`ndpi.ts`), and DICOM, published as a series by the PS3.15 Basic Profile (`dicom.ts`, `dicom-policy.ts`).
+ * Any other is refused before it is read further.
+ */
+export const DEIDENTIFIED_FORMATS: ReadonlySet<string> = new Set([...REWRITTEN_FORMATS, 'hamamatsu', 'dicom']);
 
 /** Aperio ImageDescription keys that describe the optics and scan, not the patient, site or operator. */
 export const SAFE_APERIO_KEYS: ReadonlySet<string> = new Set([

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { detectFormat } from '../../wsi/formats/registry.js';
 import { Slide } from '../../wsi/slide.js';
 import { readDirectories } from '../../wsi/tiff/directory.js';
@@ -14,6 +15,7 @@ import { Tag } from '../../wsi/tiff/tags.js';
 import { descriptionProblem } from './aperio-description.js';
 import type { IdentifierSet } from './identifiers.js';
 import { SAFE_TIFF_TAGS } from './policy.js';
+import { verifyDicomSeries } from './verify-dicom.js';
 
 export interface Check {
   name: string;
@@ -26,6 +28,8 @@ export interface VerifyExpectations {
   levels: { width: number; height: number }[];
   sha256: string;
   size: number;
+  /** A DICOM series (a folder): the slide's new name, and per level the digest of the original's frames. */
+  dicom?: { name: string; frameDigests: string[] };
 }
 
 export interface Verification {
@@ -37,6 +41,27 @@ export interface Verification {
 export async function verifyDeidentified(file: string, expected: VerifyExpectations): Promise<Verification> {
   const checks: Check[] = [];
   const add = (name: string, problem: string | undefined, ok: string) => checks.push({ name, passed: problem === undefined, detail: problem ?? ok });
+  if ((await stat(file)).isDirectory()) {
+    if (!expected.dicom) {
+      add('a slide file', 'the copy is a folder, and only a DICOM series is published as one', '');
+      return { passed: false, checks, bytesScanned: 0 };
+    }
+    const { files } = await verifyDicomSeries(file, { ...expected, ...expected.dicom }, add);
+    const found = new Set<string>();
+    let bytes = 0;
+    for (const instance of files) {
+      const scan = await scanBytes(instance, expected.identifiers);
+      for (const source of scan.found) found.add(source);
+      bytes += scan.bytes;
+    }
+    add(
+      'no identifying value anywhere in the series',
+      found.size ? `found the original's ${[...found].join(', ')}` : undefined,
+      `searched ${bytes} bytes of ${files.length} instances for ${expected.identifiers.scanned.length} values (Latin-1 and UTF-16)` +
+        (expected.identifiers.tooShort.length ? `; too short to search for: ${expected.identifiers.tooShort.join(', ')}` : ''),
+    );
+    return { passed: checks.every((c) => c.passed), checks, bytesScanned: bytes };
+  }
 
   let structureRead = false;
   const handle = await RandomAccessFile.open(file);
