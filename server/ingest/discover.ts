@@ -1,9 +1,9 @@
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DICOM_FILE_EXTENSIONS, dicomSeriesFolders } from './dicom-series.js';
 import { sheetKey } from './metadata-sheet.js';
 
-const SLIDE_EXTENSIONS = /\.(svs|tiff?|ndpi)$/i;
+const SLIDE_EXTENSIONS = /\.(svs|tiff?|ndpi|mrxs|vms|vmu|scn|bif|svslide)$/i;
 export const SHEET_NAME = 'metadata.csv';
 
 export interface Candidate {
@@ -15,6 +15,10 @@ export interface Candidate {
   xml: string | null;
   /** Set when the candidate cannot be taken in on its own terms (two slides share a base name). */
   clash: string | null;
+  /** The other files of a multi-file slide (MRXS's data folder, the JPEGs a VMS or VMU index names), part of the original. */
+  companions?: string[];
+  /** Set when a multi-file slide lacks a part (an MRXS without its data folder): quarantined with this reason. */
+  missing?: string | null;
 }
 
 export interface Folder {
@@ -51,7 +55,7 @@ export async function discoverFolder(dir: string, options: DiscoverOptions = {})
   const candidates = slides.map((e): Candidate => {
     const key = sheetKey(e.name);
     const same = byKey.get(key)!;
-    const xml = xmlByKey.get(key);
+    const xml = xmlByKey.get(xmlKey(e.name));
     return {
       file: path.join(dir, e.name),
       fileName: e.name,
@@ -63,6 +67,7 @@ export async function discoverFolder(dir: string, options: DiscoverOptions = {})
           : null,
     };
   });
+  for (const candidate of candidates) Object.assign(candidate, await multiFileParts(dir, candidate.fileName, entries));
   const unsettled: string[] = [];
   if (options.minAgeMs) {
     const cutoff = (options.now ?? new Date()).getTime() - options.minAgeMs;
@@ -75,12 +80,48 @@ export async function discoverFolder(dir: string, options: DiscoverOptions = {})
     }
   }
   const sheet = entries.find((e) => e.name.toLowerCase() === SHEET_NAME)?.name;
-  const used = new Set([...slides.map((e) => e.name), ...xmlByKey.values(), ...(sheet ? [sheet] : [])]);
+  const parts = candidates.flatMap((c) => (c.companions ?? []).map((f) => path.basename(f)));
+  const used = new Set([...slides.map((e) => e.name), ...xmlByKey.values(), ...(sheet ? [sheet] : []), ...parts]);
   return {
     candidates,
     sheet: sheet ? path.join(dir, sheet) : null,
     ignored: entries.filter((e) => !used.has(e.name)).map((e) => e.name),
-    orphanXml: [...xmlByKey.entries()].filter(([key]) => !byKey.has(key)).map(([, name]) => name),
+    orphanXml: [...xmlByKey.entries()].filter(([key]) => !slides.some((e) => xmlKey(e.name) === key)).map(([, name]) => name),
     unsettled,
+  };
+}
+
+/** The base name an annotation XML shares with its slide (a multi-file slide's: its index file's). */
+function xmlKey(fileName: string): string {
+  return sheetKey(fileName).replace(/\.(mrxs|vms|vmu|scn|bif|svslide)$/i, '');
+}
+
+/**
+ * The other files of a multi-file slide: an MRXS index's data folder (of the
+ * same base name), or the files a VMS or VMU index names (image, map,
+ * optimisation and macro files). One slide, never offered file by file.
+ */
+async function multiFileParts(dir: string, fileName: string, entries: { name: string; isFile(): boolean }[]): Promise<Pick<Candidate, 'companions' | 'missing'>> {
+  const extension = path.extname(fileName).toLowerCase();
+  if (extension === '.mrxs') {
+    const folder = path.join(dir, fileName.slice(0, -extension.length));
+    const found = await stat(folder).catch(() => null);
+    if (!found?.isDirectory()) {
+      return { companions: [], missing: `the MRXS index has no data folder ${path.basename(folder)}/ beside it (with Slidedat.ini and the Data*.dat files); copy the folder in and ingest again` };
+    }
+    return { companions: [folder], missing: null };
+  }
+  if (extension !== '.vms' && extension !== '.vmu') return {};
+  const text = await readFile(path.join(dir, fileName), 'latin1').catch(() => '');
+  const names = new Set<string>();
+  for (const line of text.split(/\r?\n/)) {
+    const match = /^\s*(ImageFile(?:\(\d+,\d+\))?|MapFile|OptimisationFile|MacroImage)\s*=\s*(.+?)\s*$/i.exec(line);
+    if (match) names.add(path.basename(match[2]!));
+  }
+  const present = new Set(entries.filter((e) => e.isFile()).map((e) => e.name));
+  const missing = [...names].filter((name) => !present.has(name));
+  return {
+    companions: [...names].filter((name) => present.has(name)).map((name) => path.join(dir, name)),
+    missing: missing.length ? `the ${extension.slice(1).toUpperCase()} index names files that are not beside it: ${missing.join(', ')}` : null,
   };
 }

@@ -1,3 +1,4 @@
+import type { ConversionReport, ConversionSettings } from './convert.js';
 import type { DeidentifyResult, PublishedLevel } from './deidentify/deidentify.js';
 import type { DicomReport } from './deidentify/dicom.js';
 import type { Verification } from './deidentify/verify.js';
@@ -12,6 +13,8 @@ export interface IngestSettings {
   linkageKey: string;
   textPatterns: RegExp[];
   vocabulary: Vocabulary;
+  /** How slides only OpenSlide reads are converted (the defaults when absent). */
+  conversion?: ConversionSettings;
 }
 
 /** What was removed and what was checked: shown to curators; holds no identifying value. */
@@ -28,5 +31,7 @@ export interface IngestReport {
   sha256?: string;
   /** A DICOM original: the profile applied, each instance copied or not, and the attributes renamed, emptied, dummied and removed (names, never values). */
   dicom?: DicomReport;
+  /** Set when the original was converted into a TIFF (a format only OpenSlide reads): its pixels were re-encoded. */
+  conversion?: ConversionReport;
   error?: string;
 }

@@ -11,6 +11,17 @@ import type { SlideFacts } from '../catalog/slide-facts.js';
 import { isUniqueViolation } from '../db/index.js';
 import { writeFileAtomic } from '../lib/files.js';
 import { sha256File } from '../lib/hashing.js';
+import {
+  convertSlide,
+  conversionReport,
+  DEFAULT_CONVERSION,
+  openSlideInfo,
+  OPENSLIDE_EXTENSIONS,
+  vendorIdentifiers,
+  type Conversion,
+  type OpenSlideInfo,
+} from './convert.js';
+import { MIN_SCANNED_LENGTH } from './deidentify/policy.js';
 import { deidentifySlide, type DeidentifyResult } from './deidentify/deidentify.js';
 import { deidentifyDicom, type DicomDeidentifyResult } from './deidentify/dicom.js';
 import { deidentifyNdpi } from './deidentify/ndpi.js';
@@ -22,17 +33,17 @@ import type { IngestReport, IngestSettings } from './ingest-settings.js';
 import type { IngestOutcome, IngestRepository, IngestSource } from './ingest.repository.js';
 import { sealOriginalName } from './linkage.js';
 import type { SheetRow } from './metadata-sheet.js';
-import { keepOriginal, quarantine, removeOriginal } from './originals.js';
+import { keepOriginal, originalHash, quarantine, removeOriginal } from './originals.js';
 import { Refusal, writeFailure } from './refusal.js';
 import { checkAnnotation, checkMetadata, freshName, readableSlide, stripPath, type CheckedAnnotation } from './slide-checks.js';
 import type { SlideMetadata } from './types.js';
 
-export type IngestStage = 'hashing' | 'checking' | 'writing' | 'verifying' | 'thumbnails' | 'done';
+export type IngestStage = 'hashing' | 'checking' | 'converting' | 'writing' | 'verifying' | 'thumbnails' | 'done';
 
 export interface IngestProgress {
   file: string;
   stage: IngestStage;
-  /** Bytes written of total while writing; 0/1 otherwise. */
+  /** Bytes written of total while writing, percent of 100 while converting; 0/1 otherwise. */
   done: number;
   total: number;
 }
@@ -75,6 +86,10 @@ interface IngestRun {
   written: string[];
   /** The slide engine's name for the original's format, once recognised. */
   format: string | undefined;
+  /** OpenSlide's view of a slide the engine does not read itself: it is converted. */
+  openslide: OpenSlideInfo | undefined;
+  /** The converted TIFF, once made; its temporary folder is removed when the ingest ends. */
+  conversion: Conversion | null;
   progress(stage: IngestStage, done?: number, total?: number): void;
 }
 
@@ -84,6 +99,8 @@ interface CheckedSlide {
   facts: SlideFacts;
   annotation: CheckedAnnotation | null;
   name: string;
+  /** What is de-identified: the original, or the TIFF it was converted into. */
+  source: string;
 }
 
 /** The de-identified copy, under its temporary name until it is published. */
@@ -103,6 +120,8 @@ export async function ingestSlide(input: IngestSlideInput): Promise<IngestResult
     originalSha256: null,
     written: [],
     format: undefined,
+    openslide: undefined,
+    conversion: null,
     progress: (stage, done = 0, total = 1) => onProgress?.({ file: candidate.fileName, stage, done, total }),
   };
   try {
@@ -111,17 +130,22 @@ export async function ingestSlide(input: IngestSlideInput): Promise<IngestResult
     // A DICOM copy is a folder.
     for (const file of run.written) await rm(file, { recursive: true, force: true });
     return settleRefusal(run, error);
+  } finally {
+    if (run.conversion) await rm(run.conversion.folder, { recursive: true, force: true });
   }
 }
 
 async function ingestSteps(run: IngestRun): Promise<IngestResult> {
   const { candidate } = run.input;
   if (candidate.clash) throw new Refusal('refused', candidate.clash);
+  if (candidate.missing) throw new Refusal('quarantined', candidate.missing);
   run.format = await refuseUnhandledFormat(candidate.file);
+  run.openslide = await openSlideOnly(run);
   run.originalSha256 = await refuseRepeat(run);
   const slide = await checkSlide(run);
-  const copy = await writeDeidentifiedCopy(run, slide.name);
-  const report = { originalFormat: run.format, ...reportOf(copy.result, slide.annotation) };
+  const copy = await writeDeidentifiedCopy(run, slide.name, slide.source);
+  const report: IngestReport = { originalFormat: run.openslide?.format ?? run.format, ...reportOf(copy.result, slide.annotation) };
+  if (run.conversion) report.conversion = conversionReport(run.conversion.info, run.conversion.quality);
   await verifyCopy(run, copy, slide.annotation, report);
   const { slideId, recordId } = await publish(run, slide, copy, report);
   await makeThumbnails(run, copy.final, slideId, report);
@@ -132,7 +156,8 @@ async function ingestSteps(run: IngestRun): Promise<IngestResult> {
 /** The original's SHA-256; an original published before is a duplicate. */
 async function refuseRepeat(run: IngestRun): Promise<string> {
   run.progress('hashing');
-  const sha256 = (await folderHash(run.input.candidate.file)) ?? (await sha256File(run.input.candidate.file));
+  const { candidate } = run.input;
+  const sha256 = (await folderHash(candidate.file)) ?? (candidate.companions?.length ? await originalHash(candidate) : await sha256File(candidate.file));
   const published = await run.input.repository.findPublishedOriginal(sha256);
   if (published) throw new Refusal('duplicate', `already published as ${published.name} (slide ${published.id}); nothing was changed`);
   return sha256;
@@ -143,19 +168,57 @@ async function checkSlide(run: IngestRun): Promise<CheckedSlide> {
   const { candidate, row, fallback, settings, repository } = run.input;
   run.progress('checking');
   const metadata = checkMetadata(row, fallback, settings.textPatterns);
-  const facts = await readableSlide(candidate.file);
+  const source = run.openslide ? (await convert(run, run.openslide)).file : candidate.file;
+  const facts = await readableSlide(source);
+  if (run.conversion) {
+    // The TIFF's resolution tags carry the MPP; the objective power only OpenSlide's properties.
+    facts.mppX ??= run.conversion.mppX;
+    facts.mppY ??= run.conversion.mppY;
+    facts.objectivePower ??= run.conversion.objectivePower;
+  }
   const annotation = candidate.xml ? await checkAnnotation(candidate.xml, facts, settings.textPatterns) : null;
   const name = await freshName(metadata, settings.vocabulary, repository);
-  return { metadata, facts, annotation, name };
+  return { metadata, facts, annotation, name, source };
+}
+
+/**
+ * A slide the engine does not read (or reads as a plain TIFF that OpenSlide
+ * knows as a vendor's: Philips, Leica, Ventana, …) but OpenSlide opens: it is
+ * converted. Undefined for everything the engine reads itself.
+ */
+async function openSlideOnly(run: IngestRun): Promise<OpenSlideInfo | undefined> {
+  const { candidate, settings } = run.input;
+  if (run.format !== undefined && run.format !== 'generic-tiff') return undefined;
+  const conversion = settings.conversion ?? DEFAULT_CONVERSION;
+  const onlyOpenSlide = path.extname(candidate.fileName).toLowerCase() in OPENSLIDE_EXTENSIONS;
+  try {
+    const info = await openSlideInfo(candidate.file, conversion);
+    return info && info.vendor !== 'generic-tiff' && info.vendor !== run.format ? info : undefined;
+  } catch (error) {
+    // Without the tools, a file the engine reads is still ingested as the engine reads it; one only OpenSlide reads is refused.
+    if (onlyOpenSlide) throw error;
+    return undefined;
+  }
+}
+
+/** The slide converted into a tiled pyramidal TIFF, with progress; quarantined (nothing left behind) when the converter fails or overruns. */
+async function convert(run: IngestRun, info: OpenSlideInfo): Promise<Conversion> {
+  const { settings } = run.input;
+  run.progress('converting', 0, 100);
+  await mkdir(settings.paths.slides, { recursive: true });
+  run.conversion = await convertSlide(run.input.candidate.file, info, settings.paths.slides, settings.conversion ?? DEFAULT_CONVERSION, (percent) =>
+    run.progress('converting', percent, 100),
+  );
+  return run.conversion;
 }
 
 /** The de-identified copy, written under a temporary name in the slide store. */
-async function writeDeidentifiedCopy(run: IngestRun, name: string): Promise<DeidentifiedCopy> {
+async function writeDeidentifiedCopy(run: IngestRun, name: string, source: string): Promise<DeidentifiedCopy> {
   if (run.format === 'dicom') return writeDicomCopy(run, name);
   const { candidate, settings } = run.input;
   const ndpi = run.format === 'hamamatsu';
-  // An NDPI is published as a tiled TIFF.
-  const extension = !ndpi && path.extname(candidate.fileName).toLowerCase() === '.svs' ? '.svs' : '.tif';
+  // An NDPI, and a converted slide, is published as a tiled TIFF.
+  const extension = !ndpi && !run.conversion && path.extname(candidate.fileName).toLowerCase() === '.svs' ? '.svs' : '.tif';
   await mkdir(settings.paths.slides, { recursive: true });
   const final = path.join(settings.paths.slides, `${name}${extension}`);
   const partial = path.join(settings.paths.slides, `.${name}${extension}.partial`);
@@ -163,7 +226,8 @@ async function writeDeidentifiedCopy(run: IngestRun, name: string): Promise<Deid
   let result: DeidentifyResult;
   try {
     const options = { originalName: candidate.fileName, onProgress: (done: number, total: number) => run.progress('writing', done, total) };
-    result = ndpi ? await deidentifyNdpi(candidate.file, partial, options) : await deidentifySlide(candidate.file, partial, options);
+    result = ndpi ? await deidentifyNdpi(source, partial, options) : await deidentifySlide(source, partial, options);
+    if (run.conversion) addVendorIdentifiers(result, run.conversion.info);
   } catch (error) {
     // A reader's error names the original's path; the record must not keep it.
     if (error instanceof Error) error.message = stripPath(error.message, candidate.file);
@@ -171,6 +235,20 @@ async function writeDeidentifiedCopy(run: IngestRun, name: string): Promise<Deid
   }
   run.written.push(partial);
   return { result, partial, final };
+}
+
+/** The vendor's identifying values (barcode, serial numbers, dates, … from OpenSlide's properties), searched for in the copy too. */
+function addVendorIdentifiers(result: DeidentifyResult, info: OpenSlideInfo): void {
+  const { identifiers } = result;
+  const known = new Set(identifiers.scanned.map((v) => v.value));
+  for (const item of vendorIdentifiers(info)) {
+    if (item.value.length < MIN_SCANNED_LENGTH) {
+      if (!identifiers.tooShort.includes(item.source)) identifiers.tooShort.push(item.source);
+    } else if (!known.has(item.value)) {
+      known.add(item.value);
+      identifiers.scanned.push(item);
+    }
+  }
 }
 
 /** A DICOM series, published as a folder `<name>/` holding one instance per level (`deidentify/dicom.ts`). */
