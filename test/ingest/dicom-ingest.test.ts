@@ -18,7 +18,7 @@ import { elementHeader, skipElement } from '../../server/wsi/formats/dicom/eleme
 import { openDicomSeries } from '../../server/wsi/formats/dicom/index.js';
 import { Slide } from '../../server/wsi/index.js';
 import { RandomAccessFile } from '../../server/wsi/tiff/file.js';
-import { viewerFetch } from '../support/accounts.js';
+import { bearerHeaders, viewerFetch } from '../support/accounts.js';
 import { startTestApp } from '../support/app.js';
 import { testDialect } from '../support/database.js';
 import { dciodvfy, dciodvfyProblem } from '../support/dciodvfy.js';
@@ -469,6 +469,18 @@ testNeeding([fixturesProblem()], `an ingested DICOM series is served by the tile
   t.is(tile.status, 200);
   const thumbnail = await viewerFetch(app, `/tiles/${id}/thumbnail`);
   t.is(thumbnail.status, 200);
+
+  // The de-identification report, as the administration's ingest records show it.
+  const staff = await bearerHeaders(app, { level: 'L1', roles: ['curator'] });
+  const response = await fetch(app.url(`/api/ingest/slides/${id}/report`), { headers: staff });
+  t.is(response.status, 200);
+  const record = (await response.json()) as { report: { originalFormat: string; dicom: DicomReport } };
+  t.is(record.report.originalFormat, 'dicom');
+  t.like(record.report.dicom.instances[0], { role: 'level', action: 'copied', file: 'level-0.dcm' });
+  const { attributes } = record.report.dicom;
+  // This file has no Patient Name of its own: it is written, named after the slide.
+  t.true(attributes.renamed.includes('PatientName') || attributes.completed.includes("PatientName (the slide's name)"));
+  t.true(attributes.uidsReplaced > 0);
   t.true((await stat(path.join(app.config.paths.slides, results[0]!.name!, 'level-0.dcm'))).size > 0);
 });
 
