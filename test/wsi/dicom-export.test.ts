@@ -139,3 +139,8 @@ function fixtureExport(name: FixtureName, photometric: string, transferSyntax: s
 
 fixtureExport('CMU-1-Small-Region.svs', 'RGB', '1.2.840.10008.1.2.4.50', 0, 'Aperio RGB tiles with JPEGTables spliced in and the Adobe marker added: pydicom decodes them identically');
 fixtureExport('tcga-cr-7395-01a-01-ts1.svs', 'YBR_ICT', '1.2.840.10008.1.2.4.91', 0, 'Aperio JPEG 2000 codestreams with the irreversible component transform, copied as they are');
+
+// Slides published from DICOM series: their JPEG frames, handed out by the DICOM driver, are copied again.
+// The frames are the source's byte for byte (readsBackAsTheSource); pydicom's floating-point YCbCr conversion is 1 off the engine's in a few samples of this one, as for the source itself.
+fixtureExport('dicom/wsi2dcm/jpeg.dicom', 'YBR_FULL_422', '1.2.840.10008.1.2.4.50', 1, 'a DICOM source: its frames copied as they are, the series named anew');
+fixtureExport('dicom/google-pipeline/multi_frame_jpeg_camelyon_challenge_image.dcm', 'YBR_FULL_422', '1.2.840.10008.1.2.4.50', 0, 'a DICOM source of another writer');

@@ -14,7 +14,7 @@ import { readDirectories } from '../tiff/directory.js';
 import { RandomAccessFile } from '../tiff/file.js';
 import { Tag } from '../tiff/tags.js';
 import { instanceAttributes, WSM_SOP_CLASS, type InstanceDescription, type SlideDescription } from './attributes.js';
-import { writeInstanceFile, type OffsetTableChoice } from './file-writer.js';
+import { OffsetTableOverflow, writeInstanceFile, type OffsetTableChoice } from './file-writer.js';
 import { planLevel, readFrames, TransferSyntax, type FramePlan, type LevelInput } from './frames.js';
 import { seriesUids, type SeriesUids } from './uids.js';
 
@@ -34,18 +34,28 @@ export interface DicomSource {
   close(): Promise<void>;
 }
 
-/** Open a TIFF slide (SVS, generic tiled TIFF, NDPI) for export. */
+/**
+ * Open a slide for export: a TIFF slide (SVS, generic tiled TIFF, NDPI), or
+ * a DICOM series (a folder or file, as DICOM ingest publishes them), whose
+ * JPEG frames the DICOM driver hands out as they are stored.
+ */
 export async function openDicomSource(file: string): Promise<DicomSource> {
-  if (await pathFormatFor(file)) throw new WsiError('unsupported_format', `${file} is already DICOM`);
   const slide = await Slide.open(file);
   let raf: RandomAccessFile | undefined;
+  let layout: SlideLayout | undefined;
   try {
-    raf = await RandomAccessFile.open(file);
-    const directories = await readDirectories(raf);
-    const { format } = detectFormat(directories);
-    if (!format) throw new WsiError('unsupported_format', `${file}: not a supported slide`);
-    const layout = format.open ? await format.open(raf, directories) : format.layout(directories);
+    const byPath = await pathFormatFor(file);
+    if (byPath) {
+      ({ file: raf, layout } = await byPath.open(file));
+    } else {
+      raf = await RandomAccessFile.open(file);
+      const directories = await readDirectories(raf);
+      const { format } = detectFormat(directories);
+      if (!format) throw new WsiError('unsupported_format', `${file}: not a supported slide`);
+      layout = format.open ? await format.open(raf, directories) : format.layout(directories);
+    }
     const opened = raf;
+    const own = layout;
     return {
       path: file,
       file: raf,
@@ -53,12 +63,13 @@ export async function openDicomSource(file: string): Promise<DicomSource> {
       slide,
       levels: layout.levels.map((level, i) => ({ layout: level, file: opened, name: `level ${i}` })),
       async close() {
-        await layout.close?.();
+        await own.close?.();
         await opened.close();
         await slide.close();
       },
     };
   } catch (error) {
+    await layout?.close?.();
     await raf?.close();
     await slide.close();
     throw error;
@@ -219,16 +230,22 @@ export async function exportSlideAsDicom(file: string, outDir: string, options: 
       const instance = levelInstance(plan, level);
       const target = path.join(outDir, `level-${level}.dcm`);
       const before = done;
-      const written = await writeInstanceFile(target, {
-        sopClassUid: WSM_SOP_CLASS,
-        sopInstanceUid: uids.instance(instance.instanceNumber),
-        transferSyntax: plan.transferSyntax,
-        dataset: instanceAttributes(description, instance, uids),
-        frameCount: plan.count,
-        maxFrameBytes: plan.maxBytes,
-        frames: levelFrames(source.levels[level]!, plan),
-        offsetTable: options.offsetTable ?? 'auto',
-        onFrames: (n) => options.onProgress?.((done = before + n), total),
+      const write = (offsetTable: OffsetTableChoice) =>
+        writeInstanceFile(target, {
+          sopClassUid: WSM_SOP_CLASS,
+          sopInstanceUid: uids.instance(instance.instanceNumber),
+          transferSyntax: plan.transferSyntax,
+          dataset: instanceAttributes(description, instance, uids),
+          frameCount: plan.count,
+          maxFrameBytes: plan.maxBytes,
+          frames: levelFrames(source.levels[level]!, plan),
+          offsetTable,
+          onFrames: (n) => options.onProgress?.((done = before + n), total),
+        });
+      // Levels read through a format driver have their size estimated: past 4 GiB after all, they are written again with the extended table.
+      const written = await write(options.offsetTable ?? 'auto').catch((error: unknown) => {
+        if (error instanceof OffsetTableOverflow) return write('extended');
+        throw error;
       });
       instances.push(exported(target, instance, uids, plan.transferSyntax, written, level));
     }

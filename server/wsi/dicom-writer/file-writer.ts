@@ -17,6 +17,13 @@ import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from './uids.js
 
 export type OffsetTableChoice = 'auto' | 'basic' | 'extended';
 
+/** The frames passed 4 GiB where their size was estimated below it: write the instance again with the Extended Offset Table. */
+export class OffsetTableOverflow extends Error {
+  constructor() {
+    super('the frames passed 4 GiB under a Basic Offset Table');
+  }
+}
+
 export interface InstanceFile {
   sopClassUid: string;
   sopInstanceUid: string;
@@ -96,7 +103,7 @@ export async function writeInstanceFile(path: string, instance: InstanceFile): P
       lengths.forEach((l, i) => table.writeBigUInt64LE(BigInt(l), 8 * i));
       await handle.write(table, 0, table.length, tableAt + eotOffsets.length + 12);
     } else {
-      if (n > 0 && offsets[n - 1]! > 0xffff_ffff) throw new Error('the frames passed 4 GiB under a Basic Offset Table');
+      if (n > 0 && offsets[n - 1]! > 0xffff_ffff) throw new OffsetTableOverflow();
       const table = Buffer.alloc(4 * n);
       offsets.forEach((o, i) => table.writeUInt32LE(o, 4 * i));
       await handle.write(table, 0, table.length, botAt);

@@ -92,10 +92,12 @@ export async function planLevel({ layout, file, name }: LevelInput): Promise<Fra
 
   if (layout.source) {
     if (layout.source.decodeTiles) throw new WsiError('unsupported_format', `${name} is not stored in the file (it is decoded from a larger level) and cannot be copied`);
-    const probe = await layout.source.readTile(file, 0, 0);
+    // Complete JPEGs already (NDPI's blocks of restart intervals, DICOM frames); RGB ones get the Adobe marker where they lack it.
+    const adobeRgb = dir.photometric === Photometric.RGB;
+    const probe = assembleJpeg(await layout.source.readTile(file, 0, 0), undefined, adobeRgb);
     const info = probeJpeg(probe, name);
     const approx = probe.length * count * 2;
-    return { ...base, ...jpegPixels(info, false, name), surgery: { adobeRgb: false }, storedBytes: probe.length * count, maxBytes: approx, recipe: (n) => ({ kind: 'level-source', ...at(n) }) };
+    return { ...base, ...jpegPixels(info, adobeRgb, name), surgery: { adobeRgb }, storedBytes: probe.length * count, maxBytes: approx, recipe: (n) => ({ kind: 'level-source', ...at(n) }) };
   }
 
   if (!dir.tiled) throw new WsiError('unsupported_format', `${name} is not tiled`);
@@ -232,7 +234,7 @@ async function makeFrame(input: LevelInput, plan: FramePlan, recipe: FrameRecipe
     if (info.width !== plan.tileWidth || info.height !== plan.tileHeight) throw notFullTile(what, info.width, info.height, plan.tileWidth, plan.tileHeight);
     return stored!;
   }
-  const jpeg = recipe.kind === 'level-source' ? stored! : assembleJpeg(stored!, plan.surgery.tables, plan.surgery.adobeRgb);
+  const jpeg = assembleJpeg(stored!, plan.surgery.tables, plan.surgery.adobeRgb);
   const info = jpegFrameInfo(jpeg);
   if (!info) throw new WsiError('corrupt', `${what} has no JPEG frame header`);
   const [h, v] = info.sampling[0] ?? [0, 0];
