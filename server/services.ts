@@ -57,6 +57,7 @@ import { createCsrf, type Csrf } from './http/middleware/csrf.js';
 import { createChallengesService, createHiddenTruth } from './challenges/create.js';
 import type { ChallengesService } from './challenges/challenges.service.js';
 import type { HiddenTruth } from './challenges/hidden-truth.js';
+import { createDicomwebService, type DicomwebService } from './dicom/web/index.js';
 
 /** The services the HTTP layer (and later the jobs) call, each given only the repositories it uses. */
 export interface Services {
@@ -105,6 +106,8 @@ export interface Services {
   challenges: ChallengesService;
   /** Whether a slide's annotation is the hidden truth of a challenge (administrators only until published). */
   hiddenTruth: HiddenTruth;
+  /** DICOMweb of the published catalog: each slide as the DICOM series the export writes, made on the fly. */
+  dicomweb: DicomwebService;
   close(): Promise<void>;
 }
 
@@ -165,6 +168,7 @@ export function createServices(config: Config, db: Database, log: Logger, extern
     hiddenAnnotations: (who, ids) => hiddenTruth.hiddenFor({ userId: who.actorId }, ids),
   });
   const metricsRepository = new MetricsRepository(db.knex);
+  const dicomweb = createDicomwebService(config, db, log);
   return {
     tiles,
     overlays: new OverlaysService(slideRelease, path.join(config.paths.cache, 'overlays')),
@@ -179,7 +183,7 @@ export function createServices(config: Config, db: Database, log: Logger, extern
     agreements,
     ingestRecords: new IngestRecordsService(new IngestRepository(db.knex)),
     // Both read back what the audit log holds (a withdrawal's reason, the downloads), so they use the database's log itself.
-    slideStatus: new SlideStatusService(new SlideStatusRepository(db.knex), auditLog, [tiles]),
+    slideStatus: new SlideStatusService(new SlideStatusRepository(db.knex), auditLog, [tiles, dicomweb]),
     annotationReview,
     downloadHistory: new DownloadHistoryService(auditLog),
     // The job list is built for its names and schedules only; the scheduler in boot.ts runs its own.
@@ -197,10 +201,12 @@ export function createServices(config: Config, db: Database, log: Logger, extern
     }),
     challenges,
     hiddenTruth,
+    dicomweb,
     close: async () => {
       // The server has stopped answering by now: pending account mails go out (or are logged) before the database closes.
       await access.deferred.close(config.http.shutdownTimeoutSeconds * 1000);
       await tiles.close();
+      await dicomweb.close();
       await annotationReview.close();
     },
   };

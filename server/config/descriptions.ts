@@ -110,6 +110,7 @@ export const CONFIG_DESCRIPTIONS: Record<ConfigKey, string> = {
   'site.publicUrl': 'the address partners reach this server at, for the download URLs of holey bags; empty: `mail.publicUrl`',
   'mirror.trustedKeys': 'whose signed bags `import` and `mirror` accept: `[{"name": "Partner Hospital", "publicKey": "<base64>"}]`, the key as the partner’s `GET /api/site` shows it (JSON in the environment)',
   'dicom.uidRoot': 'the UID root of the DICOM studies, series and instances `slidebank dicom export` writes (your organisation’s, such as `1.2.826.0.1.3680043.10.999`); empty: `2.25` UIDs made from a hash of the slide, the same at every export',
+  'dicom.corsOrigins': 'the origins (`https://viewer.hospital.example`) whose browser viewers may call DICOMweb (`/dicomweb/`) across origins, with the user’s session or token; `*` for any origin (then without cookies); empty: none (comma-separated in the environment)',
   'mail.from': 'the From of every message, such as `Slidebank <no-reply@hospital.example>`',
   'mail.publicUrl': 'the address users reach the portal at; links in mails start with it. Set it before real users register',
   'mail.smtp.url': '`smtp://user:password@host:587` or `smtps://…:465`; use either this or `mail.smtp.host`. With neither, mails go to `paths.outbox`',

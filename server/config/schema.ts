@@ -268,6 +268,10 @@ export const configSchema = z.strictObject({
         (root) => root === '' || (/^(0|[1-9]\d*)(\.(0|[1-9]\d*))*$/.test(root) && root.length <= 40),
         'must be empty (2.25 UIDs) or a UID root: numbers separated by dots without leading zeros, at most 40 characters',
       ),
+    corsOrigins: z.preprocess(
+      (value) => (typeof value === 'string' ? value.split(',').map((part) => part.trim()).filter((part) => part !== '') : value),
+      z.array(z.string().refine((origin) => origin === '*' || /^https?:\/\/[^/\s]+$/.test(origin), 'must be an origin such as https://viewer.hospital.example (scheme, host and port, no path), or *')),
+    ),
   }),
   mail: z
     .strictObject({

@@ -4,6 +4,7 @@ import type { Config } from '../config/index.js';
 import type { Database } from '../db/index.js';
 import type { Logger } from '../logging.js';
 import { compression } from './middleware/compression.js';
+import { dicomwebCors } from './middleware/dicomweb-cors.js';
 import { errorHandler } from './middleware/error-handler.js';
 import { requestContext } from './middleware/request-context.js';
 import { securityHeaders } from './middleware/security-headers.js';
@@ -39,6 +40,8 @@ export function createApp({ config, log, services, webRoot = path.join(packageRo
   app.use(securityHeaders());
   // Outside the error handler, so that error answers are compressed like the rest.
   app.use(compression());
+  // Before the error handler and authentication: error answers carry the CORS headers too, and preflights need no credentials.
+  app.use(dicomwebCors(config.dicom.corsOrigins));
   app.use(errorHandler());
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: config.http.bodyLimit, encoding: 'utf-8' }));
   // Who is asking: the session (from the database) or a bearer token, resolved once; then CSRF checks on cookie-authenticated writes.

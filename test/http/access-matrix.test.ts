@@ -120,6 +120,10 @@ test(`the access matrix: every protected route × every level and role × sessio
   /** L1 and up or staff, after joining the challenge (each client joins before its row is tried). */
   const participant = viewer;
 
+  // DICOMweb names the slide by the UIDs the export gives it.
+  const dicom = app.services.dicomweb.uidsOf((await app.database.db.knex('slides').where({ id: slide.id }).first<{ id: number; sha256: string; file_size: number }>('id', 'sha256', 'file_size').then((row) => ({ id: Number(row!.id), sha256: row!.sha256, fileSize: Number(row!.file_size) }))));
+  const dicomSeries = `/dicomweb/studies/${dicom.study}/series/${dicom.series}`;
+
   const routes: Route[] = [
     { method: 'GET', path: `/tiles/${slide.id}.dzi`, expect: viewer },
     { method: 'GET', path: `/tiles/${slide.id}_files/0/0_0.jpeg`, expect: viewer },
@@ -129,6 +133,20 @@ test(`the access matrix: every protected route × every level and role × sessio
     { method: 'GET', path: `/tiles/${slide.id}/macro`, expect: staff },
     { method: 'GET', path: `/iiif/${slide.id}/info.json`, expect: viewer },
     { method: 'GET', path: `/iiif/${slide.id}/full/64,/0/default.jpg`, expect: viewer },
+    { method: 'GET', path: '/dicomweb/studies', expect: viewer },
+    { method: 'GET', path: '/dicomweb/series', expect: viewer },
+    { method: 'GET', path: `/dicomweb/instances?SOPInstanceUID=${dicom.instance(1)}`, expect: viewer },
+    { method: 'GET', path: `/dicomweb/studies/${dicom.study}/series`, expect: viewer },
+    { method: 'GET', path: `/dicomweb/studies/${dicom.study}/instances?SOPInstanceUID=${dicom.instance(1)}`, expect: viewer },
+    { method: 'GET', path: `${dicomSeries}/instances?SOPInstanceUID=${dicom.instance(1)}`, expect: viewer },
+    { method: 'GET', path: `${dicomSeries}/metadata`, expect: viewer },
+    { method: 'GET', path: `${dicomSeries}/instances/${dicom.instance(1)}/metadata`, expect: viewer },
+    { method: 'GET', path: `${dicomSeries}/instances/${dicom.instance(1)}/frames/1,2`, expect: viewer },
+    { method: 'GET', path: `${dicomSeries}/instances/${dicom.instance(1)}/frames/1/rendered`, expect: viewer },
+    { method: 'GET', path: `${dicomSeries}/instances/${dicom.instance(1)}/bulkdata/00480105.0.00282000`, expect: viewer },
+    { method: 'GET', path: `${dicomSeries}/rendered`, expect: viewer },
+    { method: 'GET', path: `${dicomSeries}/thumbnail`, expect: viewer },
+    { method: 'GET', path: `/dicomweb/studies/${dicom.study}/thumbnail`, expect: viewer },
     { method: 'GET', path: '/api/slides', expect: viewer },
     { method: 'GET', path: '/api/slides/summary', expect: viewer },
     { method: 'GET', path: `/api/slides/${slide.id}`, expect: viewer },

@@ -23,6 +23,7 @@ import { collectionRoutes } from './collection.js';
 import { adminSlideRoutes } from './admin-slides.js';
 import { ingestRoutes } from './ingest.js';
 import { challengeRoutes } from './challenges.js';
+import { dicomwebRoutes } from './dicomweb.js';
 
 let description: ReturnType<typeof openApiDocument> | undefined;
 
@@ -40,4 +41,4 @@ const describeApi = route({
 });
 
 /** Every route of the API, in the order they are matched; the API description is made from this list. */
-export const apiRoutes: readonly RouteDefinition[] = [describeApi, ...pageRoutes, ...siteRoutes, ...downloadRoutes, ...authRoutes, ...signInRoutes, ...accountRoutes, ...tokenRoutes, ...adminUserRoutes, ...agreementRoutes, ...queueRoutes, ...annotationReviewRoutes, ...auditRoutes, ...scheduledJobRoutes, ...metricsRoutes, ...healthRoutes, ...collectionRoutes, ...slideRoutes, ...adminSlideRoutes, ...ingestRoutes, ...challengeRoutes, ...overlayRoutes, ...tileRoutes];
+export const apiRoutes: readonly RouteDefinition[] = [describeApi, ...pageRoutes, ...siteRoutes, ...downloadRoutes, ...authRoutes, ...signInRoutes, ...accountRoutes, ...tokenRoutes, ...adminUserRoutes, ...agreementRoutes, ...queueRoutes, ...annotationReviewRoutes, ...auditRoutes, ...scheduledJobRoutes, ...metricsRoutes, ...healthRoutes, ...collectionRoutes, ...slideRoutes, ...adminSlideRoutes, ...ingestRoutes, ...challengeRoutes, ...overlayRoutes, ...tileRoutes, ...dicomwebRoutes];

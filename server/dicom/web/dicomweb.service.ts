@@ -1,0 +1,424 @@
+import path from 'node:path';
+import { LRUCache } from 'lru-cache';
+import sharp from 'sharp';
+import { AppError, notFound } from '../../errors.js';
+import type { Logger } from '../../logging.js';
+import { version } from '../../package-info.js';
+import {
+  describeSlide,
+  instanceAttributes,
+  levelInstance,
+  openDicomSource,
+  planLevel,
+  readFrame,
+  seriesUids,
+  thumbnailFrame,
+  thumbnailInstance,
+  TransferSyntax,
+  type Dataset,
+  type DicomSource,
+  type FramePlan,
+  type InstanceDescription,
+  type SeriesUids,
+  type SlideDescription,
+} from '../../wsi/dicom-writer/index.js';
+import { WsiError } from '../../wsi/index.js';
+import { uidKey } from '../export/index.js';
+import { bulkValue, tagKey, tagOf, toDicomJson, type JsonAttribute, type JsonDataset } from './dicom-json.js';
+import type { CatalogSeries, DicomwebRepository } from './dicomweb.repository.js';
+
+export interface DicomwebSettings {
+  /** The slide store (paths.slides): catalog file paths are relative to it. */
+  slideStore: string;
+  /** dicom.uidRoot, as the export uses it. */
+  uidRoot: string;
+  /** Slides kept open at once for metadata and frames. */
+  openSeries?: number;
+}
+
+/** A QIDO-RS query: attribute matches (tag → value), paging, extra attributes. */
+export interface QidoQuery {
+  match: Map<number, string>;
+  limit?: number;
+  offset?: number;
+  /** Keywords or tags, or `all`. */
+  includefield: string[];
+}
+
+/** Frames of one instance, each as stored (after the export's JPEG surgery), and their transfer syntax. */
+export interface FramesAnswer {
+  transferSyntax: string;
+  codec: 'jpeg' | 'jpeg2000';
+  frames: Buffer[];
+}
+
+interface Named {
+  slide: CatalogSeries;
+  uids: SeriesUids;
+}
+
+/** An open published slide: its description, its levels' frame plans, and the thumbnail once asked for. */
+interface OpenSeries {
+  source: DicomSource;
+  description: SlideDescription;
+  plans: FramePlan[];
+  thumbnail?: Promise<{ jpeg: Buffer; width: number; height: number }>;
+}
+
+interface Held {
+  opening: Promise<OpenSeries>;
+  users: number;
+  evicted: boolean;
+}
+
+const CATALOG_TTL_MS = 5000;
+const MAX_FRAMES = 1000;
+const RENDER_QUALITY = 90;
+
+/** Study and series attributes as the export writes them (attributes.ts), and which QIDO returns by default (PS3.18 Table 6.7.1-2). */
+const STUDY_TAGS = [0x0008_0005, 0x0008_0020, 0x0008_0030, 0x0008_0050, 0x0008_0090, 0x0008_0201, 0x0010_0010, 0x0010_0020, 0x0010_0030, 0x0010_0040, 0x0020_000d, 0x0020_0010];
+const SERIES_TAGS = [0x0008_0060, 0x0020_000e, 0x0020_0011, 0x0008_0021, 0x0008_0031];
+const INSTANCE_TAGS = [0x0008_0016, 0x0008_0018, 0x0008_0008, 0x0020_0013, 0x0028_0010, 0x0028_0011, 0x0028_0100, 0x0028_0008, 0x0028_0004, 0x0048_0006, 0x0048_0007, 0x0020_9311, 0x0040_0512];
+
+/**
+ * DICOMweb (QIDO-RS and WADO-RS) of the published catalog: each published
+ * slide is one study of one series, its levels and thumbnail the instances,
+ * made on the fly from the published file by the DICOM export's own parts
+ * (server/wsi/dicom-writer: the attributes, the frame index, the UIDs), so
+ * that what is served is what `slidebank dicom export` writes, with no copy
+ * on disk. Withdrawn slides are absent; the label is never an instance.
+ */
+export class DicomwebService {
+  private catalog: { at: number; named: Promise<Named[]> } | undefined;
+  private readonly uidCache = new LRUCache<string, SeriesUids>({ max: 100_000 });
+  private readonly open: LRUCache<string, Held>;
+
+  constructor(
+    private readonly slides: DicomwebRepository,
+    private readonly settings: DicomwebSettings,
+    private readonly log: Logger,
+  ) {
+    this.open = new LRUCache<string, Held>({
+      max: settings.openSeries ?? 16,
+      dispose: (held) => {
+        held.evicted = true;
+        if (held.users === 0) void this.closeHeld(held);
+      },
+    });
+  }
+
+  /** The UIDs of a slide's series: the export's (uidKey and seriesUids under dicom.uidRoot). */
+  uidsOf(slide: Pick<CatalogSeries, 'id' | 'sha256' | 'fileSize'>): SeriesUids {
+    const key = uidKey(slide);
+    let uids = this.uidCache.get(key);
+    if (!uids) this.uidCache.set(key, (uids = seriesUids(key, this.settings.uidRoot || undefined)));
+    return uids;
+  }
+
+  // QIDO-RS
+
+  async studies(base: string, query: QidoQuery): Promise<JsonDataset[]> {
+    const named = await this.named();
+    const found = named
+      .map((n) => this.studyAttributes(base, n))
+      .filter((attributes) => matches(attributes, query.match));
+    return page(found, query).map((attributes) => pick(attributes, [...STUDY_TAGS, 0x0008_0061, 0x0020_1206, 0x0020_1208, 0x0008_1190], query.includefield));
+  }
+
+  async series(base: string, query: QidoQuery, study?: string): Promise<JsonDataset[]> {
+    const named = (await this.named()).filter((n) => study === undefined || n.uids.study === study);
+    if (study !== undefined && named.length === 0) throw notFound('study_not_found', `There is no study ${study}`);
+    const found = named.map((n) => ({ ...this.studyAttributes(base, n), ...this.seriesAttributes(base, n) })).filter((attributes) => matches(attributes, query.match));
+    const defaults = [0x0008_0005, 0x0008_0201, ...SERIES_TAGS, 0x0020_1209, 0x0008_1190, ...(study === undefined ? [0x0020_000d] : [])];
+    return page(found, query).map((attributes) => pick(attributes, defaults, query.includefield));
+  }
+
+  async instances(base: string, query: QidoQuery, study?: string, series?: string): Promise<JsonDataset[]> {
+    const named = (await this.named()).filter((n) => (study === undefined || n.uids.study === study) && (series === undefined || n.uids.series === series));
+    if (study !== undefined && named.length === 0) throw notFound(series === undefined ? 'study_not_found' : 'series_not_found', `There is no ${series === undefined ? 'study' : 'series'} ${series ?? study}`);
+    // Candidates named by UIDs alone, without opening a file; the rest of the match needs the instance's attributes.
+    let candidates = named.flatMap((n) => Array.from({ length: n.slide.levelCount + 1 }, (_, i) => ({ n, number: i + 1 })));
+    const uidMatch = new Map([...query.match].filter(([tag]) => tag === 0x0020_000d || tag === 0x0020_000e || tag === 0x0008_0018));
+    const rest = new Map([...query.match].filter(([tag]) => !uidMatch.has(tag)));
+    candidates = candidates.filter(({ n, number }) =>
+      matches({ '0020000D': uid(n.uids.study), '0020000E': uid(n.uids.series), '00080018': uid(n.uids.instance(number)) }, uidMatch),
+    );
+    if (rest.size === 0) candidates = page(candidates, query);
+    const built: JsonDataset[] = [];
+    for (const { n, number } of candidates) {
+      const attributes = await this.withSeries(n.slide, async (open) => {
+        const dataset = await this.instanceDataset(open, n, number);
+        if (!dataset) return undefined;
+        return { ...this.studyAttributes(base, n), ...this.seriesAttributes(base, n), ...this.instanceJson(base, n, dataset.dataset), ...this.instanceExtras(base, n, number, dataset.transferSyntax) };
+      });
+      if (attributes && matches(attributes, rest)) built.push(attributes);
+    }
+    const found = rest.size === 0 ? built : page(built, query);
+    const defaults = [0x0008_0005, 0x0008_0201, ...INSTANCE_TAGS, 0x0008_0056, 0x0008_3002, 0x0008_1190, ...(series === undefined ? [0x0020_000e] : []), ...(study === undefined ? [0x0020_000d] : [])];
+    return found.map((attributes) => pick(attributes, defaults, query.includefield));
+  }
+
+  // WADO-RS
+
+  /** Every instance's metadata (series) or one's (instance): the export's attributes as DICOM JSON, binary values as BulkDataURIs. */
+  async metadata(base: string, study: string, series: string, sop?: string): Promise<JsonDataset[]> {
+    const n = await this.resolve(study, series);
+    return this.withSeries(n.slide, async (open) => {
+      const numbers = sop === undefined ? Array.from({ length: open.plans.length + 1 }, (_, i) => i + 1) : [this.instanceNumber(n, open, sop)];
+      const out: JsonDataset[] = [];
+      for (const number of numbers) {
+        const { dataset, transferSyntax } = (await this.instanceDataset(open, n, number))!;
+        out.push({ ...this.instanceJson(base, n, dataset), '00083002': { vr: 'UI', Value: [transferSyntax] } });
+      }
+      return out;
+    });
+  }
+
+  /** A binary value of an instance's attributes (the ICC profile), named as its BulkDataURI names it. */
+  async bulkData(study: string, series: string, sop: string, at: string): Promise<Buffer> {
+    const n = await this.resolve(study, series);
+    return this.withSeries(n.slide, async (open) => {
+      const { dataset } = (await this.instanceDataset(open, n, this.instanceNumber(n, open, sop)))!;
+      const value = bulkValue(dataset, at);
+      if (!value) throw notFound('bulkdata_not_found', `The instance has no binary value at ${at}`);
+      return value;
+    });
+  }
+
+  /** Frames (1-based) of an instance, as the exported file holds them. */
+  async frames(study: string, series: string, sop: string, numbers: number[]): Promise<FramesAnswer> {
+    if (numbers.length > MAX_FRAMES) throw new AppError(400, 'too_many_frames', `At most ${MAX_FRAMES} frames may be asked for at once`);
+    const n = await this.resolve(study, series);
+    return this.withSeries(n.slide, async (open) => {
+      const number = this.instanceNumber(n, open, sop);
+      const plan = open.plans[number - 1];
+      const count = plan ? plan.count : 1;
+      const outside = numbers.find((f) => f < 1 || f > count);
+      if (outside !== undefined) throw notFound('frame_not_found', `The instance has frames 1 to ${count}, not ${outside}`);
+      if (!plan) return { transferSyntax: TransferSyntax.JpegBaseline, codec: 'jpeg', frames: [(await this.thumbnail(open)).jpeg] };
+      const input = open.source.levels[number - 1]!;
+      const frames = await Promise.all(numbers.map((f) => readFrame(input, plan, f - 1)));
+      return { transferSyntax: plan.transferSyntax, codec: plan.codec, frames };
+    });
+  }
+
+  /** A frame decoded and encoded as JPEG (the tile's size; what lies past the level's edge white). */
+  async renderedFrame(study: string, series: string, sop: string, frame: number): Promise<Buffer> {
+    const n = await this.resolve(study, series);
+    return this.withSeries(n.slide, async (open) => {
+      const number = this.instanceNumber(n, open, sop);
+      const plan = open.plans[number - 1];
+      if (!plan) {
+        if (frame !== 1) throw notFound('frame_not_found', `The instance has frame 1 only, not ${frame}`);
+        return (await this.thumbnail(open)).jpeg;
+      }
+      if (frame < 1 || frame > plan.count) throw notFound('frame_not_found', `The instance has frames 1 to ${plan.count}, not ${frame}`);
+      const col = (frame - 1) % plan.tilesAcross;
+      const row = Math.floor((frame - 1) / plan.tilesAcross);
+      const image = await open.source.slide.readRegion(number - 1, col * plan.tileWidth, row * plan.tileHeight, plan.tileWidth, plan.tileHeight);
+      return sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } }).jpeg({ quality: RENDER_QUALITY }).toBuffer();
+    });
+  }
+
+  /** The series' thumbnail instance's frame: the engine's thumbnail as JPEG, never the label. */
+  async thumbnailOf(study: string, series?: string): Promise<Buffer> {
+    const n = series === undefined ? await this.resolveStudy(study) : await this.resolve(study, series);
+    return this.withSeries(n.slide, async (open) => (await this.thumbnail(open)).jpeg);
+  }
+
+  /** A withdrawn (or republished) slide: the catalog is read afresh at the next request. */
+  forgetSlide(_slideId: number): void {
+    this.catalog = undefined;
+  }
+
+  async close(): Promise<void> {
+    const held = [...this.open.values()];
+    this.open.clear();
+    await Promise.all(held.map((h) => this.closeHeld(h)));
+  }
+
+  // The catalog and the open slides
+
+  private async named(): Promise<Named[]> {
+    if (!this.catalog || Date.now() - this.catalog.at > CATALOG_TTL_MS) {
+      const named = this.slides.published().then((slides) => slides.map((slide) => ({ slide, uids: this.uidsOf(slide) })));
+      this.catalog = { at: Date.now(), named };
+      named.catch(() => (this.catalog = undefined));
+    }
+    return this.catalog.named;
+  }
+
+  private async resolveStudy(study: string): Promise<Named> {
+    const n = (await this.named()).find((x) => x.uids.study === study);
+    if (!n) throw notFound('study_not_found', `There is no study ${study}`);
+    return n;
+  }
+
+  private async resolve(study: string, series: string): Promise<Named> {
+    const n = await this.resolveStudy(study);
+    if (n.uids.series !== series) throw notFound('series_not_found', `Study ${study} has no series ${series}`);
+    return n;
+  }
+
+  private instanceNumber(n: Named, open: OpenSeries, sop: string): number {
+    for (let number = 1; number <= open.plans.length + 1; number++) if (n.uids.instance(number) === sop) return number;
+    throw notFound('instance_not_found', `Series ${n.uids.series} has no instance ${sop}`);
+  }
+
+  private async withSeries<T>(slide: CatalogSeries, use: (open: OpenSeries) => Promise<T>): Promise<T> {
+    const key = `${slide.id}:${slide.sha256 ?? slide.fileSize}`;
+    let held = this.open.get(key);
+    if (!held) {
+      held = { opening: this.openSeries(slide), users: 0, evicted: false };
+      this.open.set(key, held);
+      const opened = held;
+      held.opening.catch(() => {
+        if (this.open.peek(key) === opened) this.open.delete(key);
+      });
+    }
+    held.users++;
+    try {
+      return await use(await held.opening);
+    } catch (error) {
+      throw this.explain(error, slide);
+    } finally {
+      held.users--;
+      if (held.evicted && held.users === 0) void this.closeHeld(held);
+    }
+  }
+
+  private async openSeries(slide: CatalogSeries): Promise<OpenSeries> {
+    const source = await openDicomSource(path.resolve(this.settings.slideStore, slide.filePath));
+    try {
+      const description = await describeSlide(source, { name: slide.name, published: slide.publishedAt, softwareVersion: version });
+      const plans = await Promise.all(source.levels.map((level) => planLevel(level)));
+      return { source, description, plans };
+    } catch (error) {
+      await source.close();
+      throw error;
+    }
+  }
+
+  private async closeHeld(held: Held): Promise<void> {
+    try {
+      await (await held.opening).source.close();
+    } catch {
+      // A slide that failed to open has nothing to close.
+    }
+  }
+
+  private thumbnail(open: OpenSeries) {
+    return (open.thumbnail ??= thumbnailFrame(open.source.slide));
+  }
+
+  /** Instance `number`'s attributes (levels from 1, then the thumbnail), as instanceAttributes makes them for the file. */
+  private async instanceDataset(open: OpenSeries, n: Named, number: number): Promise<{ dataset: Dataset; transferSyntax: string } | undefined> {
+    let instance: InstanceDescription;
+    let transferSyntax: string;
+    const plan = open.plans[number - 1];
+    if (plan) {
+      instance = levelInstance(plan, number - 1);
+      transferSyntax = plan.transferSyntax;
+    } else if (number === open.plans.length + 1) {
+      const thumbnail = await this.thumbnail(open);
+      instance = thumbnailInstance(open.plans.length, thumbnail.width, thumbnail.height, thumbnail.jpeg.length);
+      transferSyntax = TransferSyntax.JpegBaseline;
+    } else return undefined;
+    return { dataset: instanceAttributes(open.description, instance, n.uids), transferSyntax };
+  }
+
+  private instanceJson(base: string, n: Named, dataset: Dataset): JsonDataset {
+    const sop = dataset.find((e) => e.tag === 0x0008_0018)!.value[0] as string;
+    return toDicomJson(dataset, (at) => `${base}/studies/${n.uids.study}/series/${n.uids.series}/instances/${sop}/bulkdata/${at}`);
+  }
+
+  private instanceExtras(base: string, n: Named, number: number, transferSyntax: string): JsonDataset {
+    return {
+      '00080056': { vr: 'CS', Value: ['ONLINE'] },
+      '00083002': { vr: 'UI', Value: [transferSyntax] },
+      '00081190': { vr: 'UR', Value: [`${base}/studies/${n.uids.study}/series/${n.uids.series}/instances/${n.uids.instance(number)}`] },
+    };
+  }
+
+  /**
+   * The study and series attributes, from the catalog alone: the export's
+   * attributes of a stand-in instance, of which only the study and series
+   * attributes are kept (they depend on the slide's name, date and UIDs only).
+   */
+  private commonAttributes(n: Named): JsonDataset {
+    const description: SlideDescription = { name: n.slide.name, width: 1, height: 1, mpp: undefined, objectivePower: undefined, iccProfile: Buffer.alloc(0), iccIsSrgb: true, published: n.slide.publishedAt, softwareVersion: version };
+    const instance: InstanceDescription = { kind: 'volume', instanceNumber: 1, original: true, width: 1, height: 1, tileWidth: 1, tileHeight: 1, frames: 1, photometric: 'RGB', lossy: false, lossyMethod: 'ISO_10918_1', compressionRatio: 1 };
+    const wanted = new Set([...STUDY_TAGS, ...SERIES_TAGS, 0x0012_0062, 0x0008_0070]);
+    return toDicomJson(instanceAttributes(description, instance, n.uids).filter((e) => wanted.has(e.tag)), () => '');
+  }
+
+  private studyAttributes(base: string, n: Named): JsonDataset {
+    const common = this.commonAttributes(n);
+    const study = Object.fromEntries(Object.entries(common).filter(([key]) => STUDY_TAGS.includes(parseInt(key, 16)) || key === '00120062'));
+    return {
+      ...study,
+      '00080061': { vr: 'CS', Value: ['SM'] },
+      '00201206': { vr: 'IS', Value: [1] },
+      '00201208': { vr: 'IS', Value: [n.slide.levelCount + 1] },
+      '00081190': { vr: 'UR', Value: [`${base}/studies/${n.uids.study}`] },
+    };
+  }
+
+  private seriesAttributes(base: string, n: Named): JsonDataset {
+    const common = this.commonAttributes(n);
+    const series = Object.fromEntries(Object.entries(common).filter(([key]) => SERIES_TAGS.includes(parseInt(key, 16)) || key === '00080070'));
+    return {
+      ...series,
+      '00201209': { vr: 'IS', Value: [n.slide.levelCount + 1] },
+      '00081190': { vr: 'UR', Value: [`${base}/studies/${n.uids.study}/series/${n.uids.series}`] },
+    };
+  }
+
+  /** WsiErrors become answers that name the slide but never a server path; the details go to the log. */
+  private explain(error: unknown, slide: CatalogSeries): unknown {
+    if (!(error instanceof WsiError)) return error;
+    this.log.error({ slide: slide.id, err: error }, 'dicomweb: slide not served');
+    if (error.code === 'out_of_range') return new AppError(404, 'frame_not_found', error.message);
+    if (error.code === 'not_found') return new AppError(500, 'slide_file_missing', `The file of slide ${slide.id} is missing on the server`, { expose: true });
+    if (error.code === 'unsupported_compression' || error.code === 'unsupported_format') {
+      return new AppError(500, 'slide_unsupported', `Slide ${slide.id} cannot be served as DICOM: ${error.message}`, { expose: true });
+    }
+    return new AppError(500, 'slide_unreadable', `Slide ${slide.id} is damaged and cannot be served`, { expose: true });
+  }
+}
+
+const uid = (value: string): JsonAttribute => ({ vr: 'UI', Value: [value] });
+
+/** The attributes a query asked for: the level's defaults, plus includefield (or every attribute for `all`). */
+function pick(attributes: JsonDataset, defaults: number[], includefield: string[]): JsonDataset {
+  if (includefield.includes('all')) return sortKeys(attributes);
+  const keys = new Set(defaults.map(tagKey));
+  for (const field of includefield) {
+    const tag = tagOf(field);
+    if (tag !== undefined) keys.add(tagKey(tag));
+  }
+  return sortKeys(Object.fromEntries(Object.entries(attributes).filter(([key]) => keys.has(key))));
+}
+
+const sortKeys = (attributes: JsonDataset): JsonDataset => Object.fromEntries(Object.entries(attributes).sort(([a], [b]) => a.localeCompare(b)));
+
+function page<T>(items: T[], { offset = 0, limit }: QidoQuery): T[] {
+  return items.slice(offset, limit === undefined ? undefined : offset + limit);
+}
+
+/**
+ * QIDO-RS matching (PS3.4 C.2.2.2): single value, UID lists (comma or
+ * backslash separated), `*` and `?` wildcards; an empty value matches
+ * everything. An attribute the result lacks matches only an empty value.
+ */
+export function matches(attributes: JsonDataset, match: Map<number, string>): boolean {
+  for (const [tag, wanted] of match) {
+    if (wanted === '' || wanted === '*') continue;
+    const values = (attributes[tagKey(tag)]?.Value ?? []).map((v) => (typeof v === 'object' && v !== null ? String((v as { Alphabetic?: string }).Alphabetic ?? '') : String(v)));
+    const vr = attributes[tagKey(tag)]?.vr;
+    const alternatives = vr === 'UI' ? wanted.split(/[,\\]/) : [wanted];
+    const patterns = alternatives.map((a) => new RegExp(`^${a.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, vr === 'PN' ? 'i' : ''));
+    if (!values.some((v) => patterns.some((p) => p.test(v)))) return false;
+  }
+  return true;
+}
