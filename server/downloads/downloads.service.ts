@@ -170,6 +170,9 @@ export class DownloadsService {
       } catch (error) {
         throw this.fileProblem(slide, kind, error);
       }
+      if (stats.isDirectory()) {
+        throw new AppError(409, 'slide_is_series', `Slide ${slideId} is a DICOM series (a folder of instances, one per level): download it in a bundle (POST /api/downloads), which holds every instance`);
+      }
       const sha256 = kind === 'slide' ? this.slideChecksum(slide, stats) : await this.checksums.sha256(file, stats, handle);
       const size = stats.size;
       const facts: FileFacts = { kind, name: path.posix.basename(bundlePath(slide, kind)), size, lastModified: stats.mtime, sha256 };
@@ -469,6 +472,18 @@ export class DownloadsService {
     return ids;
   }
 
+  /** The instances of a slide published as a DICOM series folder, as bundle entries `slides/<name>/<file>`, hashed (cached). */
+  private async seriesFiles(slide: DownloadableSlide, folder: string): Promise<SelectedFile[]> {
+    const names = (await readdir(folder)).filter((n) => !n.startsWith('.')).sort();
+    const out: SelectedFile[] = [];
+    for (const name of names) {
+      const file = path.join(folder, name);
+      const stats = await stat(file);
+      out.push({ slide, kind: 'slide', path: `slides/${slide.name}/${name}`, file, size: stats.size, sha256: await this.checksums.sha256(file, stats), mtime: stats.mtime });
+    }
+    return out;
+  }
+
   /**
    * Each slide's files with sizes and checksums. Annotation files are stat'ed
    * and hashed (cached); slide files are stat'ed for a bundle, so that a
@@ -486,8 +501,13 @@ export class DownloadsService {
             const stats = await stat(slideFile).catch((error: unknown) => {
               throw this.fileProblem(slide, 'slide', error);
             });
-            const sha256 = this.slideChecksum(slide, stats);
-            files.push({ slide, kind: 'slide', path: bundlePath(slide, 'slide'), file: slideFile, size: stats.size, sha256, mtime: stats.mtime });
+            if (stats.isDirectory()) {
+              // A DICOM series published by ingest: each instance under slides/<name>/.
+              files.push(...(await this.seriesFiles(slide, slideFile)));
+            } else {
+              const sha256 = this.slideChecksum(slide, stats);
+              files.push({ slide, kind: 'slide', path: bundlePath(slide, 'slide'), file: slideFile, size: stats.size, sha256, mtime: stats.mtime });
+            }
           } else {
             files.push({ slide, kind: 'slide', path: bundlePath(slide, 'slide'), file: slideFile, size: slide.fileSize, sha256: normalizeSha256(slide.sha256), mtime: new Date(0) });
           }

@@ -2,9 +2,11 @@
 // pyramid published (a series folder of one instance per level), attributes by the PS3.15 Basic Profile,
 // frames byte for byte, every instance clean under dciodvfy and read back by pydicom, no identifying value
 // of the original anywhere in the published bytes, tiles served; damaged copies quarantined with the reason.
+import { execFile } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import test, { type ExecutionContext } from 'ava';
 import { stringify } from 'csv-stringify/sync';
 import dicomParser from 'dicom-parser';
@@ -451,7 +453,7 @@ damaged('a .dcm file that is not DICOM is quarantined', async (t, bench) => {
 
 // Served ----------------------------------------------------------------------------------------------
 
-testNeeding([fixturesProblem()], `an ingested DICOM series is served by the tile routes and its thumbnails are made, on ${testDialect}`, async (t) => {
+testNeeding([fixturesProblem()], `an ingested DICOM series is served by the tile routes, its thumbnails are made, and it downloads as its instances in a ZIP, stored or DICOM form, on ${testDialect}`, async (t) => {
   const app = await startTestApp(t);
   const inbox = path.join(path.dirname(app.config.paths.slides), 'in');
   await mkdir(inbox, { recursive: true });
@@ -481,6 +483,27 @@ testNeeding([fixturesProblem()], `an ingested DICOM series is served by the tile
   // This file has no Patient Name of its own: it is written, named after the slide.
   t.true(attributes.renamed.includes('PatientName') || attributes.completed.includes("PatientName (the slide's name)"));
   t.true(attributes.uidsReplaced > 0);
+
+  // Downloads: the single-file route says to use a bundle; a bundle holds every instance, as published.
+  const published = path.join(app.config.paths.slides, results[0]!.name!, 'level-0.dcm');
+  const downloader = { ...(await bearerHeaders(app, { level: 'L3' })), 'content-type': 'application/json' };
+  const single = await fetch(app.url(`/api/slides/${id}/files/slide`), { headers: downloader });
+  t.is(single.status, 409);
+  t.like(((await single.json()) as { error: { code: string } }).error, { code: 'slide_is_series' });
+  for (const [format, entry] of [
+    ['', `slides/${results[0]!.name!}/level-0.dcm`],
+    ['?format=dicom', `dicom/${results[0]!.name!}/level-0.dcm`],
+  ] as const) {
+    const response = await fetch(app.url(`/api/downloads${format}`), { method: 'POST', headers: downloader, body: JSON.stringify({ slides: [id] }) });
+    t.is(response.status, 200, await response.clone().text().then((body) => body.slice(0, 300)));
+    const zip = path.join(inbox, `bundle${format ? '-dicom' : ''}.zip`);
+    await writeFile(zip, Buffer.from(await response.arrayBuffer()));
+    const out = path.join(inbox, `unzipped${format ? '-dicom' : ''}`);
+    await promisify(execFile)('unzip', ['-q', zip, '-d', out]);
+    t.true((await readFile(path.join(out, entry))).equals(await readFile(published)), `${entry} is the published instance`);
+    const checked = await promisify(execFile)('sha256sum', ['-c', 'manifest-sha256.txt'], { cwd: out });
+    t.regex(checked.stdout, new RegExp(`${entry.replace(/[.]/g, '\\.')}: OK`));
+  }
   t.true((await stat(path.join(app.config.paths.slides, results[0]!.name!, 'level-0.dcm'))).size > 0);
 });
 

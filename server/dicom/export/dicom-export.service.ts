@@ -1,7 +1,9 @@
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { version } from '../../package-info.js';
 import { exportSlideAsDicom, type ExportResult } from '../../wsi/dicom-writer/index.js';
 import type { DicomExportRepository, ExportableSlide } from './dicom-export.repository.js';
+import { copyPublishedSeries } from './published-series.js';
 
 export class DicomExportError extends Error {}
 
@@ -34,7 +36,10 @@ export class DicomExportService {
   /** Write slide `id` as one DICOM series into `outDir`. */
   async exportSlide(id: number, outDir: string, onProgress?: (done: number, total: number) => void): Promise<{ slide: ExportableSlide; result: ExportResult }> {
     const slide = await this.slide(id);
-    const result = await exportSlideAsDicom(path.resolve(this.settings.slideStore, slide.filePath), outDir, {
+    const file = path.resolve(this.settings.slideStore, slide.filePath);
+    // A slide ingested from DICOM is published as a de-identified series already: its instances are what is exported.
+    if ((await stat(file)).isDirectory()) return { slide, result: await copyPublishedSeries(file, outDir) };
+    const result = await exportSlideAsDicom(file, outDir, {
       name: slide.name,
       published: slide.publishedAt,
       softwareVersion: version,
