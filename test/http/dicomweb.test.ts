@@ -1,7 +1,7 @@
 // DICOMweb of the published catalog: QIDO-RS, WADO-RS metadata, frames, rendered images, CORS and access,
 // checked against what the DICOM export writes for the same slide.
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
@@ -255,3 +255,30 @@ test(`DICOMweb access: anonymous 401, L0 403, L1 by session and token; a withdra
   t.is((await session.get<JsonDataset[]>(`/dicomweb/instances?StudyInstanceUID=${uids(gone.id).study}`)).body.length, 0);
   t.is((await session.get(`${series(kept.id)}/metadata`)).status, 200);
 });
+
+test(`DICOMweb: a slide that cannot be served is passed over by a search across the catalog, and its own URLs say why (${testDialect})`, async (t) => {
+  const data = await mkdtemp(path.join(os.tmpdir(), 'slidebank-dicomweb-unserved-'));
+  t.teardown(() => rm(data, { recursive: true, force: true }));
+  const app = await startTestApp(t, { env: { SLIDEBANK_PATHS_DATA: data } });
+  const made = await makeSlide({ width: 900, height: 700, tileSize: 240, levels: 2, seed: 9, out: path.join(data, 'made') });
+  const good = await registerSlide(app.database.db, made.svs, 'SB1-LV-HCC-HE-GOOD');
+  // A published slide whose file is not a slide at all (damaged on disk).
+  const damagedFile = path.join(data, 'damaged.svs');
+  await writeFile(damagedFile, 'not a slide');
+  const damaged = await registerSlide(app.database.db, damagedFile, 'SB1-LV-HCC-HE-DAMAGED');
+  const uids = (id: number, fileSize: number) => app.services.dicomweb.uidsOf({ id, sha256: null, fileSize });
+  const { session } = await signedIn(app, { level: 'L1' });
+
+  const instances = await session.get<JsonDataset[]>('/dicomweb/instances');
+  t.is(instances.status, 200);
+  t.true(instances.body.length > 0);
+  t.deepEqual([...new Set(instances.body.map((i) => value(i, '0020000D')))], [uids(good.id, good.fileSize).study], 'only the slide that can be served');
+  const bad = uids(damaged.id, damaged.fileSize);
+  const own = await session.get<{ error: { code: string; message: string } }>(`/dicomweb/studies/${bad.study}/series/${bad.series}/metadata`);
+  t.is(own.status, 501);
+  t.is(own.body.error.code, 'slide_unsupported');
+  t.regex(own.body.error.message, /cannot be served as DICOM/);
+  t.notRegex(own.body.error.message, /damaged\.svs|\/tmp|slidebank-dicomweb/, 'no server path in the answer');
+  t.regex(own.body.error.message, /SB1-LV-HCC-HE-DAMAGED: not a TIFF file/);
+});
+

@@ -71,6 +71,9 @@ interface Held {
   evicted: boolean;
 }
 
+/** What explain() answers for a slide that cannot be served at all: a search across series passes over it. */
+const UNSERVED = new Set(['slide_unsupported', 'slide_unreadable', 'slide_file_missing']);
+
 const CATALOG_TTL_MS = 5000;
 const MAX_FRAMES = 1000;
 const RENDER_QUALITY = 90;
@@ -150,6 +153,10 @@ export class DicomwebService {
         const dataset = await this.instanceDataset(open, n, number);
         if (!dataset) return undefined;
         return { ...this.studyAttributes(base, n), ...this.seriesAttributes(base, n), ...this.instanceJson(base, n, dataset.dataset), ...this.instanceExtras(base, n, number, dataset.transferSyntax) };
+      }).catch((error: unknown) => {
+        // One slide that cannot be served (logged by explain) does not take the others' answers with it.
+        if (series === undefined && error instanceof AppError && UNSERVED.has(error.code)) return undefined;
+        throw error;
       });
       if (attributes && matches(attributes, rest)) built.push(attributes);
     }
@@ -381,7 +388,10 @@ export class DicomwebService {
     if (error.code === 'out_of_range') return new AppError(404, 'frame_not_found', error.message);
     if (error.code === 'not_found') return new AppError(500, 'slide_file_missing', `The file of slide ${slide.id} is missing on the server`, { expose: true });
     if (error.code === 'unsupported_compression' || error.code === 'unsupported_format') {
-      return new AppError(500, 'slide_unsupported', `Slide ${slide.id} cannot be served as DICOM: ${error.message}`, { expose: true });
+      // The engine's messages name the file: the answer names the slide instead.
+      const file = path.resolve(this.settings.slideStore, slide.filePath);
+      const reason = error.message.split(file).join(slide.name).split(this.settings.slideStore).join('the slide store');
+      return new AppError(501, 'slide_unsupported', `Slide ${slide.id} cannot be served as DICOM: ${reason}`, { expose: true });
     }
     return new AppError(500, 'slide_unreadable', `Slide ${slide.id} is damaged and cannot be served`, { expose: true });
   }
