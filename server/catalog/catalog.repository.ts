@@ -5,12 +5,14 @@ import {
   CATALOG_COLUMNS,
   FACET_COLUMNS,
   SLIDES_TABLE,
+  STAFF_FACET_COLUMNS,
   annotationSummaryOf,
   geometryOf,
   metadataOf,
   type SlideColumn,
   type SlideGeometry,
   type SlideRowOf,
+  type StaffFacet,
   type StoredMetadata,
 } from './slides-table.js';
 
@@ -116,9 +118,9 @@ export class CatalogRepository {
     return (await this.knex(SLIDES_TABLE).where({ id, status: 'published' }).first('id')) !== undefined;
   }
 
-  /** How many matching slides carry each value of a facet (slides without one are not counted). */
-  async facetCounts(facet: Facet, criteria: CatalogCriteria): Promise<{ value: string; count: number }[]> {
-    const column = FACET_COLUMNS[facet];
+  /** How many matching slides carry each value of a facet (slides without one are not counted); staff's facets too. */
+  async facetCounts(facet: Facet | StaffFacet, criteria: CatalogCriteria): Promise<{ value: string; count: number }[]> {
+    const column = facet in STAFF_FACET_COLUMNS ? STAFF_FACET_COLUMNS[facet as StaffFacet] : FACET_COLUMNS[facet as Facet];
     const rows = (await this.published(criteria)
       .whereNotNull(column)
       .select({ value: column })

@@ -7,6 +7,7 @@ import type { CatalogQuery } from './catalog-query.js';
 import type { CatalogCriteria, CatalogRepository, CatalogSlide, TextTerm } from './catalog.repository.js';
 import type { SlideRelease } from './slide-release.js';
 import { FACETS, withoutFacet, type CatalogFilter, type Facet } from './filter.js';
+import { STAFF_FACETS } from './slides-table.js';
 import { thumbnailPath, type ThumbnailSize } from './thumbnails.js';
 import type { AnnotationSummaryView, CatalogPage, CatalogSlideView, CatalogSummary, CountCell, FacetCount } from './views.js';
 
@@ -43,11 +44,12 @@ export class CatalogService {
     this.names = new DisplayNames(vocabulary);
   }
 
-  /** `GET /api/slides`: one page of matching slides, the total and the facet counts. */
-  async search(request: CatalogQuery): Promise<CatalogPage> {
+  /** `GET /api/slides`: one page of matching slides, the total and the facet counts; for staff, also what the slides came from. */
+  async search(request: CatalogQuery, options: { staff?: boolean } = {}): Promise<CatalogPage> {
     const criteria = this.criteria(request.filter);
-    const [found, ...counts] = await Promise.all([
+    const [found, staffCounts, ...counts] = await Promise.all([
       this.catalog.search(criteria, request.sort, request.offset, request.limit),
+      options.staff ? Promise.all(STAFF_FACETS.map((facet) => this.catalog.facetCounts(facet, criteria))) : null,
       ...FACETS.map((facet) => this.catalog.facetCounts(facet, this.criteria(withoutFacet(request.filter, facet)))),
     ]);
     const facets = Object.fromEntries(
@@ -62,7 +64,15 @@ export class CatalogService {
       offset,
       limit,
       facets,
+      ...(staffCounts ? { staffFacets: this.staffFacets(staffCounts) } : {}),
     };
+  }
+
+  /** Origin values are not vocabulary codes: shown as they are, most frequent first. */
+  private staffFacets(counts: { value: string; count: number }[][]): NonNullable<CatalogPage['staffFacets']> {
+    const view = (counted: { value: string; count: number }[]) =>
+      [...counted].sort((a, b) => b.count - a.count || a.value.localeCompare(b.value)).map(({ value, count }) => ({ value, name: value, count }));
+    return { scannerVendor: view(counts[0] ?? []), originalFormat: view(counts[1] ?? []) };
   }
 
   /**

@@ -42,6 +42,10 @@ export interface SlideRow {
   annotation_path: string | null;
   /** JSON text: what ingest recorded about the annotation (annotations/summary.ts). */
   annotation_summary: unknown;
+  /** The scanner vendor of the original (aperio, hamamatsu, dicom, OpenSlide's vendor of a converted slide, generic); null for slides from before it was recorded. */
+  scanner_vendor: string | null;
+  /** The original's format (svs, ndpi, tiff, dicom, mrxs, vms, …); null for slides from before it was recorded. */
+  original_format: string | null;
   created_at: string | Date;
   updated_at: string | Date;
 }
@@ -72,6 +76,8 @@ export const METADATA_COLUMNS = [
   'dataset',
 ] as const satisfies readonly SlideColumn[];
 export const ANNOTATION_COLUMNS = ['annotation_path', 'annotation_summary'] as const satisfies readonly SlideColumn[];
+/** What the slide came from: shown to staff only, and in downloads' metadata. */
+export const ORIGIN_COLUMNS = ['scanner_vendor', 'original_format'] as const satisfies readonly SlideColumn[];
 
 export const SLIDE_COLUMNS = [
   'id',
@@ -82,6 +88,7 @@ export const SLIDE_COLUMNS = [
   ...METADATA_COLUMNS,
   'original_sha256',
   ...ANNOTATION_COLUMNS,
+  ...ORIGIN_COLUMNS,
   'created_at',
   'updated_at',
 ] as const satisfies readonly SlideColumn[];
@@ -99,6 +106,11 @@ export const FACET_COLUMNS: Record<Facet, (typeof METADATA_COLUMNS)[number]> = {
   dataset: 'dataset',
 };
 
+/** The catalog's facets that only staff see: what the slides came from. */
+export const STAFF_FACET_COLUMNS = { scannerVendor: 'scanner_vendor', originalFormat: 'original_format' } as const satisfies Record<string, (typeof ORIGIN_COLUMNS)[number]>;
+export type StaffFacet = keyof typeof STAFF_FACET_COLUMNS;
+export const STAFF_FACETS = Object.keys(STAFF_FACET_COLUMNS) as StaffFacet[];
+
 /** A published slide as the catalog shows it: never its file's or annotation's path, nor the original's checksum (`has_annotation` is computed beside it). */
 export const CATALOG_COLUMNS = [
   'id',
@@ -111,7 +123,7 @@ export const CATALOG_COLUMNS = [
   'created_at',
 ] as const satisfies readonly SlideColumn[];
 /** A published slide as downloads need it: its files, what the catalog says about them, and its metadata. */
-export const DOWNLOAD_COLUMNS = ['id', 'name', ...FILE_COLUMNS, ...GEOMETRY_COLUMNS, ...METADATA_COLUMNS, ...ANNOTATION_COLUMNS] as const satisfies readonly SlideColumn[];
+export const DOWNLOAD_COLUMNS = ['id', 'name', ...FILE_COLUMNS, ...GEOMETRY_COLUMNS, ...METADATA_COLUMNS, ...ANNOTATION_COLUMNS, ...ORIGIN_COLUMNS] as const satisfies readonly SlideColumn[];
 /** A slide of any status in the curators' list. */
 export const MANAGED_COLUMNS = ['id', 'name', 'status', 'organ', 'histology', 'stain', 'dataset', 'file_size', 'created_at', 'updated_at'] as const satisfies readonly SlideColumn[];
 /** What the annotation review needs to know of a slide. */
@@ -151,6 +163,20 @@ export interface StoredMetadata {
   pathologyInfo: string | null;
   annotationMethod: string | null;
   dataset: string | null;
+}
+
+/** What a slide came from, as ingest recorded it (null where it did not). */
+export interface SlideOrigin {
+  scannerVendor: string | null;
+  originalFormat: string | null;
+}
+
+export function originOf(row: SlideRowOf<typeof ORIGIN_COLUMNS>): SlideOrigin {
+  return { scannerVendor: row.scanner_vendor, originalFormat: row.original_format };
+}
+
+export function originColumns(origin: SlideOrigin): SlideRowOf<typeof ORIGIN_COLUMNS> {
+  return { scanner_vendor: origin.scannerVendor, original_format: origin.originalFormat };
 }
 
 export function fileOf(row: SlideRowOf<typeof FILE_COLUMNS>): StoredFile {

@@ -9,7 +9,9 @@ import {
   fileColumns,
   fileOf,
   metadataColumns,
+  originColumns,
   summaryColumn,
+  type SlideOrigin,
   type SlideRow,
   type StoredFacts,
   type StoredFile,
@@ -29,6 +31,8 @@ export interface IngestedSlideFields {
   originalSha256: string;
   annotationPath: string | null;
   annotationSummary: unknown;
+  /** What the slide came from: every ingest path fills it in (a DICOM series: scanner vendor and format `dicom`). */
+  origin?: SlideOrigin;
 }
 
 /** Every query on the slides table. */
@@ -82,8 +86,9 @@ function toRecord(row: SlideRow): SlideRecord {
   return { id: row.id, name: row.name, ...fileOf(row), ...factsOf(row), status: row.status };
 }
 
-function ingestColumns({ metadata, originalSha256, annotationPath, annotationSummary }: IngestedSlideFields): Partial<SlideRow> {
+function ingestColumns({ metadata, originalSha256, annotationPath, annotationSummary, origin }: IngestedSlideFields): Partial<SlideRow> {
   return {
+    ...(origin ? originColumns(origin) : {}),
     ...metadataColumns(metadata),
     original_sha256: originalSha256,
     annotation_path: annotationPath,

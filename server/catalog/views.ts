@@ -79,6 +79,13 @@ export const catalogPage = z
     facets: z
       .object(Object.fromEntries(FACETS.map((facet) => [facet, z.array(facetCount)])) as Record<Facet, z.ZodArray<typeof facetCount>>)
       .meta({ description: 'Each facet’s counts under the search’s other conditions, so that a ticked value does not hide its siblings' }),
+    staffFacets: z
+      .object({ scannerVendor: z.array(facetCount), originalFormat: z.array(facetCount) })
+      .optional()
+      .meta({
+        description:
+          'For staff only (absent for everyone else): the matching slides counted by scanner vendor (aperio, hamamatsu, dicom, OpenSlide’s vendor of a converted slide, generic) and by the original’s format (svs, ndpi, tiff, dicom, mrxs, vms, …); slides ingested before these were recorded are not counted',
+      }),
   })
   .meta({ id: 'CatalogPage' });
 export type CatalogPage = z.infer<typeof catalogPage>;

@@ -96,6 +96,9 @@ export function metadataRecords(slides: SelectedSlide[], vocabulary: Vocabulary)
       levelCount: slide.levelCount,
       mpp: slide.mppX === null && slide.mppY === null ? null : { x: slide.mppX, y: slide.mppY },
       objectivePower: slide.objectivePower,
+      /** What the slide came from: the scanner vendor and the original's format (null for slides ingested before they were recorded). */
+      scannerVendor: slide.scannerVendor,
+      originalFormat: slide.originalFormat,
       slideFile: { path: slideFile.path, size: slideFile.size, sha256: slideFile.sha256 },
       annotationFile: annotation ? { path: annotation.path, size: annotation.size, sha256: annotation.sha256 } : null,
       annotation: slide.annotationSummary ?? null,
@@ -134,6 +137,8 @@ const CSV_COLUMNS = [
   'annotation_file',
   'annotation_size',
   'annotation_sha256',
+  'scanner_vendor',
+  'original_format',
 ] as const;
 
 /** One row per slide; a cell that a spreadsheet would run as a formula (= + - @) is prefixed with ' (metadata.json has the values as they are). */
@@ -167,6 +172,8 @@ export function metadataCsv(records: MetadataRecord[]): string {
     annotation_file: r.annotationFile?.path ?? '',
     annotation_size: r.annotationFile?.size ?? '',
     annotation_sha256: r.annotationFile?.sha256 ?? '',
+    scanner_vendor: r.scannerVendor ?? '',
+    original_format: r.originalFormat ?? '',
   }));
   return csvText(rows, { columns: CSV_COLUMNS });
 }
@@ -228,7 +235,8 @@ export function readme(slides: SelectedSlide[], description: BundleDescription):
     '                      images removed), named by the Slidebank nomenclature',
     'annotations/          the pathologists\' annotations of those slides (Aperio ImageScope XML)',
     'metadata.csv          one row per slide: vocabulary codes and their names, dimensions,',
-    '                      microns per pixel, file names, sizes and SHA-256 checksums',
+    '                      microns per pixel, file names, sizes and SHA-256 checksums,',
+    '                      the scanner vendor and the original\'s format',
     '                      (cells starting with = + - @ are prefixed with \' for spreadsheets)',
     'metadata.json         the same, with the values as they are and annotation summaries',
     'manifest-sha256.txt   the SHA-256 of every other file in this archive',

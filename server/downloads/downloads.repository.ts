@@ -6,7 +6,9 @@ import {
   fileOf,
   geometryOf,
   metadataOf,
+  originOf,
   type SlideGeometry,
+  type SlideOrigin,
   type SlideRowOf,
   type StoredFile,
   type StoredMetadata,
@@ -18,7 +20,7 @@ import {
  * the published file as ingest recorded it), what the catalog says about
  * them, and its metadata.
  */
-export interface DownloadableSlide extends StoredFile, SlideGeometry, StoredMetadata {
+export interface DownloadableSlide extends StoredFile, SlideGeometry, StoredMetadata, SlideOrigin {
   id: number;
   name: string;
   /** The scrubbed Aperio XML, relative to the slide store; null when the slide has none. */
@@ -60,5 +62,6 @@ function toSlide(row: Row): DownloadableSlide {
     ...geometryOf(row),
     ...metadataOf(row),
     annotationSummary: annotationSummaryOf(row),
+    ...originOf(row),
   };
 }

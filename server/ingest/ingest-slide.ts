@@ -32,6 +32,7 @@ import { refuseUnhandledFormat } from './formats.js';
 import type { IngestReport, IngestSettings } from './ingest-settings.js';
 import type { IngestOutcome, IngestRepository, IngestSource } from './ingest.repository.js';
 import { sealOriginalName } from './linkage.js';
+import { slideOrigin } from './origin.js';
 import type { SheetRow } from './metadata-sheet.js';
 import { keepOriginal, originalHash, quarantine, removeOriginal } from './originals.js';
 import { Refusal, writeFailure } from './refusal.js';
@@ -326,7 +327,7 @@ async function publish(run: IngestRun, slide: CheckedSlide, copy: DeidentifiedCo
         mppY: facts.mppY,
         objectivePower: facts.objectivePower,
       },
-      { metadata: slide.metadata, originalSha256, annotationPath, annotationSummary: slide.annotation?.summary ?? null },
+      { metadata: slide.metadata, originalSha256, annotationPath, annotationSummary: slide.annotation?.summary ?? null, origin: slideOrigin(run.format, run.openslide) },
       { reason: null, originalSha256, quarantinePath: null, report, source },
       settings.linkageKey ? sealOriginalName(candidate.fileName, settings.linkageKey) : null,
     ),

@@ -80,7 +80,7 @@ testNeeding([vipsProblem, openslideProblem], `a VMS only OpenSlide reads is conv
   t.regex(scan.detail, /searched \d+ bytes for \d+ values/);
 
   const row = await bench.database.db.knex('slides').where({ id: result.slideId }).first();
-  t.like(row, { width: vms.width, height: vms.height, objective_power: 20 });
+  t.like(row, { width: vms.width, height: vms.height, objective_power: 20, scanner_vendor: 'hamamatsu', original_format: 'vms' });
   t.true(Math.abs(Number(row.mpp_x) - 0.5) < 1e-3, `MPP carried over (${row.mpp_x})`);
 
   const regions: [number, number, number, number, number][] = [

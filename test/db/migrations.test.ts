@@ -66,6 +66,7 @@ const SCHEMA_AFTER: Record<string, { sqlite: string; mariadb: string }> = {
   '2026-12-07-30-challenges': { sqlite: '635c33892cd2bd18', mariadb: '4f111c6f6268ad9e' },
   '2026-12-07-40-account-sources': { sqlite: '54fd8d3c76be8884', mariadb: 'ebf7aee0c18a2991' },
   '2026-12-07-50-challenge-uploads': { sqlite: 'b871ddf7272882f1', mariadb: 'd02f6768ee810c85' },
+  '2026-12-07-60-slide-origin': { sqlite: '6bfced0ad7fb4ed0', mariadb: '064952916a9af082' },
 };
 
 test(`each migration leaves the schema pinned for it on ${testDialect}`, async (t) => {

@@ -18,6 +18,7 @@ import * as jobRunsRecent from './2026-12-07-20-job-runs-recent.js';
 import * as challenges from './2026-12-07-30-challenges.js';
 import * as accountSources from './2026-12-07-40-account-sources.js';
 import * as challengeUploads from './2026-12-07-50-challenge-uploads.js';
+import * as slideOrigin from './2026-12-07-60-slide-origin.js';
 
 export interface Migration {
   name: string;
@@ -49,4 +50,5 @@ export const migrations: readonly Migration[] = [
   { name: '2026-12-07-30-challenges', ...challenges },
   { name: '2026-12-07-40-account-sources', ...accountSources },
   { name: '2026-12-07-50-challenge-uploads', ...challengeUploads },
+  { name: '2026-12-07-60-slide-origin', ...slideOrigin },
 ];

@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { z } from 'zod';
 import { THUMBNAIL_SIZES, type ThumbnailSize } from '../../catalog/thumbnails.js';
 import { annotationGeoJson, catalogPage, catalogSlide, catalogSummary } from '../../catalog/views.js';
+import { isStaff } from '../../access/levels.js';
 import { atLeast } from '../access.js';
 import { sendCached } from '../cached-answer.js';
 import { cacheControl } from '../middleware/cache-control.js';
@@ -46,7 +47,8 @@ export const slideRoutes = [
     query: catalogQuery,
     response: { description: 'One page of matching slides, their total and each facet’s counts', schema: catalogPage },
     handle: async ({ query }, ctx) => {
-      const page = await ctx.services.catalog.search(query);
+      // What the slides came from (scanner vendor, original format) is counted for staff only.
+      const page = await ctx.services.catalog.search(query, { staff: isStaff(requesterOf(ctx)) });
       // The annotation summary (tumour area) of a challenge's hidden truth is left out.
       const hidden = await ctx.services.hiddenTruth.hiddenFor(requesterOf(ctx), page.items.map((s) => s.id));
       return hidden.size === 0 ? page : { ...page, items: page.items.map((s) => (hidden.has(s.id) ? { ...s, annotation: null } : s)) };

@@ -4134,6 +4134,11 @@ export interface components {
                 annotationMethod: components["schemas"]["FacetCount"][];
                 dataset: components["schemas"]["FacetCount"][];
             };
+            /** @description For staff only (absent for everyone else): the matching slides counted by scanner vendor (aperio, hamamatsu, dicom, OpenSlide’s vendor of a converted slide, generic) and by the original’s format (svs, ndpi, tiff, dicom, mrxs, vms, …); slides ingested before these were recorded are not counted */
+            staffFacets?: {
+                scannerVendor: components["schemas"]["FacetCount"][];
+                originalFormat: components["schemas"]["FacetCount"][];
+            };
         };
         CatalogSlide: {
             id: number;
