@@ -206,6 +206,8 @@ export async function convertSlide(
       conversion: conversionReport(info, settings.quality),
     });
   }
+  // vips ends with "done", not with 100%.
+  onProgress?.(100);
   return {
     file: output,
     folder,
