@@ -11,6 +11,7 @@ import test, { type ExecutionContext } from 'ava';
 import { stringify } from 'csv-stringify/sync';
 import dicomParser from 'dicom-parser';
 import { createIngestService } from '../../server/ingest/create.js';
+import { tissueMask } from '../../server/toolbox/tissue-mask.js';
 import type { DicomReport } from '../../server/ingest/deidentify/dicom.js';
 import { discoverFolder } from '../../server/ingest/discover.js';
 import type { IngestResult } from '../../server/ingest/ingest-slide.js';
@@ -454,8 +455,10 @@ damaged('a .dcm file that is not DICOM is quarantined', async (t, bench) => {
 // Served ----------------------------------------------------------------------------------------------
 
 testNeeding([fixturesProblem()], `an ingested DICOM series is served by the tile routes, its thumbnails are made, and it downloads as its instances in a ZIP, stored or DICOM form, on ${testDialect}`, async (t) => {
-  const app = await startTestApp(t);
-  const inbox = path.join(path.dirname(app.config.paths.slides), 'in');
+  const data = await mkdtemp(path.join(os.tmpdir(), 'slidebank-ingest-dicom-'));
+  t.teardown(() => rm(data, { recursive: true, force: true }));
+  const app = await startTestApp(t, { env: { SLIDEBANK_PATHS_DATA: data } });
+  const inbox = path.join(data, 'in');
   await mkdir(inbox, { recursive: true });
   await copyFile(fixture('dicom/google-pipeline/multi_frame_jpeg_camelyon_challenge_image.dcm'), path.join(inbox, 'camelyon.dcm'));
   await writeFile(path.join(inbox, 'metadata.csv'), stringify([{ file: 'camelyon.dcm', ...ROW }], { header: true }));
@@ -471,6 +474,16 @@ testNeeding([fixturesProblem()], `an ingested DICOM series is served by the tile
   t.is(tile.status, 200);
   const thumbnail = await viewerFetch(app, `/tiles/${id}/thumbnail`);
   t.is(thumbnail.status, 200);
+
+  // The toolbox reads the published series as any slide (its tissue mask, as the same file gives it unpublished).
+  const publishedSlide = await Slide.open(path.join(app.config.paths.slides, results[0]!.name!));
+  const mask = await tissueMask(publishedSlide, { downsample: 4, minObjectArea: 0, minHoleArea: 0 });
+  await publishedSlide.close();
+  const originalSlide = await Slide.open(fixture('dicom/google-pipeline/multi_frame_jpeg_camelyon_challenge_image.dcm'));
+  const originalMask = await tissueMask(originalSlide, { downsample: 4, minObjectArea: 0, minHoleArea: 0 });
+  await originalSlide.close();
+  t.like(mask, { width: 288, height: 175, tissuePixels: originalMask.tissuePixels });
+  t.true(mask.tissuePixels > 0);
 
   // The de-identification report, as the administration's ingest records show it.
   const staff = await bearerHeaders(app, { level: 'L1', roles: ['curator'] });
@@ -499,7 +512,10 @@ testNeeding([fixturesProblem()], `an ingested DICOM series is served by the tile
     const zip = path.join(inbox, `bundle${format ? '-dicom' : ''}.zip`);
     await writeFile(zip, Buffer.from(await response.arrayBuffer()));
     const out = path.join(inbox, `unzipped${format ? '-dicom' : ''}`);
-    await promisify(execFile)('unzip', ['-q', zip, '-d', out]);
+    const names = (await promisify(execFile)('unzip', ['-Z1', zip])).stdout.trim().split('\n');
+    t.deepEqual(names.filter((n, i) => names.indexOf(n) !== i), [], 'no entry twice');
+    t.true(names.includes(entry), names.join(', '));
+    await promisify(execFile)('unzip', ['-qo', zip, '-d', out]);
     t.true((await readFile(path.join(out, entry))).equals(await readFile(published)), `${entry} is the published instance`);
     const checked = await promisify(execFile)('sha256sum', ['-c', 'manifest-sha256.txt'], { cwd: out });
     t.regex(checked.stdout, new RegExp(`${entry.replace(/[.]/g, '\\.')}: OK`));
