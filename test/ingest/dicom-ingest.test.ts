@@ -181,6 +181,18 @@ testNeeding(needs, `the 3DHISTECH series folder is published without its label a
   t.is(ds.string('x00120062'), 'YES');
   t.is(ds.elements.x00120064!.items![0]!.dataSet!.string('x00080100'), '113100');
   t.truthy(ds.string('x0020000d')?.startsWith('2.25.'));
+  // Every UID replaced consistently: the levels share one new study, series and frame of reference, as the original's did.
+  const uidsOf = async (files: string[], tag: string) =>
+    new Set(await Promise.all(files.map(async (f) => dicomParser.parseDicom(new Uint8Array(await headerBytes(f))).string(tag)?.trim() ?? '')));
+  const levelFiles = (await readdir(folder)).map((f) => path.join(folder, f));
+  const originalLevels = originals.filter((f) => !/\/(2|1_Map)$/.test(f));
+  for (const tag of ['x0020000d', 'x0020000e', 'x00200052']) {
+    const before = await uidsOf(originalLevels, tag);
+    const after = await uidsOf(levelFiles, tag);
+    t.is(after.size, before.size, `${tag}: as many distinct values as in the original`);
+    t.true([...after].every((uid) => uid.startsWith('2.25.') && !before.has(uid)), `${tag}: new UIDs`);
+  }
+  t.is((await uidsOf(levelFiles, 'x00080018')).size, 8, 'a SOP Instance UID of its own for each level');
   const row = await bench.database.db.knex('slides').where({ name: result.name! }).first();
   t.like(row, { file_path: result.name, vendor: 'dicom', width: 3072, height: 2304 });
   t.truthy(row.annotation_path, 'the annotation named after the folder is published beside it');
@@ -319,6 +331,12 @@ function plantedAttributes(n: number, imageType: string): Element[] {
       // A reference to the label, which is not published.
       value: [[text(0x0008_1150, 'UI', '1.2.840.10008.5.1.4.1.1.77.1.6'), text(0x0008_1155, 'UI', PLANTED.instance(2))]],
     },
+    {
+      tag: 0x0008_1140,
+      vr: 'SQ',
+      // A reference to the level, which is published: it must follow the level's new UID.
+      value: [[text(0x0008_1150, 'UI', '1.2.840.10008.5.1.4.1.1.77.1.6'), text(0x0008_1155, 'UI', PLANTED.instance(1))]],
+    },
   ];
 }
 
@@ -362,6 +380,8 @@ testNeeding(needs, `planted identifying values (standard and private attributes,
   t.is(ds.string('x00080023'), '19000101', 'Content Date replaced by the dummy');
   t.is(ds.elements.x00400560!.items![0]!.dataSet!.string('x00400551'), result.name!);
   t.falsy(ds.elements.x00091001, 'no private attribute');
+  t.falsy(ds.elements.x00480200, 'the navigation sequence that only referred to the label is gone');
+  t.is(ds.elements.x00081140!.items![0]!.dataSet!.string('x00081155'), ds.string('x00080018'), "the reference to the level follows the level's new SOP Instance UID");
 });
 
 // Damaged copies ------------------------------------------------------------------------------------

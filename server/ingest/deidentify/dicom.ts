@@ -580,11 +580,39 @@ async function rewriteInstance(rewrite: Rewrite, top: Raw[], level: DicomImage, 
     ensure(dataset, { tag: 0x0048_0002, vr: 'FL', value: [level.height * spacing[0]] }, 'ImagedVolumeHeight');
   }
   ensure(dataset, { tag: 0x0048_0003, vr: 'FL', value: [1] }, 'ImagedVolumeDepth 1 µm');
+  commonInstanceReference(dataset);
   if (base.organization === 'TILED_FULL' && (paths.value as Dataset[]).length === 1) {
     const id = textOf((paths.value as Dataset[])[0]!, 0x0048_0106) ?? '1';
     ensure(group, sequence(0x0048_0207, [text(0x0048_0106, 'SH', id)]), 'OpticalPathIdentificationSequence');
   }
   return dataset;
+}
+
+/**
+ * The Common Instance Reference module: an instance that references others
+ * of its series (Referenced Image, Source Image sequences, …) lists them in
+ * the Referenced Series Sequence (PS3.3 C.12.2), rebuilt here from the
+ * references that remain after those to instances not published are dropped.
+ */
+function commonInstanceReference(dataset: Dataset): void {
+  const at = dataset.findIndex((e) => e.tag === 0x0008_1115);
+  if (at >= 0) dataset.splice(at, 1);
+  const pairs = new Map<string, string>();
+  const walk = (ds: Dataset) => {
+    const instance = ds.find((e) => e.tag === 0x0008_1155);
+    const sopClass = ds.find((e) => e.tag === 0x0008_1150);
+    if (instance && sopClass) pairs.set((instance.value as string[])[0]!, (sopClass.value as string[])[0]!);
+    for (const e of ds) if (e.vr === 'SQ') for (const item of e.value as Dataset[]) walk(item);
+  };
+  walk(dataset);
+  if (pairs.size === 0) return;
+  const series = dataset.find((e) => e.tag === 0x0020_000e)!;
+  dataset.push(
+    sequence(0x0008_1115, [
+      text(0x0020_000e, 'UI', ...(series.value as string[])),
+      sequence(0x0008_114a, ...[...pairs].map(([instance, sopClass]) => [text(0x0008_1150, 'UI', sopClass), text(0x0008_1155, 'UI', instance)])),
+    ]),
+  );
 }
 
 /** The attributes of `elements` by the table: kept, replaced, emptied, dummied or removed (and their values noted). */
