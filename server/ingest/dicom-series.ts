@@ -53,6 +53,15 @@ async function seriesFiles(folder: string): Promise<string[]> {
     .sort();
 }
 
+/** When an original last changed (ms): a file's modification time, or the newest of a series folder's and its files'. */
+export async function lastChange(file: string): Promise<number> {
+  const stats = await stat(file);
+  if (!stats.isDirectory()) return stats.mtimeMs;
+  let latest = stats.mtimeMs;
+  for (const f of await seriesFiles(file)) latest = Math.max(latest, (await stat(f)).mtimeMs);
+  return latest;
+}
+
 /** An original's size: a file's, or the sum of a series folder's files. */
 export async function originalSize(file: string): Promise<number> {
   if (!(await isFolder(file))) return (await stat(file)).size;

@@ -1,6 +1,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { DICOM_FILE_EXTENSIONS, dicomSeriesFolders } from './dicom-series.js';
+import { DICOM_FILE_EXTENSIONS, dicomSeriesFolders, lastChange } from './dicom-series.js';
 import { sheetKey } from './metadata-sheet.js';
 
 const SLIDE_EXTENSIONS = /\.(svs|tiff?|ndpi|mrxs|vms|vmu|scn|bif|svslide)$/i;
@@ -71,7 +71,8 @@ export async function discoverFolder(dir: string, options: DiscoverOptions = {})
   const unsettled: string[] = [];
   if (options.minAgeMs) {
     const cutoff = (options.now ?? new Date()).getTime() - options.minAgeMs;
-    const recent = async (file: string | null) => file !== null && (await stat(file)).mtimeMs > cutoff;
+    // A series folder is as recent as its newest instance (a file still being copied in changes, the folder does not).
+    const recent = async (file: string | null) => file !== null && (await lastChange(file)) > cutoff;
     for (const candidate of [...candidates]) {
       if ((await recent(candidate.file)) || (await recent(candidate.xml))) {
         unsettled.push(candidate.fileName);

@@ -3,7 +3,7 @@
 // frames byte for byte, every instance clean under dciodvfy and read back by pydicom, no identifying value
 // of the original anywhere in the published bytes, tiles served; damaged copies quarantined with the reason.
 import { execFile } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, open, readdir, readFile, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -541,6 +541,22 @@ testNeeding([fixturesProblem()], `an ingested DICOM series is served by the tile
     t.regex(checked.stdout, new RegExp(`${entry.replace(/[.]/g, '\\.')}: OK`));
   }
   t.true((await stat(path.join(app.config.paths.slides, results[0]!.name!, 'level-0.dcm'))).size > 0);
+});
+
+test('a series folder whose instance changed within the settling time is left for a later run, though the folder itself is older', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'slidebank-discover-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await mkdir(path.join(dir, 'growing'));
+  const dicm = Buffer.alloc(200);
+  dicm.write('DICM', 128, 'latin1');
+  await writeFile(path.join(dir, 'growing', 'level'), dicm);
+  const old = new Date(Date.now() - 3_600_000);
+  await utimes(path.join(dir, 'growing'), old, old);
+  const fresh = await discoverFolder(dir, { minAgeMs: 60_000 });
+  t.deepEqual(fresh.unsettled, ['growing']);
+  t.deepEqual(fresh.candidates, []);
+  await utimes(path.join(dir, 'growing', 'level'), old, old);
+  t.deepEqual((await discoverFolder(dir, { minAgeMs: 60_000 })).candidates.map((c) => c.fileName), ['growing']);
 });
 
 test('a sub-folder holding DICOM files is offered as one slide named after it; a .dcm file by its base name; other folders are not slides', async (t) => {
