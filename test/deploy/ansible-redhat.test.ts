@@ -100,7 +100,8 @@ const RHEL9 = {
     slidebank_mariadb_socket: '/var/lib/mysql/mysql.sock',
     slidebank_mariadb_conf_dir: '/etc/my.cnf.d',
   },
-  slidebank: { slidebank_node_package: '@nodejs:20/common' },
+  // vips and openslide's tools (for slides only OpenSlide reads) come from EPEL, as Node.js's module comes from AppStream.
+  slidebank: { slidebank_node_package: '@nodejs:20/common', slidebank_system_packages: ['vips-tools', 'openslide-tools'] },
   nginx: { slidebank_nginx_site: '/etc/nginx/conf.d/slidebank.conf', slidebank_nginx_user: 'nginx', slidebank_nginx_enabled_link: '' },
   backup: { slidebank_backup_packages: ['sqlite', 'gzip', 'rsync', 'mariadb'] },
 };
@@ -125,6 +126,7 @@ toolTest('the package, service and path names resolve to what RHEL 9 and Debian 
     ...(debianMariaDb.common!.slidebank_base_packages as string[]),
     ...(debianMariaDb.mariadb!.slidebank_mariadb_packages as string[]),
     debianMariaDb.slidebank!.slidebank_node_package as string,
+    ...(debianMariaDb.slidebank!.slidebank_system_packages as string[]),
     ...(debianMariaDb.backup!.slidebank_backup_packages as string[]),
   ];
   if (findCommand('apt-cache') === null) {
