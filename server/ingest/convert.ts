@@ -14,6 +14,9 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { IdentifyingValue } from './deidentify/identifiers.js';
 import { Refusal } from './refusal.js';
+import type { ConversionReport, ConversionSettings } from './ingest-settings.js';
+
+export type { ConversionReport, ConversionSettings };
 
 /** The Debian packages that provide the converter and OpenSlide's own tools. */
 export const CONVERTER_PACKAGES = 'libvips-tools (vips, vipsheader) and openslide-tools';
@@ -40,16 +43,6 @@ const VENDOR_FORMATS: Readonly<Record<string, string>> = {
   'generic-tiff': 'tiff',
 };
 
-export interface ConversionSettings {
-  /** The converter's command (`vips`), or a path to it. */
-  converter: string;
-  /** JPEG quality of the converted tiles. */
-  quality: number;
-  timeoutSeconds: number;
-  /** The converter's address space, in MiB. */
-  memoryMegabytes: number;
-}
-
 /** The configuration's defaults, for callers that give no settings. */
 export const DEFAULT_CONVERSION: ConversionSettings = { converter: 'vips', quality: 90, timeoutSeconds: 1800, memoryMegabytes: 4096 };
 
@@ -72,17 +65,6 @@ export interface Conversion {
   mppX: number | null;
   mppY: number | null;
   objectivePower: number | null;
-}
-
-/** The de-identification report's account of a conversion: that the pixels were re-encoded, from what, and how. */
-export interface ConversionReport {
-  reEncoded: true;
-  vendor: string;
-  format: string;
-  tool: string;
-  quality: number;
-  /** What was dropped with the vendor's container: associated images, the properties. */
-  dropped: string[];
 }
 
 /** Property names (after the vendor's prefix) whose values identify the slide, the patient, the scanner or when it was scanned. */

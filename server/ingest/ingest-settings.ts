@@ -1,4 +1,3 @@
-import type { ConversionReport, ConversionSettings } from './convert.js';
 import type { DeidentifyResult, PublishedLevel } from './deidentify/deidentify.js';
 import type { DicomReport } from './deidentify/dicom.js';
 import type { Verification } from './deidentify/verify.js';
@@ -34,4 +33,26 @@ export interface IngestReport {
   /** Set when the original was converted into a TIFF (a format only OpenSlide reads): its pixels were re-encoded. */
   conversion?: ConversionReport;
   error?: string;
+}
+
+/** How ingest converts a slide only OpenSlide reads (`ingest.converter` and the `ingest.conversion*` settings). */
+export interface ConversionSettings {
+  /** The converter's command (`vips`), or a path to it. */
+  converter: string;
+  /** JPEG quality of the converted tiles. */
+  quality: number;
+  timeoutSeconds: number;
+  /** The converter's address space, in MiB. */
+  memoryMegabytes: number;
+}
+
+/** The de-identification report's account of a conversion: that the pixels were re-encoded, from what, and how. */
+export interface ConversionReport {
+  reEncoded: true;
+  vendor: string;
+  format: string;
+  tool: string;
+  quality: number;
+  /** What was dropped with the vendor's container: associated images, the properties. */
+  dropped: string[];
 }

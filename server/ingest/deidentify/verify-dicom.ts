@@ -18,7 +18,7 @@ import { RandomAccessFile } from '../../wsi/tiff/file.js';
 import { Slide } from '../../wsi/slide.js';
 import { DICOM_RULES, DICOM_WRITTEN, isStandardUid } from './dicom-policy.js';
 import { frameDigest, seriesDigest } from './dicom.js';
-import type { VerifyExpectations } from './verify.js';
+import type { VerifyExpectations } from './verify-expectations.js';
 
 /** Item and delimiter tags, which are structure, not attributes. */
 const isStructure = (tag: number) => tag >>> 16 === 0xfffe;

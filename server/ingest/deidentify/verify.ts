@@ -16,20 +16,14 @@ import { descriptionProblem } from './aperio-description.js';
 import type { IdentifierSet } from './identifiers.js';
 import { SAFE_TIFF_TAGS } from './policy.js';
 import { verifyDicomSeries } from './verify-dicom.js';
+import type { VerifyExpectations } from './verify-expectations.js';
+
+export type { VerifyExpectations };
 
 export interface Check {
   name: string;
   passed: boolean;
   detail: string;
-}
-
-export interface VerifyExpectations {
-  identifiers: IdentifierSet;
-  levels: { width: number; height: number }[];
-  sha256: string;
-  size: number;
-  /** A DICOM series (a folder): the slide's new name, and per level the digest of the original's frames. */
-  dicom?: { name: string; frameDigests: string[] };
 }
 
 export interface Verification {
