@@ -15,10 +15,10 @@ import dicomParser from 'dicom-parser';
 import { openDicomSeries } from '../../wsi/formats/dicom/series.js';
 import { readInstanceHeader } from '../../wsi/formats/dicom/dataset.js';
 import { RandomAccessFile } from '../../wsi/tiff/file.js';
-import { Slide } from '../../wsi/slide.js';
 import { DICOM_RULES, DICOM_WRITTEN, isStandardUid } from './dicom-policy.js';
 import { frameDigest, seriesDigest } from './dicom.js';
 import type { VerifyExpectations } from './verify-expectations.js';
+import { checkPyramid } from './verify-pyramid.js';
 
 /** Item and delimiter tags, which are structure, not attributes. */
 const isStructure = (tag: number) => tag >>> 16 === 0xfffe;
@@ -69,18 +69,7 @@ export async function verifyDicomSeries(folder: string, expected: DicomExpectati
   add('patient and study identity replaced', identityProblems.length ? identityProblems.join('; ') : undefined, "named by the slide's name only; Patient Identity Removed YES; Basic Profile recorded");
   add('no label, overview or localizer', imageProblems.length ? imageProblems.join('; ') : undefined, `${files.length} VOLUME instances`);
 
-  try {
-    const slide = await Slide.open(folder);
-    try {
-      const levels = slide.levels.map((l) => `${l.width}×${l.height}`).join(', ');
-      const want = expected.levels.map((l) => `${l.width}×${l.height}`).join(', ');
-      add('opens with the same pyramid', levels === want ? undefined : `levels ${levels}, expected ${want}`, `levels ${levels}`);
-    } finally {
-      await slide.close();
-    }
-  } catch (error) {
-    add('opens with the same pyramid', `cannot be opened: ${(error as Error).message}`, '');
-  }
+  await checkPyramid(folder, expected.levels, add);
 
   try {
     const opened = await openDicomSeries(folder);

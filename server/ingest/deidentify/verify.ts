@@ -7,7 +7,6 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { detectFormat } from '../../wsi/formats/registry.js';
-import { Slide } from '../../wsi/slide.js';
 import { readDirectories } from '../../wsi/tiff/directory.js';
 import { RandomAccessFile } from '../../wsi/tiff/file.js';
 import { LAYOUT_TAGS } from '../../wsi/tiff/rewrite.js';
@@ -17,6 +16,7 @@ import type { IdentifierSet } from './identifiers.js';
 import { SAFE_TIFF_TAGS } from './policy.js';
 import { verifyDicomSeries } from './verify-dicom.js';
 import type { VerifyExpectations } from './verify-expectations.js';
+import { checkPyramid } from './verify-pyramid.js';
 
 export type { VerifyExpectations };
 
@@ -97,18 +97,7 @@ export async function verifyDeidentified(file: string, expected: VerifyExpectati
     await handle.close();
   }
 
-  try {
-    const slide = await Slide.open(file);
-    try {
-      const levels = slide.levels.map((l) => `${l.width}×${l.height}`).join(', ');
-      const want = expected.levels.map((l) => `${l.width}×${l.height}`).join(', ');
-      add('opens with the same pyramid', levels === want ? undefined : `levels ${levels}, expected ${want}`, `levels ${levels}`);
-    } finally {
-      await slide.close();
-    }
-  } catch (error) {
-    add('opens with the same pyramid', `cannot be opened: ${(error as Error).message}`, '');
-  }
+  await checkPyramid(file, expected.levels, add);
 
   const scan = await scanBytes(file, expected.identifiers);
   add(
