@@ -11,6 +11,8 @@ export type DatabaseTarget =
       password: string;
       database: string;
       socketPath?: string;
+      /** Further servers of the same Galera cluster, tried in order when `host` does not answer. */
+      failover?: { host: string; port: number }[];
     };
 
 const FORMS = 'use sqlite:path/file.sqlite or mariadb://user:password@host:port/database';
@@ -21,6 +23,8 @@ export class DatabaseUrlError extends Error {}
  * Parse `sqlite:relative/or/absolute.sqlite` or
  * `mariadb://user:password@host:port/database[?socketPath=/run/mysqld/mysqld.sock]`
  * (`mysql://` is accepted as a synonym). Relative SQLite paths resolve against `baseDir`.
+ * A Galera cluster is named by several hosts, `mariadb://user:password@db1:3306,db2:3306,db3:3306/database`:
+ * the first is this node's own, the others are where it fails over to.
  */
 export function parseDatabaseUrl(url: string, baseDir: string): DatabaseTarget {
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
@@ -41,9 +45,12 @@ export function parseDatabaseUrl(url: string, baseDir: string): DatabaseTarget {
   }
 
   if (scheme === 'mariadb' || scheme === 'mysql') {
+    // URL does not parse a list of hosts: parse with the first, keep the others aside.
+    const hostList = /^([a-z]+:\/\/(?:[^@/]*@)?)([^/?#]*)(.*)$/i.exec(url);
+    const [first = '', ...others] = (hostList?.[2] ?? '').split(',');
     let parsed: URL;
     try {
-      parsed = new URL(url);
+      parsed = new URL(hostList && others.length > 0 ? `${hostList[1]}${first}${hostList[3]}` : url);
     } catch {
       throw new DatabaseUrlError(`"${maskDatabaseUrl(url)}" is not a valid URL; ${FORMS}`);
     }
@@ -67,6 +74,14 @@ export function parseDatabaseUrl(url: string, baseDir: string): DatabaseTarget {
       password: decodeURIComponent(parsed.password),
       database,
     };
+    if (others.length > 0) {
+      target.failover = others.map((hostPort) => {
+        const match = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(hostPort);
+        const otherPort = match?.[2] === undefined ? 3306 : Number(match[2]);
+        if (!match || otherPort < 1 || otherPort > 65535) throw new DatabaseUrlError(`"${maskDatabaseUrl(url)}" has an invalid host "${hostPort}" in its list of hosts`);
+        return { host: match[1]!.replace(/^\[(.*)\]$/, '$1'), port: otherPort };
+      });
+    }
     for (const [key, value] of parsed.searchParams) {
       if (key === 'socketPath') target.socketPath = value;
       else throw new DatabaseUrlError(`"${maskDatabaseUrl(url)}" has an unknown parameter "${key}" (known: socketPath)`);
@@ -86,5 +101,5 @@ export function maskDatabaseUrl(url: string): string {
 export function describeDatabase(target: DatabaseTarget): string {
   return target.client === 'sqlite'
     ? `sqlite ${target.filename}`
-    : `mariadb ${target.user}@${target.socketPath ?? `${target.host}:${target.port}`}/${target.database}`;
+    : `mariadb ${target.user}@${target.socketPath ?? [target, ...(target.failover ?? [])].map((h) => `${h.host}:${h.port}`).join(',')}/${target.database}`;
 }

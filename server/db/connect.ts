@@ -6,6 +6,8 @@ import { describeDatabase, type DatabaseTarget } from '../config/index.js';
 import { ExitCode, FatalError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import { knexConfigFor, type DialectName } from './dialect.js';
+import { failOverBetween } from './failover.js';
+import { retryTransactions } from './transaction.js';
 
 export interface Database {
   knex: Knex;
@@ -37,6 +39,12 @@ export function openDatabase(target: DatabaseTarget, options: OpenDatabaseOption
       deprecate: (method: string, alternative: string) => log?.warn(`knex: ${method} is deprecated; use ${alternative}`),
     },
   });
+  retryTransactions(knex, {
+    retries: 5,
+    firstDelayMs: 20,
+    onRetry: (error, attempt) => log?.info({ attempt, reason: (error as Error).message.split('\n')[0] }, 'transaction rolled back by the database; running it again'),
+  });
+  if (target.client === 'mariadb' && target.failover && !target.socketPath) failOverBetween(knex, [target, ...target.failover], log);
   let closed: Promise<void> | undefined;
   return {
     knex,

@@ -10,4 +10,5 @@ export {
 } from './migrate.js';
 export { checkDatabase, type DatabaseHealth } from './health.js';
 export { toDbTime, fromDbTime, fromDbJson, isUniqueViolation, type DialectName } from './dialect.js';
+export { retryIdempotent, retryTransaction, isTransactionConflict, isConnectionLost, type RetryPolicy } from './transaction.js';
 export type { Queryable, Transaction } from './transaction.js';

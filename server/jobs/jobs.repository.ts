@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { fromDbJson, fromDbTime, isUniqueViolation, toDbTime } from '../db/index.js';
+import { fromDbJson, fromDbTime, isUniqueViolation, retryIdempotent, toDbTime } from '../db/index.js';
 import type { JobSummary, JobTrigger } from './job.js';
 
 export const RUN_STATUSES = ['running', 'succeeded', 'failed', 'skipped'] as const;
@@ -39,17 +39,20 @@ export class JobsRepository {
     } catch (error) {
       if (!isUniqueViolation(error)) throw error;
     }
-    const taken = await this.knex('job_leases')
-      .where({ job })
-      .andWhere((q) => {
-        q.where('expires_at', '<', toDbTime(now)).orWhere({ holder });
-      })
-      .update({ holder, expires_at: toDbTime(until) });
+    // On Galera two nodes taking an expired lease at once conflict at commit; the one run again then finds it taken.
+    const taken = await retryIdempotent(() =>
+      this.knex('job_leases')
+        .where({ job })
+        .andWhere((q) => {
+          q.where('expires_at', '<', toDbTime(now)).orWhere({ holder });
+        })
+        .update({ holder, expires_at: toDbTime(until) }),
+    );
     return taken === 1;
   }
 
   async releaseLease(job: string, holder: string): Promise<void> {
-    await this.knex('job_leases').where({ job, holder }).del();
+    await retryIdempotent(() => this.knex('job_leases').where({ job, holder }).del());
   }
 
   async startRun(job: string, asOf: Date, trigger: JobTrigger, status: RunStatus = 'running', now = new Date()): Promise<number> {
@@ -66,7 +69,7 @@ export class JobsRepository {
   }
 
   async finishRun(id: number, status: RunStatus, summary: JobSummary, now = new Date()): Promise<void> {
-    await this.knex('job_runs').where({ id }).update({ status, summary: JSON.stringify(summary), finished_at: toDbTime(now) });
+    await retryIdempotent(() => this.knex('job_runs').where({ id }).update({ status, summary: JSON.stringify(summary), finished_at: toDbTime(now) }));
   }
 
   async recentRuns(job?: string, limit = 20): Promise<JobRun[]> {

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { SLIDES_TABLE } from '../catalog/slides-table.js';
-import { fromDbJson, fromDbTime, toDbTime, type DialectName } from '../db/index.js';
+import { fromDbJson, fromDbTime, retryIdempotent, toDbTime, type DialectName } from '../db/index.js';
 import { FINISHED, type JobStatus, type JobType, type QueuedJob, type ResultFile } from './model.js';
 import { lockClaimants, OverlayNamesRepository, type OverlayName } from './overlay-names.repository.js';
 
@@ -235,7 +235,8 @@ export class QueueRepository {
     if (report.progress !== undefined) changes.progress = Math.min(1, Math.max(0, report.progress));
     if (report.message !== undefined) changes.message = report.message === null ? null : report.message.slice(0, 500);
     if (report.log !== undefined) changes.log = report.log;
-    const owned = (await this.knex('queue_jobs').where({ id, lease_owner: owner, status: 'running' }).update(changes)) === 1;
+    // Conditional on the lease, so running it again after a lost connection or a conflict changes nothing twice.
+    const owned = (await retryIdempotent(() => this.knex('queue_jobs').where({ id, lease_owner: owner, status: 'running' }).update(changes))) === 1;
     if (!owned) return { owned, cancelRequested: false };
     const row = await this.knex('queue_jobs').where({ id }).first<{ cancel_requested: number | boolean }>('cancel_requested');
     return { owned, cancelRequested: Boolean(row?.cancel_requested) };
@@ -259,7 +260,7 @@ export class QueueRepository {
     if (outcome.status === 'succeeded') changes.progress = 1;
     if (outcome.log !== undefined) changes.log = outcome.log;
     if (outcome.message !== undefined) changes.message = outcome.message;
-    const finished = (await this.knex('queue_jobs').where({ id, lease_owner: owner, status: 'running' }).update(changes)) === 1;
+    const finished = (await retryIdempotent(() => this.knex('queue_jobs').where({ id, lease_owner: owner, status: 'running' }).update(changes))) === 1;
     if (finished && outcome.status !== 'succeeded') await this.overlayNames().release([id]);
     return finished;
   }
@@ -281,7 +282,7 @@ export class QueueRepository {
     };
     if (!countAttempt) changes.attempts = this.knex.raw('attempts - 1');
     if (log !== undefined) changes.log = log;
-    return (await this.knex('queue_jobs').where({ id, lease_owner: owner, status: 'running' }).update(changes)) === 1;
+    return (await retryIdempotent(() => this.knex('queue_jobs').where({ id, lease_owner: owner, status: 'running' }).update(changes))) === 1;
   }
 
   /**
