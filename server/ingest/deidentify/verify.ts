@@ -4,8 +4,8 @@
  * for each identifying value found in the original.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import { MultiPatternSearch } from '../../lib/multi-pattern-search.js';
 import { detectFormat } from '../../wsi/formats/registry.js';
 import { readDirectories } from '../../wsi/tiff/directory.js';
 import { RandomAccessFile } from '../../wsi/tiff/file.js';
@@ -114,68 +114,51 @@ export async function verifyDeidentified(file: string, expected: VerifyExpectati
   return { passed: checks.every((c) => c.passed), checks, bytesScanned: scan.bytes };
 }
 
-/** Every byte of `file` searched for each identifying value (Latin-1 and UTF-16), with the file's SHA-256 computed on the way. */
-export async function scanBytes(file: string, identifiers: IdentifierSet): Promise<{ found: string[]; bytes: number; sha256: string }> {
-  const scanner = new NeedleScanner(
-    identifiers.scanned.flatMap(({ source, value }) => [
-      { source, bytes: Buffer.from(value, 'latin1') },
-      { source, bytes: Buffer.from(value, 'utf16le') },
-    ]),
-  );
-  const hash = createHash('sha256');
-  let bytes = 0;
-  for await (const chunk of createReadStream(file, { highWaterMark: 4 * 1024 * 1024 }) as AsyncIterable<Buffer>) {
-    hash.update(chunk);
-    bytes += chunk.length;
-    scanner.push(chunk);
-  }
-  return { found: scanner.found(), bytes, sha256: hash.digest('hex') };
-}
+/** The read-back's block size: large reads, few calls. */
+export const SCAN_BLOCK = 8 * 1024 * 1024;
 
 /**
- * Finds any of many byte strings in a stream in one pass: a table of their
- * first two bytes flags the few places worth comparing, so the cost does not
- * grow with the number of values searched for.
+ * Every byte of `file` searched for each identifying value (Latin-1 and
+ * UTF-16), with the file's SHA-256 computed on the way: one pass, all values
+ * at once (`MultiPatternSearch`), the next block read while this one is
+ * hashed and searched.
  */
-class NeedleScanner {
-  private readonly table = new Uint8Array(65536);
-  private readonly byPrefix = new Map<number, { source: string; bytes: Buffer }[]>();
-  private readonly hits = new Set<string>();
-  private readonly overlap: number;
-  private tail = Buffer.alloc(0);
-
-  constructor(needles: { source: string; bytes: Buffer }[]) {
-    for (const needle of needles) {
-      if (needle.bytes.length < 2) continue;
-      const key = (needle.bytes[0]! << 8) | needle.bytes[1]!;
-      this.table[key] = 1;
-      this.byPrefix.set(key, [...(this.byPrefix.get(key) ?? []), needle]);
+export async function scanBytes(file: string, identifiers: IdentifierSet): Promise<{ found: string[]; bytes: number; sha256: string }> {
+  const needles = identifiers.scanned.flatMap(({ source, value }) => [
+    { source, bytes: Buffer.from(value, 'latin1') },
+    { source, bytes: Buffer.from(value, 'utf16le') },
+  ]).filter((n) => n.bytes.length > 0);
+  const scanner = needles.length > 0 ? new MultiPatternSearch(needles.map((n) => n.bytes)).scanner() : undefined;
+  const hash = createHash('sha256');
+  const handle = await open(file, 'r');
+  try {
+    const buffers = [Buffer.allocUnsafe(SCAN_BLOCK), Buffer.allocUnsafe(SCAN_BLOCK)];
+    let bytes = 0;
+    let turn = 0;
+    let next = readBlock(handle, buffers[0]!, 0);
+    for (;;) {
+      const block = await next;
+      if (block.length === 0) break;
+      bytes += block.length;
+      turn ^= 1;
+      next = readBlock(handle, buffers[turn]!, bytes);
+      hash.update(block);
+      scanner?.push(block);
     }
-    this.overlap = Math.max(1, ...needles.map((n) => n.bytes.length)) - 1;
+    const found = new Set((scanner?.found() ?? []).map((index) => needles[index]!.source));
+    return { found: [...found], bytes, sha256: hash.digest('hex') };
+  } finally {
+    await handle.close();
   }
+}
 
-  push(chunk: Buffer): void {
-    const window = this.tail.length > 0 ? Buffer.concat([this.tail, chunk]) : chunk;
-    const { table } = this;
-    const end = window.length - 1;
-    let previous = window[0] ?? 0;
-    for (let i = 0; i < end; i++) {
-      const next = window[i + 1]!;
-      const key = (previous << 8) | next;
-      if (table[key] === 1) {
-        for (const needle of this.byPrefix.get(key)!) {
-          if (i + needle.bytes.length <= window.length && window.compare(needle.bytes, 0, needle.bytes.length, i, i + needle.bytes.length) === 0) {
-            this.hits.add(needle.source);
-          }
-        }
-      }
-      previous = next;
-    }
-    // Keep enough of the end to find a value that straddles this chunk and the next.
-    this.tail = Buffer.from(window.subarray(Math.max(0, window.length - this.overlap)));
+/** As much of `buffer` as the file fills from `position` (empty at the end). */
+async function readBlock(handle: FileHandle, buffer: Buffer, position: number): Promise<Buffer> {
+  let filled = 0;
+  while (filled < buffer.length) {
+    const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, position + filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
   }
-
-  found(): string[] {
-    return [...this.hits];
-  }
+  return buffer.subarray(0, filled);
 }

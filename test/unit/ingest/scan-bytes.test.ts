@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { scanBytes } from '../../../server/ingest/deidentify/verify.js';
+import { SCAN_BLOCK, scanBytes } from '../../../server/ingest/deidentify/verify.js';
 
 const MiB = 1024 * 1024;
 
@@ -27,9 +27,36 @@ const identifiers = {
   tooShort: [],
 };
 
-test('a value straddling the boundary between two read chunks is found', async (t) => {
-  const { file } = await fileWith(t, 9 * MiB, [[4 * MiB - 4, Buffer.from('KIM_MINJI', 'latin1')]]);
-  t.deepEqual((await scanBytes(file, identifiers)).found, ['Aperio Filename']);
+test('a value straddling the boundary between two read blocks is found, wherever it is cut, in Latin-1 and UTF-16', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'slidebank-scan-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const clean = randomBytes(SCAN_BLOCK + MiB);
+  const file = path.join(dir, 'copy.svs');
+  for (const encoding of ['latin1', 'utf16le'] as const) {
+    const value = Buffer.from('KIM_MINJI', encoding);
+    for (let cut = 1; cut < value.length; cut++) {
+      const bytes = Buffer.from(clean);
+      value.copy(bytes, SCAN_BLOCK - cut);
+      await writeFile(file, bytes);
+      t.deepEqual((await scanBytes(file, identifiers)).found, ['Aperio Filename'], `${encoding}, cut after ${cut} bytes`);
+    }
+  }
+});
+
+test('a value planted anywhere in a file is found: random places, both encodings, every value', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'slidebank-scan-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const clean = randomBytes(2 * SCAN_BLOCK + 12_345);
+  const file = path.join(dir, 'copy.svs');
+  for (let round = 0; round < 12; round++) {
+    const item = identifiers.scanned[round % identifiers.scanned.length]!;
+    const value = Buffer.from(item.value, round % 2 === 0 ? 'latin1' : 'utf16le');
+    const at = Math.floor(Math.random() * (clean.length - value.length + 1));
+    const bytes = Buffer.from(clean);
+    value.copy(bytes, at);
+    await writeFile(file, bytes);
+    t.deepEqual((await scanBytes(file, identifiers)).found, [item.source], `${item.source} at ${at}`);
+  }
 });
 
 test('values at the very start and the very end, and in UTF-16, are found; the hash and size are the file’s', async (t) => {
