@@ -2,7 +2,7 @@
 export { DEFAULT_MAX_RENDER_SOURCE_PIXELS, Slide, type SlideLevel, type OpenSlideOptions } from './slide.js';
 export { renderThreads, SlidePool } from './slide-pool.js';
 export { DecodedTileCache } from './tile-cache.js';
-export { scaledJpegUnavailable } from './decode/scaled-jpeg.js';
+export { scaledJpegStatus, scaledJpegUnavailable, type ScaledJpegStatus } from './decode/scaled-jpeg.js';
 export { pageCacheReadUnavailable } from './tiff/page-cache.js';
 export { DeepZoom, deepZoomDescriptor, deepZoomGeometry, deepZoomTileRect, encode, OPENSLIDE_GRID, type DeepZoomGrid, type DeepZoomLevel, type DeepZoomOptions, type TileMaking, type TileFormat, type TileRequest, type TileSource } from './deepzoom.js';
 export { WsiError, type WsiErrorCode } from './errors.js';

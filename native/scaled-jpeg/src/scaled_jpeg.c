@@ -19,7 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <turbojpeg.h>
+#include "turbojpeg-api.h"
 
 #define MAX_TILES 256
 
@@ -81,7 +81,7 @@ static void execute(napi_env env, void *data) {
       snprintf(job->error, sizeof job->error, "tile %d of %d is %dx%d, not %dx%d", i + 1, job->count, w, h, job->tile_width, job->tile_height);
       goto failed;
     }
-    if (tjDecompress2(decoder, job->data[i], job->sizes[i], part, part_width, part_width * 3, part_height, TJPF_RGB, TJFLAG_STOPONWARNING) != 0) {
+    if (tjDecompress2(decoder, job->data[i], job->sizes[i], part, part_width, part_width * 3, part_height, SB_PIXELS_RGB, SB_STOP_ON_WARNING) != 0) {
       snprintf(job->error, sizeof job->error, "tile %d of %d: %s", i + 1, job->count, tjGetErrorStr2(decoder));
       reset(&decoder);
       goto failed;
@@ -101,7 +101,7 @@ static void execute(napi_env env, void *data) {
   }
   unsigned char *jpeg = NULL;
   unsigned long size = 0;
-  if (tjCompress2(encoder, pixels, width, pitch, height, TJPF_RGB, &jpeg, &size, TJSAMP_420, job->quality, 0) != 0) {
+  if (tjCompress2(encoder, pixels, width, pitch, height, SB_PIXELS_RGB, &jpeg, &size, SB_SUBSAMPLING_420, job->quality, 0) != 0) {
     fail(job, "cannot encode the tile", encoder);
     reset(&encoder);
     tjFree(jpeg);

@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { packageRoot } from '../../package-info.js';
 import { loadAddon } from '../native-addon.js';
 
 /**
@@ -16,6 +19,18 @@ export interface ScaledJpegCodec {
   decode(tiles: Buffer[], across: number, tileWidth: number, tileHeight: number, denominator: 1 | 2 | 4 | 8, width: number, height: number): Promise<Buffer>;
 }
 
+/** Which tile path the engine takes for blocks of stored JPEG tiles, for the start-up log and the health details. */
+export interface ScaledJpegStatus {
+  /** libjpeg-turbo's scaled decoding is in use. */
+  active: boolean;
+  /** The libturbojpeg the addon loaded (from this process's memory map, on Linux), when active. */
+  library?: string;
+  /** Where that library comes from: the system's package, or the one the npm package ships beside the addon. */
+  source?: 'system' | 'npm';
+  /** Why it is not active: the addon's load error, or the setting. */
+  reason?: string;
+}
+
 /** The most tiles one call takes. */
 export const MAX_MOSAIC_TILES = 256;
 
@@ -27,4 +42,26 @@ export function scaledJpegCodec(): ScaledJpegCodec | undefined {
 /** Why the codec is not available, or undefined when it is. */
 export function scaledJpegUnavailable(): string | undefined {
   return loadAddon<ScaledJpegCodec>('scaled-jpeg', 'scaled_jpeg.node').reason;
+}
+
+/** The scaled path's state; `enabled` is the `tiles.scaledDecode` setting. */
+export function scaledJpegStatus(enabled = true): ScaledJpegStatus {
+  if (!enabled) return { active: false, reason: 'tiles.scaledDecode is false' };
+  const reason = scaledJpegUnavailable();
+  if (reason) return { active: false, reason };
+  const library = loadedTurbojpeg();
+  if (!library) return { active: true };
+  // build.mjs copies the npm package's library beside the addon; the system's lives in the system's library folders.
+  return { active: true, library, source: library.startsWith(path.join(packageRoot, 'native', 'scaled-jpeg', 'build') + path.sep) ? 'npm' : 'system' };
+}
+
+/** The path of the libturbojpeg mapped into this process, read from /proc/self/maps (Linux; undefined elsewhere). */
+function loadedTurbojpeg(): string | undefined {
+  let maps: string;
+  try {
+    maps = readFileSync('/proc/self/maps', 'utf8');
+  } catch {
+    return undefined;
+  }
+  return /\s(\/\S*\/libturbojpeg\.so[^\s/]*)$/m.exec(maps)?.[1];
 }
