@@ -12,6 +12,7 @@ import { DatabaseSessionStore } from './access/session-store.js';
 import { PasswordHasher } from './access/password-hasher.js';
 import { SessionsRepository } from './access/sessions.repository.js';
 import { levelSlideAccess, type SlideAccessPolicy } from './access/slide-access.js';
+import { TileCapabilities } from './access/tile-capability.js';
 import { TokensService } from './access/tokens.service.js';
 import { createUsersAdminService } from './access/create.js';
 import type { AdministrativeApproval, UsersAdminService } from './access/users-admin.service.js';
@@ -126,6 +127,8 @@ export interface AccessServices {
   csrf: Csrf;
   /** Hospital sign-in: the directory (LDAP, Active Directory) and single sign-on (OpenID Connect). */
   signIn: SignInServices;
+  /** Short-lived signed grants to view one slide's tiles, checked without the database (tiles.capabilityMinutes). */
+  tileCapabilities: TileCapabilities;
 }
 
 /** What createServices takes from outside the database: tests pass recording doubles. */
@@ -249,6 +252,7 @@ export function createAccessServices(
     authentication: createAuthentication(accounts, accessTokens, csrf, undefined, signInVerifier(signIn)),
     csrf,
     signIn,
+    tileCapabilities: new TileCapabilities(sessionKeys, config.tiles.capabilityMinutes * 60),
   };
 }
 

@@ -1,4 +1,5 @@
 import { AppError } from '../errors.js';
+import type { CapabilityClaims } from './tile-capability.js';
 import type { Level, StaffRole, User } from './users.repository.js';
 
 /**
@@ -37,9 +38,11 @@ export interface Requester {
   /** The effective level (see effectiveLevel); L0 when anonymous. */
   level: Level;
   roles: StaffRole[];
-  via: 'anonymous' | 'session' | 'token';
+  via: 'anonymous' | 'session' | 'token' | 'capability';
   /** Set when `via` is `token`. */
   token?: { id: number; scope: TokenScope };
+  /** Set when `via` is `capability`: the tile capability that admitted the request (its user, slide and expiry). */
+  capability?: CapabilityClaims;
 }
 
 export type TokenScope = 'all' | 'read';
@@ -48,6 +51,14 @@ export const ANONYMOUS: Requester = Object.freeze({ user: null, level: 'L0', rol
 
 export function requesterFor(user: User, via: 'session' | 'token', now: Date, token?: Requester['token']): Requester {
   return { user, level: effectiveLevel(user, now), roles: user.roles, via, ...(token ? { token } : {}) };
+}
+
+/**
+ * The requester of a request admitted by a tile capability: L1 for the one
+ * slide it names, no roles, and no user row (nothing was read to admit it).
+ */
+export function capabilityRequester(claims: CapabilityClaims): Requester {
+  return { user: null, level: 'L1', roles: [], via: 'capability', capability: claims };
 }
 
 export function hasLevel(requester: Requester, level: Level): boolean {

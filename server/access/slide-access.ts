@@ -19,6 +19,13 @@ function requester(ctx: Context): Requester {
   return (ctx.state as { requester?: Requester }).requester ?? ANONYMOUS;
 }
 
+/** A tile capability opens one slide only (the capability middleware checks this too; this holds whatever route is reached). */
+function assertCapabilitySlide(who: Requester, slideId: number): void {
+  if (who.via === 'capability' && who.capability?.slideId !== slideId) {
+    throw new AppError(403, 'capability_wrong_slide', `The tile capability is for slide ${who.capability?.slideId}, not slide ${slideId}`);
+  }
+}
+
 /**
  * The access levels (docs/domain.md): viewing slides (descriptor, tiles, IIIF,
  * thumbnails) needs L1 — a confirmed account — or a staff role; the label and
@@ -26,11 +33,14 @@ function requester(ctx: Context): Requester {
  * published slide is viewable at L1; per-dataset restrictions would go here.
  */
 export const levelSlideAccess: SlideAccessPolicy = {
-  assertCanView(ctx) {
-    assertLevel(requester(ctx), 'L1');
-  },
-  assertCanViewAssociated(ctx, _slideId, name) {
+  assertCanView(ctx, slideId) {
     const who = requester(ctx);
+    assertCapabilitySlide(who, slideId);
+    assertLevel(who, 'L1');
+  },
+  assertCanViewAssociated(ctx, slideId, name) {
+    const who = requester(ctx);
+    assertCapabilitySlide(who, slideId);
     assertLevel(who, 'L1');
     if ((name === 'label' || name === 'macro') && !isStaff(who)) {
       throw new AppError(403, 'staff_only', `The ${name} image may identify a patient; only staff may see it`);

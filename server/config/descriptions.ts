@@ -42,6 +42,7 @@ export const CONFIG_DESCRIPTIONS: Record<ConfigKey, string> = {
   'tiles.renderConcurrency': 'decode-and-encode jobs at once; 0 = libuv’s thread-pool size (`UV_THREADPOOL_SIZE`, 4); IIIF renders take at most half',
   'tiles.scaledDecode': 'decode tiles that are whole blocks of stored JPEG tiles at reduced size with libjpeg-turbo (the native addon, where built); `false`: decode in full and resize',
   'tiles.maxRenderSourcePixels': 'the most pixels of a stored level one render (IIIF image, Deep Zoom tile) may decode; larger requests are refused with 400 `render_too_large`',
+  'tiles.capabilityMinutes': 'how long the tile capability the viewer carries in its tile URLs lives (at most 60; the viewer renews it before it runs out). Tile requests with one read nothing from the database, so a withdrawn slide, a disabled account or a lowered level stops a capability issued before it within this time',
   demo: 'generate and ingest demo slides on the first start with an empty catalog',
   'ingest.vocabularies': 'the controlled vocabularies (organs and their histologies, stains, markers, differentiations, annotation methods), relative to the configuration folder',
   'ingest.keepOriginals': 'keep a copy of each original in `paths.originals`',

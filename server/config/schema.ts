@@ -2,6 +2,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import cron from 'node-cron';
 import { z } from 'zod';
+import { MAX_CAPABILITY_MINUTES } from '../access/tile-capability.js';
 
 const cronExpression = z.string().refine((expr) => expr === '' || cron.validate(expr), 'must be a cron expression such as "0 8 * * *", or empty');
 
@@ -153,6 +154,7 @@ export const configSchema = z.strictObject({
     renderConcurrency: z.number().int('must be a whole number').min(0, 'must not be negative').max(256, 'must be at most 256'),
     scaledDecode: z.boolean({ error: 'must be true or false' }),
     maxRenderSourcePixels: z.number({ error: 'must be a number' }).int('must be a whole number').min(16_777_216, 'must be at least 16777216 (4096 × 4096)').max(1_073_741_824, 'must be at most 1073741824'),
+    capabilityMinutes: z.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(MAX_CAPABILITY_MINUTES, `must be at most ${MAX_CAPABILITY_MINUTES}`),
   }),
   demo: z.boolean({ error: 'must be true or false' }),
   ingest: z.strictObject({

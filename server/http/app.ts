@@ -13,6 +13,7 @@ import { mountRoutes } from './route.js';
 import type { Services } from '../services.js';
 import { sessions } from './middleware/session.js';
 import { webApp } from './middleware/web-app.js';
+import { tileCapability, unlessCapability } from './middleware/tile-capability.js';
 import { packageRoot } from '../package-info.js';
 import path from 'node:path';
 import { AddressAllowList } from '../metrics/index.js';
@@ -43,12 +44,14 @@ export function createApp({ config, log, services, webRoot = path.join(packageRo
   // Before the error handler and authentication: error answers carry the CORS headers too, and preflights need no credentials.
   app.use(dicomwebCors(config.dicom.corsOrigins));
   app.use(errorHandler());
-  app.use(bodyParser({ enableTypes: ['json'], jsonLimit: config.http.bodyLimit, encoding: 'utf-8' }));
+  // A slide's tiles asked for with a tile capability: admitted by it alone, without the database; the rest of this block is skipped for them.
+  app.use(tileCapability(access.tileCapabilities));
+  app.use(unlessCapability(bodyParser({ enableTypes: ['json'], jsonLimit: config.http.bodyLimit, encoding: 'utf-8' })));
   // Who is asking: the session (from the database) or a bearer token, resolved once; then CSRF checks on cookie-authenticated writes.
   const cookies = { keys: access.sessionKeys, maxAgeMs: config.auth.sessionHours * 3_600_000, secureCookies: config.http.secureCookies };
-  app.use(sessions(app, access.sessionStore, cookies));
-  app.use(access.authentication.middleware);
-  app.use(access.csrf.protect);
+  app.use(unlessCapability(sessions(app, access.sessionStore, cookies)));
+  app.use(unlessCapability(access.authentication.middleware));
+  app.use(unlessCapability(access.csrf.protect));
 
   const allow = new AddressAllowList(config.metrics.allow);
   const api = mountRoutes(apiRoutes, { operatorAddress: (ip) => allow.allows(ip) });

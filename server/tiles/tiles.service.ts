@@ -30,6 +30,9 @@ import {
 import { describeIiifRequest, iiifInfo, resolveIiifRequest, type IiifImageRequest, type IiifRequest } from './iiif.js';
 import type { IiifInfo } from './views.js';
 
+/** How the request for a tile was admitted: through the session or token (checked against the database), or by a tile capability. */
+export type AdmittedBy = 'session' | 'capability';
+
 export interface TileResponse {
   body: Buffer;
   contentType: string;
@@ -56,11 +59,16 @@ export class TilesService {
   /** IIIF images refused for needing more than tiles.maxRenderSourcePixels, and renders stopped because their client had gone. */
   readonly iiifStats = { refused: 0, abandoned: 0 };
   /**
-   * Catalog rows, briefly: a burst of tile requests would otherwise ask the
-   * database the same question hundreds of times a second. A withdrawn slide
-   * stops being served within RECORD_TTL_MS.
+   * Catalog rows and when they were read: a burst of tile requests would
+   * otherwise ask the database the same question hundreds of times a second.
+   * A withdrawal here drops the row at once (forgetSlide). One made on
+   * another node stops tiles asked for with the session within
+   * RECORD_TTL_MS, and tiles asked for with a tile capability within the
+   * capability's lifetime (tiles.capabilityMinutes), the bound on revocation
+   * those already accept: so they read no row while it lasts.
    */
-  private readonly records = new LRUCache<number, SlideRecord>({ max: 10_000, ttl: RECORD_TTL_MS });
+  private readonly records = new LRUCache<number, { record: SlideRecord; readAt: number }>({ max: 10_000 });
+  private readonly capabilityRecordMs: number;
   private readonly deepZooms = new WeakMap<Slide, DeepZoom>();
   private readonly pool: SlidePool;
   private readonly settings: Config['tiles'];
@@ -78,6 +86,7 @@ export class TilesService {
     private readonly log: Logger,
   ) {
     this.settings = settings;
+    this.capabilityRecordMs = settings.capabilityMinutes * 60_000;
     const unavailable = settings.scaledDecode ? scaledJpegUnavailable() : undefined;
     if (unavailable) log.warn({ reason: unavailable }, 'tiles: scaled JPEG decoding is not available; tiles between stored levels are decoded in full and resized (slower)');
     const uncached = pageCacheReadUnavailable();
@@ -114,8 +123,8 @@ export class TilesService {
     return DeepZoom.nativeGrid(slide) ?? OPENSLIDE_GRID;
   }
 
-  async descriptor(slideId: number): Promise<TileResponse> {
-    return this.withSlide(slideId, async (slide, record) => {
+  async descriptor(slideId: number, admittedBy: AdmittedBy = 'session'): Promise<TileResponse> {
+    return this.withSlide(await this.record(slideId, admittedBy), async (slide, record) => {
       const deepZoom = this.deepZoomFor(slide);
       const grid = deepZoom.grid;
       const body = Buffer.from(deepZoom.descriptor(this.settings.format));
@@ -124,13 +133,13 @@ export class TilesService {
   }
 
   /** The ETag a tile will have, so a conditional request can be answered without rendering. */
-  async tileEtag(slideId: number, level: number, col: number, row: number, format: TileFormat): Promise<string> {
-    const record = await this.record(slideId);
+  async tileEtag(slideId: number, level: number, col: number, row: number, format: TileFormat, admittedBy: AdmittedBy = 'session'): Promise<string> {
+    const record = await this.record(slideId, admittedBy);
     return this.tileKey(record, level, col, row, format);
   }
 
-  async tile(slideId: number, level: number, col: number, row: number, format: TileFormat): Promise<TileResponse> {
-    const record = await this.record(slideId);
+  async tile(slideId: number, level: number, col: number, row: number, format: TileFormat, admittedBy: AdmittedBy = 'session'): Promise<TileResponse> {
+    const record = await this.record(slideId, admittedBy);
     const key = this.tileKey(record, level, col, row, format);
     const cached = this.encoded.get(key);
     if (cached) {
@@ -138,16 +147,16 @@ export class TilesService {
       return cached;
     }
     this.cacheStats.misses++;
-    return this.withSlide(slideId, async (slide) => {
+    return this.withSlide(record, async (slide) => {
       const { body, made } = await this.deepZoomFor(slide).tile({ level, col, row }, format, this.settings.quality);
       const response = { body, contentType: CONTENT_TYPES[format], etag: key, made };
       this.encoded.set(key, response);
       return response;
-    }, record);
+    });
   }
 
-  async associated(slideId: number, name: AssociatedName): Promise<TileResponse> {
-    return this.withSlide(slideId, async (slide, record) => {
+  async associated(slideId: number, name: AssociatedName, admittedBy: AdmittedBy = 'session'): Promise<TileResponse> {
+    return this.withSlide(await this.record(slideId, admittedBy), async (slide, record) => {
       const key = etag(record, name, this.settings.quality);
       const cached = this.encoded.get(key);
       if (cached) return cached;
@@ -170,8 +179,8 @@ export class TilesService {
    * what will be served: the tile scale factors and whole-image sizes that
    * render within tiles.maxRenderSourcePixels.
    */
-  async iiifInfo(slideId: number, id: string): Promise<IiifInfo> {
-    return this.withSlide(slideId, async (slide) => {
+  async iiifInfo(slideId: number, id: string, admittedBy: AdmittedBy = 'session'): Promise<IiifInfo> {
+    return this.withSlide(await this.record(slideId, admittedBy), async (slide) => {
       const maxArea = this.iiifMaxArea();
       const fits = (region: { width: number; height: number }, width: number, height: number) =>
         planLevel0Region(slide, { x: 0, y: 0, ...region }, width, height).sourcePixels <= slide.maxRenderSourcePixels;
@@ -195,13 +204,13 @@ export class TilesService {
    * gone) the render stops between batches of stored tiles, or before it
    * starts when it is still waiting for a slot.
    */
-  async iiifImage(slideId: number, image: IiifImageRequest, signal?: AbortSignal): Promise<TileResponse> {
-    const record = await this.record(slideId);
+  async iiifImage(slideId: number, image: IiifImageRequest, signal?: AbortSignal, admittedBy: AdmittedBy = 'session'): Promise<TileResponse> {
+    const record = await this.record(slideId, admittedBy);
     const key = etag(record, 'iiif', describeIiifRequest(image), this.settings.quality, this.settings.maxRenderSourcePixels);
     const cached = this.encoded.get(key);
     if (cached) return cached;
     return this.withSlide(
-      slideId,
+      record,
       async (slide) => {
         let request: IiifRequest;
         try {
@@ -226,7 +235,6 @@ export class TilesService {
         this.encoded.set(key, response);
         return response;
       },
-      record,
     );
   }
 
@@ -254,18 +262,27 @@ export class TilesService {
     return etag(record, 'tile', grid, tileSize, overlap, format, quality, level, col, row);
   }
 
-  private async record(slideId: number): Promise<SlideRecord> {
-    let record = this.records.get(slideId);
+  /** Throws 404 slide_not_found unless the slide is published now (read afresh: before a tile capability is issued for it). */
+  async assertPublished(slideId: number): Promise<void> {
+    this.records.delete(slideId);
+    await this.record(slideId);
+  }
+
+  private async record(slideId: number, admittedBy: AdmittedBy = 'session'): Promise<SlideRecord> {
+    const cached = this.records.get(slideId);
+    const maxAge = admittedBy === 'capability' ? this.capabilityRecordMs : RECORD_TTL_MS;
+    let record = cached && performance.now() - cached.readAt < maxAge ? cached.record : undefined;
     if (!record) {
+      const readAt = performance.now();
       record = await this.slides.findById(slideId);
-      if (record) this.records.set(slideId, record);
+      if (record) this.records.set(slideId, { record, readAt });
     }
     if (!record || record.status !== 'published') throw new AppError(404, 'slide_not_found', `No slide ${slideId}`);
     return record;
   }
 
-  private async withSlide<T>(slideId: number, work: (slide: Slide, record: SlideRecord) => Promise<T>, known?: SlideRecord): Promise<T> {
-    const record = known ?? (await this.record(slideId));
+  /** Work on the open slide of a catalog row. */
+  private async withSlide<T>(record: SlideRecord, work: (slide: Slide, record: SlideRecord) => Promise<T>): Promise<T> {
     const file = path.resolve(this.slideStore, record.filePath);
     try {
       return await this.pool.use(file, (slide) => work(slide, record));

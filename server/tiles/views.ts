@@ -35,3 +35,15 @@ export const iiifInfo = z
   })
   .meta({ id: 'IiifInfo' });
 export type IiifInfo = z.infer<typeof iiifInfo>;
+
+/** A tile capability: what the viewer adds to its tile URLs so that they are checked without the database. */
+export const tileCapabilityView = z
+  .object({
+    slide: z.number().int(),
+    capability: z.string().meta({ description: 'Add it to the slide’s tile URLs as the query parameter `parameter` names' }),
+    parameter: z.literal('cap'),
+    expiresAt: z.string().meta({ description: 'When it stops working (ISO 8601); ask for a new one before' }),
+    lifetimeSeconds: z.number().int().meta({ description: 'How long a capability lives (tiles.capabilityMinutes)' }),
+  })
+  .meta({ id: 'TileCapability' });
+export type TileCapabilityView = z.infer<typeof tileCapabilityView>;

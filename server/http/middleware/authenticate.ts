@@ -94,6 +94,8 @@ export function createAuthentication(
 
   const me: Authentication['me'] = async (ctx) => {
     const requester = requesterOf(ctx);
+    // A tile capability opens only a slide's pixels, never this route.
+    if (requester.via === 'capability') throw new Error('a tile capability reached GET /api/auth/me');
     const view = await accounts.profile(requester);
     return {
       ...view,

@@ -2,14 +2,19 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { parseIiifImagePath } from '../../tiles/iiif.js';
 import type { TileResponse } from '../../tiles/tiles.service.js';
-import { iiifInfo } from '../../tiles/views.js';
+import type { AdmittedBy } from '../../tiles/tiles.service.js';
+import { iiifInfo, tileCapabilityView, type TileCapabilityView } from '../../tiles/views.js';
+import { CAPABILITY_PARAMETER } from '../../access/tile-capability.js';
+import { AppError } from '../../errors.js';
 import type { AssociatedName, TileFormat } from '../../wsi/index.js';
 import { atLeast } from '../access.js';
 import { notModified, sendCached } from '../cached-answer.js';
-import { cacheControl } from '../middleware/cache-control.js';
+import { cacheControl, noStore } from '../middleware/cache-control.js';
+import { capabilityOf, issuingBinding } from '../middleware/tile-capability.js';
 import { idParam } from '../params.js';
 import { route } from '../route.js';
 import { SEGMENT, tileIndex } from '../schemas/tiles.js';
+import { requesterOf } from '../requester.js';
 import { viewable } from '../viewable.js';
 
 /**
@@ -57,6 +62,29 @@ function clientGone(ctx: Context): AbortSignal {
   return controller.signal;
 }
 
+/** How this request was admitted, which decides how old a cached catalog row its slide may be answered from. */
+function admittedBy(ctx: Context): AdmittedBy {
+  return capabilityOf(ctx) ? 'capability' : 'session';
+}
+
+/** A tile capability for the requester (session or token) and one slide they may view, bound to that session or token. */
+async function issueCapability(ctx: Context, slideId: number): Promise<TileCapabilityView> {
+  await viewable(ctx, slideId);
+  await ctx.services.tiles.assertPublished(slideId);
+  const requester = requesterOf(ctx);
+  const binding = requester.user && (requester.via === 'session' || requester.via === 'token') ? issuingBinding(ctx, requester.via) : undefined;
+  if (!requester.user || !binding) throw new AppError(401, 'unauthenticated', 'A tile capability is issued to a logged-in session or a personal access token');
+  const { tileCapabilities } = ctx.services.access;
+  const issued = tileCapabilities.issue(requester.user.id, slideId, binding);
+  return {
+    slide: slideId,
+    capability: issued.capability,
+    parameter: CAPABILITY_PARAMETER,
+    expiresAt: new Date(issued.expiresAt * 1000).toISOString(),
+    lifetimeSeconds: tileCapabilities.lifetimeSeconds,
+  };
+}
+
 function sendTile(ctx: Context, { body, contentType, etag, made }: TileResponse): void {
   sendCached(ctx, { body, contentType, etag, headers: made ? { 'X-Tile-Source': made } : {} });
 }
@@ -65,6 +93,19 @@ const tag = 'Tiles';
 const viewer = atLeast('L1');
 
 export const tileRoutes = [
+  route({
+    method: 'get',
+    path: '/api/slides/{id}/tile-capability',
+    tag,
+    summary: "A tile capability for one slide: tile URLs that carry it are checked without reading the database",
+    description:
+      'For the viewer: add `?cap=<capability>` to the slide’s Deep Zoom descriptor and tile URLs, its thumbnail and IIIF images, and send them with the same session cookie (or bearer token) that asked for it; ask for a new one before `expiresAt`. It names the user and the slide, is signed with the session secret, and lives tiles.capabilityMinutes (at most 60): a withdrawn slide, a disabled account or a lowered level stops it within that time. A tile URL with an expired capability is a 401 capability_expired; a malformed or altered one, or one issued to another session or token, a 403 capability_invalid; one for another slide a 403 capability_wrong_slide. Tile URLs without `cap` are checked through the session as before. Cache-Control: no-store.',
+    access: viewer,
+    params: z.strictObject({ id: idParam('slide') }),
+    before: [noStore],
+    response: { description: 'The capability and when it expires', schema: tileCapabilityView },
+    handle: ({ params }, ctx) => issueCapability(ctx, params.id),
+  }),
   route({
     method: 'get',
     path: '/tiles/{slide}.dzi',
@@ -76,7 +117,7 @@ export const tileRoutes = [
     params: slideOnly,
     before: [immutable],
     response: { description: 'The Deep Zoom XML, with a strong ETag', contentType: 'application/xml' },
-    handle: async ({ params }, ctx) => sendTile(ctx, await ctx.services.tiles.descriptor(await viewable(ctx, params.slide))),
+    handle: async ({ params }, ctx) => sendTile(ctx, await ctx.services.tiles.descriptor(await viewable(ctx, params.slide), admittedBy(ctx))),
   }),
   route({
     method: 'get',
@@ -91,8 +132,9 @@ export const tileRoutes = [
     before: [immutable],
     response: { description: 'The tile in the format asked for (jpeg or jpg, png, webp), with a strong ETag', contentType: 'image/*' },
     handle: async ({ params: { slide, level, col, row, format } }, ctx) => {
-      if (notModified(ctx, await ctx.services.tiles.tileEtag(await viewable(ctx, slide), level, col, row, format))) return;
-      sendTile(ctx, await ctx.services.tiles.tile(slide, level, col, row, format));
+      const admitted = admittedBy(ctx);
+      if (notModified(ctx, await ctx.services.tiles.tileEtag(await viewable(ctx, slide), level, col, row, format, admitted))) return;
+      sendTile(ctx, await ctx.services.tiles.tile(slide, level, col, row, format, admitted));
     },
   }),
   route({
@@ -109,7 +151,7 @@ export const tileRoutes = [
     response: { description: 'The image as JPEG, at most 1024 pixels on its longer side', contentType: 'image/jpeg' },
     handle: async ({ params: { slide, image } }, ctx) => {
       await ctx.services.slideAccess.assertCanViewAssociated(ctx, await viewable(ctx, slide), image);
-      sendTile(ctx, await ctx.services.tiles.associated(slide, image));
+      sendTile(ctx, await ctx.services.tiles.associated(slide, image, admittedBy(ctx)));
     },
   }),
   route({
@@ -137,7 +179,7 @@ export const tileRoutes = [
     before: [cacheControl('private, max-age=3600')],
     response: { description: 'The info.json (JSON-LD)', schema: iiifInfo, contentType: 'application/ld+json;profile="http://iiif.io/api/image/3/context.json"' },
     handle: async ({ params }, ctx) => {
-      ctx.body = await ctx.services.tiles.iiifInfo(await viewable(ctx, params.slide), `${ctx.protocol}://${ctx.host}/iiif/${params.slide}`);
+      ctx.body = await ctx.services.tiles.iiifInfo(await viewable(ctx, params.slide), `${ctx.protocol}://${ctx.host}/iiif/${params.slide}`, admittedBy(ctx));
       ctx.type = 'application/ld+json;profile="http://iiif.io/api/image/3/context.json"';
     },
   }),
@@ -155,7 +197,7 @@ export const tileRoutes = [
     response: { description: 'The image, with a strong ETag', contentType: 'image/*' },
     handle: async ({ params }, ctx) => {
       const image = parseIiifImagePath(params);
-      sendTile(ctx, await ctx.services.tiles.iiifImage(await viewable(ctx, params.slide), image, clientGone(ctx)));
+      sendTile(ctx, await ctx.services.tiles.iiifImage(await viewable(ctx, params.slide), image, clientGone(ctx), admittedBy(ctx)));
     },
   }),
 ];
