@@ -54,6 +54,7 @@ export const CONFIG_DESCRIPTIONS: Record<ConfigKey, string> = {
   'ingest.conversionQuality': 'JPEG quality (50–100) of the tiles of a converted slide',
   'ingest.conversionTimeoutSeconds': 'a conversion still running after this long is stopped and the slide quarantined',
   'ingest.conversionMemoryMegabytes': 'the converter\'s address space limit (prlimit), in MiB; a conversion that needs more fails and the slide is quarantined',
+  'ingest.parallelSlides': 'slides of one folder (the `inbox-ingest` job, `slidebank ingest`) ingested at once, each still all or nothing; 0 = the number of cores',
   'jobs.timeZone': 'time zone of the job schedules and of dates in mails (IANA name)',
   'jobs.remindersSchedule': 'when agreement and membership reminders go out; empty turns the job off',
   'jobs.expirySchedule': 'when lapsed agreements and memberships lower their users’ levels; empty turns the job off',

@@ -177,6 +177,7 @@ export const configSchema = z.strictObject({
     conversionQuality: z.number({ error: 'must be a number' }).int('must be a whole number').min(50, 'must be at least 50').max(100, 'must be at most 100'),
     conversionTimeoutSeconds: z.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1 second').max(86_400, 'must be at most 86400 seconds'),
     conversionMemoryMegabytes: z.number({ error: 'must be a number' }).int('must be a whole number').min(256, 'must be at least 256').max(1_048_576, 'must be at most 1048576'),
+    parallelSlides: z.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must not be negative (0 = the number of cores)').max(64, 'must be at most 64'),
   }),
   jobs: z.strictObject({
     timeZone: z.string().refine(isTimeZone, 'must be an IANA time zone such as UTC or Asia/Seoul'),

@@ -35,6 +35,7 @@ import { sealOriginalName } from './linkage.js';
 import { slideOrigin } from './origin.js';
 import type { SheetRow } from './metadata-sheet.js';
 import { keepOriginal, originalHash, quarantine, removeOriginal } from './originals.js';
+import type { OriginalsInFlight } from './originals-in-flight.js';
 import { Refusal, writeFailure } from './refusal.js';
 import { checkAnnotation, checkMetadata, freshName, readableSlide, stripPath, type CheckedAnnotation } from './slide-checks.js';
 import type { SlideMetadata } from './types.js';
@@ -74,6 +75,8 @@ export interface IngestSlideInput {
   repository: IngestRepository;
   source: IngestSource;
   onProgress?: (progress: IngestProgress) => void;
+  /** The batch's originals being ingested at once: the same original twice waits for the first. */
+  inFlight?: OriginalsInFlight;
 }
 
 /** One ingest under way: what it was given, and what it has learnt and written so far. */
@@ -92,6 +95,8 @@ interface IngestRun {
   /** The converted TIFF, once made; its temporary folder is removed when the ingest ends. */
   conversion: Conversion | null;
   progress(stage: IngestStage, done?: number, total?: number): void;
+  /** Lets the next ingest of the same original in the batch go on, once this one is settled. */
+  release?: () => void;
 }
 
 /** What was read from the original before anything is written. */
@@ -133,6 +138,7 @@ export async function ingestSlide(input: IngestSlideInput): Promise<IngestResult
     return settleRefusal(run, error);
   } finally {
     if (run.conversion) await rm(run.conversion.folder, { recursive: true, force: true });
+    run.release?.();
   }
 }
 
@@ -159,6 +165,7 @@ async function refuseRepeat(run: IngestRun): Promise<string> {
   run.progress('hashing');
   const { candidate } = run.input;
   const sha256 = (await folderHash(candidate.file)) ?? (candidate.companions?.length ? await originalHash(candidate) : await sha256File(candidate.file));
+  run.release = await run.input.inFlight?.hold(sha256);
   const published = await run.input.repository.findPublishedOriginal(sha256);
   if (published) throw new Refusal('duplicate', `already published as ${published.name} (slide ${published.id}); nothing was changed`);
   return sha256;

@@ -1,3 +1,5 @@
+import os from 'node:os';
+import pLimit from 'p-limit';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../logging.js';
 import { compileTextPatterns } from '../annotations/index.js';
@@ -5,6 +7,7 @@ import { discoverFolder } from './discover.js';
 import type { IngestRepository, IngestSource } from './ingest.repository.js';
 import type { IngestSettings } from './ingest-settings.js';
 import { ingestSlide, type IngestProgress, type IngestResult } from './ingest-slide.js';
+import { OriginalsInFlight } from './originals-in-flight.js';
 import { readMetadataSheet, type MetadataSheet, type SheetProblem } from './metadata-sheet.js';
 import type { SlideMetadata, Vocabulary } from './types.js';
 
@@ -29,7 +32,11 @@ export interface IngestFolderOptions {
   onResult?: (result: IngestResult) => void;
 }
 
-/** Ingest every slide of a folder, one after the other; one slide's failure never stops the rest. */
+/**
+ * Ingest every slide of a folder, several at once (`ingest.parallelSlides`,
+ * by default as many as there are cores); one slide's failure never stops the
+ * rest, and the results come back in the folder's order.
+ */
 export class IngestService {
   constructor(
     private readonly config: Config,
@@ -44,25 +51,36 @@ export class IngestService {
       ? await readMetadataSheet(folder.sheet, this.vocabulary, { consentRequiredFrom: this.config.ingest.consentRequiredFrom })
       : { rows: new Map(), problems: [] };
     const settings = this.settings(options.takeOriginals ?? false);
-    const results: IngestResult[] = [];
-    for (const candidate of folder.candidates) {
-      const result = await ingestSlide({
-        candidate,
-        row: sheet.rows.get(candidate.key),
-        fallback: options.fallback,
-        settings,
-        repository: this.repository,
-        source: options.source,
-        onProgress: options.onProgress,
-      });
-      this.log.info(
-        { outcome: result.outcome, slideId: result.slideId, name: result.name, record: result.recordId, ms: result.durationMs },
-        result.reason ? `ingest ${result.outcome}: ${result.reason}` : `ingest ${result.outcome}`,
-      );
-      options.onResult?.(result);
-      results.push(result);
-    }
+    const limit = pLimit(this.parallelSlides());
+    const inFlight = new OriginalsInFlight();
+    const results = await Promise.all(
+      folder.candidates.map((candidate) =>
+        limit(async () => {
+          const result = await ingestSlide({
+            candidate,
+            row: sheet.rows.get(candidate.key),
+            fallback: options.fallback,
+            settings,
+            repository: this.repository,
+            source: options.source,
+            onProgress: options.onProgress,
+            inFlight,
+          });
+          this.log.info(
+            { outcome: result.outcome, slideId: result.slideId, name: result.name, record: result.recordId, ms: result.durationMs },
+            result.reason ? `ingest ${result.outcome}: ${result.reason}` : `ingest ${result.outcome}`,
+          );
+          options.onResult?.(result);
+          return result;
+        }),
+      ),
+    );
     return { results, sheetProblems: sheet.problems, ignored: folder.ignored, orphanXml: folder.orphanXml, unsettled: folder.unsettled };
+  }
+
+  /** Slides of one folder ingested at once: ingest.parallelSlides, or (0) the cores. */
+  private parallelSlides(): number {
+    return this.config.ingest.parallelSlides > 0 ? this.config.ingest.parallelSlides : os.availableParallelism();
   }
 
   private settings(takeOriginals: boolean): IngestSettings {
