@@ -1,9 +1,12 @@
 import type { CatalogSort } from './catalog.repository.js';
 import type { CatalogFilter } from './filter.js';
+import type { StaffFacet } from './slides-table.js';
 
 /** A catalog search: which published slides (the filter), in which order, and which window of them. */
 export interface CatalogQuery {
   filter: CatalogFilter;
+  /** Staff's filters on what the slides came from (scanner vendor, original format); refused for anyone else. */
+  origins?: Partial<Record<StaffFacet, string[]>>;
   sort: CatalogSort;
   offset: number;
   limit: number;

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { fromDbTime } from '../db/index.js';
+import { collationKey, dialectOf, fromDbTime } from '../db/index.js';
 import type { Facet } from './filter.js';
 import {
   CATALOG_COLUMNS,
@@ -25,7 +25,15 @@ export interface TextTerm {
 /** Which published slides: values OR-ed within a facet, facets AND-ed, and every term matching somewhere. */
 export interface CatalogCriteria {
   facets: Partial<Record<Facet, string[]>>;
+  /** What the slides came from (scanner vendor, original format): staff's filters, which the service lets only staff give. */
+  origins?: Partial<Record<StaffFacet, string[]>>;
   terms: TextTerm[];
+}
+
+/** Matching slides counted by each value of every facet (staff's too), each facet under every condition but its own. */
+export interface CatalogCounts {
+  total: number;
+  facets: Record<Facet | StaffFacet, { value: string; count: number }[]>;
 }
 
 export type SortKey = 'name' | 'created' | 'size';
@@ -73,6 +81,12 @@ export class CatalogRepository {
   constructor(private readonly knex: Knex) {}
 
   async search(criteria: CatalogCriteria, sort: CatalogSort, offset: number, limit: number): Promise<{ slides: CatalogSlide[]; total: number }> {
+    const [slides, counts] = await Promise.all([this.page(criteria, sort, offset, limit), this.counts(criteria)]);
+    return { slides, total: counts.total };
+  }
+
+  /** One page of the matching slides, read in the sort's order from its index (see the catalog-counts migration). */
+  async page(criteria: CatalogCriteria, sort: CatalogSort, offset: number, limit: number): Promise<CatalogSlide[]> {
     const column = SORT_COLUMNS[sort.key];
     const rows = (await this.published(criteria)
       .select(CATALOG_COLUMNS)
@@ -83,8 +97,41 @@ export class CatalogRepository {
       ])
       .offset(offset)
       .limit(limit)) as CatalogRow[];
-    const [counted] = (await this.published(criteria).count({ count: '*' })) as { count: number | string }[];
-    return { slides: rows.map(toSlide), total: Number(counted?.count ?? 0) };
+    return rows.map(toSlide);
+  }
+
+  /**
+   * The total and every facet's counts from one read: the combinations of
+   * facet values of the published slides with how many slides have each —
+   * kept in `catalog_counts` by triggers when there is no text to match, else
+   * grouped from the slides the terms match — filtered and summed here.
+   */
+  async counts(criteria: CatalogCriteria): Promise<CatalogCounts> {
+    const combinations = await this.combinations(criteria.terms);
+    const conditions = this.conditions(criteria);
+    const matches = (combination: Combination, except?: CountedColumn) =>
+      conditions.every(([column, keys]) => {
+        if (column === except) return true;
+        const value = combination.values[column];
+        return value !== null && keys.has(this.key(value));
+      });
+    const total = combinations.reduce((sum, combination) => (matches(combination) ? sum + combination.count : sum), 0);
+    const facets = Object.fromEntries(
+      COUNTED_FACETS.map((facet) => {
+        const counted = new Map<string, { value: string; count: number }>();
+        const column = COUNTED_COLUMNS[facet];
+        for (const combination of combinations) {
+          const value = combination.values[column];
+          if (value === null || !matches(combination, column)) continue;
+          const key = this.key(value);
+          const entry = counted.get(key);
+          if (entry) entry.count += combination.count;
+          else counted.set(key, { value, count: combination.count });
+        }
+        return [facet, [...counted.values()]];
+      }),
+    ) as CatalogCounts['facets'];
+    return { total, facets };
   }
 
   /**
@@ -93,6 +140,11 @@ export class CatalogRepository {
    * a caller refuses a selection too large without reading it.
    */
   async publishedIds(criteria: CatalogCriteria, limit: number): Promise<{ ids: number[] | null; total: number }> {
+    if (criteria.terms.length === 0) {
+      // Counted from catalog_counts at once: a selection too large is refused without reading its ids.
+      const { total } = await this.counts(criteria);
+      if (total > limit) return { ids: null, total };
+    }
     const rows = (await this.published(criteria)
       .select('id')
       .orderBy([
@@ -101,8 +153,7 @@ export class CatalogRepository {
       ])
       .limit(limit + 1)) as { id: number }[];
     if (rows.length <= limit) return { ids: rows.map((row) => row.id), total: rows.length };
-    const [counted] = (await this.published(criteria).count({ count: '*' })) as { count: number | string }[];
-    return { ids: null, total: Number(counted?.count ?? 0) };
+    return { ids: null, total: (await this.counts(criteria)).total };
   }
 
   async findPublished(id: number): Promise<CatalogSlide | undefined> {
@@ -120,13 +171,46 @@ export class CatalogRepository {
 
   /** How many matching slides carry each value of a facet (slides without one are not counted); staff's facets too. */
   async facetCounts(facet: Facet | StaffFacet, criteria: CatalogCriteria): Promise<{ value: string; count: number }[]> {
-    const column = facet in STAFF_FACET_COLUMNS ? STAFF_FACET_COLUMNS[facet as StaffFacet] : FACET_COLUMNS[facet as Facet];
-    const rows = (await this.published(criteria)
-      .whereNotNull(column)
-      .select({ value: column })
-      .count({ count: '*' })
-      .groupBy(column)) as { value: string; count: number | string }[];
-    return rows.map((row) => ({ value: row.value, count: Number(row.count) }));
+    const counted = (await this.counts(criteria)).facets[facet];
+    // `counts` counts a facet without its own condition; here that condition applies too.
+    const own = facet in STAFF_FACET_COLUMNS ? criteria.origins?.[facet as StaffFacet] : criteria.facets[facet as Facet];
+    if (own === undefined) return counted;
+    const keys = new Set(own.map((value) => this.key(value)));
+    return counted.filter(({ value }) => keys.has(this.key(value)));
+  }
+
+  /** The published slides' combinations of facet values with their counts: from catalog_counts, or grouped from the slides the terms match. */
+  private async combinations(terms: TextTerm[]): Promise<Combination[]> {
+    const columns = Object.values(COUNTED_COLUMNS);
+    type Row = Record<CountedColumn, string | null> & { count: number | string };
+    const rows = (
+      terms.length === 0
+        ? await this.knex(COUNTS_TABLE).where('slides', '>', 0).select(columns).select({ count: 'slides' })
+        : await this.published({ facets: {}, terms }).select(columns).count({ count: '*' }).groupBy(columns)
+    ) as Row[];
+    return rows.map((row) => ({
+      // catalog_counts stores a missing value as '' (see its migration).
+      values: Object.fromEntries(columns.map((column) => [column, row[column] === '' ? null : row[column]])) as Record<CountedColumn, string | null>,
+      count: Number(row.count),
+    }));
+  }
+
+  /** Each facet condition as the column and the set of keys (see `key`) it accepts. */
+  private conditions(criteria: CatalogCriteria): [CountedColumn, Set<string>][] {
+    const given: [CountedColumn, string[] | undefined][] = [
+      ...(Object.entries(criteria.facets) as [Facet, string[] | undefined][]).map(([facet, values]) => [FACET_COLUMNS[facet], values] as [CountedColumn, string[] | undefined]),
+      ...(Object.entries(criteria.origins ?? {}) as [StaffFacet, string[] | undefined][]).map(([facet, values]) => [STAFF_FACET_COLUMNS[facet], values] as [CountedColumn, string[] | undefined]),
+    ];
+    return given.filter((entry): entry is [CountedColumn, string[]] => entry[1] !== undefined).map(([column, values]) => [column, new Set(values.map((value) => this.key(value)))]);
+  }
+
+  /** A value as the database compares it: MariaDB's collation ignores case, accents and trailing spaces; SQLite compares the bytes. */
+  private key(value: string): string {
+    return this.caseInsensitive ? collationKey(value) : value;
+  }
+
+  private get caseInsensitive(): boolean {
+    return dialectOf(this.knex) === 'mariadb';
   }
 
   /** Published slides counted by combinations of facet values, missing values included (as null). */
@@ -162,6 +246,9 @@ export class CatalogRepository {
     for (const [facet, values] of Object.entries(criteria.facets) as [Facet, string[] | undefined][]) {
       if (values !== undefined) query.whereIn(FACET_COLUMNS[facet], values);
     }
+    for (const [facet, values] of Object.entries(criteria.origins ?? {}) as [StaffFacet, string[] | undefined][]) {
+      if (values !== undefined) query.whereIn(STAFF_FACET_COLUMNS[facet], values);
+    }
     for (const term of criteria.terms) {
       const pattern = `%${term.text.replace(/[!%_]/g, '!$&')}%`;
       query.where((matches) => {
@@ -173,6 +260,16 @@ export class CatalogRepository {
     }
     return query;
   }
+}
+
+const COUNTS_TABLE = 'catalog_counts';
+const COUNTED_COLUMNS = { ...FACET_COLUMNS, ...STAFF_FACET_COLUMNS } as const;
+type CountedColumn = (typeof COUNTED_COLUMNS)[keyof typeof COUNTED_COLUMNS];
+const COUNTED_FACETS = Object.keys(COUNTED_COLUMNS) as (Facet | StaffFacet)[];
+
+interface Combination {
+  values: Record<CountedColumn, string | null>;
+  count: number;
 }
 
 function toSlide(row: CatalogRow): CatalogSlide {

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { LRUCache } from 'lru-cache';
-import { notFound } from '../errors.js';
+import { AppError, notFound } from '../errors.js';
 import type { Vocabulary } from '../ingest/types.js';
 import type { CatalogQuery } from './catalog-query.js';
 import type { CatalogCriteria, CatalogRepository, CatalogSlide, TextTerm } from './catalog.repository.js';
 import type { SlideRelease } from './slide-release.js';
-import { FACETS, withoutFacet, type CatalogFilter, type Facet } from './filter.js';
-import { STAFF_FACETS } from './slides-table.js';
+import { FACETS, type CatalogFilter, type Facet } from './filter.js';
+import { STAFF_FACETS, type StaffFacet } from './slides-table.js';
 import { thumbnailPath, type ThumbnailSize } from './thumbnails.js';
 import type { AnnotationSummaryView, CatalogPage, CatalogSlideView, CatalogSummary, CountCell, FacetCount } from './views.js';
 
@@ -44,35 +44,42 @@ export class CatalogService {
     this.names = new DisplayNames(vocabulary);
   }
 
-  /** `GET /api/slides`: one page of matching slides, the total and the facet counts; for staff, also what the slides came from. */
+  /**
+   * `GET /api/slides`: one page of matching slides, the total and the facet
+   * counts; for staff, also what the slides came from, which only staff may
+   * filter by (403 staff_only_filter for anyone else).
+   */
   async search(request: CatalogQuery, options: { staff?: boolean } = {}): Promise<CatalogPage> {
-    const criteria = this.criteria(request.filter);
-    const [found, staffCounts, ...counts] = await Promise.all([
-      this.catalog.search(criteria, request.sort, request.offset, request.limit),
-      options.staff ? Promise.all(STAFF_FACETS.map((facet) => this.catalog.facetCounts(facet, criteria))) : null,
-      ...FACETS.map((facet) => this.catalog.facetCounts(facet, this.criteria(withoutFacet(request.filter, facet)))),
-    ]);
+    const origins = Object.entries(request.origins ?? {}).filter(([, values]) => values !== undefined);
+    if (origins.length > 0 && !options.staff) {
+      throw new AppError(403, 'staff_only_filter', `Only staff may filter by ${origins.map(([facet]) => facet).join(' and ')}`);
+    }
+    const criteria = { ...this.criteria(request.filter), ...(origins.length > 0 ? { origins: request.origins } : {}) };
+    const [slides, counted] = await Promise.all([this.catalog.page(criteria, request.sort, request.offset, request.limit), this.catalog.counts(criteria)]);
     const facets = Object.fromEntries(
-      FACETS.map((facet, i) => [facet, this.facetCounts(facet, counts[i]!, request.filter[facet] ?? [])]),
+      FACETS.map((facet) => [facet, this.facetCounts(facet, counted.facets[facet], request.filter[facet] ?? [])]),
     ) as Record<Facet, FacetCount[]>;
     const { offset, limit } = request;
     return {
-      items: found.slides.map((slide) => this.item(slide)),
-      total: found.total,
+      items: slides.map((slide) => this.item(slide)),
+      total: counted.total,
       page: offset % limit === 0 ? offset / limit + 1 : null,
       pageSize: limit,
       offset,
       limit,
       facets,
-      ...(staffCounts ? { staffFacets: this.staffFacets(staffCounts) } : {}),
+      ...(options.staff ? { staffFacets: this.staffFacets(counted.facets, request.origins ?? {}) } : {}),
     };
   }
 
-  /** Origin values are not vocabulary codes: shown as they are, most frequent first. */
-  private staffFacets(counts: { value: string; count: number }[][]): NonNullable<CatalogPage['staffFacets']> {
-    const view = (counted: { value: string; count: number }[]) =>
-      [...counted].sort((a, b) => b.count - a.count || a.value.localeCompare(b.value)).map(({ value, count }) => ({ value, name: value, count }));
-    return { scannerVendor: view(counts[0] ?? []), originalFormat: view(counts[1] ?? []) };
+  /** Origin values are not vocabulary codes: shown as they are, most frequent first; a selected value without slides stays, with 0. */
+  private staffFacets(counts: Record<StaffFacet, { value: string; count: number }[]>, selected: Partial<Record<StaffFacet, string[]>>): NonNullable<CatalogPage['staffFacets']> {
+    const view = (facet: StaffFacet) => {
+      const counted = [...counts[facet]];
+      for (const value of selected[facet] ?? []) if (!counted.some((entry) => entry.value === value)) counted.push({ value, count: 0 });
+      return counted.sort((a, b) => b.count - a.count || a.value.localeCompare(b.value)).map(({ value, count }) => ({ value, name: value, count }));
+    };
+    return Object.fromEntries(STAFF_FACETS.map((facet) => [facet, view(facet)])) as NonNullable<CatalogPage['staffFacets']>;
   }
 
   /**
@@ -152,11 +159,8 @@ export class CatalogService {
    * once, in vocabulary order; slides without a value are not counted).
    */
   async counts<F extends Facet>(facets: readonly F[]): Promise<{ slides: number; bytes: number; annotated: number; facets: Record<F, FacetCount[]> }> {
-    const [totals, ...counted] = await Promise.all([
-      this.catalog.totals(),
-      ...facets.map((facet) => this.catalog.facetCounts(facet, { facets: {}, terms: [] })),
-    ]);
-    const byFacet = Object.fromEntries(facets.map((facet, i) => [facet, this.facetCounts(facet, counted[i]!, [])])) as Record<F, FacetCount[]>;
+    const [totals, counted] = await Promise.all([this.catalog.totals(), this.catalog.counts({ facets: {}, terms: [] })]);
+    const byFacet = Object.fromEntries(facets.map((facet) => [facet, this.facetCounts(facet, counted.facets[facet], [])])) as Record<F, FacetCount[]>;
     return { ...totals, facets: byFacet };
   }
 

@@ -102,7 +102,7 @@ export function withoutFacet(filter: CatalogFilter, facet: Facet): CatalogFilter
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** What is wrong with a facet's values (distinct, trimmed, none empty), or undefined when nothing is. */
-export function facetValuesProblem(facet: Facet, values: readonly string[]): string | undefined {
+export function facetValuesProblem(facet: string, values: readonly string[]): string | undefined {
   if (values.length > FILTER_LIMITS.valuesPerFacet) return `${facet} lists ${values.length} values; at most ${FILTER_LIMITS.valuesPerFacet} are allowed`;
   for (const value of values) {
     if (value.length > FILTER_LIMITS.valueLength) return `A ${facet} value is ${value.length} characters long; at most ${FILTER_LIMITS.valueLength} are allowed`;

@@ -133,3 +133,17 @@ export function applyTableDefaults(table: Knex.CreateTableBuilder, dialect: Dial
     table.collate('utf8mb4_unicode_ci');
   }
 }
+
+/** The dialect of a knex instance or transaction, for code that is handed only knex. */
+export function dialectOf(knex: Knex): DialectName {
+  return (knex.client as { config: Knex.Config }).config.client === 'mariadb' ? 'mariadb' : 'sqlite';
+}
+
+/**
+ * A text as MariaDB's utf8mb4_unicode_ci compares it, near enough for codes
+ * and names compared in JavaScript: case, accents and trailing spaces do not
+ * count. (SQLite's default collation compares the bytes.)
+ */
+export function collationKey(text: string): string {
+  return text.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase().replace(/ +$/, '');
+}

@@ -9,6 +9,6 @@ export {
   type MigrateOptions,
 } from './migrate.js';
 export { checkDatabase, type DatabaseHealth } from './health.js';
-export { toDbTime, fromDbTime, fromDbJson, isUniqueViolation, type DialectName } from './dialect.js';
+export { toDbTime, fromDbTime, fromDbJson, isUniqueViolation, dialectOf, collationKey, type DialectName } from './dialect.js';
 export { retryIdempotent, retryTransaction, isTransactionConflict, isConnectionLost, type RetryPolicy } from './transaction.js';
 export type { Queryable, Transaction } from './transaction.js';

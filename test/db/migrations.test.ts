@@ -67,6 +67,7 @@ const SCHEMA_AFTER: Record<string, { sqlite: string; mariadb: string }> = {
   '2026-12-07-40-account-sources': { sqlite: '54fd8d3c76be8884', mariadb: 'ebf7aee0c18a2991' },
   '2026-12-07-50-challenge-uploads': { sqlite: 'b871ddf7272882f1', mariadb: 'd02f6768ee810c85' },
   '2026-12-07-60-slide-origin': { sqlite: '6bfced0ad7fb4ed0', mariadb: '064952916a9af082' },
+  '2026-12-07-72-catalog-counts': { sqlite: '445d8886ed34ba75', mariadb: 'ad0551a36141f6d6' },
 };
 
 test(`each migration leaves the schema pinned for it on ${testDialect}`, async (t) => {

@@ -84,7 +84,7 @@ export async function up(knex: Knex, dialect: DialectName): Promise<void> {
  * server-wide named lock. (Measured: 4 of 200 parallel runs left the file
  * without the lock, 0 of 200 with it.)
  */
-async function serialisedOnMariadb(knex: Knex, dialect: DialectName, work: (conn: Knex) => Promise<void>): Promise<void> {
+export async function serialisedOnMariadb(knex: Knex, dialect: DialectName, work: (conn: Knex) => Promise<void>): Promise<void> {
   if (dialect !== 'mariadb') return work(knex);
   // The named lock belongs to a session: take it, work and release it on one connection.
   const locked = async (conn: Knex) => {

@@ -3,6 +3,7 @@ import type { ZodOpenApiOverrideContext } from 'zod-openapi';
 import { CATALOG_SORTS, DEFAULT_CATALOG_SORT, type CatalogQuery, type CatalogSortName } from '../../catalog/catalog-query.js';
 import { MAX_TERMS, PAGE_SIZE } from '../../catalog/catalog.service.js';
 import { FACETS, facetValuesProblem, normalizeText, textProblem, type CatalogFilter, type Facet } from '../../catalog/filter.js';
+import { STAFF_FACETS, type StaffFacet } from '../../catalog/slides-table.js';
 import { once } from '../params.js';
 
 /**
@@ -13,7 +14,7 @@ import { once } from '../params.js';
  * as the filter expression (catalog/filter.ts).
  */
 
-function facetQuery(facet: Facet) {
+function facetQuery(facet: Facet | StaffFacet, description = `${facet} codes, OR-ed: repeat the parameter or separate codes with commas`) {
   return z
     .union([z.string(), z.array(z.string())], { error: `${facet} must be text` })
     .optional()
@@ -29,7 +30,7 @@ function facetQuery(facet: Facet) {
       return values.length > 0 ? values : undefined;
     })
     .meta({
-      description: `${facet} codes, OR-ed: repeat the parameter or separate codes with commas`,
+      description,
       override: ({ jsonSchema }: ZodOpenApiOverrideContext) => {
         delete jsonSchema.anyOf;
         Object.assign(jsonSchema, { type: 'array', items: { type: 'string' } });
@@ -100,6 +101,9 @@ function windowNumber(name: string, min: number, max: number, description?: stri
 export const catalogQuery = z
   .strictObject({
     ...catalogFilterShape,
+    ...(Object.fromEntries(
+      STAFF_FACETS.map((facet) => [facet, facetQuery(facet, `Staff only (403 staff_only_filter for anyone else): ${facet} values as staffFacets lists them, OR-ed`)]),
+    ) as Record<StaffFacet, ReturnType<typeof facetQuery>>),
     q: text.refine((given) => given === undefined || given.split(' ').length <= MAX_TERMS, {
       error: (issue) => `q has ${String(issue.input).split(' ').length} words; at most ${MAX_TERMS} are searched for`,
     }),
@@ -114,10 +118,11 @@ export const catalogQuery = z
       ctx.addIssue({ code: 'custom', path: ['offset'], message: 'give either page and pageSize or offset and limit, not both' });
     }
   })
-  .transform(({ sort: sortName, page, pageSize, offset, limit, ...filter }): CatalogQuery => {
+  .transform(({ sort: sortName, page, pageSize, offset, limit, scannerVendor, originalFormat, ...filter }): CatalogQuery => {
     const window =
       offset !== undefined || limit !== undefined
         ? { offset: offset ?? 0, limit: limit ?? PAGE_SIZE.default }
         : { offset: ((page ?? 1) - 1) * (pageSize ?? PAGE_SIZE.default), limit: pageSize ?? PAGE_SIZE.default };
-    return { filter: filterOf(filter), sort: CATALOG_SORTS[sortName ?? DEFAULT_CATALOG_SORT], ...window };
+    const origins = { ...(scannerVendor ? { scannerVendor } : {}), ...(originalFormat ? { originalFormat } : {}) };
+    return { filter: filterOf(filter), ...(Object.keys(origins).length > 0 ? { origins } : {}), sort: CATALOG_SORTS[sortName ?? DEFAULT_CATALOG_SORT], ...window };
   });
