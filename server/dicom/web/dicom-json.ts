@@ -41,6 +41,8 @@ function attribute({ vr, value }: Element, bulk: (path: string) => string, path:
   if (vr === 'PN') return { vr, Value: values.map((v) => ({ Alphabetic: v })) };
   if (vr === 'AT') return { vr, Value: values.map((v) => tagKey(Number(v))) };
   if (NUMBER_STRINGS.has(vr)) return { vr, Value: values.map(Number) };
+  // The file holds single precision: the value served is the one stored (1.1477 is stored as 1.1476999521255493).
+  if (vr === 'FL') return { vr, Value: values.map((v) => Math.fround(Number(v))) };
   return { vr, Value: [...values] };
 }
 
