@@ -95,8 +95,19 @@ export interface DicomDeidentifyResult extends DeidentifyResult {
   frameDigests: string[];
 }
 
-/** The transfer syntaxes ingest publishes: encapsulated frames the slide engine decodes, copied as they are. */
-const PUBLISHED_SYNTAXES = new Set(['1.2.840.10008.1.2.4.50', '1.2.840.10008.1.2.4.80', '1.2.840.10008.1.2.4.81', '1.2.840.10008.1.2.4.90', '1.2.840.10008.1.2.4.91']);
+/**
+ * The transfer syntaxes ingest publishes: frames the slide engine decodes, copied as they are. Implicit VR
+ * Little Endian is not among them: its data set would have to be re-encoded with explicit VRs.
+ */
+const PUBLISHED_SYNTAXES = new Set([
+  '1.2.840.10008.1.2.1',
+  '1.2.840.10008.1.2.4.50',
+  '1.2.840.10008.1.2.4.80',
+  '1.2.840.10008.1.2.4.81',
+  '1.2.840.10008.1.2.4.90',
+  '1.2.840.10008.1.2.4.91',
+]);
+const PUBLISHED_SYNTAX_NAMES = 'uncompressed (Explicit VR Little Endian), JPEG, JPEG-LS and JPEG 2000';
 
 const TEXT_VRS = new Set(['AE', 'AS', 'CS', 'DA', 'DS', 'DT', 'IS', 'LO', 'LT', 'PN', 'SH', 'ST', 'TM', 'UC', 'UI', 'UR', 'UT']);
 /** Text whose removed values are searched for (codes and numbers are not: they recur by chance). */
@@ -163,9 +174,18 @@ class Rewrite {
     if (!printable) return;
     for (const value of textValue(raw.value).split('\\')) {
       const v = value.trim();
-      if (v && !(raw.vr === 'UI' && isStandardUid(v))) this.found.push({ source, value: v, strict });
+      if (!v || (raw.vr === 'UI' && isStandardUid(v)) || isPartOfDummy(raw.vr, v)) continue;
+      this.found.push({ source, value: v, strict });
     }
   }
+}
+
+/**
+ * A date or time that the profile's own dummy values spell out (a StudyTime of 101000 inside 19000101000000):
+ * finding it there says nothing about the original, so it is not searched for.
+ */
+function isPartOfDummy(vr: string, value: string): boolean {
+  return (vr === 'DA' || vr === 'TM' || vr === 'DT') && [DUMMY_DATE, DUMMY_TIME, DUMMY_DATETIME].some((dummy) => dummy.includes(value));
 }
 
 /** A new UID: a random UUID as a 2.25 UID (PS3.5 B.2). */
@@ -191,7 +211,7 @@ export async function deidentifyDicom(input: string, outputFolder: string, optio
       const syntax = level.instances[0]!.header.transferSyntax;
       if (!PUBLISHED_SYNTAXES.has(syntax)) {
         throw new DeidentifyError(
-          `a level of ${level.width}×${level.height} pixels is stored in transfer syntax ${describeSyntax(syntax)}; ingest publishes encapsulated JPEG, JPEG-LS and JPEG 2000 frames only (copied, never recompressed)`,
+          `a level of ${level.width}×${level.height} pixels is stored in transfer syntax ${describeSyntax(syntax)}; ingest publishes ${PUBLISHED_SYNTAX_NAMES} frames only (copied, never recompressed)`,
         );
       }
       if (level.instances.length > 1 && level.instances[0]!.organization === 'TILED_SPARSE') {
@@ -259,6 +279,7 @@ export async function deidentifyDicom(input: string, outputFolder: string, optio
         frameCount: level.frames.count,
         maxFrameBytes: level.instances.reduce((n, i) => n + files.find((f) => f.path === i.header.path)!.size, 0),
         frames: framesOf(level, digest, () => options.onProgress?.(++framesDone, totalFrames)),
+        native: nativePixels(level.instances[0]!),
       });
       frameDigests.push(digest.digest('hex'));
       if (result.bytes <= 0) throw new DeidentifyError(`${levelFileName(index)} was written empty`);
@@ -302,6 +323,15 @@ export async function deidentifyDicom(input: string, outputFolder: string, optio
     await Promise.all(files.map((f) => f.close().catch(() => undefined)));
     await series.close();
   }
+}
+
+/** For uncompressed frames, their size and the Pixel Data's VR (OW above 8 bits, PS3.5 8.1.2). */
+function nativePixels(instance: DicomImage['instances'][number]): { frameBytes: number; vr: 'OB' | 'OW' } | undefined {
+  if (transferSyntax(instance.header.transferSyntax)?.coding !== 'native') return undefined;
+  return {
+    frameBytes: (instance.tileWidth * instance.tileHeight * instance.samplesPerPixel * instance.bitsAllocated) / 8,
+    vr: instance.bitsAllocated > 8 ? 'OW' : 'OB',
+  };
 }
 
 /** The SHA-256 of a published series: over each file's name and SHA-256, in name order; and its size. */
@@ -362,7 +392,7 @@ async function reread(file: string, files: RandomAccessFile[]): Promise<Reread> 
   if (!header.pixelData) throw new DeidentifyError('an instance without Pixel Data');
   const starts = [header.extendedOffsetTable, header.extendedOffsetTableLengths, header.pixelData].filter((r) => r !== undefined).map((r) => r.offset - 12);
   if (!transferSyntax(header.transferSyntax)?.explicit) {
-    throw new DeidentifyError(`transfer syntax ${describeSyntax(header.transferSyntax)} is not published by ingest (encapsulated JPEG, JPEG-LS and JPEG 2000 only)`);
+    throw new DeidentifyError(`transfer syntax ${describeSyntax(header.transferSyntax)} is not published by ingest (${PUBLISHED_SYNTAX_NAMES} only)`);
   }
   return { bytes: header.bytes, explicit: header.explicit, end: Math.min(...starts) };
 }
@@ -559,6 +589,18 @@ async function rewriteInstance(rewrite: Rewrite, top: Raw[], level: DicomImage, 
     }
   }
   ensure(dataset, numbers(0x0048_0302, 'UL', (paths.value as Dataset[]).length), 'NumberOfOpticalPaths');
+  if (!colour) {
+    // One sample per pixel: Planar Configuration must be absent; the WSI module asks for an identity rescale and LUT shape.
+    const planar = dataset.findIndex((e) => e.tag === 0x0028_0006);
+    if (planar >= 0 && base.samplesPerPixel === 1) {
+      dataset.splice(planar, 1);
+      rewrite.note('removed', 'PlanarConfiguration of a monochrome image');
+    }
+    ensure(dataset, text(0x0028_1052, 'DS', '0'), 'RescaleIntercept 0');
+    ensure(dataset, text(0x0028_1053, 'DS', '1'), 'RescaleSlope 1');
+    ensure(dataset, text(0x0028_1054, 'LO', 'US'), 'RescaleType US');
+    ensure(dataset, text(0x2050_0020, 'CS', photometric === 'MONOCHROME1' ? 'INVERSE' : 'IDENTITY'), 'PresentationLUTShape');
+  }
 
   // Shared Functional Groups: pixel measures and the frame type.
   let shared = dataset.find((e) => e.tag === 0x5200_9229);

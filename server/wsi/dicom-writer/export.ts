@@ -14,7 +14,7 @@ import { readDirectories } from '../tiff/directory.js';
 import { RandomAccessFile } from '../tiff/file.js';
 import { Tag } from '../tiff/tags.js';
 import { instanceAttributes, WSM_SOP_CLASS, type InstanceDescription, type SlideDescription } from './attributes.js';
-import { OffsetTableOverflow, writeInstanceFile, type OffsetTableChoice } from './file-writer.js';
+import { OffsetTableOverflow, writeInstanceFile, type OffsetTableChoice, type WrittenInstance } from './file-writer.js';
 import { planLevel, readFrames, TransferSyntax, type FramePlan, type LevelInput } from './frames.js';
 import { seriesUids, type SeriesUids } from './uids.js';
 
@@ -202,7 +202,7 @@ export interface ExportedInstance {
   photometric: string;
   frames: number;
   bytes: number;
-  offsetTable: 'basic' | 'extended';
+  offsetTable: WrittenInstance['offsetTable'];
 }
 
 export interface ExportResult {
@@ -277,7 +277,7 @@ function exported(
   instance: InstanceDescription,
   uids: SeriesUids,
   transferSyntax: string,
-  written: { bytes: number; offsetTable: 'basic' | 'extended' },
+  written: WrittenInstance,
   level?: number,
 ): ExportedInstance {
   return {

@@ -6,6 +6,10 @@
  * the offset table's place is reserved (its size depends only on the frame
  * count) and filled in once every frame's length is known.
  *
+ * Native (uncompressed) Pixel Data is one element of defined length: the
+ * frames one after another, each of the same size, padded to an even length
+ * at the end only (PS3.5 8.1.1).
+ *
  * The Basic Offset Table holds 32-bit offsets. A level whose frames may pass
  * 4 GiB gets the Extended Offset Table instead (7FE0,0001 offsets and
  * 7FE0,0002 lengths, 64-bit) and an empty Basic Offset Table, as PS3.5 A.4
@@ -35,16 +39,20 @@ export interface InstanceFile {
   /** The frames, in order, in batches. */
   frames: AsyncIterable<Buffer[]>;
   offsetTable?: OffsetTableChoice;
+  /** Native Pixel Data instead of encapsulated: every frame is `frameBytes` long, the element's VR is `vr`. */
+  native?: { frameBytes: number; vr: 'OB' | 'OW' };
   onFrames?: (written: number) => void;
 }
 
 export interface WrittenInstance {
   bytes: number;
-  offsetTable: 'basic' | 'extended';
+  /** `none` for native Pixel Data, whose frames are found by arithmetic. */
+  offsetTable: 'basic' | 'extended' | 'none';
 }
 
 /** Writes under a temporary name beside `path`, renamed into place when complete. */
 export async function writeInstanceFile(path: string, instance: InstanceFile): Promise<WrittenInstance> {
+  if (instance.native) return writeNativeInstanceFile(path, instance, instance.native);
   const extended = instance.offsetTable === 'extended' || (instance.offsetTable !== 'basic' && instance.maxFrameBytes >= 0xffff_ffff - 8 * instance.frameCount);
   const n = instance.frameCount;
   const head = Buffer.concat([fileMeta(instance), encodeDataset(instance.dataset)]);
@@ -119,6 +127,48 @@ export async function writeInstanceFile(path: string, instance: InstanceFile): P
 }
 
 const ZERO = Buffer.alloc(1);
+
+async function writeNativeInstanceFile(path: string, instance: InstanceFile, native: { frameBytes: number; vr: 'OB' | 'OW' }): Promise<WrittenInstance> {
+  const n = instance.frameCount;
+  const length = n * native.frameBytes;
+  const padded = length + (length % 2);
+  if (padded > 0xffff_fffe) throw new Error(`native Pixel Data of ${n} frames of ${native.frameBytes} bytes passes the 4 GiB a defined-length element can hold`);
+  const pixelData = Buffer.alloc(12);
+  pixelData.writeUInt16LE(0x7fe0, 0);
+  pixelData.writeUInt16LE(0x0010, 2);
+  pixelData.write(native.vr, 4, 'latin1');
+  pixelData.writeUInt32LE(padded, 8);
+  const prefix = Buffer.concat([fileMeta(instance), encodeDataset(instance.dataset), pixelData]);
+
+  const partial = `${path}.partial`;
+  const handle = await open(partial, 'w');
+  try {
+    await handle.write(prefix, 0, prefix.length, 0);
+    let position = prefix.length;
+    let written = 0;
+    for await (const batch of instance.frames) {
+      for (const frame of batch) {
+        if (frame.length !== native.frameBytes) throw new Error(`frame ${written} holds ${frame.length} bytes, not the ${native.frameBytes} of a native frame`);
+      }
+      await writeAll(handle, batch, position);
+      position += batch.length * native.frameBytes;
+      written += batch.length;
+      instance.onFrames?.(written);
+    }
+    if (written !== n) throw new Error(`the frame index gave ${written} frames, not ${n}`);
+    if (length % 2) {
+      await handle.write(ZERO, 0, 1, position);
+      position += 1;
+    }
+    await handle.close();
+    await rename(partial, path);
+    return { bytes: position, offsetTable: 'none' };
+  } catch (error) {
+    await handle.close().catch(() => {});
+    await rm(partial, { force: true });
+    throw error;
+  }
+}
 
 /** Write `chunks` from `position` without copying them together: writev, 1024 buffers at a time, finishing short writes. */
 async function writeAll(handle: FileHandle, chunks: Buffer[], position: number): Promise<void> {
