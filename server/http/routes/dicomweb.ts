@@ -9,8 +9,9 @@ import { route } from '../route.js';
 /**
  * DICOMweb of the published catalog under /dicomweb/ (docs/dicom.md,
  * "DICOMweb"): QIDO-RS searches and WADO-RS metadata, frames, bulk data and
- * rendered images, each published slide one study of one series, made on the
- * fly from the published file as `slidebank dicom export` would write it.
+ * rendered images, each published slide one study of one series: a slide
+ * file made on the fly as `slidebank dicom export` would write it, a slide
+ * published as a DICOM series served as its own instances.
  * Access as for tiles: L1 or staff, by session or bearer token; the slide
  * access policy then decides per slide. Withdrawn slides are absent.
  */
@@ -89,10 +90,12 @@ function dicomJson(ctx: Context, body: unknown): void {
   ctx.type = 'application/dicom+json';
 }
 
-/** The JPEG-family media type of a transfer syntax's frames (PS3.18 Table 8.7.3-5). */
+/** The JPEG-family media type of a transfer syntax's frames (PS3.18 Table 8.7.3-5); JPEG-LS frames come from series published by ingest. */
 const MEDIA_TYPES: Record<string, string> = {
   '1.2.840.10008.1.2.4.50': 'image/jpeg',
   '1.2.840.10008.1.2.4.51': 'image/jpeg',
+  '1.2.840.10008.1.2.4.80': 'image/jls',
+  '1.2.840.10008.1.2.4.81': 'image/jls',
   '1.2.840.10008.1.2.4.90': 'image/jp2',
   '1.2.840.10008.1.2.4.91': 'image/jp2',
 };
@@ -213,7 +216,7 @@ export const dicomwebRoutes = [
     method: 'get',
     path: '/dicomweb/studies/{study}/series/{series}/metadata',
     tag,
-    summary: "WADO-RS: the metadata of every instance of a series, as the exported files' attributes",
+    summary: "WADO-RS: the metadata of every instance of a series, as the exported (or published DICOM) files' attributes",
     description: 'Binary attributes (the ICC profile) are BulkDataURIs; Pixel Data is not listed: frames come from the frames resource. AvailableTransferSyntaxUID names the frames\' transfer syntax.',
     access: viewer,
     params: seriesPath,
@@ -236,9 +239,9 @@ export const dicomwebRoutes = [
     method: 'get',
     path: '/dicomweb/studies/{study}/series/{series}/instances/{instance}/frames/{frames}',
     tag,
-    summary: 'WADO-RS: frames of an instance, as the exported file holds them (stored tiles, not recompressed)',
+    summary: 'WADO-RS: frames of an instance, as the exported (or published DICOM) file holds them (stored tiles, not recompressed)',
     description:
-      'Accept multipart/related; type="application/octet-stream" (transfer-syntax=* or the stored one), or type="image/jpeg" or "image/jp2" for the stored frames\' own type; each part names its transfer syntax. The frames are never transcoded: another transfer syntax is a 406. At most 1000 frames per request.',
+      'Accept multipart/related; type="application/octet-stream" (transfer-syntax=* or the stored one), or type="image/jpeg", "image/jp2" or "image/jls" for the stored frames\' own type; each part names its transfer syntax. The frames are never transcoded: another transfer syntax is a 406. At most 1000 frames per request.',
     access: viewer,
     params: framesPath,
     before: [immutable],

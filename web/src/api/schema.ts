@@ -2631,7 +2631,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * WADO-RS: the metadata of every instance of a series, as the exported files' attributes
+         * WADO-RS: the metadata of every instance of a series, as the exported (or published DICOM) files' attributes
          * @description Binary attributes (the ICC profile) are BulkDataURIs; Pixel Data is not listed: frames come from the frames resource. AvailableTransferSyntaxUID names the frames' transfer syntax.
          */
         get: operations["getDicomwebStudiesStudySeriesSeriesMetadata"];
@@ -2668,8 +2668,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * WADO-RS: frames of an instance, as the exported file holds them (stored tiles, not recompressed)
-         * @description Accept multipart/related; type="application/octet-stream" (transfer-syntax=* or the stored one), or type="image/jpeg" or "image/jp2" for the stored frames' own type; each part names its transfer syntax. The frames are never transcoded: another transfer syntax is a 406. At most 1000 frames per request.
+         * WADO-RS: frames of an instance, as the exported (or published DICOM) file holds them (stored tiles, not recompressed)
+         * @description Accept multipart/related; type="application/octet-stream" (transfer-syntax=* or the stored one), or type="image/jpeg", "image/jp2" or "image/jls" for the stored frames' own type; each part names its transfer syntax. The frames are never transcoded: another transfer syntax is a 406. At most 1000 frames per request.
          */
         get: operations["getDicomwebStudiesStudySeriesSeriesInstancesInstanceFramesFrames"];
         put?: never;
