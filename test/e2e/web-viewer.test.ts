@@ -9,7 +9,8 @@
  * the slide's image; the annotation exports as GeoJSON; the view turns by 90°
  * with the pointer and drags following, and the turn is in the deep link; a
  * second slide, chosen by name, beside the first follows its view and is in
- * the link too. Screenshots go to test/artifacts/ (git-ignored).
+ * the link too; every tile of either slide carries that slide's tile
+ * capability and is answered through it. Screenshots go to test/artifacts/ (git-ignored).
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -59,11 +60,21 @@ browserTest(`viewer: placeholder, HiDPI tiles, inset, fills, measuring, regions,
     const match = /\/tiles\/\d+_files\/(\d+)\/\d+_\d+\.\w+$/.exec(new URL(url).pathname);
     return match ? Number(match[1]) : null;
   };
+  /** Every slide tile the pages asked for: each should carry its slide's tile capability (`?cap=v1.<user>.<slide>.…`). */
+  const tileRequests: { slide: number; cap: string | null; status?: number }[] = [];
+  const watchTiles = (page: Page) => {
+    page.on('response', (response) => {
+      const url = new URL(response.url());
+      const slide = /^\/tiles\/(\d+)_files\//.exec(url.pathname)?.[1];
+      if (slide) tileRequests.push({ slide: Number(slide), cap: url.searchParams.get('cap'), status: response.status() });
+    });
+  };
 
   // --- HiDPI: a screen of device pixel ratio 2.
   const hidpi = await browser.newContext({ viewport: { width: 1440, height: 900 }, deviceScaleFactor: 2, acceptDownloads: true });
   const page = await hidpi.newPage();
   watch(page);
+  watchTiles(page);
   await logInThroughPortal(page, base, 'rita@lab.example', TEST_PASSWORD, '/catalog');
   const dzi = await (await page.request.get(`${base}/tiles/${slideId}.dzi`)).text();
   const tileSize = Number(/TileSize="(\d+)"/.exec(dzi)![1]);
@@ -93,7 +104,7 @@ browserTest(`viewer: placeholder, HiDPI tiles, inset, fills, measuring, regions,
     return image.complete && image.naturalWidth > 0;
   }, await placeholder.elementHandle());
   t.is(await viewer.getAttribute('data-tiles-loaded'), '0', 'the placeholder shows before any tile has loaded');
-  t.is(await placeholder.getAttribute('src'), `/tiles/${slideId}_files/${overviewLevel}/0_0.jpeg`);
+  t.regex((await placeholder.getAttribute('src')) ?? '', new RegExp(`^/tiles/${slideId}_files/${overviewLevel}/0_0\\.jpeg\\?cap=v1\\.\\d+\\.${slideId}\\.`), 'the placeholder carries the tile capability');
   await shot(page, '1-placeholder');
   release();
   await page.waitForFunction((element) => Number(element?.getAttribute('data-tiles-loaded')) >= 2, await viewer.elementHandle());
@@ -306,12 +317,17 @@ browserTest(`viewer: placeholder, HiDPI tiles, inset, fills, measuring, regions,
   const levels: number[] = [];
   other.on('request', (request) => {
     const level = tileLevel(request.url());
-    if (level !== null && !request.url().endsWith(`_files/${overviewLevel}/0_0.jpeg`)) levels.push(level);
+    if (level !== null && !new URL(request.url()).pathname.endsWith(`_files/${overviewLevel}/0_0.jpeg`)) levels.push(level);
   });
   await logInThroughPortal(other, base, 'rita@lab.example', TEST_PASSWORD, `/slides/${slideId}?x=1500&y=1000&z=10`);
   await other.waitForFunction((element) => Number(element?.getAttribute('data-tiles-loaded')) >= 2, await other.getByTestId('viewer').elementHandle());
   t.deepEqual([...new Set(levels)], [10]);
   await plain.close();
+
+  // Both viewers asked for their tiles with their own slide's capability, and were answered by it.
+  t.true(tileRequests.some((r) => r.slide === slideId) && tileRequests.some((r) => r.slide === otherId), 'tiles of both slides were seen');
+  const withoutCapability = tileRequests.filter((r) => !r.cap || !new RegExp(`^v1\\.\\d+\\.${r.slide}\\.\\d+\\.[\\w-]{43}$`).test(r.cap) || (r.status !== 200 && r.status !== 304));
+  t.deepEqual(withoutCapability, [], `${tileRequests.length} tile requests, each with its slide's capability and answered by it`);
 
   t.deepEqual(pageErrors, []);
 });

@@ -65,10 +65,14 @@ export const OVERZOOM = 2;
 /** Screens of at least this device pixel ratio get tiles of the next finer level. */
 export const HIDPI_RATIO = 1.5;
 
+/** Leaflet's options of a grid layer, and `tileQuery`: what to add to each tile URL when the tile is asked for (the slide's tile capability, `?cap=…`). */
+export type DeepZoomLayerOptions = L.GridLayerOptions & { tileQuery?: () => string };
+
 /**
  * A Leaflet layer of a slide's Deep Zoom tiles; `base` is `/tiles/<id>` (the
  * descriptor is `<base>.dzi`), or a heat-map overlay's `/tiles/<id>/overlays/<name>`
- * on the same grid. `options` adds Leaflet's own (opacity, zIndex, className).
+ * on the same grid. `options` adds Leaflet's own (opacity, zIndex, className)
+ * and the tile URLs' query.
  *
  * On a HiDPI screen (`ratio` ≥ 1.5) the layer asks for level z + 1 at map zoom
  * z and draws its tiles at half their size (Leaflet's grid of T/2), so one
@@ -77,7 +81,7 @@ export const HIDPI_RATIO = 1.5;
  * class `dz-scaled` on the layer's container draws each tile one screen
  * pixel larger, which hides the hairline seams between scaled tiles.
  */
-export function deepZoomLayer(base: string, d: DeepZoomDescriptor, options: L.GridLayerOptions = {}, ratio = window.devicePixelRatio || 1): L.GridLayer {
+export function deepZoomLayer(base: string, d: DeepZoomDescriptor, { tileQuery, ...options }: DeepZoomLayerOptions = {}, ratio = window.devicePixelRatio || 1): L.GridLayer {
   const finer = ratio >= HIDPI_RATIO && d.maxLevel > 0 ? 1 : 0;
   const shrink = 2 ** -finer;
   const size = d.tileSize * shrink;
@@ -97,7 +101,7 @@ export function deepZoomLayer(base: string, d: DeepZoomDescriptor, options: L.Gr
         done(undefined, tile);
       });
       img.addEventListener('error', () => done(new Error(`tile ${level}/${coords.x}_${coords.y} failed`), tile));
-      img.src = `${base}_files/${level}/${coords.x}_${coords.y}.${d.format}`;
+      img.src = `${base}_files/${level}/${coords.x}_${coords.y}.${d.format}${tileQuery?.() ?? ''}`;
       tile.append(img);
       return tile;
     },
