@@ -1,4 +1,5 @@
 import { bagitBenchmark } from './bagit.js';
+import { catalogBenchmark } from './catalog.js';
 import { challengeBenchmark } from './challenge.js';
 import { dicomBenchmark } from './dicom.js';
 import { downloadsBenchmark } from './downloads.js';
@@ -9,7 +10,7 @@ import { tilesBenchmark } from './tiles.js';
 import { toolboxBenchmark } from './toolbox.js';
 
 /** `npm run bench [-- NAME…]`: runs the named benchmarks, or all of them. */
-const BENCHMARKS: Record<string, () => Promise<void>> = { tiles: tilesBenchmark, ingest: ingestBenchmark, downloads: downloadsBenchmark, toolbox: toolboxBenchmark, portal: portalBenchmark, bagit: bagitBenchmark, challenge: challengeBenchmark, ndpi: ndpiBenchmark, dicom: dicomBenchmark };
+const BENCHMARKS: Record<string, () => Promise<void>> = { tiles: tilesBenchmark, ingest: ingestBenchmark, downloads: downloadsBenchmark, toolbox: toolboxBenchmark, portal: portalBenchmark, bagit: bagitBenchmark, challenge: challengeBenchmark, ndpi: ndpiBenchmark, dicom: dicomBenchmark, catalog: catalogBenchmark };
 
 const names = process.argv.slice(2);
 const unknown = names.filter((n) => !(n in BENCHMARKS));

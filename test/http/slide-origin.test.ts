@@ -111,3 +111,74 @@ test(`the catalog search counts slides by scanner vendor and original format for
   const filtered = await fetch(app.url('/api/slides?organ=CO'), { headers: await bearerHeaders(app, { level: 'L1', roles: ['admin'] }) });
   t.deepEqual(((await filtered.json()) as { staffFacets: unknown }).staffFacets, { scannerVendor: [], originalFormat: [] }, 'counted under the search');
 });
+
+test(`staff filter the catalog by scanner vendor and original format; researchers are refused (403), on ${testDialect}`, async (t) => {
+  const data = await mkdtemp(path.join(os.tmpdir(), 'slidebank-origin-'));
+  t.teardown(() => rm(data, { recursive: true, force: true }));
+  const app = await startTestApp(t, { env: { SLIDEBANK_PATHS_DATA: data } });
+  const origins: [string, string | null, string | null][] = [
+    ['LV', 'aperio', 'svs'],
+    ['LV', 'aperio', 'svs'],
+    ['CO', 'aperio', 'svs'],
+    ['LV', 'hamamatsu', 'ndpi'],
+    ['CO', 'dicom', 'dicom'],
+    ['LV', null, null],
+  ];
+  const now = new Date();
+  await app.database.db.knex('slides').insert(
+    origins.map(([organ, vendor, format], i) => ({
+      name: `SB1-${organ}-X-HE-F${i}`,
+      file_path: `F${i}.tif`,
+      file_size: 100 + i,
+      sha256: String(i).repeat(64),
+      vendor: 'generic-tiff',
+      width: 1000,
+      height: 1000,
+      level_count: 1,
+      status: 'published',
+      organ,
+      stain: 'HE',
+      scanner_vendor: vendor,
+      original_format: format,
+      created_at: toDbTime(new Date(now.getTime() + i * 1000)),
+      updated_at: toDbTime(now),
+    })),
+  );
+  type Page = { total: number; items: { name: string }[]; facets: { organ: { value: string; count: number }[] }; staffFacets?: Record<string, { value: string; count: number }[]> };
+  const search = async (query: string, spec: Parameters<typeof bearerHeaders>[1]) => {
+    const response = await fetch(app.url(`/api/slides?${query}`), { headers: await bearerHeaders(app, spec) });
+    return { status: response.status, body: (await response.json()) as Page & { error?: { code: string; message: string } } };
+  };
+  const admin = { level: 'L1' as const, roles: ['admin' as const] };
+
+  const aperio = await search('scannerVendor=aperio', admin);
+  t.is(aperio.status, 200);
+  t.is(aperio.body.total, 3);
+  t.deepEqual(aperio.body.items.map((item) => item.name).sort(), ['SB1-CO-X-HE-F2', 'SB1-LV-X-HE-F0', 'SB1-LV-X-HE-F1']);
+  t.deepEqual(aperio.body.facets.organ.map(({ value, count }) => [value, count]), [['LV', 2], ['CO', 1]], 'the facets count under the origin filter');
+  t.deepEqual(
+    aperio.body.staffFacets!.scannerVendor!.map(({ value, count }) => [value, count]),
+    [['aperio', 3], ['dicom', 1], ['hamamatsu', 1]],
+    'the filtered facet counts under every other condition, so that its siblings stay',
+  );
+  t.deepEqual(aperio.body.staffFacets!.originalFormat!.map(({ value, count }) => [value, count]), [['svs', 3]]);
+
+  const both = await search('originalFormat=ndpi,dicom&organ=LV', { level: 'L1', roles: ['curator'] });
+  t.is(both.status, 200);
+  t.deepEqual(both.body.items.map((item) => item.name), ['SB1-LV-X-HE-F3'], 'values OR-ed within, AND-ed with the other facets');
+
+  const none = await search('scannerVendor=leica', admin);
+  t.is(none.body.total, 0);
+  t.deepEqual(none.body.staffFacets!.scannerVendor!.find(({ value }) => value === 'leica'), { value: 'leica', name: 'leica', count: 0 }, 'a selected value without slides stays, with 0');
+
+  for (const level of ['L1', 'L2', 'L3'] as const) {
+    for (const query of ['scannerVendor=aperio', 'originalFormat=svs', 'organ=LV&originalFormat=svs,ndpi']) {
+      const refused = await search(query, { level });
+      t.is(refused.status, 403, `${level}: ${query}`);
+      t.is(refused.body.error?.code, 'staff_only_filter');
+    }
+  }
+  const plain = await search('organ=LV', { level: 'L1' });
+  t.is(plain.status, 200);
+  t.is(plain.body.total, 4, 'a researcher still searches by every other facet');
+});
