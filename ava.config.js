@@ -3,7 +3,8 @@
  * files whose outcome depends on the test database, `npm run test:db`.
  */
 export default {
-  files: ['test/**/*.test.ts'],
+  // test/cluster/ (a Galera cluster, minutes long) runs on its own: `npm run test:cluster`.
+  files: ['test/**/*.test.ts', '!test/cluster/**'],
   extensions: { ts: 'module' },
   nodeArguments: ['--import=tsx'],
   workerThreads: false,

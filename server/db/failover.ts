@@ -43,7 +43,7 @@ export function failOverBetween(knex: Knex, nodes: ClusterNode[], log?: Logger):
       client.connectionSettings = base;
       try {
         const conn = await connecting;
-        await refuseUnready(conn);
+        await prepareClusterConnection(conn);
         if (index !== current) log?.warn({ database: `${node.host}:${node.port}`, previous: `${nodes[current]!.host}:${nodes[current]!.port}` }, 'database connections now go to another cluster node');
         current = index;
         return conn;
@@ -56,14 +56,24 @@ export function failOverBetween(knex: Knex, nodes: ClusterNode[], log?: Logger):
   };
 }
 
-/** Fail (and close) a connection to a Galera node that would refuse queries; a server without Galera is always ready. */
-async function refuseUnready(conn: RawConnection): Promise<void> {
-  const ready = await new Promise<string>((resolve, reject) => {
-    conn.query("SELECT IF(@@wsrep_on, (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'WSREP_READY'), 'ON') AS ready", (err, rows) =>
-      err ? reject(err) : resolve(String(rows?.[0]?.ready ?? 'ON')),
-    );
-  });
-  if (ready === 'ON') return;
-  await new Promise<void>((resolve) => conn.end(resolve));
-  throw Object.assign(new Error('the Galera node is not ready (not synced with the primary component)'), { code: NOT_READY });
+function run(conn: RawConnection, sql: string): Promise<{ wsrep?: number; ready?: string }[]> {
+  return new Promise((resolve, reject) => conn.query(sql, (err, rows) => (err ? reject(err) : resolve(rows ?? []))));
+}
+
+/**
+ * Fail (and close) a connection to a Galera node that would refuse queries,
+ * and make reads on the others causal: Galera applies another node's commits
+ * asynchronously, so without `wsrep_sync_wait` a session row written through
+ * one node may not yet be readable through the next request's node. A server
+ * without Galera passes unchanged.
+ */
+async function prepareClusterConnection(conn: RawConnection): Promise<void> {
+  const [state] = await run(conn, "SELECT @@wsrep_on AS wsrep, (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'WSREP_READY') AS ready");
+  if (!state?.wsrep) return;
+  if (state.ready !== 'ON') {
+    await new Promise<void>((resolve) => conn.end(resolve));
+    throw Object.assign(new Error('the Galera node is not ready (not synced with the primary component)'), { code: NOT_READY });
+  }
+  // 1: reads wait until this node has applied every commit the cluster had made when they started.
+  await run(conn, 'SET SESSION wsrep_sync_wait = 1');
 }

@@ -1,4 +1,5 @@
 import type { Context, Middleware } from 'koa';
+import { isConnectionLost, isTransactionConflict } from '../../db/transaction.js';
 import { AppError } from '../../errors.js';
 import '../context.js';
 
@@ -75,6 +76,14 @@ function handle(ctx: Context, error: unknown): void {
         : defaultMessage(status);
     for (const [name, value] of Object.entries(httpish.headers ?? {})) ctx.set(name, value);
     respond(ctx, status, code, message);
+    return;
+  }
+
+  // A database node that stopped mid-request, or a conflict still there after the retries: the request may simply be sent again.
+  if (isConnectionLost(error) || isTransactionConflict(error)) {
+    ctx.log.warn({ err: error }, 'database unavailable for this request; the client is asked to retry');
+    ctx.set('Retry-After', '1');
+    respond(ctx, 503, 'database_unavailable', 'The database did not answer this request; try again in a moment');
     return;
   }
 
