@@ -10855,6 +10855,10 @@ export interface operations {
                 dataset?: string[];
                 /** @description Words that must each match a name, the pathology information or a vocabulary name */
                 q?: string;
+                /** @description Staff only (403 staff_only_filter for anyone else): scannerVendor values as staffFacets lists them, OR-ed */
+                scannerVendor?: string[];
+                /** @description Staff only (403 staff_only_filter for anyone else): originalFormat values as staffFacets lists them, OR-ed */
+                originalFormat?: string[];
                 /** @description Order, descending with a leading -; default -created */
                 sort?: "name" | "-name" | "created" | "-created" | "size" | "-size";
                 page?: number;
