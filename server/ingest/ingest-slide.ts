@@ -97,6 +97,8 @@ interface IngestRun {
   progress(stage: IngestStage, done?: number, total?: number): void;
   /** Lets the next ingest of the same original in the batch go on, once this one is settled. */
   release?: () => void;
+  /** The original is hashed as the de-identified copy reads it, and checked for a repeat after the copy is written. */
+  hashWhileWriting: boolean;
 }
 
 /** What was read from the original before anything is written. */
@@ -128,6 +130,7 @@ export async function ingestSlide(input: IngestSlideInput): Promise<IngestResult
     format: undefined,
     openslide: undefined,
     conversion: null,
+    hashWhileWriting: false,
     progress: (stage, done = 0, total = 1) => onProgress?.({ file: candidate.fileName, stage, done, total }),
   };
   try {
@@ -148,9 +151,26 @@ async function ingestSteps(run: IngestRun): Promise<IngestResult> {
   if (candidate.missing) throw new Refusal('quarantined', candidate.missing);
   run.format = await refuseUnhandledFormat(candidate.file);
   run.openslide = await openSlideOnly(run);
-  run.originalSha256 = await refuseRepeat(run);
-  const slide = await checkSlide(run);
-  const copy = await writeDeidentifiedCopy(run, slide.name, slide.source);
+  // A single-file slide the rewriter copies is hashed as the copy reads it; any other is hashed first.
+  run.hashWhileWriting = run.format !== 'dicom' && run.format !== 'hamamatsu' && !run.openslide && !candidate.companions?.length;
+  if (!run.hashWhileWriting) run.originalSha256 = await refuseRepeat(run);
+  let slide: CheckedSlide;
+  let copy: DeidentifiedCopy;
+  try {
+    slide = await checkSlide(run);
+    copy = await writeDeidentifiedCopy(run, slide.name, slide.source);
+  } catch (error) {
+    // Refused before its hash was known: a repeat of a published original is still told as one first, as if hashed first.
+    if (run.originalSha256 === null) {
+      try {
+        run.originalSha256 = await refuseRepeat(run);
+      } catch (repeat) {
+        if (repeat instanceof Refusal && repeat.outcome === 'duplicate') throw repeat;
+      }
+    }
+    throw error;
+  }
+  if (run.originalSha256 === null) run.originalSha256 = await refuseRepeat(run, copy.result.originalSha256);
   const report: IngestReport = { originalFormat: run.openslide?.format ?? run.format, ...reportOf(copy.result, slide.annotation) };
   if (run.conversion) report.conversion = conversionReport(run.conversion.info, run.conversion.quality);
   await verifyCopy(run, copy, slide.annotation, report);
@@ -160,11 +180,11 @@ async function ingestSteps(run: IngestRun): Promise<IngestResult> {
   return finish(run, 'published', null, report, { slideId, name: slide.name, recordId });
 }
 
-/** The original's SHA-256; an original published before is a duplicate. */
-async function refuseRepeat(run: IngestRun): Promise<string> {
-  run.progress('hashing');
+/** The original's SHA-256 (computed here unless `known`); an original published before is a duplicate. */
+async function refuseRepeat(run: IngestRun, known?: string): Promise<string> {
   const { candidate } = run.input;
-  const sha256 = (await folderHash(candidate.file)) ?? (candidate.companions?.length ? await originalHash(candidate) : await sha256File(candidate.file));
+  if (!known) run.progress('hashing');
+  const sha256 = known ?? (await folderHash(candidate.file)) ?? (candidate.companions?.length ? await originalHash(candidate) : await sha256File(candidate.file));
   run.release = await run.input.inFlight?.hold(sha256);
   const published = await run.input.repository.findPublishedOriginal(sha256);
   if (published) throw new Refusal('duplicate', `already published as ${published.name} (slide ${published.id}); nothing was changed`);
@@ -233,7 +253,7 @@ async function writeDeidentifiedCopy(run: IngestRun, name: string, source: strin
   run.progress('writing', 0, run.bytes);
   let result: DeidentifyResult;
   try {
-    const options = { originalName: candidate.fileName, onProgress: (done: number, total: number) => run.progress('writing', done, total) };
+    const options = { originalName: candidate.fileName, hashOriginal: run.hashWhileWriting, onProgress: (done: number, total: number) => run.progress('writing', done, total) };
     result = ndpi ? await deidentifyNdpi(source, partial, options) : await deidentifySlide(source, partial, options);
     if (run.conversion) addVendorIdentifiers(result, run.conversion.info);
   } catch (error) {

@@ -4,6 +4,7 @@
  * never reach the new file), each directory with allow-listed tags and a
  * rebuilt description, tiles copied byte for byte.
  */
+import { createHash } from 'node:crypto';
 import { detectFormat } from '../../wsi/formats/registry.js';
 import type { TiffDirectory } from '../../wsi/tiff/directory.js';
 import { readDirectories, readHeader } from '../../wsi/tiff/directory.js';
@@ -51,6 +52,8 @@ export interface DeidentifyResult {
   levels?: PublishedLevel[];
   size: number;
   sha256: string;
+  /** The original's SHA-256, when it was computed while the original was read for the copy (`hashOriginal`). */
+  originalSha256?: string;
   /** The published TIFF's layout (none for a DICOM series). */
   tiffFormat?: 'classic' | 'bigtiff';
   directories: DirectoryReport[];
@@ -65,6 +68,10 @@ export interface DeidentifyOptions {
   /** JPEG quality of tiles that have to be encoded (default 90). */
   quality?: number;
   onProgress?: (done: number, total: number) => void;
+  /** Hash the original while reading it, where it can be read front to back whole (`originalSha256`). */
+  hashOriginal?: boolean;
+  /** The rewriter's read block (default 8 MiB; small ones test chunks cut between blocks). */
+  blockBytes?: number;
 }
 
 export class DeidentifyError extends Error {
@@ -106,11 +113,13 @@ export async function deidentifySlide(input: string, output: string, options: De
       kept.push({ source: directory, entries: safeEntries(directory, layout.vendor, report) });
     }
 
-    const result = await rewriteTiff(file, header.littleEndian, kept, output, { onProgress: options.onProgress });
+    const sourceHash = options.hashOriginal ? createHash('sha256') : undefined;
+    const result = await rewriteTiff(file, header.littleEndian, kept, output, { onProgress: options.onProgress, sourceHash, ...(options.blockBytes ? { blockBytes: options.blockBytes } : {}) });
     return {
       vendor: layout.vendor,
       size: result.size,
       sha256: result.sha256,
+      ...(result.sourceHashed ? { originalSha256: sourceHash!.digest('hex') } : {}),
       tiffFormat: result.format,
       directories: reports,
       identifiers: collectIdentifiers(directories, options.originalName),

@@ -44,6 +44,17 @@ export class RandomAccessFile {
     return buffer;
   }
 
+  /** Up to `buffer.length` bytes from `offset` into `buffer` (fewer only at the end of the file); the bytes read. */
+  async readInto(buffer: Buffer, offset: number): Promise<Buffer> {
+    let done = 0;
+    while (done < buffer.length && offset + done < this.size) {
+      const { bytesRead } = await this.handle.read(buffer, done, Math.min(buffer.length, this.size - offset) - done, offset + done);
+      if (bytesRead === 0) throw corrupt(`${this.path}: unexpected end of file at ${offset + done} of ${this.size}`);
+      done += bytesRead;
+    }
+    return buffer.subarray(0, done);
+  }
+
   close(): Promise<void> {
     return this.handle.close();
   }

@@ -5,7 +5,7 @@
  * is planned first (header, directories, then data) and the file is written
  * front to back in one pass, hashing as it goes.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import type { TiffDirectory } from './directory.js';
 import type { RandomAccessFile } from './file.js';
@@ -28,12 +28,22 @@ export interface RewriteOptions {
   blockBytes?: number;
   /** Always write BigTIFF. */
   bigtiff?: boolean;
+  /**
+   * Also feed every byte of the source, in order, into this hash (an
+   * original's checksum without a read of its own). Done when the chunks
+   * copied lie in the source in the order they are written (as scanners and
+   * the generator lay them out): the source is then read front to back once,
+   * whole. Otherwise the hash is left untouched and `sourceHashed` is false.
+   */
+  sourceHash?: Hash;
 }
 
 export interface RewriteResult {
   size: number;
   sha256: string;
   format: 'classic' | 'bigtiff';
+  /** Whether `sourceHash` was fed the whole source. */
+  sourceHashed: boolean;
 }
 
 /** Tags the rewriter writes from the layout; callers must not pass them. */
@@ -125,21 +135,26 @@ export async function rewriteTiff(
     if (position !== plan.dataStart) throw new Error(`layout error: data planned at ${plan.dataStart}, header ends at ${position}`);
 
     const blockBytes = options.blockBytes ?? 8 * 1024 * 1024;
-    const runs = contiguousRuns(chunks.flat(), blockBytes);
-    let next = runs.length > 0 ? readRun(source, runs[0]!) : undefined;
-    for (let i = 0; i < runs.length; i++) {
-      const block = await next!;
-      next = i + 1 < runs.length ? readRun(source, runs[i + 1]!) : undefined;
-      hash.update(block);
-      await writeAll(handle, block, position);
-      position += block.length;
-      options.onProgress?.(position, total);
+    const inOrder = options.sourceHash !== undefined && inSourceOrder(chunks.flat(), source.size);
+    if (inOrder) {
+      position = await copyWholeSource(source, chunks.flat(), handle, position, blockBytes, [hash, options.sourceHash!], (done) => options.onProgress?.(done, total));
+    } else {
+      const runs = contiguousRuns(chunks.flat(), blockBytes);
+      let next = runs.length > 0 ? readRun(source, runs[0]!) : undefined;
+      for (let i = 0; i < runs.length; i++) {
+        const block = await next!;
+        next = i + 1 < runs.length ? readRun(source, runs[i + 1]!) : undefined;
+        hash.update(block);
+        await writeAll(handle, block, position);
+        position += block.length;
+        options.onProgress?.(position, total);
+      }
     }
     if (position !== total) throw new Error(`layout error: wrote ${position} bytes of ${total}`);
     await handle.sync();
     await handle.close();
     handle = undefined;
-    return { size: total, sha256: hash.digest('hex'), format: big ? 'bigtiff' : 'classic' };
+    return { size: total, sha256: hash.digest('hex'), format: big ? 'bigtiff' : 'classic', sourceHashed: inOrder };
   } catch (error) {
     if (handle) await handle.close().catch(() => {});
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') await rm(output, { force: true });
@@ -240,6 +255,75 @@ async function readRun(source: RandomAccessFile, run: Chunk[]): Promise<Buffer> 
     run.map((c) => span.subarray(c.sourceOffset - first.sourceOffset, c.sourceOffset - first.sourceOffset + c.length)),
     payload,
   );
+}
+
+/** Every non-empty chunk starts at or after the end of the one before it, and ends within the source (else the reads by runs name the damage). */
+function inSourceOrder(chunks: Chunk[], size: number): boolean {
+  let end = 0;
+  for (const chunk of chunks) {
+    if (chunk.length === 0) continue;
+    if (chunk.sourceOffset < end || chunk.sourceOffset + chunk.length > size) return false;
+    end = chunk.sourceOffset + chunk.length;
+  }
+  return true;
+}
+
+/**
+ * The source read front to back in blocks (the next block read while this
+ * one is used), every byte into `hashes[1]`; the chunks' bytes, which lie in
+ * it in the order they are written, handed to the output as slices of the
+ * block (no copy) and into `hashes[0]`. Returns the output position reached.
+ */
+async function copyWholeSource(
+  source: RandomAccessFile,
+  chunks: Chunk[],
+  output: FileHandle,
+  position: number,
+  blockBytes: number,
+  [outputHash, sourceHash]: [Hash, Hash],
+  onProgress: (done: number) => void,
+): Promise<number> {
+  const buffers = [Buffer.allocUnsafe(blockBytes), Buffer.allocUnsafe(blockBytes)];
+  let turn = 0;
+  let next: Promise<Buffer> | undefined = source.readInto(buffers[0]!, 0);
+  let start = 0;
+  // The chunk being copied, and how much of it is done.
+  let k = 0;
+  let copied = 0;
+  while (next) {
+    const block: Buffer = await next;
+    const end: number = start + block.length;
+    turn ^= 1;
+    next = end < source.size ? source.readInto(buffers[turn]!, end) : undefined;
+    sourceHash.update(block);
+    const parts: Buffer[] = [];
+    while (k < chunks.length) {
+      const chunk = chunks[k]!;
+      const from = chunk.sourceOffset + copied;
+      if (chunk.length > 0 && from >= end) break;
+      const to = Math.min(chunk.sourceOffset + chunk.length, end);
+      if (to > from) parts.push(block.subarray(from - start, to - start));
+      copied += Math.max(0, to - from);
+      if (copied < chunk.length) break;
+      k++;
+      copied = 0;
+    }
+    for (const part of parts) outputHash.update(part);
+    position = await writeParts(output, parts, position);
+    onProgress(position);
+    start = end;
+  }
+  if (k < chunks.length) throw new Error(`layout error: the source ended before chunk ${k} of ${chunks.length}`);
+  return position;
+}
+
+/** The parts written one after the other from `position` (one system call where the kernel takes them all); the position after them. */
+async function writeParts(handle: FileHandle, parts: Buffer[], position: number): Promise<number> {
+  if (parts.length === 0) return position;
+  const length = parts.reduce((sum, p) => sum + p.length, 0);
+  const { bytesWritten } = await handle.writev(parts, position);
+  if (bytesWritten < length) await writeAll(handle, Buffer.concat(parts).subarray(bytesWritten), position + bytesWritten);
+  return position + length;
 }
 
 async function writeAll(handle: FileHandle, data: Buffer, position: number): Promise<void> {
