@@ -198,6 +198,12 @@ pydicomTest(
     await checkSeries(t, session, app, path.join(app.config.paths.slides, bpaec!.name!), bpaec!.name!);
     await checkSeries(t, token, app, path.join(app.config.paths.slides, camelyon!.name!), camelyon!.name!);
 
+    // The UIDs the slide is served under, for links to it: the published series' own.
+    const bpaecFirst = await pydicomRead((await levelFiles(path.join(app.config.paths.slides, bpaec!.name!)))[0]!, []);
+    t.deepEqual(await app.services.dicomweb.servedUids(bpaec!.slideId!), { study: value(bpaecFirst.json, '0020000D'), series: value(bpaecFirst.json, '0020000E') });
+    const fileUids = app.services.dicomweb.uidsOf({ id: file.id, sha256: null, fileSize: file.fileSize });
+    t.deepEqual(await app.services.dicomweb.servedUids(file.id), { study: fileUids.study, series: fileUids.series });
+
     // The label is in no answer: no instance of another Image Type, no label text.
     const everything = await session.get<JsonDataset[]>('/dicomweb/instances?includefield=all');
     t.is(everything.status, 200);

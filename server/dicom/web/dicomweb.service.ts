@@ -134,12 +134,22 @@ export class DicomwebService {
     });
   }
 
-  /** The UIDs of a slide file's series: the export's (uidKey and seriesUids under dicom.uidRoot). */
+  /**
+   * The UIDs of a slide file's series: the export's (uidKey and seriesUids
+   * under dicom.uidRoot). A slide published as a DICOM series is served under
+   * its instances' own UIDs instead: servedUids gives those of any slide.
+   */
   uidsOf(slide: Pick<CatalogSeries, 'id' | 'sha256' | 'fileSize'>): SeriesUids {
     const key = uidKey(slide);
     let uids = this.uidCache.get(key);
     if (!uids) this.uidCache.set(key, (uids = seriesUids(key, this.settings.uidRoot || undefined)));
     return uids;
+  }
+
+  /** The study and series under which a published slide is served (a published series' own UIDs, the export's for a slide file); undefined when it is not served. */
+  async servedUids(slideId: number): Promise<{ study: string; series: string } | undefined> {
+    const n = (await this.named()).find((x) => x.slide.id === slideId);
+    return n && { study: n.study, series: n.series };
   }
 
   // QIDO-RS
