@@ -25,7 +25,7 @@ interface IngestOptions {
 export function ingestCommand(): Command {
   return new Command('ingest')
     .description(
-      'de-identify and publish every slide in a folder: each .svs or .tif with the .xml of the same base name, and the rows of metadata.csv',
+      'de-identify and publish every slide in a folder: each .svs or .tif with the .xml of the same base name, and the rows of metadata.csv; several slides at once (ingest.parallelSlides, env SLIDEBANK_INGEST_PARALLEL_SLIDES; default the number of cores)',
     )
     .argument('<dir>', 'the folder to ingest (its subfolders are not read)')
     .option('--organ <value>', 'for slides without a metadata.csv row: organ (code or name)')
@@ -57,6 +57,7 @@ export function ingestCommand(): Command {
           const fallback = fallbackMetadata(options, service.vocabulary, config.ingest.consentRequiredFrom);
 
           const bars = options.progress !== false && process.stderr.isTTY && !options.json ? new ProgressBars() : undefined;
+          const started = performance.now();
           const outcome = await service.ingestFolder(dir, {
             source: 'cli',
             ...(fallback ? { fallback } : {}),
@@ -71,7 +72,7 @@ export function ingestCommand(): Command {
           if (options.json) {
             process.stdout.write(`${JSON.stringify(outcome, null, 2)}\n`);
           } else {
-            process.stdout.write(summaryTable(outcome.results));
+            process.stdout.write(summaryTable(outcome.results, (performance.now() - started) / 1000));
             for (const p of outcome.sheetProblems) process.stdout.write(`metadata.csv line ${p.line}${p.column ? ` (${p.column})` : ''}: ${p.message}\n`);
             if (outcome.orphanXml.length) process.stdout.write(`XML without a slide (not ingested): ${outcome.orphanXml.join(', ')}\n`);
             if (outcome.ignored.length) process.stdout.write(`other files (not ingested): ${outcome.ignored.join(', ')}\n`);
@@ -112,7 +113,8 @@ function fallbackMetadata(
   return row.metadata;
 }
 
-function summaryTable(results: IngestResult[]): string {
+/** One line per slide, then the counts, and the bytes and wall-clock time of the whole folder (slides are ingested several at once). */
+function summaryTable(results: IngestResult[], seconds: number): string {
   if (results.length === 0) return '';
   const rows = results.map((r) => [
     r.outcome,
@@ -124,7 +126,6 @@ function summaryTable(results: IngestResult[]): string {
   const counts = new Map<string, number>();
   for (const r of results) counts.set(r.outcome, (counts.get(r.outcome) ?? 0) + 1);
   const megabytes = results.reduce((s, r) => s + r.bytes, 0) / 1e6;
-  const seconds = results.reduce((s, r) => s + r.durationMs, 0) / 1000;
   return (
     line(['outcome', 'file', 'published as / reason']) +
     rows.map(line).join('') +
