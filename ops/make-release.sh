@@ -54,8 +54,9 @@ if [ "$modules" = yes ]; then
   (cd "$stage" && npm prune --omit=dev --ignore-scripts --offline --no-audit --no-fund --loglevel=error >&2)
 fi
 # The native addons are built by npm ci (npm run build:native). The scaled-JPEG addon links
-# libjpeg-turbo: the servers need only its runtime library (libturbojpeg0 / turbojpeg), which the
-# common role installs. The page-cache addon needs nothing beyond the C library.
+# libjpeg-turbo: built against the system's, the servers need its runtime library (libturbojpeg0 /
+# turbojpeg), which the common role installs; built against the one @julusian/jpeg-turbo ships, that
+# library lies beside the addon and goes with it. The page-cache addon needs nothing beyond the C library.
 for addon in native/scaled-jpeg/build/Release/scaled_jpeg.node native/page-cache/build/Release/page_cache.node; do
   if [ -f "$addon" ]; then
     mkdir -p "$stage/$(dirname "$addon")"
@@ -64,6 +65,9 @@ for addon in native/scaled-jpeg/build/Release/scaled_jpeg.node native/page-cache
     echo "make-release: warning: $addon is not built (npm run build:native); the servers will serve tiles through the slower general path" >&2
   fi
 done
+if [ -f native/scaled-jpeg/build/Release/libturbojpeg.so.0 ]; then
+  cp native/scaled-jpeg/build/Release/libturbojpeg.so.0 "$stage/native/scaled-jpeg/build/Release/"
+fi
 printf '%s\n' "$version" >"$stage/RELEASE"
 
 tarball="$out/$name.tar.gz"

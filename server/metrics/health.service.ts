@@ -4,7 +4,7 @@ import path from 'node:path';
 import { checkDatabase, type Database } from '../db/index.js';
 import { version } from '../package-info.js';
 import type { MetricsRepository } from './metrics.repository.js';
-import type { FolderHealth, Health, HealthDetails } from './views.js';
+import type { FolderHealth, Health, HealthDetails, TileEngineHealth } from './views.js';
 
 const DATABASE_CHECK_TIMEOUT_MS = 2000;
 
@@ -15,14 +15,16 @@ export interface HealthSources {
   folders: Record<string, string>;
   /** When the server started, for the uptime. */
   startedAt: Date;
+  /** The tile engine's fast paths in this process (TilesService.enginePaths). */
+  tiles?: () => TileEngineHealth;
 }
 
 /**
  * Whether the server is well: the public answer (`/healthz`, up or not and
  * never why) and what an operator needs when something is wrong (the
  * database round trip, each data folder present, writable, whether it is
- * its own mount, and its free space, the scheduled jobs' run counts and the
- * toolbox queue).
+ * its own mount, and its free space, the scheduled jobs' run counts, the
+ * toolbox queue, and which of the tile engine's fast paths are in use).
  */
 export class HealthService {
   constructor(private readonly sources: HealthSources) {}
@@ -51,7 +53,8 @@ export class HealthService {
     const jobs = up ? (await repository.jobRunsByStatus()).map(({ key, count }) => ({ ...key, count })) : [];
     const queue = up ? (await repository.queueJobsByStatus()).map(({ key, count }) => ({ ...key, count })) : [];
     const status = !up ? 'unavailable' : checked.some(([, f]) => f.status !== 'ok') ? 'degraded' : 'ok';
-    return { status, database, folders: Object.fromEntries(checked), jobs, queue };
+    const tiles = this.sources.tiles?.();
+    return { status, database, folders: Object.fromEntries(checked), jobs, queue, ...(tiles ? { tiles } : {}) };
   }
 }
 

@@ -32,6 +32,23 @@ export const folderHealth = z
   .meta({ id: 'FolderHealth' });
 export type FolderHealth = z.infer<typeof folderHealth>;
 
+export const tileEngineHealth = z
+  .object({
+    scaledJpeg: z
+      .object({
+        active: z.boolean(),
+        library: z.string().optional().meta({ description: 'The libturbojpeg file the addon runs on (Linux)' }),
+        source: z.enum(['system', 'npm']).optional().meta({ description: 'system: the distribution\'s package; npm: the library @julusian/jpeg-turbo ships, copied beside the addon' }),
+        reason: z.string().optional().meta({ description: 'Why the path is not in use' }),
+      })
+      .meta({ description: 'Tiles that are whole blocks of stored JPEG tiles decoded at reduced size by libjpeg-turbo (native/scaled-jpeg); otherwise decoded in full and resized' }),
+    pageCacheReads: z
+      .object({ active: z.boolean(), reason: z.string().optional() })
+      .meta({ description: 'Stored tiles read from the page cache on the calling thread (native/page-cache); otherwise through the thread pool' }),
+  })
+  .meta({ id: 'TileEngineHealth' });
+export type TileEngineHealth = z.infer<typeof tileEngineHealth>;
+
 /** What an operator needs when something is wrong; it names server paths, so operators only. */
 export const healthDetails = z
   .object({
@@ -40,6 +57,7 @@ export const healthDetails = z
     folders: z.record(z.string(), folderHealth).meta({ description: 'By configuration key: data, slides, cache' }),
     jobs: z.array(z.object({ job: z.string(), status: z.string(), count: z.number().int() })).meta({ description: 'Recorded runs of the scheduled jobs by outcome' }),
     queue: z.array(z.object({ type: z.string(), status: z.string(), count: z.number().int() })).meta({ description: 'Toolbox jobs by type and status' }),
+    tiles: tileEngineHealth.optional().meta({ description: 'Which of the tile engine\'s fast paths this server process uses' }),
   })
   .meta({ id: 'HealthDetails' });
 export type HealthDetails = z.infer<typeof healthDetails>;

@@ -29,7 +29,7 @@ export const metricsRoutes = [
     method: 'get',
     path: '/healthz/details',
     tag: 'Operations',
-    summary: 'The database, each data folder (present, writable, own mount, free space), job runs and the toolbox queue',
+    summary: 'The database, each data folder (present, writable, own mount, free space), job runs, the toolbox queue, and the tile engine\'s fast paths (scaled JPEG decoding and its libjpeg-turbo, page-cache reads)',
     description: 'Answers 503 with the same body when the database is down.',
     access: operatorOnly,
     before: [noStore],
