@@ -25,6 +25,8 @@ interface Round {
   streamCopyMBps: number;
   ingestMBps: number;
   ingestSeconds: number;
+  /** User and system CPU time of the whole process (every thread) during the ingest: less swayed by other work on the machine than the clock. */
+  ingestCpuSeconds: number;
   stages: Partial<Record<IngestStage, number>>;
 }
 
@@ -152,6 +154,7 @@ async function measure(source: string, inboxName: string): Promise<Round[]> {
         let stage: IngestStage | undefined;
         let stageStart = 0;
         t0 = performance.now();
+        const cpu0 = process.cpuUsage();
         const { results } = await service.ingestFolder(inbox, {
           source: 'cli',
           fallback: { organ: 'LV', histology: 'HCC', stain: 'HE', marker: null, differentiation: 'MD', pathologyInfo: null, annotationMethod: 'M', dataset: 'bench' },
@@ -164,6 +167,8 @@ async function measure(source: string, inboxName: string): Promise<Round[]> {
           },
         });
         const ingestSeconds = (performance.now() - t0) / 1000;
+        const cpu = process.cpuUsage(cpu0);
+        const ingestCpuSeconds = (cpu.user + cpu.system) / 1e6;
         if (results[0]?.outcome !== 'published') throw new Error(`the bench slide was not published: ${results[0]?.reason}`);
         rounds.push({
           cache,
@@ -172,6 +177,7 @@ async function measure(source: string, inboxName: string): Promise<Round[]> {
           streamCopyMBps: bytes / 1e6 / streamSeconds,
           ingestMBps: bytes / 1e6 / ingestSeconds,
           ingestSeconds,
+          ingestCpuSeconds,
           stages,
         });
         console.log(
@@ -207,7 +213,7 @@ function report(what: string, rounds: Round[]): void {
     console.log(
       `|  | stages of the median ${cache} run (s): ${Object.entries(median.stages)
         .map(([name, seconds]) => `${name} ${seconds.toFixed(2)}`)
-        .join(', ')}; total ${median.ingestSeconds.toFixed(2)} | | | |`,
+        .join(', ')}; total ${median.ingestSeconds.toFixed(2)}, CPU ${median.ingestCpuSeconds.toFixed(2)} (user + system, all threads) | | | |`,
     );
   }
 }
