@@ -7,10 +7,11 @@ import { ingestBenchmark } from './ingest.js';
 import { ndpiBenchmark } from './ndpi.js';
 import { portalBenchmark } from './portal.js';
 import { tilesBenchmark } from './tiles.js';
+import { tilesMixedBenchmark } from './tiles-mixed.js';
 import { toolboxBenchmark } from './toolbox.js';
 
 /** `npm run bench [-- NAME…]`: runs the named benchmarks, or all of them. */
-const BENCHMARKS: Record<string, () => Promise<void>> = { tiles: tilesBenchmark, ingest: ingestBenchmark, downloads: downloadsBenchmark, toolbox: toolboxBenchmark, portal: portalBenchmark, bagit: bagitBenchmark, challenge: challengeBenchmark, ndpi: ndpiBenchmark, dicom: dicomBenchmark, catalog: catalogBenchmark };
+const BENCHMARKS: Record<string, () => Promise<void>> = { tiles: tilesBenchmark, 'tiles-mixed': tilesMixedBenchmark, ingest: ingestBenchmark, downloads: downloadsBenchmark, toolbox: toolboxBenchmark, portal: portalBenchmark, bagit: bagitBenchmark, challenge: challengeBenchmark, ndpi: ndpiBenchmark, dicom: dicomBenchmark, catalog: catalogBenchmark };
 
 const names = process.argv.slice(2);
 const unknown = names.filter((n) => !(n in BENCHMARKS));
