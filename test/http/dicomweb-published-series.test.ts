@@ -3,7 +3,7 @@
 // DICOM JSON of the same files) and their frames as stored (compared with pydicom's reading of the
 // encapsulated Pixel Data) — beside a slide file served as the export writes it; the label never served.
 import { execFile } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -217,5 +217,61 @@ pydicomTest(
     await app.services.slideStatus.withdraw(gone.slideId!, 'consent withdrawn', { actorId: null });
     t.deepEqual((await session.get<JsonDataset[]>(`/dicomweb/studies?StudyInstanceUID=${goneStudy}`)).body, []);
     t.is((await session.get(`/dicomweb/studies/${goneStudy}/series`)).status, 404);
+  },
+);
+
+/** A copy of a published series folder named anew (its study and series UIDs' last digit moved on by `shift`, same length), level 0 as `damage` leaves it. */
+async function damagedCopy(from: string, to: string, study: string, series: string, shift: number, damage: (bytes: Buffer) => Buffer): Promise<{ study: string; series: string }> {
+  const renamed = (uid: string) => uid.slice(0, -1) + String((Number(uid.at(-1)) + shift) % 10);
+  await mkdir(to, { recursive: true });
+  for (const name of await readdir(from)) {
+    let bytes: Buffer = await readFile(path.join(from, name));
+    for (const uid of [study, series]) {
+      const [old, anew] = [Buffer.from(uid, 'latin1'), Buffer.from(renamed(uid), 'latin1')];
+      for (let at = bytes.indexOf(old); at >= 0; at = bytes.indexOf(old, at + 1)) anew.copy(bytes, at);
+    }
+    if (name === 'level-0.dcm') bytes = damage(bytes);
+    await writeFile(path.join(to, name), bytes);
+  }
+  return { study: renamed(study), series: renamed(series) };
+}
+
+pydicomTest(
+  [fixturesProblem()],
+  `DICOMweb passes over a damaged published series in searches across the catalog, and its own URLs say so without naming a server path (${testDialect})`,
+  async (t) => {
+    const data = await mkdtemp(path.join(os.tmpdir(), 'slidebank-dicomweb-series-damaged-'));
+    t.teardown(() => rm(data, { recursive: true, force: true }));
+    const app = await startTestApp(t, { env: { SLIDEBANK_PATHS_DATA: data } });
+    const inbox = path.join(data, 'in');
+    await mkdir(inbox, { recursive: true });
+    await copyFile(fixture('dicom/google-pipeline/multi_frame_jpeg_camelyon_challenge_image.dcm'), path.join(inbox, 'camelyon.dcm'));
+    await writeFile(path.join(inbox, 'metadata.csv'), stringify([{ file: 'camelyon.dcm', ...ROW }], { header: true }));
+    const { results } = await createIngestService(app.config, app.database.db, memoryLogger().log).ingestFolder(inbox, { source: 'cli' });
+    t.is(results[0]?.outcome, 'published', results[0]?.reason ?? '');
+    const good = path.join(app.config.paths.slides, results[0]!.name!);
+    const first = (await pydicomRead(path.join(good, 'level-0.dcm'), [])).json;
+    const [study, series] = [value(first, '0020000D') as string, value(first, '0020000E') as string];
+
+    // Frames cut off half way (the offset table points past the end), and a level that is not DICOM at all.
+    const truncated = await damagedCopy(good, path.join(data, 'truncated'), study, series, 1, (bytes) => bytes.subarray(0, Math.floor(bytes.length / 2)));
+    const garbage = await damagedCopy(good, path.join(data, 'garbage'), study, series, 2, (bytes) => Buffer.alloc(bytes.length, 0x41));
+    await registerSlide(app.database.db, path.join(data, 'truncated'), 'SB1-LV-HCC-HE-TRUNCATED');
+    await registerSlide(app.database.db, path.join(data, 'garbage'), 'SB1-LV-HCC-HE-GARBAGE');
+
+    const { session } = await signedIn(app, { level: 'L1' });
+    const studies = await session.get<JsonDataset[]>('/dicomweb/studies');
+    t.is(studies.status, 200);
+    t.deepEqual(studies.body.map((s) => value(s, '0020000D')).sort(), [study, truncated.study].sort(), 'a series whose headers cannot be read is not listed');
+    const instances = await session.get<JsonDataset[]>('/dicomweb/instances');
+    t.is(instances.status, 200);
+    t.deepEqual([...new Set(instances.body.map((i) => value(i, '0020000D')))], [study], 'the truncated series is passed over');
+    const own = await session.get<{ error: { code: string; message: string } }>(`/dicomweb/studies/${truncated.study}/series/${truncated.series}/metadata`);
+    t.is(own.status, 500);
+    t.is(own.body.error.code, 'slide_unreadable');
+    t.regex(own.body.error.message, /^Slide \d+ is damaged and cannot be served$/);
+    t.is((await session.get(`/dicomweb/studies/${garbage.study}/series/${garbage.series}/metadata`)).status, 404);
+    t.true(app.logs.some((line) => /published series not served/.test(String(line.msg))), 'the unreadable series is logged');
+    t.is((await session.get(`/dicomweb/studies/${study}/series/${series}/metadata`)).status, 200);
   },
 );

@@ -9,7 +9,7 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { WsiError } from '../../wsi/index.js';
-import { readInstanceHeader, type InstanceHeader } from '../../wsi/formats/dicom/dataset.js';
+import { readInstanceHeader, releaseHeader, type InstanceHeader } from '../../wsi/formats/dicom/dataset.js';
 import { pixelFormat, type PixelFormat } from '../../wsi/formats/dicom/decode.js';
 import { indexFrames, type FrameStore } from '../../wsi/formats/dicom/frames.js';
 import { describeInstance } from '../../wsi/formats/dicom/instance.js';
@@ -36,7 +36,7 @@ export interface PublishedIdentity {
   series: string;
   /** SOP Instance UIDs in the order served: levels largest first. */
   instances: string[];
-  /** The first instance's attributes (study, series and instance ones alike), BulkDataURIs as paths. */
+  /** The first instance's top-level attributes but sequences and binary values: the study's and the series' among them. */
   first: JsonDataset;
 }
 
@@ -117,7 +117,8 @@ async function readAll(folder: string): Promise<Read[]> {
 }
 
 function identityOf(read: Read[]): PublishedIdentity {
-  const first = read[0]!.attributes;
+  // Kept for every published series the catalog holds: small, whatever the functional groups' size.
+  const first = Object.fromEntries(Object.entries(read[0]!.attributes).filter(([, a]) => a.vr !== 'SQ' && a.BulkDataURI === undefined));
   return { study: text(first, '0020000D'), series: text(first, '0020000E'), instances: read.map((r) => r.sop), first };
 }
 
@@ -145,8 +146,7 @@ export async function openPublishedSeries(folder: string): Promise<PublishedSeri
         file: r.file,
       });
       // The header's bytes were needed for the frame index only (the Extended Offset Table may lie in them).
-      r.header.bytes = { buffer: Buffer.alloc(0), base: 0 };
-      r.header.dataSet = undefined;
+      releaseHeader(r.header);
     }
     return {
       identity: identityOf(read),
