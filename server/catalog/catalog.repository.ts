@@ -85,19 +85,31 @@ export class CatalogRepository {
     return { slides, total: counts.total };
   }
 
-  /** One page of the matching slides, read in the sort's order from its index (see the catalog-counts migration). */
+  /**
+   * One page of the matching slides, read in the sort's order from its index
+   * (see the catalog-counts migration): first the page's ids, which the index
+   * holds, so that the rows an offset skips are never read; then those rows.
+   */
   async page(criteria: CatalogCriteria, sort: CatalogSort, offset: number, limit: number): Promise<CatalogSlide[]> {
     const column = SORT_COLUMNS[sort.key];
-    const rows = (await this.published(criteria)
-      .select(CATALOG_COLUMNS)
-      .select(this.knex.raw(HAS_ANNOTATION))
-      .orderBy([
-        { column, order: sort.direction },
-        { column: 'id', order: sort.direction },
-      ])
-      .offset(offset)
-      .limit(limit)) as CatalogRow[];
-    return rows.map(toSlide);
+    const ids = (
+      (await this.published(criteria)
+        .select('id')
+        .orderBy([
+          { column, order: sort.direction },
+          { column: 'id', order: sort.direction },
+        ])
+        .offset(offset)
+        .limit(limit)) as { id: number }[]
+    ).map((row) => Number(row.id));
+    if (ids.length === 0) return [];
+    const rows = (await this.knex(SLIDES_TABLE).whereIn('id', ids).select(CATALOG_COLUMNS).select(this.knex.raw(HAS_ANNOTATION))) as CatalogRow[];
+    const byId = new Map(rows.map((row) => [Number(row.id), row]));
+    // A slide withdrawn between the two reads is left out.
+    return ids.flatMap((id) => {
+      const row = byId.get(id);
+      return row ? [toSlide(row)] : [];
+    });
   }
 
   /**

@@ -37,13 +37,22 @@ export class SlideStatusRepository {
       if (name) query.whereRaw(`name LIKE ? ESCAPE '!'`, [`%${name.replace(/[!%_]/g, '!$&')}%`]);
       return query;
     };
-    const [rows, counted] = await Promise.all([
-      // Names are unique: ordering by the name alone lets MariaDB read the page from the name's unique index (it does not extend a unique key with the id).
-      filtered().select(MANAGED_COLUMNS).orderBy('name', 'asc').limit(limit).offset(offset) as Promise<Row[]>,
-      filtered().count({ n: '*' }).first() as Promise<{ n: number | string } | undefined>,
-    ]);
+    const [rows, counted] = await Promise.all([this.page(filtered(), limit, offset), filtered().count({ n: '*' }).first() as Promise<{ n: number | string } | undefined>]);
     const withdrawals = await this.latestWithdrawals(rows.filter((row) => row.status === 'withdrawn').map((row) => row.id));
     return { items: rows.map((row) => toSlide(row, withdrawals.get(row.id) ?? null)), total: Number(counted?.n ?? 0) };
+  }
+
+  /**
+   * A page by name: first its ids from the name's unique index (names are
+   * unique, so the name alone orders them, which lets MariaDB use that index;
+   * it does not extend a unique key with the id), so that the rows an offset
+   * skips are never read; then those rows.
+   */
+  private async page(filtered: Knex.QueryBuilder, limit: number, offset: number): Promise<Row[]> {
+    const ids = ((await filtered.select('id').orderBy('name', 'asc').limit(limit).offset(offset)) as { id: number }[]).map((row) => Number(row.id));
+    if (ids.length === 0) return [];
+    const byId = new Map(((await this.knex(SLIDES_TABLE).whereIn('id', ids).select(MANAGED_COLUMNS)) as Row[]).map((row) => [Number(row.id), row]));
+    return ids.flatMap((id) => byId.get(id) ?? []);
   }
 
   async find(id: number, trx: Knex = this.knex): Promise<ManagedSlide | undefined> {
