@@ -1,4 +1,4 @@
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { Slide } from '../wsi/index.js';
@@ -20,26 +20,43 @@ export function thumbnailPath(folder: string, slideId: number, size: ThumbnailSi
  * names and renamed, so a reader never sees half a JPEG.
  */
 export async function writeThumbnails(slideFile: string, folder: string, slideId: number): Promise<void> {
+  await storeThumbnails(await renderThumbnails(slideFile), folder, slideId);
+}
+
+/** Both thumbnails of a slide file as JPEG, in memory (ingest makes them while the copy is verified, and stores them once it is published). */
+export async function renderThumbnails(slideFile: string): Promise<Map<ThumbnailSize, Buffer>> {
   const slide = await Slide.open(slideFile);
   try {
     const image = await overviewImage(slide);
-    await mkdir(folder, { recursive: true });
+    const rendered = new Map<ThumbnailSize, Buffer>();
     for (const [size, side] of Object.entries(THUMBNAIL_SIZES) as [ThumbnailSize, number][]) {
-      const target = thumbnailPath(folder, slideId, size);
-      const partial = `${target}.partial`;
-      try {
+      rendered.set(
+        size,
         await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
           .resize(side, side, { fit: 'inside', withoutEnlargement: true })
           .jpeg({ quality: 85, mozjpeg: false })
-          .toFile(partial);
-        await rename(partial, target);
-      } catch (error) {
-        await rm(partial, { force: true });
-        throw error;
-      }
+          .toBuffer(),
+      );
     }
+    return rendered;
   } finally {
     await slide.close();
+  }
+}
+
+/** Rendered thumbnails under the slide's id, each through a temporary name. */
+export async function storeThumbnails(rendered: Map<ThumbnailSize, Buffer>, folder: string, slideId: number): Promise<void> {
+  await mkdir(folder, { recursive: true });
+  for (const [size, jpeg] of rendered) {
+    const target = thumbnailPath(folder, slideId, size);
+    const partial = `${target}.partial`;
+    try {
+      await writeFile(partial, jpeg);
+      await rename(partial, target);
+    } catch (error) {
+      await rm(partial, { force: true });
+      throw error;
+    }
   }
 }
 

@@ -6,7 +6,8 @@
  */
 import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { removeThumbnails, writeThumbnails } from '../catalog/thumbnails.js';
+import type { LimitFunction } from 'p-limit';
+import { removeThumbnails, renderThumbnails, storeThumbnails, type ThumbnailSize } from '../catalog/thumbnails.js';
 import type { SlideFacts } from '../catalog/slide-facts.js';
 import { isUniqueViolation } from '../db/index.js';
 import { writeFileAtomic } from '../lib/files.js';
@@ -77,6 +78,12 @@ export interface IngestSlideInput {
   onProgress?: (progress: IngestProgress) => void;
   /** The batch's originals being ingested at once: the same original twice waits for the first. */
   inFlight?: OriginalsInFlight;
+  /**
+   * The batch's copies are written one at a time (while others are checked,
+   * verified and thumbnailed): a slide that fills the disk fails alone and its
+   * partial copy is gone before the next is written, as one by one.
+   */
+  writeLane?: LimitFunction;
 }
 
 /** One ingest under way: what it was given, and what it has learnt and written so far. */
@@ -173,9 +180,19 @@ async function ingestSteps(run: IngestRun): Promise<IngestResult> {
   if (run.originalSha256 === null) run.originalSha256 = await refuseRepeat(run, copy.result.originalSha256);
   const report: IngestReport = { originalFormat: run.openslide?.format ?? run.format, ...reportOf(copy.result, slide.annotation) };
   if (run.conversion) report.conversion = conversionReport(run.conversion.info, run.conversion.quality);
-  await verifyCopy(run, copy, slide.annotation, report);
+  // The thumbnails are drawn from the copy (in libvips's threads) while it is verified; stored only once it is published.
+  const thumbnails = renderThumbnails(copy.partial).then(
+    (rendered) => ({ rendered }),
+    (error: unknown) => ({ error: error as Error }),
+  );
+  try {
+    await verifyCopy(run, copy, slide.annotation, report);
+  } finally {
+    // Nothing is kept of a copy that failed; the drawing is done before the copy is removed.
+    await thumbnails;
+  }
   const { slideId, recordId } = await publish(run, slide, copy, report);
-  await makeThumbnails(run, copy.final, slideId, report);
+  await makeThumbnails(run, await thumbnails, slideId, report);
   await keepOriginal(candidate, run.originalSha256, run.input.settings);
   return finish(run, 'published', null, report, { slideId, name: slide.name, recordId });
 }
@@ -254,7 +271,8 @@ async function writeDeidentifiedCopy(run: IngestRun, name: string, source: strin
   let result: DeidentifyResult;
   try {
     const options = { originalName: candidate.fileName, hashOriginal: run.hashWhileWriting, onProgress: (done: number, total: number) => run.progress('writing', done, total) };
-    result = ndpi ? await deidentifyNdpi(source, partial, options) : await deidentifySlide(source, partial, options);
+    const write = () => (ndpi ? deidentifyNdpi(source, partial, options) : deidentifySlide(source, partial, options));
+    result = await (run.input.writeLane ? run.input.writeLane(write) : write());
     if (run.conversion) addVendorIdentifiers(result, run.conversion.info);
   } catch (error) {
     // A reader's error names the original's path; the record must not keep it.
@@ -288,7 +306,8 @@ async function writeDicomCopy(run: IngestRun, name: string): Promise<Deidentifie
   run.progress('writing', 0, 1);
   let result: DicomDeidentifyResult;
   try {
-    result = await deidentifyDicom(candidate.file, partial, { originalName: candidate.fileName, name, onProgress: (done, total) => run.progress('writing', done, total) });
+    const write = () => deidentifyDicom(candidate.file, partial, { originalName: candidate.fileName, name, onProgress: (done, total) => run.progress('writing', done, total) });
+    result = await (run.input.writeLane ? run.input.writeLane(write) : write());
   } catch (error) {
     // A reader's error names the original's path; the record must not keep it.
     if (error instanceof Error) error.message = stripPath(error.message, candidate.file);
@@ -384,12 +403,13 @@ async function publishOnce<T>(publish: () => Promise<T>): Promise<T> {
   }
 }
 
-/** The published slide's thumbnails; a failure is noted in the report and leaves the slide published. */
-async function makeThumbnails(run: IngestRun, slideFile: string, slideId: number, report: IngestReport): Promise<void> {
+/** The published slide's thumbnails stored; a failure (drawing or storing) is noted in the report and leaves the slide published. */
+async function makeThumbnails(run: IngestRun, drawn: { rendered: Map<ThumbnailSize, Buffer> } | { error: Error }, slideId: number, report: IngestReport): Promise<void> {
   const { thumbnails } = run.input.settings.paths;
   run.progress('thumbnails');
   try {
-    await writeThumbnails(slideFile, thumbnails, slideId);
+    if ('error' in drawn) throw drawn.error;
+    await storeThumbnails(drawn.rendered, thumbnails, slideId);
   } catch (error) {
     // The slide is published and viewable; the catalog shows a placeholder until thumbnails are remade.
     report.error = `thumbnails could not be made: ${(error as Error).message}`;

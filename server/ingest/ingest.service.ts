@@ -34,8 +34,9 @@ export interface IngestFolderOptions {
 
 /**
  * Ingest every slide of a folder, several at once (`ingest.parallelSlides`,
- * by default as many as there are cores); one slide's failure never stops the
- * rest, and the results come back in the folder's order.
+ * by default as many as there are cores; their copies are written one at a
+ * time, the other stages overlap); one slide's failure never stops or
+ * changes the rest, and the results come back in the folder's order.
  */
 export class IngestService {
   constructor(
@@ -53,6 +54,7 @@ export class IngestService {
     const settings = this.settings(options.takeOriginals ?? false);
     const limit = pLimit(this.parallelSlides());
     const inFlight = new OriginalsInFlight();
+    const writeLane = pLimit(1);
     const results = await Promise.all(
       folder.candidates.map((candidate) =>
         limit(async () => {
@@ -65,6 +67,7 @@ export class IngestService {
             source: options.source,
             onProgress: options.onProgress,
             inFlight,
+            writeLane,
           });
           this.log.info(
             { outcome: result.outcome, slideId: result.slideId, name: result.name, record: result.recordId, ms: result.durationMs },
