@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { FatalError, ExitCode } from '../errors.js';
 import type { Logger } from '../logging.js';
 import type { Database } from './connect.js';
+import { isTransactionConflict, retryIdempotent } from './transaction.js';
 import { migrations, type Migration } from './migrations/index.js';
 
 function sourceFor(db: Database): Knex.MigrationSource<Migration> {
@@ -31,7 +32,7 @@ export interface MigrateOptions {
  * nothing left to do.
  */
 export async function migrateToLatest(db: Database, options: MigrateOptions = {}): Promise<string[]> {
-  await ensureMigrationTables(db.knex);
+  await retryIdempotent(() => ensureMigrationTables(db.knex));
   const applied = await withLockWait(db, options, async () => {
     const [, names] = (await db.knex.migrate.latest({ migrationSource: sourceFor(db), tableName: TABLE })) as [number, string[]];
     return names;
@@ -55,7 +56,7 @@ export async function migrationStatus(db: Database): Promise<MigrationStatus> {
 
 /** Undo the most recent batch (for operators rolling back a release). */
 export async function rollbackLatest(db: Database, options: MigrateOptions = {}): Promise<string[]> {
-  await ensureMigrationTables(db.knex);
+  await retryIdempotent(() => ensureMigrationTables(db.knex));
   const undone = await withLockWait(db, options, async () => {
     const [, names] = (await db.knex.migrate.rollback({ migrationSource: sourceFor(db), tableName: TABLE })) as [number, string[]];
     return names;
@@ -120,7 +121,9 @@ async function withLockWait<T>(db: Database, options: MigrateOptions, run: () =>
     try {
       return await run();
     } catch (error) {
-      if (!(error instanceof Error) || error.name !== 'MigrationLocked') throw error;
+      // On Galera another node's DDL, replicated in total order, aborts this node's reads of the schema with a
+      // deadlock error; like a held lock, that means another node is migrating: wait and look again.
+      if (!(error instanceof Error) || (error.name !== 'MigrationLocked' && !isTransactionConflict(error))) throw error;
       if (Date.now() >= deadline) {
         throw new FatalError(
           ExitCode.database,

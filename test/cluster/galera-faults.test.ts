@@ -55,7 +55,14 @@ class Service {
       this.logs.push(result.stdout, result.stderr);
       return result;
     });
-    if (this.port !== undefined) await waitForHealthy(`${this.url}/healthz`, child);
+    if (this.port === undefined) return;
+    try {
+      await waitForHealthy(`${this.url}/healthz`, child);
+    } catch (error) {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      const { stdout, stderr } = await this.done;
+      throw new Error(`${this.name} did not come up (${(error as Error).message}):\n${stdout.slice(-3000)}\n${stderr.slice(-3000)}`);
+    }
   }
 
   /** SIGTERM: the node drains its requests (the worker gives its job back) and exits. */
