@@ -4,10 +4,23 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { exportSlideAsDicom } from '../server/wsi/dicom-writer/index.js';
+import { dicomwebBenchmark } from './dicomweb.js';
 import { benchSlide } from './slide.js';
 
 const run = promisify(execFile);
 const ROUNDS = 3;
+
+/**
+ * The DICOM benchmark: the export against `cp` (exportBenchmark), then
+ * DICOMweb frames against Deep Zoom tiles (bench/dicomweb.ts).
+ * `BENCH_DICOM_PART=export` or `web` runs one part only.
+ */
+export async function dicomBenchmark(): Promise<void> {
+  const part = process.env.BENCH_DICOM_PART;
+  if (part !== undefined && part !== 'export' && part !== 'web') throw new Error(`BENCH_DICOM_PART is export or web, not ${part}`);
+  if (part !== 'web') await exportBenchmark();
+  if (part !== 'export') await dicomwebBenchmark();
+}
 
 /**
  * DICOM export of the benchmarks' 60000×40000 SVS (every level and the
@@ -17,7 +30,7 @@ const ROUNDS = 3;
  * the same temporary folder; the slide file is read once first so that
  * both start from the page cache.
  */
-export async function dicomBenchmark(): Promise<void> {
+async function exportBenchmark(): Promise<void> {
   const slide = process.env.BENCH_DICOM_SLIDE ?? (await benchSlide());
   const size = (await stat(slide)).size;
   const work = await mkdtemp(path.join(os.tmpdir(), 'slidebank-bench-dicom-'));

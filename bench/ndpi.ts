@@ -8,6 +8,7 @@ import { packageRoot } from '../server/package-info.js';
 import { makeSlide } from '../server/wsi/generate/index.js';
 import { mulberry32 } from '../server/wsi/generate/tissue.js';
 import { DeepZoom, OPENSLIDE_GRID, Slide, type TileRequest } from '../server/wsi/index.js';
+import { servedNdpiBenchmark } from './ndpi-served.js';
 
 const WIDTH = Number(process.env.BENCH_NDPI_WIDTH ?? 40_000);
 const HEIGHT = Number(process.env.BENCH_NDPI_HEIGHT ?? 30_000);
@@ -50,13 +51,25 @@ async function benchNdpi(): Promise<string> {
 }
 
 /**
+ * The NDPI benchmark: the slide engine reading a generated NDPI against
+ * OpenSlide (readerBenchmark), then published NDPIs served over HTTP against
+ * OpenSlide's Deep Zoom server on the originals (bench/ndpi-served.ts).
+ * `BENCH_NDPI_PART=reader` or `served` runs one part only.
+ */
+export async function ndpiBenchmark(): Promise<void> {
+  const part = process.env.BENCH_NDPI_PART;
+  if (part !== undefined && part !== 'reader' && part !== 'served') throw new Error(`BENCH_NDPI_PART is reader or served, not ${part}`);
+  if (part !== 'served') await readerBenchmark(await benchNdpi());
+  if (part !== 'reader') await servedNdpiBenchmark();
+}
+
+/**
  * Random Deep Zoom tiles (254/1, as OpenSlide's DeepZoomGenerator) of a
  * generated NDPI, read one after the other by the slide engine and by
  * OpenSlide 3.4.1 in the same run, each from a fresh open of the file (its
  * bytes in the page cache for both), every tile encoded as JPEG.
  */
-export async function ndpiBenchmark(): Promise<void> {
-  const file = await benchNdpi();
+async function readerBenchmark(file: string): Promise<void> {
   await readFile(file); // both readers start with the file in the page cache
   const slide = await Slide.open(file);
   const dz = new DeepZoom(slide, OPENSLIDE_GRID);
