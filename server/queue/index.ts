@@ -4,7 +4,7 @@
  * workers' jobs, cancellation and a run-time limit; per-user quotas and output
  * budgets checked when a job is submitted; heat-map overlay names held by
  * their publisher; the service the HTTP routes call; the scheduled job that
- * preprocesses new slides.
+ * preprocesses new slides; the lower CPU and I/O priority workers run at.
  */
 export { createQueueService, createQueueWorker, catalogSlides, overlayPublisher, resultsRoot } from './create.js';
 export { QueueRepository } from './queue.repository.js';
@@ -16,3 +16,4 @@ export { QueueWorker, describeFailure, resultsDir } from './worker.js';
 export { startWorkerProcesses, type WorkerProcesses } from './processes.js';
 export { preprocessJob } from './preprocess.job.js';
 export * from './model.js';
+export { ioPriorityOf, lowerOwnPriority, niceOf, type AppliedPriority, type BackgroundPriority, type IoPriority } from './priority.js';
