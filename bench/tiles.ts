@@ -1,9 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { readSlideFacts } from '../server/catalog/slide-facts.js';
 import { AccessTokensRepository } from '../server/access/access-tokens.repository.js';
 import { newSecret, sha256Hex } from '../server/access/secrets.js';
@@ -80,6 +81,7 @@ export async function tilesBenchmark(): Promise<void> {
     }
     const rows = rounds[0]!.map((_, i) => median(rounds.map((r) => r[i]!)));
     report(rows, rounds);
+    if (wanted(VIEWER_PATHS)) reportViewerPaths(await viewerPaths(slide, slideId, databaseUrl, work));
   } finally {
     await rm(work, { recursive: true, force: true });
   }
@@ -136,8 +138,8 @@ async function slidebankServer(name: string, grid: 'native' | 'openslide', scale
   });
 }
 
-/** Run `work` against a fresh Slidebank process (compiled, as in production) on the benchmark database. */
-async function withSlidebank<T>(grid: string, scaledDecode: boolean, databaseUrl: string, work: string, run: (base: string, server: ChildProcess) => Promise<T>): Promise<T> {
+/** Run `work` against a fresh Slidebank process (compiled, as in production) on the benchmark database; `env` adds settings. */
+async function withSlidebank<T>(grid: string, scaledDecode: boolean, databaseUrl: string, work: string, run: (base: string, server: ChildProcess) => Promise<T>, env: Record<string, string> = {}): Promise<T> {
   const port = await freePort();
   const server = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS?.split(' ') ?? []), path.join(packageRoot, 'bin', 'slidebank.js'), 'serve'], {
     env: {
@@ -149,6 +151,7 @@ async function withSlidebank<T>(grid: string, scaledDecode: boolean, databaseUrl
       SLIDEBANK_LOG_LEVEL: 'warn',
       SLIDEBANK_TILES_GRID: grid,
       SLIDEBANK_TILES_SCALED_DECODE: String(scaledDecode),
+      ...env,
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -357,4 +360,98 @@ function report(rows: Row[], rounds: Row[][]): void {
   for (const row of rows.filter((r) => r.firstView !== undefined)) {
     console.log(`${row.name}: opening the slide on a fresh idle server, the slowest overview tile took ${row.firstView!.toFixed(1)} ms`);
   }
+}
+
+const VIEWER_PATHS = 'slidebank (native grid), viewer paths';
+const VIEWER_EMAIL = 'viewer-paths@slidebank.local';
+const VIEWER_PASSWORD = 'a long bench password of the viewer paths';
+
+interface ViewerPaths {
+  /** Warm tiles with the session cookie alone: the session and the user are read from the database for each. */
+  session: LoadResult[];
+  /** The same warm tiles with the slide's tile capability in their URLs (and the cookie, as a browser sends it). */
+  capability: LoadResult[];
+  /** The server's main-thread CPU time per tile in each run, in µs: what bounds its tiles/s, whatever else the machine runs. */
+  sessionCpu: number[];
+  capabilityCpu: number[];
+  loadBefore: number[];
+  loadAfter: number[];
+}
+
+/**
+ * Warm tiles the way the portal's viewer asks for them, on one server
+ * (default configuration, no toolbox worker): an L1 account logs in through
+ * the API, the load runs once to warm the caches, then the same tiles run
+ * with the session cookie alone and with the tile capability the viewer
+ * gets from GET /api/slides/{id}/tile-capability, alternately, ROUNDS times
+ * each, so that a noisy neighbour weighs on both alike.
+ */
+async function viewerPaths(slide: Slide, slideId: number, databaseUrl: string, work: string): Promise<ViewerPaths> {
+  await promisify(execFile)(process.execPath, [path.join(packageRoot, 'bin', 'slidebank.js'), 'user', 'add', '--email', VIEWER_EMAIL, '--password', VIEWER_PASSWORD, '--level', 'L1'], {
+    env: { ...process.env, DATABASE_URL: databaseUrl, SLIDEBANK_PATHS_DATA: work, SLIDEBANK_LOG_LEVEL: 'warn' },
+  });
+  const deepZoom = new DeepZoom(slide, DeepZoom.nativeGrid(slide) ?? OPENSLIDE_GRID);
+  const loadBefore = os.loadavg();
+  const measured = await withSlidebank(
+    'native',
+    true,
+    databaseUrl,
+    work,
+    async (base, server) => {
+      // As the portal logs in: an anonymous CSRF token (its cookie and header), then the login.
+      const csrf = await fetch(`${base}/api/auth/csrf`);
+      const { csrfToken } = (await csrf.json()) as { csrfToken: string };
+      const login = await fetch(`${base}/api/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', origin: base, 'x-csrf-token': csrfToken, cookie: csrf.headers.getSetCookie().map((c) => c.split(';')[0]!).join('; ') },
+        body: JSON.stringify({ email: VIEWER_EMAIL, password: VIEWER_PASSWORD }),
+      });
+      const cookie = login.headers.getSetCookie().map((c) => c.split(';')[0]!).filter((c) => c.startsWith('slidebank.sid')).join('; ');
+      if (!login.ok || cookie === '') throw new Error(`viewer paths: login answered ${login.status}: ${await login.text()}`);
+      const answer = await fetch(`${base}/api/slides/${slideId}/tile-capability`, { headers: { cookie } });
+      if (!answer.ok) throw new Error(`viewer paths: the tile capability answered ${answer.status}: ${await answer.text()}`);
+      const { capability, parameter } = (await answer.json()) as { capability: string; parameter: string };
+      const url = (l: number, c: number, r: number) => `${base}/tiles/${slideId}_files/${l}/${c}_${r}.jpeg`;
+      const session = tileTargets(deepZoom, slide, url);
+      const capable = tileTargets(deepZoom, slide, (l, c, r) => `${url(l, c, r)}?${parameter}=${encodeURIComponent(capability)}`);
+      const headers = { cookie };
+      const warmUp = await runLoad(session, CONCURRENCY, headers);
+      const result: Omit<ViewerPaths, 'loadBefore' | 'loadAfter'> = { session: [], capability: [], sessionCpu: [], capabilityCpu: [] };
+      const measure = async (targets: LoadTarget[], results: LoadResult[], cpu: number[]) => {
+        const before = mainThreadNs(server);
+        results.push(await runLoad(targets, CONCURRENCY, headers));
+        cpu.push((mainThreadNs(server) - before) / 1000 / targets.length);
+      };
+      for (let round = 0; round < ROUNDS; round++) {
+        await measure(session, result.session, result.sessionCpu);
+        await measure(capable, result.capability, result.capabilityCpu);
+      }
+      const errors = [warmUp, ...result.session, ...result.capability].reduce((sum, r) => sum + r.errors, 0);
+      if (errors > 0) throw new Error(`viewer paths: ${errors} tile requests failed; the figures would be wrong`);
+      return result;
+    },
+    { SLIDEBANK_QUEUE_WORKERS: '0' },
+  );
+  return { ...measured, loadBefore, loadAfter: os.loadavg() };
+}
+
+/** CPU time the process's main thread (the event loop: HTTP, middleware, routes) has run, in ns (schedstat, Linux). */
+function mainThreadNs(child: ChildProcess): number {
+  return Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/schedstat`, 'utf8').split(' ')[0]);
+}
+
+function reportViewerPaths({ session, capability, sessionCpu, capabilityCpu, loadBefore, loadAfter }: ViewerPaths): void {
+  const mid = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  const load = (l: number[]) => l.map((v) => v.toFixed(2)).join(' ');
+  console.log(
+    `\ntiles, viewer paths: the same ${REQUESTS} warm random tiles at concurrency ${CONCURRENCY}, logged in with a session cookie (no toolbox worker), alternately without and with the slide's tile capability; median of ${ROUNDS} runs each; load average before ${load(loadBefore)}, after ${load(loadAfter)}`,
+  );
+  console.log(`${'path'.padEnd(38)} tiles/s   p50 ms  p99 ms  main-thread µs/tile   (each run: tiles/s)`);
+  for (const [name, runs, cpu] of [['session cookie', session, sessionCpu], ['tile capability (?cap=, as the viewer)', capability, capabilityCpu]] as const) {
+    console.log(
+      `${name.padEnd(38)} ${mid(runs.map((r) => r.perSecond)).toFixed(0).padStart(7)} ${mid(runs.map((r) => r.latency.p50)).toFixed(1).padStart(7)} ${mid(runs.map((r) => r.latency.p99)).toFixed(1).padStart(7)} ${mid(cpu).toFixed(0).padStart(20)}   (${runs.map((r) => r.perSecond.toFixed(0)).join(', ')})`,
+    );
+  }
+  console.log(`(main-thread µs/tile: the server's event loop's CPU time over the run divided by its tiles; 1,000,000 / it is the most tiles/s one core can answer, whatever else the machine runs)`);
+  console.log(`ratio capability / session cookie, warm tiles/s: ${(mid(capability.map((r) => r.perSecond)) / mid(session.map((r) => r.perSecond))).toFixed(2)}×`);
 }
