@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { AppError } from '../errors.js';
 
 /**
@@ -48,6 +49,13 @@ export interface CapabilityBinding {
 export class TileCapabilities {
   /** One MAC key per session key: the first signs, all verify (so rotating the session secret rotates these too). */
   private readonly macKeys: Buffer[];
+  /**
+   * Capabilities whose signature checked out, with the credential they came
+   * with: a viewer sends the same one with hundreds of tiles, and a look-up
+   * costs less than the HMAC. Only the exact same text and credential hit;
+   * expiry and slide are checked on every request.
+   */
+  private readonly verified = new LRUCache<string, CapabilityClaims>({ max: 10_000 });
 
   constructor(
     sessionKeys: readonly string[],
@@ -75,14 +83,9 @@ export class TileCapabilities {
    * session or token) or 403 capability_wrong_slide.
    */
   verify(capability: string, slideId: number, binding: CapabilityBinding | undefined): CapabilityClaims {
-    const parts = SHAPE.exec(capability);
-    if (!parts) throw invalid('it is malformed');
-    const claims = capability.slice(0, capability.lastIndexOf('.'));
-    const given = Buffer.from(parts[4]!, 'utf8');
-    if (!binding || !this.macKeys.some((key) => timingSafeEqual(Buffer.from(mac(key, claims, binding), 'utf8'), given))) {
-      throw invalid(binding ? 'its signature does not match: it was altered, or issued to another session or token' : 'it was issued to a session or token this request does not carry');
-    }
-    const result = { userId: Number(parts[1]), slideId: Number(parts[2]), expiresAt: Number(parts[3]) };
+    const memo = binding ? `${binding.kind}\u0000${binding.secret}\u0000${capability}` : undefined;
+    const result = (memo && this.verified.get(memo)) || this.checkSignature(capability, binding);
+    if (memo) this.verified.set(memo, result);
     const now = this.clock() / 1000;
     // One that claims to outlive the lifetime configured now (issued before the setting was lowered) counts as expired.
     if (result.expiresAt <= now || result.expiresAt > now + this.lifetimeSeconds + 1) {
@@ -92,6 +95,18 @@ export class TileCapabilities {
       throw new AppError(403, 'capability_wrong_slide', `The tile capability is for slide ${result.slideId}, not slide ${slideId}`);
     }
     return result;
+  }
+
+  /** The claims of a capability whose MAC matches this credential under one of the keys. */
+  private checkSignature(capability: string, binding: CapabilityBinding | undefined): CapabilityClaims {
+    const parts = SHAPE.exec(capability);
+    if (!parts) throw invalid('it is malformed');
+    const claims = capability.slice(0, capability.lastIndexOf('.'));
+    const given = Buffer.from(parts[4]!, 'utf8');
+    if (!binding || !this.macKeys.some((key) => timingSafeEqual(Buffer.from(mac(key, claims, binding), 'utf8'), given))) {
+      throw invalid(binding ? 'its signature does not match: it was altered, or issued to another session or token' : 'it was issued to a session or token this request does not carry');
+    }
+    return { userId: Number(parts[1]), slideId: Number(parts[2]), expiresAt: Number(parts[3]) };
   }
 }
 

@@ -18,17 +18,32 @@ import {
   renderablePlan,
   renderLevel0Region,
   renderThreads,
-  scaledJpegUnavailable,
+  scaledJpegStatus,
   SlidePool,
   WsiError,
   type AssociatedName,
   type DeepZoomGrid,
+  type ScaledJpegStatus,
   type Slide,
   type TileFormat,
   type TileMaking,
 } from '../wsi/index.js';
 import { describeIiifRequest, iiifInfo, resolveIiifRequest, type IiifImageRequest, type IiifRequest } from './iiif.js';
 import type { IiifInfo } from './views.js';
+
+/** The tile engine's fast paths in this process (`GET /healthz/details`, `tiles`). */
+export interface TileEnginePaths {
+  /** Blocks of stored JPEG tiles decoded at 1/2, 1/4, 1/8 by libjpeg-turbo (native/scaled-jpeg), and through which library. */
+  scaledJpeg: ScaledJpegStatus;
+  /** Stored tiles read from the page cache on the calling thread (native/page-cache). */
+  pageCacheReads: { active: boolean; reason?: string };
+}
+
+/** A tile asked for: its ETag, and the tile when it is to be sent. */
+export interface PendingTile {
+  etag: string;
+  response(): Promise<TileResponse>;
+}
 
 /** How the request for a tile was admitted: through the session or token (checked against the database), or by a tile capability. */
 export type AdmittedBy = 'session' | 'capability';
@@ -70,6 +85,7 @@ export class TilesService {
   private readonly records = new LRUCache<number, { record: SlideRecord; readAt: number }>({ max: 10_000 });
   private readonly capabilityRecordMs: number;
   private readonly deepZooms = new WeakMap<Slide, DeepZoom>();
+  private readonly gridKeys = new WeakMap<SlideRecord, string>();
   private readonly pool: SlidePool;
   private readonly settings: Config['tiles'];
   /**
@@ -87,10 +103,10 @@ export class TilesService {
   ) {
     this.settings = settings;
     this.capabilityRecordMs = settings.capabilityMinutes * 60_000;
-    const unavailable = settings.scaledDecode ? scaledJpegUnavailable() : undefined;
-    if (unavailable) log.warn({ reason: unavailable }, 'tiles: scaled JPEG decoding is not available; tiles between stored levels are decoded in full and resized (slower)');
-    const uncached = pageCacheReadUnavailable();
-    if (uncached) log.warn({ reason: uncached }, 'tiles: page-cache reads are not available; every stored tile is read through the thread pool (slower)');
+    const { scaledJpeg, pageCacheReads } = this.enginePaths();
+    if (scaledJpeg.active) log.info({ library: scaledJpeg.library, source: scaledJpeg.source }, `tiles: scaled JPEG decoding through libjpeg-turbo${scaledJpeg.library ? ` (${scaledJpeg.library}, ${scaledJpeg.source})` : ''}`);
+    else if (settings.scaledDecode) log.warn({ reason: scaledJpeg.reason }, 'tiles: scaled JPEG decoding is not available; tiles between stored levels are decoded in full and resized (slower)');
+    if (!pageCacheReads.active) log.warn({ reason: pageCacheReads.reason }, 'tiles: page-cache reads are not available; every stored tile is read through the thread pool (slower)');
     const mib = 1024 * 1024;
     this.pool = new SlidePool({
       maxOpen: settings.openSlides,
@@ -103,6 +119,12 @@ export class TilesService {
       maxSize: Math.max(1, settings.encodedCacheMegabytes * mib),
       sizeCalculation: (entry) => Math.max(1, entry.body.length),
     });
+  }
+
+  /** Which of the engine's fast paths are in use, and why not where one is not: for the start-up log and the health details. */
+  enginePaths(): TileEnginePaths {
+    const uncached = pageCacheReadUnavailable();
+    return { scaledJpeg: scaledJpegStatus(this.settings.scaledDecode), pageCacheReads: uncached ? { active: false, reason: uncached } : { active: true } };
   }
 
   /** The Deep Zoom geometry a slide is served with, computed once per open slide. */
@@ -132,15 +154,30 @@ export class TilesService {
     });
   }
 
-  /** The ETag a tile will have, so a conditional request can be answered without rendering. */
-  async tileEtag(slideId: number, level: number, col: number, row: number, format: TileFormat, admittedBy: AdmittedBy = 'session'): Promise<string> {
+  /**
+   * A Deep Zoom tile: its ETag at once, so that a conditional request is
+   * answered without rendering (and the ETag, a hash, is made once per
+   * request), and the tile itself when `response` is called.
+   */
+  async tile(slideId: number, level: number, col: number, row: number, format: TileFormat, admittedBy: AdmittedBy = 'session'): Promise<PendingTile> {
     const record = await this.record(slideId, admittedBy);
-    return this.tileKey(record, level, col, row, format);
+    const key = `${this.tileGridKey(record)}/${level}/${col}/${row}/${format}`;
+    const cached = this.encoded.get(key);
+    if (cached) {
+      return {
+        etag: cached.etag,
+        response: async () => {
+          this.cacheStats.hits++;
+          return cached;
+        },
+      };
+    }
+    const { grid, tileSize, overlap, quality } = this.settings;
+    const tag = etag(record, 'tile', grid, tileSize, overlap, format, quality, level, col, row);
+    return { etag: tag, response: () => this.tileResponse(record, key, tag, level, col, row, format) };
   }
 
-  async tile(slideId: number, level: number, col: number, row: number, format: TileFormat, admittedBy: AdmittedBy = 'session'): Promise<TileResponse> {
-    const record = await this.record(slideId, admittedBy);
-    const key = this.tileKey(record, level, col, row, format);
+  private async tileResponse(record: SlideRecord, key: string, tag: string, level: number, col: number, row: number, format: TileFormat): Promise<TileResponse> {
     const cached = this.encoded.get(key);
     if (cached) {
       this.cacheStats.hits++;
@@ -149,7 +186,7 @@ export class TilesService {
     this.cacheStats.misses++;
     return this.withSlide(record, async (slide) => {
       const { body, made } = await this.deepZoomFor(slide).tile({ level, col, row }, format, this.settings.quality);
-      const response = { body, contentType: CONTENT_TYPES[format], etag: key, made };
+      const response = { body, contentType: CONTENT_TYPES[format], etag: tag, made };
       this.encoded.set(key, response);
       return response;
     });
@@ -257,9 +294,18 @@ export class TilesService {
     return this.pool.close();
   }
 
-  private tileKey(record: SlideRecord, level: number, col: number, row: number, format: TileFormat): string {
-    const { grid, tileSize, overlap, quality } = this.settings;
-    return etag(record, 'tile', grid, tileSize, overlap, format, quality, level, col, row);
+  /**
+   * The encoded-tile cache's key of a slide's tiles: a hash of the file's
+   * identity, made once per catalog row read, so that a cached tile is found
+   * (with its ETag) without hashing anything per request.
+   */
+  private tileGridKey(record: SlideRecord): string {
+    let key = this.gridKeys.get(record);
+    if (key === undefined) {
+      key = etag(record, 'tiles');
+      this.gridKeys.set(record, key);
+    }
+    return key;
   }
 
   /** Throws 404 slide_not_found unless the slide is published now (read afresh: before a tile capability is issued for it). */

@@ -133,6 +133,7 @@ test(`the access matrix: every protected route × every level and role × sessio
     { method: 'GET', path: `/tiles/${slide.id}/macro`, expect: staff },
     { method: 'GET', path: `/iiif/${slide.id}/info.json`, expect: viewer },
     { method: 'GET', path: `/iiif/${slide.id}/full/64,/0/default.jpg`, expect: viewer },
+    { method: 'GET', path: `/api/slides/${slide.id}/tile-capability`, expect: viewer },
     { method: 'GET', path: '/dicomweb/studies', expect: viewer },
     { method: 'GET', path: '/dicomweb/series', expect: viewer },
     { method: 'GET', path: `/dicomweb/instances?SOPInstanceUID=${dicom.instance(1)}`, expect: viewer },

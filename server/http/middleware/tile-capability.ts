@@ -11,6 +11,9 @@ import { SESSION_COOKIE, sessionOf } from './session.js';
  */
 const CAPABILITY_PATH = /^\/(?:tiles\/([1-9]\d{0,15})(?:\.dzi$|_files\/|\/(?:thumbnail|label|macro)$)|iiif\/([1-9]\d{0,15})(?:\/|$))/;
 
+/** `cap=…` in a query string (a capability is base64url and digits: nothing in it needs escaping). */
+const CAPABILITY_QUERY = new RegExp(`(?:^|&)${CAPABILITY_PARAMETER}=([^&]*)`);
+
 /**
  * Before the session and authentication: a GET of a slide's pixels that
  * carries `?cap=` is checked against its capability alone — its signature,
@@ -22,10 +25,17 @@ const CAPABILITY_PATH = /^\/(?:tiles\/([1-9]\d{0,15})(?:\.dzi$|_files\/|\/(?:thu
  */
 export function tileCapability(capabilities: TileCapabilities): Middleware {
   return (ctx, next) => {
-    if ((ctx.method !== 'GET' && ctx.method !== 'HEAD') || !ctx.querystring.includes(`${CAPABILITY_PARAMETER}=`)) return next();
-    const capability = ctx.query[CAPABILITY_PARAMETER];
-    const slide = CAPABILITY_PATH.exec(ctx.path);
-    if (typeof capability !== 'string' || !slide) return next();
+    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return next();
+    // Read straight from the query string: Koa's ctx.query parses all of it into an object on every tile.
+    const found = CAPABILITY_QUERY.exec(ctx.querystring);
+    const slide = found && CAPABILITY_PATH.exec(ctx.path);
+    if (!slide) return next();
+    let capability: string;
+    try {
+      capability = decodeURIComponent(found[1]!);
+    } catch {
+      capability = ''; // malformed escapes: refused as malformed
+    }
     const claims = capabilities.verify(capability, Number(slide[1] ?? slide[2]), presentedBinding(ctx));
     ctx.state.capability = claims;
     ctx.state.requester = capabilityRequester(claims);

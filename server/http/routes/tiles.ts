@@ -132,9 +132,9 @@ export const tileRoutes = [
     before: [immutable],
     response: { description: 'The tile in the format asked for (jpeg or jpg, png, webp), with a strong ETag', contentType: 'image/*' },
     handle: async ({ params: { slide, level, col, row, format } }, ctx) => {
-      const admitted = admittedBy(ctx);
-      if (notModified(ctx, await ctx.services.tiles.tileEtag(await viewable(ctx, slide), level, col, row, format, admitted))) return;
-      sendTile(ctx, await ctx.services.tiles.tile(slide, level, col, row, format, admitted));
+      const tile = await ctx.services.tiles.tile(await viewable(ctx, slide), level, col, row, format, admittedBy(ctx));
+      if (notModified(ctx, tile.etag)) return;
+      sendTile(ctx, await tile.response());
     },
   }),
   route({
