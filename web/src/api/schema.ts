@@ -2401,6 +2401,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/slides/{id}/tile-capability": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A tile capability for one slide: tile URLs that carry it are checked without reading the database
+         * @description For the viewer: add `?cap=<capability>` to the slide’s Deep Zoom descriptor and tile URLs, its thumbnail and IIIF images, and send them with the same session cookie (or bearer token) that asked for it; ask for a new one before `expiresAt`. It names the user and the slide, is signed with the session secret, and lives tiles.capabilityMinutes (at most 60): a withdrawn slide, a disabled account or a lowered level stops it within that time. A tile URL with an expired capability is a 401 capability_expired; a malformed or altered one, or one issued to another session or token, a 403 capability_invalid; one for another slide a 403 capability_wrong_slide. Tile URLs without `cap` are checked through the session as before. Cache-Control: no-store.
+         */
+        get: operations["getApiSlidesIdTileCapability"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/tiles/{slide}.dzi": {
         parameters: {
             query?: never;
@@ -4694,6 +4714,17 @@ export interface components {
             cutoff?: number;
             /** @description When the descriptor was written (ISO 8601) */
             createdAt: string;
+        };
+        TileCapability: {
+            slide: number;
+            /** @description Add it to the slide’s tile URLs as the query parameter `parameter` names */
+            capability: string;
+            /** @constant */
+            parameter: "cap";
+            /** @description When it stops working (ISO 8601); ask for a new one before */
+            expiresAt: string;
+            /** @description How long a capability lives (tiles.capabilityMinutes) */
+            lifetimeSeconds: number;
         };
         IiifInfo: {
             /** @constant */
@@ -12891,6 +12922,65 @@ export interface operations {
                 };
                 content: {
                     "image/png": unknown;
+                };
+            };
+            /** @description The input is malformed; the message names the part */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nobody is logged in (no session cookie and no bearer token) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Logged in, but the access level or role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address, or an id that names nothing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getApiSlidesIdTileCapability: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The slide's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The capability and when it expires */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TileCapability"];
                 };
             };
             /** @description The input is malformed; the message names the part */
