@@ -173,16 +173,16 @@ pydicomTest(
     t.teardown(() => rm(data, { recursive: true, force: true }));
     const app = await startTestApp(t, { env: { SLIDEBANK_PATHS_DATA: data } });
     const inbox = path.join(data, 'in');
-    // The 3DHISTECH series with its label and localizer (not published), and a JPEG 2000 multi-frame file.
+    // The 3DHISTECH series with its label and localizer (not published), and wsi2dcm's JPEG 2000 multi-frame file.
     await mkdir(path.join(inbox, 'bpaec'), { recursive: true });
     const wg26 = path.join(fixturesDir, 'dicom/wg26-bpaec');
     for (const file of await readdir(wg26)) await copyFile(path.join(wg26, file), path.join(inbox, 'bpaec', file));
-    await copyFile(fixture('dicom/google-pipeline/multi_frame_jpeg2000_camelyon_challenge_image.dcm'), path.join(inbox, 'camelyon.dcm'));
-    await writeFile(path.join(inbox, 'metadata.csv'), stringify(['bpaec', 'camelyon.dcm'].map((file) => ({ file, ...ROW })), { header: true }));
+    await copyFile(fixture('dicom/wsi2dcm/jpeg2000.dicom'), path.join(inbox, 'j2k.dcm'));
+    await writeFile(path.join(inbox, 'metadata.csv'), stringify(['bpaec', 'j2k.dcm'].map((file) => ({ file, ...ROW })), { header: true }));
     const { results } = await createIngestService(app.config, app.database.db, memoryLogger().log).ingestFolder(inbox, { source: 'cli' });
     t.deepEqual(results.map((r) => [path.basename(r.file), r.outcome, r.reason ?? '']).sort(), [
       ['bpaec', 'published', ''],
-      ['camelyon.dcm', 'published', ''],
+      ['j2k.dcm', 'published', ''],
     ]);
     // A slide file beside them, served as the export writes it.
     const made = await makeSlide({ width: 900, height: 700, tileSize: 240, levels: 2, seed: 5, out: path.join(data, 'made') });
@@ -194,9 +194,9 @@ pydicomTest(
     t.is(all.body.length, 3, 'two published series and a slide file');
     t.true(all.body.some((s) => value(s, '0020000D') === app.services.dicomweb.uidsOf({ id: file.id, sha256: null, fileSize: file.fileSize }).study));
 
-    const [bpaec, camelyon] = ['bpaec', 'camelyon.dcm'].map((name) => results.find((r) => path.basename(r.file) === name)!);
+    const [bpaec, j2k] = ['bpaec', 'j2k.dcm'].map((name) => results.find((r) => path.basename(r.file) === name)!);
     await checkSeries(t, session, app, path.join(app.config.paths.slides, bpaec!.name!), bpaec!.name!);
-    await checkSeries(t, token, app, path.join(app.config.paths.slides, camelyon!.name!), camelyon!.name!);
+    await checkSeries(t, token, app, path.join(app.config.paths.slides, j2k!.name!), j2k!.name!);
 
     // The UIDs the slide is served under, for links to it: the published series' own.
     const bpaecFirst = await pydicomRead((await levelFiles(path.join(app.config.paths.slides, bpaec!.name!)))[0]!, []);
@@ -212,7 +212,7 @@ pydicomTest(
     t.false(JSON.stringify(everything.body).includes('LABEL'));
 
     // A withdrawn series leaves every answer.
-    const gone = camelyon!;
+    const gone = j2k!;
     const goneStudy = value((await pydicomRead((await levelFiles(path.join(app.config.paths.slides, gone.name!)))[0]!, [])).json, '0020000D') as string;
     await app.services.slideStatus.withdraw(gone.slideId!, 'consent withdrawn', { actorId: null });
     t.deepEqual((await session.get<JsonDataset[]>(`/dicomweb/studies?StudyInstanceUID=${goneStudy}`)).body, []);
