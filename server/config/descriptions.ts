@@ -15,7 +15,7 @@ export type ConfigKey = KeyPaths<ConfigFile>;
 export const CONFIG_DESCRIPTIONS: Record<ConfigKey, string> = {
   port: 'HTTP port (0 picks a free one)',
   host: 'address to listen on',
-  databaseUrl: '`sqlite:path/file.sqlite` (relative to the working folder) or `mariadb://user:password@host:port/database[?socketPath=…]` (a Galera cluster: `host1:port,host2:port,…`, this node's own first, the others to fail over to); empty: SQLite at `<paths.data>/slidebank.sqlite`',
+  databaseUrl: '`sqlite:path/file.sqlite` (relative to the working folder) or `mariadb://user:password@host:port/database[?socketPath=…]` (a Galera cluster: `host1:port,host2:port,…`, this node’s own first, the others to fail over to); empty: SQLite at `<paths.data>/slidebank.sqlite`',
   'database.connectTimeoutSeconds': 'how long start-up waits for the database',
   'database.poolMax': 'MariaDB connections per process',
   'paths.data': 'the data folder, relative to the working folder; the other paths are relative to it',
