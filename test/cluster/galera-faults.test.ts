@@ -409,6 +409,13 @@ test('a Galera cluster loses nothing while a database node, an app node and the 
   const afterRestart = rejoinLog.slice(lastStart >= 0 ? lastStart : 0);
   t.regex(afterRestart, /IST received|Receiving IST/, 'node 1 received an incremental state transfer');
   t.notRegex(afterRestart, /rsync SST completed on joiner/, 'node 1 needed no full SST');
+  // The app nodes' schedulers write on every tick: stop everything, then compare the nodes at rest.
+  for (const service of [appA, appB, worker]) t.is((await service.stop()).code, 0, `${service.name} stopped cleanly`);
+  const committed = await until('every node applied the last commit', async () => {
+    const seqnos = await Promise.all(cluster.nodes.map((node) => node.status('wsrep_last_committed')));
+    return new Set(seqnos).size === 1 ? seqnos[0] : undefined;
+  });
+  t.truthy(committed);
   const [c1, c2, c3] = await Promise.all([rowCounts(db1), rowCounts(db2), rowCounts(db3)]);
   t.deepEqual(c1, c2, 'node 1 and node 2 hold the same rows');
   t.deepEqual(c2, c3, 'node 2 and node 3 hold the same rows');
