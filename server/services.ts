@@ -59,6 +59,7 @@ import { createChallengesService, createHiddenTruth } from './challenges/create.
 import type { ChallengesService } from './challenges/challenges.service.js';
 import type { HiddenTruth } from './challenges/hidden-truth.js';
 import { createDicomwebService, type DicomwebService } from './dicom/web/index.js';
+import { DicomViewerLinks } from './dicom/viewer-link.js';
 
 /** The services the HTTP layer (and later the jobs) call, each given only the repositories it uses. */
 export interface Services {
@@ -109,6 +110,8 @@ export interface Services {
   hiddenTruth: HiddenTruth;
   /** DICOMweb of the published catalog: each slide as the DICOM series the export writes, made on the fly. */
   dicomweb: DicomwebService;
+  /** A slide's study and series as DICOMweb serves them, and its link to the DICOMweb viewer of dicom.viewerUrl. */
+  dicomViewer: DicomViewerLinks;
   close(): Promise<void>;
 }
 
@@ -206,6 +209,7 @@ export function createServices(config: Config, db: Database, log: Logger, extern
     hiddenTruth,
     dicomweb,
     close: async () => {
+    dicomViewer: new DicomViewerLinks(config.dicom.viewerUrl, (slideId) => dicomweb.servedUids(slideId)),
       // The server has stopped answering by now: pending account mails go out (or are logged) before the database closes.
       await access.deferred.close(config.http.shutdownTimeoutSeconds * 1000);
       await tiles.close();

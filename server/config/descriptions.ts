@@ -115,6 +115,7 @@ export const CONFIG_DESCRIPTIONS: Record<ConfigKey, string> = {
   'dicom.corsOrigins': 'the origins (`https://viewer.hospital.example`) whose browser viewers may call DICOMweb (`/dicomweb/`) across origins, with the user’s session or token; `*` for any origin (then without cookies); empty: none (comma-separated in the environment)',
   'mail.from': 'the From of every message, such as `Slidebank <no-reply@hospital.example>`',
   'mail.publicUrl': 'the address users reach the portal at; links in mails start with it. Set it before real users register',
+  'dicom.viewerUrl': 'the DICOMweb viewer (Slim, OHIF, …) the slide page links to with “Open in DICOMweb viewer”: its URL with `{study}` and `{series}` (the slide’s StudyInstanceUID and SeriesInstanceUID as `/dicomweb/` serves them) and `{dicomweb}` (the DICOMweb root as the user reaches it, `https://slidebank.hospital.example/dicomweb`), each filled in URL-encoded; Slim: `https://slim.hospital.example/studies/{study}/series/{series}`; empty: no link. A viewer on another origin also needs its origin in `dicom.corsOrigins`',
   'mail.smtp.url': '`smtp://user:password@host:587` or `smtps://…:465`; use either this or `mail.smtp.host`. With neither, mails go to `paths.outbox`',
   'mail.smtp.host': 'the SMTP server, when not given as `mail.smtp.url`',
   'mail.smtp.port': 'its port',

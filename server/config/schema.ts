@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import cron from 'node-cron';
 import { z } from 'zod';
 import { MAX_CAPABILITY_MINUTES } from '../access/tile-capability.js';
+import { viewerUrlProblem } from '../dicom/viewer-link.js';
 
 const cronExpression = z.string().refine((expr) => expr === '' || cron.validate(expr), 'must be a cron expression such as "0 8 * * *", or empty');
 
@@ -277,6 +278,10 @@ export const configSchema = z.strictObject({
     ),
   }),
   mail: z
+    viewerUrl: z.string().superRefine((template, ctx) => {
+      const problem = viewerUrlProblem(template);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
     .strictObject({
       from: z.string().min(3, 'must be an address such as "Slidebank <no-reply@hospital.example>"'),
       publicUrl: z.string().refine(isHttpUrl, 'must be an http:// or https:// URL such as https://slidebank.hospital.example'),

@@ -12,6 +12,8 @@ type Schemas = components['schemas'];
 // The catalog
 export type SearchResult = Schemas['CatalogPage'];
 export type SlideItem = Schemas['CatalogSlide'];
+/** One slide on its own page (`GET /api/slides/:id`): as the catalog lists it, and how DICOMweb serves it. */
+export type SlideDetail = Schemas['SlideDetail'];
 export type FacetCount = Schemas['FacetCount'];
 export type CatalogSummary = Schemas['CatalogSummary'];
 /** A selection's size and its signed ZIP link (`POST /api/downloads/links`). */

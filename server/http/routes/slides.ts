@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { THUMBNAIL_SIZES, type ThumbnailSize } from '../../catalog/thumbnails.js';
 import { annotationGeoJson, catalogPage, catalogSlide, catalogSummary } from '../../catalog/views.js';
 import { isStaff } from '../../access/levels.js';
+import { slideDicomweb } from '../../dicom/viewer-link.js';
 import { atLeast } from '../access.js';
 import { sendCached } from '../cached-answer.js';
 import { cacheControl } from '../middleware/cache-control.js';
@@ -23,6 +24,8 @@ import { annotationViewable, viewable } from '../viewable.js';
 const privateHour = cacheControl('private, max-age=3600');
 
 const slideId = z.strictObject({ id: idParam('slide') });
+/** One slide: the catalog's view and its DICOMweb facts. */
+const slideDetail = catalogSlide.extend({ dicomweb: slideDicomweb.nullable().meta({ description: 'Null when DICOMweb does not serve the slide' }) }).meta({ id: 'SlideDetail' });
 const SIZES = Object.keys(THUMBNAIL_SIZES) as [ThumbnailSize, ...ThumbnailSize[]];
 const thumbnailQuery = z.strictObject({
   size: once('size')
@@ -68,12 +71,15 @@ export const slideRoutes = [
     path: '/api/slides/{id}',
     tag,
     summary: 'One published slide',
+    description: 'As the search lists it, and how DICOMweb (/dicomweb/) serves it: its study and series, and the link to the DICOMweb viewer dicom.viewerUrl names (null when none is); dicomweb is null when DICOMweb does not serve the slide.',
     access: viewer,
     params: slideId,
-    response: { description: 'The slide, as the search lists it', schema: catalogSlide },
+    response: { description: 'The slide', schema: slideDetail },
     handle: async ({ params }, ctx) => {
       const slide = await ctx.services.catalog.get(await viewable(ctx, params.id));
-      return (await ctx.services.hiddenTruth.hiddenFor(requesterOf(ctx), [slide.id])).size > 0 ? { ...slide, annotation: null } : slide;
+      const dicomweb = await ctx.services.dicomViewer.of(slide.id, `${ctx.protocol}://${ctx.host}/dicomweb`);
+      const hidden = (await ctx.services.hiddenTruth.hiddenFor(requesterOf(ctx), [slide.id])).size > 0;
+      return { ...slide, ...(hidden ? { annotation: null } : {}), dicomweb };
     },
   }),
   route({

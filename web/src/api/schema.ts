@@ -1852,7 +1852,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One published slide */
+        /**
+         * One published slide
+         * @description As the search lists it, and how DICOMweb (/dicomweb/) serves it: its study and series, and the link to the DICOMweb viewer dicom.viewerUrl names (null when none is); dicomweb is null when DICOMweb does not serve the slide.
+         */
         get: operations["getApiSlidesId"];
         put?: never;
         post?: never;
@@ -4291,6 +4294,67 @@ export interface components {
             updatedAt: string;
             /** @description The latest withdrawal of a withdrawn slide (its reason is kept in the audit log) */
             withdrawal: {
+        SlideDetail: {
+            id: number;
+            name: string;
+            /** @description The organ code as stored */
+            organ: string | null;
+            /** @description The organ’s display name from the vocabulary (the code itself when unknown) */
+            organName: string | null;
+            /** @description The histology code as stored */
+            histology: string | null;
+            /** @description The histology’s display name from the vocabulary (the code itself when unknown) */
+            histologyName: string | null;
+            /** @description The stain code as stored */
+            stain: string | null;
+            /** @description The stain’s display name from the vocabulary (the code itself when unknown) */
+            stainName: string | null;
+            /** @description The IHC marker code as stored */
+            marker: string | null;
+            /** @description The IHC marker’s display name from the vocabulary (the code itself when unknown) */
+            markerName: string | null;
+            /** @description The differentiation code as stored */
+            differentiation: string | null;
+            /** @description The differentiation’s display name from the vocabulary (the code itself when unknown) */
+            differentiationName: string | null;
+            /** @description The annotation method code as stored */
+            annotationMethod: string | null;
+            /** @description The annotation method’s display name from the vocabulary (the code itself when unknown) */
+            annotationMethodName: string | null;
+            dataset: string | null;
+            pathologyInfo: string | null;
+            width: number;
+            height: number;
+            levelCount: number;
+            /** @description Microns per pixel at full resolution */
+            mpp: {
+                x: number | null;
+                y: number | null;
+            } | null;
+            objectivePower: number | null;
+            fileSize: number;
+            sha256: string | null;
+            hasAnnotation: boolean;
+            annotation: components["schemas"]["AnnotationSummary"] | null;
+            /** Format: date-time */
+            createdAt: string;
+            thumbnails: {
+                small: string;
+                large: string;
+            };
+            /** @description The Deep Zoom descriptor */
+            tiles: string;
+            /** @description Null when DICOMweb does not serve the slide */
+            dicomweb: components["schemas"]["SlideDicomweb"] | null;
+        };
+        SlideDicomweb: {
+            /** @description The StudyInstanceUID under which /dicomweb/ serves the slide */
+            studyInstanceUid: string;
+            /** @description The SeriesInstanceUID under which /dicomweb/ serves the slide */
+            seriesInstanceUid: string;
+            /** @description The slide in the DICOMweb viewer dicom.viewerUrl names; null when none is configured */
+            viewerUrl: string | null;
+        };
                 reason: string | null;
                 /** Format: date-time */
                 at: string;
@@ -11019,13 +11083,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The slide, as the search lists it */
+            /** @description The slide */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["CatalogSlide"];
+                    "application/json": components["schemas"]["SlideDetail"];
                 };
             };
             /** @description The input is malformed; the message names the part */
