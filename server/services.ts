@@ -208,8 +208,8 @@ export function createServices(config: Config, db: Database, log: Logger, extern
     challenges,
     hiddenTruth,
     dicomweb,
-    close: async () => {
     dicomViewer: new DicomViewerLinks(config.dicom.viewerUrl, (slideId) => dicomweb.servedUids(slideId)),
+    close: async () => {
       // The server has stopped answering by now: pending account mails go out (or are logged) before the database closes.
       await access.deferred.close(config.http.shutdownTimeoutSeconds * 1000);
       await tiles.close();

@@ -276,12 +276,12 @@ export const configSchema = z.strictObject({
       (value) => (typeof value === 'string' ? value.split(',').map((part) => part.trim()).filter((part) => part !== '') : value),
       z.array(z.string().refine((origin) => origin === '*' || /^https?:\/\/[^/\s]+$/.test(origin), 'must be an origin such as https://viewer.hospital.example (scheme, host and port, no path), or *')),
     ),
-  }),
-  mail: z
     viewerUrl: z.string().superRefine((template, ctx) => {
       const problem = viewerUrlProblem(template);
       if (problem) ctx.addIssue({ code: 'custom', message: problem });
     }),
+  }),
+  mail: z
     .strictObject({
       from: z.string().min(3, 'must be an address such as "Slidebank <no-reply@hospital.example>"'),
       publicUrl: z.string().refine(isHttpUrl, 'must be an http:// or https:// URL such as https://slidebank.hospital.example'),

@@ -4272,28 +4272,6 @@ export interface components {
             /** @description count / the row's count, to 4 decimals */
             share: number;
         };
-        ManagedSlideList: {
-            items: components["schemas"]["ManagedSlide"][];
-            total: number;
-            limit: number;
-            offset: number;
-        };
-        ManagedSlide: {
-            id: number;
-            name: string;
-            /** @enum {string} */
-            status: "published" | "withdrawn";
-            organ: string | null;
-            histology: string | null;
-            stain: string | null;
-            dataset: string | null;
-            fileSize: number;
-            /** Format: date-time */
-            createdAt: string;
-            /** Format: date-time */
-            updatedAt: string;
-            /** @description The latest withdrawal of a withdrawn slide (its reason is kept in the audit log) */
-            withdrawal: {
         SlideDetail: {
             id: number;
             name: string;
@@ -4355,6 +4333,28 @@ export interface components {
             /** @description The slide in the DICOMweb viewer dicom.viewerUrl names; null when none is configured */
             viewerUrl: string | null;
         };
+        ManagedSlideList: {
+            items: components["schemas"]["ManagedSlide"][];
+            total: number;
+            limit: number;
+            offset: number;
+        };
+        ManagedSlide: {
+            id: number;
+            name: string;
+            /** @enum {string} */
+            status: "published" | "withdrawn";
+            organ: string | null;
+            histology: string | null;
+            stain: string | null;
+            dataset: string | null;
+            fileSize: number;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+            /** @description The latest withdrawal of a withdrawn slide (its reason is kept in the audit log) */
+            withdrawal: {
                 reason: string | null;
                 /** Format: date-time */
                 at: string;
