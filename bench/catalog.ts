@@ -1,6 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -210,9 +209,12 @@ async function manifestFilter(base: string, headers: Record<string, string>, dat
   return { expression: `dataset=${chosen.join(',')};stain=HE,IHC`, total };
 }
 
-/** Every request of a kind, USERS at a time; answers of another status are counted (and shown), not fatal, so that a refused kind still shows. */
+/**
+ * Every request of a kind, USERS at a time over keep-alive connections (fetch's pool);
+ * answers of another status, and requests that failed (counted as status 0), are
+ * counted and shown, not fatal, so that a refused kind still shows.
+ */
 async function runKind(kind: Kind): Promise<{ latency: LatencySummary & { p95: number }; perSecond: number; unexpected: string }> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: USERS });
   const latencies: number[] = [];
   const unexpected = new Map<number, number>();
   let next = 0;
@@ -221,27 +223,24 @@ async function runKind(kind: Kind): Promise<{ latency: LatencySummary & { p95: n
     while (next < kind.requests.length) {
       const url = kind.requests[next++]!;
       const t0 = performance.now();
-      const { status } = await get(url, agent, kind.headers);
+      const status = await fetch(url, { headers: kind.headers })
+        .then(async (response) => {
+          await response.arrayBuffer();
+          return response.status;
+        })
+        .catch(() => 0);
       latencies.push(performance.now() - t0);
       if (status !== kind.status) unexpected.set(status, (unexpected.get(status) ?? 0) + 1);
     }
   };
   await Promise.all(Array.from({ length: USERS }, user));
   const seconds = (performance.now() - started) / 1000;
-  agent.destroy();
   const sorted = [...latencies].sort((a, b) => a - b);
-  return { latency: { ...summarize(latencies), p95: sorted[Math.min(sorted.length - 1, Math.floor(0.95 * sorted.length))] ?? 0 }, perSecond: latencies.length / seconds, unexpected: [...unexpected].map(([status, n]) => `${n}× ${status}`).join(', ') };
-}
-
-function get(url: string, agent: http.Agent, headers: Record<string, string>): Promise<{ status: number }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent, headers }, (res) => {
-      res.on('data', () => undefined);
-      res.on('end', () => resolve({ status: res.statusCode ?? 0 }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-  });
+  return {
+    latency: { ...summarize(latencies), p95: sorted[Math.min(sorted.length - 1, Math.floor(0.95 * sorted.length))] ?? 0 },
+    perSecond: latencies.length / seconds,
+    unexpected: [...unexpected].map(([status, n]) => `${n}× ${status}`).join(', '),
+  };
 }
 
 async function waitFor(url: string, child: ChildProcess): Promise<void> {

@@ -218,8 +218,18 @@ export class CatalogRepository {
 
   /** A value as the database compares it: MariaDB's collation ignores case, accents and trailing spaces; SQLite compares the bytes. */
   private key(value: string): string {
-    return this.caseInsensitive ? collationKey(value) : value;
+    if (!this.caseInsensitive) return value;
+    let key = this.keys.get(value);
+    if (key === undefined) {
+      // Facet values are few (codes, datasets, vendors): each is folded once, not once per combination and search.
+      if (this.keys.size >= MAX_FOLDED_VALUES) this.keys.clear();
+      key = collationKey(value);
+      this.keys.set(value, key);
+    }
+    return key;
   }
+
+  private readonly keys = new Map<string, string>();
 
   private get caseInsensitive(): boolean {
     return dialectOf(this.knex) === 'mariadb';
@@ -275,6 +285,8 @@ export class CatalogRepository {
 }
 
 const COUNTS_TABLE = 'catalog_counts';
+/** Folded facet values kept (see `key`); far more than a catalog's distinct values. */
+const MAX_FOLDED_VALUES = 10_000;
 const COUNTED_COLUMNS = { ...FACET_COLUMNS, ...STAFF_FACET_COLUMNS } as const;
 type CountedColumn = (typeof COUNTED_COLUMNS)[keyof typeof COUNTED_COLUMNS];
 const COUNTED_FACETS = Object.keys(COUNTED_COLUMNS) as (Facet | StaffFacet)[];
