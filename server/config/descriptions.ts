@@ -70,6 +70,8 @@ export const CONFIG_DESCRIPTIONS: Record<ConfigKey, string> = {
   'queue.maxRunMinutes': 'an attempt running longer is stopped by its worker and the job failed (fractions allowed); 0 = no bound',
   'queue.maxOutputCount': 'the most files (patches, overlay tiles) one job may make, estimated before it is queued (413 beyond); 0 = no bound',
   'queue.maxOutputBytes': 'the most bytes one job may write, estimated before it is queued (413 beyond); 0 = no bound',
+  'queue.workerNice': 'CPU niceness (0–19) of the worker processes and of the thumbnails the `preprocess` job makes, so that they yield to tiles and downloads: at 10 a worker gets about a tenth of a core the web server also wants; 0 = the web server’s own priority',
+  'queue.workerIoPriority': 'I/O class of the same: `idle` (`ionice -c 3`: the disk serves them when nothing else waits), `low` (`ionice -c 2 -n 7`), `normal` (unchanged); Linux only, and only with the BFQ or mq-deadline I/O scheduler',
   'auth.sessionSecret': 'keys (at least 32 characters each, comma-separated to rotate; the first signs) for session cookies and CSRF tokens; empty: generated at first start into `<paths.data>/session-secret`. Set it when several nodes serve',
   'auth.sessionHours': 'a session’s life',
   'auth.confirmationHours': 'how long a mailed confirmation link works',

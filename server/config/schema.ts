@@ -198,6 +198,8 @@ export const configSchema = z.strictObject({
     maxRunMinutes: z.number({ error: 'must be a number of minutes' }).min(0, 'must not be negative (0 turns the limit off)').max(525_600, 'must be at most 525600 minutes'),
     maxOutputCount: wholeCount,
     maxOutputBytes: wholeCount,
+    workerNice: z.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must be at least 0').max(19, 'must be at most 19'),
+    workerIoPriority: z.enum(['idle', 'low', 'normal'], { error: 'must be idle, low or normal' }),
   }),
   auth: z.strictObject({
     sessionSecret: z.string().refine(

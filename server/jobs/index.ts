@@ -50,6 +50,7 @@ export function createJobs(config: Config, db: Database, log: Logger, built: { a
       schedule: config.jobs.preprocessSchedule,
       maxAttempts: config.queue.maxAttempts,
       thumbnailsDir: config.paths.thumbnails,
+      priority: { nice: config.queue.workerNice, io: config.queue.workerIoPriority },
     }),
   ];
 }

@@ -168,6 +168,7 @@ toolTest('a local run installs into a prefix, and a second run changes nothing',
   t.is(config.downloads.nginxAccelRedirect, '/protected-slides/');
   t.deepEqual(config.metrics.allow, ['127.0.0.1', '10.20.0.0/24']);
   t.is(config.port, 8080);
+  t.like(config.queue, { workers: 0, workerNice: 10, workerIoPriority: 'idle' });
   t.like(config.auth.ldap, { url: 'ldaps://dc1.hospital.test:636', bindPassword: 'a vaulted service secret', nestedGroups: 'in-chain', timeoutSeconds: 5, domains: ['hospital.test'], emailAttribute: 'mail' });
   t.deepEqual(config.auth.ldap.roleGroups.pathologist, ['CN=Pathology,OU=Groups,DC=hospital,DC=test']);
   t.like(config.auth.oidc.providers[0], { name: 'hospital', clientSecret: 'a vaulted client secret', scopes: ['openid', 'email', 'profile'], groupsClaim: 'groups' });
@@ -233,6 +234,10 @@ toolTest('the rendered systemd units pass systemd-analyze verify, hardened and w
   const web = await readFile(path.join(units, 'slidebank.service'), 'utf8');
   const worker = await readFile(path.join(units, 'slidebank-worker.service'), 'utf8');
   t.regex(worker, /bin\/slidebank\.js worker$/m);
+  // The worker yields to the web server (slidebank_worker_nice, slidebank_worker_io_priority), in the unit and in the app's settings alike.
+  t.regex(worker, /^Nice=10$/m);
+  t.regex(worker, /^IOSchedulingClass=idle$/m);
+  t.notRegex(web, /^(Nice|IOSchedulingClass)=/m);
   for (const text of [web, worker]) {
     for (const setting of ['NoNewPrivileges=yes', 'ProtectSystem=strict', 'PrivateTmp=yes', 'ProtectHome=yes', 'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6',
       'ProtectKernelTunables=yes', 'ProtectKernelModules=yes', 'ProtectControlGroups=yes', 'LockPersonality=yes', 'RestrictRealtime=yes',

@@ -1,5 +1,6 @@
 // The scheduled `preprocess` job: a tissue mask for each published slide without one, and missing thumbnails.
 import { access } from 'node:fs/promises';
+import os from 'node:os';
 import test from 'ava';
 import { thumbnailPath } from '../../server/catalog/thumbnails.js';
 import { createJobs, JobsRepository, runJob } from '../../server/jobs/index.js';
@@ -26,6 +27,8 @@ test('preprocess queues one tissue-mask job per published slide that has none, m
   const outcome = await runJob(job, new JobsRepository(bench.database.db.knex), { trigger: 'cli', log });
   t.is(outcome.status, 'succeeded', JSON.stringify(outcome.summary));
   t.like(outcome.summary, { tissueMaskJobs: 1, thumbnails: 1 });
+  // Made in a process of their own at the workers' priority (queue.workerNice 10, queue.workerIoPriority idle), not in this one.
+  t.like(outcome.summary, { thumbnailPriority: { nice: Math.max(10, os.getPriority()), ...(process.platform === 'linux' ? { io: 'idle' } : {}) } });
   const queued = await bench.repository.list({ status: 'queued' });
   t.deepEqual(queued.map((j) => [j.type, j.slideId, j.ownerId]), [['tissue-mask', a.id, null]]);
   t.true(await exists(thumbnailPath(bench.config.paths.thumbnails, a.id, 'large')));

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { mkdirSync } from 'node:fs';
 import { migrateToLatest, openDatabase, waitForDatabase } from '../../db/index.js';
 import { createLogger } from '../../logging.js';
-import { createQueueWorker, resultsRoot } from '../../queue/index.js';
+import { createQueueWorker, lowerOwnPriority, resultsRoot } from '../../queue/index.js';
 import { configFromCli, runCommand, type GlobalOptions } from '../run.js';
 
 export function workerCommand(): Command {
@@ -15,7 +15,8 @@ export function workerCommand(): Command {
         'every leaseSeconds/3 while it runs, stops a job that runs past queue.maxRunMinutes (failed, partial results removed), and on SIGTERM stops the job\n' +
         'and gives it back to the queue (its partial results removed). A worker that dies leaves its job to be taken up by another once the lease\n' +
         '(queue.leaseSeconds) expires.\n' +
-        'Run several, on one machine or several, against one MariaDB: claiming is safe.',
+        'Run several, on one machine or several, against one MariaDB: claiming is safe.\n' +
+        'It runs at a lower CPU and I/O priority than the web server (queue.workerNice, queue.workerIoPriority; the I/O class on Linux only).',
     )
     .action(async (options: { databaseUrl?: string }, command: Command) =>
       runCommand(async () => {
@@ -23,6 +24,10 @@ export function workerCommand(): Command {
           databaseUrl: { value: options.databaseUrl, option: '--database-url' },
         });
         const log = createLogger(config.log.level);
+        // Toolbox work yields the CPU and the disk to the web server's tiles and downloads.
+        const priority = lowerOwnPriority({ nice: config.queue.workerNice, io: config.queue.workerIoPriority });
+        log.info({ nice: priority.nice, io: priority.io }, `queue worker: running at nice ${priority.nice}, I/O ${priority.io ?? 'unchanged'}`);
+        for (const problem of priority.problems) log.warn({ key: 'queue.workerIoPriority' }, `queue worker: ${problem}`);
         mkdirSync(resultsRoot(config), { recursive: true });
         const db = openDatabase(config.database.target, { poolMax: 2, log });
         try {
