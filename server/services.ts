@@ -204,6 +204,7 @@ export function createServices(config: Config, db: Database, log: Logger, extern
       repository: metricsRepository,
       folders: { data: config.paths.data, slides: config.paths.slides, cache: config.paths.cache },
       startedAt: external.startedAt ?? new Date(),
+      tiles: () => tiles.enginePaths(),
     }),
     challenges,
     hiddenTruth,

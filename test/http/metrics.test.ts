@@ -4,6 +4,7 @@ import path from 'node:path';
 import test from 'ava';
 import { loadConfig } from '../../server/config/index.js';
 import { packageRoot } from '../../server/package-info.js';
+import { pageCacheReadUnavailable, scaledJpegStatus } from '../../server/wsi/index.js';
 import { bearerHeaders, createUser } from '../support/accounts.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { makeSlide, registerSlide } from '../support/slides.js';
@@ -119,6 +120,12 @@ test('callers outside metrics.allow are refused unless they bring an administrat
   t.true((health.folders.data?.freeBytes ?? 0) > 0);
   t.is(health.folders.cache?.status, 'missing', 'the cache folder was never made');
   t.is(health.status, 'degraded');
+  // Which of the tile engine's fast paths this process takes, and through which libjpeg-turbo.
+  const { tiles } = health as unknown as { tiles: { scaledJpeg: { active: boolean; library?: string; source?: string; reason?: string }; pageCacheReads: { active: boolean } } };
+  const scaled = scaledJpegStatus();
+  t.deepEqual(tiles.scaledJpeg, JSON.parse(JSON.stringify(scaled)));
+  if (scaled.active && process.platform === 'linux') t.regex(tiles.scaledJpeg.library ?? '', /\/libturbojpeg\.so/);
+  t.is(tiles.pageCacheReads.active, pageCacheReadUnavailable() === undefined);
 });
 
 test('loopback may read the metrics by default; a bad metrics.allow entry stops the start with a clear message', async (t) => {
