@@ -1756,7 +1756,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The database, each data folder (present, writable, own mount, free space), job runs and the toolbox queue
+         * The database, each data folder (present, writable, own mount, free space), job runs, the toolbox queue, and the tile engine's fast paths (scaled JPEG decoding and its libjpeg-turbo, page-cache reads)
          * @description Answers 503 with the same body when the database is down.
          */
         get: operations["getHealthzDetails"];
@@ -4074,6 +4074,8 @@ export interface components {
                 status: string;
                 count: number;
             }[];
+            /** @description Which of the tile engine's fast paths this server process uses */
+            tiles?: components["schemas"]["TileEngineHealth"];
         };
         DatabaseHealth: {
             /** @enum {string} */
@@ -4092,6 +4094,26 @@ export interface components {
             freeBytes: number | null;
             totalBytes: number | null;
             error?: string;
+        };
+        TileEngineHealth: {
+            /** @description Tiles that are whole blocks of stored JPEG tiles decoded at reduced size by libjpeg-turbo (native/scaled-jpeg); otherwise decoded in full and resized */
+            scaledJpeg: {
+                active: boolean;
+                /** @description The libturbojpeg file the addon runs on (Linux) */
+                library?: string;
+                /**
+                 * @description system: the distribution's package; npm: the library @julusian/jpeg-turbo ships, copied beside the addon
+                 * @enum {string}
+                 */
+                source?: "system" | "npm";
+                /** @description Why the path is not in use */
+                reason?: string;
+            };
+            /** @description Stored tiles read from the page cache on the calling thread (native/page-cache); otherwise through the thread pool */
+            pageCacheReads: {
+                active: boolean;
+                reason?: string;
+            };
         };
         Health: {
             /** @enum {string} */
