@@ -359,7 +359,11 @@ test('one slide by id; withdrawn, unknown and malformed ids are a 404', async (t
   const { status, body } = await get(app, '/api/slides/3');
   t.is(status, 200);
   const list = (await get(app, '/api/slides?organ=CO&stain=HE')).body as { items: unknown[] };
-  t.deepEqual(body, list.items[0] as never, 'the same shape as in the search');
+  const { dicomweb, ...summary } = body as { dicomweb: { studyInstanceUid: string; seriesInstanceUid: string; viewerUrl: string | null } };
+  t.deepEqual(summary, list.items[0] as never, 'the search result, and where DICOMweb serves the slide');
+  t.regex(dicomweb.studyInstanceUid, /^2\.25\.\d+$/);
+  t.regex(dicomweb.seriesInstanceUid, /^2\.25\.\d+$/);
+  t.is(dicomweb.viewerUrl, null, 'no DICOMweb viewer configured');
   t.like(body, { id: 3, name: 'SB1-CO-ADC-HE-C3', organName: 'Colon', differentiationName: 'Well differentiated' });
 
   for (const id of ['7', '99', '0', 'abc', '1.5', '-1', '99999999999']) {
