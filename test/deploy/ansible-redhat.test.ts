@@ -90,7 +90,8 @@ async function resolveNames(playbook: string, family: 'Debian' | 'RedHat', datab
 // What RHEL 9 calls them (BaseOS and AppStream; nothing from EPEL is needed):
 // sqlite, rsync, gzip, util-linux, ca-certificates in BaseOS; turbojpeg, mariadb-server, the mariadb
 // client, python3-PyMySQL (which community.mysql needs), nginx and the nodejs:20 module
-// stream in AppStream. MariaDB's unit is mariadb.service, its socket
+// stream in AppStream; for a Galera cluster mariadb-server-galera, which brings the galera package and
+// its provider in /usr/lib64/galera. MariaDB's unit is mariadb.service, its socket
 // /var/lib/mysql/mysql.sock, its drop-in folder /etc/my.cnf.d; nginx reads conf.d/*.conf.
 const RHEL9 = {
   common: { slidebank_base_packages: ['ca-certificates', 'rsync', 'sqlite', 'gzip', 'util-linux', 'turbojpeg'] },
@@ -99,6 +100,8 @@ const RHEL9 = {
     slidebank_mariadb_service: 'mariadb',
     slidebank_mariadb_socket: '/var/lib/mysql/mysql.sock',
     slidebank_mariadb_conf_dir: '/etc/my.cnf.d',
+    slidebank_galera_packages: ['mariadb-server-galera', 'rsync'],
+    slidebank_galera_provider: '/usr/lib64/galera/libgalera_smm.so',
   },
   // vips and openslide's tools (for slides only OpenSlide reads) come from EPEL, as Node.js's module comes from AppStream.
   slidebank: { slidebank_node_package: '@nodejs:20/common', slidebank_system_packages: ['vips-tools', 'openslide-tools'] },
@@ -125,6 +128,7 @@ toolTest('the package, service and path names resolve to what RHEL 9 and Debian 
   const debianPackages = [
     ...(debianMariaDb.common!.slidebank_base_packages as string[]),
     ...(debianMariaDb.mariadb!.slidebank_mariadb_packages as string[]),
+    ...(debianMariaDb.mariadb!.slidebank_galera_packages as string[]),
     debianMariaDb.slidebank!.slidebank_node_package as string,
     ...(debianMariaDb.slidebank!.slidebank_system_packages as string[]),
     ...(debianMariaDb.backup!.slidebank_backup_packages as string[]),
