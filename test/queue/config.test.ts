@@ -7,7 +7,7 @@ import { packageRoot } from '../../server/package-info.js';
 
 const configDir = path.join(packageRoot, 'config');
 
-test('defaults: one worker, 60 s leases, 3 attempts, a 2 s poll, 30 s first retry, preprocessing every 10 minutes; per-user quotas, a 4 h run time limit and output budgets', (t) => {
+test('defaults: one worker at nice 10 and idle I/O, 60 s leases, 3 attempts, a 2 s poll, 30 s first retry, preprocessing every 10 minutes; per-user quotas, a 4 h run time limit and output budgets', (t) => {
   const { config } = loadConfig({ configDir, env: {} });
   t.deepEqual(config.queue, {
     workers: 1,
@@ -20,6 +20,8 @@ test('defaults: one worker, 60 s leases, 3 attempts, a 2 s poll, 30 s first retr
     maxRunMinutes: 240,
     maxOutputCount: 1_000_000,
     maxOutputBytes: 16 * 1024 ** 3,
+    workerNice: 10,
+    workerIoPriority: 'idle',
   });
   t.is(config.jobs.preprocessSchedule, '*/10 * * * *');
   const { config: none } = loadConfig({ configDir, env: { SLIDEBANK_QUEUE_WORKERS: '0', SLIDEBANK_JOBS_PREPROCESS_SCHEDULE: '' } });
