@@ -1,4 +1,4 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,6 +12,7 @@ import { packageRoot } from '../server/package-info.js';
 import { seedCatalogRows, type SeededCatalog } from '../test/support/catalog-rows.js';
 import { freePort } from '../test/support/cli.js';
 import { summarize, type LatencySummary } from './load.js';
+import { stop, waitFor } from './servers.js';
 
 const SLIDES = Number(process.env.BENCH_CATALOG_SLIDES ?? 100_000);
 const AUDIT_EVENTS = Number(process.env.BENCH_CATALOG_AUDIT ?? 1_000_000);
@@ -241,29 +242,6 @@ async function runKind(kind: Kind): Promise<{ latency: LatencySummary & { p95: n
     perSecond: latencies.length / seconds,
     unexpected: [...unexpected].map(([status, n]) => `${n}× ${status}`).join(', '),
   };
-}
-
-async function waitFor(url: string, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${url}: the server exited with code ${child.exitCode}`);
-    try {
-      const response = await fetch(url);
-      await response.arrayBuffer();
-      if (response.ok) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`${url} did not answer within 60 s`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 15_000)).then(() => child.kill('SIGKILL'))]);
 }
 
 function load(): string {

@@ -70,12 +70,12 @@ export function levelKind(level: { width: number; height: number; cols: number; 
   return 'resampled';
 }
 
-export async function waitFor(url: string, child: ChildProcess): Promise<void> {
+export async function waitFor(url: string, child: ChildProcess, method = 'GET'): Promise<void> {
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${url}: the server exited with code ${child.exitCode}`);
     try {
-      const response = await fetch(url);
+      const response = await fetch(url, { method });
       await response.arrayBuffer();
       if (response.ok) return;
     } catch {
@@ -94,7 +94,7 @@ export function peakRss(child: ChildProcess): number {
 }
 
 export async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
+  if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');
   await Promise.race([exited, sleep(15_000).then(() => child.kill('SIGKILL'))]);

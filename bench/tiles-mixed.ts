@@ -15,6 +15,7 @@ import { deepZoomGeometry } from '../server/wsi/index.js';
 import { freePort } from '../test/support/cli.js';
 import { runLoad, type LoadResult, type LoadTarget } from './load.js';
 import { benchSlide } from './slide.js';
+import { stop, waitFor } from './servers.js';
 
 const run = promisify(execFile);
 
@@ -326,29 +327,6 @@ async function vipsPyramid(slide: string): Promise<string> {
   await rename(partial, file);
   process.stdout.write(`${((performance.now() - t0) / 1000).toFixed(0)} s\n`);
   return file;
-}
-
-async function waitFor(url: string, child: ChildProcess, method = 'GET'): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${url}: the server exited with code ${child.exitCode}`);
-    try {
-      const response = await fetch(url, { method });
-      await response.arrayBuffer();
-      if (response.ok) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`${url} did not answer within 60 s`);
-    await sleep(200);
-  }
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await Promise.race([exited, sleep(15_000).then(() => child.kill('SIGKILL'))]);
 }
 
 function mbps(download: { bytes: number; seconds: number }): number {

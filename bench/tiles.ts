@@ -3,7 +3,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { readSlideFacts } from '../server/catalog/slide-facts.js';
 import { AccessTokensRepository } from '../server/access/access-tokens.repository.js';
@@ -17,6 +16,7 @@ import { DeepZoom, OPENSLIDE_GRID, scaledJpegUnavailable, Slide, type DeepZoomGr
 import { freePort } from '../test/support/cli.js';
 import { runLoad, type LatencySummary, type LoadResult, type LoadTarget } from './load.js';
 import { benchSlide, HEIGHT, WIDTH } from './slide.js';
+import { peakRss, stop, tileTargets as randomTileTargets, waitFor } from './servers.js';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 3000);
 const CONCURRENCY = 16;
@@ -245,35 +245,9 @@ async function register(databaseUrl: string, file: string, warmUpFile: string): 
 }
 
 /** A deterministic random set of distinct tiles: a level drawn uniformly, then a tile in it. */
+/** The benchmark's random tile set: `REQUESTS` distinct tiles. */
 function tileTargets(deepZoom: DeepZoom, slide: Slide, url: (level: number, col: number, row: number) => string): LoadTarget[] {
-  let state = 0x9e3779b9;
-  const random = () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let x = Math.imul(state ^ (state >>> 15), 1 | state);
-    x ^= x + Math.imul(x ^ (x >>> 7), 61 | x);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-  const seen = new Set<string>();
-  const targets: LoadTarget[] = [];
-  const levels = deepZoom.levels;
-  for (let attempt = 0; targets.length < REQUESTS && attempt < REQUESTS * 20; attempt++) {
-    const level = Math.floor(random() * levels.length);
-    const l = levels[level]!;
-    const col = Math.floor(random() * l.cols);
-    const row = Math.floor(random() * l.rows);
-    const key = `${level}/${col}/${row}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    targets.push({ url: url(level, col, row), group: levelKind(l, slide) });
-  }
-  return targets;
-}
-
-/** native: a stored level at this resolution; overview: the whole slide in at most four tiles; resampled: the rest. */
-function levelKind(level: { width: number; height: number; cols: number; rows: number }, slide: Slide): string {
-  if (level.cols * level.rows <= 4) return 'overview';
-  if (slide.levels.some((s) => Math.abs(s.width - level.width) <= 1 && Math.abs(s.height - level.height) <= 1)) return 'native';
-  return 'resampled';
+  return randomTileTargets(deepZoom, slide, url, REQUESTS);
 }
 
 async function openslideServer(slideFile: string, slide: Slide): Promise<Row | undefined> {
@@ -294,36 +268,6 @@ async function openslideServer(slideFile: string, slide: Slide): Promise<Row | u
   } finally {
     await stop(server);
   }
-}
-
-async function waitFor(url: string, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${url}: the server exited with code ${child.exitCode}`);
-    try {
-      const response = await fetch(url);
-      await response.arrayBuffer();
-      if (response.ok) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`${url} did not answer within 60 s`);
-    await sleep(200);
-  }
-}
-
-/** Peak resident set size of a running process, from /proc (VmHWM). */
-function peakRss(child: ChildProcess): number {
-  const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
-  const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
-  return kb / 1024;
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await Promise.race([exited, sleep(15_000).then(() => child.kill('SIGKILL'))]);
 }
 
 function report(rows: Row[], rounds: Row[][]): void {
