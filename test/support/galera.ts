@@ -3,9 +3,9 @@ import { existsSync } from 'node:fs';
 import { chown, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mariadb from 'mariadb';
-import { freePort } from './cli.js';
 
 /**
  * A real MariaDB Galera cluster on this machine, for the cluster tests: each
@@ -65,7 +65,8 @@ export async function startGaleraCluster(t: Teardown, { size = 3, name = 'slideb
   const root = await mkdtemp(path.join(os.tmpdir(), 'slidebank-galera-'));
   const asRoot = process.getuid?.() === 0;
   const ports = [];
-  for (let i = 0; i < size; i++) ports.push({ sql: await freePort(), gcomm: await freePort(), ist: await freePort(), sst: await freePort() });
+  const taken = new Set<number>();
+  for (let i = 0; i < size; i++) ports.push({ sql: await listenPort(taken), gcomm: await listenPort(taken), ist: await listenPort(taken), sst: await listenPort(taken) });
   const clusterAddress = `gcomm://${ports.map((p) => `127.0.0.1:${p.gcomm}`).join(',')}`;
 
   const nodes: NodeProcess[] = ports.map((p, i) => new NodeProcess(`node${i + 1}`, path.join(root, `node${i + 1}`), p, clusterAddress, name, asRoot));
@@ -87,6 +88,31 @@ export async function startGaleraCluster(t: Teardown, { size = 3, name = 'slideb
   await nodes[0]!.startProcess(['--wsrep-new-cluster']);
   for (const node of nodes.slice(1)) await node.start();
   return cluster;
+}
+
+/**
+ * A free port below the kernel's ephemeral range: the nodes' outgoing
+ * connections (group communication, the test's own queries) take their local
+ * ports from that range, and one of them landing on a port reserved for a
+ * node's SST or IST listener made the joiner's state transfer fail.
+ */
+async function listenPort(taken: Set<number>): Promise<number> {
+  const [low] = (await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => '32768')).trim().split(/\s+/).map(Number);
+  const top = Math.max(20_000, (low ?? 32_768) - 1);
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 15_000 + Math.floor(Math.random() * (top - 15_000));
+    if (taken.has(port)) continue;
+    const free = await new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    });
+    if (free) {
+      taken.add(port);
+      return port;
+    }
+  }
+  throw new Error('no free port below the ephemeral range');
 }
 
 async function chownTree(dir: string): Promise<void> {
@@ -199,7 +225,8 @@ class NodeProcess implements GaleraNode {
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null) {
         const log = await readFile(this.errorLog, 'utf8').catch(() => '');
-        throw new Error(`${this.name} exited while starting (${child.exitCode ?? child.signalCode}):\n${stderr()}\n${log.slice(-3000)}`);
+        const transfer = log.split('\n').filter((line) => /WSREP_SST|\[ERROR\]/.test(line)).slice(-40).join('\n');
+        throw new Error(`${this.name} exited while starting (${child.exitCode ?? child.signalCode}):\n${stderr()}\nstate transfer and errors:\n${transfer}\nlog tail:\n${log.slice(-3000)}`);
       }
       try {
         if ((await this.status('wsrep_local_state_comment')) === 'Synced' && (await this.status('wsrep_ready')) === 'ON') return;
