@@ -3,20 +3,26 @@
  * pixels are the original's JPEG data, not re-encoded.
  *
  * A level is one JPEG strip with a restart marker after every interval of
- * MCUs; a tile of the copy is a column of whole restart intervals from
- * consecutive MCU rows (one interval wide), re-wrapped with the strip's frame
- * and scan headers (its own size in the frame header, restart markers
- * renumbered) by the slide engine's `ndpi-jpeg.ts`. The entropy-coded data
- * are copied, never decoded, so the copy decodes to exactly the original's
- * pixels. The quantisation and Huffman tables go into JPEGTables once per
- * level (TIFF Technical Note 2).
+ * MCUs; a tile of the copy is a block of whole restart intervals: side by
+ * side in one MCU row, and from consecutive MCU rows. It is re-wrapped with
+ * the strip's frame and scan headers (its own size in the frame header,
+ * restart markers renumbered) by the slide engine's `ndpi-jpeg.ts`. The
+ * entropy-coded data are copied, never decoded, so the copy decodes to
+ * exactly the original's pixels. The quantisation and Huffman tables go into
+ * JPEGTables once per level (TIFF Technical Note 2).
  *
- * A level whose restart interval is not a multiple of 16 pixels wide (TIFF's
- * rule for tiles), or that has no restart markers, is re-encoded from the
- * engine's decoding instead, and the report says so. Where the scanner left a
- * step of more than 4× between two stored levels, levels between them are
- * made by libjpeg-turbo's scaled decoding (the engine's 1/2, 1/4 and 1/8
- * levels of a stored level) and encoded as JPEG.
+ * A tile holds as many whole intervals side by side as make it a multiple of
+ * 16 pixels wide (TIFF's rule for tiles) and, where intervals are narrow,
+ * about 256 pixels: intervals 240 pixels wide make tiles of one, 200 pixels
+ * wide of two (an MCU is 8 or 16 pixels wide, so two intervals always are a
+ * multiple of 16), 8 pixels wide of 32. Intervals past the right edge repeat
+ * the last one of the row; those pixels lie outside the image.
+ *
+ * A level that has no restart markers is re-encoded from the engine's
+ * decoding instead, and the report says so. Where the scanner left a step of
+ * more than 4× between two stored levels, levels between them are made by
+ * libjpeg-turbo's scaled decoding (the engine's 1/2, 1/4 and 1/8 levels of a
+ * stored level) and encoded as JPEG.
  *
  * Nothing of the original but pixels and resolution is carried: not the
  * macro image (nor any other directory), not Hamamatsu's private tags (the
@@ -40,8 +46,10 @@ import { DeidentifyError, type DeidentifyOptions, type DeidentifyResult, type Di
 import { collectIdentifiers } from './identifiers.js';
 import { SAFE_TIFF_TAGS } from './policy.js';
 
-/** A re-tiled tile holds at most this many pixels: a tile of a wider interval is fewer rows tall (at least 16). */
+/** A re-tiled tile holds at most this many pixels: a tile of wider intervals is fewer rows tall (at least 16). */
 const MAX_TILE_PIXELS = 512 * 512;
+/** Re-tiled tiles of narrow intervals hold as many side by side as fit in this width. */
+const RETILED_WIDTH = 256;
 /** Tiles of levels that are re-encoded or made by scaled decoding. */
 const ENCODED_TILE = 256;
 /** The largest step between two levels of the copy. */
@@ -110,14 +118,21 @@ export async function deidentifyNdpi(input: string, output: string, options: Dei
   }
 }
 
-/** Whether a strip's restart intervals can be tiles of a TIFF as they are, or why not. */
+/** Why a strip's restart intervals cannot be re-tiled, if they cannot. */
 function retileProblem(strip: StoredStrip): string | undefined {
   if (!strip.intervals) return 'its JPEG strip has no restart markers';
-  if (strip.intervalWidth % 16 !== 0) return `its restart intervals are ${strip.intervalWidth} pixels wide, not a multiple of 16 as TIFF tiles must be`;
   return undefined;
 }
 
-/** Tile height for intervals `width` pixels wide: square up to MAX_TILE_PIXELS, a multiple of 16. */
+/** Restart intervals side by side in a re-tiled tile: a multiple of 16 pixels wide, about RETILED_WIDTH, no more than the row needs. */
+function intervalsPerTile(strip: StoredStrip): number {
+  // An interval is a whole number of MCUs, each 8 or 16 pixels wide: two intervals are always a multiple of 16.
+  const unit = strip.intervalWidth % 16 === 0 ? 1 : 2;
+  const units = Math.max(1, Math.min(Math.floor(RETILED_WIDTH / (unit * strip.intervalWidth)), Math.ceil(strip.across / unit)));
+  return unit * units;
+}
+
+/** Tile height for tiles `width` pixels wide: square up to MAX_TILE_PIXELS, a multiple of 16. */
 function retiledHeight(width: number): number {
   return Math.min(width, Math.max(16, Math.floor(MAX_TILE_PIXELS / width / 16) * 16));
 }
@@ -130,12 +145,14 @@ function planPyramid(strips: StoredStrip[], slide: Slide): PlannedLevel[] {
     const { width, height } = strip.directory;
     const problem = retileProblem(strip);
     if (problem === undefined) {
-      const tileHeight = retiledHeight(strip.intervalWidth);
+      const perTile = intervalsPerTile(strip);
+      const tileWidth = perTile * strip.intervalWidth;
+      const note = perTile > 1 ? `${perTile} restart intervals of ${strip.intervalWidth}×${strip.intervalHeight} pixels side by side per tile` : null;
       plan.push({
         width,
         height,
         strip,
-        report: { width, height, tileWidth: strip.intervalWidth, tileHeight, from: `stored level ${k}`, how: 're-tiled', note: null },
+        report: { width, height, tileWidth, tileHeight: retiledHeight(tileWidth), from: `stored level ${k}`, how: 're-tiled', note },
       });
     } else {
       plan.push({
@@ -172,14 +189,16 @@ function planPyramid(strips: StoredStrip[], slide: Slide): PlannedLevel[] {
   return plan;
 }
 
-/** A level whose tiles are the strip's restart intervals, re-wrapped: one interval wide, whole MCU rows tall. */
+/** A level whose tiles are blocks of the strip's restart intervals, re-wrapped: whole intervals wide, whole MCU rows tall. */
 async function writeRetiled(writer: TiffWriter, file: RandomAccessFile, strip: StoredStrip, index: number, pixelsPerCm: { x: number; y: number } | undefined): Promise<void> {
   const { directory, across, down, intervalWidth, intervalHeight } = strip;
   const intervals = strip.intervals!;
   const { tables, header } = withoutTables(strip.header);
-  const tileWidth = intervalWidth;
-  const tileHeight = retiledHeight(intervalWidth);
+  const perTile = intervalsPerTile(strip);
+  const tileWidth = perTile * intervalWidth;
+  const tileHeight = retiledHeight(tileWidth);
   const rowsPerTile = tileHeight / intervalHeight;
+  const tilesAcross = Math.ceil(across / perTile);
   const image = writer.beginImage({
     width: directory.width,
     height: directory.height,
@@ -197,12 +216,19 @@ async function writeRetiled(writer: TiffWriter, file: RandomAccessFile, strip: S
     const lastRow = Math.min(firstRow + rowsPerTile, down) - 1;
     // Whole rows of intervals follow each other in the file: one read for the band.
     const band = await intervals.read(firstRow * across, lastRow * across + across - 1);
-    for (let col = 0; col < across; col++) {
-      const column: Buffer[][] = [];
-      for (let r = 0; r <= lastRow - firstRow; r++) column.push([band[r * across + col]!]);
-      // Rows past the bottom edge repeat the last (the tile must be whole; those pixels lie outside the image).
-      while (column.length < rowsPerTile) column.push(column.at(-1)!);
-      await image.write(assembleIntervals(header, column, tileWidth, tileHeight));
+    for (let col = 0; col < tilesAcross; col++) {
+      const first = col * perTile;
+      const last = Math.min(first + perTile, across) - 1;
+      const block: Buffer[][] = [];
+      for (let r = 0; r <= lastRow - firstRow; r++) {
+        const row = band.slice(r * across + first, r * across + last + 1);
+        // Intervals past the right edge repeat the last of the row, and rows past the bottom edge the last row
+        // (the tile must be whole; those pixels lie outside the image).
+        while (row.length < perTile) row.push(row.at(-1)!);
+        block.push(row);
+      }
+      while (block.length < rowsPerTile) block.push(block.at(-1)!);
+      await image.write(assembleIntervals(header, block, tileWidth, tileHeight));
     }
   }
   image.end();

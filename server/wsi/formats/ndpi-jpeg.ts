@@ -24,6 +24,9 @@ const EOI = 0xd9;
 const SOS = 0xda;
 const DRI = 0xdd;
 const RST0 = 0xd0;
+/** RST0 to RST7, and EOI, as they are placed between and after intervals. */
+const RESTART_MARKERS = Array.from({ length: 8 }, (_, i) => Buffer.from([0xff, RST0 + i]));
+const EOI_MARKER = Buffer.from([0xff, EOI]);
 /** Bytes read at a time while looking for the header's end or for restart markers. */
 const CHUNK = 256 * 1024;
 /** The header (tables, frame and scan headers) of a real strip is a few hundred bytes. */
@@ -229,12 +232,12 @@ export function assembleIntervals(header: JpegStripHeader, rows: Buffer[][], wid
   let placed = 0;
   for (const row of rows) {
     for (const interval of row) {
-      if (placed > 0) parts.push(Buffer.from([0xff, RST0 + ((placed - 1) % 8)]));
+      if (placed > 0) parts.push(RESTART_MARKERS[(placed - 1) % 8]!);
       parts.push(interval);
       placed++;
     }
   }
-  parts.push(Buffer.from([0xff, EOI]));
+  parts.push(EOI_MARKER);
   return Buffer.concat(parts);
 }
 
