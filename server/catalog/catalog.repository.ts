@@ -1,5 +1,7 @@
 import type { Knex } from 'knex';
 import { collationKey, dialectOf, fromDbTime } from '../db/index.js';
+import { CATALOG_WORDS_TABLE } from './catalog-words.repository.js';
+import { prefixRange, wordsOf } from './catalog-words.js';
 import type { Facet } from './filter.js';
 import {
   CATALOG_COLUMNS,
@@ -16,7 +18,7 @@ import {
   type StoredMetadata,
 } from './slides-table.js';
 
-/** One word of a text search: it matches a slide by its name, its pathology information, or a code whose display name matched. */
+/** One term of a text search: it matches a slide by the words of its name and pathology information (see `whereText`), or by a code whose display name matched. */
 export interface TextTerm {
   text: string;
   codes: Partial<Record<Facet, string[]>>;
@@ -73,9 +75,10 @@ type CatalogRow = SlideRowOf<typeof CATALOG_COLUMNS> & { has_annotation: number 
 const HAS_ANNOTATION = 'CASE WHEN annotation_path IS NULL THEN 0 ELSE 1 END AS has_annotation';
 
 /**
- * Every query of the catalog search over published slides. LIKE escapes with
- * `!`, which means the same on SQLite and MariaDB (a backslash does not: it
- * is an escape inside MariaDB's string literals).
+ * Every query of the catalog search over published slides. A text search
+ * reads the word index (catalog-words.ts). LIKE escapes with `!`, which means
+ * the same on SQLite and MariaDB (a backslash does not: it is an escape
+ * inside MariaDB's string literals).
  */
 export class CatalogRepository {
   constructor(private readonly knex: Knex) {}
@@ -115,8 +118,8 @@ export class CatalogRepository {
   /**
    * The total and every facet's counts from one read: the combinations of
    * facet values of the published slides with how many slides have each —
-   * kept in `catalog_counts` by triggers when there is no text to match, else
-   * grouped from the slides the terms match — filtered and summed here.
+   * kept in `catalog_counts` by triggers, and with text to match, narrowed
+   * by the word index (see `combinations`) — filtered and summed here.
    */
   async counts(criteria: CatalogCriteria): Promise<CatalogCounts> {
     const combinations = await this.combinations(criteria.terms);
@@ -191,20 +194,64 @@ export class CatalogRepository {
     return counted.filter(({ value }) => keys.has(this.key(value)));
   }
 
-  /** The published slides' combinations of facet values with their counts: from catalog_counts, or grouped from the slides the terms match. */
+  /**
+   * The published slides' combinations of facet values with how many of their
+   * slides the terms match. A term matches every slide of a combination that
+   * has one of its codes; the others only by their words. So each combination
+   * counts all its slides (from catalog_counts) when every term matches it by
+   * a code, and otherwise the slides whose words match the terms it leaves
+   * unmatched, grouped from the word index: one query per such set of terms.
+   */
   private async combinations(terms: TextTerm[]): Promise<Combination[]> {
+    const all = await this.countedCombinations();
+    if (terms.length === 0) return all;
+    if (terms.length > MAX_SPLIT_TERMS) return this.groupedCombinations(this.published({ facets: {}, terms }));
+    const unmatched = all.map((combination) => terms.flatMap((term, i) => (this.matchesByCode(term, combination) ? [] : [i])));
+    const byWords = new Map<string, Map<string, number>>();
+    for (const indexes of unmatched) {
+      const set = indexes.join(',');
+      if (indexes.length === 0 || byWords.has(set)) continue;
+      byWords.set(set, new Map());
+      const texts = indexes.map((i) => textOf(terms[i]!));
+      // A term without a letter or digit matches no slide by its text.
+      if (texts.some((text) => text.words.length === 0)) continue;
+      const query = this.knex(SLIDES_TABLE).where({ status: 'published' });
+      for (const text of texts) query.where((matches) => this.whereText(matches, text));
+      const counted = byWords.get(set)!;
+      for (const combination of await this.groupedCombinations(query)) counted.set(this.combinationKey(combination.values), combination.count);
+    }
+    return all.flatMap((combination, i) => {
+      const indexes = unmatched[i]!;
+      if (indexes.length === 0) return [combination];
+      const count = byWords.get(indexes.join(','))!.get(this.combinationKey(combination.values)) ?? 0;
+      return count > 0 ? [{ values: combination.values, count }] : [];
+    });
+  }
+
+  /** The published slides counted by combination, as catalog_counts keeps them. */
+  private async countedCombinations(): Promise<Combination[]> {
     const columns = Object.values(COUNTED_COLUMNS);
-    type Row = Record<CountedColumn, string | null> & { count: number | string };
-    const rows = (
-      terms.length === 0
-        ? await this.knex(COUNTS_TABLE).where('slides', '>', 0).select(columns).select({ count: 'slides' })
-        : await this.published({ facets: {}, terms }).select(columns).count({ count: '*' }).groupBy(columns)
-    ) as Row[];
-    return rows.map((row) => ({
-      // catalog_counts stores a missing value as '' (see its migration).
-      values: Object.fromEntries(columns.map((column) => [column, row[column] === '' ? null : row[column]])) as Record<CountedColumn, string | null>,
-      count: Number(row.count),
-    }));
+    const rows = (await this.knex(COUNTS_TABLE).where('slides', '>', 0).select(columns).select({ count: 'slides' })) as CombinationRow[];
+    return rows.map(toCombination);
+  }
+
+  /** The slides of a query counted by combination. */
+  private async groupedCombinations(query: Knex.QueryBuilder): Promise<Combination[]> {
+    const columns = Object.values(COUNTED_COLUMNS);
+    return ((await query.select(columns).count({ count: '*' }).groupBy(columns)) as CombinationRow[]).map(toCombination);
+  }
+
+  /** Whether a term's codes take in every slide of a combination. */
+  private matchesByCode(term: TextTerm, combination: Combination): boolean {
+    return (Object.entries(term.codes) as [Facet, string[] | undefined][]).some(([facet, codes]) => {
+      const value = combination.values[FACET_COLUMNS[facet]];
+      return value !== null && codes !== undefined && codes.some((code) => this.key(code) === this.key(value));
+    });
+  }
+
+  /** A combination as the database tells it from another (see `key`). */
+  private combinationKey(values: Record<CountedColumn, string | null>): string {
+    return JSON.stringify(Object.values(COUNTED_COLUMNS).map((column) => (values[column] === null ? null : this.key(values[column]))));
   }
 
   /** Each facet condition as the column and the set of keys (see `key`) it accepts. */
@@ -272,15 +319,38 @@ export class CatalogRepository {
       if (values !== undefined) query.whereIn(STAFF_FACET_COLUMNS[facet], values);
     }
     for (const term of criteria.terms) {
-      const pattern = `%${term.text.replace(/[!%_]/g, '!$&')}%`;
       query.where((matches) => {
-        matches.whereRaw(`name LIKE ? ESCAPE '!'`, [pattern]).orWhereRaw(`pathology_info LIKE ? ESCAPE '!'`, [pattern]);
+        matches.where((text) => this.whereText(text, textOf(term)));
         for (const [facet, codes] of Object.entries(term.codes) as [Facet, string[] | undefined][]) {
           if (codes && codes.length > 0) matches.orWhereIn(FACET_COLUMNS[facet], codes);
         }
       });
     }
     return query;
+  }
+
+  /**
+   * A term's text: the slide has, for each of the term's words, a word that
+   * starts with it (a range of the word index, which the database seeks); a
+   * term with anything but letters and digits in it (`3+4=7`, `LIV_HCC`,
+   * `60%`) must also appear as typed, case aside. A term without a letter or
+   * digit matches no slide by its text.
+   */
+  private whereText(query: Knex.QueryBuilder, text: TermText): void {
+    if (text.words.length === 0) {
+      query.whereRaw('1 = 0');
+      return;
+    }
+    for (const word of text.words) {
+      const { from, to } = prefixRange(word);
+      query.whereIn('id', this.knex(CATALOG_WORDS_TABLE).where('word', '>=', from).andWhere('word', '<', to).select('slide_id'));
+    }
+    if (NOT_A_WORD.test(text.text)) {
+      const pattern = `%${text.text.replace(/[!%_]/g, '!$&')}%`;
+      query.where((typed) => {
+        typed.whereRaw(`name LIKE ? ESCAPE '!'`, [pattern]).orWhereRaw(`pathology_info LIKE ? ESCAPE '!'`, [pattern]);
+      });
+    }
   }
 }
 
@@ -291,9 +361,35 @@ const COUNTED_COLUMNS = { ...FACET_COLUMNS, ...STAFF_FACET_COLUMNS } as const;
 type CountedColumn = (typeof COUNTED_COLUMNS)[keyof typeof COUNTED_COLUMNS];
 const COUNTED_FACETS = Object.keys(COUNTED_COLUMNS) as (Facet | StaffFacet)[];
 
+/** Terms up to which a search's counts are summed per combination (see `combinations`); more are grouped from the matching slides at once. */
+const MAX_SPLIT_TERMS = 3;
+
 interface Combination {
   values: Record<CountedColumn, string | null>;
   count: number;
+}
+
+type CombinationRow = Record<CountedColumn, string | null> & { count: number | string };
+
+function toCombination(row: CombinationRow): Combination {
+  const columns = Object.values(COUNTED_COLUMNS);
+  return {
+    // catalog_counts stores a missing value as '' (see its migration).
+    values: Object.fromEntries(columns.map((column) => [column, row[column] === '' ? null : row[column]])) as Record<CountedColumn, string | null>,
+    count: Number(row.count),
+  };
+}
+
+/** A character that is not part of a word (see catalog-words.ts). */
+const NOT_A_WORD = /[^\p{L}\p{M}\p{N}]/u;
+
+interface TermText {
+  text: string;
+  words: string[];
+}
+
+function textOf(term: TextTerm): TermText {
+  return { text: term.text, words: wordsOf(term.text) };
 }
 
 function toSlide(row: CatalogRow): CatalogSlide {

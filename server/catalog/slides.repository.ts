@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { toDbTime } from '../db/index.js';
 import type { SlideMetadata } from '../ingest/types.js';
+import { writeCatalogWords } from './catalog-words.repository.js';
 import {
   SLIDE_COLUMNS,
   SLIDES_TABLE,
@@ -40,18 +41,22 @@ export class SlidesRepository {
   constructor(private readonly knex: Knex) {}
 
   async create(slide: NewSlide, now = new Date(), ingested?: IngestedSlideFields): Promise<SlideRecord> {
-    const [inserted] = await this.knex(SLIDES_TABLE)
-      .insert({
-        ...(ingested ? ingestColumns(ingested) : {}),
-        name: slide.name,
-        ...fileColumns(slide),
-        ...factsColumns(slide),
-        status: slide.status ?? 'published',
-        created_at: toDbTime(now),
-        updated_at: toDbTime(now),
-      })
-      .returning('id');
-    const id = typeof inserted === 'object' ? (inserted as { id: number }).id : (inserted as number);
+    const id = await this.knex.transaction(async (trx) => {
+      const [inserted] = await trx(SLIDES_TABLE)
+        .insert({
+          ...(ingested ? ingestColumns(ingested) : {}),
+          name: slide.name,
+          ...fileColumns(slide),
+          ...factsColumns(slide),
+          status: slide.status ?? 'published',
+          created_at: toDbTime(now),
+          updated_at: toDbTime(now),
+        })
+        .returning('id');
+      const id = typeof inserted === 'object' ? (inserted as { id: number }).id : (inserted as number);
+      await writeCatalogWords(trx, [{ id, name: slide.name, pathologyInfo: ingested?.metadata.pathologyInfo ?? null }]);
+      return id;
+    });
     const created = await this.findById(id);
     if (!created) throw new Error(`slide ${id} vanished after insert`);
     return created;

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { AuditLog } from '../audit/audit-log.js';
+import { writeCatalogWords } from '../catalog/catalog-words.repository.js';
 import { LOCAL_COLUMNS, SLIDES_TABLE, factsColumns, fileColumns, fileOf, metadataColumns, summaryColumn, type SlideRowOf, type StoredFile } from '../catalog/slides-table.js';
 import { toDbTime } from '../db/index.js';
 import type { BagSlide } from './bag-contents.js';
@@ -65,6 +66,7 @@ export class ImportsRepository {
           .returning('id');
         const id = typeof inserted === 'object' ? (inserted as { id: number }).id : (inserted as number);
         ids.set(slide.name, id);
+        await writeCatalogWords(trx, [{ id, name: slide.name, pathologyInfo: slide.metadata.pathologyInfo }]);
         const p = changes.provenance;
         await trx('slide_provenance').insert({ slide_id: id, source_site: p.site, dataset: p.dataset, version: p.version, imported_at: at });
       }

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { writeCatalogWords } from '../../server/catalog/catalog-words.repository.js';
 import { toDbTime } from '../../server/db/index.js';
 import { formatSlideName } from '../../server/ingest/nomenclature.js';
 import type { Vocabulary } from '../../server/ingest/types.js';
@@ -240,6 +241,7 @@ export async function seedCatalogRows(knex: Knex, vocabulary: Vocabulary, counts
     }
     await knex.transaction(async (trx) => {
       await trx('slides').insert(slides);
+      await writeCatalogWords(trx, slides.map((slide) => ({ id: slide.id as number, name: slide.name as string, pathologyInfo: slide.pathology_info as string | null })));
       for (let r = 0; r < records.length; r += SLIDE_BATCH) await trx('ingest_records').insert(records.slice(r, r + SLIDE_BATCH));
     });
     progress('slides', Math.min(counts.slides, from + SLIDE_BATCH), counts.slides);

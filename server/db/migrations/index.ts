@@ -20,6 +20,7 @@ import * as accountSources from './2026-12-07-40-account-sources.js';
 import * as challengeUploads from './2026-12-07-50-challenge-uploads.js';
 import * as slideOrigin from './2026-12-07-60-slide-origin.js';
 import * as catalogCounts from './2026-12-07-72-catalog-counts.js';
+import * as catalogWords from './2026-12-07-80-catalog-words.js';
 
 export interface Migration {
   name: string;
@@ -53,4 +54,5 @@ export const migrations: readonly Migration[] = [
   { name: '2026-12-07-50-challenge-uploads', ...challengeUploads },
   { name: '2026-12-07-60-slide-origin', ...slideOrigin },
   { name: '2026-12-07-72-catalog-counts', ...catalogCounts },
+  { name: '2026-12-07-80-catalog-words', ...catalogWords },
 ];
