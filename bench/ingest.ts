@@ -10,12 +10,14 @@ import type { IngestStage } from '../server/ingest/ingest-slide.js';
 import { createLogger } from '../server/logging.js';
 import { packageRoot } from '../server/package-info.js';
 import { makeSlide } from '../server/wsi/generate/index.js';
+import { restartIntervalFor } from '../server/wsi/generate/ndpi.js';
 import { evict } from './page-cache.js';
 import { benchSlide, HEIGHT, WIDTH } from './slide.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const NDPI_WIDTH = 24_576;
-const NDPI_HEIGHT = 18_432;
+// BENCH_NDPI_INGEST_WIDTH and _HEIGHT: another size of generated NDPI (intervals of at most 32 MCUs that divide each level's row).
+const NDPI_WIDTH = Number(process.env.BENCH_NDPI_INGEST_WIDTH ?? 24_576);
+const NDPI_HEIGHT = Number(process.env.BENCH_NDPI_INGEST_HEIGHT ?? 18_432);
 
 interface Round {
   cache: 'cold' | 'warm';
@@ -64,7 +66,8 @@ export async function ingestBenchmark(): Promise<void> {
     const ndpi = await benchNdpiForIngest();
     const ndpiBytes = (await stat(ndpi)).size;
     const ndpiRounds = await measure(ndpi, 'case.ndpi');
-    report(`${NDPI_WIDTH}×${NDPI_HEIGHT} generated NDPI (restart intervals of 256×8 pixels, re-tiled into 256×256 tiles), ${(ndpiBytes / 2 ** 20).toFixed(0)} MiB with its XML`, ndpiRounds);
+    const interval = restartIntervalFor(NDPI_WIDTH, 32) * 8;
+    report(`${NDPI_WIDTH}×${NDPI_HEIGHT} generated NDPI (level 0's restart intervals ${interval}×8 pixels), ${(ndpiBytes / 2 ** 20).toFixed(0)} MiB with its XML`, ndpiRounds);
   }
   if (only.has('batch')) await measureBatch(await benchSlide());
   console.log(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB; load average ${os.loadavg().map((l) => l.toFixed(2)).join(', ')}`);
