@@ -65,10 +65,26 @@ export function route<P extends Shape = undefined, Q extends Shape = undefined, 
 /** A route definition, bound to the services it calls. */
 export type RouteFactory<D> = (dependencies: D) => RouteDefinition[];
 
-/** Mounts routes on one router: each gets the guard its access declares, then its input parsed, then its handler. */
-export function mountRoutes(definitions: readonly RouteDefinition[], options: GuardOptions): Router {
-  const router = new Router();
+/** The mounted routes: their middleware and the 405/501 answers for paths they know under other methods. */
+export interface RouteTable {
+  routes(): Middleware;
+  allowedMethods(): Middleware;
+}
+
+/**
+ * Mounts routes: each gets the guard its access declares, then its input
+ * parsed, then its handler. One router per first path segment (`/api`,
+ * `/tiles`, `/dicomweb`, …), picked by a map lookup: a router tries every
+ * route's pattern in turn, and a tile should not be matched against the
+ * hundred-odd routes of the API first.
+ */
+export function mountRoutes(definitions: readonly RouteDefinition[], options: GuardOptions): RouteTable {
+  const routers = new Map<string, Router>();
   for (const definition of definitions) {
+    const segment = firstSegment(definition.path);
+    if (/[{:]/.test(segment)) throw new Error(`${definition.method} ${definition.path}: a route's first path segment is fixed text`);
+    let router = routers.get(segment);
+    if (!router) routers.set(segment, (router = new Router()));
     const path = definition.pattern ?? koaPath(definition.path);
     const handler: Middleware = async (ctx) => {
       const pathParams = definition.pattern ? { ...definition.pattern.exec(ctx.path)?.groups } : ctx.params;
@@ -86,7 +102,24 @@ export function mountRoutes(definitions: readonly RouteDefinition[], options: Gu
     const chain = [accessGuard(definition.access, options), ...(definition.before ?? []), handler];
     router.register(path, [definition.method.toUpperCase()], chain, { name: `${definition.method} ${definition.path}`, pathAsRegExp: definition.pattern !== undefined });
   }
-  return router;
+  const bySegment = (make: (router: Router) => Middleware): Middleware => {
+    const middleware = new Map([...routers].map(([segment, router]) => [segment, make(router)]));
+    return (ctx, next) => {
+      const chosen = middleware.get(firstSegment(ctx.path));
+      return chosen ? chosen(ctx, next) : next();
+    };
+  };
+  return {
+    // The routers stay reachable from the application, for the tests that compare what is served with what is described.
+    routes: () => Object.assign(bySegment((router) => router.routes() as unknown as Middleware), { routers: [...routers.values()] }),
+    allowedMethods: () => bySegment((router) => router.allowedMethods() as unknown as Middleware),
+  };
+}
+
+/** `/tiles/12_files/3/0_0.jpeg` → `/tiles`; lower-cased, as the routers match paths without regard to case. */
+function firstSegment(path: string): string {
+  const end = path.indexOf('/', 1);
+  return (end === -1 ? path : path.slice(0, end)).toLowerCase();
 }
 
 /** `/api/slides/{id}` → `/api/slides/:id`. */

@@ -17,13 +17,16 @@ type Description = { openapi: string; paths: Record<string, Record<string, Opera
 
 const METHODS = ['get', 'post', 'put', 'patch', 'delete'];
 
-/** Koa's dispatch functions of @koa/router carry the router they serve. */
+/** Koa's dispatch functions of @koa/router carry the router they serve; the route table's carry its routers. */
 interface RouterLike {
   stack: { methods: string[]; path: string | RegExp; name?: string | null }[];
 }
 
 function servedRoutes(app: Koa): { methods: string[]; path: string; name: string | null }[] {
-  const routers = app.middleware.map((fn) => (fn as { router?: RouterLike }).router).filter((router): router is RouterLike => router !== undefined);
+  const routers = app.middleware.flatMap((fn) => {
+    const { router, routers: table } = fn as { router?: RouterLike; routers?: RouterLike[] };
+    return table ?? (router ? [router] : []);
+  });
   return routers.flatMap((router) => router.stack.map((layer) => ({ methods: layer.methods, path: String(layer.path), name: layer.name ?? null })));
 }
 
