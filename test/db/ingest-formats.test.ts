@@ -211,6 +211,38 @@ testNeeding([openslideProblem], `an NDPI with restart intervals one MCU wide is 
   }
 });
 
+testNeeding([openslideProblem], `an NDPI level whose restart intervals are too wide to put two side by side is re-encoded, the others re-tiled, on ${testDialect}`, async (t) => {
+  const bench = await ingestBench(t);
+  // Level 0: intervals of 4095 MCUs (32760 pixels, the whole row), not a multiple of 16; two would be 65520 pixels,
+  // past what libjpeg decodes. Level 1 (8190 wide): 1024 MCUs, intervals of 8192 pixels, re-tiled.
+  const made = await makeSlide({ format: 'ndpi', width: 32_760, height: 256, levels: 2, restartInterval: 4095, seed: 1, out: bench.inbox, name: 'wide' });
+  const result = await ingestOne(bench, path.basename(made.svs));
+  t.is(result.outcome, 'published', result.reason ?? '');
+  const levels = result.report.levels as PublishedLevel[];
+  t.deepEqual(
+    levels.map((l) => `${l.width}×${l.height} ${l.tileWidth}×${l.tileHeight} ${l.how}`),
+    ['32760×256 256×256 re-encoded', '8190×64 8192×32 re-tiled'],
+  );
+  t.is(levels[0]!.note, 're-encoded: its restart intervals are 32760 pixels wide, not a multiple of 16 as TIFF tiles must be, and two side by side (65520 pixels) are wider than a JPEG decoder takes (65500)');
+  const published = path.join(bench.config.paths.slides, `${result.name}.tif`);
+  const slide = await Slide.open(published);
+  t.teardown(() => slide.close());
+  const original = await askOpenSlide(made.svs, { regions: [[0, 0, 0, 32_760, 256]] });
+  const expected = await readFile(original.regions[0]!.file);
+  t.true(expected.some((value) => value < 100), 'the level holds tissue, not only background');
+  const quality = psnr(expected, (await slide.readRegion(0, 0, 0, 32_760, 256)).data);
+  t.true(quality > 35, `re-encoded level within ${quality.toFixed(1)} dB`);
+  // Level 1 against its strip decoded in one piece by libjpeg-turbo: OpenSlide 3.4.1 paints none of it (its one
+  // interval a row, 8192 pixels, is wider than the level's 8190).
+  const handle = await RandomAccessFile.open(made.svs);
+  const stored = (await readDirectories(handle))[1]!;
+  const strip = await handle.read(stored.offsets[0]!, stored.byteCounts[0]!, 'level 1');
+  await handle.close();
+  const { data } = await sharp(strip, { failOn: 'error' }).raw().toBuffer({ resolveWithObject: true });
+  t.true(data.equals((await slide.readRegion(1, 0, 0, 8190, 64)).data), 'the re-tiled level identical');
+  t.log(`the re-encoded level at ${quality.toFixed(1)} dB PSNR against OpenSlide's reading of the original`);
+});
+
 /** Replace the JPEG strip of directory `index` of an NDPI with `jpeg` (no longer than the strip), in place. */
 async function replaceStrip(file: string, index: number, jpeg: Buffer): Promise<void> {
   const handle = await RandomAccessFile.open(file);

@@ -2,7 +2,7 @@
 // a width that is not a whole number of MCUs, several levels, a level wider than a JPEG frame
 // header holds), read by the engine and by OpenSlide (python3-openslide): OpenSlide opening them
 // as `hamamatsu` is the proof that they are real NDPI.
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
@@ -77,6 +77,25 @@ openslideTest('a generated NDPI 69632 pixels wide (past a JPEG frame header) agr
   ];
   const agreement = await crossCheckNdpi(t, file, regions);
   t.log(`${agreement.regions} regions, max difference ${agreement.maxRegionDifference}; ${agreement.tiles} tiles, min PSNR ${agreement.minTilePsnr.toFixed(1)} dB`);
+});
+
+openslideTest('a generated NDPI with restart intervals 32760 pixels wide (4095 MCUs, two wider than a JPEG decoder takes) is read a block of one interval, as OpenSlide and libjpeg-turbo read it', async (t) => {
+  const file = await generated(t, 32_760, 256, 2, 4095);
+  const slide = await Slide.open(file);
+  t.teardown(() => slide.close());
+  t.is(slide.levels[0]!.tileWidth, 32_760, 'a block of one interval, not two');
+  const whole = await wholeStrip(file, 0);
+  t.is(maxDifference((await slide.readRegion(0, 0, 0, 32_760, 256)).data, whole.data), 0, 'level 0 whole, as its strip decoded in one piece');
+  const regions: [number, number, number, number, number][] = [
+    [0, 0, 0, 400, 256],
+    [0, 32_200, 60, 560, 150], // the right end of the interval
+  ];
+  const reference = await askOpenSlide(file, { regions });
+  t.is(reference.vendor, 'hamamatsu');
+  t.is(reference.properties['openslide.level[0].tile-width'], '32760');
+  for (const [i, [level, x, y, w, h]] of regions.entries()) {
+    t.is(maxDifference((await slide.readRegion(level, x, y, w, h)).data, await readFile(reference.regions[i]!.file)), 0, `region ${i} as OpenSlide reads it`);
+  }
 });
 
 openslideTest('a generated NDPI 3001×1999 (not a whole number of MCUs) is read whole, identical to its strips decoded in one piece; OpenSlide opens it alike', async (t) => {

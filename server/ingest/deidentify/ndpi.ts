@@ -18,8 +18,10 @@
  * multiple of 16), 8 pixels wide of 32. Intervals past the right edge repeat
  * the last one of the row; those pixels lie outside the image.
  *
- * A level that has no restart markers is re-encoded from the engine's
- * decoding instead, and the report says so. Where the scanner left a step of
+ * A level that has no restart markers, or whose intervals are not a multiple
+ * of 16 pixels wide and so wide that two exceed what a JPEG decoder takes
+ * (65,500 pixels), is re-encoded from the engine's decoding instead, and the
+ * report says so. Where the scanner left a step of
  * more than 4× between two stored levels, levels between them are made by
  * libjpeg-turbo's scaled decoding (the engine's 1/2, 1/4 and 1/8 levels of a
  * stored level) and encoded as JPEG.
@@ -34,7 +36,7 @@ import { open, rm, stat } from 'node:fs/promises';
 import { sha256File } from '../../lib/hashing.js';
 import { encodeJpeg } from '../../wsi/generate/jpeg-tables.js';
 import { openStoredStrips, type StoredStrip } from '../../wsi/formats/hamamatsu.js';
-import { assembleIntervals, withoutTables } from '../../wsi/formats/ndpi-jpeg.js';
+import { assembleIntervals, JPEG_MAX_SIDE, withoutTables } from '../../wsi/formats/ndpi-jpeg.js';
 import { detectFormat } from '../../wsi/formats/registry.js';
 import { mppFromResolution } from '../../wsi/formats/tiff-properties.js';
 import { Slide } from '../../wsi/slide.js';
@@ -121,6 +123,10 @@ export async function deidentifyNdpi(input: string, output: string, options: Dei
 /** Why a strip's restart intervals cannot be re-tiled, if they cannot. */
 function retileProblem(strip: StoredStrip): string | undefined {
   if (!strip.intervals) return 'its JPEG strip has no restart markers';
+  const width = intervalsPerTile(strip) * strip.intervalWidth;
+  if (width > JPEG_MAX_SIDE) {
+    return `its restart intervals are ${strip.intervalWidth} pixels wide, not a multiple of 16 as TIFF tiles must be, and two side by side (${width} pixels) are wider than a JPEG decoder takes (${JPEG_MAX_SIDE})`;
+  }
   return undefined;
 }
 

@@ -197,7 +197,9 @@ async function openStrip(file: RandomAccessFile, directory: TiffDirectory, where
   const intervals = new RestartIntervals(file, offset, length, header.bytes.length, across * down, where, recorded);
   // libtiff wants tile sides that are multiples of 16: an even count of 8-pixel intervals (the blocks may reach past the edges).
   const even = (count: number, side: number) => (count * side) % 16 === 0 ? count : count + 1;
-  const blockAcross = even(Math.max(1, Math.min(across, Math.floor(TILE_SIDE / intervalWidth))), intervalWidth);
+  let blockAcross = even(Math.max(1, Math.min(across, Math.floor(TILE_SIDE / intervalWidth))), intervalWidth);
+  // Two intervals wider than a JPEG frame holds: one a block, decoded by libjpeg-turbo directly rather than libvips' TIFF reader.
+  if (blockAcross * intervalWidth > JPEG_MAX_SIDE) blockAcross = 1;
   const blockDown = even(Math.max(1, Math.min(down, Math.round(BLOCK_PIXELS / (blockAcross * intervalWidth * intervalHeight)))), intervalHeight);
   return { directory, header, intervalWidth, intervalHeight, across, down, intervals, blockAcross, blockDown };
 }
