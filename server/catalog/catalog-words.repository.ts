@@ -3,6 +3,8 @@ import { wordsOf } from './catalog-words.js';
 
 /** The word index's table (see catalog-words.ts and its migration). */
 export const CATALOG_WORDS_TABLE = 'catalog_words';
+/** The published slides counted by word and combination of facet values, kept by triggers (see the migration). */
+export const CATALOG_WORD_COUNTS_TABLE = 'catalog_word_counts';
 /** Rows per INSERT (SQLite's compound SELECT takes at most 500 terms). */
 const INSERT_BATCH = 500;
 

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { collationKey, dialectOf, fromDbTime } from '../db/index.js';
-import { CATALOG_WORDS_TABLE } from './catalog-words.repository.js';
+import { CATALOG_WORD_COUNTS_TABLE, CATALOG_WORDS_TABLE } from './catalog-words.repository.js';
 import { prefixRange, wordsOf } from './catalog-words.js';
 import type { Facet } from './filter.js';
 import {
@@ -96,7 +96,7 @@ export class CatalogRepository {
   async page(criteria: CatalogCriteria, sort: CatalogSort, offset: number, limit: number): Promise<CatalogSlide[]> {
     const column = SORT_COLUMNS[sort.key];
     const ids = (
-      (await this.published(criteria)
+      (await this.published(criteria, (await this.walks(criteria, offset + limit)) ? 'walk' : 'any')
         .select('id')
         .orderBy([
           { column, order: sort.direction },
@@ -113,6 +113,24 @@ export class CatalogRepository {
       const row = byId.get(id);
       return row ? [toSlide(row)] : [];
     });
+  }
+
+  /**
+   * Whether a page of a text search is better found by walking the sort's
+   * index, testing each slide against the words (cheap per slide: the index
+   * holds the id), than by reading every slide the words match and sorting
+   * them (dear per slide): the walk reads about `end` × slides / matches
+   * index entries. MariaDB's planner weighs this itself; SQLite's takes the
+   * words' slides first whatever their number, so it is told.
+   */
+  private async walks(criteria: CatalogCriteria, end: number): Promise<boolean> {
+    const texts = criteria.terms.filter((term) => !hasCodes(term)).map(textOf);
+    if (this.caseInsensitive || texts.length === 0 || texts.some((text) => text.words.length === 0)) return false;
+    const words = [...new Set(texts.flatMap((text) => text.words))];
+    const [matches] = (await this.knex.from(this.slidesWithWords(words).as('matched')).count({ n: '*' })) as { n: number | string }[];
+    const [slides] = (await this.knex(SLIDES_TABLE).max({ n: 'id' })) as { n: number | string | null }[];
+    const m = Number(matches?.n ?? 0);
+    return m * m * WALK_COST_RATIO > end * Number(slides?.n ?? 0);
   }
 
   /**
@@ -215,10 +233,11 @@ export class CatalogRepository {
       const texts = indexes.map((i) => textOf(terms[i]!));
       // A term without a letter or digit matches no slide by its text.
       if (texts.some((text) => text.words.length === 0)) continue;
-      const query = this.knex(SLIDES_TABLE).where({ status: 'published' });
-      for (const text of texts) query.where((matches) => this.whereText(matches, text));
       const counted = byWords.get(set)!;
-      for (const combination of await this.groupedCombinations(query)) counted.set(this.combinationKey(combination.values), combination.count);
+      const combinations =
+        (texts.length === 1 ? await this.wordCombinations(texts[0]!) : undefined) ??
+        (await this.groupedCombinations(this.published({ facets: {}, terms: texts.map((text) => ({ text: text.text, codes: {} })) }, 'drive')));
+      for (const combination of combinations) counted.set(this.combinationKey(combination.values), combination.count);
     }
     return all.flatMap((combination, i) => {
       const indexes = unmatched[i]!;
@@ -232,6 +251,26 @@ export class CatalogRepository {
   private async countedCombinations(): Promise<Combination[]> {
     const columns = Object.values(COUNTED_COLUMNS);
     const rows = (await this.knex(COUNTS_TABLE).where('slides', '>', 0).select(columns).select({ count: 'slides' })) as CombinationRow[];
+    return rows.map(toCombination);
+  }
+
+  /**
+   * A one-word term's slides counted by combination, read from
+   * catalog_word_counts: exact when the stored words it starts are one word
+   * (a slide counts once under each of its words, so two words could count
+   * it twice); undefined otherwise, and for a term that must appear as typed.
+   */
+  private async wordCombinations(text: TermText): Promise<Combination[] | undefined> {
+    if (text.words.length !== 1 || NOT_A_WORD.test(text.text)) return undefined;
+    const { from, to } = prefixRange(text.words[0]!);
+    const columns = Object.values(COUNTED_COLUMNS);
+    const rows = (await this.knex(CATALOG_WORD_COUNTS_TABLE)
+      .where('word', '>=', from)
+      .andWhere('word', '<', to)
+      .andWhere('slides', '>', 0)
+      .select('word', ...columns)
+      .select({ count: 'slides' })) as (CombinationRow & { word: string })[];
+    if (new Set(rows.map((row) => row.word)).size > 1) return undefined;
     return rows.map(toCombination);
   }
 
@@ -310,17 +349,44 @@ export class CatalogRepository {
     return { slides: Number(row?.slides ?? 0), bytes: Number(row?.bytes ?? 0), annotated: Number(row?.annotated ?? 0) };
   }
 
-  private published(criteria: CatalogCriteria): Knex.QueryBuilder {
-    const query = this.knex(SLIDES_TABLE).where({ status: 'published' });
+  /**
+   * The published slides matching. The terms matched by their words alone are
+   * matched together, by one chain of the word index's ranges (the slides
+   * having every word); a term that also matches by codes is its words or
+   * its codes. `walk` (SQLite) asks for the page to be found by walking the
+   * sort's index and testing each slide against the words, rather than by
+   * sorting every slide the words match (see `page`); `drive` for the slides
+   * to be read from the words' matches, joined, which MariaDB's planner
+   * otherwise may not do for a chain of several words.
+   */
+  private published(criteria: CatalogCriteria, plan: 'walk' | 'drive' | 'any' = 'any'): Knex.QueryBuilder {
+    const byWords = criteria.terms.filter((term) => !hasCodes(term)).map(textOf);
+    const drive = plan === 'drive' && byWords.length > 0 && byWords.every((text) => text.words.length > 0);
+    // Joined in this order: CROSS JOIN keeps it on SQLite, STRAIGHT_JOIN on MariaDB.
+    const query = drive
+      ? this.knex
+          .from(
+            this.knex.raw(`(?) AS matched ${this.caseInsensitive ? 'STRAIGHT_JOIN' : 'CROSS JOIN'} ?? ON ?? = ??`, [
+              this.slidesWithWords([...new Set(byWords.flatMap((text) => text.words))]).distinct(),
+              SLIDES_TABLE,
+              `${SLIDES_TABLE}.id`,
+              'matched.slide_id',
+            ]),
+          )
+          .where({ status: 'published' })
+      : this.knex(SLIDES_TABLE).where({ status: 'published' });
     for (const [facet, values] of Object.entries(criteria.facets) as [Facet, string[] | undefined][]) {
       if (values !== undefined) query.whereIn(FACET_COLUMNS[facet], values);
     }
     for (const [facet, values] of Object.entries(criteria.origins ?? {}) as [StaffFacet, string[] | undefined][]) {
       if (values !== undefined) query.whereIn(STAFF_FACET_COLUMNS[facet], values);
     }
-    for (const term of criteria.terms) {
+    const id = plan === 'walk' ? this.knex.raw('+??', ['id']) : 'id';
+    if (drive) this.whereTyped(query, byWords);
+    else if (byWords.length > 0) this.whereText(query, byWords, id);
+    for (const term of criteria.terms.filter(hasCodes)) {
       query.where((matches) => {
-        matches.where((text) => this.whereText(text, textOf(term)));
+        matches.where((text) => this.whereText(text, [textOf(term)], id));
         for (const [facet, codes] of Object.entries(term.codes) as [Facet, string[] | undefined][]) {
           if (codes && codes.length > 0) matches.orWhereIn(FACET_COLUMNS[facet], codes);
         }
@@ -330,27 +396,44 @@ export class CatalogRepository {
   }
 
   /**
-   * A term's text: the slide has, for each of the term's words, a word that
+   * Terms' texts: the slide has, for each of the terms' words, a word that
    * starts with it (a range of the word index, which the database seeks); a
    * term with anything but letters and digits in it (`3+4=7`, `LIV_HCC`,
    * `60%`) must also appear as typed, case aside. A term without a letter or
    * digit matches no slide by its text.
    */
-  private whereText(query: Knex.QueryBuilder, text: TermText): void {
-    if (text.words.length === 0) {
+  private whereText(query: Knex.QueryBuilder, texts: TermText[], id: string | Knex.Raw): void {
+    const words = [...new Set(texts.flatMap((text) => text.words))];
+    if (texts.some((text) => text.words.length === 0)) {
       query.whereRaw('1 = 0');
       return;
     }
-    for (const word of text.words) {
-      const { from, to } = prefixRange(word);
-      query.whereIn('id', this.knex(CATALOG_WORDS_TABLE).where('word', '>=', from).andWhere('word', '<', to).select('slide_id'));
-    }
-    if (NOT_A_WORD.test(text.text)) {
+    query.whereIn(id as string, this.slidesWithWords(words));
+    this.whereTyped(query, texts);
+  }
+
+  /** The terms with anything but letters and digits in them, as typed. */
+  private whereTyped(query: Knex.QueryBuilder, texts: TermText[]): void {
+    for (const text of texts.filter((text) => NOT_A_WORD.test(text.text))) {
       const pattern = `%${text.text.replace(/[!%_]/g, '!$&')}%`;
       query.where((typed) => {
         typed.whereRaw(`name LIKE ? ESCAPE '!'`, [pattern]).orWhereRaw(`pathology_info LIKE ? ESCAPE '!'`, [pattern]);
       });
     }
+  }
+
+  /**
+   * The ids of the slides (of any status) having, for every one of `words`,
+   * a word starting with it: the index's ranges, each tested against the
+   * next (on SQLite, `+slide_id` keeps its planner from looking up each of
+   * the next range's slides' words instead).
+   */
+  private slidesWithWords(words: string[]): Knex.QueryBuilder {
+    const [first, ...rest] = words;
+    const { from, to } = prefixRange(first!);
+    const query = this.knex(CATALOG_WORDS_TABLE).where('word', '>=', from).andWhere('word', '<', to).select('slide_id');
+    if (rest.length > 0) query.whereIn((this.caseInsensitive ? 'slide_id' : this.knex.raw('+??', ['slide_id'])) as string, this.slidesWithWords(rest));
+    return query;
   }
 }
 
@@ -360,6 +443,13 @@ const MAX_FOLDED_VALUES = 10_000;
 const COUNTED_COLUMNS = { ...FACET_COLUMNS, ...STAFF_FACET_COLUMNS } as const;
 type CountedColumn = (typeof COUNTED_COLUMNS)[keyof typeof COUNTED_COLUMNS];
 const COUNTED_FACETS = Object.keys(COUNTED_COLUMNS) as (Facet | StaffFacet)[];
+
+/** How many index entries a walk reads for the cost of reading one matching slide and sorting it (measured on SQLite: about 15). */
+const WALK_COST_RATIO = 15;
+
+function hasCodes(term: TextTerm): boolean {
+  return Object.values(term.codes).some((codes) => codes !== undefined && codes.length > 0);
+}
 
 /** Terms up to which a search's counts are summed per combination (see `combinations`); more are grouped from the matching slides at once. */
 const MAX_SPLIT_TERMS = 3;

@@ -19,12 +19,14 @@ import { createMigratedTestDatabase, type TestDatabase, testDialect } from '../s
  * index — EXPLAIN QUERY PLAN on SQLite, EXPLAIN on MariaDB — and no page is
  * sorted after reading every row. A change that drops or bypasses one of the
  * indexes (see the catalog-counts migration) fails here. `catalog_counts` is
- * small and read whole on purpose; a substring search (`LIKE '%…%'`) cannot
- * use an index and is not checked.
+ * small and read whole on purpose. A text search reads the word index
+ * (`catalog_words`, `catalog_word_counts`: see the catalog-words migration)
+ * by ranges of words, never whole.
  */
 
 const vocabulary = JSON.parse(readFileSync(path.join(packageRoot, 'config', 'vocabularies.json'), 'utf8')) as Vocabulary;
-const WATCHED = ['slides', 'audit_log', 'ingest_records'];
+const WATCHED = ['slides', 'audit_log', 'ingest_records', 'catalog_words', 'catalog_word_counts'];
+const WORD_TABLES = ['catalog_words', 'catalog_word_counts'];
 /** The aliases the ingest list gives its tables. */
 const ALIASES: Record<string, string> = { r: 'ingest_records', s: 'slides' };
 
@@ -147,3 +149,58 @@ test.serial(`an audit page is read newest first from an index, its total from th
   t.true(counted.some((statement) => /audit_action_counts/.test(statement.sql)), 'the total is summed from audit_action_counts');
   t.false(counted.some((statement) => /count\(\*\)/i.test(statement.sql) && /audit_log/.test(statement.sql)), 'no count of every event');
 });
+
+/** How each statement that reads a word table reads it: by a range of words in its index, or, within a chain of ranges, by slide. */
+async function wordReads(knex: Knex, statement: Statement): Promise<{ ranges: number; problems: string[] }> {
+  let ranges = 0;
+  const problems: string[] = [];
+  if (testDialect === 'sqlite') {
+    const plan = (await knex.raw(`EXPLAIN QUERY PLAN ${statement.sql}`, statement.bindings as Knex.RawBinding[])) as { detail: string }[];
+    for (const { detail } of plan) {
+      const read = /^(?:SEARCH|SCAN) (catalog_words|catalog_word_counts)\b/.exec(detail);
+      if (!read) continue;
+      if (/^SEARCH \w+ USING (?:COVERING )?INDEX \w+ \(word>\? AND word<\?\)/.test(detail)) ranges++;
+      else if (!/^SEARCH catalog_words USING (?:COVERING )?INDEX \w+ \((?:word>\? AND word<\? AND )?slide_id=\?\)/.test(detail)) problems.push(`${read[1]} is not read by a range of words (${detail})`);
+    }
+    return { ranges, problems: problems.map((problem) => `${problem}\n  plan: ${plan.map((row) => row.detail).join(' | ')}`) };
+  }
+  const [plan] = (await knex.raw(`EXPLAIN ${statement.sql}`, statement.bindings as Knex.RawBinding[])) as [{ table: string | null; type: string | null; key: string | null }[]];
+  for (const row of plan) {
+    if (!WORD_TABLES.includes(row.table ?? '')) continue;
+    if (row.type === 'range' && (row.key === 'PRIMARY' || row.key === 'catalog_word_counts_unique')) ranges++;
+    else if (!['ref', 'eq_ref'].includes(row.type ?? '')) problems.push(`${row.table} is not read by a range of words (type ${row.type}, key ${row.key})`);
+  }
+  return { ranges, problems: problems.map((problem) => `${problem}\n  plan: ${JSON.stringify(plan)}`) };
+}
+
+const TEXT_SEARCHES: [string, CatalogCriteria][] = [
+  ['a word of the pathology text', { facets: {}, terms: [{ text: 'invasion', codes: {} }] }],
+  ['the start of a word', { facets: {}, terms: [{ text: 'metast', codes: {} }] }],
+  ['two words', { facets: {}, terms: [{ text: 'lymph', codes: {} }, { text: 'metastasis', codes: {} }] }],
+  ['a word or an organ by its name', { facets: {}, terms: [{ text: 'liver', codes: { organ: ['LV'] } }] }],
+  ['a word with a facet filter', { facets: { stain: ['HE'] }, terms: [{ text: 'cirrhosis', codes: {} }] }],
+  ['a term with punctuation', { facets: {}, terms: [{ text: 'post-neoadjuvant', codes: {} }] }],
+];
+
+for (const [name, criteria] of TEXT_SEARCHES) {
+  test.serial(`a text search (${name}) reads the word index by ranges of words, its page and counts through indexes, on ${testDialect}`, async (t) => {
+    const knex = database.db.knex;
+    const catalog = new CatalogRepository(knex);
+    for (const [work, what] of [
+      [() => catalog.page(criteria, CATALOG_SORTS['-created'], 0, 24), 'page'],
+      [() => catalog.page(criteria, CATALOG_SORTS.name, 24 * 3, 24), 'a later page by name'],
+      [() => catalog.counts(criteria), 'counts'],
+    ] as const) {
+      await assertIndexed(t, work, { ordered: false });
+      const statements = (await statementsOf(knex, work)).filter((statement) => WORD_TABLES.some((table) => statement.sql.includes(table)));
+      t.true(statements.length > 0, `the ${what} reads the word index`);
+      let ranges = 0;
+      for (const statement of statements) {
+        const read = await wordReads(knex, statement);
+        t.deepEqual(read.problems, [], statement.sql);
+        ranges += read.ranges;
+      }
+      t.true(ranges > 0, `the ${what} seeks words by range`);
+    }
+  });
+}

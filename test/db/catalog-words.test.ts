@@ -4,7 +4,7 @@ import test from 'ava';
 import type { Knex } from 'knex';
 import { createAuditLog } from '../../server/audit/create.js';
 import { CATALOG_SORTS } from '../../server/catalog/catalog-query.js';
-import { CATALOG_WORDS_TABLE, writeCatalogWords } from '../../server/catalog/catalog-words.repository.js';
+import { CATALOG_WORD_COUNTS_TABLE, CATALOG_WORDS_TABLE, writeCatalogWords } from '../../server/catalog/catalog-words.repository.js';
 import { CatalogRepository, type CatalogCriteria } from '../../server/catalog/catalog.repository.js';
 import { CatalogService } from '../../server/catalog/catalog.service.js';
 import { createSlideRelease } from '../../server/catalog/slide-release.js';
@@ -62,6 +62,22 @@ async function wordsOfSlide(id: number): Promise<string[]> {
   return ((await database.db.knex(CATALOG_WORDS_TABLE).where({ slide_id: id }).orderBy('word').select('word')) as { word: string }[]).map((row) => row.word);
 }
 
+/** catalog_word_counts, as the triggers keep it, against the published slides' words counted afresh. */
+async function assertWordCounts(t: import('ava').ExecutionContext, knex: Knex = database.db.knex): Promise<void> {
+  const columns = ['organ', 'histology', 'stain', 'marker', 'differentiation', 'annotation_method', 'dataset', 'scanner_vendor', 'original_format'];
+  const key = (row: Record<string, unknown>) => [row.word, ...columns.map((c) => row[c] ?? '')].join('|');
+  const kept = ((await knex(CATALOG_WORD_COUNTS_TABLE).where('slides', '>', 0).select('word', ...columns, 'slides')) as Record<string, unknown>[]).map((row) => `${key(row)} ${Number(row.slides)}`);
+  const fresh = (
+    (await knex(`${CATALOG_WORDS_TABLE} as w`)
+      .join('slides as s', 's.id', 'w.slide_id')
+      .where('s.status', 'published')
+      .select('w.word', ...columns.map((c) => `s.${c}`))) as Record<string, unknown>[]
+  ).map(key);
+  const counted = new Map<string, number>();
+  for (const k of fresh) counted.set(k, (counted.get(k) ?? 0) + 1);
+  t.deepEqual(kept.sort(), [...counted].map(([k, n]) => `${k} ${n}`).sort(), 'catalog_word_counts counts the published slides by word and combination');
+}
+
 /** The ids of the published slides a one-term search (without codes) finds. */
 async function found(text: string): Promise<number[]> {
   const criteria: CatalogCriteria = { facets: {}, terms: [{ text, codes: {} }] };
@@ -78,6 +94,7 @@ test.serial(`an ingested slide's name and pathology information are indexed word
   t.deepEqual(await found('3+4=7'), [id], 'a term with punctuation as typed');
   t.deepEqual(await found('4+3=7'), [], 'its words in another order do not match');
   t.deepEqual(await found('liv_hcc'), [id]);
+  await assertWordCounts(t);
 });
 
 test.serial(`a slide imported from a partner's bag is indexed in the import's transaction on ${testDialect}`, async (t) => {
@@ -98,6 +115,7 @@ test.serial(`a slide imported from a partner's bag is indexed in the import's tr
   const id = ids.get(slide.name)!;
   t.deepEqual(await found('mucin'), [id]);
   t.deepEqual(await found('imported01'), [id]);
+  await assertWordCounts(t);
 });
 
 test.serial(`a renamed slide and edited pathology information replace the slide's words on ${testDialect}`, async (t) => {
@@ -112,6 +130,7 @@ test.serial(`a renamed slide and edited pathology information replace the slide'
   t.deepEqual(await found('after'), [id]);
   t.deepEqual(await found('necrosis'), [id]);
   t.deepEqual(await wordsOfSlide(id), ['0002', '20', 'about', 'after', 'necrosis', 'percent', 'rename']);
+  await assertWordCounts(t);
 });
 
 test.serial(`a withdrawn slide is no longer found, and a deleted slide's words go with it, on ${testDialect}`, async (t) => {
@@ -121,8 +140,27 @@ test.serial(`a withdrawn slide is no longer found, and a deleted slide's words g
   t.deepEqual(await found('regression'), []);
   const catalog = new CatalogRepository(database.db.knex);
   t.is((await catalog.counts({ facets: {}, terms: [{ text: 'regression', codes: {} }] })).total, 0);
+  await assertWordCounts(t);
+  t.true(await new SlideStatusRepository(database.db.knex).transition(id, 'withdrawn', 'published', new Date()));
+  t.deepEqual(await found('regression'), [id], 'published again');
+  await assertWordCounts(t);
   await database.db.knex('slides').where({ id }).del();
   t.deepEqual(await wordsOfSlide(id), []);
+  t.deepEqual(await found('regression'), []);
+  await assertWordCounts(t);
+});
+
+test.serial(`a slide's changed facet values move its words' counts on ${testDialect}`, async (t) => {
+  const id = await ingested('FACETS_0006', 'background cirrhosis');
+  const catalog = new CatalogRepository(database.db.knex);
+  const cirrhosis: CatalogCriteria = { facets: {}, terms: [{ text: 'cirrhosis', codes: {} }] };
+  t.deepEqual((await catalog.counts(cirrhosis)).facets.annotationMethod, []);
+  // As the annotation review sets the method of a reviewed slide.
+  await database.db.knex('slides').where({ id }).update({ annotation_method: 'manual' });
+  t.deepEqual((await catalog.counts(cirrhosis)).facets.annotationMethod, [{ value: 'manual', count: 1 }]);
+  await database.db.knex('slides').where({ id }).update({ annotation_method: 'manual', stain: 'HE' });
+  t.deepEqual((await catalog.counts(cirrhosis)).facets.annotationMethod, [{ value: 'manual', count: 1 }], 'an update that changes nothing counts nothing');
+  await assertWordCounts(t);
 });
 
 test.serial(`a search's total and facet counts are those of the slides its words and codes match on ${testDialect}`, async (t) => {
@@ -143,6 +181,7 @@ test.serial(`a search's total and facet counts are those of the slides its words
   const hcc = (await database.db.knex('slides').where({ status: 'published', histology: 'HCC' }).count({ n: '*' })) as { n: number | string }[];
   t.is(liver.total, Number(hcc[0]!.n));
   t.true(liver.total > 1);
+  await assertWordCounts(t);
 });
 
 test.serial(`the migration indexes the slides stored before it on ${testDialect}`, async (t) => {
@@ -167,6 +206,8 @@ test.serial(`the migration indexes the slides stored before it on ${testDialect}
   t.deepEqual(await words(ids[1]!), ['b', 'old', 'slide']);
   const criteria = (text: string): CatalogCriteria => ({ facets: {}, terms: [{ text, codes: {} }] });
   t.deepEqual((await new CatalogRepository(knex).search(criteria('metast'), CATALOG_SORTS.name, 0, 10)).slides.map((slide) => slide.id), [ids[0]]);
+  t.is((await new CatalogRepository(knex).counts(criteria('metastasis'))).total, 1);
+  await assertWordCounts(t, knex);
 });
 
 /** Words compare byte for byte on both databases: a prefix range is the same set of words on each. */
