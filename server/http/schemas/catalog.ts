@@ -50,7 +50,10 @@ const text = once('q')
     }
     return normal;
   })
-  .meta({ description: 'Words that must each match a name, the pathology information or a vocabulary name' });
+  .meta({
+    description:
+      'Words that must each match: the start of a word of the name or the pathology information, in any case (a word with other characters than letters and digits in it, such as 3+4=7, must also appear as typed), or part of a vocabulary name',
+  });
 
 /** The filter's parameters, for a query schema to spread; `filterOf` makes the `CatalogFilter` of what they parse to. */
 export const catalogFilterShape = {

@@ -6072,7 +6072,7 @@ export interface operations {
                 annotationMethod?: string[];
                 /** @description dataset codes, OR-ed: repeat the parameter or separate codes with commas */
                 dataset?: string[];
-                /** @description Words that must each match a name, the pathology information or a vocabulary name */
+                /** @description Words that must each match: the start of a word of the name or the pathology information, in any case (a word with other characters than letters and digits in it, such as 3+4=7, must also appear as typed), or part of a vocabulary name */
                 q?: string;
             };
             header?: never;
@@ -10970,7 +10970,7 @@ export interface operations {
                 annotationMethod?: string[];
                 /** @description dataset codes, OR-ed: repeat the parameter or separate codes with commas */
                 dataset?: string[];
-                /** @description Words that must each match a name, the pathology information or a vocabulary name */
+                /** @description Words that must each match: the start of a word of the name or the pathology information, in any case (a word with other characters than letters and digits in it, such as 3+4=7, must also appear as typed), or part of a vocabulary name */
                 q?: string;
                 /** @description Staff only (403 staff_only_filter for anyone else): scannerVendor values as staffFacets lists them, OR-ed */
                 scannerVendor?: string[];
