@@ -263,6 +263,8 @@ export class CatalogRepository {
   private async wordCombinations(text: TermText): Promise<Combination[] | undefined> {
     if (text.words.length !== 1 || NOT_A_WORD.test(text.text)) return undefined;
     const { from, to } = prefixRange(text.words[0]!);
+    const words = await this.knex(CATALOG_WORD_COUNTS_TABLE).where('word', '>=', from).andWhere('word', '<', to).distinct('word').limit(2);
+    if (words.length > 1) return undefined;
     const columns = Object.values(COUNTED_COLUMNS);
     const rows = (await this.knex(CATALOG_WORD_COUNTS_TABLE)
       .where('word', '>=', from)
@@ -270,6 +272,7 @@ export class CatalogRepository {
       .andWhere('slides', '>', 0)
       .select('word', ...columns)
       .select({ count: 'slides' })) as (CombinationRow & { word: string })[];
+    // A word written between the two reads: counted from the slides instead.
     if (new Set(rows.map((row) => row.word)).size > 1) return undefined;
     return rows.map(toCombination);
   }
