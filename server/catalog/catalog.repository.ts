@@ -81,7 +81,9 @@ const HAS_ANNOTATION = 'CASE WHEN annotation_path IS NULL THEN 0 ELSE 1 END AS h
  * inside MariaDB's string literals).
  */
 export class CatalogRepository {
-  constructor(private readonly knex: Knex) {}
+  constructor(private readonly knex: Knex) {
+    this.caseInsensitive = dialectOf(knex) === 'mariadb';
+  }
 
   async search(criteria: CatalogCriteria, sort: CatalogSort, offset: number, limit: number): Promise<{ slides: CatalogSlide[]; total: number }> {
     const [slides, counts] = await Promise.all([this.page(criteria, sort, offset, limit), this.counts(criteria)]);
@@ -293,7 +295,8 @@ export class CatalogRepository {
 
   /** A combination as the database tells it from another (see `key`). */
   private combinationKey(values: Record<CountedColumn, string | null>): string {
-    return JSON.stringify(Object.values(COUNTED_COLUMNS).map((column) => (values[column] === null ? null : this.key(values[column]))));
+    // Values joined by a unit separator; a missing value as a NUL, which no stored value is.
+    return COUNTED_LIST.map((column) => (values[column] === null ? '\u0000' : this.key(values[column]))).join('\u001f');
   }
 
   /** Each facet condition as the column and the set of keys (see `key`) it accepts. */
@@ -320,9 +323,8 @@ export class CatalogRepository {
 
   private readonly keys = new Map<string, string>();
 
-  private get caseInsensitive(): boolean {
-    return dialectOf(this.knex) === 'mariadb';
-  }
+  /** MariaDB's collation: values compare by their `key`. */
+  private readonly caseInsensitive: boolean;
 
   /** Published slides counted by combinations of facet values, missing values included (as null). */
   async countBy<K extends Facet>(facets: K[]): Promise<GroupCount<K>[]> {
@@ -446,6 +448,7 @@ const MAX_FOLDED_VALUES = 10_000;
 const COUNTED_COLUMNS = { ...FACET_COLUMNS, ...STAFF_FACET_COLUMNS } as const;
 type CountedColumn = (typeof COUNTED_COLUMNS)[keyof typeof COUNTED_COLUMNS];
 const COUNTED_FACETS = Object.keys(COUNTED_COLUMNS) as (Facet | StaffFacet)[];
+const COUNTED_LIST = Object.values(COUNTED_COLUMNS);
 
 /** How many index entries a walk reads for the cost of reading one matching slide and sorting it (measured on SQLite: about 15). */
 const WALK_COST_RATIO = 15;
@@ -465,12 +468,10 @@ interface Combination {
 type CombinationRow = Record<CountedColumn, string | null> & { count: number | string };
 
 function toCombination(row: CombinationRow): Combination {
-  const columns = Object.values(COUNTED_COLUMNS);
-  return {
-    // catalog_counts stores a missing value as '' (see its migration).
-    values: Object.fromEntries(columns.map((column) => [column, row[column] === '' ? null : row[column]])) as Record<CountedColumn, string | null>,
-    count: Number(row.count),
-  };
+  const values = {} as Record<CountedColumn, string | null>;
+  // catalog_counts stores a missing value as '' (see its migration).
+  for (const column of COUNTED_LIST) values[column] = row[column] === '' ? null : row[column];
+  return { values, count: Number(row.count) };
 }
 
 /** A character that is not part of a word (see catalog-words.ts). */
