@@ -21,6 +21,8 @@ export const DEFAULT_MAX_RENDER_SOURCE_PIXELS = 64 * 1024 * 1024;
 
 /** Stored tiles read between two looks at a render's AbortSignal. */
 const TILES_PER_READ = 64;
+/** Stored tiles longer than this on a side are decoded once into the decoded-tile cache (see throughDecodedCache). */
+const LONG_TILE_SIDE = 512;
 
 export interface SlideLevel {
   width: number;
@@ -207,7 +209,7 @@ export class Slide {
     }
     const inside = clip(info, x, y, width, height);
     if (!inside) return blank(width, height);
-    if (this.decodesItself(level)) return this.composeFromTiles(level, x, y, width, height);
+    if (this.throughDecodedCache(level)) return this.composeFromTiles(level, x, y, width, height);
     const data = await this.renderRegion(level, inside.x, inside.y, inside.width, inside.height, (image) => image.raw().toBuffer());
     const pixels = { width: inside.width, height: inside.height, data };
     if (inside.width === width && inside.height === height) return pixels;
@@ -253,8 +255,9 @@ export class Slide {
       const raw = sharp(overview.data, { raw: { width: overview.width, height: overview.height, channels: 3 } });
       return finish(raw.extract({ left: inside.x, top: inside.y, width: inside.width, height: inside.height }));
     }
-    if (this.decodesItself(level)) {
-      // JPEG 2000 tiles are dear to decode, and NDPI's reduced levels are decoded by their driver: through the decoded-tile cache.
+    if (this.throughDecodedCache(level)) {
+      // JPEG 2000 tiles are dear to decode, NDPI's reduced levels are decoded by their driver, and long tiles hold
+      // far more than one render shows: through the decoded-tile cache, where the neighbouring renders find them.
       const pixels = await this.composeFromTiles(level, inside.x, inside.y, inside.width, inside.height);
       return this.limited(() => {
         stopIfAborted(signal);
@@ -390,7 +393,20 @@ export class Slide {
     return out;
   }
 
-  /** JPEG 2000 levels, and levels whose format driver decodes their tiles (NDPI's reduced levels): read through the decoded-tile cache. */
+  /**
+   * Levels rendered from the decoded-tile cache rather than by decoding their
+   * stored tiles for each render: those that decode themselves, and those whose
+   * tiles are longer than LONG_TILE_SIDE on a side — a slide published from an
+   * NDPI whose restart intervals span the whole row has tiles of 3968×64, and
+   * a Deep Zoom tile would otherwise decode five of them, sixteen times the
+   * pixels it shows, where its neighbours need the same five.
+   */
+  private throughDecodedCache(level: number): boolean {
+    const { tileWidth, tileHeight } = this.levels[level]!;
+    return this.decodesItself(level) || Math.max(tileWidth, tileHeight) > LONG_TILE_SIDE;
+  }
+
+  /** JPEG 2000 levels, and levels whose format driver decodes their tiles (NDPI's reduced levels). */
   private decodesItself(level: number): boolean {
     return isJpeg2000(this.directory(level)) || this.layout.levels[level]?.source?.decodeTiles !== undefined;
   }
