@@ -12,7 +12,7 @@ import { packageRoot } from '../server/package-info.js';
 import { makeSlide } from '../server/wsi/generate/index.js';
 import { restartIntervalFor } from '../server/wsi/generate/ndpi.js';
 import { evict } from './page-cache.js';
-import { benchSlide, HEIGHT, WIDTH } from './slide.js';
+import { benchNdpi, benchSlide, HEIGHT, WIDTH } from './slide.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 // BENCH_NDPI_INGEST_WIDTH and _HEIGHT: another size of generated NDPI (intervals of at most 32 MCUs that divide each level's row).
@@ -63,7 +63,7 @@ export async function ingestBenchmark(): Promise<void> {
   }
   if (only.has('ndpi')) {
     // NDPI: re-tiled from its restart intervals into a tiled TIFF (not a rewrite of the same layout).
-    const ndpi = await benchNdpiForIngest();
+    const ndpi = await benchNdpi(NDPI_WIDTH, NDPI_HEIGHT, 'bench-ndpi-ingest');
     const ndpiBytes = (await stat(ndpi)).size;
     const ndpiRounds = await measure(ndpi, 'case.ndpi');
     const interval = restartIntervalFor(NDPI_WIDTH, 32) * 8;
@@ -100,19 +100,6 @@ async function durableCopy(source: string, target: string): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
-/** A generated NDPI whose widths are whole numbers of 256-pixel restart intervals at every level, made once and kept in var/bench. */
-async function benchNdpiForIngest(): Promise<string> {
-  const dir = path.join(packageRoot, 'var', 'bench');
-  const name = `bench-ndpi-ingest-${NDPI_WIDTH}x${NDPI_HEIGHT}-seed1`;
-  const file = path.join(dir, `${name}.ndpi`);
-  if (existsSync(file)) return file;
-  await mkdir(dir, { recursive: true });
-  process.stdout.write(`generating a ${NDPI_WIDTH}×${NDPI_HEIGHT} NDPI (once; kept in ${dir}) … `);
-  const t0 = performance.now();
-  await makeSlide({ width: NDPI_WIDTH, height: NDPI_HEIGHT, seed: 1, out: dir, name, format: 'ndpi' });
-  process.stdout.write(`${((performance.now() - t0) / 1000).toFixed(1)} s, ${((await stat(file)).size / 2 ** 20).toFixed(0)} MiB\n`);
-  return file;
-}
 
 /** Copies and ingests of `source` (with the XML beside it) under `inboxName`: cold rounds, then warm ones. */
 async function measure(source: string, inboxName: string): Promise<Round[]> {

@@ -9,12 +9,11 @@ import { migrateToLatest, openDatabase } from '../server/db/index.js';
 import { createIngestService } from '../server/ingest/create.js';
 import { createLogger } from '../server/logging.js';
 import { packageRoot } from '../server/package-info.js';
-import { makeSlide } from '../server/wsi/generate/index.js';
 import { DeepZoom, OPENSLIDE_GRID, Slide, type DeepZoomGrid } from '../server/wsi/index.js';
 import { freePort } from '../test/support/cli.js';
 import { runLoad, type LoadResult, type LoadTarget } from './load.js';
 import { processCpuSeconds } from './process-cpu.js';
-import { benchSlide } from './slide.js';
+import { benchNdpi, benchSlide } from './slide.js';
 import { DEEPZOOM_SERVER, peakRss, stop, tileTargets, waitFor, withSlidebank } from './servers.js';
 import { viewerHeaders } from './viewer.js';
 
@@ -83,7 +82,7 @@ export async function servedNdpiBenchmark(): Promise<void> {
     return;
   }
   const load = [os.loadavg()[0]!];
-  const originals: { label: string; file: string }[] = [{ label: `generated NDPI ${WIDTH}×${HEIGHT}`, file: await generatedNdpi() }];
+  const originals: { label: string; file: string }[] = [{ label: `generated NDPI ${WIDTH}×${HEIGHT}`, file: await benchNdpi(WIDTH, HEIGHT, 'bench-ndpi-ingest') }];
   for (const name of FIXTURE_NDPIS) {
     const file = path.join(FIXTURES, name);
     if (existsSync(file)) originals.push({ label: `${path.basename(name)} (NanoZoomer)`, file });
@@ -119,23 +118,6 @@ export async function servedNdpiBenchmark(): Promise<void> {
   }
 }
 
-/**
- * A generated NDPI whose levels are whole numbers of 256-pixel restart
- * intervals wide, so that ingest re-tiles every level without decoding (the
- * ingest benchmark's NDPI, the same file), made once and kept in var/bench.
- */
-async function generatedNdpi(): Promise<string> {
-  const dir = path.join(packageRoot, 'var', 'bench');
-  const name = `bench-ndpi-ingest-${WIDTH}x${HEIGHT}-seed1`;
-  const file = path.join(dir, `${name}.ndpi`);
-  if (existsSync(file)) return file;
-  await mkdir(dir, { recursive: true });
-  process.stdout.write(`generating a ${WIDTH}×${HEIGHT} NDPI (once; kept in ${dir}) … `);
-  const t0 = performance.now();
-  await makeSlide({ width: WIDTH, height: HEIGHT, seed: 1, out: dir, name, format: 'ndpi' });
-  process.stdout.write(`${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
-  return file;
-}
 
 const gridName = (grid: DeepZoomGrid) => `${grid.tileSize}/${grid.overlap}`;
 

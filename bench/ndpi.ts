@@ -1,13 +1,11 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { packageRoot } from '../server/package-info.js';
-import { makeSlide } from '../server/wsi/generate/index.js';
 import { mulberry32 } from '../server/wsi/generate/tissue.js';
 import { DeepZoom, OPENSLIDE_GRID, Slide, type TileRequest } from '../server/wsi/index.js';
+import { benchNdpi } from './slide.js';
 import { servedNdpiBenchmark } from './ndpi-served.js';
 
 const WIDTH = Number(process.env.BENCH_NDPI_WIDTH ?? 40_000);
@@ -36,19 +34,6 @@ for level, col, row in tiles:
 print(json.dumps({"open": opened - t0, "tiles": time.perf_counter() - opened, "cpu": time.process_time() - cpu, "bytes": size}))
 `;
 
-/** A generated NDPI of WIDTH×HEIGHT, made once and kept in var/bench. */
-async function benchNdpi(): Promise<string> {
-  const dir = path.join(packageRoot, 'var', 'bench');
-  const name = `bench-ndpi-${WIDTH}x${HEIGHT}-seed1`;
-  const file = path.join(dir, `${name}.ndpi`);
-  if (existsSync(file)) return file;
-  await mkdir(dir, { recursive: true });
-  process.stdout.write(`generating a ${WIDTH}×${HEIGHT} NDPI (once; kept in ${dir}) … `);
-  const t0 = performance.now();
-  await makeSlide({ width: WIDTH, height: HEIGHT, seed: 1, out: dir, name, format: 'ndpi' });
-  process.stdout.write(`${((performance.now() - t0) / 1000).toFixed(1)} s, ${((await stat(file)).size / 2 ** 20).toFixed(0)} MiB\n`);
-  return file;
-}
 
 /**
  * The NDPI benchmark: the slide engine reading a generated NDPI against
@@ -59,7 +44,7 @@ async function benchNdpi(): Promise<string> {
 export async function ndpiBenchmark(): Promise<void> {
   const part = process.env.BENCH_NDPI_PART;
   if (part !== undefined && part !== 'reader' && part !== 'served') throw new Error(`BENCH_NDPI_PART is reader or served, not ${part}`);
-  if (part !== 'served') await readerBenchmark(await benchNdpi());
+  if (part !== 'served') await readerBenchmark(await benchNdpi(WIDTH, HEIGHT, 'bench-ndpi'));
   if (part !== 'reader') await servedNdpiBenchmark();
 }
 

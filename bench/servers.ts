@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { packageRoot } from '../server/package-info.js';
+import { mulberry32 } from '../server/wsi/generate/tissue.js';
 import type { DeepZoom, Slide } from '../server/wsi/index.js';
 import { freePort } from '../test/support/cli.js';
 import type { LoadTarget } from './load.js';
@@ -40,17 +41,15 @@ export async function withSlidebank<T>(grid: string, databaseUrl: string, work: 
 
 /** A deterministic random set of up to `count` distinct tiles: a level drawn uniformly, then a tile in it. */
 export function tileTargets(deepZoom: DeepZoom, slide: Slide, url: (level: number, col: number, row: number) => string, count: number): LoadTarget[] {
-  let state = 0x9e3779b9;
-  const random = () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let x = Math.imul(state ^ (state >>> 15), 1 | state);
-    x ^= x + Math.imul(x ^ (x >>> 7), 61 | x);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
+  return randomTiles(deepZoom.levels, count).map(({ level, col, row }) => ({ url: url(level, col, row), group: levelKind(deepZoom.levels[level]!, slide) }));
+}
+
+/** Up to `count` distinct tiles of a Deep Zoom pyramid's levels, drawn by a seeded generator so that every run asks for the same ones. */
+export function randomTiles(levels: readonly { cols: number; rows: number }[], count: number, seed = 0x9e3779b9): { level: number; col: number; row: number }[] {
+  const random = mulberry32(seed);
   const seen = new Set<string>();
-  const targets: LoadTarget[] = [];
-  const levels = deepZoom.levels;
-  for (let attempt = 0; targets.length < count && attempt < count * 20; attempt++) {
+  const tiles: { level: number; col: number; row: number }[] = [];
+  for (let attempt = 0; tiles.length < count && attempt < count * 20; attempt++) {
     const level = Math.floor(random() * levels.length);
     const l = levels[level]!;
     const col = Math.floor(random() * l.cols);
@@ -58,9 +57,9 @@ export function tileTargets(deepZoom: DeepZoom, slide: Slide, url: (level: numbe
     const key = `${level}/${col}/${row}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    targets.push({ url: url(level, col, row), group: levelKind(l, slide) });
+    tiles.push({ level, col, row });
   }
-  return targets;
+  return tiles;
 }
 
 /** native: a stored level at this resolution; overview: the whole slide in at most four tiles; resampled: the rest. */

@@ -15,7 +15,7 @@ import { deepZoomGeometry } from '../server/wsi/index.js';
 import { freePort } from '../test/support/cli.js';
 import { runLoad, type LoadResult, type LoadTarget } from './load.js';
 import { benchSlide } from './slide.js';
-import { stop, waitFor } from './servers.js';
+import { randomTiles, stop, waitFor } from './servers.js';
 
 const run = promisify(execFile);
 
@@ -229,25 +229,7 @@ async function deepZoomTargets(dziUrl: string, url: (level: number, col: number,
   if (!response.ok) throw new Error(`${dziUrl} answered ${response.status}: ${xml.slice(0, 200)}`);
   const number = (name: string) => Number(new RegExp(`${name}="(\\d+)"`).exec(xml)?.[1]);
   const { levels } = deepZoomGeometry(number('Width'), number('Height'), { tileSize: number('TileSize'), overlap: number('Overlap') });
-  let state = 0x2545f491;
-  const random = () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let x = Math.imul(state ^ (state >>> 15), 1 | state);
-    x ^= x + Math.imul(x ^ (x >>> 7), 61 | x);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-  const seen = new Set<string>();
-  const targets: LoadTarget[] = [];
-  for (let attempt = 0; targets.length < REQUESTS && attempt < REQUESTS * 20; attempt++) {
-    const level = Math.floor(random() * levels.length);
-    const l = levels[level]!;
-    const col = Math.floor(random() * l.cols);
-    const row = Math.floor(random() * l.rows);
-    if (seen.has(`${level}/${col}/${row}`)) continue;
-    seen.add(`${level}/${col}/${row}`);
-    targets.push({ url: url(level, col, row), group: 'tile' });
-  }
-  return targets;
+  return randomTiles(levels, REQUESTS, 0x2545f491).map(({ level, col, row }) => ({ url: url(level, col, row), group: 'tile' }));
 }
 
 /** Log in as the portal does (a CSRF token first, then the password): the session cookie. */

@@ -16,7 +16,7 @@ import { DeepZoom, OPENSLIDE_GRID, scaledJpegUnavailable, Slide, type DeepZoomGr
 import { freePort } from '../test/support/cli.js';
 import { runLoad, type LatencySummary, type LoadResult, type LoadTarget } from './load.js';
 import { benchSlide, HEIGHT, WIDTH } from './slide.js';
-import { peakRss, stop, tileTargets as randomTileTargets, waitFor } from './servers.js';
+import { peakRss, stop, tileTargets as randomTileTargets, waitFor, withSlidebank as withServer } from './servers.js';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 3000);
 const CONCURRENCY = 16;
@@ -138,29 +138,9 @@ async function slidebankServer(name: string, grid: 'native' | 'openslide', scale
   });
 }
 
-/** Run `work` against a fresh Slidebank process (compiled, as in production) on the benchmark database; `env` adds settings. */
-async function withSlidebank<T>(grid: string, scaledDecode: boolean, databaseUrl: string, work: string, run: (base: string, server: ChildProcess) => Promise<T>, env: Record<string, string> = {}): Promise<T> {
-  const port = await freePort();
-  const server = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS?.split(' ') ?? []), path.join(packageRoot, 'bin', 'slidebank.js'), 'serve'], {
-    env: {
-      ...process.env,
-      PORT: String(port),
-      SLIDEBANK_HOST: '127.0.0.1',
-      DATABASE_URL: databaseUrl,
-      SLIDEBANK_PATHS_DATA: work,
-      SLIDEBANK_LOG_LEVEL: 'warn',
-      SLIDEBANK_TILES_GRID: grid,
-      SLIDEBANK_TILES_SCALED_DECODE: String(scaledDecode),
-      ...env,
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  try {
-    await waitFor(`http://127.0.0.1:${port}/healthz`, server);
-    return await run(`http://127.0.0.1:${port}`, server);
-  } finally {
-    await stop(server);
-  }
+/** A fresh Slidebank process (servers.ts) with scaled JPEG decoding on or off. */
+function withSlidebank<T>(grid: string, scaledDecode: boolean, databaseUrl: string, work: string, run: (base: string, server: ChildProcess) => Promise<T>, env: Record<string, string> = {}): Promise<T> {
+  return withServer(grid, databaseUrl, work, run, { SLIDEBANK_TILES_SCALED_DECODE: String(scaledDecode), ...env });
 }
 
 /**
