@@ -90,6 +90,8 @@ window.dicomwebViewer = {
   /** Whether the viewer corrects colours with the instances' ICC profiles, and how many it has. */
   async iccProfiles() {
     const { viewer } = await opened;
+    // The viewer fetches the profiles (BulkData of the optical paths) after it opens: up to ten seconds for them.
+    for (let waited = 0; viewer.getICCProfiles().length === 0 && waited < 10_000; waited += 100) await new Promise((resolve) => window.setTimeout(resolve, 100));
     return viewer.getICCProfiles().length;
   },
   /** The view's rotation as the viewer chose it from Image Orientation (Slide), in degrees. */
