@@ -130,7 +130,8 @@ browserTest(`a participant joins a challenge, submits, and finds the score on th
   t.is(await bar.locator('progress').evaluate((el) => (el as unknown as { value: number }).value), truthSize);
   t.regex(await page.getByTestId('upload-progress-text').innerText(), /^\S+ \S+ of \S+ \S+ \(100%\)$/);
   await page.unroute('**/api/challenges/liver/uploads/*');
-  await page.locator('[data-status=scored]').waitFor();
+  // Scored by the queue worker, which runs at a lower priority than the server: on a busy machine it takes longer than a page update.
+  await page.locator('[data-status=scored]').waitFor({ timeout: 180_000 });
   t.is(await page.locator('[data-status=scored] [data-testid=submission-score]').innerText(), '1.0000');
   t.is(await page.locator('[data-status=invalid]').count(), 1, 'the refused archive is listed as refused');
   const board = page.getByTestId('leaderboard-table');
