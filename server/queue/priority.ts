@@ -37,14 +37,23 @@ const IONICE_ARGS: Record<Exclude<IoPriority, 'normal'>, string[]> = { idle: ['-
  */
 export function lowerOwnPriority(wanted: BackgroundPriority): AppliedPriority {
   const problems: string[] = [];
-  const tasks = ownThreads();
-  for (const task of tasks) {
-    try {
-      if (os.getPriority(task) < wanted.nice) os.setPriority(task, wanted.nice);
-    } catch (error) {
-      // A thread that ended in between is no longer there to change.
-      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') problems.push(`niceness ${wanted.nice}: ${(error as Error).message}`);
+  let tasks = ownThreads();
+  // A thread still at the old niceness may start another while the list is walked: walk again until a pass changes nothing.
+  for (let pass = 0; pass < 5; pass++) {
+    let changed = false;
+    for (const task of tasks) {
+      try {
+        if (os.getPriority(task) < wanted.nice) {
+          os.setPriority(task, wanted.nice);
+          changed = true;
+        }
+      } catch (error) {
+        // A thread that ended in between is no longer there to change.
+        if ((error as NodeJS.ErrnoException).code !== 'ESRCH') problems.push(`niceness ${wanted.nice}: ${(error as Error).message}`);
+      }
     }
+    if (!changed || problems.length > 0) break;
+    tasks = ownThreads();
   }
   if (wanted.io !== 'normal') {
     if (process.platform !== 'linux') {
