@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -30,19 +30,23 @@ const GOAL_P95_MS = 100;
  * SQLite and on MariaDB, served by a Slidebank process of its own (compiled,
  * as in production); 16 users at once ask, over HTTP, for each kind of page
  * in turn, and each kind's latencies (to the last byte) are reported.
- * `BENCH_CATALOG_DATABASES=sqlite` (or `mariadb`) runs one database only.
+ * `BENCH_CATALOG_DATABASES=sqlite` (or `mariadb`) runs one database only;
+ * `BENCH_CATALOG_KEEP=DIR` keeps the SQLite database for later runs, and
+ * `BENCH_CATALOG_KINDS` picks kinds by words of their labels.
  * Figures only; nothing is asserted.
  */
 export async function catalogBenchmark(): Promise<void> {
   const wanted = (process.env.BENCH_CATALOG_DATABASES ?? 'sqlite,mariadb').split(',');
   for (const dialect of ['sqlite', 'mariadb'] as const) {
     if (!wanted.includes(dialect)) continue;
-    const work = await mkdtemp(path.join(os.tmpdir(), 'slidebank-bench-catalog-'));
+    const kept = dialect === 'sqlite' ? process.env.BENCH_CATALOG_KEEP : undefined;
+    const work = kept ? path.resolve(kept) : await mkdtemp(path.join(os.tmpdir(), 'slidebank-bench-catalog-'));
     try {
+      if (kept) await mkdir(work, { recursive: true });
       const url = dialect === 'sqlite' ? `sqlite:${path.join(work, 'catalog.sqlite')}` : await freshMariadb();
-      await benchDatabase(dialect, url, work);
+      await benchDatabase(dialect, url, work, kept !== undefined);
     } finally {
-      await rm(work, { recursive: true, force: true });
+      if (!kept) await rm(work, { recursive: true, force: true });
     }
   }
 }
@@ -66,9 +70,22 @@ interface Accounts {
   admin: Record<string, string>;
 }
 
-async function benchDatabase(dialect: 'sqlite' | 'mariadb', url: string, work: string): Promise<void> {
+async function benchDatabase(dialect: 'sqlite' | 'mariadb', url: string, work: string, keep: boolean): Promise<void> {
   const { config } = loadConfig({ configDir: path.join(packageRoot, 'config'), env: { DATABASE_URL: url, SLIDEBANK_PATHS_DATA: work } });
   const vocabulary = loadVocabulary(config.ingest.vocabularies);
+  const facts = path.join(work, 'seeded.json');
+  const reused = keep ? ((await readFile(facts, 'utf8').then(JSON.parse, () => undefined)) as { seeded: SeededCatalog; accounts: Accounts } | undefined) : undefined;
+  if (reused) {
+    // A kept database (BENCH_CATALOG_KEEP) is brought to the current schema and measured again, without seeding.
+    const db = openDatabase(parseDatabaseUrl(url, work));
+    try {
+      await migrateToLatest(db);
+    } finally {
+      await db.close();
+    }
+    console.log(`catalog (${dialect}): reusing the database seeded in ${work}`);
+    return measure(dialect, url, work, vocabulary, reused.seeded, reused.accounts);
+  }
   const db = openDatabase(parseDatabaseUrl(url, work));
   let seeded: SeededCatalog;
   try {
@@ -87,6 +104,12 @@ async function benchDatabase(dialect: 'sqlite' | 'mariadb', url: string, work: s
     await db.close();
   }
   const accounts = await createAccounts(url, work);
+  if (keep) await writeFile(facts, JSON.stringify({ seeded, accounts }));
+  await measure(dialect, url, work, vocabulary, seeded, accounts);
+}
+
+/** A Slidebank process on the seeded database, and each kind's requests (those named in BENCH_CATALOG_KINDS, or all). */
+async function measure(dialect: 'sqlite' | 'mariadb', url: string, work: string, vocabulary: ReturnType<typeof loadVocabulary>, seeded: SeededCatalog, accounts: Accounts): Promise<void> {
   const port = await freePort();
   const server = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS?.split(' ') ?? []), path.join(packageRoot, 'bin', 'slidebank.js'), 'serve'], {
     env: { ...process.env, PORT: String(port), SLIDEBANK_HOST: '127.0.0.1', DATABASE_URL: url, SLIDEBANK_PATHS_DATA: work, SLIDEBANK_LOG_LEVEL: 'warn' },
@@ -95,7 +118,8 @@ async function benchDatabase(dialect: 'sqlite' | 'mariadb', url: string, work: s
   try {
     const base = `http://127.0.0.1:${port}`;
     await waitFor(`${base}/healthz`, server);
-    const kinds = await requestKinds(base, seeded, vocabulary.organs.map((organ) => organ.code), accounts);
+    const only = process.env.BENCH_CATALOG_KINDS?.split(',');
+    const kinds = (await requestKinds(base, seeded, vocabulary.organs.map((organ) => organ.code), accounts)).filter((kind) => !only || only.some((word) => kind.label.includes(word)));
     for (const kind of kinds) await runKind({ ...kind, requests: kind.requests.slice(0, USERS) }); // warm up: caches and JIT, as a running server has them
     console.log(`\ncatalog (${dialect}): ${SLIDES} slides, ${AUDIT_EVENTS} audit events; ${USERS} users at once, ${REQUESTS} requests of each kind over HTTP to a server process; ${load()}`);
     console.log(`kind                                              status   p50 ms   p95 ms   p99 ms   max ms   req/s   p95 < ${GOAL_P95_MS} ms   other status`);

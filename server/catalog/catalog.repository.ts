@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { collationKey, dialectOf, fromDbTime } from '../db/index.js';
 import { CATALOG_WORD_COUNTS_TABLE, CATALOG_WORDS_TABLE } from './catalog-words.repository.js';
 import { prefixRange, wordsOf } from './catalog-words.js';
+import { CountsCache } from './counts-cache.js';
 import type { Facet } from './filter.js';
 import {
   CATALOG_COLUMNS,
@@ -94,15 +95,22 @@ export class CatalogRepository {
    * One page of the matching slides, read in the sort's order from its index
    * (see the catalog-counts migration): first the page's ids, which the index
    * holds, so that the rows an offset skips are never read; then those rows.
+   * Given how many slides match (`matching`, from `counts`), a page past
+   * them is not looked for, and on SQLite a filter that matches few slides
+   * reads them from its facet's index and sorts them, rather than walking
+   * the sort's index past the many that do not match (see `sorts`).
    */
-  async page(criteria: CatalogCriteria, sort: CatalogSort, offset: number, limit: number): Promise<CatalogSlide[]> {
+  async page(criteria: CatalogCriteria, sort: CatalogSort, offset: number, limit: number, matching?: number): Promise<CatalogSlide[]> {
+    if (matching !== undefined && offset >= matching) return [];
     const column = SORT_COLUMNS[sort.key];
+    const sorted = matching !== undefined && criteria.terms.length === 0 && (await this.sorts(matching, offset + limit));
+    const order = (name: string) => (sorted ? this.knex.raw('+??', [name]) : name) as string;
     const ids = (
       (await this.published(criteria, (await this.walks(criteria, offset + limit)) ? 'walk' : 'any')
         .select('id')
         .orderBy([
-          { column, order: sort.direction },
-          { column: 'id', order: sort.direction },
+          { column: order(column), order: sort.direction },
+          { column: order('id'), order: sort.direction },
         ])
         .offset(offset)
         .limit(limit)) as { id: number }[]
@@ -115,6 +123,18 @@ export class CatalogRepository {
       const row = byId.get(id);
       return row ? [toSlide(row)] : [];
     });
+  }
+
+  /**
+   * Whether a page of a facet filter is better found by reading the slides
+   * it matches and sorting them than by walking the sort's index (reading
+   * about `end` × published / matching entries of it). SQLite's planner
+   * walks the index whatever the filter's share; MariaDB's weighs it itself.
+   */
+  private async sorts(matching: number, end: number): Promise<boolean> {
+    if (this.caseInsensitive) return false;
+    const { total: published } = await this.counts({ facets: {}, terms: [] });
+    return matching * matching * SORT_COST_RATIO < end * published;
   }
 
   /**
@@ -142,7 +162,35 @@ export class CatalogRepository {
    * by the word index (see `combinations`) — filtered and summed here.
    */
   async counts(criteria: CatalogCriteria): Promise<CatalogCounts> {
-    const combinations = await this.combinations(criteria.terms);
+    const version = await this.countsVersion(criteria.terms);
+    if (version === undefined) return this.sum(criteria, await this.combinations(criteria.terms));
+    return this.summed.get(JSON.stringify([criteria.facets, criteria.origins ?? {}, criteria.terms]), version.join(' '), async () =>
+      this.sum(criteria, await this.combinations(criteria.terms, version[0])),
+    );
+  }
+
+  /**
+   * The version of what a search's counts are summed from (see
+   * counts-cache.ts): the sum of `changes` over catalog_counts, then over
+   * each of the terms' words' ranges of catalog_word_counts, which every
+   * change to a published slide having such a word writes. Undefined for
+   * terms matched otherwise than by whole words (a word-less or typed term),
+   * whose counts are not kept.
+   */
+  private async countsVersion(terms: TextTerm[]): Promise<string[] | undefined> {
+    const texts = terms.map(textOf);
+    if (texts.some((text) => text.words.length === 0 || NOT_A_WORD.test(text.text))) return undefined;
+    const ranges = [...new Set(texts.flatMap((text) => text.words))].map(prefixRange);
+    const sums = [
+      this.knex(COUNTS_TABLE).sum({ n: 'changes' }),
+      ...ranges.map(({ from, to }) => this.knex(CATALOG_WORD_COUNTS_TABLE).where('word', '>=', from).andWhere('word', '<', to).sum({ n: 'changes' })),
+    ];
+    const [row] = (await this.knex.select(Object.fromEntries(sums.map((sum, i) => [`v${i}`, sum])))) as Record<string, number | string | null>[];
+    return sums.map((_, i) => String(row?.[`v${i}`] ?? 0));
+  }
+
+  /** The total and every facet's counts, summed from the combinations. */
+  private sum(criteria: CatalogCriteria, combinations: Combination[]): CatalogCounts {
     const conditions = this.conditions(criteria);
     const matches = (combination: Combination, except?: CountedColumn) =>
       conditions.every(([column, keys]) => {
@@ -222,8 +270,8 @@ export class CatalogRepository {
    * a code, and otherwise the slides whose words match the terms it leaves
    * unmatched, grouped from the word index: one query per such set of terms.
    */
-  private async combinations(terms: TextTerm[]): Promise<Combination[]> {
-    const all = await this.countedCombinations();
+  private async combinations(terms: TextTerm[], countsVersion?: string): Promise<Combination[]> {
+    const all = countsVersion === undefined ? await this.countedCombinations() : await this.allCombinations.get('', countsVersion, () => this.countedCombinations());
     if (terms.length === 0) return all;
     if (terms.length > MAX_SPLIT_TERMS) return this.groupedCombinations(this.published({ facets: {}, terms }));
     const unmatched = all.map((combination) => terms.flatMap((term, i) => (this.matchesByCode(term, combination) ? [] : [i])));
@@ -322,6 +370,10 @@ export class CatalogRepository {
   }
 
   private readonly keys = new Map<string, string>();
+
+  /** Searches' counts, and catalog_counts as read, while the count tables are unchanged. */
+  private readonly summed = new CountsCache<CatalogCounts>(MAX_KEPT_COUNTS);
+  private readonly allCombinations = new CountsCache<Combination[]>(1);
 
   /** MariaDB's collation: values compare by their `key`. */
   private readonly caseInsensitive: boolean;
@@ -443,6 +495,8 @@ export class CatalogRepository {
 }
 
 const COUNTS_TABLE = 'catalog_counts';
+/** Searches whose counts are kept (see counts-cache.ts): each is a few kilobytes. */
+const MAX_KEPT_COUNTS = 1000;
 /** Folded facet values kept (see `key`); far more than a catalog's distinct values. */
 const MAX_FOLDED_VALUES = 10_000;
 const COUNTED_COLUMNS = { ...FACET_COLUMNS, ...STAFF_FACET_COLUMNS } as const;
@@ -452,6 +506,8 @@ const COUNTED_LIST = Object.values(COUNTED_COLUMNS);
 
 /** How many index entries a walk reads for the cost of reading one matching slide and sorting it (measured on SQLite: about 15). */
 const WALK_COST_RATIO = 15;
+/** The same for a walk that tests a facet filter on the entries of the sort's index, which holds the facets (measured on SQLite: about 40). */
+const SORT_COST_RATIO = 40;
 
 function hasCodes(term: TextTerm): boolean {
   return Object.values(term.codes).some((codes) => codes !== undefined && codes.length > 0);

@@ -55,7 +55,9 @@ export class CatalogService {
       throw new AppError(403, 'staff_only_filter', `Only staff may filter by ${origins.map(([facet]) => facet).join(' and ')}`);
     }
     const criteria = { ...this.criteria(request.filter), ...(origins.length > 0 ? { origins: request.origins } : {}) };
-    const [slides, counted] = await Promise.all([this.catalog.page(criteria, request.sort, request.offset, request.limit), this.catalog.counts(criteria)]);
+    // Counted first: the page is looked for knowing how many slides match.
+    const counted = await this.catalog.counts(criteria);
+    const slides = await this.catalog.page(criteria, request.sort, request.offset, request.limit, counted.total);
     const facets = Object.fromEntries(
       FACETS.map((facet) => [facet, this.facetCounts(facet, counted.facets[facet], request.filter[facet] ?? [])]),
     ) as Record<Facet, FacetCount[]>;

@@ -85,10 +85,21 @@ export class IngestRepository {
     return typeof inserted === 'object' ? (inserted as { id: number }).id : (inserted as number);
   }
 
+  /**
+   * A page, newest first: its ids first, from the key or the outcome's index,
+   * so that the records an offset skips are neither read nor joined; then
+   * those records with their slides' names.
+   */
   async list({ outcome, limit = 100, offset = 0 }: { outcome?: IngestOutcome; limit?: number; offset?: number } = {}): Promise<IngestRecord[]> {
-    const query = this.withSlideName().orderBy('r.id', 'desc').limit(limit).offset(offset);
-    if (outcome) query.where('r.outcome', outcome);
-    return ((await query) as Row[]).map(toRecord);
+    const page = this.knex('ingest_records').select('id').orderBy('id', 'desc').limit(limit).offset(offset);
+    if (outcome) page.where('outcome', outcome);
+    const ids = ((await page) as { id: number }[]).map((row) => Number(row.id));
+    if (ids.length === 0) return [];
+    const rows = new Map(((await this.withSlideName().whereIn('r.id', ids)) as Row[]).map((row) => [Number(row.id), row]));
+    return ids.flatMap((id) => {
+      const row = rows.get(id);
+      return row ? [toRecord(row)] : [];
+    });
   }
 
   async forSlide(slideId: number): Promise<IngestRecord | undefined> {

@@ -15,6 +15,7 @@ import { ImportsRepository } from '../../server/datasets/imports.repository.js';
 import { dialectOf } from '../../server/db/dialect.js';
 import { toDbTime } from '../../server/db/index.js';
 import * as catalogWords from '../../server/db/migrations/2026-12-07-80-catalog-words.js';
+import * as catalogCountChanges from '../../server/db/migrations/2026-12-07-90-catalog-count-changes.js';
 import type { SlideMetadata, Vocabulary } from '../../server/ingest/types.js';
 import { packageRoot } from '../../server/package-info.js';
 import { createMigratedTestDatabase, type TestDatabase, testDialect } from '../support/database.js';
@@ -188,6 +189,8 @@ test.serial(`the migration indexes the slides stored before it on ${testDialect}
   const { db, drop } = await createMigratedTestDatabase();
   t.teardown(drop);
   const { knex } = db;
+  // The migration after it, which builds on its tables, is undone first and done again after.
+  await catalogCountChanges.down(knex, dialectOf(knex));
   await catalogWords.down(knex);
   const now = toDbTime(new Date());
   const ids: number[] = [];
@@ -201,6 +204,7 @@ test.serial(`the migration indexes the slides stored before it on ${testDialect}
     ids.push(typeof inserted === 'object' ? (inserted as { id: number }).id : (inserted as number));
   }
   await catalogWords.up(knex, dialectOf(knex));
+  await catalogCountChanges.up(knex, dialectOf(knex));
   const words = async (id: number) => ((await knex(CATALOG_WORDS_TABLE).where({ slide_id: id }).orderBy('word').select('word')) as { word: string }[]).map((row) => row.word);
   t.deepEqual(await words(ids[0]!), ['a', 'lymph', 'metastasis', 'node', 'old', 'slide']);
   t.deepEqual(await words(ids[1]!), ['b', 'old', 'slide']);

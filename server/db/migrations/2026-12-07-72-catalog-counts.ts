@@ -20,7 +20,7 @@ import { serialisedOnMariadb } from './2026-11-29-06-audit.js';
  *
  * On SQLite, a later migration that makes knex rebuild `slides` (dropping or
  * altering a column) drops its triggers with the old table and must create
- * them again (`createCatalogCountTriggers`). The counts are filled in before
+ * them again (`createCatalogCountTriggers`, with `countChanges`). The counts are filled in before
  * the triggers exist: run migrations with the application stopped, as for
  * every migration.
  */
@@ -84,14 +84,19 @@ export async function up(knex: Knex, dialect: DialectName): Promise<void> {
   });
 }
 
-/** The triggers that keep `catalog_counts` equal to the published slides counted by combination. */
-export async function createCatalogCountTriggers(knex: Knex, dialect: DialectName): Promise<void> {
+/**
+ * The triggers that keep `catalog_counts` equal to the published slides
+ * counted by combination; with `countChanges` (from the catalog-count-changes
+ * migration on), each also adds 1 to the `changes` of every row it writes.
+ */
+export async function createCatalogCountTriggers(knex: Knex, dialect: DialectName, options: { countChanges?: boolean } = {}): Promise<void> {
   const values = (row: 'NEW' | 'OLD') => COLUMNS.map((c) => `COALESCE(${row}.${c}, '')`).join(', ');
   const same = (row: 'NEW' | 'OLD') => COLUMNS.map((c) => `${c} = COALESCE(${row}.${c}, '')`).join(' AND ');
-  const decrement = `UPDATE catalog_counts SET slides = slides - 1 WHERE ${same('OLD')}`;
+  const [changed, inserted, plusOne] = options.countChanges ? [', changes = changes + 1', ', changes', ', 1'] : ['', '', ''];
+  const decrement = `UPDATE catalog_counts SET slides = slides - 1${changed} WHERE ${same('OLD')}`;
   await serialisedOnMariadb(knex, dialect, async (conn) => {
     if (dialect === 'mariadb') {
-      const increment = `INSERT INTO catalog_counts (${COLUMN_LIST}, slides) VALUES (${values('NEW')}, 1) ON DUPLICATE KEY UPDATE slides = slides + 1`;
+      const increment = `INSERT INTO catalog_counts (${COLUMN_LIST}, slides${inserted}) VALUES (${values('NEW')}, 1${plusOne}) ON DUPLICATE KEY UPDATE slides = slides + 1${changed}`;
       const unchanged = ['status', ...COLUMNS].map((c) => `OLD.${c} <=> NEW.${c}`).join(' AND ');
       await conn.raw(`CREATE TRIGGER IF NOT EXISTS ${CATALOG_COUNT_TRIGGERS.insert} AFTER INSERT ON slides FOR EACH ROW BEGIN IF NEW.status = 'published' THEN ${increment}; END IF; END`);
       await conn.raw(`CREATE TRIGGER IF NOT EXISTS ${CATALOG_COUNT_TRIGGERS.delete} AFTER DELETE ON slides FOR EACH ROW BEGIN IF OLD.status = 'published' THEN ${decrement}; END IF; END`);
@@ -101,18 +106,18 @@ export async function createCatalogCountTriggers(knex: Knex, dialect: DialectNam
       );
       return;
     }
-    const upsert = `ON CONFLICT (${COLUMN_LIST}) DO UPDATE SET slides = slides + 1`;
-    await conn.raw(`CREATE TRIGGER IF NOT EXISTS ${CATALOG_COUNT_TRIGGERS.insert} AFTER INSERT ON slides WHEN NEW.status = 'published' BEGIN INSERT INTO catalog_counts (${COLUMN_LIST}, slides) VALUES (${values('NEW')}, 1) ${upsert}; END`);
+    const upsert = `ON CONFLICT (${COLUMN_LIST}) DO UPDATE SET slides = slides + 1${changed}`;
+    await conn.raw(`CREATE TRIGGER IF NOT EXISTS ${CATALOG_COUNT_TRIGGERS.insert} AFTER INSERT ON slides WHEN NEW.status = 'published' BEGIN INSERT INTO catalog_counts (${COLUMN_LIST}, slides${inserted}) VALUES (${values('NEW')}, 1${plusOne}) ${upsert}; END`);
     await conn.raw(`CREATE TRIGGER IF NOT EXISTS ${CATALOG_COUNT_TRIGGERS.delete} AFTER DELETE ON slides WHEN OLD.status = 'published' BEGIN ${decrement}; END`);
     await conn.raw(
       `CREATE TRIGGER IF NOT EXISTS ${CATALOG_COUNT_TRIGGERS.update} AFTER UPDATE OF status, ${COLUMN_LIST} ON slides BEGIN ` +
         `${decrement} AND OLD.status = 'published'; ` +
-        `INSERT INTO catalog_counts (${COLUMN_LIST}, slides) SELECT ${values('NEW')}, 1 WHERE NEW.status = 'published' ${upsert}; END`,
+        `INSERT INTO catalog_counts (${COLUMN_LIST}, slides${inserted}) SELECT ${values('NEW')}, 1${plusOne} WHERE NEW.status = 'published' ${upsert}; END`,
     );
   });
 }
 
-async function hasIndex(knex: Knex, dialect: DialectName, table: string, name: string): Promise<boolean> {
+export async function hasIndex(knex: Knex, dialect: DialectName, table: string, name: string): Promise<boolean> {
   if (dialect === 'mariadb') {
     const [rows] = (await knex.raw(`SHOW INDEX FROM \`${table}\` WHERE Key_name = ?`, [name])) as [unknown[]];
     return rows.length > 0;

@@ -29,7 +29,7 @@ import { serialisedOnMariadb } from './2026-11-29-06-audit.js';
  * before the triggers exist: run it with the application stopped, as every
  * migration. As for the catalog counts, a later migration that makes knex
  * rebuild `slides` on SQLite must create the triggers on it again
- * (`createCatalogWordTriggers`).
+ * (`createCatalogWordTriggers`, with `countChanges`).
  */
 
 /** Slides read per batch while filling the index. */
@@ -94,17 +94,27 @@ export async function up(knex: Knex, dialect: DialectName): Promise<void> {
   await createCatalogWordTriggers(knex, dialect);
 }
 
-/** The triggers that keep `catalog_word_counts` equal to the published slides counted by word and combination. */
-export async function createCatalogWordTriggers(knex: Knex, dialect: DialectName): Promise<void> {
+/**
+ * The triggers that keep `catalog_word_counts` equal to the published slides
+ * counted by word and combination; with `countChanges` (from the
+ * catalog-count-changes migration on), each also adds 1 to the `changes` of
+ * every row it writes.
+ */
+export async function createCatalogWordTriggers(knex: Knex, dialect: DialectName, options: { countChanges?: boolean } = {}): Promise<void> {
   const coalesced = (row: string) => COLUMNS.map((c) => `COALESCE(${row}.${c}, '')`).join(', ');
   const same = (row: string) => COLUMNS.map((c) => `${CATALOG_WORD_COUNTS_TABLE}.${c} = COALESCE(${row}.${c}, '')`).join(' AND ');
-  const upsert = dialect === 'mariadb' ? `ON DUPLICATE KEY UPDATE slides = ${CATALOG_WORD_COUNTS_TABLE}.slides + 1` : `ON CONFLICT (word, ${COLUMN_LIST}) DO UPDATE SET slides = slides + 1`;
+  const [inserted, plusOne] = options.countChanges ? [', changes', ', 1'] : ['', ''];
+  const changed = (table: string) => (options.countChanges ? `, changes = ${table}changes + 1` : '');
+  const upsert =
+    dialect === 'mariadb'
+      ? `ON DUPLICATE KEY UPDATE slides = ${CATALOG_WORD_COUNTS_TABLE}.slides + 1${changed(`${CATALOG_WORD_COUNTS_TABLE}.`)}`
+      : `ON CONFLICT (word, ${COLUMN_LIST}) DO UPDATE SET slides = slides + 1${changed('')}`;
   // A word written: counted under its slide's combination when the slide is published.
-  const countWord = `INSERT INTO ${CATALOG_WORD_COUNTS_TABLE} (word, ${COLUMN_LIST}, slides) SELECT NEW.word, ${coalesced('s')}, 1 FROM slides s WHERE s.id = NEW.slide_id AND s.status = 'published' ${upsert}`;
-  const uncountWord = `UPDATE ${CATALOG_WORD_COUNTS_TABLE} SET slides = slides - 1 WHERE word = OLD.word AND EXISTS (SELECT 1 FROM slides s WHERE s.id = OLD.slide_id AND s.status = 'published' AND ${same('s')})`;
+  const countWord = `INSERT INTO ${CATALOG_WORD_COUNTS_TABLE} (word, ${COLUMN_LIST}, slides${inserted}) SELECT NEW.word, ${coalesced('s')}, 1${plusOne} FROM slides s WHERE s.id = NEW.slide_id AND s.status = 'published' ${upsert}`;
+  const uncountWord = `UPDATE ${CATALOG_WORD_COUNTS_TABLE} SET slides = slides - 1${changed('')} WHERE word = OLD.word AND EXISTS (SELECT 1 FROM slides s WHERE s.id = OLD.slide_id AND s.status = 'published' AND ${same('s')})`;
   // A slide's status or values changed: each of its words moves from the old combination to the new.
-  const uncountSlide = `UPDATE ${CATALOG_WORD_COUNTS_TABLE} SET slides = slides - 1 WHERE ${same('OLD')} AND word IN (SELECT word FROM ${CATALOG_WORDS_TABLE} WHERE slide_id = OLD.id)`;
-  const countSlide = `INSERT INTO ${CATALOG_WORD_COUNTS_TABLE} (word, ${COLUMN_LIST}, slides) SELECT word, ${coalesced('NEW')}, 1 FROM ${CATALOG_WORDS_TABLE} WHERE slide_id = NEW.id ${upsert}`;
+  const uncountSlide = `UPDATE ${CATALOG_WORD_COUNTS_TABLE} SET slides = slides - 1${changed('')} WHERE ${same('OLD')} AND word IN (SELECT word FROM ${CATALOG_WORDS_TABLE} WHERE slide_id = OLD.id)`;
+  const countSlide = `INSERT INTO ${CATALOG_WORD_COUNTS_TABLE} (word, ${COLUMN_LIST}, slides${inserted}) SELECT word, ${coalesced('NEW')}, 1${plusOne} FROM ${CATALOG_WORDS_TABLE} WHERE slide_id = NEW.id ${upsert}`;
   const removeWords = `DELETE FROM ${CATALOG_WORDS_TABLE} WHERE slide_id = OLD.id`;
   const t = CATALOG_WORD_TRIGGERS;
   await serialisedOnMariadb(knex, dialect, async (conn) => {
@@ -125,7 +135,7 @@ export async function createCatalogWordTriggers(knex: Knex, dialect: DialectName
     await conn.raw(
       `CREATE TRIGGER IF NOT EXISTS ${t.slideUpdate} AFTER UPDATE OF status, ${COLUMN_LIST} ON slides BEGIN ` +
         `${uncountSlide} AND OLD.status = 'published'; ` +
-        `INSERT INTO ${CATALOG_WORD_COUNTS_TABLE} (word, ${COLUMN_LIST}, slides) SELECT word, ${coalesced('NEW')}, 1 FROM ${CATALOG_WORDS_TABLE} WHERE slide_id = NEW.id AND NEW.status = 'published' ${upsert}; END`,
+        `INSERT INTO ${CATALOG_WORD_COUNTS_TABLE} (word, ${COLUMN_LIST}, slides${inserted}) SELECT word, ${coalesced('NEW')}, 1${plusOne} FROM ${CATALOG_WORDS_TABLE} WHERE slide_id = NEW.id AND NEW.status = 'published' ${upsert}; END`,
     );
     await conn.raw(`CREATE TRIGGER IF NOT EXISTS ${t.slideDelete} BEFORE DELETE ON slides BEGIN ${removeWords}; END`);
   });

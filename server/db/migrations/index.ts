@@ -21,6 +21,7 @@ import * as challengeUploads from './2026-12-07-50-challenge-uploads.js';
 import * as slideOrigin from './2026-12-07-60-slide-origin.js';
 import * as catalogCounts from './2026-12-07-72-catalog-counts.js';
 import * as catalogWords from './2026-12-07-80-catalog-words.js';
+import * as catalogCountChanges from './2026-12-07-90-catalog-count-changes.js';
 
 export interface Migration {
   name: string;
@@ -55,4 +56,5 @@ export const migrations: readonly Migration[] = [
   { name: '2026-12-07-60-slide-origin', ...slideOrigin },
   { name: '2026-12-07-72-catalog-counts', ...catalogCounts },
   { name: '2026-12-07-80-catalog-words', ...catalogWords },
+  { name: '2026-12-07-90-catalog-count-changes', ...catalogCountChanges },
 ];
