@@ -106,7 +106,7 @@ export class CatalogRepository {
     const sorted = matching !== undefined && criteria.terms.length === 0 && (await this.sorts(matching, offset + limit));
     const order = (name: string) => (sorted ? this.knex.raw('+??', [name]) : name) as string;
     const ids = (
-      (await this.published(criteria, (await this.walks(criteria, offset + limit)) ? 'walk' : 'any')
+      (await this.published(criteria, (await this.walks(criteria, offset + limit, matching)) ? 'walk' : 'any')
         .select('id')
         .orderBy([
           { column: order(column), order: sort.direction },
@@ -143,11 +143,16 @@ export class CatalogRepository {
    * holds the id), than by reading every slide the words match and sorting
    * them (dear per slide): the walk reads about `end` × slides / matches
    * index entries. MariaDB's planner weighs this itself; SQLite's takes the
-   * words' slides first whatever their number, so it is told.
+   * words' slides first whatever their number, so it is told. How many
+   * match is taken from the counts when the caller has them.
    */
-  private async walks(criteria: CatalogCriteria, end: number): Promise<boolean> {
+  private async walks(criteria: CatalogCriteria, end: number, matching?: number): Promise<boolean> {
     const texts = criteria.terms.filter((term) => !hasCodes(term)).map(textOf);
     if (this.caseInsensitive || texts.length === 0 || texts.some((text) => text.words.length === 0)) return false;
+    if (matching !== undefined) {
+      const { total: published } = await this.counts({ facets: {}, terms: [] });
+      return matching * matching * WALK_COST_RATIO > end * published;
+    }
     const words = [...new Set(texts.flatMap((text) => text.words))];
     const [matches] = (await this.knex.from(this.slidesWithWords(words).as('matched')).count({ n: '*' })) as { n: number | string }[];
     const [slides] = (await this.knex(SLIDES_TABLE).max({ n: 'id' })) as { n: number | string | null }[];
