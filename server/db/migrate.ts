@@ -1,3 +1,4 @@
+import os from 'node:os';
 import type { Knex } from 'knex';
 import { FatalError, ExitCode } from '../errors.js';
 import type { Logger } from '../logging.js';
@@ -19,6 +20,8 @@ function sourceFor(db: Database): Knex.MigrationSource<Migration> {
 const TABLE = 'knex_migrations';
 const LOCK_TABLE = `${TABLE}_lock`;
 const LOCK_ROW = 1;
+/** Slidebank's own migration lock: which node holds it, in one row (see `takeHolder`). */
+const HOLDER_TABLE = `${TABLE}_holder`;
 
 export interface MigrateOptions {
   log?: Logger;
@@ -28,8 +31,8 @@ export interface MigrateOptions {
 
 /**
  * Bring the schema up to date. Nodes that start together migrate once: one
- * takes knex's lock row, the others wait for it to be released and then find
- * nothing left to do.
+ * takes the lock (Slidebank's, then knex's), the others wait for it to be
+ * released and then find nothing left to do.
  */
 export async function migrateToLatest(db: Database, options: MigrateOptions = {}): Promise<string[]> {
   await retryIdempotent(() => ensureMigrationTables(db.knex));
@@ -67,16 +70,21 @@ export async function rollbackLatest(db: Database, options: MigrateOptions = {})
 
 /** Whether a node holds the migration lock (or one died holding it). */
 export async function migrationLockHeld(db: Database): Promise<boolean> {
-  if (!(await db.knex.schema.hasTable(LOCK_TABLE))) return false;
-  const rows = (await db.knex(LOCK_TABLE).where('is_locked', 1).count({ n: '*' })) as { n: number | string }[];
-  return Number(rows[0]?.n ?? 0) > 0;
+  let held = false;
+  if (await db.knex.schema.hasTable(LOCK_TABLE)) {
+    const rows = (await db.knex(LOCK_TABLE).where('is_locked', 1).count({ n: '*' })) as { n: number | string }[];
+    held ||= Number(rows[0]?.n ?? 0) > 0;
+  }
+  if (await db.knex.schema.hasTable(HOLDER_TABLE)) held ||= (await db.knex(HOLDER_TABLE).whereNotNull('holder').first('id')) !== undefined;
+  return held;
 }
 
 /** Release a lock left by a node that died while migrating. Only for operators who know no node is migrating. */
 export async function releaseMigrationLock(db: Database): Promise<boolean> {
   await ensureMigrationTables(db.knex);
   const released = await db.knex(LOCK_TABLE).where('is_locked', 1).update({ is_locked: 0 });
-  return released > 0;
+  const freed = await db.knex(HOLDER_TABLE).whereNotNull('holder').update({ holder: null, taken_at: null });
+  return released + freed > 0;
 }
 
 /**
@@ -99,7 +107,34 @@ async function ensureMigrationTables(knex: Knex): Promise<void> {
   await knex(LOCK_TABLE).insert({ index: LOCK_ROW, is_locked: 0 }).onConflict('index').ignore();
   // A database set up by the old race has extra rows; nobody can hold a lock on it, so dropping them is safe.
   await knex(LOCK_TABLE).where('index', '<>', LOCK_ROW).del();
+  await createTableOnce(knex, HOLDER_TABLE, (t) => {
+    t.integer('id').primary();
+    t.string('holder', 200).nullable();
+    t.string('taken_at', 32).nullable();
+  });
+  await knex(HOLDER_TABLE).insert({ id: LOCK_ROW, holder: null, taken_at: null }).onConflict('id').ignore();
 }
+
+/**
+ * Take Slidebank's migration lock with one statement that commits on its
+ * own: on a Galera cluster a commit is certified against every node's before
+ * it returns, so of two nodes taking the lock at once, one gets it and the
+ * other a conflict. knex's lock alone is not enough there: it is taken inside
+ * the transaction the migrations run in, which the first DDL statement
+ * commits, so two nodes could both believe they held it, and the loser's
+ * error handling then released the winner's lock mid-way.
+ */
+async function takeHolder(knex: Knex, holder: string): Promise<boolean> {
+  const taken = await knex(HOLDER_TABLE).where({ id: LOCK_ROW }).whereNull('holder').update({ holder, taken_at: new Date().toISOString() });
+  return Number(taken) === 1;
+}
+
+async function releaseHolder(knex: Knex, holder: string): Promise<void> {
+  await knex(HOLDER_TABLE).where({ id: LOCK_ROW, holder }).update({ holder: null, taken_at: null });
+}
+
+/** Who holds the lock: this host and process, for an operator looking at a lock left behind. */
+const HOLDER = `${os.hostname()} pid ${process.pid}`;
 
 async function createTableOnce(knex: Knex, name: string, build: (t: Knex.CreateTableBuilder) => void): Promise<void> {
   if (await knex.schema.hasTable(name)) return;
@@ -119,7 +154,12 @@ async function withLockWait<T>(db: Database, options: MigrateOptions, run: () =>
   let told = false;
   for (;;) {
     try {
-      return await run();
+      if (!(await takeHolder(db.knex, HOLDER))) throw Object.assign(new Error('the migration lock is held by another node'), { name: 'MigrationLocked' });
+      try {
+        return await run();
+      } finally {
+        await retryIdempotent(() => releaseHolder(db.knex, HOLDER));
+      }
     } catch (error) {
       // On Galera another node's DDL, replicated in total order, aborts this node's reads of the schema with a
       // deadlock error; like a held lock, that means another node is migrating: wait and look again.

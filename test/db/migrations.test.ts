@@ -169,6 +169,24 @@ test(`a lock left by a dead node stops migration with advice, and --unlock relea
   t.deepEqual(await migrateToLatest(db), []);
 });
 
+test(`a node holding the migration lock keeps others from migrating until it releases it; a holder that died is released by --unlock, on ${testDialect}`, async (t) => {
+  const { db, drop } = await createTestDatabase();
+  t.teardown(drop);
+  await migrateToLatest(db);
+  await db.knex('knex_migrations_holder').update({ holder: 'node-a pid 1', taken_at: new Date().toISOString() });
+  t.true(await migrationLockHeld(db));
+  await rollbackLatest(db, { lockTimeoutMs: 300 }).then(
+    () => t.fail('rolled back under another node’s lock'),
+    (error: Error) => t.regex(error.message, /held for over 0 s.*slidebank migrate --unlock/s),
+  );
+  t.deepEqual((await migrationStatus(db)).pending, [], 'nothing was undone');
+  t.true(await releaseMigrationLock(db));
+  t.false(await migrationLockHeld(db));
+  t.deepEqual(await rollbackLatest(db), [...migrations.map((m) => m.name)].reverse());
+  t.deepEqual(await migrateToLatest(db), migrations.map((m) => m.name));
+  t.deepEqual(await db.knex('knex_migrations_holder').select('holder'), [{ holder: null }], 'released after migrating');
+});
+
 test(`a database with the duplicate lock rows of the old start-up race migrates again on ${testDialect}`, async (t) => {
   const { db, drop } = await createTestDatabase();
   t.teardown(drop);

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Database } from '../../server/db/index.js';
 
 /** knex's bookkeeping, whose rows carry the time each migration ran. */
-const BOOKKEEPING = new Set(['knex_migrations', 'knex_migrations_lock']);
+const BOOKKEEPING = new Set(['knex_migrations', 'knex_migrations_lock', 'knex_migrations_holder']);
 
 /**
  * The schema of a database as text, the same wherever it is made: every
