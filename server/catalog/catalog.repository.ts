@@ -103,7 +103,8 @@ export class CatalogRepository {
   async page(criteria: CatalogCriteria, sort: CatalogSort, offset: number, limit: number, matching?: number): Promise<CatalogSlide[]> {
     if (matching !== undefined && offset >= matching) return [];
     const column = SORT_COLUMNS[sort.key];
-    const sorted = matching !== undefined && criteria.terms.length === 0 && (await this.sorts(matching, offset + limit));
+    const filtered = this.conditions(criteria).length > 0;
+    const sorted = matching !== undefined && filtered && criteria.terms.length === 0 && (await this.sorts(matching, offset + limit));
     const order = (name: string) => (sorted ? this.knex.raw('+??', [name]) : name) as string;
     const ids = (
       (await this.published(criteria, (await this.walks(criteria, offset + limit, matching)) ? 'walk' : 'any')

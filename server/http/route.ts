@@ -94,7 +94,7 @@ export function mountRoutes(definitions: readonly RouteDefinition[], options: Gu
         body: parse(definition.body, ctx.request.body, 'body'),
       };
       const result = await definition.handle(input, ctx);
-      if (result !== undefined) ctx.body = result;
+      if (result !== undefined) answer(ctx, result);
       // Koa's status is 404 until a body is set, 200 after: either means the handler chose none of its own.
       const chosen = !(ctx.status === 200 || (ctx.status === 404 && ctx.body == null));
       if (definition.response.status !== undefined && !chosen) ctx.status = definition.response.status;
@@ -125,6 +125,24 @@ function firstSegment(path: string): string {
 /** `/api/slides/{id}` → `/api/slides/:id`. */
 export function koaPath(template: string): string {
   return template.replace(/\{(\w+)\}/g, ':$1');
+}
+
+/**
+ * A handler's answer; an object or array as the JSON bytes Koa would send: Koa keeps an object
+ * body as it is and stringifies it anew each time its length is asked for
+ * (compression asks, then the answer is written), which for a catalog page
+ * is a good part of its cost.
+ */
+function answer(ctx: Context, result: unknown): void {
+  const json = result !== null && typeof result === 'object' && !(result instanceof Uint8Array) && typeof (result as { pipe?: unknown }).pipe !== 'function';
+  if (!json) {
+    ctx.body = result;
+    return;
+  }
+  // A type the handler chose (DICOM JSON, GeoJSON) is kept, as Koa keeps it for an object.
+  const typed = Boolean(ctx.response.get('Content-Type'));
+  ctx.body = Buffer.from(JSON.stringify(result));
+  if (!typed) ctx.type = 'application/json';
 }
 
 function parse(schema: z.ZodType | undefined, value: unknown, where: 'path' | 'query' | 'body'): unknown {

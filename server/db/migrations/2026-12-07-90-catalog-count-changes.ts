@@ -16,8 +16,8 @@ import { CATALOG_WORD_TRIGGERS, createCatalogWordTriggers } from './2026-12-07-8
  * (server/catalog/counts-cache.ts), instead of reading thousands of rows for
  * every page. A version kept in one row would do the same with one read, but
  * every writer of slides, on every node of a cluster, would write that row.
- *   An index of each word's `changes` lets a word's range be summed from
- *   the index alone.
+ *   Indexes of `changes` (by word, for the words) let the sums be read
+ *   from the indexes alone.
  * - The catalog's sort indexes hold every facet column after the sort's key,
  *   so that a filtered page is found by walking the sort's index and testing
  *   each entry there, without reading the slide's row (wide: the pathology
@@ -27,6 +27,7 @@ import { CATALOG_WORD_TRIGGERS, createCatalogWordTriggers } from './2026-12-07-8
 
 const TABLES = ['catalog_counts', CATALOG_WORD_COUNTS_TABLE] as const;
 const WORD_CHANGES_INDEX = 'catalog_word_counts_word_changes_index';
+const COUNT_CHANGES_INDEX = 'catalog_counts_changes_index';
 const FACETS = ['organ', 'histology', 'stain', 'marker', 'differentiation', 'annotation_method', 'dataset', 'scanner_vendor', 'original_format'];
 const SORT_INDEXES = [
   { name: 'slides_catalog_created_index', key: 'created_at', replaces: 'slides_status_created_index' },
@@ -39,6 +40,7 @@ export async function up(knex: Knex, dialect: DialectName): Promise<void> {
   for (const table of TABLES) {
     if (!(await knex.schema.hasColumn(table, 'changes'))) await knex.schema.alterTable(table, (t) => t.bigInteger('changes').notNullable().defaultTo(0));
   }
+  if (!(await hasIndex(knex, dialect, 'catalog_counts', COUNT_CHANGES_INDEX))) await knex.schema.alterTable('catalog_counts', (t) => t.index(['changes'], COUNT_CHANGES_INDEX));
   if (!(await hasIndex(knex, dialect, CATALOG_WORD_COUNTS_TABLE, WORD_CHANGES_INDEX))) {
     await knex.schema.alterTable(CATALOG_WORD_COUNTS_TABLE, (t) => t.index(['word', 'changes'], WORD_CHANGES_INDEX));
   }
@@ -57,6 +59,7 @@ export async function down(knex: Knex, dialect: DialectName): Promise<void> {
     await knex.schema.alterTable('slides', (t) => t.dropIndex([], index.name));
   }
   await knex.schema.alterTable(CATALOG_WORD_COUNTS_TABLE, (t) => t.dropIndex([], WORD_CHANGES_INDEX));
+  await knex.schema.alterTable('catalog_counts', (t) => t.dropIndex([], COUNT_CHANGES_INDEX));
   for (const name of RECREATED) await knex.raw(`DROP TRIGGER IF EXISTS ${name}`);
   await createCatalogCountTriggers(knex, dialect);
   await createCatalogWordTriggers(knex, dialect);
