@@ -5,6 +5,7 @@ import test from 'ava';
 import * as slideOrigin from '../../server/db/migrations/2026-12-07-60-slide-origin.js';
 import * as catalogCounts from '../../server/db/migrations/2026-12-07-72-catalog-counts.js';
 import * as catalogWords from '../../server/db/migrations/2026-12-07-80-catalog-words.js';
+import * as catalogCountChanges from '../../server/db/migrations/2026-12-07-90-catalog-count-changes.js';
 import { toDbTime } from '../../server/db/index.js';
 import { createMigratedTestDatabase, testDialect } from '../support/database.js';
 import { dialectOf } from '../../server/db/dialect.js';
@@ -14,6 +15,7 @@ test(`slides published before are filled in from their ingest reports and vendor
   t.teardown(drop);
   const { knex } = db;
   // Back to before the origin columns: the later catalog words and counts (whose triggers read them) first.
+  await catalogCountChanges.down(knex, dialectOf(knex));
   await catalogWords.down(knex);
   await catalogCounts.down(knex);
   await slideOrigin.down(knex);
@@ -35,6 +37,7 @@ test(`slides published before are filled in from their ingest reports and vendor
   await slideOrigin.up(knex);
   await catalogCounts.up(knex, dialectOf(knex));
   await catalogWords.up(knex, dialectOf(knex));
+  await catalogCountChanges.up(knex, dialectOf(knex));
   const rows = (await knex('slides').orderBy('id').select('name', 'scanner_vendor', 'original_format')) as { name: string; scanner_vendor: string | null; original_format: string | null }[];
   t.deepEqual(
     rows.map((r) => `${r.name} ${r.scanner_vendor} ${r.original_format}`),
