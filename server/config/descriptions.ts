@@ -40,7 +40,7 @@ export const CONFIG_DESCRIPTIONS: Record<ConfigKey, string> = {
   'tiles.decodedCacheMegabytes': 'LRU of decoded source tiles',
   'tiles.openSlides': 'slides kept open',
   'tiles.renderConcurrency': 'decode-and-encode jobs at once; 0 = libuv’s thread-pool size (`UV_THREADPOOL_SIZE`, 4); IIIF renders take at most half',
-  'tiles.scaledDecode': 'decode tiles that are whole blocks of stored JPEG tiles at reduced size with libjpeg-turbo (the native addon, where built); `false`: decode in full and resize',
+  'tiles.scaledDecode': 'make tiles that are whole blocks of stored JPEG tiles, or rectangles of them, with libjpeg-turbo (the native addon, where built), decoding at reduced size where the tile is coarser; `false`: decode through libvips and resize',
   'tiles.maxRenderSourcePixels': 'the most pixels of a stored level one render (IIIF image, Deep Zoom tile) may decode; larger requests are refused with 400 `render_too_large`',
   'tiles.capabilityMinutes': 'how long the tile capability the viewer carries in its tile URLs lives (at most 60; the viewer renews it before it runs out). Tile requests with one read nothing from the database, so a withdrawn slide, a disabled account or a lowered level stops a capability issued before it within this time',
   demo: 'generate and ingest demo slides on the first start with an empty catalog',

@@ -33,7 +33,7 @@ export class AppMetrics {
 
     this.tileSeconds = new Histogram({
       name: 'slidebank_tile_request_duration_seconds',
-      help: 'Deep Zoom tile requests by how the tile was made (passthrough: the stored JPEG tile as it is; scaled: stored tiles decoded at reduced size; rendered: decoded and resized; not_modified: 304; error: 4xx/5xx) and HTTP status',
+      help: 'Deep Zoom tile requests by how the tile was made (passthrough: the stored JPEG tile as it is; scaled: stored tiles decoded at reduced size; cropped: stored tiles decoded and cut by libjpeg-turbo; rendered: decoded and resized through libvips; not_modified: 304; error: 4xx/5xx) and HTTP status',
       labelNames: ['kind', 'status'],
       buckets: TILE_BUCKETS,
       registers: [registry],
@@ -99,7 +99,7 @@ export class AppMetrics {
       await next();
     } finally {
       const source = ctx.response.get('X-Tile-Source');
-      const kind = ctx.status >= 400 ? 'error' : ctx.status === 304 ? 'not_modified' : source === 'stored' ? 'passthrough' : source === 'scaled' || source === 'rendered' ? source : 'other';
+      const kind = ctx.status >= 400 ? 'error' : ctx.status === 304 ? 'not_modified' : source === 'stored' ? 'passthrough' : source === 'scaled' || source === 'cropped' || source === 'rendered' ? source : 'other';
       stop({ kind, status: String(ctx.status) });
     }
   };

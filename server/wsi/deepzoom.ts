@@ -1,7 +1,7 @@
 import type { Sharp } from 'sharp';
 import { MAX_MOSAIC_TILES } from './decode/scaled-jpeg.js';
 import { outOfRange } from './errors.js';
-import type { Slide } from './slide.js';
+import type { CroppedBlock, Slide, SlideLevel } from './slide.js';
 
 export type TileFormat = 'jpeg' | 'png' | 'webp';
 
@@ -97,10 +97,21 @@ export interface TileSource {
    * and the factor.
    */
   scaled?: { col: number; row: number; across: number; down: number; denominator: 2 | 4 | 8 };
+  /**
+   * Set when the tile is a rectangle of stored JPEG tiles at 1, 2, 4 or 8
+   * times its resolution that needs no other resizing (the 254/1 grid's
+   * tiles, most of them): the stored tiles it touches, the factor, and where
+   * the tile lies in that block decoded at the reduced size.
+   */
+  cropped?: CroppedBlock;
 }
 
-/** How a tile was made: the stored JPEG tile as it is, a block of stored tiles decoded at reduced size, or decoded and resized. */
-export type TileMaking = 'stored' | 'scaled' | 'rendered';
+/**
+ * How a tile was made: the stored JPEG tile as it is, a block of stored tiles
+ * decoded at reduced size, a rectangle of stored tiles decoded and cut by
+ * libjpeg-turbo, or decoded and resized through sharp.
+ */
+export type TileMaking = 'stored' | 'scaled' | 'cropped' | 'rendered';
 
 export interface DeepZoomOptions {
   /**
@@ -222,6 +233,7 @@ export class DeepZoom {
     ) {
       source.scaled = { col: x / tw, row: y / th, across: width / tw, down: height / th, denominator: factor };
     }
+    if (!source.stored && !source.scaled && slideLevel.jpeg) source.cropped = croppedBlock(slideLevel, source, factor);
     return source;
   }
 
@@ -229,8 +241,10 @@ export class DeepZoom {
    * Render one tile. A stored JPEG tile that is exactly the Deep Zoom tile is
    * sent as it is (passthrough); a JPEG tile that is exactly a block of stored
    * JPEG tiles 2, 4 or 8 times finer is decoded at that reduced size by
-   * libjpeg-turbo, when it can; everything else is decoded from the stored
-   * tiles that intersect it, resized with Lanczos, and encoded.
+   * libjpeg-turbo, when it can, and one that is a rectangle of such a block
+   * (or of stored tiles at its own resolution) is decoded, cut and encoded
+   * there too; everything else is decoded from the stored tiles that
+   * intersect it, resized with Lanczos, and encoded.
    */
   async tile(request: TileRequest, format: TileFormat, quality: number): Promise<{ body: Buffer; made: TileMaking }> {
     const source = this.source(request);
@@ -242,6 +256,10 @@ export class DeepZoom {
       const body = await this.slide.readScaledJpeg(source.slideLevel, source.scaled, quality);
       if (body) return { body, made: 'scaled' };
     }
+    if (source.cropped && format === 'jpeg' && this.scaledDecode) {
+      const body = await this.slide.readCroppedJpeg(source.slideLevel, source.cropped, quality);
+      if (body) return { body, made: 'cropped' };
+    }
     const body = await this.slide.renderRegion(source.slideLevel, source.x, source.y, source.width, source.height, (image) => {
       const sized =
         source.width === source.outWidth && source.height === source.outHeight
@@ -251,6 +269,26 @@ export class DeepZoom {
     });
     return { body, made: 'rendered' };
   }
+}
+
+/**
+ * The block of stored tiles that holds a tile's source rectangle pixel for
+ * pixel once decoded at 1/`factor`: the rectangle is `factor` times the tile
+ * on both axes, starts on a multiple of `factor`, and lies inside the level.
+ * Undefined otherwise, and for blocks larger than one decode call takes.
+ */
+function croppedBlock(level: SlideLevel, source: TileSource, factor: number): CroppedBlock | undefined {
+  const { x, y, width, height, outWidth, outHeight } = source;
+  const { tileWidth: tw, tileHeight: th } = level;
+  if (factor !== 1 && factor !== 2 && factor !== 4 && factor !== 8) return undefined;
+  if (width !== factor * outWidth || height !== factor * outHeight || x % factor !== 0 || y % factor !== 0) return undefined;
+  if (tw % factor !== 0 || th % factor !== 0 || x < 0 || y < 0 || x + width > level.width || y + height > level.height) return undefined;
+  const col = Math.floor(x / tw);
+  const row = Math.floor(y / th);
+  const across = Math.floor((x + width - 1) / tw) - col + 1;
+  const down = Math.floor((y + height - 1) / th) - row + 1;
+  if (across * down > MAX_MOSAIC_TILES) return undefined;
+  return { col, row, across, down, denominator: factor, left: (x - col * tw) / factor, top: (y - row * th) / factor, width: outWidth, height: outHeight };
 }
 
 /** Sizes that differ only by the rounding of a halving. */

@@ -36,6 +36,19 @@ export interface SlideLevel {
   jpeg: boolean;
 }
 
+/** A block of stored tiles (`across`×`down` from (col, row)) at 1/`denominator`, and the rectangle of it wanted, in those reduced pixels. */
+export interface CroppedBlock {
+  col: number;
+  row: number;
+  across: number;
+  down: number;
+  denominator: 1 | 2 | 4 | 8;
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
 export interface OpenSlideOptions {
   /** Shared decoded-tile cache; a small private one when absent. */
   tileCache?: DecodedTileCache;
@@ -172,6 +185,23 @@ export class Slide {
     for (let r = row; r < row + down; r++) for (let c = col; c < col + across; c++) positions.push([c, r]);
     return this.withJpegBlock(level, positions, (codec, jpegs, dir) =>
       this.limited(() => codec.mosaic(jpegs, across, dir.tileWidth, dir.tileHeight, denominator, quality)),
+    );
+  }
+
+  /**
+   * The rectangle (`left`, `top`, `width`, `height`) of a block of whole
+   * stored JPEG tiles (`across`×`down` from (col, row)) decoded at
+   * 1/`denominator` of their size, as one JPEG made by libjpeg-turbo. Undefined
+   * where `readScaledJpeg` is, and for levels rendered through the
+   * decoded-tile cache.
+   */
+  async readCroppedJpeg(level: number, block: CroppedBlock, quality: number): Promise<Buffer | undefined> {
+    if (this.stickyError || this.throughDecodedCache(level)) return undefined;
+    const { col, row, across, down, denominator, left, top, width, height } = block;
+    const positions: [number, number][] = [];
+    for (let r = row; r < row + down; r++) for (let c = col; c < col + across; c++) positions.push([c, r]);
+    return this.withJpegBlock(level, positions, (codec, jpegs, dir) =>
+      this.limited(() => codec.crop(jpegs, across, dir.tileWidth, dir.tileHeight, denominator, left, top, width, height, quality)),
     );
   }
 

@@ -42,7 +42,7 @@ fixtureTest('the descriptor uses the native grid, and interior tiles pass throug
 
   const edge = await viewerFetch(app, `/tiles/${slide.id}_files/12/9_12.jpeg`);
   t.is(edge.status, 200);
-  t.is(edge.headers.get('x-tile-source'), 'rendered', 'edge tiles are cropped, so rendered');
+  t.is(edge.headers.get('x-tile-source'), scaledJpegUnavailable() ? 'rendered' : 'cropped', 'an edge tile is cut from its stored tile');
   const edgePixels = await pixels(await edge.arrayBuffer());
   t.deepEqual([edgePixels.info.width, edgePixels.info.height], [2220 - 9 * 240, 2967 - 12 * 240]);
 

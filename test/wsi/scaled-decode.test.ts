@@ -9,7 +9,7 @@ import { makeSlide } from '../support/slides.js';
 import { readDirectories } from '../../server/wsi/tiff/directory.js';
 import { RandomAccessFile } from '../../server/wsi/tiff/file.js';
 import { blank, paint } from '../../server/wsi/decode/pixels.js';
-import { DeepZoom, Slide, WsiError, type RgbImage, type TileRequest } from '../../server/wsi/index.js';
+import { DeepZoom, OPENSLIDE_GRID, Slide, WsiError, type RgbImage, type TileRequest } from '../../server/wsi/index.js';
 import { fixture, fixtureTest } from '../support/fixtures.js';
 import { psnr } from '../support/openslide.js';
 
@@ -199,11 +199,123 @@ nativeTest('decode gives a block of stored tiles as RGB pixels, cropped to the s
   t.is(half.length, 187 * 125 * 3);
   t.true(psnr(half, areaMean(reference, 2, 187, 125)) >= 35, `${psnr(half, areaMean(reference, 2, 187, 125)).toFixed(1)} dB`);
 
-  t.throws(() => codec.decode(jpegs, 2, 240, 240, 1, 481, 250), { instanceOf: TypeError, message: /at most the mosaic's size/ });
+  t.throws(() => codec.decode(jpegs, 2, 240, 240, 1, 481, 250), { instanceOf: TypeError, message: /must lie inside the mosaic/ });
   t.throws(() => codec.decode(jpegs, 2, 240, 240, 1, 0, 250), { instanceOf: TypeError });
   t.throws(() => codec.decode(jpegs, 2, 240, 240, 3 as 1, 80, 80), { instanceOf: TypeError, message: /denominator of 1, 2, 4 or 8/ });
   t.throws(() => codec.mosaic(jpegs, 2, 240, 240, 1 as 2, 80), { instanceOf: TypeError, message: /denominator of 2, 4 or 8/ });
   await t.throwsAsync(codec.decode([jpegs[0]!, Buffer.from('not a jpeg')], 2, 240, 240, 1, 480, 240), { message: /^tile 2 of 2: / });
+});
+
+/**
+ * Every tile of OpenSlide's 254/1 grid whose source rectangle is 1, 2, 4 or 8
+ * times the tile and starts on a multiple of that factor (a spread sample),
+ * made by libjpeg-turbo (decoded, cut, encoded) and by the general path
+ * (sharp, Lanczos): at full resolution the same decoder and encoder give the
+ * same pixels; at reduced size the two filters agree to MIN_PSNR.
+ */
+async function compareCroppedTiles(t: Parameters<ImplementationFn<[]>>[0], file: string, minimumTiles: number): Promise<void> {
+  const slide = await Slide.open(file);
+  t.teardown(() => slide.close());
+  const fast = new DeepZoom(slide, OPENSLIDE_GRID);
+  const general = new DeepZoom(slide, OPENSLIDE_GRID, { scaledDecode: false });
+  const requests: TileRequest[] = [];
+  fast.levels.forEach((level, index) => {
+    for (let row = 0; row < level.rows; row++) for (let col = 0; col < level.cols; col++) if (fast.source({ level: index, col, row }).cropped) requests.push({ level: index, col, row });
+  });
+  t.true(requests.length >= minimumTiles, `${requests.length} tiles take the cropped path`);
+  const decode = async (body: Buffer) => sharp(body).raw().toBuffer({ resolveWithObject: true });
+  const byFactor = new Map<number, number[]>();
+  const step = Math.max(1, Math.floor(requests.length / 80));
+  for (let i = 0; i < requests.length; i += step) {
+    const request = requests[i]!;
+    const source = fast.source(request);
+    const a = await fast.tile(request, 'jpeg', 100);
+    const b = await general.tile(request, 'jpeg', 100);
+    t.deepEqual([a.made, b.made], ['cropped', 'rendered']);
+    const [pa, pb] = [await decode(a.body), await decode(b.body)];
+    t.deepEqual([pa.info.width, pa.info.height], [source.outWidth, source.outHeight], `tile ${Object.values(request).join('/')}`);
+    const factor = source.cropped!.denominator;
+    byFactor.set(factor, [...(byFactor.get(factor) ?? []), psnr(pa.data, pb.data)]);
+  }
+  t.log([...byFactor].map(([factor, values]) => `1/${factor}: ${values.length} tiles, worst ${Math.min(...values).toFixed(1)} dB`).join('; '));
+  t.true(byFactor.has(1) && byFactor.has(2), 'tiles at full and at half resolution were compared');
+  t.true(byFactor.get(1)!.every((value) => value === Infinity), 'at full resolution the pixels are the general path\'s');
+  for (const [factor, values] of byFactor) t.true(Math.min(...values) >= MIN_PSNR, `1/${factor}: worst ${Math.min(...values).toFixed(1)} dB`);
+}
+
+nativeTest('generated slide, 254/1 grid: tiles cut from stored tiles by libjpeg-turbo match the general path', async (t) => {
+  await compareCroppedTiles(t, await generated, 100);
+});
+
+if (!scaledJpegUnavailable()) {
+  fixtureTest('CMU-1-Small-Region (RGB tiles), 254/1 grid: tiles cut by libjpeg-turbo match the general path', async (t) => {
+    await compareCroppedTiles(t, fixture('CMU-1-Small-Region.svs'), 10);
+  });
+}
+
+test('only tiles whose source is the tile at 1, 2, 4 or 8 times, on that factor\'s grid and inside the level, take the cropped path', async (t) => {
+  const slide = await Slide.open(await generated);
+  t.teardown(() => slide.close());
+  const dz = new DeepZoom(slide, OPENSLIDE_GRID);
+  const top = dz.levels.length - 1;
+  // Full resolution, tile (3, 2): level-0 pixels from (3·254 − 1, 2·254 − 1), 256 a side, across stored tiles 3–4 and 2–3.
+  t.deepEqual(dz.source({ level: top, col: 3, row: 2 }).cropped, { col: 3, row: 2, across: 2, down: 2, denominator: 1, left: 41, top: 27, width: 256, height: 256 });
+  // Half resolution: 512 level-0 pixels a side from (2·(254 − 1), 2·(2·254 − 1)), decoded at 1/2.
+  t.deepEqual(dz.source({ level: top - 1, col: 1, row: 2 }).cropped, { col: 2, row: 4, across: 3, down: 3, denominator: 2, left: 13, top: 27, width: 256, height: 256 });
+  // The last column is cut short at the image's edge, never reading the stored tile's padding.
+  const last = dz.levels[top]!;
+  t.deepEqual(dz.source({ level: top, col: last.cols - 1, row: 0 }).cropped, { col: 24, row: 0, across: 1, down: 2, denominator: 1, left: 81, top: 0, width: 159, height: 255 });
+  // An odd width: the last column of the half-resolution level has one source pixel too few to halve, so it is resized.
+  const odd = await Slide.open((await makeSlide({ width: 3001, height: 1999, levels: 2, seed: 3, out: await out })).svs);
+  t.teardown(() => odd.close());
+  const oddZoom = new DeepZoom(odd, OPENSLIDE_GRID);
+  const half = oddZoom.levels.length - 2;
+  const edge = oddZoom.source({ level: half, col: oddZoom.levels[half]!.cols - 1, row: 0 });
+  t.deepEqual([edge.width, edge.outWidth], [2 * edge.outWidth - 1, edge.outWidth]);
+  t.is(edge.cropped, undefined);
+  t.truthy(oddZoom.source({ level: half, col: 0, row: 0 }).cropped);
+  // The native grid's tiles that are stored or scaled tiles are not cropped.
+  const native = new DeepZoom(slide, DeepZoom.nativeGrid(slide)!);
+  t.like(native.source({ level: top, col: 3, row: 2 }), { stored: { col: 3, row: 2 }, cropped: undefined });
+  t.like(native.source({ level: top - 1, col: 3, row: 2 }), { scaled: { col: 6, row: 4, across: 2, down: 2, denominator: 2 }, cropped: undefined });
+});
+
+nativeTest('crop cuts the rectangle asked from the mosaic, and refuses one outside it', async (t) => {
+  const codec = scaledJpegCodec()!;
+  const slide = await Slide.open(await generated);
+  t.teardown(() => slide.close());
+  const jpegs = await Promise.all([0, 1].flatMap((row) => [0, 1].map((col) => slide.readStoredJpeg(0, col, row))));
+  const whole = await codec.decode(jpegs, 2, 240, 240, 1, 480, 480);
+  const cut = await sharp(await codec.crop(jpegs, 2, 240, 240, 1, 100, 150, 256, 200, 100)).raw().toBuffer({ resolveWithObject: true });
+  t.deepEqual([cut.info.width, cut.info.height], [256, 200]);
+  const expected = Buffer.alloc(256 * 200 * 3);
+  for (let row = 0; row < 200; row++) whole.copy(expected, row * 256 * 3, ((150 + row) * 480 + 100) * 3, ((150 + row) * 480 + 356) * 3);
+  t.true(psnr(cut.data, expected) >= 40, `${psnr(cut.data, expected).toFixed(1)} dB after encoding at quality 100`);
+  t.throws(() => codec.crop(jpegs, 2, 240, 240, 1, 300, 0, 256, 200, 80), { instanceOf: TypeError, message: /must lie inside the mosaic/ });
+  t.throws(() => codec.crop(jpegs, 2, 240, 240, 2, 0, 0, 256, 200, 80), { instanceOf: TypeError, message: /must lie inside the mosaic/ });
+  t.throws(() => codec.crop(jpegs, 2, 240, 240, 1, 0, 0, 256, 200, 0), { instanceOf: TypeError, message: /quality must be 1-100/ });
+  t.throws(() => (codec.crop as (...args: unknown[]) => unknown)(jpegs, 2, 240, 240, 1, 0, 0, 256, 200), { instanceOf: TypeError, message: /^crop\(tiles/ });
+  await t.throwsAsync(codec.crop([jpegs[0]!, Buffer.from('not a jpeg')], 2, 240, 240, 1, 200, 0, 60, 60, 80), { message: /^tile 2 of 2: / });
+});
+
+nativeTest('a cropped tile over a damaged stored tile fails as the general path does: decode_failed, naming the tile and the fault', async (t) => {
+  const damaged = path.join(await out, 'damaged-cropped.svs');
+  await copyFile(await generated, damaged);
+  const file = await RandomAccessFile.open(damaged);
+  const [level0] = await readDirectories(file).finally(() => file.close());
+  const tile = 2 * level0!.tilesAcross + 3; // (3, 2): inside 254/1 tile (3, 2) at full resolution
+  const handle = await open(damaged, 'r+');
+  await handle.write(Buffer.from([0xff, 0xc4, 0x00, 0x01]), 0, 4, level0!.offsets[tile]! + 2);
+  await handle.close();
+
+  const slide = await Slide.open(damaged);
+  t.teardown(() => slide.close());
+  const dz = new DeepZoom(slide, OPENSLIDE_GRID);
+  const request = { level: dz.levels.length - 1, col: 3, row: 2 };
+  t.like(dz.source(request).cropped, { col: 3, row: 2, across: 2, down: 2 });
+  const error = await t.throwsAsync(dz.tile(request, 'jpeg', 80), { instanceOf: WsiError });
+  t.is(error?.code, 'decode_failed');
+  t.regex(error?.message ?? '', /tile \(3, 2\) at level 0 cannot be decoded \(.*Bogus marker length/);
 });
 
 if (!scaledJpegUnavailable()) {

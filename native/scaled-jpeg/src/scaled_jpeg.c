@@ -1,16 +1,19 @@
 /*
  * Slidebank's scaled JPEG mosaic: several JPEG tiles, decoded by libjpeg-turbo
  * at 1/2, 1/4 or 1/8 of their size (the scaled inverse DCT, so the pixels that
- * would be thrown away are never computed), laid out side by side and encoded
- * as one JPEG. The tile engine uses it for Deep Zoom tiles that are exactly a
- * block of stored tiles two, four or eight times finer; everything else goes
- * through sharp.
+ * would be thrown away are never computed) or at full size, laid out side by
+ * side, cut to a rectangle and encoded as one JPEG. The tile engine uses it for
+ * Deep Zoom tiles that a block of stored tiles one, two, four or eight times
+ * finer holds pixel for pixel; everything else goes through sharp.
  *
- * Two N-API functions, run on libuv's thread pool:
+ * Three N-API functions, run on libuv's thread pool:
  *   mosaic(tiles, across, tileWidth, tileHeight, denominator, quality) -> Promise<Buffer>
  *     the tiles at 1/denominator (2, 4 or 8), side by side, as one JPEG;
+ *   crop(tiles, across, tileWidth, tileHeight, denominator, left, top, width, height, quality) -> Promise<Buffer>
+ *     the rectangle (left, top, width, height) of that mosaic (denominator
+ *     1, 2, 4 or 8), as one JPEG;
  *   decode(tiles, across, tileWidth, tileHeight, denominator, width, height) -> Promise<Buffer>
- *     the same mosaic (denominator 1, 2, 4 or 8) as RGB pixels, cropped to
+ *     the mosaic (denominator 1, 2, 4 or 8) as RGB pixels, cropped to
  *     width x height: a whole small level without its edge tiles' padding.
  * Any decoder warning is a failure: the caller then takes the general path,
  * which decides.
@@ -28,8 +31,8 @@ typedef struct {
   napi_deferred deferred;
   napi_ref tiles_ref;
   int count, across, tile_width, tile_height, denominator, quality;
-  /* decode(): no JPEG out, pixels cropped to width x height. */
-  int raw, width, height;
+  /* decode(): no JPEG out. The output is the rectangle (left, top, width, height) of the mosaic. */
+  int raw, left, top, width, height;
   unsigned char *pixels;
   const unsigned char *data[MAX_TILES];
   unsigned long sizes[MAX_TILES];
@@ -63,7 +66,7 @@ static void execute(napi_env env, void *data) {
   const int height = job->height;
   const int pitch = width * 3;
   unsigned char *pixels = malloc((size_t)pitch * height);
-  /* Each tile is decoded here, then its visible part copied: tiles at the right and bottom edges are cropped. */
+  /* Each tile is decoded here, then its part inside the rectangle copied. */
   unsigned char *part = malloc((size_t)part_width * part_height * 3);
   if (!pixels || !part) {
     free(pixels);
@@ -71,6 +74,13 @@ static void execute(napi_env env, void *data) {
     return fail(job, "cannot allocate the mosaic", NULL);
   }
   for (int i = 0; i < job->count; i++) {
+    /* Where the tile lies in the output; a tile the rectangle misses is not decoded. */
+    const int x = (i % job->across) * part_width - job->left;
+    const int y = (i / job->across) * part_height - job->top;
+    const int x0 = x > 0 ? x : 0, y0 = y > 0 ? y : 0;
+    const int x1 = x + part_width < width ? x + part_width : width;
+    const int y1 = y + part_height < height ? y + part_height : height;
+    if (x1 <= x0 || y1 <= y0) continue;
     int w, h, subsampling, colourspace;
     if (tjDecompressHeader3(decoder, job->data[i], job->sizes[i], &w, &h, &subsampling, &colourspace) != 0) {
       snprintf(job->error, sizeof job->error, "tile %d of %d: %s", i + 1, job->count, tjGetErrorStr2(decoder));
@@ -86,12 +96,8 @@ static void execute(napi_env env, void *data) {
       reset(&decoder);
       goto failed;
     }
-    const int x = (i % job->across) * part_width;
-    const int y = (i / job->across) * part_height;
-    const int visible_width = x + part_width <= width ? part_width : width - x;
-    const int visible_height = y + part_height <= height ? part_height : height - y;
-    for (int row = 0; row < visible_height; row++) {
-      memcpy(pixels + (size_t)(y + row) * pitch + (size_t)x * 3, part + (size_t)row * part_width * 3, (size_t)visible_width * 3);
+    for (int row = y0; row < y1; row++) {
+      memcpy(pixels + (size_t)row * pitch + (size_t)x0 * 3, part + ((size_t)(row - y) * part_width + (size_t)(x0 - x)) * 3, (size_t)(x1 - x0) * 3);
     }
   }
   free(part);
@@ -101,6 +107,7 @@ static void execute(napi_env env, void *data) {
   }
   unsigned char *jpeg = NULL;
   unsigned long size = 0;
+  /* 4:2:0, as sharp writes the other tiles. */
   if (tjCompress2(encoder, pixels, width, pitch, height, SB_PIXELS_RGB, &jpeg, &size, SB_SUBSAMPLING_420, job->quality, 0) != 0) {
     fail(job, "cannot encode the tile", encoder);
     reset(&encoder);
@@ -158,16 +165,21 @@ static int int_arg(napi_env env, napi_value value, int *out) {
   return napi_get_value_int32(env, value, out) == napi_ok;
 }
 
-/* mosaic() and decode() share their arguments but the last: quality, or the width and height to crop to. */
-static napi_value start(napi_env env, napi_callback_info info, int raw) {
-  const size_t expected = raw ? 7 : 6;
-  size_t argc = 7;
-  napi_value argv[7];
+enum Mode { MOSAIC, CROP, DECODE };
+
+static const char *const USAGE[] = {
+    "mosaic(tiles, across, tileWidth, tileHeight, denominator, quality)",
+    "crop(tiles, across, tileWidth, tileHeight, denominator, left, top, width, height, quality)",
+    "decode(tiles, across, tileWidth, tileHeight, denominator, width, height)",
+};
+
+/* The three share their first five arguments: the tiles, how many a row, their size, and the denominator. */
+static napi_value start(napi_env env, napi_callback_info info, enum Mode mode) {
+  const size_t expected = mode == MOSAIC ? 6 : mode == CROP ? 10 : 7;
+  size_t argc = 10;
+  napi_value argv[10];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc != expected) {
-    return throw_type(env, raw ? "decode(tiles, across, tileWidth, tileHeight, denominator, width, height)"
-                               : "mosaic(tiles, across, tileWidth, tileHeight, denominator, quality)");
-  }
+  if (argc != expected) return throw_type(env, USAGE[mode]);
   bool is_array = false;
   napi_is_array(env, argv[0], &is_array);
   uint32_t count = 0;
@@ -177,34 +189,50 @@ static napi_value start(napi_env env, napi_callback_info info, int raw) {
   Job *job = calloc(1, sizeof *job);
   if (!job) return throw_type(env, "out of memory");
   job->count = (int)count;
-  job->raw = raw;
-  if (!int_arg(env, argv[1], &job->across) || !int_arg(env, argv[2], &job->tile_width) || !int_arg(env, argv[3], &job->tile_height) ||
-      !int_arg(env, argv[4], &job->denominator) || (raw ? !int_arg(env, argv[5], &job->width) || !int_arg(env, argv[6], &job->height) : !int_arg(env, argv[5], &job->quality))) {
-    free(job);
-    return throw_type(env, raw ? "across, tileWidth, tileHeight, denominator, width and height must be numbers"
-                               : "across, tileWidth, tileHeight, denominator and quality must be numbers");
+  job->raw = mode == DECODE;
+  int numbers[9];
+  for (size_t i = 1; i < expected; i++) {
+    if (!int_arg(env, argv[i], &numbers[i - 1])) {
+      free(job);
+      return throw_type(env, "every argument after the tiles must be a number");
+    }
   }
+  job->across = numbers[0];
+  job->tile_width = numbers[1];
+  job->tile_height = numbers[2];
+  job->denominator = numbers[3];
   const int d = job->denominator;
-  if (job->across < 1 || job->count % job->across != 0 || (d != 2 && d != 4 && d != 8 && !(raw && d == 1)) || job->tile_width < d ||
-      job->tile_height < d || job->tile_width % d != 0 || job->tile_height % d != 0 || job->tile_width > 8192 || job->tile_height > 8192) {
+  if (job->across < 1 || job->count % job->across != 0 || (d != 1 && d != 2 && d != 4 && d != 8) || (mode == MOSAIC && d == 1) ||
+      job->tile_width < d || job->tile_height < d || job->tile_width % d != 0 || job->tile_height % d != 0 || job->tile_width > 8192 ||
+      job->tile_height > 8192) {
     free(job);
-    return throw_type(env, raw ? "a decode needs whole rows of tiles and a denominator of 1, 2, 4 or 8 that divides the tile size"
-                               : "a mosaic needs whole rows of tiles, a denominator of 2, 4 or 8 that divides the tile size, and a quality of 1-100");
+    return throw_type(env, mode == MOSAIC ? "a mosaic needs whole rows of tiles and a denominator of 2, 4 or 8 that divides the tile size"
+                                          : "whole rows of tiles are needed, and a denominator of 1, 2, 4 or 8 that divides the tile size");
   }
   const int full_width = job->across * (job->tile_width / d);
   const int full_height = (job->count / job->across) * (job->tile_height / d);
-  if (raw) {
-    if (job->width < 1 || job->height < 1 || job->width > full_width || job->height > full_height) {
-      free(job);
-      return throw_type(env, "width and height must be at least 1 and at most the mosaic's size");
-    }
-  } else {
-    if (job->quality < 1 || job->quality > 100) {
-      free(job);
-      return throw_type(env, "a mosaic needs whole rows of tiles, a denominator of 2, 4 or 8 that divides the tile size, and a quality of 1-100");
-    }
+  if (mode == MOSAIC) {
     job->width = full_width;
     job->height = full_height;
+    job->quality = numbers[4];
+  } else if (mode == CROP) {
+    job->left = numbers[4];
+    job->top = numbers[5];
+    job->width = numbers[6];
+    job->height = numbers[7];
+    job->quality = numbers[8];
+  } else {
+    job->width = numbers[4];
+    job->height = numbers[5];
+  }
+  if (job->left < 0 || job->top < 0 || job->width < 1 || job->height < 1 || job->left + job->width > full_width ||
+      job->top + job->height > full_height) {
+    free(job);
+    return throw_type(env, "the rectangle must lie inside the mosaic and hold at least one pixel");
+  }
+  if (!job->raw && (job->quality < 1 || job->quality > 100)) {
+    free(job);
+    return throw_type(env, "the quality must be 1-100");
   }
   for (uint32_t i = 0; i < count; i++) {
     napi_value element;
@@ -230,17 +258,23 @@ static napi_value start(napi_env env, napi_callback_info info, int raw) {
 }
 
 static napi_value mosaic(napi_env env, napi_callback_info info) {
-  return start(env, info, 0);
+  return start(env, info, MOSAIC);
+}
+
+static napi_value crop(napi_env env, napi_callback_info info) {
+  return start(env, info, CROP);
 }
 
 static napi_value decode(napi_env env, napi_callback_info info) {
-  return start(env, info, 1);
+  return start(env, info, DECODE);
 }
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "mosaic", NAPI_AUTO_LENGTH, mosaic, NULL, &fn);
   napi_set_named_property(env, exports, "mosaic", fn);
+  napi_create_function(env, "crop", NAPI_AUTO_LENGTH, crop, NULL, &fn);
+  napi_set_named_property(env, exports, "crop", fn);
   napi_create_function(env, "decode", NAPI_AUTO_LENGTH, decode, NULL, &fn);
   napi_set_named_property(env, exports, "decode", fn);
   return exports;

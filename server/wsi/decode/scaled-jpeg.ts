@@ -6,15 +6,29 @@ import { loadAddon } from '../native-addon.js';
 /**
  * libjpeg-turbo's scaled decoding, through the project's small native addon
  * (native/scaled-jpeg): JPEG tiles decoded at 1/2, 1/4 or 1/8 of their size
- * (the inverse DCT computes only the pixels kept), laid out `across` per row
- * and encoded as one JPEG, in one call on libuv's thread pool. For a Deep Zoom
- * tile that is exactly a block of stored tiles twice as fine, this costs about
- * a tenth of decoding the block in full and resizing it with sharp, most of
- * whose cost for a tile this small is per-pipeline overhead.
+ * (the inverse DCT computes only the pixels kept) or in full, laid out
+ * `across` per row, cut and encoded as one JPEG, in one call on libuv's thread
+ * pool. For a Deep Zoom tile that is exactly a block of stored tiles twice as
+ * fine, this costs about a tenth of decoding the block in full and resizing it
+ * with sharp, most of whose cost for a tile this small is per-pipeline
+ * overhead.
  */
 export interface ScaledJpegCodec {
   /** `tiles` are complete JPEGs of `tileWidth`×`tileHeight`, row by row; rejects on any decoder warning. */
   mosaic(tiles: Buffer[], across: number, tileWidth: number, tileHeight: number, denominator: 2 | 4 | 8, quality: number): Promise<Buffer>;
+  /** The rectangle (`left`, `top`, `width`, `height`) of the mosaic at 1/`denominator` (1, 2, 4 or 8), as one JPEG; rejects on any decoder warning. */
+  crop(
+    tiles: Buffer[],
+    across: number,
+    tileWidth: number,
+    tileHeight: number,
+    denominator: 1 | 2 | 4 | 8,
+    left: number,
+    top: number,
+    width: number,
+    height: number,
+    quality: number,
+  ): Promise<Buffer>;
   /** The same mosaic at 1/`denominator` (1, 2, 4 or 8) as RGB pixels, cropped to `width`×`height`; rejects on any decoder warning. */
   decode(tiles: Buffer[], across: number, tileWidth: number, tileHeight: number, denominator: 1 | 2 | 4 | 8, width: number, height: number): Promise<Buffer>;
 }
