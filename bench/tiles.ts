@@ -81,7 +81,10 @@ export async function tilesBenchmark(): Promise<void> {
     }
     const rows = rounds[0]!.map((_, i) => median(rounds.map((r) => r[i]!)));
     report(rows, rounds);
-    if (wanted(VIEWER_PATHS)) reportViewerPaths(await viewerPaths(slide, slideId, databaseUrl, work));
+    if (wanted(VIEWER_PATHS)) {
+      const reference = rows.find((row) => row.name === 'OpenSlide deepzoom_server.py');
+      reportViewerPaths(await viewerPaths({ slide, slideId, warmUpSlide, warmUpId, headers, databaseUrl, work }), reference?.cold);
+    }
   } finally {
     await rm(work, { recursive: true, force: true });
   }
@@ -298,49 +301,98 @@ interface ViewerPaths {
   /** The server's main-thread CPU time per tile in each run, in µs: what bounds its tiles/s, whatever else the machine runs. */
   sessionCpu: number[];
   capabilityCpu: number[];
+  /** Cold tiles with the capability, each run on a new process warmed up on another slide (as the cold runs above). */
+  coldCapability: LoadResult[];
+  coldCapabilityCpu: number[];
   loadBefore: number[];
   loadAfter: number[];
 }
 
+/** A logged-in viewer on a running server: the session cookie, and a tile URL maker with the slide's capability. */
+interface ViewerSession {
+  cookie: string;
+  capable(slideId: number): Promise<(level: number, col: number, row: number) => string>;
+}
+
+/** Log in as the portal does (an anonymous CSRF token, its cookie and header, then the login). */
+async function logInAsViewer(base: string): Promise<ViewerSession> {
+  const csrf = await fetch(`${base}/api/auth/csrf`);
+  const { csrfToken } = (await csrf.json()) as { csrfToken: string };
+  const login = await fetch(`${base}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', origin: base, 'x-csrf-token': csrfToken, cookie: csrf.headers.getSetCookie().map((c) => c.split(';')[0]!).join('; ') },
+    body: JSON.stringify({ email: VIEWER_EMAIL, password: VIEWER_PASSWORD }),
+  });
+  const cookie = login.headers.getSetCookie().map((c) => c.split(';')[0]!).filter((c) => c.startsWith('slidebank.sid')).join('; ');
+  if (!login.ok || cookie === '') throw new Error(`viewer paths: login answered ${login.status}: ${await login.text()}`);
+  return {
+    cookie,
+    async capable(slideId) {
+      const answer = await fetch(`${base}/api/slides/${slideId}/tile-capability`, { headers: { cookie } });
+      if (!answer.ok) throw new Error(`viewer paths: the tile capability answered ${answer.status}: ${await answer.text()}`);
+      const { capability, parameter } = (await answer.json()) as { capability: string; parameter: string };
+      return (l, c, r) => `${base}/tiles/${slideId}_files/${l}/${c}_${r}.jpeg?${parameter}=${encodeURIComponent(capability)}`;
+    },
+  };
+}
+
 /**
- * Warm tiles the way the portal's viewer asks for them, on one server
- * (default configuration, no toolbox worker): an L1 account logs in through
- * the API, the load runs once to warm the caches, then the same tiles run
- * with the session cookie alone and with the tile capability the viewer
- * gets from GET /api/slides/{id}/tile-capability, alternately, ROUNDS times
- * each, so that a noisy neighbour weighs on both alike.
+ * Tiles the way the portal's viewer asks for them (default configuration, no
+ * toolbox worker). Warm: on one server an L1 account logs in through the
+ * API, the load runs once to warm the caches, then the same tiles run with
+ * the session cookie alone and with the tile capability the viewer gets from
+ * GET /api/slides/{id}/tile-capability, alternately, ROUNDS times each, so
+ * that a noisy neighbour weighs on both alike. Cold: ROUNDS new servers, each
+ * first serving WARM_UP_REQUESTS tiles of another slide, then the load on the
+ * measured slide with its capability.
  */
-async function viewerPaths(slide: Slide, slideId: number, databaseUrl: string, work: string): Promise<ViewerPaths> {
+async function viewerPaths(setup: BenchSetup): Promise<ViewerPaths> {
+  const { slide, slideId, warmUpSlide, warmUpId, databaseUrl, work } = setup;
   await promisify(execFile)(process.execPath, [path.join(packageRoot, 'bin', 'slidebank.js'), 'user', 'add', '--email', VIEWER_EMAIL, '--password', VIEWER_PASSWORD, '--level', 'L1'], {
     env: { ...process.env, DATABASE_URL: databaseUrl, SLIDEBANK_PATHS_DATA: work, SLIDEBANK_LOG_LEVEL: 'warn' },
   });
   const deepZoom = new DeepZoom(slide, DeepZoom.nativeGrid(slide) ?? OPENSLIDE_GRID);
   const loadBefore = os.loadavg();
+  const noWorker = { SLIDEBANK_QUEUE_WORKERS: '0' };
+  const coldCapability: LoadResult[] = [];
+  const coldCapabilityCpu: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    await withSlidebank(
+      'native',
+      true,
+      databaseUrl,
+      work,
+      async (base, server) => {
+        const viewer = await logInAsViewer(base);
+        const headers = { cookie: viewer.cookie };
+        const warmUp = await runLoad(
+          randomTileTargets(new DeepZoom(warmUpSlide, DeepZoom.nativeGrid(warmUpSlide) ?? OPENSLIDE_GRID), warmUpSlide, await viewer.capable(warmUpId), WARM_UP_REQUESTS),
+          CONCURRENCY,
+          headers,
+        );
+        const targets = tileTargets(deepZoom, slide, await viewer.capable(slideId));
+        const before = mainThreadNs(server);
+        const cold = await runLoad(targets, CONCURRENCY, headers);
+        coldCapabilityCpu.push((mainThreadNs(server) - before) / 1000 / targets.length);
+        coldCapability.push(cold);
+        if (warmUp.errors + cold.errors > 0) throw new Error(`viewer paths, cold: ${warmUp.errors + cold.errors} tile requests failed; the figures would be wrong`);
+      },
+      noWorker,
+    );
+  }
   const measured = await withSlidebank(
     'native',
     true,
     databaseUrl,
     work,
     async (base, server) => {
-      // As the portal logs in: an anonymous CSRF token (its cookie and header), then the login.
-      const csrf = await fetch(`${base}/api/auth/csrf`);
-      const { csrfToken } = (await csrf.json()) as { csrfToken: string };
-      const login = await fetch(`${base}/api/auth/login`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', origin: base, 'x-csrf-token': csrfToken, cookie: csrf.headers.getSetCookie().map((c) => c.split(';')[0]!).join('; ') },
-        body: JSON.stringify({ email: VIEWER_EMAIL, password: VIEWER_PASSWORD }),
-      });
-      const cookie = login.headers.getSetCookie().map((c) => c.split(';')[0]!).filter((c) => c.startsWith('slidebank.sid')).join('; ');
-      if (!login.ok || cookie === '') throw new Error(`viewer paths: login answered ${login.status}: ${await login.text()}`);
-      const answer = await fetch(`${base}/api/slides/${slideId}/tile-capability`, { headers: { cookie } });
-      if (!answer.ok) throw new Error(`viewer paths: the tile capability answered ${answer.status}: ${await answer.text()}`);
-      const { capability, parameter } = (await answer.json()) as { capability: string; parameter: string };
+      const viewer = await logInAsViewer(base);
       const url = (l: number, c: number, r: number) => `${base}/tiles/${slideId}_files/${l}/${c}_${r}.jpeg`;
       const session = tileTargets(deepZoom, slide, url);
-      const capable = tileTargets(deepZoom, slide, (l, c, r) => `${url(l, c, r)}?${parameter}=${encodeURIComponent(capability)}`);
-      const headers = { cookie };
+      const capable = tileTargets(deepZoom, slide, await viewer.capable(slideId));
+      const headers = { cookie: viewer.cookie };
       const warmUp = await runLoad(session, CONCURRENCY, headers);
-      const result: Omit<ViewerPaths, 'loadBefore' | 'loadAfter'> = { session: [], capability: [], sessionCpu: [], capabilityCpu: [] };
+      const result: Pick<ViewerPaths, 'session' | 'capability' | 'sessionCpu' | 'capabilityCpu'> = { session: [], capability: [], sessionCpu: [], capabilityCpu: [] };
       const measure = async (targets: LoadTarget[], results: LoadResult[], cpu: number[]) => {
         const before = mainThreadNs(server);
         results.push(await runLoad(targets, CONCURRENCY, headers));
@@ -354,9 +406,9 @@ async function viewerPaths(slide: Slide, slideId: number, databaseUrl: string, w
       if (errors > 0) throw new Error(`viewer paths: ${errors} tile requests failed; the figures would be wrong`);
       return result;
     },
-    { SLIDEBANK_QUEUE_WORKERS: '0' },
+    noWorker,
   );
-  return { ...measured, loadBefore, loadAfter: os.loadavg() };
+  return { ...measured, coldCapability, coldCapabilityCpu, loadBefore, loadAfter: os.loadavg() };
 }
 
 /** CPU time the process's main thread (the event loop: HTTP, middleware, routes) has run, in ns (schedstat, Linux). */
@@ -364,18 +416,24 @@ function mainThreadNs(child: ChildProcess): number {
   return Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/schedstat`, 'utf8').split(' ')[0]);
 }
 
-function reportViewerPaths({ session, capability, sessionCpu, capabilityCpu, loadBefore, loadAfter }: ViewerPaths): void {
+function reportViewerPaths(paths: ViewerPaths, openslideCold: LoadResult | undefined): void {
+  const { session, capability, sessionCpu, capabilityCpu, coldCapability, coldCapabilityCpu, loadBefore, loadAfter } = paths;
   const mid = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
   const load = (l: number[]) => l.map((v) => v.toFixed(2)).join(' ');
   console.log(
-    `\ntiles, viewer paths: the same ${REQUESTS} warm random tiles at concurrency ${CONCURRENCY}, logged in with a session cookie (no toolbox worker), alternately without and with the slide's tile capability; median of ${ROUNDS} runs each; load average before ${load(loadBefore)}, after ${load(loadAfter)}`,
+    `\ntiles, viewer paths: the same ${REQUESTS} random tiles at concurrency ${CONCURRENCY}, logged in with a session cookie (no toolbox worker). Warm: alternately without and with the slide's tile capability, median of ${ROUNDS} runs each. Cold: with the capability, each run a new server that first served ${WARM_UP_REQUESTS} tiles of another slide. Load average before ${load(loadBefore)}, after ${load(loadAfter)}`,
   );
-  console.log(`${'path'.padEnd(38)} tiles/s   p50 ms  p99 ms  main-thread µs/tile   (each run: tiles/s)`);
-  for (const [name, runs, cpu] of [['session cookie', session, sessionCpu], ['tile capability (?cap=, as the viewer)', capability, capabilityCpu]] as const) {
+  console.log(`${'path'.padEnd(44)} tiles/s   p50 ms  p99 ms  main-thread µs/tile   (each run: tiles/s)`);
+  for (const [name, runs, cpu] of [
+    ['session cookie, warm', session, sessionCpu],
+    ['tile capability (?cap=, as the viewer), warm', capability, capabilityCpu],
+    ['tile capability, cold', coldCapability, coldCapabilityCpu],
+  ] as const) {
     console.log(
-      `${name.padEnd(38)} ${mid(runs.map((r) => r.perSecond)).toFixed(0).padStart(7)} ${mid(runs.map((r) => r.latency.p50)).toFixed(1).padStart(7)} ${mid(runs.map((r) => r.latency.p99)).toFixed(1).padStart(7)} ${mid(cpu).toFixed(0).padStart(20)}   (${runs.map((r) => r.perSecond.toFixed(0)).join(', ')})`,
+      `${name.padEnd(44)} ${mid(runs.map((r) => r.perSecond)).toFixed(0).padStart(7)} ${mid(runs.map((r) => r.latency.p50)).toFixed(1).padStart(7)} ${mid(runs.map((r) => r.latency.p99)).toFixed(1).padStart(7)} ${mid(cpu).toFixed(0).padStart(20)}   (${runs.map((r) => r.perSecond.toFixed(0)).join(', ')})`,
     );
   }
   console.log(`(main-thread µs/tile: the server's event loop's CPU time over the run divided by its tiles; 1,000,000 / it is the most tiles/s one core can answer, whatever else the machine runs)`);
   console.log(`ratio capability / session cookie, warm tiles/s: ${(mid(capability.map((r) => r.perSecond)) / mid(session.map((r) => r.perSecond))).toFixed(2)}×`);
+  if (openslideCold) console.log(`ratio capability cold / OpenSlide deepzoom_server.py cold, tiles/s: ${(mid(coldCapability.map((r) => r.perSecond)) / openslideCold.perSecond).toFixed(1)}×`);
 }

@@ -191,13 +191,21 @@ export class Slide {
   /**
    * The rectangle (`left`, `top`, `width`, `height`) of a block of whole
    * stored JPEG tiles (`across`×`down` from (col, row)) decoded at
-   * 1/`denominator` of their size, as one JPEG made by libjpeg-turbo. Undefined
-   * where `readScaledJpeg` is, and for levels rendered through the
-   * decoded-tile cache.
+   * 1/`denominator` of their size, as one JPEG made by libjpeg-turbo. A level
+   * of long tiles (see throughDecodedCache) gives the rectangle from the
+   * decoded-tile cache, at full size only. Undefined where `readScaledJpeg`
+   * is, and for a long-tile level at reduced size.
    */
   async readCroppedJpeg(level: number, block: CroppedBlock, quality: number): Promise<Buffer | undefined> {
-    if (this.stickyError || this.throughDecodedCache(level)) return undefined;
+    if (this.stickyError) return undefined;
     const { col, row, across, down, denominator, left, top, width, height } = block;
+    if (this.throughDecodedCache(level)) {
+      const codec = scaledJpegCodec();
+      if (!codec || denominator !== 1 || this.decodesItself(level)) return undefined;
+      const { tileWidth, tileHeight } = this.levels[level]!;
+      const pixels = await this.composeFromTiles(level, col * tileWidth + left, row * tileHeight + top, width, height);
+      return this.limited(() => codec.encode(pixels.data, width, height, quality));
+    }
     const positions: [number, number][] = [];
     for (let r = row; r < row + down; r++) for (let c = col; c < col + across; c++) positions.push([c, r]);
     return this.withJpegBlock(level, positions, (codec, jpegs, dir) =>

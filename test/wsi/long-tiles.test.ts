@@ -11,7 +11,9 @@ import path from 'node:path';
 import test from 'ava';
 import sharp from 'sharp';
 import { makeSlide } from '../support/slides.js';
-import { DecodedTileCache, Slide } from '../../server/wsi/index.js';
+import { psnr } from '../support/openslide.js';
+import { scaledJpegCodec } from '../../server/wsi/decode/scaled-jpeg.js';
+import { DecodedTileCache, DeepZoom, OPENSLIDE_GRID, scaledJpegUnavailable, Slide } from '../../server/wsi/index.js';
 
 const out = mkdtemp(path.join(os.tmpdir(), 'slidebank-long-tiles-'));
 /** 3000×2200 with 1024-pixel tiles: three tiles across, partial at the right and bottom edges. */
@@ -54,4 +56,45 @@ test('renders of a level with long tiles are the stored pixels, and neighbouring
   }
   // Five regions over tiles (0,0), (0,0)-(1,1), (0,0)-(1,0), (2,1)-(2,2): the six stored tiles they touch, each decoded once.
   t.is(cache.size.entries, 6);
+});
+
+test('Deep Zoom tiles of a long-tile level at full resolution are cut from the decoded-tile cache and encoded by libjpeg-turbo, with the general path\'s pixels', async (t) => {
+  if (scaledJpegUnavailable()) {
+    if (process.env.CI || process.env.SLIDEBANK_REQUIRE_NATIVE === '1') return void t.fail(scaledJpegUnavailable());
+    return void t.pass(`the scaled-JPEG addon is not built (${scaledJpegUnavailable()}): both paths are the general one`);
+  }
+  const slide = await Slide.open(await slideFile, { tileCache: new DecodedTileCache(256 * 1024 * 1024) });
+  t.teardown(() => slide.close());
+  const fast = new DeepZoom(slide, OPENSLIDE_GRID);
+  const general = new DeepZoom(slide, OPENSLIDE_GRID, { scaledDecode: false });
+  const top = fast.levels.length - 1;
+  const reference = await wholeLevel(await slideFile);
+  // Inside one stored tile, across a corner of four, and at the right edge.
+  for (const [col, row] of [[1, 1], [4, 4], [fast.levels[top]!.cols - 1, 2]] as const) {
+    const request = { level: top, col, row };
+    const source = fast.source(request);
+    const a = await fast.tile(request, 'jpeg', 100);
+    const b = await general.tile(request, 'jpeg', 100);
+    t.deepEqual([a.made, b.made], ['cropped', 'rendered'], `tile ${col}_${row}`);
+    const pa = await sharp(a.body).raw().toBuffer();
+    t.true(pa.equals(await sharp(b.body).raw().toBuffer()), `tile ${col}_${row}: the pixels of the general path`);
+    // Encoded at quality 100 from the stored pixels: close to them (4:2:0 chroma keeps it from equal).
+    t.is(pa.length, source.width * source.height * 3);
+    const stored = crop(reference, source.x, source.y, source.width, source.height);
+    t.true(psnr(pa, stored) >= 35, `tile ${col}_${row}: ${psnr(pa, stored).toFixed(1)} dB against the stored pixels`);
+  }
+  // Half resolution needs a resize: the general path.
+  const half = await fast.tile({ level: top - 1, col: 1, row: 1 }, 'jpeg', 80);
+  t.is(half.made, 'rendered');
+});
+
+test('encode refuses pixels that are not width × height RGB', async (t) => {
+  const codec = scaledJpegCodec();
+  if (!codec) return void (process.env.CI || process.env.SLIDEBANK_REQUIRE_NATIVE === '1' ? t.fail(scaledJpegUnavailable()) : t.pass('the addon is not built'));
+  const pixels = Buffer.alloc(10 * 8 * 3, 128);
+  const jpeg = await codec.encode(pixels, 10, 8, 90);
+  t.like(await sharp(jpeg).metadata(), { format: 'jpeg', width: 10, height: 8 });
+  t.throws(() => codec.encode(pixels, 10, 9, 90), { instanceOf: TypeError, message: /width x height RGB pixels/ });
+  t.throws(() => codec.encode(pixels, 10, 8, 0), { instanceOf: TypeError, message: /quality must be 1-100/ });
+  t.throws(() => codec.encode('pixels' as unknown as Buffer, 10, 8, 90), { instanceOf: TypeError, message: /must be a Buffer/ });
 });

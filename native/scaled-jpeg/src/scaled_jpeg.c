@@ -14,7 +14,9 @@
  *     1, 2, 4 or 8), as one JPEG;
  *   decode(tiles, across, tileWidth, tileHeight, denominator, width, height) -> Promise<Buffer>
  *     the mosaic (denominator 1, 2, 4 or 8) as RGB pixels, cropped to
- *     width x height: a whole small level without its edge tiles' padding.
+ *     width x height: a whole small level without its edge tiles' padding;
+ *   encode(pixels, width, height, quality) -> Promise<Buffer>
+ *     RGB pixels already decoded (from the decoded-tile cache) as one JPEG.
  * Any decoder warning is a failure: the caller then takes the general path,
  * which decides.
  */
@@ -33,6 +35,8 @@ typedef struct {
   int count, across, tile_width, tile_height, denominator, quality;
   /* decode(): no JPEG out. The output is the rectangle (left, top, width, height) of the mosaic. */
   int raw, left, top, width, height;
+  /* encode(): the RGB pixels to encode, width x height, instead of tiles. */
+  const unsigned char *input;
   unsigned char *pixels;
   const unsigned char *data[MAX_TILES];
   unsigned long sizes[MAX_TILES];
@@ -60,6 +64,19 @@ static void execute(napi_env env, void *data) {
   Job *job = data;
   if (!decoder && !(decoder = tjInitDecompress())) return fail(job, "cannot start the JPEG decoder", NULL);
   if (!job->raw && !encoder && !(encoder = tjInitCompress())) return fail(job, "cannot start the JPEG encoder", NULL);
+  if (job->input) {
+    unsigned char *jpeg = NULL;
+    unsigned long size = 0;
+    if (tjCompress2(encoder, job->input, job->width, job->width * 3, job->height, SB_PIXELS_RGB, &jpeg, &size, SB_SUBSAMPLING_420, job->quality, 0) != 0) {
+      fail(job, "cannot encode the tile", encoder);
+      reset(&encoder);
+      tjFree(jpeg);
+      return;
+    }
+    job->jpeg = jpeg;
+    job->jpeg_size = size;
+    return;
+  }
   const int part_width = job->tile_width / job->denominator;
   const int part_height = job->tile_height / job->denominator;
   const int width = job->width;
@@ -165,6 +182,16 @@ static int int_arg(napi_env env, napi_value value, int *out) {
   return napi_get_value_int32(env, value, out) == napi_ok;
 }
 
+static void queue(napi_env env, Job *job, napi_value hold, napi_value *promise) {
+  /* The input's memory must outlive the work: hold it until it is done. */
+  napi_create_reference(env, hold, 1, &job->tiles_ref);
+  napi_value name;
+  napi_create_promise(env, &job->deferred, promise);
+  napi_create_string_utf8(env, "slidebank:scaled-jpeg", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, execute, complete, job, &job->work);
+  napi_queue_async_work(env, job->work);
+}
+
 enum Mode { MOSAIC, CROP, DECODE };
 
 static const char *const USAGE[] = {
@@ -247,13 +274,38 @@ static napi_value start(napi_env env, napi_callback_info info, enum Mode mode) {
     job->data[i] = bytes;
     job->sizes[i] = length;
   }
-  /* The tiles' memory must outlive the work: hold the array until it is done. */
-  napi_create_reference(env, argv[0], 1, &job->tiles_ref);
-  napi_value promise, name;
-  napi_create_promise(env, &job->deferred, &promise);
-  napi_create_string_utf8(env, "slidebank:scaled-jpeg", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, execute, complete, job, &job->work);
-  napi_queue_async_work(env, job->work);
+  napi_value promise;
+  queue(env, job, argv[0], &promise);
+  return promise;
+}
+
+static napi_value encode(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc != 4) return throw_type(env, "encode(pixels, width, height, quality)");
+  bool is_buffer = false;
+  void *bytes;
+  size_t length;
+  int width, height, quality;
+  if (napi_is_buffer(env, argv[0], &is_buffer) != napi_ok || !is_buffer || napi_get_buffer_info(env, argv[0], &bytes, &length) != napi_ok) {
+    return throw_type(env, "pixels must be a Buffer");
+  }
+  if (!int_arg(env, argv[1], &width) || !int_arg(env, argv[2], &height) || !int_arg(env, argv[3], &quality)) {
+    return throw_type(env, "width, height and quality must be numbers");
+  }
+  if (width < 1 || height < 1 || width > 65535 || height > 65535 || length != (size_t)width * height * 3) {
+    return throw_type(env, "pixels must hold width x height RGB pixels, at most 65535 a side");
+  }
+  if (quality < 1 || quality > 100) return throw_type(env, "the quality must be 1-100");
+  Job *job = calloc(1, sizeof *job);
+  if (!job) return throw_type(env, "out of memory");
+  job->input = bytes;
+  job->width = width;
+  job->height = height;
+  job->quality = quality;
+  napi_value promise;
+  queue(env, job, argv[0], &promise);
   return promise;
 }
 
@@ -277,6 +329,8 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "crop", fn);
   napi_create_function(env, "decode", NAPI_AUTO_LENGTH, decode, NULL, &fn);
   napi_set_named_property(env, exports, "decode", fn);
+  napi_create_function(env, "encode", NAPI_AUTO_LENGTH, encode, NULL, &fn);
+  napi_set_named_property(env, exports, "encode", fn);
   return exports;
 }
 

@@ -29,6 +29,8 @@ export interface ScaledJpegCodec {
     height: number,
     quality: number,
   ): Promise<Buffer>;
+  /** `width`×`height` RGB pixels as one JPEG. */
+  encode(pixels: Buffer, width: number, height: number, quality: number): Promise<Buffer>;
   /** The same mosaic at 1/`denominator` (1, 2, 4 or 8) as RGB pixels, cropped to `width`×`height`; rejects on any decoder warning. */
   decode(tiles: Buffer[], across: number, tileWidth: number, tileHeight: number, denominator: 1 | 2 | 4 | 8, width: number, height: number): Promise<Buffer>;
 }
