@@ -41,7 +41,7 @@ export const tileEngineHealth = z
         source: z.enum(['system', 'npm']).optional().meta({ description: 'system: the distribution\'s package; npm: the library @julusian/jpeg-turbo ships, copied beside the addon' }),
         reason: z.string().optional().meta({ description: 'Why the path is not in use' }),
       })
-      .meta({ description: 'Tiles that are whole blocks of stored JPEG tiles decoded at reduced size by libjpeg-turbo (native/scaled-jpeg); otherwise decoded in full and resized' }),
+      .meta({ description: 'Tiles that are whole blocks of stored JPEG tiles, or rectangles of them, made by libjpeg-turbo (native/scaled-jpeg); otherwise decoded and resized through libvips' }),
     pageCacheReads: z
       .object({ active: z.boolean(), reason: z.string().optional() })
       .meta({ description: 'Stored tiles read from the page cache on the calling thread (native/page-cache); otherwise through the thread pool' }),

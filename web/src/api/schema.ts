@@ -4096,7 +4096,7 @@ export interface components {
             error?: string;
         };
         TileEngineHealth: {
-            /** @description Tiles that are whole blocks of stored JPEG tiles decoded at reduced size by libjpeg-turbo (native/scaled-jpeg); otherwise decoded in full and resized */
+            /** @description Tiles that are whole blocks of stored JPEG tiles, or rectangles of them, made by libjpeg-turbo (native/scaled-jpeg); otherwise decoded and resized through libvips */
             scaledJpeg: {
                 active: boolean;
                 /** @description The libturbojpeg file the addon runs on (Linux) */
