@@ -121,8 +121,13 @@ export interface SelectionSummary {
 
 /** A manifest lists at most this many slides; beyond, narrow the filter (a bundle's bound is configured). */
 export const MAX_MANIFEST_SLIDES = 10_000;
-/** Files read from this process are read in chunks this large. */
-const READ_CHUNK = 1 << 20;
+/**
+ * Files read from this process are read in chunks this large. A download
+ * beside busy tile clients gets about one chunk per turn of the event loop:
+ * 1 MiB chunks held it to a tenth of nginx's rate, 4 MiB to a quarter, 16 MiB
+ * to a third but took a quarter of the tiles' rate (docs/benchmarks.md).
+ */
+const READ_CHUNK = 4 << 20;
 
 /**
  * Downloads of published slides for L2/L3 researchers (the routes check the
