@@ -170,8 +170,10 @@ export class CatalogRepository {
   async counts(criteria: CatalogCriteria): Promise<CatalogCounts> {
     const version = await this.countsVersion(criteria.terms);
     if (version === undefined) return this.sum(criteria, await this.combinations(criteria.terms));
+    const words = [...new Set(criteria.terms.flatMap((term) => textOf(term).words))];
+    const wordVersions = new Map(words.map((word, i) => [word, version[i + 1]!]));
     return this.summed.get(JSON.stringify([criteria.facets, criteria.origins ?? {}, criteria.terms]), version.join(' '), async () =>
-      this.sum(criteria, await this.combinations(criteria.terms, version[0])),
+      this.sum(criteria, await this.combinations(criteria.terms, version[0], wordVersions)),
     );
   }
 
@@ -276,7 +278,7 @@ export class CatalogRepository {
    * a code, and otherwise the slides whose words match the terms it leaves
    * unmatched, grouped from the word index: one query per such set of terms.
    */
-  private async combinations(terms: TextTerm[], countsVersion?: string): Promise<Combination[]> {
+  private async combinations(terms: TextTerm[], countsVersion?: string, wordVersions?: ReadonlyMap<string, string>): Promise<Combination[]> {
     const all = countsVersion === undefined ? await this.countedCombinations() : await this.allCombinations.get('', countsVersion, () => this.countedCombinations());
     if (terms.length === 0) return all;
     if (terms.length > MAX_SPLIT_TERMS) return this.groupedCombinations(this.published({ facets: {}, terms }));
@@ -291,7 +293,7 @@ export class CatalogRepository {
       if (texts.some((text) => text.words.length === 0)) continue;
       const counted = byWords.get(set)!;
       const combinations =
-        (texts.length === 1 ? await this.wordCombinations(texts[0]!) : undefined) ??
+        (texts.length === 1 ? await this.keptWordCombinations(texts[0]!, wordVersions) : undefined) ??
         (await this.groupedCombinations(this.published({ facets: {}, terms: texts.map((text) => ({ text: text.text, codes: {} })) }, 'drive')));
       for (const combination of combinations) counted.set(this.combinationKey(combination.values), combination.count);
     }
@@ -308,6 +310,13 @@ export class CatalogRepository {
     const columns = Object.values(COUNTED_COLUMNS);
     const rows = (await this.knex(COUNTS_TABLE).where('slides', '>', 0).select(columns).select({ count: 'slides' })) as CombinationRow[];
     return rows.map(toCombination);
+  }
+
+  /** `wordCombinations`, kept while the word's range of catalog_word_counts is unchanged (its version from `countsVersion`). */
+  private keptWordCombinations(text: TermText, wordVersions?: ReadonlyMap<string, string>): Promise<Combination[] | undefined> {
+    const version = text.words.length === 1 ? wordVersions?.get(text.words[0]!) : undefined;
+    if (version === undefined || NOT_A_WORD.test(text.text)) return this.wordCombinations(text);
+    return this.wordCombinationsKept.get(text.words[0]!, version, () => this.wordCombinations(text));
   }
 
   /**
@@ -380,6 +389,7 @@ export class CatalogRepository {
   /** Searches' counts, and catalog_counts as read, while the count tables are unchanged. */
   private readonly summed = new CountsCache<CatalogCounts>(MAX_KEPT_COUNTS);
   private readonly allCombinations = new CountsCache<Combination[]>(1);
+  private readonly wordCombinationsKept = new CountsCache<Combination[] | undefined>(MAX_KEPT_WORDS);
 
   /** MariaDB's collation: values compare by their `key`. */
   private readonly caseInsensitive: boolean;
@@ -503,6 +513,8 @@ export class CatalogRepository {
 const COUNTS_TABLE = 'catalog_counts';
 /** Searches whose counts are kept (see counts-cache.ts): each is a few kilobytes. */
 const MAX_KEPT_COUNTS = 1000;
+/** Words whose combinations are kept (see `keptWordCombinations`): each is at most catalog_counts' rows, a few thousand in a large catalog. */
+const MAX_KEPT_WORDS = 64;
 /** Folded facet values kept (see `key`); far more than a catalog's distinct values. */
 const MAX_FOLDED_VALUES = 10_000;
 const COUNTED_COLUMNS = { ...FACET_COLUMNS, ...STAFF_FACET_COLUMNS } as const;

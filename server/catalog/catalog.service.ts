@@ -193,10 +193,8 @@ export class CatalogService {
       const values = filter[facet];
       if (values) facets[facet] = [...new Set(values.map((value) => this.names.canonical(facet, value)))];
     }
-    const terms: TextTerm[] = (filter.q ?? '')
-      .split(' ')
-      .filter((text) => text !== '')
-      .map((text) => ({ text, codes: this.names.matching(text) }));
+    // Terms must all match, so a term given twice is one term.
+    const terms: TextTerm[] = [...new Set((filter.q ?? '').split(' ').filter((text) => text !== ''))].map((text) => ({ text, codes: this.names.matching(text) }));
     return { facets, terms };
   }
 

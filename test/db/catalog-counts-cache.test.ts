@@ -81,6 +81,10 @@ test.serial(`kept counts of a text search follow its words: written, removed, an
   const first = await catalog.counts(INVASION);
   t.true(first.total > 0);
   t.deepEqual(await tablesRead(knex, () => catalog.counts(INVASION)), ['catalog_counts'], 'unchanged: only the versions are read (one statement)');
+  // The same word with a facet: a search of its own, from the word's kept combinations.
+  const filtered = (organ: string): CatalogCriteria => ({ ...INVASION, facets: { organ: [organ] } });
+  const organs = first.facets.organ.map((entry) => entry.value);
+  for (const organ of organs) t.deepEqual(await catalog.counts(filtered(organ)), await new CatalogRepository(knex).counts(filtered(organ)), organ);
 
   const without = (await knex('slides').where({ status: 'published' }).whereNull('pathology_info').orderBy('id').first('id', 'name')) as { id: number; name: string };
   await knex('slides').where({ id: without.id }).update({ pathology_info: 'angiolymphatic invasion' });
@@ -88,6 +92,9 @@ test.serial(`kept counts of a text search follow its words: written, removed, an
   const added = await catalog.counts(INVASION);
   t.is(added.total, first.total + 1, 'a slide given the word is counted');
   t.deepEqual(added, await new CatalogRepository(knex).counts(INVASION));
+  for (const organ of organs) t.deepEqual(await catalog.counts(filtered(organ)), await new CatalogRepository(knex).counts(filtered(organ)), `${organ}, after the word was written`);
+  const withOrgan = await catalog.counts(filtered(String((await knex('slides').where({ id: without.id }).first('organ')).organ)));
+  t.true(withOrgan.total > 0);
 
   await knex('slides').where({ id: without.id }).update({ status: 'withdrawn' });
   t.deepEqual(await catalog.counts(INVASION), first, 'withdrawn, it is counted out');

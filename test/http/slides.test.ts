@@ -214,6 +214,7 @@ test('text search matches the starts of words of names and pathology information
     ['c3', [3]],
     ['h&e gleason', [5]],
     ['manual colon', [3]],
+    ['colon manual colon', [3], 'a term given twice is one term'],
     ['nothing-like-this', []],
   ];
   for (const [q, expected, why] of cases) {
