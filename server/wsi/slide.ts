@@ -204,7 +204,7 @@ export class Slide {
       if (!codec || denominator !== 1 || this.decodesItself(level)) return undefined;
       const { tileWidth, tileHeight } = this.levels[level]!;
       const pixels = await this.composeFromTiles(level, col * tileWidth + left, row * tileHeight + top, width, height);
-      return this.limited(() => codec.encode(pixels.data, width, height, quality));
+      return this.limited(() => codec.encode(pixels.data, width, height, quality)).catch(() => undefined);
     }
     const positions: [number, number][] = [];
     for (let r = row; r < row + down; r++) for (let c = col; c < col + across; c++) positions.push([c, r]);
