@@ -353,62 +353,53 @@ async function viewerPaths(setup: BenchSetup): Promise<ViewerPaths> {
   });
   const deepZoom = new DeepZoom(slide, DeepZoom.nativeGrid(slide) ?? OPENSLIDE_GRID);
   const loadBefore = os.loadavg();
-  const noWorker = { SLIDEBANK_QUEUE_WORKERS: '0' };
+  const viewerServer = <T>(run: (base: string, server: ChildProcess) => Promise<T>) =>
+    withSlidebank('native', true, databaseUrl, work, run, { SLIDEBANK_QUEUE_WORKERS: '0' });
   const coldCapability: LoadResult[] = [];
   const coldCapabilityCpu: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {
-    await withSlidebank(
-      'native',
-      true,
-      databaseUrl,
-      work,
-      async (base, server) => {
-        const viewer = await logInAsViewer(base);
-        const headers = { cookie: viewer.cookie };
-        const warmUp = await runLoad(
-          randomTileTargets(new DeepZoom(warmUpSlide, DeepZoom.nativeGrid(warmUpSlide) ?? OPENSLIDE_GRID), warmUpSlide, await viewer.capable(warmUpId), WARM_UP_REQUESTS),
-          CONCURRENCY,
-          headers,
-        );
-        const targets = tileTargets(deepZoom, slide, await viewer.capable(slideId));
-        const before = mainThreadNs(server);
-        const cold = await runLoad(targets, CONCURRENCY, headers);
-        coldCapabilityCpu.push((mainThreadNs(server) - before) / 1000 / targets.length);
-        coldCapability.push(cold);
-        if (warmUp.errors + cold.errors > 0) throw new Error(`viewer paths, cold: ${warmUp.errors + cold.errors} tile requests failed; the figures would be wrong`);
-      },
-      noWorker,
-    );
-  }
-  const measured = await withSlidebank(
-    'native',
-    true,
-    databaseUrl,
-    work,
-    async (base, server) => {
+    await viewerServer(async (base, server) => {
       const viewer = await logInAsViewer(base);
-      const url = (l: number, c: number, r: number) => `${base}/tiles/${slideId}_files/${l}/${c}_${r}.jpeg`;
-      const session = tileTargets(deepZoom, slide, url);
-      const capable = tileTargets(deepZoom, slide, await viewer.capable(slideId));
       const headers = { cookie: viewer.cookie };
-      const warmUp = await runLoad(session, CONCURRENCY, headers);
-      const result: Pick<ViewerPaths, 'session' | 'capability' | 'sessionCpu' | 'capabilityCpu'> = { session: [], capability: [], sessionCpu: [], capabilityCpu: [] };
-      const measure = async (targets: LoadTarget[], results: LoadResult[], cpu: number[]) => {
-        const before = mainThreadNs(server);
-        results.push(await runLoad(targets, CONCURRENCY, headers));
-        cpu.push((mainThreadNs(server) - before) / 1000 / targets.length);
-      };
-      for (let round = 0; round < ROUNDS; round++) {
-        await measure(session, result.session, result.sessionCpu);
-        await measure(capable, result.capability, result.capabilityCpu);
-      }
-      const errors = [warmUp, ...result.session, ...result.capability].reduce((sum, r) => sum + r.errors, 0);
-      if (errors > 0) throw new Error(`viewer paths: ${errors} tile requests failed; the figures would be wrong`);
-      return result;
-    },
-    noWorker,
-  );
+      const warmUp = await runLoad(
+        randomTileTargets(new DeepZoom(warmUpSlide, DeepZoom.nativeGrid(warmUpSlide) ?? OPENSLIDE_GRID), warmUpSlide, await viewer.capable(warmUpId), WARM_UP_REQUESTS),
+        CONCURRENCY,
+        headers,
+      );
+      const cold = await measuredLoad(server, tileTargets(deepZoom, slide, await viewer.capable(slideId)), headers);
+      coldCapability.push(cold.result);
+      coldCapabilityCpu.push(cold.mainThreadUs);
+      if (warmUp.errors + cold.result.errors > 0) throw new Error(`viewer paths, cold: ${warmUp.errors + cold.result.errors} tile requests failed; the figures would be wrong`);
+    });
+  }
+  const measured = await viewerServer(async (base, server) => {
+    const viewer = await logInAsViewer(base);
+    const url = (l: number, c: number, r: number) => `${base}/tiles/${slideId}_files/${l}/${c}_${r}.jpeg`;
+    const session = tileTargets(deepZoom, slide, url);
+    const capable = tileTargets(deepZoom, slide, await viewer.capable(slideId));
+    const headers = { cookie: viewer.cookie };
+    const warmUp = await runLoad(session, CONCURRENCY, headers);
+    const result: Pick<ViewerPaths, 'session' | 'capability' | 'sessionCpu' | 'capabilityCpu'> = { session: [], capability: [], sessionCpu: [], capabilityCpu: [] };
+    for (let round = 0; round < ROUNDS; round++) {
+      const bySession = await measuredLoad(server, session, headers);
+      result.session.push(bySession.result);
+      result.sessionCpu.push(bySession.mainThreadUs);
+      const byCapability = await measuredLoad(server, capable, headers);
+      result.capability.push(byCapability.result);
+      result.capabilityCpu.push(byCapability.mainThreadUs);
+    }
+    const errors = [warmUp, ...result.session, ...result.capability].reduce((sum, r) => sum + r.errors, 0);
+    if (errors > 0) throw new Error(`viewer paths: ${errors} tile requests failed; the figures would be wrong`);
+    return result;
+  });
   return { ...measured, coldCapability, coldCapabilityCpu, loadBefore, loadAfter: os.loadavg() };
+}
+
+/** A load on a server, and the server's main-thread CPU time per request over it, in µs. */
+async function measuredLoad(server: ChildProcess, targets: LoadTarget[], headers: Record<string, string>): Promise<{ result: LoadResult; mainThreadUs: number }> {
+  const before = mainThreadNs(server);
+  const result = await runLoad(targets, CONCURRENCY, headers);
+  return { result, mainThreadUs: (mainThreadNs(server) - before) / 1000 / targets.length };
 }
 
 /** CPU time the process's main thread (the event loop: HTTP, middleware, routes) has run, in ns (schedstat, Linux). */

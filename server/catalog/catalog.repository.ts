@@ -170,10 +170,8 @@ export class CatalogRepository {
   async counts(criteria: CatalogCriteria): Promise<CatalogCounts> {
     const version = await this.countsVersion(criteria.terms);
     if (version === undefined) return this.sum(criteria, await this.combinations(criteria.terms));
-    const words = [...new Set(criteria.terms.flatMap((term) => textOf(term).words))];
-    const wordVersions = new Map(words.map((word, i) => [word, version[i + 1]!]));
-    return this.summed.get(JSON.stringify([criteria.facets, criteria.origins ?? {}, criteria.terms]), version.join(' '), async () =>
-      this.sum(criteria, await this.combinations(criteria.terms, version[0], wordVersions)),
+    return this.summed.get(JSON.stringify([criteria.facets, criteria.origins ?? {}, criteria.terms]), version.all, async () =>
+      this.sum(criteria, await this.combinations(criteria.terms, version)),
     );
   }
 
@@ -185,16 +183,17 @@ export class CatalogRepository {
    * terms matched otherwise than by whole words (a word-less or typed term),
    * whose counts are not kept.
    */
-  private async countsVersion(terms: TextTerm[]): Promise<string[] | undefined> {
+  private async countsVersion(terms: TextTerm[]): Promise<CountsVersion | undefined> {
     const texts = terms.map(textOf);
     if (texts.some((text) => text.words.length === 0 || NOT_A_WORD.test(text.text))) return undefined;
-    const ranges = [...new Set(texts.flatMap((text) => text.words))].map(prefixRange);
+    const words = [...new Set(texts.flatMap((text) => text.words))];
     const sums = [
       this.knex(COUNTS_TABLE).sum({ n: 'changes' }),
-      ...ranges.map(({ from, to }) => this.knex(CATALOG_WORD_COUNTS_TABLE).where('word', '>=', from).andWhere('word', '<', to).sum({ n: 'changes' })),
+      ...words.map(prefixRange).map(({ from, to }) => this.knex(CATALOG_WORD_COUNTS_TABLE).where('word', '>=', from).andWhere('word', '<', to).sum({ n: 'changes' })),
     ];
     const [row] = (await this.knex.select(Object.fromEntries(sums.map((sum, i) => [`v${i}`, sum])))) as Record<string, number | string | null>[];
-    return sums.map((_, i) => String(row?.[`v${i}`] ?? 0));
+    const [counts, ...byWord] = sums.map((_, i) => String(row?.[`v${i}`] ?? 0));
+    return { all: [counts, ...byWord].join(' '), counts: counts!, words: new Map(words.map((word, i) => [word, byWord[i]!])) };
   }
 
   /** The total and every facet's counts, summed from the combinations. */
@@ -278,8 +277,8 @@ export class CatalogRepository {
    * a code, and otherwise the slides whose words match the terms it leaves
    * unmatched, grouped from the word index: one query per such set of terms.
    */
-  private async combinations(terms: TextTerm[], countsVersion?: string, wordVersions?: ReadonlyMap<string, string>): Promise<Combination[]> {
-    const all = countsVersion === undefined ? await this.countedCombinations() : await this.allCombinations.get('', countsVersion, () => this.countedCombinations());
+  private async combinations(terms: TextTerm[], version?: CountsVersion): Promise<Combination[]> {
+    const all = version === undefined ? await this.countedCombinations() : await this.allCombinations.get('', version.counts, () => this.countedCombinations());
     if (terms.length === 0) return all;
     if (terms.length > MAX_SPLIT_TERMS) return this.groupedCombinations(this.published({ facets: {}, terms }));
     const unmatched = all.map((combination) => terms.flatMap((term, i) => (this.matchesByCode(term, combination) ? [] : [i])));
@@ -293,7 +292,7 @@ export class CatalogRepository {
       if (texts.some((text) => text.words.length === 0)) continue;
       const counted = byWords.get(set)!;
       const combinations =
-        (texts.length === 1 ? await this.keptWordCombinations(texts[0]!, wordVersions) : undefined) ??
+        (texts.length === 1 ? await this.keptWordCombinations(texts[0]!, version) : undefined) ??
         (await this.groupedCombinations(this.published({ facets: {}, terms: texts.map((text) => ({ text: text.text, codes: {} })) }, 'drive')));
       for (const combination of combinations) counted.set(this.combinationKey(combination.values), combination.count);
     }
@@ -313,10 +312,11 @@ export class CatalogRepository {
   }
 
   /** `wordCombinations`, kept while the word's range of catalog_word_counts is unchanged (its version from `countsVersion`). */
-  private keptWordCombinations(text: TermText, wordVersions?: ReadonlyMap<string, string>): Promise<Combination[] | undefined> {
-    const version = text.words.length === 1 ? wordVersions?.get(text.words[0]!) : undefined;
-    if (version === undefined || NOT_A_WORD.test(text.text)) return this.wordCombinations(text);
-    return this.wordCombinationsKept.get(text.words[0]!, version, () => this.wordCombinations(text));
+  private keptWordCombinations(text: TermText, version?: CountsVersion): Promise<Combination[] | undefined> {
+    const [word] = text.words;
+    const wordVersion = text.words.length === 1 ? version?.words.get(word!) : undefined;
+    if (wordVersion === undefined) return this.wordCombinations(text);
+    return this.wordCombinationsKept.get(word!, wordVersion, () => this.wordCombinations(text));
   }
 
   /**
@@ -511,6 +511,13 @@ export class CatalogRepository {
 }
 
 const COUNTS_TABLE = 'catalog_counts';
+
+/** What a search's counts were summed from (see `countsVersion`): all of it, catalog_counts alone, and each word's range. */
+interface CountsVersion {
+  all: string;
+  counts: string;
+  words: ReadonlyMap<string, string>;
+}
 /** Searches whose counts are kept (see counts-cache.ts): each is a few kilobytes. */
 const MAX_KEPT_COUNTS = 1000;
 /** Words whose combinations are kept (see `keptWordCombinations`): each is at most catalog_counts' rows, a few thousand in a large catalog. */

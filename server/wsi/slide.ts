@@ -181,9 +181,7 @@ export class Slide {
     quality: number,
   ): Promise<Buffer | undefined> {
     if (this.stickyError) return undefined;
-    const positions: [number, number][] = [];
-    for (let r = row; r < row + down; r++) for (let c = col; c < col + across; c++) positions.push([c, r]);
-    return this.withJpegBlock(level, positions, (codec, jpegs, dir) =>
+    return this.withJpegBlock(level, blockPositions(col, row, across, down), (codec, jpegs, dir) =>
       this.limited(() => codec.mosaic(jpegs, across, dir.tileWidth, dir.tileHeight, denominator, quality)),
     );
   }
@@ -193,8 +191,9 @@ export class Slide {
    * stored JPEG tiles (`across`×`down` from (col, row)) decoded at
    * 1/`denominator` of their size, as one JPEG made by libjpeg-turbo. A level
    * of long tiles (see throughDecodedCache) gives the rectangle from the
-   * decoded-tile cache, at full size only. Undefined where `readScaledJpeg`
-   * is, and for a long-tile level at reduced size.
+   * decoded-tile cache, at full size only, and its decoding fails as the
+   * general path's would. Undefined where `readScaledJpeg` is, and for a
+   * long-tile level at reduced size.
    */
   async readCroppedJpeg(level: number, block: CroppedBlock, quality: number): Promise<Buffer | undefined> {
     if (this.stickyError) return undefined;
@@ -204,11 +203,9 @@ export class Slide {
       if (!codec || denominator !== 1 || this.decodesItself(level)) return undefined;
       const { tileWidth, tileHeight } = this.levels[level]!;
       const pixels = await this.composeFromTiles(level, col * tileWidth + left, row * tileHeight + top, width, height);
-      return this.limited(() => codec.encode(pixels.data, width, height, quality)).catch(() => undefined);
+      return this.limited(() => codec.encode(pixels.data, width, height, quality));
     }
-    const positions: [number, number][] = [];
-    for (let r = row; r < row + down; r++) for (let c = col; c < col + across; c++) positions.push([c, r]);
-    return this.withJpegBlock(level, positions, (codec, jpegs, dir) =>
+    return this.withJpegBlock(level, blockPositions(col, row, across, down), (codec, jpegs, dir) =>
       this.limited(() => codec.crop(jpegs, across, dir.tileWidth, dir.tileHeight, denominator, left, top, width, height, quality)),
     );
   }
@@ -512,13 +509,18 @@ function clip(level: SlideLevel, x: number, y: number, width: number, height: nu
   return x1 > x0 && y1 > y0 ? { x: x0, y: y0, width: x1 - x0, height: y1 - y0 } : undefined;
 }
 
+/** The positions of a block of `across`×`down` stored tiles from (col, row), row by row. */
+function blockPositions(col: number, row: number, across: number, down: number): [number, number][] {
+  const positions: [number, number][] = [];
+  for (let r = row; r < row + down; r++) for (let c = col; c < col + across; c++) positions.push([c, r]);
+  return positions;
+}
+
 /** The stored tiles a rectangle inside the level touches, row by row. */
 function tilesCovering(level: SlideLevel, r: { x: number; y: number; width: number; height: number }): [number, number][] {
-  const positions: [number, number][] = [];
-  for (let row = Math.floor(r.y / level.tileHeight); row <= Math.floor((r.y + r.height - 1) / level.tileHeight); row++) {
-    for (let col = Math.floor(r.x / level.tileWidth); col <= Math.floor((r.x + r.width - 1) / level.tileWidth); col++) positions.push([col, row]);
-  }
-  return positions;
+  const col = Math.floor(r.x / level.tileWidth);
+  const row = Math.floor(r.y / level.tileHeight);
+  return blockPositions(col, row, Math.floor((r.x + r.width - 1) / level.tileWidth) - col + 1, Math.floor((r.y + r.height - 1) / level.tileHeight) - row + 1);
 }
 
 function describeLevel(layout: LevelLayout): SlideLevel {

@@ -84,6 +84,7 @@ test.serial(`kept counts of a text search follow its words: written, removed, an
   // The same word with a facet: a search of its own, from the word's kept combinations.
   const filtered = (organ: string): CatalogCriteria => ({ ...INVASION, facets: { organ: [organ] } });
   const organs = first.facets.organ.map((entry) => entry.value);
+  t.deepEqual(await tablesRead(knex, () => catalog.counts(filtered(organs[0]!))), ['catalog_counts'], "the word's combinations kept from the search without the facet");
   for (const organ of organs) t.deepEqual(await catalog.counts(filtered(organ)), await new CatalogRepository(knex).counts(filtered(organ)), organ);
 
   const without = (await knex('slides').where({ status: 'published' }).whereNull('pathology_info').orderBy('id').first('id', 'name')) as { id: number; name: string };

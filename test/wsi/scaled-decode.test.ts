@@ -6,7 +6,7 @@ import { nativeTest as sharedNativeTest } from '../support/native.js';
 import sharp from 'sharp';
 import { scaledJpegCodec, scaledJpegUnavailable } from '../../server/wsi/decode/scaled-jpeg.js';
 import { makeSlide } from '../support/slides.js';
-import { readDirectories } from '../../server/wsi/tiff/directory.js';
+import { readDirectories, type TiffDirectory } from '../../server/wsi/tiff/directory.js';
 import { RandomAccessFile } from '../../server/wsi/tiff/file.js';
 import { blank, paint } from '../../server/wsi/decode/pixels.js';
 import { DeepZoom, OPENSLIDE_GRID, Slide, WsiError, type RgbImage, type TileRequest } from '../../server/wsi/index.js';
@@ -150,16 +150,25 @@ nativeTest('the codec refuses bad input with a reason, and a damaged tile falls 
   for (const mosaic of mosaics) t.like(await sharp(mosaic).metadata(), { format: 'jpeg', width: 240, height: 240 });
 });
 
-nativeTest('a scaled tile over a damaged stored tile fails as the general path does: decode_failed, naming the tile and the fault', async (t) => {
-  const damaged = path.join(await out, 'damaged.svs');
+/**
+ * A copy of the generated slide, named `name`, with one stored tile damaged: a
+ * marker segment of length 1 right after its SOI (libjpeg's "Bogus marker
+ * length"). `tileOffset` picks the tile from the file's directories.
+ */
+async function damagedCopy(name: string, tileOffset: (directories: TiffDirectory[]) => number): Promise<string> {
+  const damaged = path.join(await out, name);
   await copyFile(await generated, damaged);
   const file = await RandomAccessFile.open(damaged);
-  const [level0] = await readDirectories(file).finally(() => file.close());
-  // A marker segment of length 1 right after SOI: libjpeg's "Bogus marker length".
-  const tile = 6 * level0!.tilesAcross + 2; // (2, 6): inside the 2×2 block of Deep Zoom tile (1, 3) one level down
+  const directories = await readDirectories(file).finally(() => file.close());
   const handle = await open(damaged, 'r+');
-  await handle.write(Buffer.from([0xff, 0xc4, 0x00, 0x01]), 0, 4, level0!.offsets[tile]! + 2);
+  await handle.write(Buffer.from([0xff, 0xc4, 0x00, 0x01]), 0, 4, tileOffset(directories) + 2);
   await handle.close();
+  return damaged;
+}
+
+nativeTest('a scaled tile over a damaged stored tile fails as the general path does: decode_failed, naming the tile and the fault', async (t) => {
+  // (2, 6): inside the 2×2 block of Deep Zoom tile (1, 3) one level down
+  const damaged = await damagedCopy('damaged.svs', ([level0]) => level0!.offsets[6 * level0!.tilesAcross + 2]!);
 
   const slide = await Slide.open(damaged);
   t.teardown(() => slide.close());
@@ -293,20 +302,15 @@ nativeTest('crop cuts the rectangle asked from the mosaic, and refuses one outsi
   t.true(psnr(cut.data, expected) >= 40, `${psnr(cut.data, expected).toFixed(1)} dB after encoding at quality 100`);
   t.throws(() => codec.crop(jpegs, 2, 240, 240, 1, 300, 0, 256, 200, 80), { instanceOf: TypeError, message: /must lie inside the mosaic/ });
   t.throws(() => codec.crop(jpegs, 2, 240, 240, 2, 0, 0, 256, 200, 80), { instanceOf: TypeError, message: /must lie inside the mosaic/ });
+  t.throws(() => codec.crop(jpegs, 2, 240, 240, 1, 2 ** 31 - 1, 0, 256, 200, 80), { instanceOf: TypeError, message: /must lie inside the mosaic/ }, 'a left edge whose sum with the width overflows 32 bits');
   t.throws(() => codec.crop(jpegs, 2, 240, 240, 1, 0, 0, 256, 200, 0), { instanceOf: TypeError, message: /quality must be 1-100/ });
   t.throws(() => (codec.crop as (...args: unknown[]) => unknown)(jpegs, 2, 240, 240, 1, 0, 0, 256, 200), { instanceOf: TypeError, message: /^crop\(tiles/ });
   await t.throwsAsync(codec.crop([jpegs[0]!, Buffer.from('not a jpeg')], 2, 240, 240, 1, 200, 0, 60, 60, 80), { message: /^tile 2 of 2: / });
 });
 
 nativeTest('a cropped tile over a damaged stored tile fails as the general path does: decode_failed, naming the tile and the fault', async (t) => {
-  const damaged = path.join(await out, 'damaged-cropped.svs');
-  await copyFile(await generated, damaged);
-  const file = await RandomAccessFile.open(damaged);
-  const [level0] = await readDirectories(file).finally(() => file.close());
-  const tile = 2 * level0!.tilesAcross + 3; // (3, 2): inside 254/1 tile (3, 2) at full resolution
-  const handle = await open(damaged, 'r+');
-  await handle.write(Buffer.from([0xff, 0xc4, 0x00, 0x01]), 0, 4, level0!.offsets[tile]! + 2);
-  await handle.close();
+  // (3, 2): inside 254/1 tile (3, 2) at full resolution
+  const damaged = await damagedCopy('damaged-cropped.svs', ([level0]) => level0!.offsets[2 * level0!.tilesAcross + 3]!);
 
   const slide = await Slide.open(damaged);
   t.teardown(() => slide.close());
@@ -342,19 +346,12 @@ nativeTest('the smallest level, kept decoded for the overview levels, has the ge
 });
 
 nativeTest('a damaged tile in the smallest level fails the overview as the general path does: decode_failed, naming the tile', async (t) => {
-  const damaged = path.join(await out, 'damaged-overview.svs');
-  await copyFile(await generated, damaged);
-  const file = await RandomAccessFile.open(damaged);
-  const directories = await readDirectories(file).finally(() => file.close());
-  const slide0 = await Slide.open(damaged);
+  const slide0 = await Slide.open(await generated);
   const smallest = slide0.levels.length - 1;
   const { width, height } = slide0.levels[smallest]!;
   await slide0.close();
   // The smallest level is the last tiled directory of the pyramid (before the label and macro).
-  const level = directories.filter((d) => d.tiled && d.width === width && d.height === height)[0]!;
-  const handle = await open(damaged, 'r+');
-  await handle.write(Buffer.from([0xff, 0xc4, 0x00, 0x01]), 0, 4, level.offsets[1]! + 2);
-  await handle.close();
+  const damaged = await damagedCopy('damaged-overview.svs', (directories) => directories.filter((d) => d.tiled && d.width === width && d.height === height)[0]!.offsets[1]!);
 
   const slide = await Slide.open(damaged);
   t.teardown(() => slide.close());

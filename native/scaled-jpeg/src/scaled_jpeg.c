@@ -6,7 +6,7 @@
  * Deep Zoom tiles that a block of stored tiles one, two, four or eight times
  * finer holds pixel for pixel; everything else goes through sharp.
  *
- * Three N-API functions, run on libuv's thread pool:
+ * Four N-API functions, run on libuv's thread pool:
  *   mosaic(tiles, across, tileWidth, tileHeight, denominator, quality) -> Promise<Buffer>
  *     the tiles at 1/denominator (2, 4 or 8), side by side, as one JPEG;
  *   crop(tiles, across, tileWidth, tileHeight, denominator, left, top, width, height, quality) -> Promise<Buffer>
@@ -59,24 +59,26 @@ static void reset(tjhandle *handle) {
   *handle = NULL;
 }
 
+/* The job's width x height RGB pixels as its JPEG: 4:2:0, as sharp writes the other tiles. */
+static void compress(Job *job, const unsigned char *pixels) {
+  unsigned char *jpeg = NULL;
+  unsigned long size = 0;
+  if (tjCompress2(encoder, pixels, job->width, job->width * 3, job->height, SB_PIXELS_RGB, &jpeg, &size, SB_SUBSAMPLING_420, job->quality, 0) != 0) {
+    fail(job, "cannot encode the tile", encoder);
+    reset(&encoder);
+    tjFree(jpeg);
+    return;
+  }
+  job->jpeg = jpeg;
+  job->jpeg_size = size;
+}
+
 static void execute(napi_env env, void *data) {
   (void)env;
   Job *job = data;
-  if (!decoder && !(decoder = tjInitDecompress())) return fail(job, "cannot start the JPEG decoder", NULL);
   if (!job->raw && !encoder && !(encoder = tjInitCompress())) return fail(job, "cannot start the JPEG encoder", NULL);
-  if (job->input) {
-    unsigned char *jpeg = NULL;
-    unsigned long size = 0;
-    if (tjCompress2(encoder, job->input, job->width, job->width * 3, job->height, SB_PIXELS_RGB, &jpeg, &size, SB_SUBSAMPLING_420, job->quality, 0) != 0) {
-      fail(job, "cannot encode the tile", encoder);
-      reset(&encoder);
-      tjFree(jpeg);
-      return;
-    }
-    job->jpeg = jpeg;
-    job->jpeg_size = size;
-    return;
-  }
+  if (job->input) return compress(job, job->input);
+  if (!decoder && !(decoder = tjInitDecompress())) return fail(job, "cannot start the JPEG decoder", NULL);
   const int part_width = job->tile_width / job->denominator;
   const int part_height = job->tile_height / job->denominator;
   const int width = job->width;
@@ -122,17 +124,7 @@ static void execute(napi_env env, void *data) {
     job->pixels = pixels;
     return;
   }
-  unsigned char *jpeg = NULL;
-  unsigned long size = 0;
-  /* 4:2:0, as sharp writes the other tiles. */
-  if (tjCompress2(encoder, pixels, width, pitch, height, SB_PIXELS_RGB, &jpeg, &size, SB_SUBSAMPLING_420, job->quality, 0) != 0) {
-    fail(job, "cannot encode the tile", encoder);
-    reset(&encoder);
-    tjFree(jpeg);
-  } else {
-    job->jpeg = jpeg;
-    job->jpeg_size = size;
-  }
+  compress(job, pixels);
   free(pixels);
   return;
 
@@ -252,8 +244,8 @@ static napi_value start(napi_env env, napi_callback_info info, enum Mode mode) {
     job->width = numbers[4];
     job->height = numbers[5];
   }
-  if (job->left < 0 || job->top < 0 || job->width < 1 || job->height < 1 || job->left + job->width > full_width ||
-      job->top + job->height > full_height) {
+  if (job->left < 0 || job->top < 0 || job->width < 1 || job->height < 1 || (long long)job->left + job->width > full_width ||
+      (long long)job->top + job->height > full_height) {
     free(job);
     return throw_type(env, "the rectangle must lie inside the mosaic and hold at least one pixel");
   }
